@@ -1,0 +1,95 @@
+//! Finding kinds and their severities: what is wrong with the DNS answers clients received.
+
+use serde::Serialize;
+
+/// How bad a finding is. Ordered: `Info < Warning < Error`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Worth knowing, not a fault.
+    Info,
+    /// Degraded: load balancing or hygiene is off.
+    Warning,
+    /// Clients get a wrong answer or none.
+    Error,
+}
+
+impl Severity {
+    /// Lowercase label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
+/// What a finding is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    /// An answer held an address that is not a member of the watched name.
+    WrongAddress,
+    /// NXDOMAIN for a watched name.
+    Nxdomain,
+    /// SERVFAIL for a watched name.
+    Servfail,
+    /// REFUSED for a watched name.
+    Refused,
+    /// An answer for a watched name came from a server not on the authorized list.
+    UnauthorizedServer,
+    /// Another error rcode (FORMERR, NOTIMP, ...) for a watched name.
+    OtherRcode,
+    /// An answer lacked an expected (non-standby) member of its address family.
+    MissingMember,
+    /// NOERROR without data for a record type the expectations define.
+    Nodata,
+    /// A TTL above the configured maximum.
+    TtlAboveMax,
+    /// An expected member never appeared in any answer.
+    MemberNeverSeen,
+    /// No response for this watched name in the whole capture.
+    NameNotSeen,
+}
+
+impl FindingKind {
+    /// The severity this kind always has.
+    pub fn severity(self) -> Severity {
+        use FindingKind::*;
+        match self {
+            WrongAddress | Nxdomain | Servfail | Refused | UnauthorizedServer => Severity::Error,
+            OtherRcode | MissingMember | Nodata | TtlAboveMax | MemberNeverSeen => Severity::Warning,
+            NameNotSeen => Severity::Info,
+        }
+    }
+
+    /// Words for people.
+    pub fn label(self) -> &'static str {
+        use FindingKind::*;
+        match self {
+            WrongAddress => "wrong address",
+            Nxdomain => "NXDOMAIN",
+            Servfail => "SERVFAIL",
+            Refused => "REFUSED",
+            UnauthorizedServer => "unauthorized server",
+            OtherRcode => "error rcode",
+            MissingMember => "member missing from answer",
+            Nodata => "NODATA",
+            TtlAboveMax => "TTL above maximum",
+            MemberNeverSeen => "member never seen",
+            NameNotSeen => "no responses",
+        }
+    }
+}
+
+/// Identifies one finding: its kind, the watched name and what it concerns.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FindingKey {
+    /// What kind.
+    pub kind: FindingKind,
+    /// The watched name (as written in the expectations).
+    pub name: String,
+    /// The address, server, rcode or record type concerned ("" when none).
+    pub subject: String,
+}

@@ -1,0 +1,167 @@
+//! Analysis: pure and mergeable. Turns decoded DNS messages into per-name facts (answer sets,
+//! member placement, per-client and per-server views) and findings measured against the
+//! expectations. No I/O, no clock: time is the capture timestamp. `Default` is the identity of
+//! `merge`, which is associative and commutative.
+
+mod findings;
+mod names;
+mod occurrences;
+
+pub use findings::{FindingKey, FindingKind, Severity};
+pub use names::{AnswerSet, ClientFacts, NameFacts, Placement, RcodeClass, ServerFacts};
+pub use occurrences::{Event, FrameRef, Occurrences};
+
+use crate::decode::{DnsMessage, Skip};
+use crate::expect::Expectations;
+use std::collections::BTreeMap;
+
+/// Most distinct names tracked in discovery mode; responses for further names are counted.
+pub const MAX_DISCOVERED_NAMES: usize = 50_000;
+
+/// What the analysis measures against.
+#[derive(Debug, Clone)]
+pub enum Watching {
+    /// Watched names with expected answers.
+    Expectations(Expectations),
+    /// No expectations: every name with answers is recorded.
+    Discovery,
+}
+
+impl Watching {
+    /// The expectations, if any.
+    pub fn expectations(&self) -> Option<&Expectations> {
+        match self {
+            Watching::Expectations(expectations) => Some(expectations),
+            Watching::Discovery => None,
+        }
+    }
+}
+
+/// Capture-level counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrafficCounters {
+    /// Frames read.
+    pub packets: u64,
+    /// Frames that carried a DNS message on a DNS port.
+    pub dns_messages: u64,
+    /// DNS responses (QR set), watched or not.
+    pub responses: u64,
+    /// DNS messages decoded in full because they concern a watched name.
+    pub watched_messages: u64,
+    /// Watched responses attributed to a watched name.
+    pub watched_responses: u64,
+    /// Frames shorter on capture than on the wire.
+    pub snaplen_truncated: u64,
+    /// Frames that produced no DNS message, by reason.
+    pub skipped: BTreeMap<Skip, u64>,
+    /// Responses for names beyond [`MAX_DISCOVERED_NAMES`] (discovery only).
+    pub untracked_name_responses: u64,
+    /// Earliest capture timestamp (ns), if any frame was read.
+    pub first_ts_ns: Option<u64>,
+    /// Latest capture timestamp (ns).
+    pub last_ts_ns: Option<u64>,
+}
+
+/// Everything learned from the capture. Per shard or per run; merges exactly.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Analysis {
+    /// Capture-level counters.
+    pub traffic: TrafficCounters,
+    /// Facts per watched (or discovered) name, keyed by the normalized name.
+    pub names: BTreeMap<String, NameFacts>,
+    /// Findings with their occurrences.
+    pub findings: BTreeMap<FindingKey, Occurrences>,
+}
+
+impl Analysis {
+    /// Counts one frame read from the capture.
+    pub fn count_frame(&mut self, ts_ns: u64, snaplen_truncated: bool) {
+        let traffic = &mut self.traffic;
+        traffic.packets += 1;
+        traffic.snaplen_truncated += u64::from(snaplen_truncated);
+        traffic.first_ts_ns = Some(traffic.first_ts_ns.map_or(ts_ns, |first| first.min(ts_ns)));
+        traffic.last_ts_ns = Some(traffic.last_ts_ns.map_or(ts_ns, |last| last.max(ts_ns)));
+    }
+
+    /// Counts a frame that produced no DNS message.
+    pub fn skip(&mut self, why: Skip) {
+        *self.traffic.skipped.entry(why).or_default() += 1;
+    }
+
+    /// Counts a DNS message about a name nobody watches.
+    pub fn count_unwatched(&mut self, is_response: bool) {
+        self.traffic.dns_messages += 1;
+        self.traffic.responses += u64::from(is_response);
+    }
+
+    /// Records a fully decoded DNS message about a watched name.
+    pub fn ingest(&mut self, message: &DnsMessage, watching: &Watching) {
+        self.traffic.dns_messages += 1;
+        self.traffic.watched_messages += 1;
+        self.traffic.responses += u64::from(message.flags.response);
+        let view = names::ResponseView::of(message);
+        let Some((key, display, entry)) = self.attribute(&view, watching) else {
+            return;
+        };
+        let facts = self.names.entry(key).or_insert_with(|| NameFacts::named(display));
+        if !message.flags.response {
+            facts.queries += 1;
+            return;
+        }
+        self.traffic.watched_responses += 1;
+        facts.record_response(message, &view);
+        if let (Some(expectations), Some(entry)) = (watching.expectations(), entry) {
+            names::check_response(&mut self.findings, expectations, entry, message, &view);
+        }
+    }
+
+    /// Finds the name a message counts for: the first watched name along its CNAME chain
+    /// (expectations), or the queried name (discovery, bounded).
+    fn attribute(&mut self, view: &names::ResponseView, watching: &Watching) -> Option<(String, String, Option<usize>)> {
+        match watching {
+            Watching::Expectations(expectations) => view.chain.iter().find_map(|name| {
+                let index = expectations.find(name)?;
+                let entry = &expectations.names[index];
+                Some((crate::expect::normalize(&entry.name), entry.name.clone(), Some(index)))
+            }),
+            Watching::Discovery => {
+                let key = view.chain[0].clone();
+                if !self.names.contains_key(&key) && self.names.len() >= MAX_DISCOVERED_NAMES {
+                    self.traffic.untracked_name_responses += 1;
+                    return None;
+                }
+                Some((key, view.question_display.clone(), None))
+            }
+        }
+    }
+
+    /// Adds `other` into `self`.
+    pub fn merge(&mut self, other: Analysis) {
+        let (mine, theirs) = (&mut self.traffic, other.traffic);
+        mine.packets += theirs.packets;
+        mine.dns_messages += theirs.dns_messages;
+        mine.responses += theirs.responses;
+        mine.watched_messages += theirs.watched_messages;
+        mine.watched_responses += theirs.watched_responses;
+        mine.snaplen_truncated += theirs.snaplen_truncated;
+        mine.untracked_name_responses += theirs.untracked_name_responses;
+        for (why, count) in theirs.skipped {
+            *mine.skipped.entry(why).or_default() += count;
+        }
+        mine.first_ts_ns = min_option(mine.first_ts_ns, theirs.first_ts_ns, u64::min);
+        mine.last_ts_ns = min_option(mine.last_ts_ns, theirs.last_ts_ns, u64::max);
+        for (key, facts) in other.names {
+            self.names.entry(key).or_default().merge(facts);
+        }
+        for (key, occurrences) in other.findings {
+            self.findings.entry(key).or_default().merge(occurrences);
+        }
+    }
+}
+
+fn min_option(a: Option<u64>, b: Option<u64>, pick: fn(u64, u64) -> u64) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(pick(a, b)),
+        (a, b) => a.or(b),
+    }
+}

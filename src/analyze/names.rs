@@ -1,0 +1,356 @@
+//! Per-name facts: rcodes, distinct answer sets, member placement (present, first), and the
+//! per-client and per-server views; plus the checks of one response against its expected name.
+
+use super::findings::{FindingKey, FindingKind};
+use super::occurrences::{Event, FrameRef, Occurrences};
+use crate::decode::{AnswerData, DnsMessage};
+use crate::expect::{normalize, Expectations};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// Clients tracked per name; responses to further clients are counted in `untracked_clients`.
+pub const MAX_CLIENTS_PER_NAME: usize = 4096;
+/// Servers tracked per name; responses from further servers are counted in `untracked_servers`.
+pub const MAX_SERVERS_PER_NAME: usize = 1024;
+/// Distinct answer sets tracked per name (and per server); further sets are counted as untracked.
+pub const MAX_ANSWER_SETS_PER_NAME: usize = 1024;
+/// Alias names remembered per name.
+pub const MAX_ALIASES_PER_NAME: usize = 64;
+/// CNAME hops followed inside one response (RFC 1034 §3.6.2 chains are short; loops end here).
+const MAX_CNAME_HOPS: usize = 16;
+const TYPE_A: u16 = 1;
+const TYPE_AAAA: u16 = 28;
+
+/// What a response's rcode and answers amount to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum RcodeClass {
+    /// NOERROR with data of the asked type.
+    Noerror,
+    /// NOERROR without data of the asked type.
+    Nodata,
+    /// Name does not exist.
+    Nxdomain,
+    /// Server failure.
+    Servfail,
+    /// Refused.
+    Refused,
+    /// Any other rcode.
+    Other,
+}
+
+impl RcodeClass {
+    /// Label as in the report.
+    pub fn label(self) -> &'static str {
+        match self {
+            RcodeClass::Noerror => "NOERROR",
+            RcodeClass::Nodata => "NODATA",
+            RcodeClass::Nxdomain => "NXDOMAIN",
+            RcodeClass::Servfail => "SERVFAIL",
+            RcodeClass::Refused => "REFUSED",
+            RcodeClass::Other => "OTHER",
+        }
+    }
+
+    /// All classes, in report order.
+    pub const ALL: [RcodeClass; 6] = [
+        RcodeClass::Noerror,
+        RcodeClass::Nodata,
+        RcodeClass::Nxdomain,
+        RcodeClass::Servfail,
+        RcodeClass::Refused,
+        RcodeClass::Other,
+    ];
+}
+
+/// A distinct answer set: the addresses of one answer, sorted (order is counted separately).
+pub type AnswerSet = Vec<IpAddr>;
+
+/// How often an address was in an answer, and how often it came first.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Placement {
+    /// Answers containing it.
+    pub present: u64,
+    /// Answers in which it was the first address.
+    pub first: u64,
+}
+
+impl Placement {
+    fn merge(&mut self, other: Placement) {
+        self.present += other.present;
+        self.first += other.first;
+    }
+}
+
+/// What one client received for a name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientFacts {
+    /// Responses it received.
+    pub responses: u64,
+    /// Per address received: present and first.
+    pub addresses: BTreeMap<IpAddr, Placement>,
+}
+
+/// What one DNS server answered for a name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerFacts {
+    /// Responses it sent.
+    pub responses: u64,
+    /// Responses by rcode class.
+    pub rcodes: BTreeMap<RcodeClass, u64>,
+    /// Distinct answer sets it gave.
+    pub answer_sets: BTreeMap<AnswerSet, u64>,
+}
+
+/// Everything recorded for one name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NameFacts {
+    /// The name for display.
+    pub display: String,
+    /// Queries seen.
+    pub queries: u64,
+    /// Responses seen.
+    pub responses: u64,
+    /// Responses by rcode class.
+    pub rcodes: BTreeMap<RcodeClass, u64>,
+    /// Distinct answer sets with their occurrences.
+    pub answer_sets: BTreeMap<AnswerSet, Occurrences>,
+    /// Per address: present and first.
+    pub addresses: BTreeMap<IpAddr, Placement>,
+    /// Per client.
+    pub clients: BTreeMap<IpAddr, ClientFacts>,
+    /// Per DNS server.
+    pub servers: BTreeMap<IpAddr, ServerFacts>,
+    /// Names that were asked and led here through a CNAME, with counts.
+    pub aliases: BTreeMap<String, u64>,
+    /// Responses to clients beyond [`MAX_CLIENTS_PER_NAME`].
+    pub untracked_clients: u64,
+    /// Responses from servers beyond [`MAX_SERVERS_PER_NAME`].
+    pub untracked_servers: u64,
+    /// Answers whose set was beyond [`MAX_ANSWER_SETS_PER_NAME`].
+    pub untracked_answer_sets: u64,
+}
+
+/// A response reduced to what the analysis needs: the CNAME chain from the question, the
+/// addresses at its end in answer order, and the rcode class.
+#[derive(Debug, Clone)]
+pub struct ResponseView {
+    /// Normalized names: the question name, then each CNAME target followed.
+    pub chain: Vec<String>,
+    /// The question name as sent.
+    pub question_display: String,
+    /// A/AAAA addresses owned by a name on the chain, in answer order.
+    pub addresses: Vec<IpAddr>,
+    /// Largest TTL of the records on the chain.
+    pub max_ttl: Option<u32>,
+    /// The rcode class.
+    pub rcode: RcodeClass,
+}
+
+impl ResponseView {
+    /// Reduces `message`.
+    pub fn of(message: &DnsMessage) -> Self {
+        let mut chain = vec![normalize(&message.question.name)];
+        for _ in 0..MAX_CNAME_HOPS {
+            let current = chain.last().map(String::as_str).unwrap_or_default();
+            let next = message.answers.iter().find_map(|answer| match &answer.data {
+                AnswerData::Cname(target) if normalize(&answer.name) == current => Some(normalize(target)),
+                _ => None,
+            });
+            match next {
+                Some(target) if !chain.contains(&target) => chain.push(target),
+                _ => break,
+            }
+        }
+        let qtype = message.question.qtype;
+        let on_chain: Vec<_> = message.answers.iter().filter(|a| chain.contains(&normalize(&a.name))).collect();
+        let addresses: Vec<IpAddr> = on_chain
+            .iter()
+            .filter_map(|a| a.data.address())
+            .filter(|address| match qtype {
+                TYPE_A => address.is_ipv4(),
+                TYPE_AAAA => address.is_ipv6(),
+                _ => true,
+            })
+            .collect();
+        let has_data = match qtype {
+            TYPE_A | TYPE_AAAA => !addresses.is_empty(),
+            _ => on_chain.iter().any(|a| a.rtype == qtype),
+        };
+        let rcode = match message.flags.rcode {
+            0 if has_data => RcodeClass::Noerror,
+            0 => RcodeClass::Nodata,
+            2 => RcodeClass::Servfail,
+            3 => RcodeClass::Nxdomain,
+            5 => RcodeClass::Refused,
+            _ => RcodeClass::Other,
+        };
+        let max_ttl = on_chain.iter().map(|a| a.ttl).max();
+        ResponseView { chain, question_display: message.question.name.clone(), addresses, max_ttl, rcode }
+    }
+}
+
+fn event_of(message: &DnsMessage) -> Event {
+    Event {
+        ts_ns: message.frame.ts_ns,
+        frame: FrameRef { file_index: message.frame.file_index, frame_number: message.frame.frame_number },
+        server: message.source.ip(),
+        client: message.destination.ip(),
+    }
+}
+
+fn place(placements: &mut BTreeMap<IpAddr, Placement>, addresses: &[IpAddr]) {
+    for (position, address) in addresses.iter().enumerate() {
+        let placement = placements.entry(*address).or_default();
+        placement.present += 1;
+        placement.first += u64::from(position == 0);
+    }
+}
+
+fn sorted_set(addresses: &[IpAddr]) -> AnswerSet {
+    let mut set = addresses.to_vec();
+    set.sort_unstable();
+    set.dedup();
+    set
+}
+
+impl NameFacts {
+    /// Empty facts for `display`.
+    pub fn named(display: String) -> Self {
+        NameFacts { display, ..Default::default() }
+    }
+
+    /// Records one response attributed to this name.
+    pub fn record_response(&mut self, message: &DnsMessage, view: &ResponseView) {
+        self.responses += 1;
+        *self.rcodes.entry(view.rcode).or_default() += 1;
+        if view.chain.len() > 1 || normalize(&self.display) != view.chain[0] {
+            let alias = view.question_display.to_ascii_lowercase();
+            if self.aliases.contains_key(&alias) || self.aliases.len() < MAX_ALIASES_PER_NAME {
+                *self.aliases.entry(alias).or_default() += 1;
+            }
+        }
+        let event = event_of(message);
+        let set = (!view.addresses.is_empty()).then(|| sorted_set(&view.addresses));
+        if let Some(set) = &set {
+            place(&mut self.addresses, &view.addresses);
+            if self.answer_sets.contains_key(set) || self.answer_sets.len() < MAX_ANSWER_SETS_PER_NAME {
+                self.answer_sets.entry(set.clone()).or_default().record(&event);
+            } else {
+                self.untracked_answer_sets += 1;
+            }
+        }
+        if self.clients.contains_key(&event.client) || self.clients.len() < MAX_CLIENTS_PER_NAME {
+            let client = self.clients.entry(event.client).or_default();
+            client.responses += 1;
+            place(&mut client.addresses, &view.addresses);
+        } else {
+            self.untracked_clients += 1;
+        }
+        if self.servers.contains_key(&event.server) || self.servers.len() < MAX_SERVERS_PER_NAME {
+            let server = self.servers.entry(event.server).or_default();
+            server.responses += 1;
+            *server.rcodes.entry(view.rcode).or_default() += 1;
+            if let Some(set) = set {
+                if server.answer_sets.contains_key(&set) || server.answer_sets.len() < MAX_ANSWER_SETS_PER_NAME {
+                    *server.answer_sets.entry(set).or_default() += 1;
+                }
+            }
+        } else {
+            self.untracked_servers += 1;
+        }
+    }
+
+    /// Adds `other` into `self`.
+    pub fn merge(&mut self, other: NameFacts) {
+        if self.display.is_empty() {
+            self.display = other.display;
+        }
+        self.queries += other.queries;
+        self.responses += other.responses;
+        self.untracked_clients += other.untracked_clients;
+        self.untracked_servers += other.untracked_servers;
+        self.untracked_answer_sets += other.untracked_answer_sets;
+        add_counts(&mut self.rcodes, other.rcodes);
+        add_counts(&mut self.aliases, other.aliases);
+        for (set, occurrences) in other.answer_sets {
+            self.answer_sets.entry(set).or_default().merge(occurrences);
+        }
+        for (address, placement) in other.addresses {
+            self.addresses.entry(address).or_default().merge(placement);
+        }
+        for (address, theirs) in other.clients {
+            let mine = self.clients.entry(address).or_default();
+            mine.responses += theirs.responses;
+            for (member, placement) in theirs.addresses {
+                mine.addresses.entry(member).or_default().merge(placement);
+            }
+        }
+        for (address, theirs) in other.servers {
+            let mine = self.servers.entry(address).or_default();
+            mine.responses += theirs.responses;
+            add_counts(&mut mine.rcodes, theirs.rcodes);
+            add_counts(&mut mine.answer_sets, theirs.answer_sets);
+        }
+    }
+}
+
+fn add_counts<K: Ord>(into: &mut BTreeMap<K, u64>, from: BTreeMap<K, u64>) {
+    for (key, count) in from {
+        *into.entry(key).or_default() += count;
+    }
+}
+
+/// Checks one response for the expected name `entry` and records its findings.
+pub fn check_response(
+    findings: &mut BTreeMap<FindingKey, Occurrences>,
+    expectations: &Expectations,
+    entry: usize,
+    message: &DnsMessage,
+    view: &ResponseView,
+) {
+    let expected = &expectations.names[entry];
+    let event = event_of(message);
+    let mut record = |kind: FindingKind, subject: String, value: u64| {
+        let key = FindingKey { kind, name: expected.name.clone(), subject };
+        findings.entry(key).or_default().record_value(&event, value);
+    };
+    if !expectations.is_authorized(&event.server) {
+        record(FindingKind::UnauthorizedServer, event.server.to_string(), 0);
+    }
+    let qtype_label = crate::decode::type_name(message.question.qtype);
+    match view.rcode {
+        RcodeClass::Nxdomain => record(FindingKind::Nxdomain, String::new(), 0),
+        RcodeClass::Servfail => record(FindingKind::Servfail, String::new(), 0),
+        RcodeClass::Refused => record(FindingKind::Refused, String::new(), 0),
+        RcodeClass::Other => record(FindingKind::OtherRcode, format!("rcode {}", message.flags.rcode), 0),
+        RcodeClass::Nodata => {
+            let family = match message.question.qtype {
+                TYPE_A => Some(true),
+                TYPE_AAAA => Some(false),
+                _ => None,
+            };
+            // NODATA for a type the expectations do not define (AAAA for an IPv4-only pool) is only counted.
+            if family.is_some_and(|ipv4| expected.defines_family(ipv4)) {
+                record(FindingKind::Nodata, qtype_label, 0);
+            }
+        }
+        RcodeClass::Noerror => {
+            for address in view.addresses.iter().filter(|a| !expected.allows(a)) {
+                record(FindingKind::WrongAddress, address.to_string(), 0);
+            }
+            let families: Vec<bool> = [true, false].into_iter().filter(|v4| view.addresses.iter().any(|a| a.is_ipv4() == *v4)).collect();
+            for member in expected.members.iter().filter(|m| families.contains(&m.is_ipv4())) {
+                if !view.addresses.contains(member) {
+                    record(FindingKind::MissingMember, member.to_string(), 0);
+                }
+            }
+        }
+    }
+    if let (Some(limit), Some(ttl)) = (expected.max_ttl, view.max_ttl) {
+        if ttl > limit {
+            record(FindingKind::TtlAboveMax, format!("max {limit}"), u64::from(ttl));
+        }
+    }
+}

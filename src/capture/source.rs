@@ -1,0 +1,223 @@
+//! Byte sources for capture files: a memory-mapped regular file, or a stream (standard input,
+//! gzip, zstd) read through one large reusable buffer. Compression is detected by magic bytes,
+//! never by file name. Offsets are counted in the decompressed stream.
+
+use super::{CaptureError, CaptureProblem, MAX_RECORD_BYTES};
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::PathBuf;
+
+const STREAM_BUFFER_BYTES: usize = 4 * 1024 * 1024;
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// One input as the user named it: a path, or `-` for standard input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputPath {
+    /// A file on disk.
+    File(PathBuf),
+    /// Standard input.
+    Stdin,
+}
+
+impl InputPath {
+    /// Interprets a command-line argument (`-` is standard input).
+    pub fn from_arg(arg: &str) -> Self {
+        if arg == "-" {
+            InputPath::Stdin
+        } else {
+            InputPath::File(PathBuf::from(arg))
+        }
+    }
+
+    /// The name shown in reports and errors.
+    pub fn display_name(&self) -> String {
+        match self {
+            InputPath::File(path) => path.display().to_string(),
+            InputPath::Stdin => "-".to_string(),
+        }
+    }
+
+    /// Size on disk, if this is a regular file (used for progress).
+    pub fn size_bytes(&self) -> Option<u64> {
+        match self {
+            InputPath::File(path) => std::fs::metadata(path).ok().map(|m| m.len()),
+            InputPath::Stdin => None,
+        }
+    }
+}
+
+/// Which compression wrapped the capture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// Plain capture bytes.
+    None,
+    /// gzip (RFC 1952).
+    Gzip,
+    /// Zstandard (RFC 8878).
+    Zstd,
+}
+
+enum Backing {
+    Mapped(memmap2::Mmap),
+    Stream { reader: Box<dyn Read + Send>, buffer: Vec<u8>, end: usize, eof: bool },
+}
+
+/// A forward-only window over the (decompressed) bytes of one input.
+pub struct ByteWindow {
+    backing: Backing,
+    /// Start of unconsumed data: an index into the map, or into the stream buffer.
+    position: usize,
+    /// Bytes consumed before `position`'s buffer was last shifted (streams only).
+    shifted: u64,
+    /// The compression that was detected.
+    pub compression: Compression,
+}
+
+impl ByteWindow {
+    /// Opens `input`, detects compression and returns a window at offset 0.
+    pub fn open(input: &InputPath) -> Result<Self, CaptureError> {
+        let name = input.display_name();
+        let io_error = |e: io::Error, what: &str| CaptureError {
+            file: name.clone(),
+            offset: 0,
+            problem: CaptureProblem::Io(format!("{what}: {e}")),
+        };
+        match input {
+            InputPath::Stdin => {
+                let reader = BufReader::with_capacity(1 << 16, io::stdin());
+                Self::from_stream(reader).map_err(|e| io_error(e, "cannot read standard input"))
+            }
+            InputPath::File(path) => {
+                let file = File::open(path).map_err(|e| io_error(e, "cannot open"))?;
+                let mut head = [0u8; 4];
+                let head_len = read_up_to(&file, &mut head).map_err(|e| io_error(e, "cannot read"))?;
+                if compression_of(&head[..head_len]) == Compression::None && head_len == 4 {
+                    // SAFETY: the map is read-only; pcdns does not modify capture files, and a
+                    // file truncated by another process while mapped is outside its contract.
+                    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| io_error(e, "cannot map"))?;
+                    return Ok(ByteWindow {
+                        backing: Backing::Mapped(map),
+                        position: 0,
+                        shifted: 0,
+                        compression: Compression::None,
+                    });
+                }
+                let reader = BufReader::with_capacity(1 << 16, File::open(path).map_err(|e| io_error(e, "cannot open"))?);
+                Self::from_stream(reader).map_err(|e| io_error(e, "cannot read"))
+            }
+        }
+    }
+
+    fn from_stream<R: BufRead + Send + 'static>(mut reader: R) -> io::Result<Self> {
+        let head = reader.fill_buf()?;
+        let compression = compression_of(head);
+        let reader: Box<dyn Read + Send> = match compression {
+            Compression::None => Box::new(reader),
+            Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(reader)),
+            Compression::Zstd => Box::new(
+                ruzstd::decoding::StreamingDecoder::new(reader)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("zstd: {e}")))?,
+            ),
+        };
+        Ok(ByteWindow {
+            backing: Backing::Stream { reader, buffer: vec![0; STREAM_BUFFER_BYTES], end: 0, eof: false },
+            position: 0,
+            shifted: 0,
+            compression,
+        })
+    }
+
+    /// The unconsumed bytes currently available.
+    pub fn data(&self) -> &[u8] {
+        match &self.backing {
+            Backing::Mapped(map) => &map[self.position..],
+            Backing::Stream { buffer, end, .. } => &buffer[self.position..*end],
+        }
+    }
+
+    /// Byte offset of the first unconsumed byte in the (decompressed) input.
+    pub fn offset(&self) -> u64 {
+        self.shifted + self.position as u64
+    }
+
+    /// True when no more bytes will arrive beyond [`Self::data`].
+    pub fn at_end(&self) -> bool {
+        match &self.backing {
+            Backing::Mapped(_) => true,
+            Backing::Stream { eof, .. } => *eof,
+        }
+    }
+
+    /// Marks `count` bytes of [`Self::data`] as used.
+    pub fn consume(&mut self, count: usize) {
+        debug_assert!(count <= self.data().len());
+        self.position += count;
+    }
+
+    /// Reads until at least `wanted` bytes are available or the input ends.
+    /// `wanted` must not exceed [`MAX_RECORD_BYTES`] plus a block header.
+    pub fn fill(&mut self, wanted: usize) -> io::Result<()> {
+        let Backing::Stream { reader, buffer, end, eof } = &mut self.backing else {
+            return Ok(());
+        };
+        if *end - self.position >= wanted || *eof {
+            return Ok(());
+        }
+        // Shift the unconsumed tail to the front, then grow only as far as one record needs.
+        buffer.copy_within(self.position..*end, 0);
+        *end -= self.position;
+        self.shifted += self.position as u64;
+        self.position = 0;
+        if buffer.len() < wanted {
+            buffer.resize(wanted.min(MAX_RECORD_BYTES + 64), 0);
+        }
+        while *end < wanted && !*eof {
+            match reader.read(&mut buffer[*end..]) {
+                Ok(0) => *eof = true,
+                Ok(read) => *end += read,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        // Top up the rest of the buffer opportunistically, so small records parse in bulk.
+        while *end < buffer.len() && !*eof {
+            match reader.read(&mut buffer[*end..]) {
+                Ok(0) => *eof = true,
+                Ok(read) => {
+                    *end += read;
+                    if read < 4096 {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn compression_of(head: &[u8]) -> Compression {
+    if head.starts_with(&GZIP_MAGIC) {
+        Compression::Gzip
+    } else if head.starts_with(&ZSTD_MAGIC) {
+        Compression::Zstd
+    } else {
+        Compression::None
+    }
+}
+
+fn read_up_to(mut file: &File, buffer: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match file.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(read) => filled += read,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}

@@ -1,0 +1,206 @@
+//! Command line: clap derive structs, turned into a validated [`Config`]. The only module that
+//! knows clap; no raw strings travel past it.
+
+use crate::analyze::Severity;
+use crate::capture::InputPath;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// pcdns: what DNS answers do Persistent Chat clients really get?
+#[derive(Debug, Parser)]
+#[command(name = "pcdns", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Analyse capture files against the deployment's expected DNS records.
+    Analyze(AnalyzeArgs),
+    /// Write a starting expectations file from a capture of a known-good deployment.
+    Expect(ExpectArgs),
+}
+
+#[derive(Debug, Args)]
+struct InputArgs {
+    /// Extra UDP port carrying DNS (53 is always included); repeat for more.
+    #[arg(long = "dns-port", value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    dns_ports: Vec<u16>,
+    /// Busy threads in all, the reader included [default: number of CPUs].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    threads: Option<u16>,
+    /// Never show a progress bar (it is shown on stderr only when stderr is a terminal).
+    #[arg(long)]
+    no_progress: bool,
+}
+
+#[derive(Debug, Args)]
+struct AnalyzeArgs {
+    /// Capture files (pcap, pcapng, optionally gzip or zstd compressed); `-` reads standard input.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<String>,
+    /// Expectations file (TOML). Without it, pcdns lists the names it sees (discovery).
+    #[arg(long, short = 'e', value_name = "FILE")]
+    expect: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value_t = FormatArg::Text)]
+    format: FormatArg,
+    /// Exit with status 1 when a finding at or above this severity exists.
+    #[arg(long, value_enum, default_value_t = FailOnArg::Error)]
+    fail_on: FailOnArg,
+    /// Discovery: how many names to list.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    top: usize,
+    /// Clients listed per name in the text report (all are in JSON).
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    max_clients: usize,
+    /// When to colour the text report.
+    #[arg(long, value_enum, default_value_t = ColourArg::Auto)]
+    color: ColourArg,
+    #[command(flatten)]
+    input: InputArgs,
+}
+
+#[derive(Debug, Args)]
+struct ExpectArgs {
+    /// Capture files of a healthy deployment.
+    #[arg(long = "from", required = true, num_args = 1.., value_name = "FILE")]
+    from: Vec<String>,
+    /// How many names to write.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    top: usize,
+    #[command(flatten)]
+    input: InputArgs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum FormatArg {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum FailOnArg {
+    Error,
+    Warning,
+    Info,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ColourArg {
+    Auto,
+    Always,
+    Never,
+}
+
+/// Report format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Terminal tables.
+    Text,
+    /// JSON (schema `pcdns.report/1`).
+    Json,
+}
+
+/// When to use ANSI colours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColourChoice {
+    /// On a terminal, unless NO_COLOR is set.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// Settings shared by every command that reads captures.
+#[derive(Debug, Clone)]
+pub struct InputConfig {
+    /// Inputs in timeline order.
+    pub inputs: Vec<InputPath>,
+    /// UDP ports carrying DNS, 53 first.
+    pub dns_ports: Vec<u16>,
+    /// Busy threads in all.
+    pub threads: usize,
+    /// Show a progress bar when stderr is a terminal.
+    pub progress: bool,
+}
+
+/// `pcdns analyze`.
+#[derive(Debug, Clone)]
+pub struct AnalyzeConfig {
+    /// What to read.
+    pub input: InputConfig,
+    /// Expectations file, if any.
+    pub expect: Option<PathBuf>,
+    /// Report format.
+    pub format: Format,
+    /// Lowest severity that makes the exit status 1 (None: never).
+    pub fail_on: Option<Severity>,
+    /// Discovery: names to list.
+    pub top: usize,
+    /// Clients per name in the text report.
+    pub max_clients: usize,
+    /// Colour choice.
+    pub colour: ColourChoice,
+}
+
+/// `pcdns expect --from`.
+#[derive(Debug, Clone)]
+pub struct ExpectConfig {
+    /// What to read.
+    pub input: InputConfig,
+    /// Names to write.
+    pub top: usize,
+}
+
+/// A validated command.
+#[derive(Debug, Clone)]
+pub enum Config {
+    /// Analyse captures.
+    Analyze(AnalyzeConfig),
+    /// Write a starting expectations file.
+    Expect(ExpectConfig),
+}
+
+impl InputArgs {
+    fn into_config(self, files: Vec<String>) -> InputConfig {
+        let mut dns_ports = vec![53];
+        dns_ports.extend(self.dns_ports.into_iter().filter(|p| *p != 53));
+        dns_ports.dedup();
+        let threads = self.threads.map(usize::from).unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        InputConfig { inputs: files.iter().map(|f| InputPath::from_arg(f)).collect(), dns_ports, threads, progress: !self.no_progress }
+    }
+}
+
+impl Cli {
+    /// Validates the parsed arguments.
+    pub fn into_config(self) -> Config {
+        match self.command {
+            Command::Analyze(args) => Config::Analyze(AnalyzeConfig {
+                input: args.input.into_config(args.files),
+                expect: args.expect,
+                format: match args.format {
+                    FormatArg::Text => Format::Text,
+                    FormatArg::Json => Format::Json,
+                },
+                fail_on: match args.fail_on {
+                    FailOnArg::Error => Some(Severity::Error),
+                    FailOnArg::Warning => Some(Severity::Warning),
+                    FailOnArg::Info => Some(Severity::Info),
+                    FailOnArg::Never => None,
+                },
+                top: args.top,
+                max_clients: args.max_clients,
+                colour: match args.color {
+                    ColourArg::Auto => ColourChoice::Auto,
+                    ColourArg::Always => ColourChoice::Always,
+                    ColourArg::Never => ColourChoice::Never,
+                },
+            }),
+            Command::Expect(args) => Config::Expect(ExpectConfig { input: args.input.into_config(args.from), top: args.top }),
+        }
+    }
+}

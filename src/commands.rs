@@ -1,0 +1,146 @@
+//! Runs a validated command: loads expectations, runs the pipeline, writes the report to
+//! standard output and decides the exit status. An edge: the I/O that is not capture lives here.
+
+use crate::analyze::{Severity, Watching};
+use crate::cli::{AnalyzeConfig, ColourChoice, Config, ExpectConfig, Format, InputConfig};
+use crate::decode::{DecodeConfig, WatchList};
+use crate::expect::{self, ExpectError};
+use crate::pipeline::{self, RunConfig, RunOutcome};
+use crate::report::{self, Report, ReportOptions, TextStyle};
+use std::io::{self, IsTerminal, Write};
+use std::sync::OnceLock;
+
+/// How a command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Nothing at or above the chosen severity.
+    Clean,
+    /// Findings at or above the chosen severity.
+    Findings,
+    /// An input could not be read (the report still covers what was read).
+    InputError,
+}
+
+impl Status {
+    /// The process exit code: 0 clean, 1 findings, 2 error.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Status::Clean => 0,
+            Status::Findings => 1,
+            Status::InputError => 2,
+        }
+    }
+}
+
+/// A failure that prevents any report.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// The expectations file is wrong.
+    #[error("{0}")]
+    Expectations(#[from] ExpectError),
+    /// Writing the output failed.
+    #[error("cannot write the report: {0}")]
+    Output(io::Error),
+}
+
+/// Runs `config`.
+pub fn run(config: Config) -> Result<Status, CommandError> {
+    match config {
+        Config::Analyze(analyze) => run_analyze(&analyze),
+        Config::Expect(expect) => run_expect(&expect),
+    }
+}
+
+static PROGRESS: OnceLock<indicatif::ProgressBar> = OnceLock::new();
+
+fn show_progress(done: u64, total: u64) {
+    let bar = PROGRESS.get_or_init(|| {
+        let bar = indicatif::ProgressBar::new(total);
+        let style = indicatif::ProgressStyle::with_template("{spinner} {bytes}/{total_bytes} {wide_bar} {eta} left")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+        bar.set_style(style);
+        bar
+    });
+    bar.set_position(done.min(total));
+}
+
+fn run_pipeline(input: &InputConfig, watching: Watching, watch: WatchList) -> (RunOutcome, Watching) {
+    let progress = input.progress && io::stderr().is_terminal();
+    let config = RunConfig {
+        inputs: input.inputs.clone(),
+        decode: DecodeConfig { dns_ports: input.dns_ports.clone(), watch },
+        watching,
+        threads: input.threads,
+        progress: progress.then_some(show_progress as fn(u64, u64)),
+    };
+    let outcome = pipeline::run(&config);
+    if let Some(bar) = PROGRESS.get() {
+        bar.finish_and_clear();
+    }
+    (outcome, config.watching)
+}
+
+fn write_stdout(text: &str) -> Result<(), CommandError> {
+    let mut stdout = io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        // A reader that went away (`| head`) is not an error worth a message.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.map_err(CommandError::Output),
+    }
+}
+
+fn report_read_errors(outcome: &RunOutcome) {
+    for error in &outcome.errors {
+        eprintln!("pcdns: error: {error}");
+    }
+}
+
+fn run_analyze(config: &AnalyzeConfig) -> Result<Status, CommandError> {
+    let (watching, watch) = match &config.expect {
+        Some(path) => {
+            let expectations = expect::load(path)?;
+            let watch = WatchList::names(expectations.names.iter().map(|n| n.name.as_str()));
+            (Watching::Expectations(expectations), watch)
+        }
+        None => (Watching::Discovery, WatchList::everything()),
+    };
+    let (outcome, watching) = run_pipeline(&config.input, watching, watch);
+    let report = report::build(&outcome, &watching, ReportOptions { top_names: config.top });
+    let stdout_terminal = io::stdout().is_terminal();
+    let text = match config.format {
+        Format::Json => report::render_json(&report),
+        Format::Text => {
+            let colour = match config.colour {
+                ColourChoice::Always => true,
+                ColourChoice::Never => false,
+                ColourChoice::Auto => stdout_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+            };
+            let seconds = outcome.elapsed.as_secs_f64();
+            let processing = stdout_terminal.then(|| (seconds, outcome.analysis.traffic.packets as f64 / seconds.max(1e-9)));
+            report::render_text(&report, TextStyle { colour, processing, max_clients: config.max_clients })
+        }
+    };
+    write_stdout(&text)?;
+    report_read_errors(&outcome);
+    Ok(status_of(&report, !outcome.errors.is_empty(), config.fail_on))
+}
+
+fn status_of(report: &Report, read_failed: bool, fail_on: Option<Severity>) -> Status {
+    if read_failed {
+        return Status::InputError;
+    }
+    let worst = report.findings.iter().map(|f| f.severity).max();
+    match (worst, fail_on) {
+        (Some(worst), Some(threshold)) if worst >= threshold => Status::Findings,
+        _ => Status::Clean,
+    }
+}
+
+fn run_expect(config: &ExpectConfig) -> Result<Status, CommandError> {
+    let (outcome, watching) = run_pipeline(&config.input, Watching::Discovery, WatchList::everything());
+    let report = report::build(&outcome, &watching, ReportOptions { top_names: config.top });
+    let sources: Vec<String> = outcome.files.iter().map(|f| f.name.clone()).collect();
+    write_stdout(&crate::report::expectations_toml(&report, &sources))?;
+    report_read_errors(&outcome);
+    Ok(if outcome.errors.is_empty() { Status::Clean } else { Status::InputError })
+}

@@ -1,0 +1,471 @@
+//! DNS: a wire prefilter that walks the header and question name in place and compares it with
+//! the watched names (lowercase wire bytes, no allocation), then a full decode with hickory-proto
+//! for watched names only. This is the only file that imports hickory-proto.
+//!
+//! A watched name is matched in the question, or (for responses holding CNAMEs) in a CNAME
+//! target, so an alias whose chain ends at a watched name is decoded too (RFC 1034 §3.6.2).
+
+use super::{FrameContext, Layer, Skip, Transport};
+use hickory_proto::op::Query;
+use hickory_proto::rr::{RData, Record, RecordType};
+use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+const HEADER_LEN: usize = 12;
+/// RFC 1035 §2.3.4: a name is at most 255 bytes on the wire.
+const MAX_NAME_WIRE_LEN: usize = 255;
+/// Bound on compression-pointer jumps while reading one name (a loop is malformed, not endless).
+const MAX_POINTER_JUMPS: usize = 64;
+const TYPE_CNAME: u16 = 5;
+const OPCODE_QUERY: u8 = 0;
+
+/// The names to decode in full, pre-encoded as lowercase wire bytes.
+#[derive(Debug, Clone, Default)]
+pub struct WatchList {
+    wire_names: Vec<Vec<u8>>,
+    /// Decode every response (discovery mode, when no expectations are given).
+    match_all: bool,
+}
+
+impl WatchList {
+    /// Watches exactly `names` (dotted, any case, trailing dot optional).
+    pub fn names<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
+        let wire_names = names.into_iter().map(wire_lowercase).collect();
+        WatchList { wire_names, match_all: false }
+    }
+
+    /// Watches every response: used for discovery.
+    pub fn everything() -> Self {
+        WatchList { wire_names: Vec::new(), match_all: true }
+    }
+
+    fn contains(&self, wire_name: &[u8]) -> bool {
+        self.wire_names.iter().any(|watched| watched.as_slice() == wire_name)
+    }
+}
+
+/// Encodes a dotted name as lowercase DNS wire bytes (labels, then the root label).
+fn wire_lowercase(name: &str) -> Vec<u8> {
+    let mut wire = Vec::with_capacity(name.len() + 2);
+    for label in name.trim_end_matches('.').split('.').filter(|l| !l.is_empty()) {
+        wire.push(label.len().min(63) as u8);
+        wire.extend(label.bytes().take(63).map(|b| b.to_ascii_lowercase()));
+    }
+    wire.push(0);
+    wire
+}
+
+/// DNS header flags (RFC 1035 §4.1.1, RFC 4035 §3.2 for AD and CD).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Flags {
+    /// QR: this is a response.
+    pub response: bool,
+    /// Opcode (0 = QUERY).
+    pub opcode: u8,
+    /// AA: authoritative answer.
+    pub authoritative: bool,
+    /// TC: truncated.
+    pub truncated: bool,
+    /// RD: recursion desired.
+    pub recursion_desired: bool,
+    /// RA: recursion available.
+    pub recursion_available: bool,
+    /// AD: authentic data.
+    pub authentic_data: bool,
+    /// CD: checking disabled.
+    pub checking_disabled: bool,
+    /// RCODE (the four header bits).
+    pub rcode: u8,
+}
+
+impl Flags {
+    fn from_header(bits: u16) -> Self {
+        let bit = |n: u16| bits & (1 << n) != 0;
+        Flags {
+            response: bit(15),
+            opcode: ((bits >> 11) & 0xf) as u8,
+            authoritative: bit(10),
+            truncated: bit(9),
+            recursion_desired: bit(8),
+            recursion_available: bit(7),
+            authentic_data: bit(5),
+            checking_disabled: bit(4),
+            rcode: (bits & 0xf) as u8,
+        }
+    }
+}
+
+/// The question of a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Question {
+    /// The name as sent (original case, no trailing dot).
+    pub name: String,
+    /// QTYPE.
+    pub qtype: u16,
+}
+
+/// The data of one answer record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AnswerData {
+    /// An IPv4 address (A).
+    A(Ipv4Addr),
+    /// An IPv6 address (AAAA).
+    Aaaa(Ipv6Addr),
+    /// An alias target (CNAME), no trailing dot.
+    Cname(String),
+    /// Any other type, in presentation form.
+    Other(String),
+}
+
+impl AnswerData {
+    /// The address, for A and AAAA records.
+    pub fn address(&self) -> Option<IpAddr> {
+        match self {
+            AnswerData::A(v4) => Some(IpAddr::V4(*v4)),
+            AnswerData::Aaaa(v6) => Some(IpAddr::V6(*v6)),
+            _ => None,
+        }
+    }
+}
+
+/// One record of the answer section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// Owner name (no trailing dot).
+    pub name: String,
+    /// TYPE.
+    pub rtype: u16,
+    /// TTL in seconds.
+    pub ttl: u32,
+    /// RDATA.
+    pub data: AnswerData,
+}
+
+/// A DNS message about a watched name, decoded in full (question and answer section).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsMessage {
+    /// Where and when it was captured.
+    pub frame: FrameContext,
+    /// Sender.
+    pub source: SocketAddr,
+    /// Receiver.
+    pub destination: SocketAddr,
+    /// UDP or TCP.
+    pub transport: Transport,
+    /// DNS transaction id.
+    pub id: u16,
+    /// Header flags.
+    pub flags: Flags,
+    /// The first question.
+    pub question: Question,
+    /// The answer section, in order.
+    pub answers: Vec<Answer>,
+}
+
+/// Header fields the prefilter reads.
+struct Header {
+    id: u16,
+    flags: Flags,
+    question_count: u16,
+    answer_count: u16,
+}
+
+fn read_u16_at(message: &[u8], offset: usize) -> Option<u16> {
+    message.get(offset..offset + 2).map(|b| u16::from_be_bytes([b[0], b[1]]))
+}
+
+fn read_header(message: &[u8], truncated: bool) -> Result<Header, Skip> {
+    if message.len() < HEADER_LEN {
+        return Err(if truncated { Skip::Truncated(Layer::Dns) } else { Skip::Malformed(Layer::Dns) });
+    }
+    let field = |index: usize| read_u16_at(message, index * 2).unwrap_or_default();
+    Ok(Header { id: field(0), flags: Flags::from_header(field(1)), question_count: field(2), answer_count: field(4) })
+}
+
+/// A name read off the wire into a fixed buffer, lowercased.
+struct WireName {
+    bytes: [u8; MAX_NAME_WIRE_LEN + 1],
+    len: usize,
+}
+
+impl WireName {
+    fn as_slice(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+/// Reads the name at `offset`, following compression pointers (RFC 1035 §4.1.4).
+/// Returns the lowercased wire name and the offset just past the name in place.
+fn read_name(message: &[u8], offset: usize) -> Option<(WireName, usize)> {
+    let mut name = WireName { bytes: [0; MAX_NAME_WIRE_LEN + 1], len: 0 };
+    let mut position = offset;
+    let mut end_in_place = None;
+    let mut jumps = 0;
+    loop {
+        let length = *message.get(position)?;
+        match length & 0xc0 {
+            0x00 => {
+                let label_len = usize::from(length);
+                if name.len + 1 + label_len > MAX_NAME_WIRE_LEN {
+                    return None;
+                }
+                let label = message.get(position + 1..position + 1 + label_len)?;
+                name.bytes[name.len] = length;
+                for (slot, byte) in name.bytes[name.len + 1..].iter_mut().zip(label) {
+                    *slot = byte.to_ascii_lowercase();
+                }
+                name.len += 1 + label_len;
+                position += 1 + label_len;
+                if label_len == 0 {
+                    return Some((name, end_in_place.unwrap_or(position)));
+                }
+            }
+            0xc0 => {
+                let low = *message.get(position + 1)?;
+                jumps += 1;
+                if jumps > MAX_POINTER_JUMPS {
+                    return None;
+                }
+                end_in_place.get_or_insert(position + 2);
+                position = (usize::from(length & 0x3f) << 8) | usize::from(low);
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// Skips the name at `offset`; returns the offset after it.
+fn skip_name(message: &[u8], mut offset: usize) -> Option<usize> {
+    loop {
+        let length = *message.get(offset)?;
+        match length & 0xc0 {
+            0x00 if length == 0 => return Some(offset + 1),
+            0x00 => offset += 1 + usize::from(length),
+            0xc0 => return Some(offset + 2),
+            _ => return None,
+        }
+    }
+}
+
+/// True when a CNAME in the answer section points at a watched name.
+fn answers_alias_watched(message: &[u8], mut offset: usize, answer_count: u16, watch: &WatchList) -> bool {
+    for _ in 0..answer_count {
+        let Some(after_owner) = skip_name(message, offset) else { return false };
+        let (Some(rtype), Some(rdlength)) = (read_u16_at(message, after_owner), read_u16_at(message, after_owner + 8)) else {
+            return false;
+        };
+        let rdata = after_owner + 10;
+        if rtype == TYPE_CNAME {
+            if let Some((target, _)) = read_name(message, rdata) {
+                if watch.contains(target.as_slice()) {
+                    return true;
+                }
+            }
+        }
+        offset = rdata + usize::from(rdlength);
+    }
+    false
+}
+
+/// Prefilter, then full decode for watched names.
+pub fn decode_message(
+    message: &[u8],
+    truncated: bool,
+    watch: &WatchList,
+    frame: FrameContext,
+    (source, destination): (SocketAddr, SocketAddr),
+    transport: Transport,
+) -> Result<super::Decoded, Skip> {
+    let header = read_header(message, truncated)?;
+    if header.flags.opcode != OPCODE_QUERY {
+        return Err(Skip::NotQuery);
+    }
+    let unwatched = super::Decoded::Unwatched { is_response: header.flags.response };
+    if header.question_count == 0 {
+        return Ok(unwatched);
+    }
+    let watched = if watch.match_all {
+        header.flags.response
+    } else {
+        match read_name(message, HEADER_LEN) {
+            Some((qname, after)) => {
+                watch.contains(qname.as_slice())
+                    || (header.flags.response && header.answer_count > 0 && answers_alias_watched(message, after + 4, header.answer_count, watch))
+            }
+            None => false,
+        }
+    };
+    if !watched {
+        return Ok(unwatched);
+    }
+    let malformed = if truncated { Skip::Truncated(Layer::Dns) } else { Skip::Malformed(Layer::Dns) };
+    let (question, answers) = decode_sections(message, &header).ok_or(malformed)?;
+    Ok(super::Decoded::Watched(Box::new(DnsMessage {
+        frame,
+        source,
+        destination,
+        transport,
+        id: header.id,
+        flags: header.flags,
+        question,
+        answers,
+    })))
+}
+
+/// Decodes the question and answer sections with hickory-proto.
+fn decode_sections(message: &[u8], header: &Header) -> Option<(Question, Vec<Answer>)> {
+    let mut decoder = BinDecoder::new(message);
+    decoder.read_slice(HEADER_LEN).ok()?;
+    let mut first_question = None;
+    for _ in 0..header.question_count {
+        let query = Query::read(&mut decoder).ok()?;
+        first_question.get_or_insert(Question { name: display_name(query.name()), qtype: u16::from(query.query_type()) });
+    }
+    let mut answers = Vec::with_capacity(usize::from(header.answer_count).min(64));
+    for _ in 0..header.answer_count {
+        let record = Record::<RData>::read(&mut decoder).ok()?;
+        answers.push(answer_of(&record));
+    }
+    Some((first_question?, answers))
+}
+
+fn display_name(name: &hickory_proto::rr::Name) -> String {
+    let mut ascii = name.to_ascii();
+    if ascii.len() > 1 && ascii.ends_with('.') {
+        ascii.pop();
+    }
+    ascii
+}
+
+fn answer_of(record: &Record<RData>) -> Answer {
+    let data = match &record.data {
+        RData::A(a) => AnswerData::A(a.0),
+        RData::AAAA(aaaa) => AnswerData::Aaaa(aaaa.0),
+        RData::CNAME(cname) => AnswerData::Cname(display_name(&cname.0)),
+        other => AnswerData::Other(other.to_string()),
+    };
+    Answer { name: display_name(&record.name), rtype: u16::from(record.record_type()), ttl: record.ttl, data }
+}
+
+/// Record type mnemonic for reports ("A", "AAAA", "TYPE65280").
+pub fn type_name(rtype: u16) -> String {
+    match RecordType::from(rtype) {
+        RecordType::Unknown(code) => format!("TYPE{code}"),
+        known => known.to_string(),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::decode::Decoded;
+
+    /// Wire bytes of `name` in its original case.
+    fn wire(name: &str) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for label in name.split('.') {
+            bytes.push(label.len() as u8);
+            bytes.extend_from_slice(label.as_bytes());
+        }
+        bytes.push(0);
+        bytes
+    }
+
+    /// A response to `qname`/A with the given answers: (owner as pointer-to-question?, type, rdata).
+    pub(crate) fn response(id: u16, rcode: u8, qname: &str, answers: &[(u16, Vec<u8>)]) -> Vec<u8> {
+        let mut message = id.to_be_bytes().to_vec();
+        message.extend_from_slice(&(0x8180u16 | u16::from(rcode)).to_be_bytes());
+        message.extend_from_slice(&[0, 1]);
+        message.extend_from_slice(&(answers.len() as u16).to_be_bytes());
+        message.extend_from_slice(&[0, 0, 0, 0]);
+        message.extend_from_slice(&wire(qname));
+        message.extend_from_slice(&[0, 1, 0, 1]);
+        for (rtype, rdata) in answers {
+            message.extend_from_slice(&[0xc0, 0x0c]); // owner: the question name
+            message.extend_from_slice(&rtype.to_be_bytes());
+            message.extend_from_slice(&[0, 1, 0, 0, 0x0e, 0x10]);
+            message.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+            message.extend_from_slice(rdata);
+        }
+        message
+    }
+
+    fn context() -> FrameContext {
+        FrameContext { ts_ns: 1, file_index: 0, frame_number: 7 }
+    }
+
+    fn endpoints() -> (SocketAddr, SocketAddr) {
+        ("192.0.2.53:53".parse().unwrap(), "192.0.2.10:40000".parse().unwrap())
+    }
+
+    fn decode(message: &[u8], watch: &WatchList) -> Result<Decoded, Skip> {
+        decode_message(message, false, watch, context(), endpoints(), Transport::Udp)
+    }
+
+    #[test]
+    fn watched_name_matches_case_insensitively_and_is_decoded_in_order() {
+        let message = response(0x1234, 0, "PersistentChatPool.CONTOSO.com", &[(1, vec![10, 10, 10, 2]), (1, vec![10, 10, 10, 1])]);
+        let watch = WatchList::names(["persistentchatpool.contoso.com."]);
+        let Ok(Decoded::Watched(decoded)) = decode(&message, &watch) else { panic!("not watched") };
+        assert_eq!(decoded.id, 0x1234);
+        assert_eq!(decoded.question.name, "PersistentChatPool.CONTOSO.com");
+        let addresses: Vec<_> = decoded.answers.iter().filter_map(|a| a.data.address()).collect();
+        assert_eq!(addresses, ["10.10.10.2".parse::<IpAddr>().unwrap(), "10.10.10.1".parse().unwrap()]);
+        assert_eq!(decoded.answers[0].ttl, 3600);
+    }
+
+    #[test]
+    fn other_names_are_not_decoded() {
+        let message = response(1, 0, "www.example.com", &[(1, vec![192, 0, 2, 1])]);
+        let watch = WatchList::names(["PersistentChatPool.contoso.com"]);
+        assert!(matches!(decode(&message, &watch), Ok(Decoded::Unwatched { is_response: true })));
+    }
+
+    #[test]
+    fn alias_whose_cname_points_at_a_watched_name_is_decoded() {
+        let target = wire("PersistentChatPool.contoso.com");
+        let message = response(2, 0, "chat.contoso.com", &[(TYPE_CNAME, target)]);
+        let watch = WatchList::names(["persistentchatpool.contoso.com"]);
+        assert!(matches!(decode(&message, &watch), Ok(Decoded::Watched(_))));
+    }
+
+    #[test]
+    fn short_header_is_malformed_or_truncated() {
+        let watch = WatchList::everything();
+        assert_eq!(decode(&[0; 5], &watch).unwrap_err(), Skip::Malformed(Layer::Dns));
+        let cut = decode_message(&[0; 5], true, &watch, context(), endpoints(), Transport::Udp);
+        assert_eq!(cut.unwrap_err(), Skip::Truncated(Layer::Dns));
+    }
+
+    #[test]
+    fn compression_loop_is_malformed_not_endless() {
+        let mut message = response(3, 0, "a.b", &[]);
+        message[5] = 1; // qdcount 1, name replaced by a pointer to itself
+        message.truncate(12);
+        message.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1]);
+        assert!(read_name(&message, 12).is_none());
+        assert_eq!(decode(&message, &WatchList::everything()).unwrap_err(), Skip::Malformed(Layer::Dns));
+    }
+
+    #[test]
+    fn notify_is_not_a_query() {
+        let mut message = response(4, 0, "contoso.com", &[]);
+        message[2] = 0xa4; // QR, opcode 4 (NOTIFY), AA
+        assert_eq!(decode(&message, &WatchList::everything()).unwrap_err(), Skip::NotQuery);
+    }
+
+    #[test]
+    fn answer_cut_short_is_malformed_for_a_watched_name() {
+        let mut message = response(5, 0, "x.contoso.com", &[(1, vec![10, 0, 0, 1])]);
+        message.truncate(message.len() - 2);
+        let watch = WatchList::names(["x.contoso.com"]);
+        assert_eq!(decode(&message, &watch).unwrap_err(), Skip::Malformed(Layer::Dns));
+    }
+
+    #[test]
+    fn type_names_are_mnemonics() {
+        assert_eq!(type_name(1), "A");
+        assert_eq!(type_name(28), "AAAA");
+        assert_eq!(type_name(65280), "TYPE65280");
+    }
+}

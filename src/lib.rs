@@ -1,0 +1,44 @@
+//! pcdns: a passive DNS analyzer for Lync Server 2013 / Skype for Business Persistent Chat.
+//! It reads the DNS traffic clients really received and checks it against the records the
+//! deployment needs: each Persistent Chat Server FQDN with its A record, and the pool FQDN with
+//! one A record per member (DNS load balancing).
+//!
+//! # Code map
+//!
+//! ```text
+//! capture ──batches──▶ decode (parallel) ──DNS messages──▶ analyze ──▶ report
+//! ```
+//!
+//! - [`cli`]: clap → validated [`cli::Config`].
+//! - [`expect`]: the expectations file (TOML) → [`expect::Expectations`], errors with file:line.
+//! - [`capture`]: the only code that reads packets (pcap, pcapng, gzip, zstd, stdin).
+//! - [`decode`]: link → IP → UDP → DNS prefilter → hickory-proto, for watched names only.
+//! - [`analyze`]: per-name facts and findings; mergeable.
+//! - [`pipeline`]: threads and channels; the only place that knows about threads.
+//! - [`report`]: the report snapshot and its text and JSON renderings.
+//! - [`commands`]: runs a command, writes output, picks the exit status.
+//!
+//! # Invariants
+//!
+//! - `decode` and `analyze` never do I/O, never read the wall clock, never print. Time is the
+//!   capture timestamp.
+//! - A malformed, truncated or unsupported packet is never an error and never a panic: it is a
+//!   counted skip reason that shows in the report. Only the capture source and the
+//!   configuration produce errors.
+//! - Every piece of state is bounded (clients, servers, answer sets and aliases per name,
+//!   discovered names, the largest capture record); what goes beyond a bound is counted.
+//! - Nothing is lost silently: skipped packets, untracked items and read errors are reported.
+//! - Aggregates merge: `Default` is the identity, `merge` is associative and commutative. The
+//!   pipeline folds batch results in capture order, so N threads give exactly the report of one.
+//! - Reports are deterministic: same input, same bytes out (sorted by count, then key).
+//! - One owner per outside crate: only `capture` knows file formats, only `cli` knows clap,
+//!   only `decode/dns.rs` knows hickory-proto, only `report` knows output formats.
+
+pub mod analyze;
+pub mod capture;
+pub mod cli;
+pub mod commands;
+pub mod decode;
+pub mod expect;
+pub mod pipeline;
+pub mod report;

@@ -1,0 +1,189 @@
+//! The pipeline: the only place that knows about threads. A reader thread fills frame batches
+//! from the inputs in order; decode workers turn each batch into DNS messages and counters; the
+//! calling thread folds the results into one [`Analysis`] strictly in batch order, so a run on
+//! N threads produces exactly the analysis of a run on one thread.
+
+use crate::analyze::{Analysis, Watching};
+use crate::capture::{CaptureError, CaptureReader, FileSummary, FrameBatch, InputPath};
+use crate::decode::{decode_frame, DecodeConfig, Decoded, DnsMessage};
+use crossbeam_channel::{bounded, Receiver, Sender};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// Frames per batch: large enough that channel costs vanish, small enough to stay in cache.
+pub const BATCH_FRAMES: usize = 2048;
+/// Bytes per batch before it is handed on early.
+pub const BATCH_BYTES: usize = 2 * 1024 * 1024;
+
+/// What to run over which inputs.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// Inputs in timeline order.
+    pub inputs: Vec<InputPath>,
+    /// Ports and watched names.
+    pub decode: DecodeConfig,
+    /// Expectations or discovery.
+    pub watching: Watching,
+    /// Busy threads in all, the reader included (1 = everything on the calling thread).
+    pub threads: usize,
+    /// Called with (bytes done, bytes total) as inputs are read.
+    pub progress: Option<fn(u64, u64)>,
+}
+
+/// The result of a run: the analysis of everything read, and what went wrong reading.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// Everything learned.
+    pub analysis: Analysis,
+    /// One summary per input that could be opened.
+    pub files: Vec<FileSummary>,
+    /// Frames whose timestamp was earlier than the frame before (across the whole timeline).
+    pub timestamps_backwards: u64,
+    /// Inputs that could not be read to their end.
+    pub errors: Vec<CaptureError>,
+    /// Wall-clock time of the run.
+    pub elapsed: Duration,
+}
+
+/// What decoding one batch produced, in the batch's own order.
+struct BatchOutcome {
+    sequence: u64,
+    counters: Analysis,
+    messages: Vec<DnsMessage>,
+}
+
+fn decode_batch(batch: &FrameBatch, config: &DecodeConfig) -> BatchOutcome {
+    let mut counters = Analysis::default();
+    let mut messages = Vec::new();
+    for frame in &batch.frames {
+        let outcome = decode_frame(frame, batch.frame_bytes(frame), config);
+        counters.count_frame(frame.ts_ns, outcome.snaplen_truncated);
+        match outcome.result {
+            Ok(Decoded::Watched(message)) => messages.push(*message),
+            Ok(Decoded::Unwatched { is_response }) => counters.count_unwatched(is_response),
+            Err(why) => counters.skip(why),
+        }
+    }
+    BatchOutcome { sequence: batch.sequence, counters, messages }
+}
+
+/// Folds batch outcomes into the analysis in sequence order.
+struct Aggregator<'a> {
+    analysis: Analysis,
+    watching: &'a Watching,
+    next_sequence: u64,
+    waiting: BTreeMap<u64, BatchOutcome>,
+}
+
+impl Aggregator<'_> {
+    fn accept(&mut self, outcome: BatchOutcome) {
+        self.waiting.insert(outcome.sequence, outcome);
+        while let Some(ready) = self.waiting.remove(&self.next_sequence) {
+            self.analysis.merge(ready.counters);
+            for message in &ready.messages {
+                self.analysis.ingest(message, self.watching);
+            }
+            self.next_sequence += 1;
+        }
+    }
+}
+
+/// Reads every input in order and hands each filled batch to `deliver`, which returns an empty
+/// batch to reuse. Returns the per-file summaries, backwards timestamps and read errors.
+fn read_inputs(config: &RunConfig, mut deliver: impl FnMut(FrameBatch) -> FrameBatch) -> (Vec<FileSummary>, u64, Vec<CaptureError>) {
+    let total_bytes: u64 = config.inputs.iter().filter_map(InputPath::size_bytes).sum();
+    let mut done_bytes = 0;
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    let mut backwards = 0;
+    let mut last_ts_ns = 0;
+    let mut sequence = 0;
+    let mut batch = FrameBatch::default();
+    for (file_index, input) in config.inputs.iter().enumerate() {
+        let mut reader = match CaptureReader::open(input, file_index as u16) {
+            Ok(reader) => reader,
+            Err(error) => {
+                errors.push(error);
+                continue;
+            }
+        };
+        loop {
+            let filled = reader.fill_batch(&mut batch, BATCH_FRAMES, BATCH_BYTES);
+            for frame in &batch.frames {
+                backwards += u64::from(frame.ts_ns < last_ts_ns);
+                last_ts_ns = frame.ts_ns;
+            }
+            if !batch.frames.is_empty() {
+                batch.sequence = sequence;
+                sequence += 1;
+                batch = deliver(batch);
+                batch.clear();
+            }
+            match filled {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(error) => {
+                    errors.push(error);
+                    break;
+                }
+            }
+            if let Some(progress) = config.progress {
+                progress(done_bytes + reader.summary().captured_bytes, total_bytes);
+            }
+        }
+        done_bytes += input.size_bytes().unwrap_or(0);
+        files.push(reader.summary().clone());
+    }
+    (files, backwards, errors)
+}
+
+/// Runs the whole pipeline over `config.inputs`.
+pub fn run(config: &RunConfig) -> RunOutcome {
+    let started = Instant::now();
+    let mut aggregator = Aggregator { analysis: Analysis::default(), watching: &config.watching, next_sequence: 0, waiting: BTreeMap::new() };
+    let (files, timestamps_backwards, errors) = if config.threads <= 1 {
+        read_inputs(config, |batch| {
+            aggregator.accept(decode_batch(&batch, &config.decode));
+            batch
+        })
+    } else {
+        run_threaded(config, &mut aggregator)
+    };
+    RunOutcome { analysis: aggregator.analysis, files, timestamps_backwards, errors, elapsed: started.elapsed() }
+}
+
+fn run_threaded(config: &RunConfig, aggregator: &mut Aggregator<'_>) -> (Vec<FileSummary>, u64, Vec<CaptureError>) {
+    let workers = config.threads - 1;
+    let (work_tx, work_rx): (Sender<FrameBatch>, Receiver<FrameBatch>) = bounded(workers * 2);
+    let (recycle_tx, recycle_rx) = bounded::<FrameBatch>(workers * 2 + 2);
+    let (result_tx, result_rx) = bounded::<BatchOutcome>(workers * 4);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            let (work_rx, recycle_tx, result_tx) = (work_rx.clone(), recycle_tx.clone(), result_tx.clone());
+            scope.spawn(move || {
+                for batch in work_rx {
+                    let outcome = decode_batch(&batch, &config.decode);
+                    // The reader may have finished; a dropped recycle channel only means less reuse.
+                    let _ = recycle_tx.try_send(batch);
+                    if result_tx.send(outcome).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(result_tx);
+        let reader = scope.spawn(move || {
+            let summary = read_inputs(config, |batch| {
+                // Workers only stop when this sender is dropped, so sending cannot fail here.
+                let _ = work_tx.send(batch);
+                recycle_rx.try_recv().unwrap_or_default()
+            });
+            drop(work_tx);
+            summary
+        });
+        for outcome in result_rx {
+            aggregator.accept(outcome);
+        }
+        reader.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}

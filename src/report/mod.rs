@@ -1,0 +1,255 @@
+//! Reports: an owned, ordered snapshot of an analysis ([`Report`]) and its renderings (text
+//! table, JSON). Deterministic: the same input gives the same bytes (sorted by count, then key).
+//! The only module that knows output formats.
+
+mod build;
+mod expectations;
+mod table;
+mod text;
+
+pub use build::{build, ReportOptions};
+pub use expectations::expectations_toml;
+pub use text::{render_text, TextStyle};
+
+use crate::analyze::{FindingKind, Severity};
+use crate::capture::FileSummary;
+use crate::expect::EntryKind;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// Version of the JSON report schema; bumped on any incompatible change.
+pub const SCHEMA: &str = "pcdns.report/1";
+
+/// The whole report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Schema identifier ([`SCHEMA`]).
+    pub schema: &'static str,
+    /// "expectations" or "discovery".
+    pub mode: &'static str,
+    /// The expectations file, in expectations mode.
+    pub expectations: Option<String>,
+    /// Capture-level summary.
+    pub summary: Summary,
+    /// Inputs that could not be read to the end ("file: byte offset N: problem").
+    pub capture_errors: Vec<String>,
+    /// Findings, most severe first, then by count.
+    pub findings: Vec<FindingReport>,
+    /// Findings per severity.
+    pub finding_counts: FindingCounts,
+    /// Per watched name (expectations: file order; discovery: top names by responses).
+    pub names: Vec<NameReport>,
+    /// Discovery only: names whose responses were failures (NXDOMAIN, SERVFAIL, REFUSED, other).
+    pub failures: Vec<FailureReport>,
+}
+
+/// Capture-level summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// Per input file.
+    pub files: Vec<FileSummary>,
+    /// Frames read.
+    pub packets: u64,
+    /// DNS messages on DNS ports.
+    pub dns_messages: u64,
+    /// DNS responses.
+    pub responses: u64,
+    /// Responses attributed to a watched (or discovered) name.
+    pub watched_responses: u64,
+    /// Frames that produced no DNS message, by reason.
+    pub skipped: BTreeMap<String, u64>,
+    /// Sum of `skipped`.
+    pub skipped_total: u64,
+    /// Frames cut by the snaplen.
+    pub snaplen_truncated: u64,
+    /// Frames with a timestamp earlier than the frame before.
+    pub timestamps_backwards: u64,
+    /// Discovery: responses for names beyond the tracking limit.
+    pub untracked_name_responses: u64,
+    /// First capture timestamp (RFC 3339, UTC).
+    pub first_seen: Option<String>,
+    /// Last capture timestamp (RFC 3339, UTC).
+    pub last_seen: Option<String>,
+    /// Capture time span in seconds.
+    pub span_seconds: f64,
+    /// Packets per second of capture time.
+    pub capture_packets_per_second: f64,
+}
+
+/// Findings per severity.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct FindingCounts {
+    /// Errors.
+    pub error: u64,
+    /// Warnings.
+    pub warning: u64,
+    /// Informational.
+    pub info: u64,
+}
+
+/// A frame a person can open: file name and Wireshark frame number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FrameReport {
+    /// The input file as named on the command line.
+    pub file: String,
+    /// Frame number (from 1).
+    pub frame: u64,
+}
+
+/// One finding.
+#[derive(Debug, Clone, Serialize)]
+pub struct FindingReport {
+    /// error, warning or info.
+    pub severity: Severity,
+    /// Machine-readable kind.
+    pub kind: FindingKind,
+    /// The watched name.
+    pub name: String,
+    /// The address, server, record type or rcode concerned ("" when none).
+    pub subject: String,
+    /// One sentence for people.
+    pub message: String,
+    /// How many responses showed it (0 for findings about absence).
+    pub count: u64,
+    /// First time seen (RFC 3339, UTC).
+    pub first_seen: Option<String>,
+    /// Last time seen.
+    pub last_seen: Option<String>,
+    /// The earliest frames that show it.
+    pub examples: Vec<FrameReport>,
+    /// DNS servers involved (up to 8).
+    pub servers: Vec<IpAddr>,
+    /// Clients involved (up to 8).
+    pub clients: Vec<IpAddr>,
+}
+
+/// The expected answers of a watched name.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExpectedReport {
+    /// server, pool or host.
+    pub kind: EntryKind,
+    /// Addresses required in answers.
+    pub members: Vec<IpAddr>,
+    /// Addresses allowed but not required.
+    pub standby: Vec<IpAddr>,
+    /// Largest acceptable TTL.
+    pub max_ttl: Option<u32>,
+}
+
+/// One distinct answer set.
+#[derive(Debug, Clone, Serialize)]
+pub struct AnswerSetReport {
+    /// The addresses, sorted.
+    pub addresses: Vec<IpAddr>,
+    /// Responses with exactly this set.
+    pub count: u64,
+    /// First time seen.
+    pub first_seen: Option<String>,
+    /// Last time seen.
+    pub last_seen: Option<String>,
+    /// The earliest frames.
+    pub examples: Vec<FrameReport>,
+}
+
+/// How one address fared in the answers for a name.
+#[derive(Debug, Clone, Serialize)]
+pub struct AddressReport {
+    /// The address.
+    pub address: IpAddr,
+    /// member, standby, unexpected (expectations) or observed (discovery).
+    pub role: &'static str,
+    /// Answers containing it.
+    pub present: u64,
+    /// Answers in which it came first.
+    pub first: u64,
+}
+
+/// What one client received.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClientReport {
+    /// The client address.
+    pub client: IpAddr,
+    /// Responses it received.
+    pub responses: u64,
+    /// Per address: present and first, by address.
+    pub addresses: Vec<AddressReport>,
+}
+
+/// What one DNS server gave.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerReport {
+    /// The server address.
+    pub server: IpAddr,
+    /// Responses it sent.
+    pub responses: u64,
+    /// On the authorized list (None when no list is configured).
+    pub authorized: Option<bool>,
+    /// Responses by rcode class.
+    pub rcodes: BTreeMap<&'static str, u64>,
+    /// Distinct answer sets with counts.
+    pub answer_sets: Vec<AnswerSetCount>,
+}
+
+/// An answer set with a count.
+#[derive(Debug, Clone, Serialize)]
+pub struct AnswerSetCount {
+    /// The addresses, sorted.
+    pub addresses: Vec<IpAddr>,
+    /// How many responses.
+    pub count: u64,
+}
+
+/// Everything about one name.
+#[derive(Debug, Clone, Serialize)]
+pub struct NameReport {
+    /// The name.
+    pub name: String,
+    /// What was expected (None in discovery).
+    pub expected: Option<ExpectedReport>,
+    /// Queries seen.
+    pub queries: u64,
+    /// Responses seen.
+    pub responses: u64,
+    /// Responses by rcode class (NOERROR, NODATA, NXDOMAIN, SERVFAIL, REFUSED, OTHER).
+    pub rcodes: BTreeMap<&'static str, u64>,
+    /// Distinct answer sets, most frequent first.
+    pub answer_sets: Vec<AnswerSetReport>,
+    /// Per address: role, present, first (expected members first, then by presence).
+    pub addresses: Vec<AddressReport>,
+    /// Required members that never appeared.
+    pub members_never_seen: Vec<IpAddr>,
+    /// Per client, most responses first.
+    pub clients: Vec<ClientReport>,
+    /// Per DNS server, most responses first.
+    pub servers: Vec<ServerReport>,
+    /// Names asked that led here through CNAMEs.
+    pub aliases: BTreeMap<String, u64>,
+    /// Responses beyond the per-name tracking limits (clients, servers, answer sets).
+    pub untracked: BTreeMap<&'static str, u64>,
+}
+
+/// Discovery: a name whose responses were failures.
+#[derive(Debug, Clone, Serialize)]
+pub struct FailureReport {
+    /// The name.
+    pub name: String,
+    /// Failed responses.
+    pub failures: u64,
+    /// By rcode class.
+    pub rcodes: BTreeMap<&'static str, u64>,
+}
+
+/// Formats a capture timestamp as RFC 3339 in UTC with microseconds.
+pub fn rfc3339(ts_ns: u64) -> String {
+    let time = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ts_ns)).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let format = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
+    time.format(&format).unwrap_or_default()
+}
+
+/// Renders `report` as pretty JSON with a trailing newline.
+pub fn render_json(report: &Report) -> String {
+    let mut json = serde_json::to_string_pretty(report).unwrap_or_default();
+    json.push('\n');
+    json
+}
