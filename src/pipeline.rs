@@ -61,6 +61,10 @@ fn decode_batch(batch: &FrameBatch, config: &DecodeConfig) -> BatchOutcome {
         match outcome.result {
             Ok(Decoded::Watched(message)) => messages.push(*message),
             Ok(Decoded::Unwatched { is_response }) => counters.count_unwatched(is_response),
+            Ok(Decoded::Undecodable { is_response, why }) => {
+                counters.count_unwatched(is_response);
+                counters.skip(why);
+            }
             Err(why) => counters.skip(why),
         }
     }

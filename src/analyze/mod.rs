@@ -103,13 +103,14 @@ impl Analysis {
         let Some((key, display, entry)) = self.attribute(&view, watching) else {
             return;
         };
+        let via_alias = key != view.chain[0];
         let facts = self.names.entry(key).or_insert_with(|| NameFacts::named(display));
         if !message.flags.response {
             facts.queries += 1;
             return;
         }
         self.traffic.watched_responses += 1;
-        facts.record_response(message, &view);
+        facts.record_response(message, &view, via_alias);
         if let (Some(expectations), Some(entry)) = (watching.expectations(), entry) {
             names::check_response(&mut self.findings, expectations, entry, message, &view);
         }

@@ -221,11 +221,11 @@ impl NameFacts {
         NameFacts { display, ..Default::default() }
     }
 
-    /// Records one response attributed to this name.
-    pub fn record_response(&mut self, message: &DnsMessage, view: &ResponseView) {
+    /// Records one response attributed to this name (`via_alias`: the question asked another name).
+    pub fn record_response(&mut self, message: &DnsMessage, view: &ResponseView, via_alias: bool) {
         self.responses += 1;
         *self.rcodes.entry(view.rcode).or_default() += 1;
-        if view.chain.len() > 1 || normalize(&self.display) != view.chain[0] {
+        if via_alias {
             let alias = view.question_display.to_ascii_lowercase();
             if self.aliases.contains_key(&alias) || self.aliases.len() < MAX_ALIASES_PER_NAME {
                 *self.aliases.entry(alias).or_default() += 1;
@@ -325,6 +325,8 @@ pub fn check_response(
         RcodeClass::Servfail => record(FindingKind::Servfail, String::new(), 0),
         RcodeClass::Refused => record(FindingKind::Refused, String::new(), 0),
         RcodeClass::Other => record(FindingKind::OtherRcode, format!("rcode {}", message.flags.rcode), 0),
+        // Answers cut short prove presence, never absence.
+        RcodeClass::Nodata if !message.answers_complete => {}
         RcodeClass::Nodata => {
             let family = match message.question.qtype {
                 TYPE_A => Some(true),
@@ -340,7 +342,9 @@ pub fn check_response(
             for address in view.addresses.iter().filter(|a| !expected.allows(a)) {
                 record(FindingKind::WrongAddress, address.to_string(), 0);
             }
-            let families: Vec<bool> = [true, false].into_iter().filter(|v4| view.addresses.iter().any(|a| a.is_ipv4() == *v4)).collect();
+            let complete = message.answers_complete;
+            let families: Vec<bool> =
+                [true, false].into_iter().filter(|v4| complete && view.addresses.iter().any(|a| a.is_ipv4() == *v4)).collect();
             for member in expected.members.iter().filter(|m| families.contains(&m.is_ipv4())) {
                 if !view.addresses.contains(member) {
                     record(FindingKind::MissingMember, member.to_string(), 0);

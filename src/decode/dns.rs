@@ -158,8 +158,11 @@ pub struct DnsMessage {
     pub flags: Flags,
     /// The first question.
     pub question: Question,
-    /// The answer section, in order.
+    /// The answer section, in order (as far as it could be decoded).
     pub answers: Vec<Answer>,
+    /// False when the answer section was cut short (snaplen) or malformed part-way: the
+    /// answers present are real, but absent ones prove nothing.
+    pub answers_complete: bool,
 }
 
 /// Header fields the prefilter reads.
@@ -277,11 +280,10 @@ pub fn decode_message(
     transport: Transport,
 ) -> Result<super::Decoded, Skip> {
     let header = read_header(message, truncated)?;
-    if header.flags.opcode != OPCODE_QUERY {
-        return Err(Skip::NotQuery);
-    }
-    let unwatched = super::Decoded::Unwatched { is_response: header.flags.response };
-    if header.question_count == 0 {
+    let is_response = header.flags.response;
+    let unwatched = super::Decoded::Unwatched { is_response };
+    // Only standard queries are analysed (RFC 1035 §4.1.1); NOTIFY, UPDATE and the like are counted.
+    if header.flags.opcode != OPCODE_QUERY || header.question_count == 0 {
         return Ok(unwatched);
     }
     let watched = if watch.match_all {
@@ -298,8 +300,11 @@ pub fn decode_message(
     if !watched {
         return Ok(unwatched);
     }
-    let malformed = if truncated { Skip::Truncated(Layer::Dns) } else { Skip::Malformed(Layer::Dns) };
-    let (question, answers) = decode_sections(message, &header).ok_or(malformed)?;
+    let sections = decode_sections(message, &header);
+    let Some(question) = sections.question else {
+        let why = if truncated { Skip::Truncated(Layer::Dns) } else { Skip::Malformed(Layer::Dns) };
+        return Ok(super::Decoded::Undecodable { is_response, why });
+    };
     Ok(super::Decoded::Watched(Box::new(DnsMessage {
         frame,
         source,
@@ -308,25 +313,39 @@ pub fn decode_message(
         id: header.id,
         flags: header.flags,
         question,
-        answers,
+        answers: sections.answers,
+        answers_complete: sections.complete,
     })))
 }
 
-/// Decodes the question and answer sections with hickory-proto.
-fn decode_sections(message: &[u8], header: &Header) -> Option<(Question, Vec<Answer>)> {
+/// What could be decoded of the question and answer sections.
+struct Sections {
+    question: Option<Question>,
+    answers: Vec<Answer>,
+    complete: bool,
+}
+
+/// Decodes the question and answer sections with hickory-proto, keeping what precedes an error
+/// (as tshark does): a record cut by the snaplen does not hide the records before it.
+fn decode_sections(message: &[u8], header: &Header) -> Sections {
+    let mut sections = Sections { question: None, answers: Vec::new(), complete: false };
     let mut decoder = BinDecoder::new(message);
-    decoder.read_slice(HEADER_LEN).ok()?;
-    let mut first_question = None;
+    if decoder.read_slice(HEADER_LEN).is_err() {
+        return sections;
+    }
     for _ in 0..header.question_count {
-        let query = Query::read(&mut decoder).ok()?;
-        first_question.get_or_insert(Question { name: display_name(query.name()), qtype: u16::from(query.query_type()) });
+        let Ok(query) = Query::read(&mut decoder) else { return Sections { question: None, ..sections } };
+        sections.question.get_or_insert(Question { name: display_name(query.name()), qtype: u16::from(query.query_type()) });
     }
-    let mut answers = Vec::with_capacity(usize::from(header.answer_count).min(64));
+    sections.answers.reserve(usize::from(header.answer_count).min(64));
     for _ in 0..header.answer_count {
-        let record = Record::<RData>::read(&mut decoder).ok()?;
-        answers.push(answer_of(&record));
+        match Record::<RData>::read(&mut decoder) {
+            Ok(record) => sections.answers.push(answer_of(&record)),
+            Err(_) => return sections,
+        }
     }
-    Some((first_question?, answers))
+    sections.complete = true;
+    sections
 }
 
 fn display_name(name: &hickory_proto::rr::Name) -> String {
@@ -448,18 +467,28 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn notify_is_not_a_query() {
+    fn notify_is_counted_but_not_analysed() {
         let mut message = response(4, 0, "contoso.com", &[]);
         message[2] = 0xa4; // QR, opcode 4 (NOTIFY), AA
-        assert_eq!(decode(&message, &WatchList::everything()).unwrap_err(), Skip::NotQuery);
+        assert!(matches!(decode(&message, &WatchList::everything()), Ok(Decoded::Unwatched { is_response: true })));
     }
 
     #[test]
-    fn answer_cut_short_is_malformed_for_a_watched_name() {
-        let mut message = response(5, 0, "x.contoso.com", &[(1, vec![10, 0, 0, 1])]);
+    fn answers_before_a_cut_are_kept_and_marked_incomplete() {
+        let mut message = response(5, 0, "x.contoso.com", &[(1, vec![10, 0, 0, 1]), (1, vec![10, 0, 0, 2])]);
         message.truncate(message.len() - 2);
         let watch = WatchList::names(["x.contoso.com"]);
-        assert_eq!(decode(&message, &watch).unwrap_err(), Skip::Malformed(Layer::Dns));
+        let Ok(Decoded::Watched(decoded)) = decode(&message, &watch) else { panic!("not decoded") };
+        assert_eq!(decoded.answers.len(), 1);
+        assert!(!decoded.answers_complete);
+    }
+
+    #[test]
+    fn unreadable_question_is_an_undecodable_response() {
+        let mut message = response(6, 0, "x.contoso.com", &[]);
+        message.truncate(HEADER_LEN + 3);
+        let decoded = decode(&message, &WatchList::everything());
+        assert!(matches!(decoded, Ok(Decoded::Undecodable { is_response: true, why: Skip::Malformed(Layer::Dns) })));
     }
 
     #[test]

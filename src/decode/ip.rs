@@ -4,7 +4,7 @@
 
 use super::{Layer, Skip};
 use etherparse::err::ip::LaxHeaderSliceError;
-use etherparse::{IpNumber, LaxIpSlice};
+use etherparse::{IpNumber, Ipv6ExtensionSlice, LaxIpSlice};
 use std::net::IpAddr;
 
 const UDP_HEADER_LEN: usize = 8;
@@ -51,8 +51,9 @@ pub fn udp_datagram<'a>(packet: &'a [u8], dns_ports: &[u16], frame_truncated: bo
         IpNumber::UDP | IpNumber::TCP => {}
         _ => return Err(Skip::NotDns),
     }
-    if ip_payload.fragmented {
-        // Only the first fragment has the UDP header; none can be decoded without reassembly.
+    // Without reassembly, only a first fragment can be read, and only as far as it goes
+    // (tshark does the same for a datagram whose other fragments are missing).
+    if ip_payload.fragmented && !is_first_fragment(&ip) {
         return Err(Skip::IpFragment);
     }
     let (Some(source_port), Some(destination_port)) = (port_at(0), port_at(2)) else {
@@ -80,8 +81,18 @@ pub fn udp_datagram<'a>(packet: &'a [u8], dns_ports: &[u16], frame_truncated: bo
         destination_port,
         transport: Transport::Udp,
         payload: &bytes[UDP_HEADER_LEN..end],
-        payload_truncated: udp_length > bytes.len(),
+        payload_truncated: udp_length > bytes.len() || ip_payload.fragmented,
     })
+}
+
+fn is_first_fragment(ip: &LaxIpSlice<'_>) -> bool {
+    match ip {
+        LaxIpSlice::Ipv4(v4) => v4.header().fragments_offset().value() == 0,
+        LaxIpSlice::Ipv6(v6) => v6.extensions().clone().into_iter().all(|extension| match extension {
+            Ipv6ExtensionSlice::Fragment(fragment) => fragment.fragment_offset().value() == 0,
+            _ => true,
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -133,10 +144,20 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn fragments_and_tcp_are_named_skips() {
-        let mut fragment = ipv4_udp(b"abc");
-        fragment[6] = 0x20; // more fragments
-        assert_eq!(udp_datagram(&fragment, &[53], false), Err(Skip::IpFragment));
+    fn first_fragment_is_read_as_truncated_and_later_fragments_are_skipped() {
+        let mut first = ipv4_udp(b"abcdefgh");
+        first[6] = 0x20; // more fragments, offset 0
+        first[24..26].copy_from_slice(&100u16.to_be_bytes()); // the UDP length of the whole datagram
+        let datagram = udp_datagram(&first, &[53], false).unwrap();
+        assert_eq!(datagram.payload, b"abcdefgh");
+        assert!(datagram.payload_truncated);
+        let mut later = ipv4_udp(b"abcdefgh");
+        later[6..8].copy_from_slice(&0x2003u16.to_be_bytes()); // more fragments, offset 24 bytes
+        assert_eq!(udp_datagram(&later, &[53], false), Err(Skip::IpFragment));
+    }
+
+    #[test]
+    fn tcp_on_a_dns_port_is_a_named_skip() {
         let mut tcp = ipv4_udp(b"abcdefghijklm");
         tcp[9] = 6;
         assert_eq!(udp_datagram(&tcp, &[53], false), Err(Skip::DnsOverTcp));

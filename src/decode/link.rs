@@ -1,4 +1,5 @@
-//! Link layers: find the IP packet inside a frame. Ethernet (up to three 802.1Q/802.1ad tags),
+//! Link layers: find the IP packet inside a frame. Ethernet (up to three 802.1Q/802.1ad tags,
+//! then optionally a PPPoE session),
 //! Linux cooked capture v1 and v2, raw IP, BSD loopback (NULL and LOOP). Any other link type
 //! is an [`Skip::UnsupportedLink`] naming it.
 
@@ -33,6 +34,12 @@ const ETHERTYPE_IPV6: u16 = 0x86dd;
 const ETHERTYPE_VLAN: u16 = 0x8100;
 const ETHERTYPE_QINQ: u16 = 0x88a8;
 const ETHERTYPE_QINQ_OLD: u16 = 0x9100;
+const ETHERTYPE_PPPOE_SESSION: u16 = 0x8864;
+/// PPP protocol numbers for IPv4 and IPv6 (RFC 1332, RFC 5072).
+const PPP_IPV4: u16 = 0x0021;
+const PPP_IPV6: u16 = 0x0057;
+/// PPPoE session header (RFC 2516 §4): version/type, code, session id, length.
+const PPPOE_HEADER_LEN: usize = 6;
 const MAX_VLAN_TAGS: usize = 3;
 const ETHERNET_HEADER_LEN: usize = 14;
 const VLAN_TAG_LEN: usize = 4;
@@ -68,11 +75,20 @@ fn ethernet_payload(frame: &[u8]) -> Result<&[u8], Skip> {
         match ethertype {
             ETHERTYPE_VLAN | ETHERTYPE_QINQ | ETHERTYPE_QINQ_OLD => type_offset += VLAN_TAG_LEN,
             ETHERTYPE_IPV4 | ETHERTYPE_IPV6 => return Ok(&frame[type_offset + 2..]),
+            ETHERTYPE_PPPOE_SESSION => return pppoe_payload(&frame[type_offset + 2..]),
             _ => return Err(Skip::NotIp),
         }
     }
     // A fourth tag: more than 802.1ad stacking allows for; treat as invalid.
     Err(Skip::Malformed(Layer::Link))
+}
+
+fn pppoe_payload(session: &[u8]) -> Result<&[u8], Skip> {
+    let protocol = read_u16(session, PPPOE_HEADER_LEN).ok_or(Skip::Truncated(Layer::Link))?;
+    match protocol {
+        PPP_IPV4 | PPP_IPV6 => Ok(&session[PPPOE_HEADER_LEN + 2..]),
+        _ => Err(Skip::NotIp),
+    }
 }
 
 fn ethertype_payload(frame: &[u8], type_offset: usize, header_len: usize) -> Result<&[u8], Skip> {
@@ -141,6 +157,16 @@ mod tests {
         }
         let four = ethernet(&[0x88a8, 0x8100, 0x8100, 0x8100], ETHERTYPE_IPV4);
         assert_eq!(ip_packet(linktype::ETHERNET, &four), Err(Skip::Malformed(Layer::Link)));
+    }
+
+    #[test]
+    fn pppoe_session_inside_vlan_tags() {
+        let mut frame = ethernet(&[0x8100], ETHERTYPE_PPPOE_SESSION);
+        frame.truncate(frame.len() - 2);
+        frame.extend_from_slice(&[0x11, 0x00, 0x12, 0x34, 0x00, 0x40, 0x00, 0x21, 0x45]);
+        assert_eq!(ip_packet(linktype::ETHERNET, &frame), Ok(&[0x45][..]));
+        let lcp = [&frame[..frame.len() - 3], &[0xc0, 0x21, 0x01][..]].concat();
+        assert_eq!(ip_packet(linktype::ETHERNET, &lcp), Err(Skip::NotIp));
     }
 
     #[test]

@@ -43,8 +43,6 @@ pub enum Skip {
     Truncated(Layer),
     /// The bytes of this layer are invalid.
     Malformed(Layer),
-    /// A DNS opcode other than QUERY (NOTIFY, UPDATE, ...).
-    NotQuery,
 }
 
 impl Skip {
@@ -58,7 +56,6 @@ impl Skip {
             Skip::IpFragment => "ip_fragment_not_reassembled".into(),
             Skip::Truncated(layer) => format!("truncated_{}", layer_name(*layer)),
             Skip::Malformed(layer) => format!("malformed_{}", layer_name(*layer)),
-            Skip::NotQuery => "dns_opcode_not_query".into(),
         }
     }
 }
@@ -86,10 +83,17 @@ pub struct DecodeConfig {
 pub enum Decoded {
     /// A DNS message about a watched name, decoded in full.
     Watched(Box<DnsMessage>),
-    /// A DNS message about some other name (only the header was read).
+    /// A DNS message about some other name (only the header was read), or not a standard query.
     Unwatched {
         /// QR bit: true for a response.
         is_response: bool,
+    },
+    /// A DNS message for the analysis whose question could not be decoded.
+    Undecodable {
+        /// QR bit: true for a response.
+        is_response: bool,
+        /// Truncated or malformed DNS.
+        why: Skip,
     },
 }
 

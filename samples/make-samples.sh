@@ -1,0 +1,326 @@
+#!/usr/bin/env bash
+# make-samples.sh — regenerate the small real DNS captures used by pcdns' examples and tests.
+#
+# What it makes:
+#   healthy.pcap  The contoso Persistent Chat deployment with exactly the expected records
+#                 (samples/contoso.toml): PersistentChatServer01/02.contoso.com A 10.10.10.1/.2 and
+#                 PersistentChatPool.contoso.com A 10.10.10.1 + A 10.10.10.2 (DNS load balancing),
+#                 served by the only authorized DNS server, 127.0.0.53.
+#   broken.pcap   The same queries against a broken zone: the pool has a stale extra member
+#                 (A 10.10.10.3, a decommissioned server), PersistentChatServer02.contoso.com is
+#                 missing (NXDOMAIN), and client 127.0.0.13 also asks an unauthorized, stale
+#                 secondary on 127.0.0.54 that answers the pool with 10.10.10.1 only.
+#
+# Why: pcdns' samples and integration tests should be fed by what real DNS software puts on the
+# wire (BIND 9 answers, dig queries, EDNS, cookies, negative answers with SOA), not by
+# hand-crafted packets.
+#
+# How: everything runs inside a private network namespace that this script creates
+# (pcdns-samples-<pid>) and deletes on exit. Only that namespace's loopback `lo` is used, with
+# extra 127.0.0.0/8 addresses; no packet leaves it. BIND (named) listens on 127.0.0.53 (and for
+# the broken sample a second named on 127.0.0.54), dig queries from the client addresses
+# 127.0.0.11, .12 and .13, and tcpdump records `udp port 53` on lo (link type Ethernet).
+# The query sequence is fixed, so reruns give the same query/response pattern; only DNS IDs,
+# cookies, timestamps and the cyclic order of addresses inside pool answers vary.
+#
+# Needs: root (network namespaces, packet capture), and the packages bind9 (named),
+# dnsutils (dig), tcpdump and iproute2 (ip).
+#
+# Usage: bash samples/make-samples.sh [OUTPUT_DIR]
+#   OUTPUT_DIR defaults to the directory holding this script; it gets healthy.pcap and broken.pcap.
+
+set -euo pipefail
+
+die() { echo "make-samples.sh: error: $*" >&2; exit 1; }
+log() { echo "make-samples.sh: $*" >&2; }
+
+SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+OUT_DIR=${1:-$SCRIPT_DIR}
+[ $# -le 1 ] || die "usage: $0 [OUTPUT_DIR]"
+
+[ "$(id -u)" -eq 0 ] || die "must run as root (needs a network namespace and packet capture)"
+for tool in named dig tcpdump ip; do
+    command -v "$tool" >/dev/null 2>&1 ||
+        die "'$tool' not found in PATH (install packages bind9, dnsutils, tcpdump, iproute2)"
+done
+
+mkdir -p -- "$OUT_DIR" || die "cannot create output directory $OUT_DIR"
+OUT_DIR=$(cd -- "$OUT_DIR" && pwd)
+
+NS=pcdns-samples-$$
+WORK=$(mktemp -d /tmp/pcdns-samples.XXXXXX)
+PIDS=()          # named / tcpdump processes started by this script
+NS_CREATED=0
+
+cleanup() {
+    local rc=$? pid
+    trap - EXIT INT TERM
+    for pid in "${PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    if [ "$NS_CREATED" -eq 1 ]; then
+        ip netns del "$NS" 2>/dev/null || log "warning: could not delete namespace $NS"
+    fi
+    rm -rf -- "$WORK"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Run a command inside the namespace (foreground use only). Background daemons are started
+# with a literal `ip netns exec "$NS" CMD &` instead: ip execs CMD, so $! is CMD's own PID
+# and signals reach it (a backgrounded shell function would give the PID of a subshell).
+nsx() { ip netns exec "$NS" "$@"; }
+
+# Poll (every 0.05 s) until "$@" succeeds, for at most $1 seconds.
+wait_for() {
+    local deadline_s=$1; shift
+    local i tries=$((deadline_s * 20))
+    for ((i = 0; i < tries; i++)); do
+        if "$@"; then return 0; fi
+        sleep 0.05
+    done
+    return 1
+}
+
+# ---------------------------------------------------------------- namespace ----
+
+SERVER=127.0.0.53           # the only authorized DNS server
+ROGUE=127.0.0.54            # unauthorized, stale secondary (broken sample only)
+CLIENTS=(127.0.0.11 127.0.0.12 127.0.0.13)
+
+ip netns add "$NS" || die "cannot create network namespace $NS"
+NS_CREATED=1
+nsx ip link set lo up
+for addr in "$SERVER" "$ROGUE" "${CLIENTS[@]}"; do
+    nsx ip addr add "$addr/8" dev lo
+done
+
+# ---------------------------------------------------------------- zones --------
+
+zone_header() {
+    cat <<'EOF'
+$TTL 300
+@                   IN SOA  ns1.contoso.com. hostmaster.contoso.com. (
+                            2013010101 ; serial
+                            3600       ; refresh
+                            600        ; retry
+                            86400      ; expire
+                            300 )      ; negative TTL
+                    IN NS   ns1.contoso.com.
+ns1                 IN A    127.0.0.53
+www                 IN A    10.10.20.80
+EOF
+}
+
+# Healthy: exactly the expected records.
+{
+    zone_header
+    cat <<'EOF'
+PersistentChatServer01 IN A 10.10.10.1
+PersistentChatServer02 IN A 10.10.10.2
+PersistentChatPool     IN A 10.10.10.1
+PersistentChatPool     IN A 10.10.10.2
+EOF
+} >"$WORK/healthy.zone"
+
+# Broken: stale pool member 10.10.10.3, PersistentChatServer02 missing.
+{
+    zone_header
+    cat <<'EOF'
+PersistentChatServer01 IN A 10.10.10.1
+PersistentChatPool     IN A 10.10.10.1
+PersistentChatPool     IN A 10.10.10.2
+PersistentChatPool     IN A 10.10.10.3
+EOF
+} >"$WORK/broken.zone"
+
+# Stale secondary on 127.0.0.54: knows only the first pool member.
+{
+    zone_header
+    cat <<'EOF'
+PersistentChatServer01 IN A 10.10.10.1
+PersistentChatServer02 IN A 10.10.10.2
+PersistentChatPool     IN A 10.10.10.1
+EOF
+} >"$WORK/stale.zone"
+
+if command -v named-checkzone >/dev/null 2>&1; then
+    for z in healthy broken stale; do
+        named-checkzone -q contoso.com "$WORK/$z.zone" || die "zone $z does not load"
+    done
+fi
+
+# ---------------------------------------------------------------- named --------
+
+# start_named NAME ADDRESS ZONEFILE: authoritative-only BIND for contoso.com on ADDRESS:53.
+start_named() {
+    local name=$1 addr=$2 zone=$3 dir="$WORK/named-$1"
+    mkdir -p "$dir"
+    cat >"$dir/named.conf" <<EOF
+options {
+    directory "$dir";
+    pid-file "$dir/named.pid";
+    session-keyfile "$dir/session.key";
+    managed-keys-directory "$dir";
+    dump-file "$dir/cache_dump.db";
+    statistics-file "$dir/named.stats";
+    listen-on port 53 { $addr; };
+    listen-on-v6 { none; };
+    recursion no;
+    dnssec-validation no;
+    notify no;
+    minimal-responses yes;
+    rrset-order { order cyclic; };
+};
+controls { };
+zone "contoso.com" {
+    type primary;
+    file "$zone";
+};
+EOF
+    # -g: foreground, log to stderr; -4: IPv4 only; -n 1: one worker thread.
+    # Runs as root on purpose: the config and zone live in a private temp directory.
+    ip netns exec "$NS" named -g -4 -n 1 -c "$dir/named.conf" >"$dir/named.log" 2>&1 &
+    local pid=$!
+    PIDS+=("$pid")
+    if ! wait_for 20 grep -qs 'running$' "$dir/named.log"; then
+        cat "$dir/named.log" >&2
+        die "named '$name' on $addr did not start"
+    fi
+    kill -0 "$pid" 2>/dev/null || { cat "$dir/named.log" >&2; die "named '$name' exited"; }
+    log "named '$name' running on $addr (pid $pid)"
+}
+
+# True once PID has exited (a zombie child counts as exited).
+not_running() {
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+    stat=${stat##*) }
+    [[ $stat == Z* ]]
+}
+
+stop_pid() {
+    local pid=$1 sig=${2:-TERM} p keep=()
+    kill -"$sig" "$pid" 2>/dev/null || true
+    if ! wait_for 10 not_running "$pid"; then
+        log "warning: pid $pid ignored SIG$sig for 10 s, killing it"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+    for p in "${PIDS[@]}"; do [ "$p" = "$pid" ] || keep+=("$p"); done
+    PIDS=("${keep[@]+"${keep[@]}"}")
+}
+
+# ---------------------------------------------------------------- capture ------
+
+TCPDUMP_PID=
+CAPTURE=
+QUERIES=0
+
+pcap_packets() { nsx tcpdump -r "$CAPTURE" -nn 2>/dev/null | wc -l; }
+all_captured() { [ "$(pcap_packets)" -ge $((QUERIES * 2)) ]; }
+
+start_capture() {
+    CAPTURE="$WORK/$1.pcap"
+    QUERIES=0
+    # -Z root: keep root so tcpdump can write into the private temp dir.
+    # --immediate-mode -U: hand each packet to the file at once, nothing sits in a buffer.
+    ip netns exec "$NS" tcpdump -i lo -nn -s 0 --immediate-mode -U -Z root -w "$CAPTURE" 'udp port 53' \
+        2>"$WORK/$1.tcpdump.log" &
+    TCPDUMP_PID=$!
+    PIDS+=("$TCPDUMP_PID")
+    if ! wait_for 20 grep -qs 'listening on' "$WORK/$1.tcpdump.log"; then
+        cat "$WORK/$1.tcpdump.log" >&2
+        die "tcpdump did not start capturing"
+    fi
+    [ -s "$CAPTURE" ] || wait_for 5 test -s "$CAPTURE" || die "tcpdump did not create $CAPTURE"
+}
+
+stop_capture() {
+    local name=$1
+    # Every query got its response (dig checked that), so 2 packets per query must show up.
+    wait_for 10 all_captured ||
+        log "warning: $name: expected $((QUERIES * 2)) packets, file has $(pcap_packets)"
+    stop_pid "$TCPDUMP_PID" INT
+    TCPDUMP_PID=
+    if grep -Eq '[1-9][0-9]* packets? dropped by kernel' "$WORK/$name.tcpdump.log"; then
+        cat "$WORK/$name.tcpdump.log" >&2
+        die "$name: tcpdump dropped packets"
+    fi
+    local n
+    n=$(pcap_packets)
+    [ "$n" -eq $((QUERIES * 2)) ] ||
+        die "$name: capture has $n packets, expected $((QUERIES * 2)) ($QUERIES queries)"
+    cp -- "$CAPTURE" "$OUT_DIR/$name.pcap.tmp"
+    mv -f -- "$OUT_DIR/$name.pcap.tmp" "$OUT_DIR/$name.pcap"
+    log "wrote $OUT_DIR/$name.pcap ($n packets)"
+}
+
+# q CLIENT SERVER NAME TYPE: one dig query; fails the script if no response arrives.
+q() {
+    local client=$1 server=$2 qname=$3 qtype=$4 out
+    if ! out=$(nsx dig -b "$client" "@$server" "$qname" "$qtype" +tries=1 +time=2 2>&1); then
+        echo "$out" >&2
+        die "dig -b $client @$server $qname $qtype got no response"
+    fi
+    QUERIES=$((QUERIES + 1))
+    local status answers
+    status=$(sed -n 's/.*status: \([A-Z]*\),.*/\1/p' <<<"$out")
+    answers=$(awk '/^;; ANSWER SECTION:/{a=1;next} /^$/{a=0} a{print $5}' <<<"$out" | paste -sd, -)
+    printf '  %-11s -> %-10s %-36s %-4s %-8s %s\n' \
+        "$client" "$server" "$qname" "$qtype" "$status" "$answers" >&2
+}
+
+POOL=PersistentChatPool.contoso.com
+SRV1=PersistentChatServer01.contoso.com
+SRV2=PersistentChatServer02.contoso.com
+
+# The fixed query sequence shared by both samples: per client, the pool A 4 times, each server
+# FQDN A once and the pool AAAA once (NODATA), interleaved in rounds so the cyclic rotation of
+# the pool answer shows across clients; then one unwatched name.
+standard_queries() {
+    local c round
+    for round in 1 2 3 4; do
+        for c in "${CLIENTS[@]}"; do
+            q "$c" "$SERVER" "$POOL" A
+            case $round in
+                1) q "$c" "$SERVER" "$SRV1" A ;;
+                2) q "$c" "$SERVER" "$SRV2" A ;;
+                3) q "$c" "$SERVER" "$POOL" AAAA ;;
+            esac
+        done
+    done
+    q "${CLIENTS[0]}" "$SERVER" www.contoso.com A
+}
+
+# ---------------------------------------------------------------- healthy ------
+
+log "healthy sample (namespace $NS)"
+start_named healthy "$SERVER" "$WORK/healthy.zone"
+HEALTHY_NAMED=${PIDS[-1]}
+start_capture healthy
+standard_queries
+stop_capture healthy
+stop_pid "$HEALTHY_NAMED"
+
+# ---------------------------------------------------------------- broken -------
+
+log "broken sample (namespace $NS)"
+start_named broken "$SERVER" "$WORK/broken.zone"
+BROKEN_NAMED=${PIDS[-1]}
+start_named stale "$ROGUE" "$WORK/stale.zone"
+STALE_NAMED=${PIDS[-1]}
+start_capture broken
+standard_queries
+q "${CLIENTS[2]}" "$ROGUE" "$POOL" A
+q "${CLIENTS[2]}" "$ROGUE" "$POOL" A
+stop_capture broken
+stop_pid "$STALE_NAMED"
+stop_pid "$BROKEN_NAMED"
+
+log "done: $OUT_DIR/healthy.pcap $OUT_DIR/broken.pcap"
