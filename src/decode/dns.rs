@@ -279,7 +279,12 @@ pub fn decode_message(
     (source, destination): (SocketAddr, SocketAddr),
     transport: Transport,
 ) -> Result<super::Decoded, Skip> {
-    let header = read_header(message, truncated)?;
+    let header = match read_header(message, truncated) {
+        Ok(header) => header,
+        // A header cut after its flags still says whether this was a response (tshark counts it too).
+        Err(why) if message.len() >= 4 => return Ok(super::Decoded::Undecodable { is_response: message[2] & 0x80 != 0, why }),
+        Err(why) => return Err(why),
+    };
     let is_response = header.flags.response;
     let unwatched = super::Decoded::Unwatched { is_response };
     // Only standard queries are analysed (RFC 1035 §4.1.1); NOTIFY, UPDATE and the like are counted.
@@ -451,9 +456,9 @@ pub(crate) mod tests {
     #[test]
     fn short_header_is_malformed_or_truncated() {
         let watch = WatchList::everything();
-        assert_eq!(decode(&[0; 5], &watch).unwrap_err(), Skip::Malformed(Layer::Dns));
-        let cut = decode_message(&[0; 5], true, &watch, context(), endpoints(), Transport::Udp);
-        assert_eq!(cut.unwrap_err(), Skip::Truncated(Layer::Dns));
+        assert_eq!(decode(&[0; 3], &watch).unwrap_err(), Skip::Malformed(Layer::Dns));
+        let cut = decode_message(&[0, 1, 0x84, 0, 0], true, &watch, context(), endpoints(), Transport::Udp);
+        assert!(matches!(cut, Ok(Decoded::Undecodable { is_response: true, why: Skip::Truncated(Layer::Dns) })), "{cut:?}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Link layers: find the IP packet inside a frame. Ethernet (up to three 802.1Q/802.1ad tags,
 //! then optionally a PPPoE session),
-//! Linux cooked capture v1 and v2, raw IP, BSD loopback (NULL and LOOP). Any other link type
-//! is an [`Skip::UnsupportedLink`] naming it.
+//! Linux cooked capture v1 and v2, Linux NFLOG, raw IP, BSD loopback (NULL and LOOP). Any other
+//! link type is an [`Skip::UnsupportedLink`] naming it.
 
 use super::{Layer, Skip};
 
@@ -21,6 +21,8 @@ pub mod linktype {
     pub const LOOP: u32 = 108;
     /// Linux cooked capture v1.
     pub const LINUX_SLL: u32 = 113;
+    /// Linux netfilter log messages.
+    pub const NFLOG: u32 = 239;
     /// Raw IPv4.
     pub const IPV4: u32 = 228;
     /// Raw IPv6.
@@ -49,6 +51,11 @@ const LOOPBACK_HEADER_LEN: usize = 4;
 /// Address family values BSDs use for IPv6 in loopback headers (NetBSD/OpenBSD, FreeBSD, macOS).
 const AF_INET6_VALUES: [u32; 3] = [24, 28, 30];
 const AF_INET: u32 = 2;
+/// NFLOG: 4-byte header, then TLVs (16-bit length and type in host byte order, padded to
+/// 4 bytes); type 9 (NFULA_PAYLOAD) holds the IP packet.
+const NFLOG_HEADER_LEN: usize = 4;
+const NFLOG_TLV_HEADER_LEN: usize = 4;
+const NFULA_PAYLOAD: u16 = 9;
 
 /// Returns the bytes of the IP packet carried by a frame of `link_type`.
 pub fn ip_packet(link_type: u32, frame: &[u8]) -> Result<&[u8], Skip> {
@@ -57,6 +64,7 @@ pub fn ip_packet(link_type: u32, frame: &[u8]) -> Result<&[u8], Skip> {
         linktype::LINUX_SLL => ethertype_payload(frame, 14, SLL_HEADER_LEN),
         linktype::LINUX_SLL2 => ethertype_payload(frame, 0, SLL2_HEADER_LEN),
         linktype::RAW_12 | linktype::RAW_14 | linktype::RAW | linktype::IPV4 | linktype::IPV6 => raw_ip(frame),
+        linktype::NFLOG => nflog_payload(frame),
         linktype::NULL => loopback_payload(frame, Family::HostOrder),
         linktype::LOOP => loopback_payload(frame, Family::NetworkOrder),
         other => Err(Skip::UnsupportedLink(other)),
@@ -108,6 +116,27 @@ fn raw_ip(frame: &[u8]) -> Result<&[u8], Skip> {
         Some(4 | 6) => Ok(frame),
         Some(_) => Err(Skip::Malformed(Layer::Ip)),
     }
+}
+
+fn nflog_payload(frame: &[u8]) -> Result<&[u8], Skip> {
+    let mut offset = NFLOG_HEADER_LEN;
+    if frame.len() < offset {
+        return Err(Skip::Truncated(Layer::Link));
+    }
+    while let Some(tlv) = frame.get(offset..offset + NFLOG_TLV_HEADER_LEN) {
+        // Host byte order: the capturing machine's; NFLOG is captured on little-endian hosts in practice.
+        let length = usize::from(u16::from_le_bytes([tlv[0], tlv[1]]));
+        let tlv_type = u16::from_le_bytes([tlv[2], tlv[3]]) & 0x7fff;
+        if length < NFLOG_TLV_HEADER_LEN {
+            return Err(Skip::Malformed(Layer::Link));
+        }
+        if tlv_type == NFULA_PAYLOAD {
+            let end = (offset + length).min(frame.len());
+            return Ok(&frame[offset + NFLOG_TLV_HEADER_LEN..end]);
+        }
+        offset += length.div_ceil(4) * 4;
+    }
+    Err(Skip::NotIp)
 }
 
 enum Family {
@@ -205,7 +234,16 @@ mod tests {
     }
 
     #[test]
+    fn nflog_payload_tlv_is_found_after_other_tlvs() {
+        let mut frame = vec![2, 0, 0, 1]; // AF_INET, version 0, resource id 1
+        frame.extend_from_slice(&[6, 0, 1, 0, 0x08, 0x00, 0, 0]); // packet header TLV, padded
+        frame.extend_from_slice(&[6, 0, 9, 0, 0x45, 0x00]); // payload TLV
+        assert_eq!(ip_packet(linktype::NFLOG, &frame), Ok(&[0x45, 0x00][..]));
+        assert_eq!(ip_packet(linktype::NFLOG, &frame[..12]), Err(Skip::NotIp));
+    }
+
+    #[test]
     fn other_link_types_are_named() {
-        assert_eq!(ip_packet(239, &[0; 40]), Err(Skip::UnsupportedLink(239)));
+        assert_eq!(ip_packet(147, &[0; 40]), Err(Skip::UnsupportedLink(147)));
     }
 }

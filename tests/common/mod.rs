@@ -1,0 +1,123 @@
+//! Shared helpers for the integration tests: running the binary, finding the corpus and outside
+//! tools, and skipping (or, under PCDNS_REQUIRE_ALL=1, failing) when they are missing.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The project root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A file under samples/.
+pub fn sample(name: &str) -> PathBuf {
+    root().join("samples").join(name)
+}
+
+/// True when CI demands every outside component (PCDNS_REQUIRE_ALL=1).
+pub fn require_all() -> bool {
+    std::env::var("PCDNS_REQUIRE_ALL").is_ok_and(|v| v == "1")
+}
+
+/// Reports a missing component: fails under PCDNS_REQUIRE_ALL=1, otherwise prints that the
+/// test skipped. Returns so the caller can `return`.
+pub fn missing(what: &str) {
+    if require_all() {
+        panic!("{what} is required (PCDNS_REQUIRE_ALL=1) but missing");
+    }
+    eprintln!("skipped: {what} is missing");
+}
+
+/// The shared corpus: PCDNS_CORPUS_DIR, or ../shared/corpus beside the project.
+pub fn corpus_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("PCDNS_CORPUS_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("../shared/corpus"));
+    dir.join("MANIFEST.tsv").is_file().then_some(dir)
+}
+
+/// True when `program` runs (`program --version` exits).
+pub fn tool_available(program: &str) -> bool {
+    Command::new(program).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()
+}
+
+/// Runs pcdns with `args` and no stdin.
+pub fn pcdns(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pcdns"))
+        .args(args)
+        .current_dir(root())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run pcdns")
+}
+
+/// Runs pcdns with `args`, feeding `input` on stdin.
+pub fn pcdns_with_stdin(args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pcdns"))
+        .args(args)
+        .current_dir(root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn pcdns");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let output = child.wait_with_output().expect("wait pcdns");
+    writer.join().expect("stdin writer");
+    output
+}
+
+/// Standard output as text.
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Standard error as text.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// The JSON report on standard output.
+pub fn json(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", stdout(output)))
+}
+
+/// Compares `actual` with the golden file `tests/golden/<name>`; PCDNS_BLESS=1 rewrites it.
+pub fn assert_golden(name: &str, actual: &str) {
+    let path = root().join("tests/golden").join(name);
+    if std::env::var("PCDNS_BLESS").is_ok_and(|v| v == "1") {
+        std::fs::write(&path, actual).expect("write golden file");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e} (run with PCDNS_BLESS=1 to create)", path.display()));
+    if expected != actual {
+        let diff: Vec<String> = expected
+            .lines()
+            .zip(actual.lines())
+            .enumerate()
+            .filter(|(_, (e, a))| e != a)
+            .take(5)
+            .map(|(n, (e, a))| format!("line {}:\n  expected: {e}\n  actual:   {a}", n + 1))
+            .collect();
+        panic!("{name} differs from {} (PCDNS_BLESS=1 regenerates; review the diff):\n{}", path.display(), diff.join("\n"));
+    }
+}
+
+/// The manifest rows of the corpus: (relative path, column name → value).
+pub fn manifest(dir: &Path) -> Vec<(String, std::collections::HashMap<String, String>)> {
+    let text = std::fs::read_to_string(dir.join("MANIFEST.tsv")).expect("read manifest");
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().expect("manifest header").split('\t').collect();
+    lines
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let fields: std::collections::HashMap<String, String> =
+                header.iter().zip(line.split('\t')).map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            (fields["path"].clone(), fields)
+        })
+        .collect()
+}
