@@ -170,8 +170,16 @@ impl InputArgs {
         let mut dns_ports = vec![53];
         dns_ports.extend(self.dns_ports.into_iter().filter(|p| *p != 53));
         dns_ports.dedup();
-        let threads = self.threads.map(usize::from).unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-        InputConfig { inputs: files.iter().map(|f| InputPath::from_arg(f)).collect(), dns_ports, threads, progress: !self.no_progress }
+        let threads = self
+            .threads
+            .map(usize::from)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        InputConfig {
+            inputs: files.iter().map(|f| InputPath::from_arg(f)).collect(),
+            dns_ports,
+            threads,
+            progress: !self.no_progress,
+        }
     }
 }
 
@@ -200,7 +208,10 @@ impl Cli {
                     ColourArg::Never => ColourChoice::Never,
                 },
             }),
-            Command::Expect(args) => Config::Expect(ExpectConfig { input: args.input.into_config(args.from), top: args.top }),
+            Command::Expect(args) => Config::Expect(ExpectConfig {
+                input: args.input.into_config(args.from),
+                top: args.top,
+            }),
         }
     }
 }

@@ -56,19 +56,28 @@ static PROGRESS: OnceLock<indicatif::ProgressBar> = OnceLock::new();
 fn show_progress(done: u64, total: u64) {
     let bar = PROGRESS.get_or_init(|| {
         let bar = indicatif::ProgressBar::new(total);
-        let style = indicatif::ProgressStyle::with_template("{spinner} {bytes}/{total_bytes} {wide_bar} {eta} left")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+        let style = indicatif::ProgressStyle::with_template(
+            "{spinner} {bytes}/{total_bytes} {wide_bar} {eta} left",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
         bar.set_style(style);
         bar
     });
     bar.set_position(done.min(total));
 }
 
-fn run_pipeline(input: &InputConfig, watching: Watching, watch: WatchList) -> (RunOutcome, Watching) {
+fn run_pipeline(
+    input: &InputConfig,
+    watching: Watching,
+    watch: WatchList,
+) -> (RunOutcome, Watching) {
     let progress = input.progress && io::stderr().is_terminal();
     let config = RunConfig {
         inputs: input.inputs.clone(),
-        decode: DecodeConfig { dns_ports: input.dns_ports.clone(), watch },
+        decode: DecodeConfig {
+            dns_ports: input.dns_ports.clone(),
+            watch,
+        },
         watching,
         threads: input.threads,
         progress: progress.then_some(show_progress as fn(u64, u64)),
@@ -82,7 +91,10 @@ fn run_pipeline(input: &InputConfig, watching: Watching, watch: WatchList) -> (R
 
 fn write_stdout(text: &str) -> Result<(), CommandError> {
     let mut stdout = io::stdout().lock();
-    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
         // A reader that went away (`| head`) is not an error worth a message.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
         other => other.map_err(CommandError::Output),
@@ -105,7 +117,13 @@ fn run_analyze(config: &AnalyzeConfig) -> Result<Status, CommandError> {
         None => (Watching::Discovery, WatchList::everything()),
     };
     let (outcome, watching) = run_pipeline(&config.input, watching, watch);
-    let report = report::build(&outcome, &watching, ReportOptions { top_names: config.top });
+    let report = report::build(
+        &outcome,
+        &watching,
+        ReportOptions {
+            top_names: config.top,
+        },
+    );
     let stdout_terminal = io::stdout().is_terminal();
     let text = match config.format {
         Format::Json => report::render_json(&report),
@@ -113,16 +131,34 @@ fn run_analyze(config: &AnalyzeConfig) -> Result<Status, CommandError> {
             let colour = match config.colour {
                 ColourChoice::Always => true,
                 ColourChoice::Never => false,
-                ColourChoice::Auto => stdout_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+                ColourChoice::Auto => {
+                    stdout_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                }
             };
             let seconds = outcome.elapsed.as_secs_f64();
-            let processing = stdout_terminal.then(|| (seconds, outcome.analysis.traffic.packets as f64 / seconds.max(1e-9)));
-            report::render_text(&report, TextStyle { colour, processing, max_clients: config.max_clients })
+            let processing = stdout_terminal.then(|| {
+                (
+                    seconds,
+                    outcome.analysis.traffic.packets as f64 / seconds.max(1e-9),
+                )
+            });
+            report::render_text(
+                &report,
+                TextStyle {
+                    colour,
+                    processing,
+                    max_clients: config.max_clients,
+                },
+            )
         }
     };
     write_stdout(&text)?;
     report_read_errors(&outcome);
-    Ok(status_of(&report, !outcome.errors.is_empty(), config.fail_on))
+    Ok(status_of(
+        &report,
+        !outcome.errors.is_empty(),
+        config.fail_on,
+    ))
 }
 
 fn status_of(report: &Report, read_failed: bool, fail_on: Option<Severity>) -> Status {
@@ -137,10 +173,21 @@ fn status_of(report: &Report, read_failed: bool, fail_on: Option<Severity>) -> S
 }
 
 fn run_expect(config: &ExpectConfig) -> Result<Status, CommandError> {
-    let (outcome, watching) = run_pipeline(&config.input, Watching::Discovery, WatchList::everything());
-    let report = report::build(&outcome, &watching, ReportOptions { top_names: config.top });
+    let (outcome, watching) =
+        run_pipeline(&config.input, Watching::Discovery, WatchList::everything());
+    let report = report::build(
+        &outcome,
+        &watching,
+        ReportOptions {
+            top_names: config.top,
+        },
+    );
     let sources: Vec<String> = outcome.files.iter().map(|f| f.name.clone()).collect();
     write_stdout(&crate::report::expectations_toml(&report, &sources))?;
     report_read_errors(&outcome);
-    Ok(if outcome.errors.is_empty() { Status::Clean } else { Status::InputError })
+    Ok(if outcome.errors.is_empty() {
+        Status::Clean
+    } else {
+        Status::InputError
+    })
 }

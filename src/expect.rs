@@ -46,7 +46,10 @@ impl ExpectedName {
 
     /// True if the entry defines addresses of the family of `ipv4` (A when true, AAAA when false).
     pub fn defines_family(&self, ipv4: bool) -> bool {
-        self.members.iter().chain(&self.standby).any(|a| a.is_ipv4() == ipv4)
+        self.members
+            .iter()
+            .chain(&self.standby)
+            .any(|a| a.is_ipv4() == ipv4)
     }
 }
 
@@ -144,8 +147,11 @@ struct HostShape {
 /// Reads and validates an expectations file.
 pub fn load(path: &Path) -> Result<Expectations, ExpectError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ExpectError { file: file.clone(), line: 0, message: format!("cannot read: {e}") })?;
+    let text = std::fs::read_to_string(path).map_err(|e| ExpectError {
+        file: file.clone(),
+        line: 0,
+        message: format!("cannot read: {e}"),
+    })?;
     parse(&file, &text)
 }
 
@@ -153,19 +159,34 @@ pub fn load(path: &Path) -> Result<Expectations, ExpectError> {
 pub fn parse(file: &str, text: &str) -> Result<Expectations, ExpectError> {
     let builder = Builder { file, text };
     let shape: FileShape = toml::from_str(text).map_err(|e| {
-        let line = e.span().map(|span| builder.line_of(span.start)).unwrap_or(0);
+        let line = e
+            .span()
+            .map(|span| builder.line_of(span.start))
+            .unwrap_or(0);
         builder.error_at_line(line, e.message().trim().to_string())
     })?;
-    let mut expectations = Expectations { source: file.to_string(), ..Default::default() };
+    let mut expectations = Expectations {
+        source: file.to_string(),
+        ..Default::default()
+    };
     for server in &shape.authorized_servers {
-        expectations.authorized_servers.push(builder.address(server)?);
+        expectations
+            .authorized_servers
+            .push(builder.address(server)?);
     }
     let mut entries = Vec::new();
     for server in &shape.server {
         let line = builder.line_of(server.span().start);
         let server = server.get_ref();
         let members = vec![builder.address(&server.address)?];
-        entries.push((builder.name(&server.name)?, EntryKind::Server, members, Vec::new(), server.max_ttl, line));
+        entries.push((
+            builder.name(&server.name)?,
+            EntryKind::Server,
+            members,
+            Vec::new(),
+            server.max_ttl,
+            line,
+        ));
     }
     for pool in &shape.pool {
         let line = builder.line_of(pool.span().start);
@@ -176,8 +197,16 @@ pub fn parse(file: &str, text: &str) -> Result<Expectations, ExpectError> {
         }
         let members = builder.addresses(&pool.members)?;
         let standby = builder.addresses(&pool.standby)?;
-        if let Some(both) = pool.standby.iter().zip(&standby).find(|(_, a)| members.contains(a)) {
-            return Err(builder.error(both.0, format!("{} is listed both as a member and as standby", both.1)));
+        if let Some(both) = pool
+            .standby
+            .iter()
+            .zip(&standby)
+            .find(|(_, a)| members.contains(a))
+        {
+            return Err(builder.error(
+                both.0,
+                format!("{} is listed both as a member and as standby", both.1),
+            ));
         }
         entries.push((name, EntryKind::Pool, members, standby, pool.max_ttl, line));
     }
@@ -185,10 +214,20 @@ pub fn parse(file: &str, text: &str) -> Result<Expectations, ExpectError> {
         let line = builder.line_of(host.span().start);
         let host = host.get_ref();
         if host.addresses.is_empty() {
-            return Err(builder.error_at_line(line, format!("host \"{}\" has no addresses", host.name.get_ref())));
+            return Err(builder.error_at_line(
+                line,
+                format!("host \"{}\" has no addresses", host.name.get_ref()),
+            ));
         }
         let addresses = builder.addresses(&host.addresses)?;
-        entries.push((builder.name(&host.name)?, EntryKind::Host, addresses, Vec::new(), host.max_ttl, line));
+        entries.push((
+            builder.name(&host.name)?,
+            EntryKind::Host,
+            addresses,
+            Vec::new(),
+            host.max_ttl,
+            line,
+        ));
     }
     entries.sort_by_key(|entry| entry.5);
     for (name, kind, members, standby, max_ttl, line) in entries {
@@ -196,10 +235,15 @@ pub fn parse(file: &str, text: &str) -> Result<Expectations, ExpectError> {
         if let Some(&existing) = expectations.index.get(&key) {
             let earlier = &mut expectations.names[existing];
             // A single-server pool: the pool FQDN is the server FQDN, valid when the addresses agree.
-            if sorted(&earlier.members) != sorted(&members) || sorted(&earlier.standby) != sorted(&standby) {
+            if sorted(&earlier.members) != sorted(&members)
+                || sorted(&earlier.standby) != sorted(&standby)
+            {
                 return Err(builder.error_at_line(
                     line,
-                    format!("\"{name}\" is already defined at line {} with different addresses", earlier.line),
+                    format!(
+                        "\"{name}\" is already defined at line {} with different addresses",
+                        earlier.line
+                    ),
                 ));
             }
             earlier.max_ttl = match (earlier.max_ttl, max_ttl) {
@@ -212,10 +256,20 @@ pub fn parse(file: &str, text: &str) -> Result<Expectations, ExpectError> {
             continue;
         }
         expectations.index.insert(key, expectations.names.len());
-        expectations.names.push(ExpectedName { name, kind, members, standby, max_ttl, line });
+        expectations.names.push(ExpectedName {
+            name,
+            kind,
+            members,
+            standby,
+            max_ttl,
+            line,
+        });
     }
     if expectations.names.is_empty() {
-        return Err(builder.error_at_line(1, "no [[server]], [[pool]] or [[host]] entries: nothing to watch".into()));
+        return Err(builder.error_at_line(
+            1,
+            "no [[server]], [[pool]] or [[host]] entries: nothing to watch".into(),
+        ));
     }
     Ok(expectations)
 }
@@ -233,11 +287,19 @@ struct Builder<'a> {
 
 impl Builder<'_> {
     fn line_of(&self, byte_offset: usize) -> usize {
-        self.text.as_bytes()[..byte_offset.min(self.text.len())].iter().filter(|&&b| b == b'\n').count() + 1
+        self.text.as_bytes()[..byte_offset.min(self.text.len())]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
     }
 
     fn error_at_line(&self, line: usize, message: String) -> ExpectError {
-        ExpectError { file: self.file.to_string(), line, message }
+        ExpectError {
+            file: self.file.to_string(),
+            line,
+            message,
+        }
     }
 
     fn error<T>(&self, at: &Spanned<T>, message: String) -> ExpectError {
@@ -245,10 +307,12 @@ impl Builder<'_> {
     }
 
     fn address(&self, text: &Spanned<String>) -> Result<IpAddr, ExpectError> {
-        text.get_ref()
-            .trim()
-            .parse()
-            .map_err(|_| self.error(text, format!("\"{}\" is not an IPv4 or IPv6 address", text.get_ref())))
+        text.get_ref().trim().parse().map_err(|_| {
+            self.error(
+                text,
+                format!("\"{}\" is not an IPv4 or IPv6 address", text.get_ref()),
+            )
+        })
     }
 
     fn addresses(&self, texts: &[Spanned<String>]) -> Result<Vec<IpAddr>, ExpectError> {
@@ -267,11 +331,16 @@ impl Builder<'_> {
         let name = text.get_ref().trim().trim_end_matches('.');
         let valid = !name.is_empty()
             && name.len() <= 253
-            && name.split('.').all(|label| !label.is_empty() && label.len() <= 63 && !label.contains(char::is_whitespace));
+            && name.split('.').all(|label| {
+                !label.is_empty() && label.len() <= 63 && !label.contains(char::is_whitespace)
+            });
         if valid {
             Ok(name.to_string())
         } else {
-            Err(self.error(text, format!("\"{}\" is not a valid DNS name", text.get_ref())))
+            Err(self.error(
+                text,
+                format!("\"{}\" is not a valid DNS name", text.get_ref()),
+            ))
         }
     }
 }
@@ -298,7 +367,9 @@ max_ttl = 3600
     fn reads_servers_pools_and_authorized_servers() {
         let expectations = parse("contoso.toml", CONTOSO).unwrap();
         assert_eq!(expectations.names.len(), 2);
-        let pool = &expectations.names[expectations.find("persistentchatpool.CONTOSO.com.").unwrap()];
+        let pool = &expectations.names[expectations
+            .find("persistentchatpool.CONTOSO.com.")
+            .unwrap()];
         assert_eq!(pool.kind, EntryKind::Pool);
         assert_eq!(pool.line, 8);
         assert!(pool.allows(&"10.10.10.9".parse().unwrap()));
@@ -313,19 +384,29 @@ max_ttl = 3600
 
     #[test]
     fn bad_address_names_file_line_and_value() {
-        let text = "[[pool]]\nname = \"p.contoso.com\"\nmembers = [\"10.10.10.1\",\n  \"10.10.10.300\"]\n";
-        assert_eq!(error_of(text), "x.toml:4: \"10.10.10.300\" is not an IPv4 or IPv6 address");
+        let text =
+            "[[pool]]\nname = \"p.contoso.com\"\nmembers = [\"10.10.10.1\",\n  \"10.10.10.300\"]\n";
+        assert_eq!(
+            error_of(text),
+            "x.toml:4: \"10.10.10.300\" is not an IPv4 or IPv6 address"
+        );
     }
 
     #[test]
     fn unknown_key_is_reported_with_its_line() {
         let message = error_of("[[server]]\nname = \"a.contoso.com\"\nadress = \"10.0.0.1\"\n");
-        assert!(message.starts_with("x.toml:3: unknown field `adress`"), "{message}");
+        assert!(
+            message.starts_with("x.toml:3: unknown field `adress`"),
+            "{message}"
+        );
     }
 
     #[test]
     fn empty_pool_and_empty_file_are_errors() {
-        assert_eq!(error_of("\n[[pool]]\nname = \"p.c.com\"\nmembers = []\n"), "x.toml:2: pool \"p.c.com\" has no members");
+        assert_eq!(
+            error_of("\n[[pool]]\nname = \"p.c.com\"\nmembers = []\n"),
+            "x.toml:2: pool \"p.c.com\" has no members"
+        );
         assert!(error_of("# nothing\n").contains("nothing to watch"));
     }
 
@@ -336,20 +417,34 @@ max_ttl = 3600
         assert_eq!(expectations.names.len(), 1);
         assert_eq!(expectations.names[0].kind, EntryKind::Pool);
         let conflicting = agreeing.replace("members = [\"10.0.0.1\"]", "members = [\"10.0.0.2\"]");
-        assert_eq!(error_of(&conflicting), "x.toml:4: \"CHAT.c.com\" is already defined at line 1 with different addresses");
+        assert_eq!(
+            error_of(&conflicting),
+            "x.toml:4: \"CHAT.c.com\" is already defined at line 1 with different addresses"
+        );
     }
 
     #[test]
     fn host_entries_take_ipv4_and_ipv6() {
-        let expectations = parse("x.toml", "[[host]]\nname = \"h.c.com\"\naddresses = [\"192.0.2.1\", \"2001:db8::1\"]\n").unwrap();
+        let expectations = parse(
+            "x.toml",
+            "[[host]]\nname = \"h.c.com\"\naddresses = [\"192.0.2.1\", \"2001:db8::1\"]\n",
+        )
+        .unwrap();
         let host = &expectations.names[0];
         assert!(host.defines_family(true) && host.defines_family(false));
     }
 
     #[test]
     fn invalid_name_and_member_listed_as_standby_are_errors() {
-        assert!(error_of("[[server]]\nname = \"a..b\"\naddress = \"10.0.0.1\"\n").contains("not a valid DNS name"));
-        let both = "[[pool]]\nname = \"p.c.com\"\nmembers = [\"10.0.0.1\"]\nstandby = [\"10.0.0.1\"]\n";
-        assert_eq!(error_of(both), "x.toml:4: 10.0.0.1 is listed both as a member and as standby");
+        assert!(
+            error_of("[[server]]\nname = \"a..b\"\naddress = \"10.0.0.1\"\n")
+                .contains("not a valid DNS name")
+        );
+        let both =
+            "[[pool]]\nname = \"p.c.com\"\nmembers = [\"10.0.0.1\"]\nstandby = [\"10.0.0.1\"]\n";
+        assert_eq!(
+            error_of(both),
+            "x.toml:4: 10.0.0.1 is listed both as a member and as standby"
+        );
     }
 }

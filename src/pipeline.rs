@@ -68,7 +68,11 @@ fn decode_batch(batch: &FrameBatch, config: &DecodeConfig) -> BatchOutcome {
             Err(why) => counters.skip(why),
         }
     }
-    BatchOutcome { sequence: batch.sequence, counters, messages }
+    BatchOutcome {
+        sequence: batch.sequence,
+        counters,
+        messages,
+    }
 }
 
 /// Folds batch outcomes into the analysis in sequence order.
@@ -94,7 +98,10 @@ impl Aggregator<'_> {
 
 /// Reads every input in order and hands each filled batch to `deliver`, which returns an empty
 /// batch to reuse. Returns the per-file summaries, backwards timestamps and read errors.
-fn read_inputs(config: &RunConfig, mut deliver: impl FnMut(FrameBatch) -> FrameBatch) -> (Vec<FileSummary>, u64, Vec<CaptureError>) {
+fn read_inputs(
+    config: &RunConfig,
+    mut deliver: impl FnMut(FrameBatch) -> FrameBatch,
+) -> (Vec<FileSummary>, u64, Vec<CaptureError>) {
     let total_bytes: u64 = config.inputs.iter().filter_map(InputPath::size_bytes).sum();
     let mut done_bytes = 0;
     let mut files = Vec::new();
@@ -144,7 +151,12 @@ fn read_inputs(config: &RunConfig, mut deliver: impl FnMut(FrameBatch) -> FrameB
 /// Runs the whole pipeline over `config.inputs`.
 pub fn run(config: &RunConfig) -> RunOutcome {
     let started = Instant::now();
-    let mut aggregator = Aggregator { analysis: Analysis::default(), watching: &config.watching, next_sequence: 0, waiting: BTreeMap::new() };
+    let mut aggregator = Aggregator {
+        analysis: Analysis::default(),
+        watching: &config.watching,
+        next_sequence: 0,
+        waiting: BTreeMap::new(),
+    };
     let (files, timestamps_backwards, errors) = if config.threads <= 1 {
         read_inputs(config, |batch| {
             aggregator.accept(decode_batch(&batch, &config.decode));
@@ -153,17 +165,27 @@ pub fn run(config: &RunConfig) -> RunOutcome {
     } else {
         run_threaded(config, &mut aggregator)
     };
-    RunOutcome { analysis: aggregator.analysis, files, timestamps_backwards, errors, elapsed: started.elapsed() }
+    RunOutcome {
+        analysis: aggregator.analysis,
+        files,
+        timestamps_backwards,
+        errors,
+        elapsed: started.elapsed(),
+    }
 }
 
-fn run_threaded(config: &RunConfig, aggregator: &mut Aggregator<'_>) -> (Vec<FileSummary>, u64, Vec<CaptureError>) {
+fn run_threaded(
+    config: &RunConfig,
+    aggregator: &mut Aggregator<'_>,
+) -> (Vec<FileSummary>, u64, Vec<CaptureError>) {
     let workers = config.threads - 1;
     let (work_tx, work_rx): (Sender<FrameBatch>, Receiver<FrameBatch>) = bounded(workers * 2);
     let (recycle_tx, recycle_rx) = bounded::<FrameBatch>(workers * 2 + 2);
     let (result_tx, result_rx) = bounded::<BatchOutcome>(workers * 4);
     std::thread::scope(|scope| {
         for _ in 0..workers {
-            let (work_rx, recycle_tx, result_tx) = (work_rx.clone(), recycle_tx.clone(), result_tx.clone());
+            let (work_rx, recycle_tx, result_tx) =
+                (work_rx.clone(), recycle_tx.clone(), result_tx.clone());
             scope.spawn(move || {
                 for batch in work_rx {
                     let outcome = decode_batch(&batch, &config.decode);
@@ -188,6 +210,8 @@ fn run_threaded(config: &RunConfig, aggregator: &mut Aggregator<'_>) -> (Vec<Fil
         for outcome in result_rx {
             aggregator.accept(outcome);
         }
-        reader.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        reader
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })
 }

@@ -8,8 +8,20 @@ const FRAME_A: &[u8] = &[0xaa; 20];
 const FRAME_B: &[u8] = &[0xbb; 33];
 
 fn pcap(magic: u32, big_endian: bool, link_type: u32, frames: &[(u32, u32, &[u8])]) -> Vec<u8> {
-    let u32b = |v: u32| if big_endian { v.to_be_bytes() } else { v.to_le_bytes() };
-    let u16b = |v: u16| if big_endian { v.to_be_bytes() } else { v.to_le_bytes() };
+    let u32b = |v: u32| {
+        if big_endian {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
+    };
+    let u16b = |v: u16| {
+        if big_endian {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
+    };
     let mut file = u32b(magic).to_vec();
     file.extend_from_slice(&u16b(2));
     file.extend_from_slice(&u16b(4));
@@ -94,7 +106,11 @@ fn read_bytes(bytes: &[u8]) -> Result<Read, pcdns::capture::CaptureError> {
             }
         }
     }
-    Ok(Read { frames: batch.frames.clone(), batch, error })
+    Ok(Read {
+        frames: batch.frames.clone(),
+        batch,
+        error,
+    })
 }
 
 #[test]
@@ -129,7 +145,11 @@ fn pcapng_interfaces_with_their_own_link_types_and_resolutions_and_unknown_block
     bytes.extend(enhanced_packet(1, 2_000_000_123, FRAME_B));
     let read = read_bytes(&bytes).unwrap();
     assert!(read.error.is_none(), "{:?}", read.error);
-    let summary: Vec<_> = read.frames.iter().map(|f| (f.link_type, f.ts_ns, f.frame_number)).collect();
+    let summary: Vec<_> = read
+        .frames
+        .iter()
+        .map(|f| (f.link_type, f.ts_ns, f.frame_number))
+        .collect();
     assert_eq!(summary, [(1, 1_500_000_000, 1), (101, 2_000_000_123, 2)]);
     assert_eq!(read.batch.frame_bytes(&read.frames[0]), FRAME_A);
 }
@@ -152,7 +172,8 @@ fn gzip_and_zstd_are_detected_by_magic_bytes() {
     let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gzip.write_all(&plain).unwrap();
     let gzipped = gzip.finish().unwrap();
-    let zstd = ruzstd::encoding::compress_to_vec(&plain[..], ruzstd::encoding::CompressionLevel::Fastest);
+    let zstd =
+        ruzstd::encoding::compress_to_vec(&plain[..], ruzstd::encoding::CompressionLevel::Fastest);
     for compressed in [gzipped, zstd] {
         let read = read_bytes(&compressed).unwrap();
         assert!(read.error.is_none());
@@ -169,7 +190,10 @@ fn file_cut_mid_record_keeps_earlier_frames_and_names_the_offset() {
     assert_eq!(read.frames.len(), 1);
     let error = read.error.expect("truncation error");
     assert_eq!(error.offset, second_record as u64);
-    assert!(matches!(error.problem, CaptureProblem::Truncated { .. }), "{error}");
+    assert!(
+        matches!(error.problem, CaptureProblem::Truncated { .. }),
+        "{error}"
+    );
 }
 
 #[test]
@@ -182,15 +206,23 @@ fn huge_record_length_is_refused_without_allocating_it() {
     let read = read_bytes(&bytes).unwrap();
     assert_eq!(read.frames.len(), 1);
     let error = read.error.expect("error");
-    assert!(matches!(error.problem, CaptureProblem::RecordTooLarge { .. }), "{error}");
+    assert!(
+        matches!(error.problem, CaptureProblem::RecordTooLarge { .. }),
+        "{error}"
+    );
 }
 
 #[test]
 fn empty_garbage_and_header_only_files() {
     let empty = read_bytes(&[]).err().expect("empty file is an error");
     assert!(empty.to_string().contains("truncated"), "{empty}");
-    let garbage = read_bytes(b"this is not a capture file at all").err().expect("garbage is an error");
-    assert!(garbage.to_string().contains("not a capture file"), "{garbage}");
+    let garbage = read_bytes(b"this is not a capture file at all")
+        .err()
+        .expect("garbage is an error");
+    assert!(
+        garbage.to_string().contains("not a capture file"),
+        "{garbage}"
+    );
     let header_only = read_bytes(&pcap(0xa1b2_c3d4, false, 1, &[])).unwrap();
     assert!(header_only.error.is_none() && header_only.frames.is_empty());
 }

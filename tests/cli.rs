@@ -19,7 +19,12 @@ fn finding<'a>(report: &'a Value, kind: &str, name: &str) -> &'a Value {
 }
 
 fn example_frames(finding: &Value) -> Vec<u64> {
-    finding["examples"].as_array().unwrap().iter().map(|e| e["frame"].as_u64().unwrap()).collect()
+    finding["examples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["frame"].as_u64().unwrap())
+        .collect()
 }
 
 #[test]
@@ -38,7 +43,9 @@ fn broken_sample_json_report_matches_golden() {
 
 #[test]
 fn broken_sample_names_the_wrong_address_the_missing_record_and_the_rogue_server() {
-    let report = json(&pcdns(&["analyze", BROKEN, "--expect", CONTOSO, "--format", "json"]));
+    let report = json(&pcdns(&[
+        "analyze", BROKEN, "--expect", CONTOSO, "--format", "json",
+    ]));
     let wrong = finding(&report, "wrong_address", "PersistentChatPool.contoso.com");
     assert_eq!(wrong["subject"], "10.10.10.3");
     assert_eq!(wrong["severity"], "error");
@@ -47,25 +54,53 @@ fn broken_sample_names_the_wrong_address_the_missing_record_and_the_rogue_server
     let missing = finding(&report, "nxdomain", "PersistentChatServer02.contoso.com");
     assert_eq!(missing["count"], 3);
     assert_eq!(example_frames(missing), [16, 20, 24]);
-    let rogue = finding(&report, "unauthorized_server", "PersistentChatPool.contoso.com");
+    let rogue = finding(
+        &report,
+        "unauthorized_server",
+        "PersistentChatPool.contoso.com",
+    );
     assert_eq!(rogue["subject"], "127.0.0.54");
     assert_eq!(example_frames(rogue), [46, 48]);
     let lacking = finding(&report, "missing_member", "PersistentChatPool.contoso.com");
-    assert_eq!((lacking["subject"].as_str(), lacking["severity"].as_str()), (Some("10.10.10.2"), Some("warning")));
+    assert_eq!(
+        (lacking["subject"].as_str(), lacking["severity"].as_str()),
+        (Some("10.10.10.2"), Some("warning"))
+    );
     // AAAA for an IPv4-only pool is counted as NODATA, never a finding.
-    assert!(report["findings"].as_array().unwrap().iter().all(|f| f["kind"] != "nodata"));
-    let pool = report["names"].as_array().unwrap().iter().find(|n| n["name"] == "PersistentChatPool.contoso.com").unwrap();
+    assert!(report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["kind"] != "nodata"));
+    let pool = report["names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == "PersistentChatPool.contoso.com")
+        .unwrap();
     assert_eq!(pool["rcodes"]["NODATA"], 3);
 }
 
 #[test]
 fn broken_sample_shows_which_members_each_client_received_first() {
-    let report = json(&pcdns(&["analyze", BROKEN, "--expect", CONTOSO, "--format", "json"]));
-    let pool = report["names"].as_array().unwrap().iter().find(|n| n["name"] == "PersistentChatPool.contoso.com").unwrap();
+    let report = json(&pcdns(&[
+        "analyze", BROKEN, "--expect", CONTOSO, "--format", "json",
+    ]));
+    let pool = report["names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == "PersistentChatPool.contoso.com")
+        .unwrap();
     let clients = pool["clients"].as_array().unwrap();
     assert_eq!(clients.len(), 3);
     for client in clients {
-        let received: u64 = client["addresses"].as_array().unwrap().iter().map(|a| a["first"].as_u64().unwrap()).sum();
+        let received: u64 = client["addresses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["first"].as_u64().unwrap())
+            .sum();
         // Every NOERROR answer has exactly one first address; each client also got one NODATA (AAAA).
         let answered = client["responses"].as_u64().unwrap() - 1;
         assert_eq!(received, answered, "{client}");
@@ -79,20 +114,56 @@ fn tshark_confirms_the_frame_numbers_of_the_broken_sample() {
     }
     let fields = |filter: &str| -> Vec<u64> {
         let output = std::process::Command::new("tshark")
-            .args(["-r", BROKEN, "-Y", filter, "-T", "fields", "-e", "frame.number"])
+            .args([
+                "-r",
+                BROKEN,
+                "-Y",
+                filter,
+                "-T",
+                "fields",
+                "-e",
+                "frame.number",
+            ])
             .current_dir(root())
             .output()
             .expect("run tshark");
-        String::from_utf8_lossy(&output.stdout).lines().map(|l| l.trim().parse().unwrap()).collect()
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(|l| l.trim().parse().unwrap())
+            .collect()
     };
-    let report = json(&pcdns(&["analyze", BROKEN, "--expect", CONTOSO, "--format", "json"]));
+    let report = json(&pcdns(&[
+        "analyze", BROKEN, "--expect", CONTOSO, "--format", "json",
+    ]));
     let wrong_frames = fields("dns.flags.response == 1 && dns.a == 10.10.10.3");
     assert_eq!(wrong_frames.len(), 12);
-    assert_eq!(example_frames(finding(&report, "wrong_address", "PersistentChatPool.contoso.com")), wrong_frames[..5]);
-    let nxdomain_frames = fields("dns.flags.rcode == 3 && dns.qry.name == \"PersistentChatServer02.contoso.com\"");
-    assert_eq!(example_frames(finding(&report, "nxdomain", "PersistentChatServer02.contoso.com")), nxdomain_frames);
+    assert_eq!(
+        example_frames(finding(
+            &report,
+            "wrong_address",
+            "PersistentChatPool.contoso.com"
+        )),
+        wrong_frames[..5]
+    );
+    let nxdomain_frames =
+        fields("dns.flags.rcode == 3 && dns.qry.name == \"PersistentChatServer02.contoso.com\"");
+    assert_eq!(
+        example_frames(finding(
+            &report,
+            "nxdomain",
+            "PersistentChatServer02.contoso.com"
+        )),
+        nxdomain_frames
+    );
     let rogue_frames = fields("dns.flags.response == 1 && ip.src == 127.0.0.54");
-    assert_eq!(example_frames(finding(&report, "unauthorized_server", "PersistentChatPool.contoso.com")), rogue_frames);
+    assert_eq!(
+        example_frames(finding(
+            &report,
+            "unauthorized_server",
+            "PersistentChatPool.contoso.com"
+        )),
+        rogue_frames
+    );
 }
 
 #[test]
@@ -117,7 +188,10 @@ fn discovery_without_expectations_lists_names_and_failures() {
     assert_golden("broken-discovery.txt", &stdout(&output));
     let report = json(&pcdns(&["analyze", BROKEN, "--format", "json"]));
     assert_eq!(report["mode"], "discovery");
-    assert_eq!(report["failures"][0]["name"], "PersistentChatServer02.contoso.com");
+    assert_eq!(
+        report["failures"][0]["name"],
+        "PersistentChatServer02.contoso.com"
+    );
 }
 
 #[test]
@@ -129,20 +203,48 @@ fn expect_from_a_healthy_capture_writes_expectations_that_pass_on_it() {
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), &text).unwrap();
     let path = file.path().to_str().unwrap();
-    assert_eq!(pcdns(&["analyze", HEALTHY, "--expect", path]).status.code(), Some(0));
-    assert_eq!(pcdns(&["analyze", BROKEN, "--expect", path]).status.code(), Some(1));
+    assert_eq!(
+        pcdns(&["analyze", HEALTHY, "--expect", path]).status.code(),
+        Some(0)
+    );
+    assert_eq!(
+        pcdns(&["analyze", BROKEN, "--expect", path]).status.code(),
+        Some(1)
+    );
 }
 
 #[test]
 fn one_thread_and_four_threads_give_the_same_bytes() {
-    let one = pcdns(&["analyze", BROKEN, HEALTHY, "--expect", CONTOSO, "--format", "json", "--threads", "1"]);
-    let four = pcdns(&["analyze", BROKEN, HEALTHY, "--expect", CONTOSO, "--format", "json", "--threads", "4"]);
+    let one = pcdns(&[
+        "analyze",
+        BROKEN,
+        HEALTHY,
+        "--expect",
+        CONTOSO,
+        "--format",
+        "json",
+        "--threads",
+        "1",
+    ]);
+    let four = pcdns(&[
+        "analyze",
+        BROKEN,
+        HEALTHY,
+        "--expect",
+        CONTOSO,
+        "--format",
+        "json",
+        "--threads",
+        "4",
+    ]);
     assert_eq!(stdout(&one), stdout(&four));
 }
 
 #[test]
 fn several_files_keep_their_own_frame_numbers() {
-    let report = json(&pcdns(&["analyze", HEALTHY, BROKEN, "--expect", CONTOSO, "--format", "json"]));
+    let report = json(&pcdns(&[
+        "analyze", HEALTHY, BROKEN, "--expect", CONTOSO, "--format", "json",
+    ]));
     let wrong = finding(&report, "wrong_address", "PersistentChatPool.contoso.com");
     assert_eq!(wrong["examples"][0]["file"], BROKEN);
     assert_eq!(wrong["examples"][0]["frame"], 2);
@@ -157,10 +259,23 @@ fn stdin_and_compressed_input_give_the_same_report() {
     let reference = pcdns(&["analyze", BROKEN, "--expect", CONTOSO, "--format", "json"]);
     let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gzip.write_all(&plain).unwrap();
-    let zstd = ruzstd::encoding::compress_to_vec(&plain[..], ruzstd::encoding::CompressionLevel::Fastest);
-    for (label, bytes) in [("plain", plain.clone()), ("gzip", gzip.finish().unwrap()), ("zstd", zstd)] {
-        let output = pcdns_with_stdin(&["analyze", "-", "--expect", CONTOSO, "--format", "json"], &bytes);
-        assert_eq!(output.status.code(), Some(1), "{label}: {}", stderr(&output));
+    let zstd =
+        ruzstd::encoding::compress_to_vec(&plain[..], ruzstd::encoding::CompressionLevel::Fastest);
+    for (label, bytes) in [
+        ("plain", plain.clone()),
+        ("gzip", gzip.finish().unwrap()),
+        ("zstd", zstd),
+    ] {
+        let output = pcdns_with_stdin(
+            &["analyze", "-", "--expect", CONTOSO, "--format", "json"],
+            &bytes,
+        );
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{label}: {}",
+            stderr(&output)
+        );
         let mut report = json(&output);
         let mut expected = json(&reference);
         // Only the input's name and compression differ.
@@ -192,10 +307,16 @@ fn truncated_file_reports_what_was_read_names_the_offset_and_exits_2() {
     let output = pcdns(&["analyze", path, "--expect", CONTOSO, "--format", "json"]);
     assert_eq!(output.status.code(), Some(2));
     let error = stderr(&output);
-    assert!(error.contains(path) && error.contains("truncated at byte offset"), "{error}");
+    assert!(
+        error.contains(path) && error.contains("truncated at byte offset"),
+        "{error}"
+    );
     let report = json(&output);
     assert_eq!(report["summary"]["packets"], 47);
-    assert_eq!(finding(&report, "wrong_address", "PersistentChatPool.contoso.com")["count"], 12);
+    assert_eq!(
+        finding(&report, "wrong_address", "PersistentChatPool.contoso.com")["count"],
+        12
+    );
     assert_eq!(report["capture_errors"].as_array().unwrap().len(), 1);
 }
 
@@ -205,14 +326,27 @@ fn empty_garbage_and_missing_files_are_clear_errors() {
     let garbage = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(garbage.path(), b"GET / HTTP/1.1\r\nHost: example\r\n\r\n").unwrap();
     let cases = [
-        (empty.path().to_str().unwrap().to_string(), "truncated at byte offset 0"),
-        (garbage.path().to_str().unwrap().to_string(), "not a capture file"),
-        ("no/such/file.pcap".to_string(), "no/such/file.pcap: cannot open"),
+        (
+            empty.path().to_str().unwrap().to_string(),
+            "truncated at byte offset 0",
+        ),
+        (
+            garbage.path().to_str().unwrap().to_string(),
+            "not a capture file",
+        ),
+        (
+            "no/such/file.pcap".to_string(),
+            "no/such/file.pcap: cannot open",
+        ),
     ];
     for (path, message) in cases {
         let output = pcdns(&["analyze", &path]);
         assert_eq!(output.status.code(), Some(2), "{path}");
-        assert!(stderr(&output).contains(message), "{path}: {}", stderr(&output));
+        assert!(
+            stderr(&output).contains(message),
+            "{path}: {}",
+            stderr(&output)
+        );
     }
 }
 
@@ -220,9 +354,18 @@ fn empty_garbage_and_missing_files_are_clear_errors() {
 fn wrong_expectations_name_file_line_and_problem() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [
-        ("[[pool]]\nname = \"p.contoso.com\"\nmembers = [\"10.10.10.1\", \"10.10.10.x\"]\n", ":3: \"10.10.10.x\" is not an IPv4 or IPv6 address"),
-        ("[[server]]\nname = \"s.contoso.com\"\naddress = \"10.0.0.1\"\ncolour = \"blue\"\n", ":4: unknown field `colour`"),
-        ("[[pool]]\nname = \"p.contoso.com\"\nmembers = []\n", ":1: pool \"p.contoso.com\" has no members"),
+        (
+            "[[pool]]\nname = \"p.contoso.com\"\nmembers = [\"10.10.10.1\", \"10.10.10.x\"]\n",
+            ":3: \"10.10.10.x\" is not an IPv4 or IPv6 address",
+        ),
+        (
+            "[[server]]\nname = \"s.contoso.com\"\naddress = \"10.0.0.1\"\ncolour = \"blue\"\n",
+            ":4: unknown field `colour`",
+        ),
+        (
+            "[[pool]]\nname = \"p.contoso.com\"\nmembers = []\n",
+            ":1: pool \"p.contoso.com\" has no members",
+        ),
         ("[[server\n", ":1: "),
     ];
     for (index, (text, message)) in cases.iter().enumerate() {
@@ -231,8 +374,14 @@ fn wrong_expectations_name_file_line_and_problem() {
         let output = pcdns(&["analyze", BROKEN, "--expect", path.to_str().unwrap()]);
         assert_eq!(output.status.code(), Some(2));
         let error = stderr(&output);
-        assert!(error.contains(&format!("{}{message}", path.display())), "{error}");
-        assert!(output.stdout.is_empty(), "no report without valid expectations");
+        assert!(
+            error.contains(&format!("{}{message}", path.display())),
+            "{error}"
+        );
+        assert!(
+            output.stdout.is_empty(),
+            "no report without valid expectations"
+        );
     }
 }
 

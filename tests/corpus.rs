@@ -10,7 +10,8 @@ const TCP: &str = "DNS over TCP is not reassembled yet: TCP responses are a coun
 const MDNS: &str = "mDNS (5353) and LLMNR (5355) are not unicast DNS: pcdns reads DNS ports only";
 const ICMP: &str = "a DNS response quoted inside an ICMP error never reached the client";
 const TUNNEL: &str = "DNS inside Geneve/VXLAN tunnels is not decapsulated";
-const FUZZ_PORTS: &str = "fuzzed frames on non-DNS UDP ports (9587->156, 117->2769) that tshark still decodes as DNS";
+const FUZZ_PORTS: &str =
+    "fuzzed frames on non-DNS UDP ports (9587->156, 117->2769) that tshark still decodes as DNS";
 
 /// Files where pcdns counts a different number of responses than the manifest, with the count
 /// pcdns gives and why.
@@ -24,7 +25,11 @@ const EXCEPTIONS: &[(&str, u64, &str)] = &[
     ("dnsjit/tcp-response-with-trailing-junk.pcap", 9, TCP),
     ("go-dnscollector/dnsdump_tcp.pcap", 0, TCP),
     ("go-dnscollector/dnsdump_tcp_fastopen.pcap", 0, TCP),
-    ("go-dnscollector/dnsdump_udp_truncated+tcp_fragmented.pcap", 1, TCP),
+    (
+        "go-dnscollector/dnsdump_udp_truncated+tcp_fragmented.pcap",
+        1,
+        TCP,
+    ),
     ("nDPI/KakaoTalk_chat.pcap", 18, ICMP),
     ("nDPI/dns_fragmented.pcap", 19, TCP),
     ("nDPI/fuzz-2006-06-26-2594.pcap", 47, FUZZ_PORTS),
@@ -35,7 +40,11 @@ const EXCEPTIONS: &[(&str, u64, &str)] = &[
     ("suricata-verify/dns-tcp-multirequest-buffer.pcap", 0, TCP),
     ("suricata-verify/dns-tcp-ts-gap__input.pcap", 0, TCP),
     ("suricata-verify/dns-tcp-www-google-com__dns.pcap", 0, TCP),
-    ("suricata-verify/llmnr-authority-additional__input.pcap", 0, MDNS),
+    (
+        "suricata-verify/llmnr-authority-additional__input.pcap",
+        0,
+        MDNS,
+    ),
     ("suricata-verify/llmnr-udp__input.pcap", 0, MDNS),
     ("tcpdump/dns_tcp.pcap", 0, TCP),
     ("tcpdump/dns_tcp_8053.pcap", 0, TCP),
@@ -62,36 +71,71 @@ fn every_corpus_capture_is_analysed_and_its_responses_agree_with_the_manifest() 
     for (path, fields) in &rows {
         let file = dir.join(path);
         let file = file.to_str().unwrap();
-        let args = ["analyze", file, "--format", "json", "--dns-port", "8053", "--dns-port", "1053"];
+        let args = [
+            "analyze",
+            file,
+            "--format",
+            "json",
+            "--dns-port",
+            "8053",
+            "--dns-port",
+            "1053",
+        ];
         let one = pcdns(&[&args[..], &["--threads", "1"]].concat());
         let three = pcdns(&[&args[..], &["--threads", "3"]].concat());
-        let expected_code = if TRUNCATED_FILES.contains(&path.as_str()) { 2 } else { 0 };
+        let expected_code = if TRUNCATED_FILES.contains(&path.as_str()) {
+            2
+        } else {
+            0
+        };
         if one.status.code() != Some(expected_code) {
-            failures.push(format!("{path}: exit {:?}, expected {expected_code}: {}", one.status.code(), stderr(&one)));
+            failures.push(format!(
+                "{path}: exit {:?}, expected {expected_code}: {}",
+                one.status.code(),
+                stderr(&one)
+            ));
             continue;
         }
         if one.stdout != three.stdout {
-            failures.push(format!("{path}: --threads 1 and --threads 3 reports differ"));
+            failures.push(format!(
+                "{path}: --threads 1 and --threads 3 reports differ"
+            ));
         }
         let report = json(&one);
         let ours = report["summary"]["responses"].as_u64().unwrap();
         let manifest_count: u64 = fields["dns_responses"].parse().unwrap();
         let packets: u64 = fields["packets"].parse().unwrap();
         if report["summary"]["packets"].as_u64() != Some(packets) {
-            failures.push(format!("{path}: read {} packets, manifest says {packets}", report["summary"]["packets"]));
+            failures.push(format!(
+                "{path}: read {} packets, manifest says {packets}",
+                report["summary"]["packets"]
+            ));
         }
         let expected = match EXCEPTIONS.iter().find(|(p, _, _)| p == path) {
             Some((_, count, reason)) => {
                 exceptions_seen += 1;
-                println!("{path}: {ours} responses (manifest {manifest_count}): exception: {reason}");
+                println!(
+                    "{path}: {ours} responses (manifest {manifest_count}): exception: {reason}"
+                );
                 *count
             }
             None => manifest_count,
         };
         if ours != expected {
-            failures.push(format!("{path}: {ours} responses, expected {expected} (manifest {manifest_count})"));
+            failures.push(format!(
+                "{path}: {ours} responses, expected {expected} (manifest {manifest_count})"
+            ));
         }
     }
-    assert_eq!(exceptions_seen, EXCEPTIONS.len(), "an exception names a file that is not in the manifest");
-    assert!(failures.is_empty(), "{} corpus files disagree:\n{}", failures.len(), failures.join("\n"));
+    assert_eq!(
+        exceptions_seen,
+        EXCEPTIONS.len(),
+        "an exception names a file that is not in the manifest"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} corpus files disagree:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

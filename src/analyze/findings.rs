@@ -59,7 +59,9 @@ impl FindingKind {
         use FindingKind::*;
         match self {
             WrongAddress | Nxdomain | Servfail | Refused | UnauthorizedServer => Severity::Error,
-            OtherRcode | MissingMember | Nodata | TtlAboveMax | MemberNeverSeen => Severity::Warning,
+            OtherRcode | MissingMember | Nodata | TtlAboveMax | MemberNeverSeen => {
+                Severity::Warning
+            }
             NameNotSeen => Severity::Info,
         }
     }

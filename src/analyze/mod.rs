@@ -104,7 +104,10 @@ impl Analysis {
             return;
         };
         let via_alias = key != view.chain[0];
-        let facts = self.names.entry(key).or_insert_with(|| NameFacts::named(display));
+        let facts = self
+            .names
+            .entry(key)
+            .or_insert_with(|| NameFacts::named(display));
         if !message.flags.response {
             facts.queries += 1;
             return;
@@ -118,12 +121,20 @@ impl Analysis {
 
     /// Finds the name a message counts for: the first watched name along its CNAME chain
     /// (expectations), or the queried name (discovery, bounded).
-    fn attribute(&mut self, view: &names::ResponseView, watching: &Watching) -> Option<(String, String, Option<usize>)> {
+    fn attribute(
+        &mut self,
+        view: &names::ResponseView,
+        watching: &Watching,
+    ) -> Option<(String, String, Option<usize>)> {
         match watching {
             Watching::Expectations(expectations) => view.chain.iter().find_map(|name| {
                 let index = expectations.find(name)?;
                 let entry = &expectations.names[index];
-                Some((crate::expect::normalize(&entry.name), entry.name.clone(), Some(index)))
+                Some((
+                    crate::expect::normalize(&entry.name),
+                    entry.name.clone(),
+                    Some(index),
+                ))
             }),
             Watching::Discovery => {
                 let key = view.chain[0].clone();

@@ -154,17 +154,26 @@ impl ResponseView {
         let mut chain = vec![normalize(&message.question.name)];
         for _ in 0..MAX_CNAME_HOPS {
             let current = chain.last().map(String::as_str).unwrap_or_default();
-            let next = message.answers.iter().find_map(|answer| match &answer.data {
-                AnswerData::Cname(target) if normalize(&answer.name) == current => Some(normalize(target)),
-                _ => None,
-            });
+            let next = message
+                .answers
+                .iter()
+                .find_map(|answer| match &answer.data {
+                    AnswerData::Cname(target) if normalize(&answer.name) == current => {
+                        Some(normalize(target))
+                    }
+                    _ => None,
+                });
             match next {
                 Some(target) if !chain.contains(&target) => chain.push(target),
                 _ => break,
             }
         }
         let qtype = message.question.qtype;
-        let on_chain: Vec<_> = message.answers.iter().filter(|a| chain.contains(&normalize(&a.name))).collect();
+        let on_chain: Vec<_> = message
+            .answers
+            .iter()
+            .filter(|a| chain.contains(&normalize(&a.name)))
+            .collect();
         let addresses: Vec<IpAddr> = on_chain
             .iter()
             .filter_map(|a| a.data.address())
@@ -187,14 +196,23 @@ impl ResponseView {
             _ => RcodeClass::Other,
         };
         let max_ttl = on_chain.iter().map(|a| a.ttl).max();
-        ResponseView { chain, question_display: message.question.name.clone(), addresses, max_ttl, rcode }
+        ResponseView {
+            chain,
+            question_display: message.question.name.clone(),
+            addresses,
+            max_ttl,
+            rcode,
+        }
     }
 }
 
 fn event_of(message: &DnsMessage) -> Event {
     Event {
         ts_ns: message.frame.ts_ns,
-        frame: FrameRef { file_index: message.frame.file_index, frame_number: message.frame.frame_number },
+        frame: FrameRef {
+            file_index: message.frame.file_index,
+            frame_number: message.frame.frame_number,
+        },
         server: message.source.ip(),
         client: message.destination.ip(),
     }
@@ -218,7 +236,10 @@ fn sorted_set(addresses: &[IpAddr]) -> AnswerSet {
 impl NameFacts {
     /// Empty facts for `display`.
     pub fn named(display: String) -> Self {
-        NameFacts { display, ..Default::default() }
+        NameFacts {
+            display,
+            ..Default::default()
+        }
     }
 
     /// Records one response attributed to this name (`via_alias`: the question asked another name).
@@ -235,8 +256,13 @@ impl NameFacts {
         let set = (!view.addresses.is_empty()).then(|| sorted_set(&view.addresses));
         if let Some(set) = &set {
             place(&mut self.addresses, &view.addresses);
-            if self.answer_sets.contains_key(set) || self.answer_sets.len() < MAX_ANSWER_SETS_PER_NAME {
-                self.answer_sets.entry(set.clone()).or_default().record(&event);
+            if self.answer_sets.contains_key(set)
+                || self.answer_sets.len() < MAX_ANSWER_SETS_PER_NAME
+            {
+                self.answer_sets
+                    .entry(set.clone())
+                    .or_default()
+                    .record(&event);
             } else {
                 self.untracked_answer_sets += 1;
             }
@@ -253,7 +279,9 @@ impl NameFacts {
             server.responses += 1;
             *server.rcodes.entry(view.rcode).or_default() += 1;
             if let Some(set) = set {
-                if server.answer_sets.contains_key(&set) || server.answer_sets.len() < MAX_ANSWER_SETS_PER_NAME {
+                if server.answer_sets.contains_key(&set)
+                    || server.answer_sets.len() < MAX_ANSWER_SETS_PER_NAME
+                {
                     *server.answer_sets.entry(set).or_default() += 1;
                 }
             }
@@ -313,7 +341,11 @@ pub fn check_response(
     let expected = &expectations.names[entry];
     let event = event_of(message);
     let mut record = |kind: FindingKind, subject: String, value: u64| {
-        let key = FindingKey { kind, name: expected.name.clone(), subject };
+        let key = FindingKey {
+            kind,
+            name: expected.name.clone(),
+            subject,
+        };
         findings.entry(key).or_default().record_value(&event, value);
     };
     if !expectations.is_authorized(&event.server) {
@@ -324,7 +356,11 @@ pub fn check_response(
         RcodeClass::Nxdomain => record(FindingKind::Nxdomain, String::new(), 0),
         RcodeClass::Servfail => record(FindingKind::Servfail, String::new(), 0),
         RcodeClass::Refused => record(FindingKind::Refused, String::new(), 0),
-        RcodeClass::Other => record(FindingKind::OtherRcode, format!("rcode {}", message.flags.rcode), 0),
+        RcodeClass::Other => record(
+            FindingKind::OtherRcode,
+            format!("rcode {}", message.flags.rcode),
+            0,
+        ),
         // Answers cut short prove presence, never absence.
         RcodeClass::Nodata if !message.answers_complete => {}
         RcodeClass::Nodata => {
@@ -343,9 +379,15 @@ pub fn check_response(
                 record(FindingKind::WrongAddress, address.to_string(), 0);
             }
             let complete = message.answers_complete;
-            let families: Vec<bool> =
-                [true, false].into_iter().filter(|v4| complete && view.addresses.iter().any(|a| a.is_ipv4() == *v4)).collect();
-            for member in expected.members.iter().filter(|m| families.contains(&m.is_ipv4())) {
+            let families: Vec<bool> = [true, false]
+                .into_iter()
+                .filter(|v4| complete && view.addresses.iter().any(|a| a.is_ipv4() == *v4))
+                .collect();
+            for member in expected
+                .members
+                .iter()
+                .filter(|m| families.contains(&m.is_ipv4()))
+            {
                 if !view.addresses.contains(member) {
                     record(FindingKind::MissingMember, member.to_string(), 0);
                 }
@@ -354,7 +396,11 @@ pub fn check_response(
     }
     if let (Some(limit), Some(ttl)) = (expected.max_ttl, view.max_ttl) {
         if ttl > limit {
-            record(FindingKind::TtlAboveMax, format!("max {limit}"), u64::from(ttl));
+            record(
+                FindingKind::TtlAboveMax,
+                format!("max {limit}"),
+                u64::from(ttl),
+            );
         }
     }
 }

@@ -85,7 +85,8 @@ impl Occurrences {
         self.first_ts_ns = self.first_ts_ns.min(other.first_ts_ns);
         self.last_ts_ns = self.last_ts_ns.max(other.last_ts_ns);
         self.largest = self.largest.max(other.largest);
-        if self.examples.len() < MAX_EXAMPLE_FRAMES || other.examples.first() < self.examples.last() {
+        if self.examples.len() < MAX_EXAMPLE_FRAMES || other.examples.first() < self.examples.last()
+        {
             self.examples.extend(other.examples);
             self.examples.sort_unstable();
             self.examples.dedup();
@@ -110,7 +111,10 @@ mod tests {
     fn event(ts_ns: u64, frame_number: u64, server: u8) -> Event {
         Event {
             ts_ns,
-            frame: FrameRef { file_index: 0, frame_number },
+            frame: FrameRef {
+                file_index: 0,
+                frame_number,
+            },
             server: IpAddr::from([192, 0, 2, server]),
             client: IpAddr::from([198, 51, 100, 1]),
         }
@@ -127,7 +131,13 @@ mod tests {
         let events: Vec<_> = (1..=9).map(|n| event(n * 10, n, (n % 3) as u8)).collect();
         let all = of(&events);
         assert_eq!((all.count, all.first_ts_ns, all.last_ts_ns), (9, 10, 90));
-        assert_eq!(all.examples.iter().map(|f| f.frame_number).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
+        assert_eq!(
+            all.examples
+                .iter()
+                .map(|f| f.frame_number)
+                .collect::<Vec<_>>(),
+            [1, 2, 3, 4, 5]
+        );
         assert_eq!(all.servers.len(), 3);
     }
 

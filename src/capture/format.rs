@@ -49,8 +49,15 @@ struct Interface {
 }
 
 enum Layout {
-    Legacy { parse: fn(&[u8]) -> ParseResult<'_, LegacyPcapBlock<'_>>, nanosecond: bool, link_type: u32 },
-    Ng { big_endian: bool, interfaces: Vec<Interface> },
+    Legacy {
+        parse: LegacyParse,
+        nanosecond: bool,
+        link_type: u32,
+    },
+    Ng {
+        big_endian: bool,
+        interfaces: Vec<Interface>,
+    },
 }
 
 /// Reads the frames of one capture file, in order, into batches.
@@ -67,23 +74,52 @@ impl CaptureReader {
     pub fn open(input: &InputPath, file_index: u16) -> Result<Self, CaptureError> {
         let mut window = ByteWindow::open(input)?;
         let name = input.display_name();
-        let fail = |window: &ByteWindow, problem| CaptureError { file: name.clone(), offset: window.offset(), problem };
-        window.fill(28).map_err(|e| fail(&window, CaptureProblem::Io(e.to_string())))?;
+        let fail = |window: &ByteWindow, problem| CaptureError {
+            file: name.clone(),
+            offset: window.offset(),
+            problem,
+        };
+        window
+            .fill(28)
+            .map_err(|e| fail(&window, CaptureProblem::Io(e.to_string())))?;
         let head = window.data();
         if head.len() < 4 {
             let needed = if head.is_empty() { 24 } else { 24 - head.len() };
-            return Err(fail(&window, CaptureProblem::Truncated { needed, available: head.len() }));
+            return Err(fail(
+                &window,
+                CaptureProblem::Truncated {
+                    needed,
+                    available: head.len(),
+                },
+            ));
         }
         let magic_le = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
         let (format, layout) = if magic_le == PCAPNG_MAGIC {
-            (ContainerFormat::Pcapng, Layout::Ng { big_endian: false, interfaces: Vec::new() })
+            (
+                ContainerFormat::Pcapng,
+                Layout::Ng {
+                    big_endian: false,
+                    interfaces: Vec::new(),
+                },
+            )
         } else {
             let header = match pcap_parser::parse_pcap_header(head) {
                 Ok((_, header)) => header,
                 Err(nom::Err::Incomplete(_)) => {
-                    return Err(fail(&window, CaptureProblem::Truncated { needed: 24, available: head.len() }))
+                    return Err(fail(
+                        &window,
+                        CaptureProblem::Truncated {
+                            needed: 24,
+                            available: head.len(),
+                        },
+                    ))
                 }
-                Err(_) => return Err(fail(&window, CaptureProblem::UnknownFormat([head[0], head[1], head[2], head[3]]))),
+                Err(_) => {
+                    return Err(fail(
+                        &window,
+                        CaptureProblem::UnknownFormat([head[0], head[1], head[2], head[3]]),
+                    ))
+                }
             };
             window.consume(header.size());
             (ContainerFormat::Pcap, legacy_layout(&header))
@@ -96,7 +132,13 @@ impl CaptureReader {
             captured_bytes: 0,
             link_types: Vec::new(),
         };
-        Ok(CaptureReader { window, layout, file_index, summary, last_ts_ns: 0 })
+        Ok(CaptureReader {
+            window,
+            layout,
+            file_index,
+            summary,
+            last_ts_ns: 0,
+        })
     }
 
     /// What has been read so far.
@@ -106,7 +148,12 @@ impl CaptureReader {
 
     /// Appends frames to `batch` until it holds `max_frames` frames or `max_bytes` bytes, or the
     /// file ends. Returns the number of frames appended (0 at the end of the file).
-    pub fn fill_batch(&mut self, batch: &mut FrameBatch, max_frames: usize, max_bytes: usize) -> Result<usize, CaptureError> {
+    pub fn fill_batch(
+        &mut self,
+        batch: &mut FrameBatch,
+        max_frames: usize,
+        max_bytes: usize,
+    ) -> Result<usize, CaptureError> {
         let mut appended = 0;
         while appended < max_frames && batch.bytes.len() < max_bytes {
             match self.next_record(batch)? {
@@ -119,7 +166,11 @@ impl CaptureReader {
     }
 
     fn error(&self, problem: CaptureProblem) -> CaptureError {
-        CaptureError { file: self.summary.name.clone(), offset: self.window.offset(), problem }
+        CaptureError {
+            file: self.summary.name.clone(),
+            offset: self.window.offset(),
+            problem,
+        }
     }
 
     fn next_record(&mut self, batch: &mut FrameBatch) -> Result<Record, CaptureError> {
@@ -130,49 +181,15 @@ impl CaptureReader {
             }
             let available = data.len();
             let outcome = match &mut self.layout {
-                Layout::Legacy { parse, nanosecond, link_type } => match parse(data) {
-                    Ok((rest, block)) => {
-                        let fraction_ns = if *nanosecond { u64::from(block.ts_usec) } else { u64::from(block.ts_usec) * 1000 };
-                        let ts_ns = u64::from(block.ts_sec) * NANOS_PER_SECOND + fraction_ns;
-                        let frame = RawFrame { ts_ns, link_type: *link_type, data: block.data, wire_len: block.origlen };
-                        Parsed::Frame(available - rest.len(), frame)
-                    }
-                    Err(e) => Parsed::Failed(e),
-                },
-                Layout::Ng { big_endian, interfaces } => {
-                    let parse = if *big_endian { pcap_parser::pcapng::parse_block_be } else { pcap_parser::pcapng::parse_block_le };
-                    match parse(data) {
-                        Ok((rest, block)) => {
-                            let used = available - rest.len();
-                            match block {
-                                Block::SectionHeader(section) => {
-                                    *big_endian = section.big_endian();
-                                    interfaces.clear();
-                                    Parsed::Skipped(used)
-                                }
-                                Block::InterfaceDescription(idb) => {
-                                    interfaces.push(Interface {
-                                        link_type: linktype_number(idb.linktype.0),
-                                        ticks_per_second: idb.ts_resolution().unwrap_or(1_000_000),
-                                        offset_seconds: idb.ts_offset(),
-                                    });
-                                    Parsed::Skipped(used)
-                                }
-                                Block::EnhancedPacket(epb) => match interfaces.get(epb.if_id as usize) {
-                                    Some(interface) => Parsed::Frame(used, enhanced_frame(&epb, interface)),
-                                    None => Parsed::Corrupt(format!("packet block names interface {} but only {} are described", epb.if_id, interfaces.len())),
-                                },
-                                Block::SimplePacket(spb) => match interfaces.first() {
-                                    // A simple packet block has no timestamp (RFC pcapng §4.4); it inherits the last one.
-                                    Some(interface) => Parsed::Frame(used, RawFrame { ts_ns: self.last_ts_ns, link_type: interface.link_type, data: spb.data, wire_len: spb.origlen }),
-                                    None => Parsed::Corrupt("simple packet block before any interface description".into()),
-                                },
-                                _ => Parsed::Skipped(used),
-                            }
-                        }
-                        Err(e) => Parsed::Failed(e),
-                    }
-                }
+                Layout::Legacy {
+                    parse,
+                    nanosecond,
+                    link_type,
+                } => parse_legacy(data, *parse, *nanosecond, *link_type),
+                Layout::Ng {
+                    big_endian,
+                    interfaces,
+                } => parse_ng(data, big_endian, interfaces, self.last_ts_ns),
             };
             match outcome {
                 Parsed::Frame(used, frame) => {
@@ -193,12 +210,19 @@ impl CaptureReader {
                     };
                     let needed_total = available.saturating_add(more);
                     if needed_total > MAX_RECORD_BYTES {
-                        return Err(self.error(CaptureProblem::RecordTooLarge { claimed: needed_total }));
+                        return Err(self.error(CaptureProblem::RecordTooLarge {
+                            claimed: needed_total,
+                        }));
                     }
                     if self.window.at_end() {
-                        return Err(self.error(CaptureProblem::Truncated { needed: needed_total, available }));
+                        return Err(self.error(CaptureProblem::Truncated {
+                            needed: needed_total,
+                            available,
+                        }));
                     }
-                    self.window.fill(needed_total).map_err(|e| self.error(CaptureProblem::Io(e.to_string())))?;
+                    self.window
+                        .fill(needed_total)
+                        .map_err(|e| self.error(CaptureProblem::Io(e.to_string())))?;
                 }
                 Parsed::Failed(nom::Err::Error(e) | nom::Err::Failure(e)) => {
                     let what = describe_parse_error(&e);
@@ -207,11 +231,15 @@ impl CaptureReader {
             }
         }
     }
-
 }
 
 /// Copies one frame into the batch and counts it in the file's summary.
-fn record_frame(summary: &mut FileSummary, file_index: u16, batch: &mut FrameBatch, frame: &RawFrame<'_>) {
+fn record_frame(
+    summary: &mut FileSummary,
+    file_index: u16,
+    batch: &mut FrameBatch,
+    frame: &RawFrame<'_>,
+) {
     summary.packets += 1;
     summary.captured_bytes += frame.data.len() as u64;
     if !summary.link_types.contains(&frame.link_type) {
@@ -250,15 +278,95 @@ enum Parsed<'a> {
     Failed(nom::Err<PcapError<&'a [u8]>>),
 }
 
+type LegacyParse = fn(&[u8]) -> ParseResult<'_, LegacyPcapBlock<'_>>;
+
+/// Parses one legacy pcap record at the start of `data`.
+fn parse_legacy(data: &[u8], parse: LegacyParse, nanosecond: bool, link_type: u32) -> Parsed<'_> {
+    match parse(data) {
+        Ok((rest, block)) => {
+            let fraction_ns = u64::from(block.ts_usec) * if nanosecond { 1 } else { 1000 };
+            let ts_ns = u64::from(block.ts_sec) * NANOS_PER_SECOND + fraction_ns;
+            let frame = RawFrame {
+                ts_ns,
+                link_type,
+                data: block.data,
+                wire_len: block.origlen,
+            };
+            Parsed::Frame(data.len() - rest.len(), frame)
+        }
+        Err(e) => Parsed::Failed(e),
+    }
+}
+
+/// Parses one pcapng block at the start of `data`, tracking sections and interfaces.
+fn parse_ng<'a>(
+    data: &'a [u8],
+    big_endian: &mut bool,
+    interfaces: &mut Vec<Interface>,
+    last_ts_ns: u64,
+) -> Parsed<'a> {
+    let parse = if *big_endian {
+        pcap_parser::pcapng::parse_block_be
+    } else {
+        pcap_parser::pcapng::parse_block_le
+    };
+    let (rest, block) = match parse(data) {
+        Ok(parsed) => parsed,
+        Err(e) => return Parsed::Failed(e),
+    };
+    let used = data.len() - rest.len();
+    match block {
+        Block::SectionHeader(section) => {
+            *big_endian = section.big_endian();
+            interfaces.clear();
+            Parsed::Skipped(used)
+        }
+        Block::InterfaceDescription(idb) => {
+            interfaces.push(Interface {
+                link_type: linktype_number(idb.linktype.0),
+                ticks_per_second: idb.ts_resolution().unwrap_or(1_000_000),
+                offset_seconds: idb.ts_offset(),
+            });
+            Parsed::Skipped(used)
+        }
+        Block::EnhancedPacket(epb) => match interfaces.get(epb.if_id as usize) {
+            Some(interface) => Parsed::Frame(used, enhanced_frame(&epb, interface)),
+            None => Parsed::Corrupt(format!(
+                "packet block names interface {} but only {} are described",
+                epb.if_id,
+                interfaces.len()
+            )),
+        },
+        // A simple packet block has no timestamp (pcapng §4.4): it inherits the previous one.
+        Block::SimplePacket(spb) => match interfaces.first() {
+            Some(interface) => Parsed::Frame(
+                used,
+                RawFrame {
+                    ts_ns: last_ts_ns,
+                    link_type: interface.link_type,
+                    data: spb.data,
+                    wire_len: spb.origlen,
+                },
+            ),
+            None => Parsed::Corrupt("simple packet block before any interface description".into()),
+        },
+        _ => Parsed::Skipped(used),
+    }
+}
+
 fn legacy_layout(header: &PcapHeader) -> Layout {
-    let parse: fn(&[u8]) -> ParseResult<'_, LegacyPcapBlock<'_>> = if header.is_modified_format() {
+    let parse: LegacyParse = if header.is_modified_format() {
         pcap_parser::parse_pcap_frame_modified
     } else if header.is_bigendian() {
         pcap_parser::parse_pcap_frame_be
     } else {
         pcap_parser::parse_pcap_frame
     };
-    Layout::Legacy { parse, nanosecond: header.is_nanosecond_precision(), link_type: linktype_number(header.network.0) }
+    Layout::Legacy {
+        parse,
+        nanosecond: header.is_nanosecond_precision(),
+        link_type: linktype_number(header.network.0),
+    }
 }
 
 /// The LINKTYPE value proper: the upper bits of the pcap header field carry FCS information.

@@ -61,7 +61,12 @@ pub enum Compression {
 
 enum Backing {
     Mapped(memmap2::Mmap),
-    Stream { reader: Box<dyn Read + Send>, buffer: Vec<u8>, end: usize, eof: bool },
+    Stream {
+        reader: Box<dyn Read + Send>,
+        buffer: Vec<u8>,
+        end: usize,
+        eof: bool,
+    },
 }
 
 /// A forward-only window over the (decompressed) bytes of one input.
@@ -92,11 +97,13 @@ impl ByteWindow {
             InputPath::File(path) => {
                 let file = File::open(path).map_err(|e| io_error(e, "cannot open"))?;
                 let mut head = [0u8; 4];
-                let head_len = read_up_to(&file, &mut head).map_err(|e| io_error(e, "cannot read"))?;
+                let head_len =
+                    read_up_to(&file, &mut head).map_err(|e| io_error(e, "cannot read"))?;
                 if compression_of(&head[..head_len]) == Compression::None && head_len == 4 {
                     // SAFETY: the map is read-only; pcdns does not modify capture files, and a
                     // file truncated by another process while mapped is outside its contract.
-                    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| io_error(e, "cannot map"))?;
+                    let map = unsafe { memmap2::Mmap::map(&file) }
+                        .map_err(|e| io_error(e, "cannot map"))?;
                     return Ok(ByteWindow {
                         backing: Backing::Mapped(map),
                         position: 0,
@@ -104,7 +111,10 @@ impl ByteWindow {
                         compression: Compression::None,
                     });
                 }
-                let reader = BufReader::with_capacity(1 << 16, File::open(path).map_err(|e| io_error(e, "cannot open"))?);
+                let reader = BufReader::with_capacity(
+                    1 << 16,
+                    File::open(path).map_err(|e| io_error(e, "cannot open"))?,
+                );
                 Self::from_stream(reader).map_err(|e| io_error(e, "cannot read"))
             }
         }
@@ -117,12 +127,18 @@ impl ByteWindow {
             Compression::None => Box::new(reader),
             Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(reader)),
             Compression::Zstd => Box::new(
-                ruzstd::decoding::StreamingDecoder::new(reader)
-                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("zstd: {e}")))?,
+                ruzstd::decoding::StreamingDecoder::new(reader).map_err(|e| {
+                    io::Error::new(io::ErrorKind::InvalidData, format!("zstd: {e}"))
+                })?,
             ),
         };
         Ok(ByteWindow {
-            backing: Backing::Stream { reader, buffer: vec![0; STREAM_BUFFER_BYTES], end: 0, eof: false },
+            backing: Backing::Stream {
+                reader,
+                buffer: vec![0; STREAM_BUFFER_BYTES],
+                end: 0,
+                eof: false,
+            },
             position: 0,
             shifted: 0,
             compression,
@@ -159,7 +175,13 @@ impl ByteWindow {
     /// Reads until at least `wanted` bytes are available or the input ends.
     /// `wanted` must not exceed [`MAX_RECORD_BYTES`] plus a block header.
     pub fn fill(&mut self, wanted: usize) -> io::Result<()> {
-        let Backing::Stream { reader, buffer, end, eof } = &mut self.backing else {
+        let Backing::Stream {
+            reader,
+            buffer,
+            end,
+            eof,
+        } = &mut self.backing
+        else {
             return Ok(());
         };
         if *end - self.position >= wanted || *eof {

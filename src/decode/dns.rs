@@ -31,23 +31,35 @@ impl WatchList {
     /// Watches exactly `names` (dotted, any case, trailing dot optional).
     pub fn names<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
         let wire_names = names.into_iter().map(wire_lowercase).collect();
-        WatchList { wire_names, match_all: false }
+        WatchList {
+            wire_names,
+            match_all: false,
+        }
     }
 
     /// Watches every response: used for discovery.
     pub fn everything() -> Self {
-        WatchList { wire_names: Vec::new(), match_all: true }
+        WatchList {
+            wire_names: Vec::new(),
+            match_all: true,
+        }
     }
 
     fn contains(&self, wire_name: &[u8]) -> bool {
-        self.wire_names.iter().any(|watched| watched.as_slice() == wire_name)
+        self.wire_names
+            .iter()
+            .any(|watched| watched.as_slice() == wire_name)
     }
 }
 
 /// Encodes a dotted name as lowercase DNS wire bytes (labels, then the root label).
 fn wire_lowercase(name: &str) -> Vec<u8> {
     let mut wire = Vec::with_capacity(name.len() + 2);
-    for label in name.trim_end_matches('.').split('.').filter(|l| !l.is_empty()) {
+    for label in name
+        .trim_end_matches('.')
+        .split('.')
+        .filter(|l| !l.is_empty())
+    {
         wire.push(label.len().min(63) as u8);
         wire.extend(label.bytes().take(63).map(|b| b.to_ascii_lowercase()));
     }
@@ -174,15 +186,26 @@ struct Header {
 }
 
 fn read_u16_at(message: &[u8], offset: usize) -> Option<u16> {
-    message.get(offset..offset + 2).map(|b| u16::from_be_bytes([b[0], b[1]]))
+    message
+        .get(offset..offset + 2)
+        .map(|b| u16::from_be_bytes([b[0], b[1]]))
 }
 
 fn read_header(message: &[u8], truncated: bool) -> Result<Header, Skip> {
     if message.len() < HEADER_LEN {
-        return Err(if truncated { Skip::Truncated(Layer::Dns) } else { Skip::Malformed(Layer::Dns) });
+        return Err(if truncated {
+            Skip::Truncated(Layer::Dns)
+        } else {
+            Skip::Malformed(Layer::Dns)
+        });
     }
     let field = |index: usize| read_u16_at(message, index * 2).unwrap_or_default();
-    Ok(Header { id: field(0), flags: Flags::from_header(field(1)), question_count: field(2), answer_count: field(3) })
+    Ok(Header {
+        id: field(0),
+        flags: Flags::from_header(field(1)),
+        question_count: field(2),
+        answer_count: field(3),
+    })
 }
 
 /// A name read off the wire into a fixed buffer, lowercased.
@@ -200,7 +223,10 @@ impl WireName {
 /// Reads the name at `offset`, following compression pointers (RFC 1035 §4.1.4).
 /// Returns the lowercased wire name and the offset just past the name in place.
 fn read_name(message: &[u8], offset: usize) -> Option<(WireName, usize)> {
-    let mut name = WireName { bytes: [0; MAX_NAME_WIRE_LEN + 1], len: 0 };
+    let mut name = WireName {
+        bytes: [0; MAX_NAME_WIRE_LEN + 1],
+        len: 0,
+    };
     let mut position = offset;
     let mut end_in_place = None;
     let mut jumps = 0;
@@ -251,10 +277,20 @@ fn skip_name(message: &[u8], mut offset: usize) -> Option<usize> {
 }
 
 /// True when a CNAME in the answer section points at a watched name.
-fn answers_alias_watched(message: &[u8], mut offset: usize, answer_count: u16, watch: &WatchList) -> bool {
+fn answers_alias_watched(
+    message: &[u8],
+    mut offset: usize,
+    answer_count: u16,
+    watch: &WatchList,
+) -> bool {
     for _ in 0..answer_count {
-        let Some(after_owner) = skip_name(message, offset) else { return false };
-        let (Some(rtype), Some(rdlength)) = (read_u16_at(message, after_owner), read_u16_at(message, after_owner + 8)) else {
+        let Some(after_owner) = skip_name(message, offset) else {
+            return false;
+        };
+        let (Some(rtype), Some(rdlength)) = (
+            read_u16_at(message, after_owner),
+            read_u16_at(message, after_owner + 8),
+        ) else {
             return false;
         };
         let rdata = after_owner + 10;
@@ -282,7 +318,12 @@ pub fn decode_message(
     let header = match read_header(message, truncated) {
         Ok(header) => header,
         // A header cut after its flags still says whether this was a response (tshark counts it too).
-        Err(why) if message.len() >= 4 => return Ok(super::Decoded::Undecodable { is_response: message[2] & 0x80 != 0, why }),
+        Err(why) if message.len() >= 4 => {
+            return Ok(super::Decoded::Undecodable {
+                is_response: message[2] & 0x80 != 0,
+                why,
+            })
+        }
         Err(why) => return Err(why),
     };
     let is_response = header.flags.response;
@@ -297,7 +338,9 @@ pub fn decode_message(
         match read_name(message, HEADER_LEN) {
             Some((qname, after)) => {
                 watch.contains(qname.as_slice())
-                    || (header.flags.response && header.answer_count > 0 && answers_alias_watched(message, after + 4, header.answer_count, watch))
+                    || (header.flags.response
+                        && header.answer_count > 0
+                        && answers_alias_watched(message, after + 4, header.answer_count, watch))
             }
             None => false,
         }
@@ -307,7 +350,11 @@ pub fn decode_message(
     }
     let sections = decode_sections(message, &header);
     let Some(question) = sections.question else {
-        let why = if truncated { Skip::Truncated(Layer::Dns) } else { Skip::Malformed(Layer::Dns) };
+        let why = if truncated {
+            Skip::Truncated(Layer::Dns)
+        } else {
+            Skip::Malformed(Layer::Dns)
+        };
         return Ok(super::Decoded::Undecodable { is_response, why });
     };
     Ok(super::Decoded::Watched(Box::new(DnsMessage {
@@ -333,16 +380,30 @@ struct Sections {
 /// Decodes the question and answer sections with hickory-proto, keeping what precedes an error
 /// (as tshark does): a record cut by the snaplen does not hide the records before it.
 fn decode_sections(message: &[u8], header: &Header) -> Sections {
-    let mut sections = Sections { question: None, answers: Vec::new(), complete: false };
+    let mut sections = Sections {
+        question: None,
+        answers: Vec::new(),
+        complete: false,
+    };
     let mut decoder = BinDecoder::new(message);
     if decoder.read_slice(HEADER_LEN).is_err() {
         return sections;
     }
     for _ in 0..header.question_count {
-        let Ok(query) = Query::read(&mut decoder) else { return Sections { question: None, ..sections } };
-        sections.question.get_or_insert(Question { name: display_name(query.name()), qtype: u16::from(query.query_type()) });
+        let Ok(query) = Query::read(&mut decoder) else {
+            return Sections {
+                question: None,
+                ..sections
+            };
+        };
+        sections.question.get_or_insert(Question {
+            name: display_name(query.name()),
+            qtype: u16::from(query.query_type()),
+        });
     }
-    sections.answers.reserve(usize::from(header.answer_count).min(64));
+    sections
+        .answers
+        .reserve(usize::from(header.answer_count).min(64));
     for _ in 0..header.answer_count {
         match Record::<RData>::read(&mut decoder) {
             Ok(record) => sections.answers.push(answer_of(&record)),
@@ -368,7 +429,12 @@ fn answer_of(record: &Record<RData>) -> Answer {
         RData::CNAME(cname) => AnswerData::Cname(display_name(&cname.0)),
         other => AnswerData::Other(other.to_string()),
     };
-    Answer { name: display_name(&record.name), rtype: u16::from(record.record_type()), ttl: record.ttl, data }
+    Answer {
+        name: display_name(&record.name),
+        rtype: u16::from(record.record_type()),
+        ttl: record.ttl,
+        data,
+    }
 }
 
 /// Record type mnemonic for reports ("A", "AAAA", "TYPE65280").
@@ -415,26 +481,57 @@ pub(crate) mod tests {
     }
 
     fn context() -> FrameContext {
-        FrameContext { ts_ns: 1, file_index: 0, frame_number: 7 }
+        FrameContext {
+            ts_ns: 1,
+            file_index: 0,
+            frame_number: 7,
+        }
     }
 
     fn endpoints() -> (SocketAddr, SocketAddr) {
-        ("192.0.2.53:53".parse().unwrap(), "192.0.2.10:40000".parse().unwrap())
+        (
+            "192.0.2.53:53".parse().unwrap(),
+            "192.0.2.10:40000".parse().unwrap(),
+        )
     }
 
     fn decode(message: &[u8], watch: &WatchList) -> Result<Decoded, Skip> {
-        decode_message(message, false, watch, context(), endpoints(), Transport::Udp)
+        decode_message(
+            message,
+            false,
+            watch,
+            context(),
+            endpoints(),
+            Transport::Udp,
+        )
     }
 
     #[test]
     fn watched_name_matches_case_insensitively_and_is_decoded_in_order() {
-        let message = response(0x1234, 0, "PersistentChatPool.CONTOSO.com", &[(1, vec![10, 10, 10, 2]), (1, vec![10, 10, 10, 1])]);
+        let message = response(
+            0x1234,
+            0,
+            "PersistentChatPool.CONTOSO.com",
+            &[(1, vec![10, 10, 10, 2]), (1, vec![10, 10, 10, 1])],
+        );
         let watch = WatchList::names(["persistentchatpool.contoso.com."]);
-        let Ok(Decoded::Watched(decoded)) = decode(&message, &watch) else { panic!("not watched") };
+        let Ok(Decoded::Watched(decoded)) = decode(&message, &watch) else {
+            panic!("not watched")
+        };
         assert_eq!(decoded.id, 0x1234);
         assert_eq!(decoded.question.name, "PersistentChatPool.CONTOSO.com");
-        let addresses: Vec<_> = decoded.answers.iter().filter_map(|a| a.data.address()).collect();
-        assert_eq!(addresses, ["10.10.10.2".parse::<IpAddr>().unwrap(), "10.10.10.1".parse().unwrap()]);
+        let addresses: Vec<_> = decoded
+            .answers
+            .iter()
+            .filter_map(|a| a.data.address())
+            .collect();
+        assert_eq!(
+            addresses,
+            [
+                "10.10.10.2".parse::<IpAddr>().unwrap(),
+                "10.10.10.1".parse().unwrap()
+            ]
+        );
         assert_eq!(decoded.answers[0].ttl, 3600);
     }
 
@@ -442,7 +539,10 @@ pub(crate) mod tests {
     fn other_names_are_not_decoded() {
         let message = response(1, 0, "www.example.com", &[(1, vec![192, 0, 2, 1])]);
         let watch = WatchList::names(["PersistentChatPool.contoso.com"]);
-        assert!(matches!(decode(&message, &watch), Ok(Decoded::Unwatched { is_response: true })));
+        assert!(matches!(
+            decode(&message, &watch),
+            Ok(Decoded::Unwatched { is_response: true })
+        ));
     }
 
     #[test]
@@ -456,9 +556,28 @@ pub(crate) mod tests {
     #[test]
     fn short_header_is_malformed_or_truncated() {
         let watch = WatchList::everything();
-        assert_eq!(decode(&[0; 3], &watch).unwrap_err(), Skip::Malformed(Layer::Dns));
-        let cut = decode_message(&[0, 1, 0x84, 0, 0], true, &watch, context(), endpoints(), Transport::Udp);
-        assert!(matches!(cut, Ok(Decoded::Undecodable { is_response: true, why: Skip::Truncated(Layer::Dns) })), "{cut:?}");
+        assert_eq!(
+            decode(&[0; 3], &watch).unwrap_err(),
+            Skip::Malformed(Layer::Dns)
+        );
+        let cut = decode_message(
+            &[0, 1, 0x84, 0, 0],
+            true,
+            &watch,
+            context(),
+            endpoints(),
+            Transport::Udp,
+        );
+        assert!(
+            matches!(
+                cut,
+                Ok(Decoded::Undecodable {
+                    is_response: true,
+                    why: Skip::Truncated(Layer::Dns)
+                })
+            ),
+            "{cut:?}"
+        );
     }
 
     #[test]
@@ -469,22 +588,41 @@ pub(crate) mod tests {
         message.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1]);
         assert!(read_name(&message, 12).is_none());
         let decoded = decode(&message, &WatchList::everything());
-        assert!(matches!(decoded, Ok(Decoded::Undecodable { why: Skip::Malformed(Layer::Dns), .. })), "{decoded:?}");
+        assert!(
+            matches!(
+                decoded,
+                Ok(Decoded::Undecodable {
+                    why: Skip::Malformed(Layer::Dns),
+                    ..
+                })
+            ),
+            "{decoded:?}"
+        );
     }
 
     #[test]
     fn notify_is_counted_but_not_analysed() {
         let mut message = response(4, 0, "contoso.com", &[]);
         message[2] = 0xa4; // QR, opcode 4 (NOTIFY), AA
-        assert!(matches!(decode(&message, &WatchList::everything()), Ok(Decoded::Unwatched { is_response: true })));
+        assert!(matches!(
+            decode(&message, &WatchList::everything()),
+            Ok(Decoded::Unwatched { is_response: true })
+        ));
     }
 
     #[test]
     fn answers_before_a_cut_are_kept_and_marked_incomplete() {
-        let mut message = response(5, 0, "x.contoso.com", &[(1, vec![10, 0, 0, 1]), (1, vec![10, 0, 0, 2])]);
+        let mut message = response(
+            5,
+            0,
+            "x.contoso.com",
+            &[(1, vec![10, 0, 0, 1]), (1, vec![10, 0, 0, 2])],
+        );
         message.truncate(message.len() - 2);
         let watch = WatchList::names(["x.contoso.com"]);
-        let Ok(Decoded::Watched(decoded)) = decode(&message, &watch) else { panic!("not decoded") };
+        let Ok(Decoded::Watched(decoded)) = decode(&message, &watch) else {
+            panic!("not decoded")
+        };
         assert_eq!(decoded.answers.len(), 1);
         assert!(!decoded.answers_complete);
     }
@@ -494,7 +632,13 @@ pub(crate) mod tests {
         let mut message = response(6, 0, "x.contoso.com", &[]);
         message.truncate(HEADER_LEN + 3);
         let decoded = decode(&message, &WatchList::everything());
-        assert!(matches!(decoded, Ok(Decoded::Undecodable { is_response: true, why: Skip::Malformed(Layer::Dns) })));
+        assert!(matches!(
+            decoded,
+            Ok(Decoded::Undecodable {
+                is_response: true,
+                why: Skip::Malformed(Layer::Dns)
+            })
+        ));
     }
 
     #[test]

@@ -39,14 +39,22 @@ pub struct Datagram<'a> {
 }
 
 /// Reads the IP header and the UDP header of `packet`; keeps datagrams on `dns_ports`.
-pub fn udp_datagram<'a>(packet: &'a [u8], dns_ports: &[u16], frame_truncated: bool) -> Result<Datagram<'a>, Skip> {
+pub fn udp_datagram<'a>(
+    packet: &'a [u8],
+    dns_ports: &[u16],
+    frame_truncated: bool,
+) -> Result<Datagram<'a>, Skip> {
     let (ip, _extension_error) = LaxIpSlice::from_slice(packet).map_err(|e| match e {
         LaxHeaderSliceError::Len(_) if frame_truncated => Skip::Truncated(Layer::Ip),
         _ => Skip::Malformed(Layer::Ip),
     })?;
     let ip_payload = ip.payload();
     let bytes = ip_payload.payload;
-    let port_at = |offset: usize| bytes.get(offset..offset + 2).map(|p| u16::from_be_bytes([p[0], p[1]]));
+    let port_at = |offset: usize| {
+        bytes
+            .get(offset..offset + 2)
+            .map(|p| u16::from_be_bytes([p[0], p[1]]))
+    };
     match ip_payload.ip_number {
         IpNumber::UDP | IpNumber::TCP => {}
         _ => return Err(Skip::NotDns),
@@ -57,7 +65,11 @@ pub fn udp_datagram<'a>(packet: &'a [u8], dns_ports: &[u16], frame_truncated: bo
         return Err(Skip::IpFragment);
     }
     let (Some(source_port), Some(destination_port)) = (port_at(0), port_at(2)) else {
-        return Err(if ip_payload.incomplete { Skip::Truncated(Layer::Udp) } else { Skip::Malformed(Layer::Udp) });
+        return Err(if ip_payload.incomplete {
+            Skip::Truncated(Layer::Udp)
+        } else {
+            Skip::Malformed(Layer::Udp)
+        });
     };
     if !dns_ports.contains(&source_port) && !dns_ports.contains(&destination_port) {
         return Err(Skip::NotDns);
@@ -65,9 +77,17 @@ pub fn udp_datagram<'a>(packet: &'a [u8], dns_ports: &[u16], frame_truncated: bo
     if ip_payload.ip_number == IpNumber::TCP {
         return Err(Skip::DnsOverTcp);
     }
-    let udp_length = usize::from(port_at(4).ok_or(if ip_payload.incomplete { Skip::Truncated(Layer::Udp) } else { Skip::Malformed(Layer::Udp) })?);
+    let udp_length = usize::from(port_at(4).ok_or(if ip_payload.incomplete {
+        Skip::Truncated(Layer::Udp)
+    } else {
+        Skip::Malformed(Layer::Udp)
+    })?);
     if bytes.len() < UDP_HEADER_LEN {
-        return Err(if ip_payload.incomplete { Skip::Truncated(Layer::Udp) } else { Skip::Malformed(Layer::Udp) });
+        return Err(if ip_payload.incomplete {
+            Skip::Truncated(Layer::Udp)
+        } else {
+            Skip::Malformed(Layer::Udp)
+        });
     }
     if udp_length < UDP_HEADER_LEN {
         return Err(Skip::Malformed(Layer::Udp));
@@ -88,10 +108,17 @@ pub fn udp_datagram<'a>(packet: &'a [u8], dns_ports: &[u16], frame_truncated: bo
 fn is_first_fragment(ip: &LaxIpSlice<'_>) -> bool {
     match ip {
         LaxIpSlice::Ipv4(v4) => v4.header().fragments_offset().value() == 0,
-        LaxIpSlice::Ipv6(v6) => v6.extensions().clone().into_iter().all(|extension| match extension {
-            Ipv6ExtensionSlice::Fragment(fragment) => fragment.fragment_offset().value() == 0,
-            _ => true,
-        }),
+        LaxIpSlice::Ipv6(v6) => {
+            v6.extensions()
+                .clone()
+                .into_iter()
+                .all(|extension| match extension {
+                    Ipv6ExtensionSlice::Fragment(fragment) => {
+                        fragment.fragment_offset().value() == 0
+                    }
+                    _ => true,
+                })
+        }
     }
 }
 
@@ -102,7 +129,28 @@ pub(crate) mod tests {
     /// An IPv4 + UDP packet from 192.0.2.53:53 to 192.0.2.10:40000 carrying `payload`.
     pub(crate) fn ipv4_udp(payload: &[u8]) -> Vec<u8> {
         let total = 20 + 8 + payload.len();
-        let mut packet = vec![0x45, 0, (total >> 8) as u8, total as u8, 0, 1, 0, 0, 64, 17, 0, 0, 192, 0, 2, 53, 192, 0, 2, 10];
+        let mut packet = vec![
+            0x45,
+            0,
+            (total >> 8) as u8,
+            total as u8,
+            0,
+            1,
+            0,
+            0,
+            64,
+            17,
+            0,
+            0,
+            192,
+            0,
+            2,
+            53,
+            192,
+            0,
+            2,
+            10,
+        ];
         let udp_len = 8 + payload.len();
         packet.extend_from_slice(&[0, 53, 0x9c, 0x40, (udp_len >> 8) as u8, udp_len as u8, 0, 0]);
         packet.extend_from_slice(payload);
@@ -114,7 +162,10 @@ pub(crate) mod tests {
         let packet = ipv4_udp(b"hello dns");
         let datagram = udp_datagram(&packet, &[53], false).unwrap();
         assert_eq!(datagram.source, "192.0.2.53".parse::<IpAddr>().unwrap());
-        assert_eq!((datagram.source_port, datagram.destination_port), (53, 40000));
+        assert_eq!(
+            (datagram.source_port, datagram.destination_port),
+            (53, 40000)
+        );
         assert_eq!(datagram.payload, b"hello dns");
         assert!(!datagram.payload_truncated);
     }
@@ -140,7 +191,10 @@ pub(crate) mod tests {
         let datagram = udp_datagram(&packet[..32], &[53], true).unwrap();
         assert_eq!(datagram.payload, b"abcd");
         assert!(datagram.payload_truncated);
-        assert_eq!(udp_datagram(&packet[..10], &[53], true), Err(Skip::Truncated(Layer::Ip)));
+        assert_eq!(
+            udp_datagram(&packet[..10], &[53], true),
+            Err(Skip::Truncated(Layer::Ip))
+        );
     }
 
     #[test]
@@ -167,6 +221,9 @@ pub(crate) mod tests {
     fn udp_length_below_header_size_is_malformed() {
         let mut packet = ipv4_udp(b"abc");
         packet[24..26].copy_from_slice(&4u16.to_be_bytes());
-        assert_eq!(udp_datagram(&packet, &[53], false), Err(Skip::Malformed(Layer::Udp)));
+        assert_eq!(
+            udp_datagram(&packet, &[53], false),
+            Err(Skip::Malformed(Layer::Udp))
+        );
     }
 }

@@ -63,7 +63,9 @@ pub fn ip_packet(link_type: u32, frame: &[u8]) -> Result<&[u8], Skip> {
         linktype::ETHERNET => ethernet_payload(frame),
         linktype::LINUX_SLL => ethertype_payload(frame, 14, SLL_HEADER_LEN),
         linktype::LINUX_SLL2 => ethertype_payload(frame, 0, SLL2_HEADER_LEN),
-        linktype::RAW_12 | linktype::RAW_14 | linktype::RAW | linktype::IPV4 | linktype::IPV6 => raw_ip(frame),
+        linktype::RAW_12 | linktype::RAW_14 | linktype::RAW | linktype::IPV4 | linktype::IPV6 => {
+            raw_ip(frame)
+        }
         linktype::NFLOG => nflog_payload(frame),
         linktype::NULL => loopback_payload(frame, Family::HostOrder),
         linktype::LOOP => loopback_payload(frame, Family::NetworkOrder),
@@ -154,7 +156,10 @@ fn loopback_payload(frame: &[u8], order: Family) -> Result<&[u8], Skip> {
         Family::HostOrder => [u32::from_le_bytes(header), u32::from_be_bytes(header)],
         Family::NetworkOrder => [u32::from_be_bytes(header); 2],
     };
-    if candidates.iter().any(|&family| family == AF_INET || AF_INET6_VALUES.contains(&family)) {
+    if candidates
+        .iter()
+        .any(|&family| family == AF_INET || AF_INET6_VALUES.contains(&family))
+    {
         Ok(&frame[LOOPBACK_HEADER_LEN..])
     } else {
         Err(Skip::NotIp)
@@ -180,12 +185,24 @@ mod tests {
 
     #[test]
     fn ethernet_without_and_with_up_to_three_vlan_tags() {
-        for tags in [&[][..], &[0x8100], &[0x88a8, 0x8100], &[0x88a8, 0x8100, 0x8100]] {
+        for tags in [
+            &[][..],
+            &[0x8100],
+            &[0x88a8, 0x8100],
+            &[0x88a8, 0x8100, 0x8100],
+        ] {
             let frame = ethernet(tags, ETHERTYPE_IPV4);
-            assert_eq!(ip_packet(linktype::ETHERNET, &frame), Ok(&IPV4_START[..]), "tags {tags:x?}");
+            assert_eq!(
+                ip_packet(linktype::ETHERNET, &frame),
+                Ok(&IPV4_START[..]),
+                "tags {tags:x?}"
+            );
         }
         let four = ethernet(&[0x88a8, 0x8100, 0x8100, 0x8100], ETHERTYPE_IPV4);
-        assert_eq!(ip_packet(linktype::ETHERNET, &four), Err(Skip::Malformed(Layer::Link)));
+        assert_eq!(
+            ip_packet(linktype::ETHERNET, &four),
+            Err(Skip::Malformed(Layer::Link))
+        );
     }
 
     #[test]
@@ -200,8 +217,14 @@ mod tests {
 
     #[test]
     fn ethernet_arp_is_not_ip_and_short_frame_is_truncated() {
-        assert_eq!(ip_packet(linktype::ETHERNET, &ethernet(&[], 0x0806)), Err(Skip::NotIp));
-        assert_eq!(ip_packet(linktype::ETHERNET, &[0u8; 13]), Err(Skip::Truncated(Layer::Link)));
+        assert_eq!(
+            ip_packet(linktype::ETHERNET, &ethernet(&[], 0x0806)),
+            Err(Skip::NotIp)
+        );
+        assert_eq!(
+            ip_packet(linktype::ETHERNET, &[0u8; 13]),
+            Err(Skip::Truncated(Layer::Link))
+        );
     }
 
     #[test]
@@ -221,16 +244,31 @@ mod tests {
         for link_type in [12, 14, 101, 228, 229] {
             assert_eq!(ip_packet(link_type, &[0x45, 0]), Ok(&[0x45, 0][..]));
             assert_eq!(ip_packet(link_type, &[0x60, 0]), Ok(&[0x60, 0][..]));
-            assert_eq!(ip_packet(link_type, &[0x20, 0]), Err(Skip::Malformed(Layer::Ip)));
+            assert_eq!(
+                ip_packet(link_type, &[0x20, 0]),
+                Err(Skip::Malformed(Layer::Ip))
+            );
         }
     }
 
     #[test]
     fn bsd_loopback_in_either_byte_order() {
-        assert_eq!(ip_packet(linktype::NULL, &[2, 0, 0, 0, 0x45]), Ok(&[0x45][..]));
-        assert_eq!(ip_packet(linktype::NULL, &[0, 0, 0, 30, 0x60]), Ok(&[0x60][..]));
-        assert_eq!(ip_packet(linktype::LOOP, &[0, 0, 0, 2, 0x45]), Ok(&[0x45][..]));
-        assert_eq!(ip_packet(linktype::NULL, &[7, 0, 0, 0, 0x45]), Err(Skip::NotIp));
+        assert_eq!(
+            ip_packet(linktype::NULL, &[2, 0, 0, 0, 0x45]),
+            Ok(&[0x45][..])
+        );
+        assert_eq!(
+            ip_packet(linktype::NULL, &[0, 0, 0, 30, 0x60]),
+            Ok(&[0x60][..])
+        );
+        assert_eq!(
+            ip_packet(linktype::LOOP, &[0, 0, 0, 2, 0x45]),
+            Ok(&[0x45][..])
+        );
+        assert_eq!(
+            ip_packet(linktype::NULL, &[7, 0, 0, 0, 0x45]),
+            Err(Skip::NotIp)
+        );
     }
 
     #[test]

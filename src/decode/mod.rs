@@ -113,7 +113,10 @@ pub struct FrameContext {
 pub fn decode_frame(meta: &FrameMeta, bytes: &[u8], config: &DecodeConfig) -> FrameOutcome {
     let truncated = meta.wire_len > meta.caplen;
     let result = decode_layers(meta, bytes, config, truncated);
-    FrameOutcome { result, snaplen_truncated: truncated }
+    FrameOutcome {
+        result,
+        snaplen_truncated: truncated,
+    }
 }
 
 /// The decode result of one frame plus whether the capture cut it short.
@@ -125,10 +128,29 @@ pub struct FrameOutcome {
     pub snaplen_truncated: bool,
 }
 
-fn decode_layers(meta: &FrameMeta, bytes: &[u8], config: &DecodeConfig, truncated: bool) -> Result<Decoded, Skip> {
+fn decode_layers(
+    meta: &FrameMeta,
+    bytes: &[u8],
+    config: &DecodeConfig,
+    truncated: bool,
+) -> Result<Decoded, Skip> {
     let ip_bytes = link::ip_packet(meta.link_type, bytes)?;
     let datagram = ip::udp_datagram(ip_bytes, &config.dns_ports, truncated)?;
-    let context = FrameContext { ts_ns: meta.ts_ns, file_index: meta.file_index, frame_number: meta.frame_number };
-    let endpoints = (SocketAddr::new(datagram.source, datagram.source_port), SocketAddr::new(datagram.destination, datagram.destination_port));
-    dns::decode_message(datagram.payload, datagram.payload_truncated, &config.watch, context, endpoints, datagram.transport)
+    let context = FrameContext {
+        ts_ns: meta.ts_ns,
+        file_index: meta.file_index,
+        frame_number: meta.frame_number,
+    };
+    let endpoints = (
+        SocketAddr::new(datagram.source, datagram.source_port),
+        SocketAddr::new(datagram.destination, datagram.destination_port),
+    );
+    dns::decode_message(
+        datagram.payload,
+        datagram.payload_truncated,
+        &config.watch,
+        context,
+        endpoints,
+        datagram.transport,
+    )
 }

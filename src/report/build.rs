@@ -2,8 +2,10 @@
 //! about absence (members never seen, names never answered) and words each finding.
 
 use super::*;
-use crate::analyze::{Analysis, FindingKey, FrameRef, NameFacts, Occurrences, Placement, RcodeClass, Watching};
-use crate::expect::{normalize, ExpectedName, Expectations};
+use crate::analyze::{
+    Analysis, FindingKey, FrameRef, NameFacts, Occurrences, Placement, RcodeClass, Watching,
+};
+use crate::expect::{normalize, Expectations, ExpectedName};
 use crate::pipeline::RunOutcome;
 
 /// Choices that shape the report.
@@ -21,7 +23,9 @@ pub fn build(outcome: &RunOutcome, watching: &Watching, options: ReportOptions) 
     let mut findings: Vec<FindingReport> = analysis
         .findings
         .iter()
-        .map(|(key, occurrences)| finding_report(key, occurrences, watching.expectations(), &frames))
+        .map(|(key, occurrences)| {
+            finding_report(key, occurrences, watching.expectations(), &frames)
+        })
         .collect();
     let names = match watching {
         Watching::Expectations(expectations) => {
@@ -30,20 +34,39 @@ pub fn build(outcome: &RunOutcome, watching: &Watching, options: ReportOptions) 
                 .names
                 .iter()
                 .map(|entry| {
-                    let facts = analysis.names.get(&normalize(&entry.name)).cloned().unwrap_or_else(|| NameFacts::named(entry.name.clone()));
+                    let facts = analysis
+                        .names
+                        .get(&normalize(&entry.name))
+                        .cloned()
+                        .unwrap_or_else(|| NameFacts::named(entry.name.clone()));
                     name_report(&facts, Some(entry), expectations, &frames)
                 })
                 .collect()
         }
         Watching::Discovery => {
-            let mut with_answers: Vec<&NameFacts> = analysis.names.values().filter(|facts| !facts.addresses.is_empty()).collect();
-            with_answers.sort_by(|a, b| b.responses.cmp(&a.responses).then_with(|| a.display.cmp(&b.display)));
+            let mut with_answers: Vec<&NameFacts> = analysis
+                .names
+                .values()
+                .filter(|facts| !facts.addresses.is_empty())
+                .collect();
+            with_answers.sort_by(|a, b| {
+                b.responses
+                    .cmp(&a.responses)
+                    .then_with(|| a.display.cmp(&b.display))
+            });
             let none = Expectations::default();
-            with_answers.iter().take(options.top_names).map(|facts| name_report(facts, None, &none, &frames)).collect()
+            with_answers
+                .iter()
+                .take(options.top_names)
+                .map(|facts| name_report(facts, None, &none, &frames))
+                .collect()
         }
     };
     findings.sort_by(|a, b| {
-        b.severity.cmp(&a.severity).then(b.count.cmp(&a.count)).then_with(|| (a.kind, &a.name, &a.subject).cmp(&(b.kind, &b.name, &b.subject)))
+        b.severity
+            .cmp(&a.severity)
+            .then(b.count.cmp(&a.count))
+            .then_with(|| (a.kind, &a.name, &a.subject).cmp(&(b.kind, &b.name, &b.subject)))
     });
     let mut finding_counts = FindingCounts::default();
     for finding in &findings {
@@ -59,7 +82,11 @@ pub fn build(outcome: &RunOutcome, watching: &Watching, options: ReportOptions) 
     };
     Report {
         schema: SCHEMA,
-        mode: if watching.expectations().is_some() { "expectations" } else { "discovery" },
+        mode: if watching.expectations().is_some() {
+            "expectations"
+        } else {
+            "discovery"
+        },
         expectations: watching.expectations().map(|e| e.source.clone()),
         summary: summary(outcome),
         capture_errors: outcome.errors.iter().map(ToString::to_string).collect(),
@@ -77,7 +104,11 @@ fn summary(outcome: &RunOutcome) -> Summary {
         _ => 0,
     };
     let span_seconds = span_ns as f64 / 1e9;
-    let skipped: BTreeMap<String, u64> = traffic.skipped.iter().map(|(why, count)| (why.key(), *count)).collect();
+    let skipped: BTreeMap<String, u64> = traffic
+        .skipped
+        .iter()
+        .map(|(why, count)| (why.key(), *count))
+        .collect();
     Summary {
         files: outcome.files.clone(),
         packets: traffic.packets,
@@ -92,7 +123,11 @@ fn summary(outcome: &RunOutcome) -> Summary {
         first_seen: traffic.first_ts_ns.map(rfc3339),
         last_seen: traffic.last_ts_ns.map(rfc3339),
         span_seconds: round3(span_seconds),
-        capture_packets_per_second: if span_seconds > 0.0 { round3(traffic.packets as f64 / span_seconds) } else { 0.0 },
+        capture_packets_per_second: if span_seconds > 0.0 {
+            round3(traffic.packets as f64 / span_seconds)
+        } else {
+            0.0
+        },
     }
 }
 
@@ -103,12 +138,22 @@ fn round3(value: f64) -> f64 {
 fn frame_reports(examples: &[FrameRef], file_names: &[String]) -> Vec<FrameReport> {
     examples
         .iter()
-        .map(|f| FrameReport { file: file_names.get(usize::from(f.file_index)).cloned().unwrap_or_default(), frame: f.frame_number })
+        .map(|f| FrameReport {
+            file: file_names
+                .get(usize::from(f.file_index))
+                .cloned()
+                .unwrap_or_default(),
+            frame: f.frame_number,
+        })
         .collect()
 }
 
 fn list(addresses: &[IpAddr]) -> String {
-    addresses.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    addresses
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn finding_report(
@@ -118,7 +163,9 @@ fn finding_report(
     frames: &dyn Fn(&[FrameRef]) -> Vec<FrameReport>,
 ) -> FindingReport {
     let entry = expectations.and_then(|e| e.find(&key.name).map(|index| &e.names[index]));
-    let expected = entry.map(|e| list(&[e.members.as_slice(), e.standby.as_slice()].concat())).unwrap_or_default();
+    let expected = entry
+        .map(|e| list(&[e.members.as_slice(), e.standby.as_slice()].concat()))
+        .unwrap_or_default();
     let count = occurrences.count;
     let subject = &key.subject;
     let message = match key.kind {
@@ -148,7 +195,12 @@ fn finding_report(
     }
 }
 
-fn absence_finding(kind: FindingKind, name: &str, subject: String, message: String) -> FindingReport {
+fn absence_finding(
+    kind: FindingKind,
+    name: &str,
+    subject: String,
+    message: String,
+) -> FindingReport {
     FindingReport {
         severity: kind.severity(),
         kind,
@@ -172,23 +224,41 @@ fn absence_findings(analysis: &Analysis, expectations: &Expectations) -> Vec<Fin
         let responses = facts.map_or(0, |f| f.responses);
         if responses == 0 {
             let message = "no response for this name anywhere in the capture".to_string();
-            findings.push(absence_finding(FindingKind::NameNotSeen, &entry.name, String::new(), message));
+            findings.push(absence_finding(
+                FindingKind::NameNotSeen,
+                &entry.name,
+                String::new(),
+                message,
+            ));
             continue;
         }
         for member in members_never_seen(entry, facts) {
             let message = format!("member {member} never appeared in any of {responses} responses");
-            findings.push(absence_finding(FindingKind::MemberNeverSeen, &entry.name, member.to_string(), message));
+            findings.push(absence_finding(
+                FindingKind::MemberNeverSeen,
+                &entry.name,
+                member.to_string(),
+                message,
+            ));
         }
     }
     findings
 }
 
 fn members_never_seen(entry: &ExpectedName, facts: Option<&NameFacts>) -> Vec<IpAddr> {
-    entry.members.iter().filter(|m| facts.is_none_or(|f| !f.addresses.contains_key(m))).copied().collect()
+    entry
+        .members
+        .iter()
+        .filter(|m| facts.is_none_or(|f| !f.addresses.contains_key(m)))
+        .copied()
+        .collect()
 }
 
 fn rcode_counts(counts: &BTreeMap<RcodeClass, u64>) -> BTreeMap<&'static str, u64> {
-    RcodeClass::ALL.iter().map(|class| (class.label(), counts.get(class).copied().unwrap_or(0))).collect()
+    RcodeClass::ALL
+        .iter()
+        .map(|class| (class.label(), counts.get(class).copied().unwrap_or(0)))
+        .collect()
 }
 
 fn role_of(address: &IpAddr, entry: Option<&ExpectedName>) -> &'static str {
@@ -200,15 +270,29 @@ fn role_of(address: &IpAddr, entry: Option<&ExpectedName>) -> &'static str {
     }
 }
 
-fn address_reports(placements: &BTreeMap<IpAddr, Placement>, entry: Option<&ExpectedName>, include_absent_members: bool) -> Vec<AddressReport> {
+fn address_reports(
+    placements: &BTreeMap<IpAddr, Placement>,
+    entry: Option<&ExpectedName>,
+    include_absent_members: bool,
+) -> Vec<AddressReport> {
     let mut reports: Vec<AddressReport> = placements
         .iter()
-        .map(|(address, p)| AddressReport { address: *address, role: role_of(address, entry), present: p.present, first: p.first })
+        .map(|(address, p)| AddressReport {
+            address: *address,
+            role: role_of(address, entry),
+            present: p.present,
+            first: p.first,
+        })
         .collect();
     if let (Some(entry), true) = (entry, include_absent_members) {
         for member in entry.members.iter().chain(&entry.standby) {
             if !placements.contains_key(member) {
-                reports.push(AddressReport { address: *member, role: role_of(member, Some(entry)), present: 0, first: 0 });
+                reports.push(AddressReport {
+                    address: *member,
+                    role: role_of(member, Some(entry)),
+                    present: 0,
+                    first: 0,
+                });
             }
         }
     }
@@ -217,7 +301,12 @@ fn address_reports(placements: &BTreeMap<IpAddr, Placement>, entry: Option<&Expe
         "standby" => 1,
         _ => 2,
     };
-    reports.sort_by(|a, b| rank(a.role).cmp(&rank(b.role)).then(b.present.cmp(&a.present)).then(a.address.cmp(&b.address)));
+    reports.sort_by(|a, b| {
+        rank(a.role)
+            .cmp(&rank(b.role))
+            .then(b.present.cmp(&a.present))
+            .then(a.address.cmp(&b.address))
+    });
     reports
 }
 
@@ -238,11 +327,19 @@ fn name_report(
             examples: frames(&o.examples),
         })
         .collect();
-    answer_sets.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.addresses.cmp(&b.addresses)));
+    answer_sets.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then_with(|| a.addresses.cmp(&b.addresses))
+    });
     let mut clients: Vec<ClientReport> = facts
         .clients
         .iter()
-        .map(|(client, c)| ClientReport { client: *client, responses: c.responses, addresses: address_reports(&c.addresses, entry, false) })
+        .map(|(client, c)| ClientReport {
+            client: *client,
+            responses: c.responses,
+            addresses: address_reports(&c.addresses, entry, false),
+        })
         .collect();
     clients.sort_by(|a, b| b.responses.cmp(&a.responses).then(a.client.cmp(&b.client)));
     let has_list = !expectations.authorized_servers.is_empty();
@@ -250,8 +347,19 @@ fn name_report(
         .servers
         .iter()
         .map(|(server, s)| {
-            let mut sets: Vec<AnswerSetCount> = s.answer_sets.iter().map(|(a, c)| AnswerSetCount { addresses: a.clone(), count: *c }).collect();
-            sets.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.addresses.cmp(&b.addresses)));
+            let mut sets: Vec<AnswerSetCount> = s
+                .answer_sets
+                .iter()
+                .map(|(a, c)| AnswerSetCount {
+                    addresses: a.clone(),
+                    count: *c,
+                })
+                .collect();
+            sets.sort_by(|a, b| {
+                b.count
+                    .cmp(&a.count)
+                    .then_with(|| a.addresses.cmp(&b.addresses))
+            });
             ServerReport {
                 server: *server,
                 responses: s.responses,
@@ -262,19 +370,36 @@ fn name_report(
         })
         .collect();
     servers.sort_by(|a, b| b.responses.cmp(&a.responses).then(a.server.cmp(&b.server)));
-    let untracked = [("clients", facts.untracked_clients), ("servers", facts.untracked_servers), ("answer_sets", facts.untracked_answer_sets)]
-        .into_iter()
-        .filter(|(_, count)| *count > 0)
-        .collect();
+    let untracked = [
+        ("clients", facts.untracked_clients),
+        ("servers", facts.untracked_servers),
+        ("answer_sets", facts.untracked_answer_sets),
+    ]
+    .into_iter()
+    .filter(|(_, count)| *count > 0)
+    .collect();
     NameReport {
         name: facts.display.clone(),
-        expected: entry.map(|e| ExpectedReport { kind: e.kind, members: e.members.clone(), standby: e.standby.clone(), max_ttl: e.max_ttl }),
+        expected: entry.map(|e| ExpectedReport {
+            kind: e.kind,
+            members: e.members.clone(),
+            standby: e.standby.clone(),
+            max_ttl: e.max_ttl,
+        }),
         queries: facts.queries,
         responses: facts.responses,
         rcodes: rcode_counts(&facts.rcodes),
         answer_sets,
         addresses: address_reports(&facts.addresses, entry, true),
-        members_never_seen: entry.map(|e| if facts.responses > 0 { members_never_seen(e, Some(facts)) } else { Vec::new() }).unwrap_or_default(),
+        members_never_seen: entry
+            .map(|e| {
+                if facts.responses > 0 {
+                    members_never_seen(e, Some(facts))
+                } else {
+                    Vec::new()
+                }
+            })
+            .unwrap_or_default(),
         clients,
         servers,
         aliases: facts.aliases.clone(),
@@ -284,15 +409,31 @@ fn name_report(
 
 fn failure_reports(analysis: &Analysis, top: usize) -> Vec<FailureReport> {
     let failed = |facts: &NameFacts| -> u64 {
-        [RcodeClass::Nxdomain, RcodeClass::Servfail, RcodeClass::Refused, RcodeClass::Other].iter().filter_map(|c| facts.rcodes.get(c)).sum()
+        [
+            RcodeClass::Nxdomain,
+            RcodeClass::Servfail,
+            RcodeClass::Refused,
+            RcodeClass::Other,
+        ]
+        .iter()
+        .filter_map(|c| facts.rcodes.get(c))
+        .sum()
     };
     let mut failures: Vec<FailureReport> = analysis
         .names
         .values()
         .filter(|facts| failed(facts) > 0)
-        .map(|facts| FailureReport { name: facts.display.clone(), failures: failed(facts), rcodes: rcode_counts(&facts.rcodes) })
+        .map(|facts| FailureReport {
+            name: facts.display.clone(),
+            failures: failed(facts),
+            rcodes: rcode_counts(&facts.rcodes),
+        })
         .collect();
-    failures.sort_by(|a, b| b.failures.cmp(&a.failures).then_with(|| a.name.cmp(&b.name)));
+    failures.sort_by(|a, b| {
+        b.failures
+            .cmp(&a.failures)
+            .then_with(|| a.name.cmp(&b.name))
+    });
     failures.truncate(top);
     failures
 }

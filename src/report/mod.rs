@@ -242,8 +242,11 @@ pub struct FailureReport {
 
 /// Formats a capture timestamp as RFC 3339 in UTC with microseconds.
 pub fn rfc3339(ts_ns: u64) -> String {
-    let time = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ts_ns)).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let format = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
+    let time = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ts_ns))
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+    );
     time.format(&format).unwrap_or_default()
 }
 

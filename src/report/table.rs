@@ -31,12 +31,16 @@ pub struct Table {
 impl Table {
     /// A table with these column titles.
     pub fn new(header: &[&str]) -> Self {
-        Table { header: header.iter().map(|h| h.to_string()).collect(), rows: Vec::new() }
+        Table {
+            header: header.iter().map(|h| h.to_string()).collect(),
+            rows: Vec::new(),
+        }
     }
 
     /// Adds a row of uncoloured cells.
     pub fn row(&mut self, cells: Vec<String>) {
-        self.rows.push(cells.into_iter().map(|c| (c, None)).collect());
+        self.rows
+            .push(cells.into_iter().map(|c| (c, None)).collect());
     }
 
     /// Adds a row whose first cell is coloured.
@@ -63,7 +67,11 @@ impl Table {
             let mut line = " ".repeat(indent);
             for (index, (cell, cell_colour)) in row.iter().enumerate().take(columns) {
                 let last = index + 1 == columns;
-                let padding = if last { 0 } else { widths[index] - cell.chars().count() + 2 };
+                let padding = if last {
+                    0
+                } else {
+                    widths[index] - cell.chars().count() + 2
+                };
                 match (cell_colour, colour) {
                     (Some(c), true) => line.push_str(&format!("{}{cell}\x1b[0m", c.code())),
                     _ => line.push_str(cell),
@@ -86,6 +94,9 @@ mod tests {
         let mut table = Table::new(&["A", "BEE"]);
         table.coloured_row(Colour::Red, vec!["error".into(), "x".into()]);
         assert_eq!(table.render(1, false), " A      BEE\n error  x\n");
-        assert_eq!(table.render(0, true).lines().nth(1), Some("\x1b[31merror\x1b[0m  x"));
+        assert_eq!(
+            table.render(0, true).lines().nth(1),
+            Some("\x1b[31merror\x1b[0m  x")
+        );
     }
 }

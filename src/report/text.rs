@@ -19,7 +19,13 @@ pub struct TextStyle {
 fn frames_text(examples: &[FrameReport], several_files: bool) -> String {
     examples
         .iter()
-        .map(|f| if several_files { format!("{}#{}", f.file, f.frame) } else { f.frame.to_string() })
+        .map(|f| {
+            if several_files {
+                format!("{}#{}", f.file, f.frame)
+            } else {
+                f.frame.to_string()
+            }
+        })
         .collect::<Vec<_>>()
         .join(",")
 }
@@ -28,14 +34,23 @@ fn addresses_text(addresses: &[IpAddr]) -> String {
     if addresses.is_empty() {
         "-".into()
     } else {
-        addresses.iter().map(ToString::to_string).collect::<Vec<_>>().join(" ")
+        addresses
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 
 fn rcodes_text(rcodes: &BTreeMap<&'static str, u64>) -> String {
     let parts: Vec<String> = crate::analyze::RcodeClass::ALL
         .iter()
-        .filter_map(|c| rcodes.get(c.label()).filter(|n| **n > 0).map(|n| format!("{} {n}", c.label())))
+        .filter_map(|c| {
+            rcodes
+                .get(c.label())
+                .filter(|n| **n > 0)
+                .map(|n| format!("{} {n}", c.label()))
+        })
         .collect();
     if parts.is_empty() {
         "none".into()
@@ -57,15 +72,36 @@ pub fn render_text(report: &Report, style: TextStyle) -> String {
     let mut out = String::new();
     let s = &report.summary;
     let several_files = s.files.len() > 1;
-    let files: Vec<String> = s.files.iter().map(|f| format!("{} ({}, {} packets)", f.name, f.format_label(), f.packets)).collect();
+    let files: Vec<String> = s
+        .files
+        .iter()
+        .map(|f| format!("{} ({}, {} packets)", f.name, f.format_label(), f.packets))
+        .collect();
     let _ = writeln!(out, "pcdns {} report", report.mode);
-    let _ = writeln!(out, "  files         {}", if files.is_empty() { "none read".into() } else { files.join("; ") });
+    let _ = writeln!(
+        out,
+        "  files         {}",
+        if files.is_empty() {
+            "none read".into()
+        } else {
+            files.join("; ")
+        }
+    );
     if let Some(source) = &report.expectations {
-        let _ = writeln!(out, "  expectations  {} ({} names)", source, report.names.len());
+        let _ = writeln!(
+            out,
+            "  expectations  {} ({} names)",
+            source,
+            report.names.len()
+        );
     }
     match (&s.first_seen, &s.last_seen) {
         (Some(first), Some(last)) => {
-            let _ = writeln!(out, "  capture       {first} .. {last} ({:.3} s, {:.1} packets/s)", s.span_seconds, s.capture_packets_per_second);
+            let _ = writeln!(
+                out,
+                "  capture       {first} .. {last} ({:.3} s, {:.1} packets/s)",
+                s.span_seconds, s.capture_packets_per_second
+            );
         }
         _ => {
             let _ = writeln!(out, "  capture       no packets");
@@ -76,10 +112,26 @@ pub fn render_text(report: &Report, style: TextStyle) -> String {
         "  traffic       {} packets, {} DNS messages, {} responses, {} watched responses",
         s.packets, s.dns_messages, s.responses, s.watched_responses
     );
-    let skipped: Vec<String> = s.skipped.iter().map(|(why, n)| format!("{why} {n}")).collect();
-    let _ = writeln!(out, "  skipped       {}", if skipped.is_empty() { "none".into() } else { format!("{} ({})", s.skipped_total, skipped.join(", ")) });
+    let skipped: Vec<String> = s
+        .skipped
+        .iter()
+        .map(|(why, n)| format!("{why} {n}"))
+        .collect();
+    let _ = writeln!(
+        out,
+        "  skipped       {}",
+        if skipped.is_empty() {
+            "none".into()
+        } else {
+            format!("{} ({})", s.skipped_total, skipped.join(", "))
+        }
+    );
     if s.snaplen_truncated > 0 || s.timestamps_backwards > 0 {
-        let _ = writeln!(out, "  anomalies     {} frames cut by snaplen, {} timestamps going backwards", s.snaplen_truncated, s.timestamps_backwards);
+        let _ = writeln!(
+            out,
+            "  anomalies     {} frames cut by snaplen, {} timestamps going backwards",
+            s.snaplen_truncated, s.timestamps_backwards
+        );
     }
     if let Some((seconds, rate)) = style.processing {
         let _ = writeln!(out, "  processed in  {seconds:.3} s ({rate:.0} packets/s)");
@@ -95,7 +147,11 @@ pub fn render_text(report: &Report, style: TextStyle) -> String {
         let _ = writeln!(out, "\nFAILING NAMES");
         let mut table = Table::new(&["NAME", "FAILURES", "RCODES"]);
         for failure in &report.failures {
-            table.row(vec![failure.name.clone(), failure.failures.to_string(), rcodes_text(&failure.rcodes)]);
+            table.row(vec![
+                failure.name.clone(),
+                failure.failures.to_string(),
+                rcodes_text(&failure.rcodes),
+            ]);
         }
         out.push_str(&table.render(2, style.colour));
     }
@@ -107,12 +163,25 @@ fn render_findings(out: &mut String, report: &Report, style: TextStyle, several_
     if report.mode == "discovery" {
         return;
     }
-    let _ = writeln!(out, "\nFINDINGS: {} errors, {} warnings, {} info", counts.error, counts.warning, counts.info);
+    let _ = writeln!(
+        out,
+        "\nFINDINGS: {} errors, {} warnings, {} info",
+        counts.error, counts.warning, counts.info
+    );
     if report.findings.is_empty() {
         let _ = writeln!(out, "  none: every answer matched the expectations");
         return;
     }
-    let mut table = Table::new(&["SEVERITY", "FINDING", "NAME", "SUBJECT", "COUNT", "FIRST SEEN", "LAST SEEN", "FRAMES"]);
+    let mut table = Table::new(&[
+        "SEVERITY",
+        "FINDING",
+        "NAME",
+        "SUBJECT",
+        "COUNT",
+        "FIRST SEEN",
+        "LAST SEEN",
+        "FRAMES",
+    ]);
     for f in &report.findings {
         table.coloured_row(
             severity_colour(f.severity),
@@ -120,11 +189,19 @@ fn render_findings(out: &mut String, report: &Report, style: TextStyle, several_
                 f.severity.label().into(),
                 f.kind.label().into(),
                 f.name.clone(),
-                if f.subject.is_empty() { "-".into() } else { f.subject.clone() },
+                if f.subject.is_empty() {
+                    "-".into()
+                } else {
+                    f.subject.clone()
+                },
                 f.count.to_string(),
                 f.first_seen.clone().unwrap_or_else(|| "-".into()),
                 f.last_seen.clone().unwrap_or_else(|| "-".into()),
-                if f.examples.is_empty() { "-".into() } else { frames_text(&f.examples, several_files) },
+                if f.examples.is_empty() {
+                    "-".into()
+                } else {
+                    frames_text(&f.examples, several_files)
+                },
             ],
         );
     }
@@ -143,25 +220,48 @@ fn render_name(out: &mut String, name: &NameReport, style: TextStyle, several_fi
                 EntryKind::Pool => "pool",
                 EntryKind::Host => "host",
             };
-            let standby = if e.standby.is_empty() { String::new() } else { format!("; standby {}", addresses_text(&e.standby)) };
-            let _ = writeln!(out, "{} ({kind}: {}{standby})", name.name, addresses_text(&e.members));
+            let standby = if e.standby.is_empty() {
+                String::new()
+            } else {
+                format!("; standby {}", addresses_text(&e.standby))
+            };
+            let _ = writeln!(
+                out,
+                "{} ({kind}: {}{standby})",
+                name.name,
+                addresses_text(&e.members)
+            );
         }
         None => {
             let _ = writeln!(out, "{}", name.name);
         }
     }
-    let _ = writeln!(out, "  {} queries, {} responses: {}", name.queries, name.responses, rcodes_text(&name.rcodes));
+    let _ = writeln!(
+        out,
+        "  {} queries, {} responses: {}",
+        name.queries,
+        name.responses,
+        rcodes_text(&name.rcodes)
+    );
     for (alias, count) in &name.aliases {
         let _ = writeln!(out, "  via alias {alias}: {count} responses");
     }
     if !name.members_never_seen.is_empty() {
-        let _ = writeln!(out, "  never seen: {}", addresses_text(&name.members_never_seen));
+        let _ = writeln!(
+            out,
+            "  never seen: {}",
+            addresses_text(&name.members_never_seen)
+        );
     }
     if !name.answer_sets.is_empty() {
         let _ = writeln!(out, "  answer sets");
         let mut table = Table::new(&["COUNT", "ADDRESSES (sorted)", "FIRST FRAMES"]);
         for set in &name.answer_sets {
-            table.row(vec![set.count.to_string(), addresses_text(&set.addresses), frames_text(&set.examples, several_files)]);
+            table.row(vec![
+                set.count.to_string(),
+                addresses_text(&set.addresses),
+                frames_text(&set.examples, several_files),
+            ]);
         }
         out.push_str(&table.render(4, style.colour));
     }
@@ -169,7 +269,12 @@ fn render_name(out: &mut String, name: &NameReport, style: TextStyle, several_fi
         let _ = writeln!(out, "  addresses");
         let mut table = Table::new(&["ADDRESS", "ROLE", "PRESENT", "FIRST"]);
         for a in &name.addresses {
-            table.row(vec![a.address.to_string(), a.role.into(), a.present.to_string(), a.first.to_string()]);
+            table.row(vec![
+                a.address.to_string(),
+                a.role.into(),
+                a.present.to_string(),
+                a.first.to_string(),
+            ]);
         }
         out.push_str(&table.render(4, style.colour));
     }
@@ -177,20 +282,41 @@ fn render_name(out: &mut String, name: &NameReport, style: TextStyle, several_fi
         let _ = writeln!(out, "  clients (address first/present)");
         let mut table = Table::new(&["CLIENT", "RESPONSES", "RECEIVED"]);
         for c in name.clients.iter().take(style.max_clients) {
-            let received: Vec<String> = c.addresses.iter().map(|a| format!("{} {}/{}", a.address, a.first, a.present)).collect();
-            table.row(vec![c.client.to_string(), c.responses.to_string(), if received.is_empty() { "-".into() } else { received.join(", ") }]);
+            let received: Vec<String> = c
+                .addresses
+                .iter()
+                .map(|a| format!("{} {}/{}", a.address, a.first, a.present))
+                .collect();
+            table.row(vec![
+                c.client.to_string(),
+                c.responses.to_string(),
+                if received.is_empty() {
+                    "-".into()
+                } else {
+                    received.join(", ")
+                },
+            ]);
         }
         out.push_str(&table.render(4, style.colour));
         if name.clients.len() > style.max_clients {
             let rest = &name.clients[style.max_clients..];
-            let _ = writeln!(out, "    ... and {} more clients with {} responses (all in --format json)", rest.len(), rest.iter().map(|c| c.responses).sum::<u64>());
+            let _ = writeln!(
+                out,
+                "    ... and {} more clients with {} responses (all in --format json)",
+                rest.len(),
+                rest.iter().map(|c| c.responses).sum::<u64>()
+            );
         }
     }
     if !name.servers.is_empty() {
         let _ = writeln!(out, "  DNS servers");
         let mut table = Table::new(&["SERVER", "AUTHORIZED", "RESPONSES", "RCODES", "ANSWER SETS"]);
         for s in &name.servers {
-            let sets: Vec<String> = s.answer_sets.iter().map(|set| format!("[{}] {}", addresses_text(&set.addresses), set.count)).collect();
+            let sets: Vec<String> = s
+                .answer_sets
+                .iter()
+                .map(|set| format!("[{}] {}", addresses_text(&set.addresses), set.count))
+                .collect();
             let authorized = match s.authorized {
                 Some(true) => "yes",
                 Some(false) => "NO",
@@ -201,12 +327,19 @@ fn render_name(out: &mut String, name: &NameReport, style: TextStyle, several_fi
                 authorized.into(),
                 s.responses.to_string(),
                 rcodes_text(&s.rcodes),
-                if sets.is_empty() { "-".into() } else { sets.join(", ") },
+                if sets.is_empty() {
+                    "-".into()
+                } else {
+                    sets.join(", ")
+                },
             ]);
         }
         out.push_str(&table.render(4, style.colour));
     }
     for (what, count) in &name.untracked {
-        let _ = writeln!(out, "  {count} responses beyond the {what} tracking limit (counted, not itemised)");
+        let _ = writeln!(
+            out,
+            "  {count} responses beyond the {what} tracking limit (counted, not itemised)"
+        );
     }
 }

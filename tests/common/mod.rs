@@ -31,13 +31,20 @@ pub fn missing(what: &str) {
 
 /// The shared corpus: PCDNS_CORPUS_DIR, or ../shared/corpus beside the project.
 pub fn corpus_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("PCDNS_CORPUS_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("../shared/corpus"));
+    let dir = std::env::var_os("PCDNS_CORPUS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("../shared/corpus"));
     dir.join("MANIFEST.tsv").is_file().then_some(dir)
 }
 
 /// True when `program` runs (`program --version` exits).
 pub fn tool_available(program: &str) -> bool {
-    Command::new(program).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()
+    Command::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
 }
 
 /// Runs pcdns with `args` and no stdin.
@@ -83,7 +90,8 @@ pub fn stderr(output: &Output) -> String {
 
 /// The JSON report on standard output.
 pub fn json(output: &Output) -> serde_json::Value {
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", stdout(output)))
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", stdout(output)))
 }
 
 /// Compares `actual` with the golden file `tests/golden/<name>`; PCDNS_BLESS=1 rewrites it.
@@ -93,7 +101,8 @@ pub fn assert_golden(name: &str, actual: &str) {
         std::fs::write(&path, actual).expect("write golden file");
         return;
     }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e} (run with PCDNS_BLESS=1 to create)", path.display()));
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (run with PCDNS_BLESS=1 to create)", path.display()));
     if expected != actual {
         let diff: Vec<String> = expected
             .lines()
@@ -103,7 +112,11 @@ pub fn assert_golden(name: &str, actual: &str) {
             .take(5)
             .map(|(n, (e, a))| format!("line {}:\n  expected: {e}\n  actual:   {a}", n + 1))
             .collect();
-        panic!("{name} differs from {} (PCDNS_BLESS=1 regenerates; review the diff):\n{}", path.display(), diff.join("\n"));
+        panic!(
+            "{name} differs from {} (PCDNS_BLESS=1 regenerates; review the diff):\n{}",
+            path.display(),
+            diff.join("\n")
+        );
     }
 }
 
@@ -115,8 +128,11 @@ pub fn manifest(dir: &Path) -> Vec<(String, std::collections::HashMap<String, St
     lines
         .filter(|l| !l.trim().is_empty())
         .map(|line| {
-            let fields: std::collections::HashMap<String, String> =
-                header.iter().zip(line.split('\t')).map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            let fields: std::collections::HashMap<String, String> = header
+                .iter()
+                .zip(line.split('\t'))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
             (fields["path"].clone(), fields)
         })
         .collect()
