@@ -27,18 +27,25 @@ fn example_frames(finding: &Value) -> Vec<u64> {
         .collect()
 }
 
+/// Runs pcdns, checks its exit code and compares its output with a golden file.
+fn assert_golden_run(args: &[&str], exit_code: i32, golden: &str) {
+    let output = pcdns(args);
+    assert_eq!(output.status.code(), Some(exit_code), "{}", stderr(&output));
+    assert_golden(golden, &stdout(&output));
+}
+
 #[test]
 fn broken_sample_text_report_matches_golden_and_exits_1() {
-    let output = pcdns(&["analyze", BROKEN, "--expect", CONTOSO]);
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
-    assert_golden("broken.txt", &stdout(&output));
+    assert_golden_run(&["analyze", BROKEN, "--expect", CONTOSO], 1, "broken.txt");
 }
 
 #[test]
 fn broken_sample_json_report_matches_golden() {
-    let output = pcdns(&["analyze", BROKEN, "--expect", CONTOSO, "--format", "json"]);
-    assert_eq!(output.status.code(), Some(1));
-    assert_golden("broken.json", &stdout(&output));
+    assert_golden_run(
+        &["analyze", BROKEN, "--expect", CONTOSO, "--format", "json"],
+        1,
+        "broken.json",
+    );
 }
 
 #[test]
@@ -168,9 +175,7 @@ fn tshark_confirms_the_frame_numbers_of_the_broken_sample() {
 
 #[test]
 fn healthy_sample_is_clean_and_matches_golden() {
-    let output = pcdns(&["analyze", HEALTHY, "--expect", CONTOSO]);
-    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
-    assert_golden("healthy.txt", &stdout(&output));
+    assert_golden_run(&["analyze", HEALTHY, "--expect", CONTOSO], 0, "healthy.txt");
 }
 
 #[test]
@@ -183,9 +188,7 @@ fn fail_on_chooses_the_severity_that_sets_exit_1() {
 
 #[test]
 fn discovery_without_expectations_lists_names_and_failures() {
-    let output = pcdns(&["analyze", BROKEN]);
-    assert_eq!(output.status.code(), Some(0));
-    assert_golden("broken-discovery.txt", &stdout(&output));
+    assert_golden_run(&["analyze", BROKEN], 0, "broken-discovery.txt");
     let report = json(&pcdns(&["analyze", BROKEN, "--format", "json"]));
     assert_eq!(report["mode"], "discovery");
     assert_eq!(
