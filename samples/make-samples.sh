@@ -10,6 +10,12 @@
 #                 (A 10.10.10.3, a decommissioned server), PersistentChatServer02.contoso.com is
 #                 missing (NXDOMAIN), and client 127.0.0.13 also asks an unauthorized, stale
 #                 secondary on 127.0.0.54 that answers the pool with 10.10.10.1 only.
+#                 In the middle of the capture (right after round 2 of the query sequence),
+#                 client 127.0.0.12 asks a second authorized DNS server, 127.0.0.55, for the
+#                 pool A twice; that server is down (its address is up, nothing listens), so
+#                 both queries stay unanswered. The capture then goes on for more than 6 s, so
+#                 these queries are older than pcdns' 5 s query timeout when it ends (unanswered,
+#                 not pending).
 #
 # Why: pcdns' samples and integration tests should be fed by what real DNS software puts on the
 # wire (BIND 9 answers, dig queries, EDNS, cookies, negative answers with SOA), not by
@@ -18,8 +24,11 @@
 # How: everything runs inside a private network namespace that this script creates
 # (pcdns-samples-<pid>) and deletes on exit. Only that namespace's loopback `lo` is used, with
 # extra 127.0.0.0/8 addresses; no packet leaves it. BIND (named) listens on 127.0.0.53 (and for
-# the broken sample a second named on 127.0.0.54), dig queries from the client addresses
-# 127.0.0.11, .12 and .13, and tcpdump records `udp port 53` on lo (link type Ethernet).
+# the broken sample a second named on 127.0.0.54; 127.0.0.55, the down server, gets its address
+# but no named), dig queries from the client addresses 127.0.0.11, .12 and .13, and tcpdump
+# records `udp port 53` on lo (link type Ethernet). That filter matches UDP only, so the ICMP
+# port-unreachable errors the kernel sends back for queries to 127.0.0.55 are not recorded:
+# each of those queries is one packet in the file, with no reply.
 # The query sequence is fixed, so reruns give the same query/response pattern; only DNS IDs,
 # cookies, timestamps and the cyclic order of addresses inside pool answers vary.
 #
@@ -89,8 +98,9 @@ wait_for() {
 
 # ---------------------------------------------------------------- namespace ----
 
-SERVER=127.0.0.53           # the only authorized DNS server
+SERVER=127.0.0.53           # the authorized DNS server that is up
 ROGUE=127.0.0.54            # unauthorized, stale secondary (broken sample only)
+DOWN=127.0.0.55             # a second authorized DNS server that is down (broken sample only)
 CLIENTS=(127.0.0.11 127.0.0.12 127.0.0.13)
 
 ip netns add "$NS" || die "cannot create network namespace $NS"
@@ -220,14 +230,17 @@ stop_pid() {
 
 TCPDUMP_PID=
 CAPTURE=
-QUERIES=0
+QUERIES=0        # answered queries in the current capture: 2 packets each
+UNANSWERED=0     # queries to the down server in the current capture: 1 packet each
 
+expected_packets() { echo $((QUERIES * 2 + UNANSWERED)); }
 pcap_packets() { nsx tcpdump -r "$CAPTURE" -nn 2>/dev/null | wc -l; }
-all_captured() { [ "$(pcap_packets)" -ge $((QUERIES * 2)) ]; }
+all_captured() { [ "$(pcap_packets)" -ge "$(expected_packets)" ]; }
 
 start_capture() {
     CAPTURE="$WORK/$1.pcap"
     QUERIES=0
+    UNANSWERED=0
     # -Z root: keep root so tcpdump can write into the private temp dir.
     # --immediate-mode -U: hand each packet to the file at once, nothing sits in a buffer.
     ip netns exec "$NS" tcpdump -i lo -nn -s 0 --immediate-mode -U -Z root -w "$CAPTURE" 'udp port 53' \
@@ -242,10 +255,12 @@ start_capture() {
 }
 
 stop_capture() {
-    local name=$1
-    # Every query got its response (dig checked that), so 2 packets per query must show up.
+    local name=$1 expected
+    expected=$(expected_packets)
+    # Every query to a running server got its response (dig checked that): 2 packets each.
+    # Every query to the down server is 1 packet (the ICMP error is outside the filter).
     wait_for 10 all_captured ||
-        log "warning: $name: expected $((QUERIES * 2)) packets, file has $(pcap_packets)"
+        log "warning: $name: expected $expected packets, file has $(pcap_packets)"
     stop_pid "$TCPDUMP_PID" INT
     TCPDUMP_PID=
     if grep -Eq '[1-9][0-9]* packets? dropped by kernel' "$WORK/$name.tcpdump.log"; then
@@ -254,8 +269,9 @@ stop_capture() {
     fi
     local n
     n=$(pcap_packets)
-    [ "$n" -eq $((QUERIES * 2)) ] ||
-        die "$name: capture has $n packets, expected $((QUERIES * 2)) ($QUERIES queries)"
+    [ "$n" -eq "$expected" ] ||
+        die "$name: capture has $n packets, expected $expected" \
+            "($QUERIES answered queries, $UNANSWERED unanswered)"
     cp -- "$CAPTURE" "$OUT_DIR/$name.pcap.tmp"
     mv -f -- "$OUT_DIR/$name.pcap.tmp" "$OUT_DIR/$name.pcap"
     log "wrote $OUT_DIR/$name.pcap ($n packets)"
@@ -276,6 +292,23 @@ q() {
         "$client" "$server" "$qname" "$qtype" "$status" "$answers" >&2
 }
 
+# q_down CLIENT SERVER NAME TYPE: one dig query to a server that is down. dig must fail
+# (connection refused, or a 1 s time-out); that is expected and does not stop the script.
+# A response would mean the scenario is wrong, so that does.
+q_down() {
+    local client=$1 server=$2 qname=$3 qtype=$4 out rc=0
+    out=$(nsx dig -b "$client" "@$server" "$qname" "$qtype" +tries=1 +time=1 2>&1) || rc=$?
+    if [ "$rc" -eq 0 ]; then
+        echo "$out" >&2
+        die "dig -b $client @$server $qname $qtype got a response, but $server should be down"
+    fi
+    UNANSWERED=$((UNANSWERED + 1))
+    local why
+    why=$(grep -Eo 'connection refused|timed out' <<<"$out" | head -n 1) || true
+    printf '  %-11s -> %-10s %-36s %-4s %-8s %s\n' \
+        "$client" "$server" "$qname" "$qtype" "(down)" "dig exit $rc${why:+, $why}" >&2
+}
+
 POOL=PersistentChatPool.contoso.com
 SRV1=PersistentChatServer01.contoso.com
 SRV2=PersistentChatServer02.contoso.com
@@ -283,8 +316,10 @@ SRV2=PersistentChatServer02.contoso.com
 # The fixed query sequence shared by both samples: per client, the pool A 4 times, each server
 # FQDN A once and the pool AAAA once (NODATA), interleaved in rounds so the cyclic rotation of
 # the pool answer shows across clients; then one unwatched name.
+# standard_queries [AFTER_ROUND_2]: AFTER_ROUND_2, if given, is a command run between rounds 2
+# and 3 (the broken sample's queries to the down server).
 standard_queries() {
-    local c round
+    local after_round_2=${1:-} c round
     for round in 1 2 3 4; do
         for c in "${CLIENTS[@]}"; do
             q "$c" "$SERVER" "$POOL" A
@@ -294,6 +329,9 @@ standard_queries() {
                 3) q "$c" "$SERVER" "$POOL" AAAA ;;
             esac
         done
+        if [ "$round" -eq 2 ] && [ -n "$after_round_2" ]; then
+            "$after_round_2"
+        fi
     done
     q "${CLIENTS[0]}" "$SERVER" www.contoso.com A
 }
@@ -310,13 +348,24 @@ stop_pid "$HEALTHY_NAMED"
 
 # ---------------------------------------------------------------- broken -------
 
+# Client 127.0.0.12 asks the down server for the pool twice; then 6 s pass before the rest of
+# the sequence, so when the capture ends these queries are older than pcdns' 5 s query timeout
+# and count as unanswered, not pending.
+down_server_queries() {
+    q_down "${CLIENTS[1]}" "$DOWN" "$POOL" A
+    q_down "${CLIENTS[1]}" "$DOWN" "$POOL" A
+    log "waiting 6 s so the queries to the down server $DOWN age past the 5 s query timeout"
+    sleep 6
+}
+
 log "broken sample (namespace $NS)"
+nsx ip addr add "$DOWN/8" dev lo    # the down server: its address is up, nothing listens on it
 start_named broken "$SERVER" "$WORK/broken.zone"
 BROKEN_NAMED=${PIDS[-1]}
 start_named stale "$ROGUE" "$WORK/stale.zone"
 STALE_NAMED=${PIDS[-1]}
 start_capture broken
-standard_queries
+standard_queries down_server_queries
 q "${CLIENTS[2]}" "$ROGUE" "$POOL" A
 q "${CLIENTS[2]}" "$ROGUE" "$POOL" A
 stop_capture broken

@@ -1,7 +1,7 @@
 //! Command line: clap derive structs, turned into a validated [`Config`]. The only module that
 //! knows clap; no raw strings travel past it.
 
-use crate::analyze::Severity;
+use crate::analyze::{PairingSettings, Severity};
 use crate::capture::InputPath;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -20,6 +20,8 @@ enum Command {
     Analyze(AnalyzeArgs),
     /// Write a starting expectations file from a capture of a known-good deployment.
     Expect(ExpectArgs),
+    /// Write the transaction log: one JSON object per query/response transaction (NDJSON).
+    Log(LogArgs),
 }
 
 #[derive(Debug, Args)]
@@ -33,6 +35,36 @@ struct InputArgs {
     /// Never show a progress bar (it is shown on stderr only when stderr is a terminal).
     #[arg(long)]
     no_progress: bool,
+    /// Seconds of capture time after which a query without a response is unanswered.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0, value_parser = positive_seconds)]
+    query_timeout: f64,
+    /// Most queries (and recent answers) held for pairing; beyond it the oldest are evicted.
+    #[arg(long, value_name = "N", default_value_t = 250_000, value_parser = clap::value_parser!(u64).range(1..))]
+    max_pending: u64,
+}
+
+fn positive_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(seconds) if seconds > 0.0 && seconds <= 86_400.0 => Ok(seconds),
+        _ => Err(format!(
+            "\"{text}\" is not a number of seconds between 0 and 86400"
+        )),
+    }
+}
+
+#[derive(Debug, Args)]
+struct LogArgs {
+    /// Capture files (pcap, pcapng, optionally gzip or zstd compressed); `-` reads standard input.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<String>,
+    /// Expectations file: log only the watched names (unless --all).
+    #[arg(long, short = 'e', value_name = "FILE")]
+    expect: Option<PathBuf>,
+    /// Log every name, not only the watched ones.
+    #[arg(long)]
+    all: bool,
+    #[command(flatten)]
+    input: InputArgs,
 }
 
 #[derive(Debug, Args)]
@@ -126,6 +158,19 @@ pub struct InputConfig {
     pub threads: usize,
     /// Show a progress bar when stderr is a terminal.
     pub progress: bool,
+    /// Query timeout and pairing state cap.
+    pub pairing: PairingSettings,
+}
+
+/// `pcdns log`.
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    /// What to read.
+    pub input: InputConfig,
+    /// Expectations file, if any.
+    pub expect: Option<PathBuf>,
+    /// Log every name even with expectations.
+    pub all: bool,
 }
 
 /// `pcdns analyze`.
@@ -163,6 +208,8 @@ pub enum Config {
     Analyze(AnalyzeConfig),
     /// Write a starting expectations file.
     Expect(ExpectConfig),
+    /// Write the transaction log.
+    Log(LogConfig),
 }
 
 impl InputArgs {
@@ -179,6 +226,10 @@ impl InputArgs {
             dns_ports,
             threads,
             progress: !self.no_progress,
+            pairing: PairingSettings {
+                query_timeout_ns: (self.query_timeout * 1e9) as u64,
+                max_pending: usize::try_from(self.max_pending).unwrap_or(usize::MAX),
+            },
         }
     }
 }
@@ -211,6 +262,11 @@ impl Cli {
             Command::Expect(args) => Config::Expect(ExpectConfig {
                 input: args.input.into_config(args.from),
                 top: args.top,
+            }),
+            Command::Log(args) => Config::Log(LogConfig {
+                input: args.input.into_config(args.files),
+                expect: args.expect,
+                all: args.all,
             }),
         }
     }

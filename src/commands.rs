@@ -1,8 +1,11 @@
 //! Runs a validated command: loads expectations, runs the pipeline, writes the report to
 //! standard output and decides the exit status. An edge: the I/O that is not capture lives here.
 
+use crate::analyze::Transaction;
 use crate::analyze::{Severity, Watching};
-use crate::cli::{AnalyzeConfig, ColourChoice, Config, ExpectConfig, Format, InputConfig};
+use crate::cli::{
+    AnalyzeConfig, ColourChoice, Config, ExpectConfig, Format, InputConfig, LogConfig,
+};
 use crate::decode::{DecodeConfig, WatchList};
 use crate::expect::{self, ExpectError};
 use crate::pipeline::{self, RunConfig, RunOutcome};
@@ -48,6 +51,7 @@ pub fn run(config: Config) -> Result<Status, CommandError> {
     match config {
         Config::Analyze(analyze) => run_analyze(&analyze),
         Config::Expect(expect) => run_expect(&expect),
+        Config::Log(log) => run_log(&log),
     }
 }
 
@@ -70,6 +74,7 @@ fn run_pipeline(
     input: &InputConfig,
     watching: Watching,
     watch: WatchList,
+    sink: &mut dyn FnMut(&Transaction),
 ) -> (RunOutcome, Watching) {
     let progress = input.progress && io::stderr().is_terminal();
     let config = RunConfig {
@@ -81,8 +86,9 @@ fn run_pipeline(
         watching,
         threads: input.threads,
         progress: progress.then_some(show_progress as fn(u64, u64)),
+        pairing: input.pairing,
     };
-    let outcome = pipeline::run(&config);
+    let outcome = pipeline::run(&config, sink);
     if let Some(bar) = PROGRESS.get() {
         bar.finish_and_clear();
     }
@@ -91,11 +97,16 @@ fn run_pipeline(
 
 fn write_stdout(text: &str) -> Result<(), CommandError> {
     let mut stdout = io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        // A reader that went away (`| head`) is not an error worth a message.
+    quiet_on_broken_pipe(
+        stdout
+            .write_all(text.as_bytes())
+            .and_then(|()| stdout.flush()),
+    )
+}
+
+/// A reader that went away (`| head`) is not an error worth a message.
+fn quiet_on_broken_pipe(result: io::Result<()>) -> Result<(), CommandError> {
+    match result {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
         other => other.map_err(CommandError::Output),
     }
@@ -108,20 +119,14 @@ fn report_read_errors(outcome: &RunOutcome) {
 }
 
 fn run_analyze(config: &AnalyzeConfig) -> Result<Status, CommandError> {
-    let (watching, watch) = match &config.expect {
-        Some(path) => {
-            let expectations = expect::load(path)?;
-            let watch = WatchList::names(expectations.names.iter().map(|n| n.name.as_str()));
-            (Watching::Expectations(expectations), watch)
-        }
-        None => (Watching::Discovery, WatchList::everything()),
-    };
-    let (outcome, watching) = run_pipeline(&config.input, watching, watch);
+    let (watching, watch) = watching_of(config.expect.as_deref(), false)?;
+    let (outcome, watching) = run_pipeline(&config.input, watching, watch, &mut |_| {});
     let report = report::build(
         &outcome,
         &watching,
         ReportOptions {
             top_names: config.top,
+            pairing: config.input.pairing,
         },
     );
     let stdout_terminal = io::stdout().is_terminal();
@@ -173,17 +178,70 @@ fn status_of(report: &Report, read_failed: bool, fail_on: Option<Severity>) -> S
 }
 
 fn run_expect(config: &ExpectConfig) -> Result<Status, CommandError> {
-    let (outcome, watching) =
-        run_pipeline(&config.input, Watching::Discovery, WatchList::everything());
+    let (outcome, watching) = run_pipeline(
+        &config.input,
+        Watching::Discovery,
+        WatchList::everything(),
+        &mut |_| {},
+    );
     let report = report::build(
         &outcome,
         &watching,
         ReportOptions {
             top_names: config.top,
+            pairing: config.input.pairing,
         },
     );
     let sources: Vec<String> = outcome.files.iter().map(|f| f.name.clone()).collect();
     write_stdout(&crate::report::expectations_toml(&report, &sources))?;
+    report_read_errors(&outcome);
+    Ok(if outcome.errors.is_empty() {
+        Status::Clean
+    } else {
+        Status::InputError
+    })
+}
+
+/// Expectations (or discovery) and the names to decode in full (`every_name`: all of them).
+fn watching_of(
+    expect: Option<&std::path::Path>,
+    every_name: bool,
+) -> Result<(Watching, WatchList), CommandError> {
+    Ok(match expect {
+        Some(path) => {
+            let expectations = expect::load(path)?;
+            let watch = if every_name {
+                WatchList::everything()
+            } else {
+                WatchList::names(expectations.names.iter().map(|n| n.name.as_str()))
+            };
+            (Watching::Expectations(expectations), watch)
+        }
+        None => (Watching::Discovery, WatchList::everything()),
+    })
+}
+
+fn run_log(config: &LogConfig) -> Result<Status, CommandError> {
+    let (watching, watch) = watching_of(config.expect.as_deref(), config.all)?;
+    let file_names: Vec<String> = config
+        .input
+        .inputs
+        .iter()
+        .map(|i| i.display_name())
+        .collect();
+    let mut stdout = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
+    let mut write_error: Option<io::Error> = None;
+    let mut write_line = |transaction: &Transaction| {
+        if write_error.is_none() {
+            let line = report::render_log_line(transaction, &file_names);
+            if let Err(e) = stdout.write_all(line.as_bytes()) {
+                write_error = Some(e);
+            }
+        }
+    };
+    let (outcome, _) = run_pipeline(&config.input, watching, watch, &mut write_line);
+    let flushed = stdout.flush();
+    quiet_on_broken_pipe(write_error.map_or(flushed, Err))?;
     report_read_errors(&outcome);
     Ok(if outcome.errors.is_empty() {
         Status::Clean

@@ -3,7 +3,7 @@
 //! calling thread folds the results into one [`Analysis`] strictly in batch order, so a run on
 //! N threads produces exactly the analysis of a run on one thread.
 
-use crate::analyze::{Analysis, Watching};
+use crate::analyze::{Analysis, Analyzer, PairingSettings, Transaction, Watching};
 use crate::capture::{CaptureError, CaptureReader, FileSummary, FrameBatch, InputPath};
 use crate::decode::{decode_frame, DecodeConfig, Decoded, DnsMessage};
 use crossbeam_channel::{bounded, Receiver, Sender};
@@ -28,6 +28,8 @@ pub struct RunConfig {
     pub threads: usize,
     /// Called with (bytes done, bytes total) as inputs are read.
     pub progress: Option<fn(u64, u64)>,
+    /// Query timeout and state cap for query/response pairing.
+    pub pairing: PairingSettings,
 }
 
 /// The result of a run: the analysis of everything read, and what went wrong reading.
@@ -76,20 +78,24 @@ fn decode_batch(batch: &FrameBatch, config: &DecodeConfig) -> BatchOutcome {
 }
 
 /// Folds batch outcomes into the analysis in sequence order.
-struct Aggregator<'a> {
-    analysis: Analysis,
-    watching: &'a Watching,
+struct Aggregator<'a, 's> {
+    analyzer: Analyzer<'a>,
+    sink: &'s mut dyn FnMut(&Transaction),
     next_sequence: u64,
     waiting: BTreeMap<u64, BatchOutcome>,
 }
 
-impl Aggregator<'_> {
+impl Aggregator<'_, '_> {
     fn accept(&mut self, outcome: BatchOutcome) {
         self.waiting.insert(outcome.sequence, outcome);
         while let Some(ready) = self.waiting.remove(&self.next_sequence) {
-            self.analysis.merge(ready.counters);
+            let batch_end = ready.counters.traffic.last_ts_ns;
+            self.analyzer.add_counters(ready.counters);
             for message in &ready.messages {
-                self.analysis.ingest(message, self.watching);
+                self.analyzer.ingest(message);
+            }
+            if let Some(end) = batch_end {
+                self.analyzer.advance(end, self.sink);
             }
             self.next_sequence += 1;
         }
@@ -149,11 +155,16 @@ fn read_inputs(
 }
 
 /// Runs the whole pipeline over `config.inputs`.
-pub fn run(config: &RunConfig) -> RunOutcome {
+/// Finished transactions go to `sink` as they finish (in a deterministic order).
+pub fn run(config: &RunConfig, sink: &mut dyn FnMut(&Transaction)) -> RunOutcome {
     let started = Instant::now();
     let mut aggregator = Aggregator {
-        analysis: Analysis::default(),
-        watching: &config.watching,
+        analyzer: Analyzer::new(
+            &config.watching,
+            config.pairing,
+            config.decode.watch.decodes_every_query(),
+        ),
+        sink,
         next_sequence: 0,
         waiting: BTreeMap::new(),
     };
@@ -166,7 +177,7 @@ pub fn run(config: &RunConfig) -> RunOutcome {
         run_threaded(config, &mut aggregator)
     };
     RunOutcome {
-        analysis: aggregator.analysis,
+        analysis: aggregator.analyzer.finish(aggregator.sink),
         files,
         timestamps_backwards,
         errors,
@@ -176,7 +187,7 @@ pub fn run(config: &RunConfig) -> RunOutcome {
 
 fn run_threaded(
     config: &RunConfig,
-    aggregator: &mut Aggregator<'_>,
+    aggregator: &mut Aggregator<'_, '_>,
 ) -> (Vec<FileSummary>, u64, Vec<CaptureError>) {
     let workers = config.threads - 1;
     let (work_tx, work_rx): (Sender<FrameBatch>, Receiver<FrameBatch>) = bounded(workers * 2);

@@ -67,7 +67,7 @@ fn broken_sample_names_the_wrong_address_the_missing_record_and_the_rogue_server
         "PersistentChatPool.contoso.com",
     );
     assert_eq!(rogue["subject"], "127.0.0.54");
-    assert_eq!(example_frames(rogue), [46, 48]);
+    assert_eq!(example_frames(rogue), [48, 50]);
     let lacking = finding(&report, "missing_member", "PersistentChatPool.contoso.com");
     assert_eq!(
         (lacking["subject"].as_str(), lacking["severity"].as_str()),
@@ -252,7 +252,7 @@ fn several_files_keep_their_own_frame_numbers() {
     assert_eq!(wrong["examples"][0]["file"], BROKEN);
     assert_eq!(wrong["examples"][0]["frame"], 2);
     assert_eq!(report["summary"]["files"].as_array().unwrap().len(), 2);
-    assert_eq!(report["summary"]["packets"], 44 + 48);
+    assert_eq!(report["summary"]["packets"], 44 + 50);
 }
 
 #[test]
@@ -315,7 +315,7 @@ fn truncated_file_reports_what_was_read_names_the_offset_and_exits_2() {
         "{error}"
     );
     let report = json(&output);
-    assert_eq!(report["summary"]["packets"], 47);
+    assert_eq!(report["summary"]["packets"], 49);
     assert_eq!(
         finding(&report, "wrong_address", "PersistentChatPool.contoso.com")["count"],
         12
@@ -402,4 +402,106 @@ fn a_closed_stdout_exits_quietly() {
     let output = child.wait_with_output().unwrap();
     assert!(stderr(&output).is_empty(), "{}", stderr(&output));
     assert_ne!(output.status.code(), Some(2));
+}
+
+#[test]
+fn queries_to_a_down_server_are_unanswered_findings_with_their_frames() {
+    let report = json(&pcdns(&[
+        "analyze", BROKEN, "--expect", CONTOSO, "--format", "json",
+    ]));
+    let unanswered = finding(&report, "unanswered", "PersistentChatPool.contoso.com");
+    assert_eq!(
+        (
+            unanswered["subject"].as_str(),
+            unanswered["severity"].as_str()
+        ),
+        (Some("127.0.0.55"), Some("error"))
+    );
+    assert_eq!(example_frames(unanswered), [25, 26]);
+    assert_eq!(unanswered["clients"][0], "127.0.0.12");
+    let transactions = &report["summary"]["transactions"];
+    assert_eq!(
+        (
+            transactions["answered"].as_u64(),
+            transactions["unanswered"].as_u64()
+        ),
+        (Some(23), Some(2))
+    );
+    assert_eq!(transactions["query_timeout_seconds"], 5.0);
+    // With a timeout longer than the rest of the capture, they are only pending at the end.
+    let patient = json(&pcdns(&[
+        "analyze",
+        BROKEN,
+        "--expect",
+        CONTOSO,
+        "--format",
+        "json",
+        "--query-timeout",
+        "30",
+    ]));
+    assert_eq!(patient["summary"]["transactions"]["pending_at_end"], 2);
+    assert!(patient["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["kind"] != "unanswered"));
+}
+
+#[test]
+fn latency_is_reported_per_name_and_per_server() {
+    let report = json(&pcdns(&[
+        "analyze", BROKEN, "--expect", CONTOSO, "--format", "json",
+    ]));
+    let pool = report["names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == "PersistentChatPool.contoso.com")
+        .unwrap();
+    let latency = &pool["latency"];
+    assert_eq!(latency["count"], 17);
+    let (p50, p99, max) = (
+        latency["p50_ms"].as_f64().unwrap(),
+        latency["p99_ms"].as_f64().unwrap(),
+        latency["max_ms"].as_f64().unwrap(),
+    );
+    assert!(
+        0.0 < p50 && p50 <= p99 && p99 <= max && max < 100.0,
+        "{latency}"
+    );
+    let bucket_total: u64 = latency["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b[1].as_u64().unwrap())
+        .sum();
+    assert_eq!(bucket_total, 17);
+    assert!(pool["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["latency"]["count"].as_u64() > Some(0)));
+}
+
+#[test]
+fn transaction_log_of_the_broken_sample_matches_golden() {
+    assert_golden_run(&["log", BROKEN], 0, "broken-log.ndjson");
+    let watched_only = stdout(&pcdns(&["log", BROKEN, "--expect", CONTOSO]));
+    assert_eq!(
+        watched_only.lines().count(),
+        25,
+        "www.contoso.com is not watched"
+    );
+    let every_name = stdout(&pcdns(&["log", BROKEN, "--expect", CONTOSO, "--all"]));
+    assert_eq!(every_name.lines().count(), 26);
+    let statuses: Vec<String> = every_name
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["status"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(statuses.iter().filter(|s| *s == "unanswered").count(), 2);
 }

@@ -37,6 +37,8 @@ pub enum FindingKind {
     Servfail,
     /// REFUSED for a watched name.
     Refused,
+    /// Queries for a watched name that got no response within the query timeout.
+    Unanswered,
     /// An answer for a watched name came from a server not on the authorized list.
     UnauthorizedServer,
     /// Another error rcode (FORMERR, NOTIMP, ...) for a watched name.
@@ -47,6 +49,10 @@ pub enum FindingKind {
     Nodata,
     /// A TTL above the configured maximum.
     TtlAboveMax,
+    /// A response whose query is not in the capture (how spoofing shows).
+    UnsolicitedResponse,
+    /// Two different answers to one query.
+    ConflictingAnswers,
     /// An expected member never appeared in any answer.
     MemberNeverSeen,
     /// No response for this watched name in the whole capture.
@@ -58,10 +64,11 @@ impl FindingKind {
     pub fn severity(self) -> Severity {
         use FindingKind::*;
         match self {
-            WrongAddress | Nxdomain | Servfail | Refused | UnauthorizedServer => Severity::Error,
-            OtherRcode | MissingMember | Nodata | TtlAboveMax | MemberNeverSeen => {
-                Severity::Warning
+            WrongAddress | Nxdomain | Servfail | Refused | Unanswered | UnauthorizedServer => {
+                Severity::Error
             }
+            OtherRcode | MissingMember | Nodata | TtlAboveMax | MemberNeverSeen
+            | UnsolicitedResponse | ConflictingAnswers => Severity::Warning,
             NameNotSeen => Severity::Info,
         }
     }
@@ -74,11 +81,14 @@ impl FindingKind {
             Nxdomain => "NXDOMAIN",
             Servfail => "SERVFAIL",
             Refused => "REFUSED",
+            Unanswered => "unanswered queries",
             UnauthorizedServer => "unauthorized server",
             OtherRcode => "error rcode",
             MissingMember => "member missing from answer",
             Nodata => "NODATA",
             TtlAboveMax => "TTL above maximum",
+            UnsolicitedResponse => "unsolicited response",
+            ConflictingAnswers => "conflicting answers",
             MemberNeverSeen => "member never seen",
             NameNotSeen => "no responses",
         }

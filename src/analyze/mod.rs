@@ -4,12 +4,16 @@
 //! `merge`, which is associative and commutative.
 
 mod findings;
+mod latency;
 mod names;
 mod occurrences;
+mod pairing;
 
 pub use findings::{FindingKey, FindingKind, Severity};
+pub use latency::{bucket_upper_ns, LatencyHistogram};
 pub use names::{AnswerSet, ClientFacts, NameFacts, Placement, RcodeClass, ServerFacts};
 pub use occurrences::{Event, FrameRef, Occurrences};
+pub use pairing::{PairingCounters, PairingSettings, Status, Transaction, WatchedName};
 
 use crate::decode::{DnsMessage, Skip};
 use crate::expect::Expectations;
@@ -56,6 +60,8 @@ pub struct TrafficCounters {
     pub skipped: BTreeMap<Skip, u64>,
     /// Responses for names beyond [`MAX_DISCOVERED_NAMES`] (discovery only).
     pub untracked_name_responses: u64,
+    /// Query/response pairing outcomes.
+    pub pairing: PairingCounters,
     /// Earliest capture timestamp (ns), if any frame was read.
     pub first_ts_ns: Option<u64>,
     /// Latest capture timestamp (ns).
@@ -94,14 +100,16 @@ impl Analysis {
         self.traffic.responses += u64::from(is_response);
     }
 
-    /// Records a fully decoded DNS message about a watched name.
-    pub fn ingest(&mut self, message: &DnsMessage, watching: &Watching) {
+    /// Records a fully decoded DNS message; returns the watched name it counts for, if any.
+    pub fn ingest(&mut self, message: &DnsMessage, watching: &Watching) -> Option<WatchedName> {
         self.traffic.dns_messages += 1;
         self.traffic.watched_messages += 1;
         self.traffic.responses += u64::from(message.flags.response);
         let view = names::ResponseView::of(message);
-        let Some((key, display, entry)) = self.attribute(&view, watching) else {
-            return;
+        let (key, display, entry) = self.attribute(&view, watching)?;
+        let watched = WatchedName {
+            key: key.clone(),
+            display: display.clone(),
         };
         let via_alias = key != view.chain[0];
         let facts = self
@@ -110,13 +118,70 @@ impl Analysis {
             .or_insert_with(|| NameFacts::named(display));
         if !message.flags.response {
             facts.queries += 1;
-            return;
+            return Some(watched);
         }
         self.traffic.watched_responses += 1;
         facts.record_response(message, &view, via_alias);
         if let (Some(expectations), Some(entry)) = (watching.expectations(), entry) {
             names::check_response(&mut self.findings, expectations, entry, message, &view);
         }
+        Some(watched)
+    }
+
+    /// Records what a finished transaction says: latency, unanswered queries, unsolicited and
+    /// conflicting answers (findings only for expected names).
+    pub fn record_transaction(&mut self, transaction: &Transaction, watching: &Watching) {
+        let Some(watched) = &transaction.watched else {
+            return;
+        };
+        let facts = self
+            .names
+            .entry(watched.key.clone())
+            .or_insert_with(|| NameFacts::named(watched.display.clone()));
+        let server = transaction.server.ip();
+        let kind = match transaction.status {
+            Status::Answered => {
+                let rtt = transaction.rtt_ns.unwrap_or_default();
+                facts.latency.record(rtt);
+                if let Some(server_facts) = facts.servers.get_mut(&server) {
+                    server_facts.latency.record(rtt);
+                }
+                return;
+            }
+            Status::Unanswered => {
+                facts.unanswered += 1;
+                FindingKind::Unanswered
+            }
+            Status::Orphan if !transaction.near_capture_start => FindingKind::UnsolicitedResponse,
+            Status::Duplicate if transaction.answers_differ => FindingKind::ConflictingAnswers,
+            _ => return,
+        };
+        if watching.expectations().is_none() {
+            return;
+        }
+        let (ts_ns, frame) = match (&transaction.response, transaction.query) {
+            (Some(response), _) => (
+                response.frame.ts_ns,
+                FrameRef {
+                    file_index: response.frame.file_index,
+                    frame_number: response.frame.frame_number,
+                },
+            ),
+            (None, Some(query)) => query,
+            (None, None) => return,
+        };
+        let event = Event {
+            ts_ns,
+            frame,
+            server,
+            client: transaction.client.ip(),
+        };
+        let key = FindingKey {
+            kind,
+            name: watched.display.clone(),
+            subject: server.to_string(),
+        };
+        self.findings.entry(key).or_default().record(&event);
     }
 
     /// Finds the name a message counts for: the first watched name along its CNAME chain
@@ -157,6 +222,7 @@ impl Analysis {
         mine.watched_responses += theirs.watched_responses;
         mine.snaplen_truncated += theirs.snaplen_truncated;
         mine.untracked_name_responses += theirs.untracked_name_responses;
+        mine.pairing.merge(&theirs.pairing);
         for (why, count) in theirs.skipped {
             *mine.skipped.entry(why).or_default() += count;
         }
@@ -175,5 +241,80 @@ fn min_option(a: Option<u64>, b: Option<u64>, pick: fn(u64, u64) -> u64) -> Opti
     match (a, b) {
         (Some(a), Some(b)) => Some(pick(a, b)),
         (a, b) => a.or(b),
+    }
+}
+
+/// The sequential front of the analysis: feeds messages in capture order through pairing and
+/// into the mergeable [`Analysis`]. Finished transactions go to a sink (the transaction log).
+#[derive(Debug)]
+pub struct Analyzer<'w> {
+    analysis: Analysis,
+    pairing: pairing::Pairing,
+    watching: &'w Watching,
+    tracks_every_query: bool,
+}
+
+impl<'w> Analyzer<'w> {
+    /// An empty analyzer. `tracks_every_query`: the decoder decodes queries for every name (not
+    /// only watched ones), so a response without its query is a true orphan.
+    pub fn new(
+        watching: &'w Watching,
+        settings: PairingSettings,
+        tracks_every_query: bool,
+    ) -> Self {
+        Analyzer {
+            analysis: Analysis::default(),
+            pairing: pairing::Pairing::new(settings),
+            watching,
+            tracks_every_query,
+        }
+    }
+
+    /// Adds frame counters (which come before the batch's messages).
+    pub fn add_counters(&mut self, counters: Analysis) {
+        if let Some(first) = counters.traffic.first_ts_ns {
+            self.pairing.set_capture_start(first);
+        }
+        self.analysis.merge(counters);
+    }
+
+    /// Analyses one decoded message.
+    pub fn ingest(&mut self, message: &DnsMessage) {
+        let watched = self.analysis.ingest(message, self.watching);
+        let tracked = self.tracks_every_query
+            || self
+                .watching
+                .expectations()
+                .is_some_and(|e| e.find(&message.question.name).is_some());
+        self.pairing.observe(message, watched, tracked);
+    }
+
+    /// Lets capture time pass (closes queries whose timeout ran out), then hands every finished
+    /// transaction to `sink`.
+    pub fn advance(&mut self, now_ns: u64, sink: &mut dyn FnMut(&Transaction)) {
+        self.pairing.advance(now_ns);
+        self.flush(sink);
+    }
+
+    fn flush(&mut self, sink: &mut dyn FnMut(&Transaction)) {
+        let closed: Vec<Transaction> = self.pairing.drain_closed().collect();
+        for transaction in &closed {
+            self.analysis.record_transaction(transaction, self.watching);
+            sink(transaction);
+        }
+    }
+
+    /// Ends the capture and returns the analysis.
+    pub fn finish(mut self, sink: &mut dyn FnMut(&Transaction)) -> Analysis {
+        let end = self.analysis.traffic.last_ts_ns.unwrap_or(0);
+        self.pairing.finish(end);
+        self.flush(sink);
+        self.analysis.traffic.pairing = self.pairing.counters;
+        self.analysis
+    }
+
+    /// Pairing settings in force.
+    pub fn settings(&self) -> PairingSettings {
+        self.pairing.settings()
     }
 }

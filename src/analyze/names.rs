@@ -2,6 +2,7 @@
 //! per-client and per-server views; plus the checks of one response against its expected name.
 
 use super::findings::{FindingKey, FindingKind};
+use super::latency::LatencyHistogram;
 use super::occurrences::{Event, FrameRef, Occurrences};
 use crate::decode::{AnswerData, DnsMessage};
 use crate::expect::{normalize, Expectations};
@@ -101,6 +102,8 @@ pub struct ServerFacts {
     pub rcodes: BTreeMap<RcodeClass, u64>,
     /// Distinct answer sets it gave.
     pub answer_sets: BTreeMap<AnswerSet, u64>,
+    /// Response times of its answered queries.
+    pub latency: LatencyHistogram,
 }
 
 /// Everything recorded for one name.
@@ -112,6 +115,10 @@ pub struct NameFacts {
     pub queries: u64,
     /// Responses seen.
     pub responses: u64,
+    /// Queries that got no response within the query timeout.
+    pub unanswered: u64,
+    /// Response times of answered queries.
+    pub latency: LatencyHistogram,
     /// Responses by rcode class.
     pub rcodes: BTreeMap<RcodeClass, u64>,
     /// Distinct answer sets with their occurrences.
@@ -297,6 +304,8 @@ impl NameFacts {
         }
         self.queries += other.queries;
         self.responses += other.responses;
+        self.unanswered += other.unanswered;
+        self.latency.merge(&other.latency);
         self.untracked_clients += other.untracked_clients;
         self.untracked_servers += other.untracked_servers;
         self.untracked_answer_sets += other.untracked_answer_sets;
@@ -318,6 +327,7 @@ impl NameFacts {
         for (address, theirs) in other.servers {
             let mine = self.servers.entry(address).or_default();
             mine.responses += theirs.responses;
+            mine.latency.merge(&theirs.latency);
             add_counts(&mut mine.rcodes, theirs.rcodes);
             add_counts(&mut mine.answer_sets, theirs.answer_sets);
         }

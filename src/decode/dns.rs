@@ -23,7 +23,7 @@ const OPCODE_QUERY: u8 = 0;
 #[derive(Debug, Clone, Default)]
 pub struct WatchList {
     wire_names: Vec<Vec<u8>>,
-    /// Decode every response (discovery mode, when no expectations are given).
+    /// Decode every message (discovery and the transaction log of all names).
     match_all: bool,
 }
 
@@ -37,12 +37,18 @@ impl WatchList {
         }
     }
 
-    /// Watches every response: used for discovery.
+    /// Watches every query and response: used for discovery and for logging all names.
     pub fn everything() -> Self {
         WatchList {
             wire_names: Vec::new(),
             match_all: true,
         }
+    }
+
+    /// True when queries for every name are decoded (so a response without its query is a
+    /// true orphan, whatever its name).
+    pub fn decodes_every_query(&self) -> bool {
+        self.match_all
     }
 
     fn contains(&self, wire_name: &[u8]) -> bool {
@@ -332,10 +338,8 @@ pub fn decode_message(
     if header.flags.opcode != OPCODE_QUERY || header.question_count == 0 {
         return Ok(unwatched);
     }
-    let watched = if watch.match_all {
-        header.flags.response
-    } else {
-        match read_name(message, HEADER_LEN) {
+    let watched = watch.match_all
+        || match read_name(message, HEADER_LEN) {
             Some((qname, after)) => {
                 watch.contains(qname.as_slice())
                     || (header.flags.response
@@ -343,8 +347,7 @@ pub fn decode_message(
                         && answers_alias_watched(message, after + 4, header.answer_count, watch))
             }
             None => false,
-        }
-    };
+        };
     if !watched {
         return Ok(unwatched);
     }

@@ -3,7 +3,8 @@
 
 use super::*;
 use crate::analyze::{
-    Analysis, FindingKey, FrameRef, NameFacts, Occurrences, Placement, RcodeClass, Watching,
+    Analysis, FindingKey, FrameRef, LatencyHistogram, NameFacts, Occurrences, PairingSettings,
+    Placement, RcodeClass, Watching,
 };
 use crate::expect::{normalize, Expectations, ExpectedName};
 use crate::pipeline::RunOutcome;
@@ -13,6 +14,8 @@ use crate::pipeline::RunOutcome;
 pub struct ReportOptions {
     /// Discovery: how many names (and failing names) to list.
     pub top_names: usize,
+    /// The pairing settings the run used (stated in the report).
+    pub pairing: PairingSettings,
 }
 
 /// Builds the report of `outcome` measured against `watching`.
@@ -88,7 +91,7 @@ pub fn build(outcome: &RunOutcome, watching: &Watching, options: ReportOptions) 
             "discovery"
         },
         expectations: watching.expectations().map(|e| e.source.clone()),
-        summary: summary(outcome),
+        summary: summary(outcome, options.pairing),
         capture_errors: outcome.errors.iter().map(ToString::to_string).collect(),
         findings,
         finding_counts,
@@ -97,7 +100,7 @@ pub fn build(outcome: &RunOutcome, watching: &Watching, options: ReportOptions) 
     }
 }
 
-fn summary(outcome: &RunOutcome) -> Summary {
+fn summary(outcome: &RunOutcome, pairing: PairingSettings) -> Summary {
     let traffic = &outcome.analysis.traffic;
     let span_ns = match (traffic.first_ts_ns, traffic.last_ts_ns) {
         (Some(first), Some(last)) => last - first,
@@ -113,6 +116,7 @@ fn summary(outcome: &RunOutcome) -> Summary {
         files: outcome.files.clone(),
         packets: traffic.packets,
         dns_messages: traffic.dns_messages,
+        queries: traffic.dns_messages - traffic.responses,
         responses: traffic.responses,
         watched_responses: traffic.watched_responses,
         skipped_total: skipped.values().sum(),
@@ -128,7 +132,42 @@ fn summary(outcome: &RunOutcome) -> Summary {
         } else {
             0.0
         },
+        transactions: TransactionSummary {
+            query_timeout_seconds: pairing.query_timeout_ns as f64 / 1e9,
+            max_pending: pairing.max_pending,
+            answered: traffic.pairing.answered,
+            unanswered: traffic.pairing.unanswered,
+            pending_at_end: traffic.pairing.pending,
+            orphan_responses: traffic.pairing.orphans,
+            duplicate_responses: traffic.pairing.duplicates,
+            unpaired_responses: traffic.pairing.unpaired,
+            retries: traffic.pairing.retries,
+            evicted_queries: traffic.pairing.evicted_queries,
+            evicted_answers: traffic.pairing.evicted_answers,
+        },
     }
+}
+
+fn milliseconds(ns: u64) -> f64 {
+    (ns as f64 / 1_000.0).round() / 1_000.0
+}
+
+fn latency_report(histogram: &LatencyHistogram) -> Option<LatencyReport> {
+    let quantile = |q| milliseconds(histogram.quantile_ns(q).unwrap_or_default());
+    (histogram.count > 0).then(|| LatencyReport {
+        count: histogram.count,
+        p50_ms: quantile(0.5),
+        p90_ms: quantile(0.9),
+        p99_ms: quantile(0.99),
+        max_ms: milliseconds(histogram.max_ns),
+        buckets: histogram
+            .buckets
+            .iter()
+            .enumerate()
+            .filter(|(_, count)| **count > 0)
+            .map(|(index, count)| [index as u64, *count])
+            .collect(),
+    })
 }
 
 fn round3(value: f64) -> f64 {
@@ -178,6 +217,11 @@ fn finding_report(
         FindingKind::MissingMember => format!("{count} answers lacked member {subject}"),
         FindingKind::Nodata => format!("{count} responses were NOERROR without {subject} records, which the expectations define"),
         FindingKind::TtlAboveMax => format!("{count} answers had a TTL above the maximum ({subject}); highest {}", occurrences.largest),
+        FindingKind::Unanswered => format!("{count} queries sent to {subject} got no response within the query timeout"),
+        FindingKind::UnsolicitedResponse => {
+            format!("{count} responses from {subject} answered a query that is not in the capture (spoofing shows this way)")
+        }
+        FindingKind::ConflictingAnswers => format!("{count} times {subject} sent a second, different answer to one query"),
         FindingKind::MemberNeverSeen | FindingKind::NameNotSeen => String::new(),
     };
     FindingReport {
@@ -366,6 +410,7 @@ fn name_report(
                 authorized: has_list.then(|| expectations.is_authorized(server)),
                 rcodes: rcode_counts(&s.rcodes),
                 answer_sets: sets,
+                latency: latency_report(&s.latency),
             }
         })
         .collect();
@@ -387,6 +432,8 @@ fn name_report(
             max_ttl: e.max_ttl,
         }),
         queries: facts.queries,
+        unanswered: facts.unanswered,
+        latency: latency_report(&facts.latency),
         responses: facts.responses,
         rcodes: rcode_counts(&facts.rcodes),
         answer_sets,

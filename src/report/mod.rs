@@ -4,11 +4,13 @@
 
 mod build;
 mod expectations;
+mod log;
 mod table;
 mod text;
 
 pub use build::{build, ReportOptions};
 pub use expectations::expectations_toml;
+pub use log::{log_line, rcode_name, render_log_line, AnswerRecord, LogLine};
 pub use text::{render_text, TextStyle};
 
 use crate::analyze::{FindingKind, Severity};
@@ -53,6 +55,8 @@ pub struct Summary {
     pub packets: u64,
     /// DNS messages on DNS ports.
     pub dns_messages: u64,
+    /// DNS queries (messages that are not responses).
+    pub queries: u64,
     /// DNS responses.
     pub responses: u64,
     /// Responses attributed to a watched (or discovered) name.
@@ -75,6 +79,52 @@ pub struct Summary {
     pub span_seconds: f64,
     /// Packets per second of capture time.
     pub capture_packets_per_second: f64,
+    /// Query/response pairing.
+    pub transactions: TransactionSummary,
+}
+
+/// How the query/response transactions ended.
+#[derive(Debug, Clone, Serialize)]
+pub struct TransactionSummary {
+    /// The query timeout in force (capture time).
+    pub query_timeout_seconds: f64,
+    /// The cap on queries and recent answers held.
+    pub max_pending: usize,
+    /// Queries with their response.
+    pub answered: u64,
+    /// Queries without a response within the timeout.
+    pub unanswered: u64,
+    /// Queries younger than the timeout when the capture ended.
+    pub pending_at_end: u64,
+    /// Responses whose query is not in the capture.
+    pub orphan_responses: u64,
+    /// Second responses to answered queries.
+    pub duplicate_responses: u64,
+    /// Responses to aliases whose queries were not tracked (not watched names).
+    pub unpaired_responses: u64,
+    /// Query retransmissions.
+    pub retries: u64,
+    /// Pending queries dropped at the cap.
+    pub evicted_queries: u64,
+    /// Recent answers dropped at the cap (a later duplicate then shows as an orphan).
+    pub evicted_answers: u64,
+}
+
+/// Response times from a fixed-bucket histogram (quantiles are bucket upper bounds).
+#[derive(Debug, Clone, Serialize)]
+pub struct LatencyReport {
+    /// Answered queries measured.
+    pub count: u64,
+    /// Median, milliseconds.
+    pub p50_ms: f64,
+    /// 90th percentile, milliseconds.
+    pub p90_ms: f64,
+    /// 99th percentile, milliseconds.
+    pub p99_ms: f64,
+    /// Largest, milliseconds (exact).
+    pub max_ms: f64,
+    /// Non-empty buckets as [bucket index, count]; bucket i ends at 1 µs × 2^(i/4).
+    pub buckets: Vec<[u64; 2]>,
 }
 
 /// Findings per severity.
@@ -189,6 +239,8 @@ pub struct ServerReport {
     pub rcodes: BTreeMap<&'static str, u64>,
     /// Distinct answer sets with counts.
     pub answer_sets: Vec<AnswerSetCount>,
+    /// Response times of its answered queries for this name.
+    pub latency: Option<LatencyReport>,
 }
 
 /// An answer set with a count.
@@ -211,6 +263,10 @@ pub struct NameReport {
     pub queries: u64,
     /// Responses seen.
     pub responses: u64,
+    /// Queries without a response within the query timeout.
+    pub unanswered: u64,
+    /// Response times of answered queries.
+    pub latency: Option<LatencyReport>,
     /// Responses by rcode class (NOERROR, NODATA, NXDOMAIN, SERVFAIL, REFUSED, OTHER).
     pub rcodes: BTreeMap<&'static str, u64>,
     /// Distinct answer sets, most frequent first.

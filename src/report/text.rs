@@ -59,6 +59,13 @@ fn rcodes_text(rcodes: &BTreeMap<&'static str, u64>) -> String {
     }
 }
 
+fn latency_text(latency: &LatencyReport) -> String {
+    format!(
+        "p50 {:.3} ms, p90 {:.3} ms, p99 {:.3} ms, max {:.3} ms ({} answered)",
+        latency.p50_ms, latency.p90_ms, latency.p99_ms, latency.max_ms, latency.count
+    )
+}
+
 fn severity_colour(severity: Severity) -> Colour {
     match severity {
         Severity::Error => Colour::Red,
@@ -112,6 +119,19 @@ pub fn render_text(report: &Report, style: TextStyle) -> String {
         "  traffic       {} packets, {} DNS messages, {} responses, {} watched responses",
         s.packets, s.dns_messages, s.responses, s.watched_responses
     );
+    let t = &s.transactions;
+    let _ = writeln!(
+        out,
+        "  transactions  {} answered, {} unanswered, {} pending at end, {} orphan, {} duplicate, {} unpaired responses, {} retries (query timeout {} s)",
+        t.answered, t.unanswered, t.pending_at_end, t.orphan_responses, t.duplicate_responses, t.unpaired_responses, t.retries, t.query_timeout_seconds
+    );
+    if t.evicted_queries + t.evicted_answers > 0 {
+        let _ = writeln!(
+            out,
+            "  EVICTED       {} pending queries and {} recent answers at the cap of {} (raise --max-pending)",
+            t.evicted_queries, t.evicted_answers, t.max_pending
+        );
+    }
     let skipped: Vec<String> = s
         .skipped
         .iter()
@@ -238,11 +258,15 @@ fn render_name(out: &mut String, name: &NameReport, style: TextStyle, several_fi
     }
     let _ = writeln!(
         out,
-        "  {} queries, {} responses: {}",
+        "  {} queries, {} responses: {}; {} unanswered",
         name.queries,
         name.responses,
-        rcodes_text(&name.rcodes)
+        rcodes_text(&name.rcodes),
+        name.unanswered
     );
+    if let Some(latency) = &name.latency {
+        let _ = writeln!(out, "  latency {}", latency_text(latency));
+    }
     for (alias, count) in &name.aliases {
         let _ = writeln!(out, "  via alias {alias}: {count} responses");
     }
@@ -310,7 +334,14 @@ fn render_name(out: &mut String, name: &NameReport, style: TextStyle, several_fi
     }
     if !name.servers.is_empty() {
         let _ = writeln!(out, "  DNS servers");
-        let mut table = Table::new(&["SERVER", "AUTHORIZED", "RESPONSES", "RCODES", "ANSWER SETS"]);
+        let mut table = Table::new(&[
+            "SERVER",
+            "AUTHORIZED",
+            "RESPONSES",
+            "P50 MS",
+            "RCODES",
+            "ANSWER SETS",
+        ]);
         for s in &name.servers {
             let sets: Vec<String> = s
                 .answer_sets
@@ -326,6 +357,9 @@ fn render_name(out: &mut String, name: &NameReport, style: TextStyle, several_fi
                 s.server.to_string(),
                 authorized.into(),
                 s.responses.to_string(),
+                s.latency
+                    .as_ref()
+                    .map_or("-".into(), |l| format!("{:.3}", l.p50_ms)),
                 rcodes_text(&s.rcodes),
                 if sets.is_empty() {
                     "-".into()

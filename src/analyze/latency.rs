@@ -1,0 +1,144 @@
+//! Latency histograms with fixed logarithmic buckets, so that histograms from any split of the
+//! traffic add up exactly (a merge is a bucket-wise sum). Quantiles are reported as the upper
+//! bound of their bucket: at most 19% above the true value (four buckets per doubling).
+
+/// Buckets per doubling of latency.
+const BUCKETS_PER_DOUBLING: u32 = 4;
+/// The first bucket ends at 1 µs; the last starts near 2^30 µs (about 18 minutes).
+const DOUBLINGS: u32 = 30;
+/// Number of buckets (the last one is open-ended).
+pub const BUCKET_COUNT: usize = (BUCKETS_PER_DOUBLING * DOUBLINGS + 1) as usize;
+
+/// A mergeable latency histogram.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LatencyHistogram {
+    /// Counts per bucket; bucket `i` holds latencies up to [`bucket_upper_ns`]`(i)`.
+    pub buckets: Vec<u64>,
+    /// Number of samples.
+    pub count: u64,
+    /// Largest sample (ns), exact.
+    pub max_ns: u64,
+}
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        LatencyHistogram {
+            buckets: vec![0; BUCKET_COUNT],
+            count: 0,
+            max_ns: 0,
+        }
+    }
+}
+
+/// Upper bound (inclusive, ns) of bucket `index`: 1 µs × 2^(index/4).
+pub fn bucket_upper_ns(index: usize) -> u64 {
+    let exponent = index as f64 / f64::from(BUCKETS_PER_DOUBLING);
+    (1_000.0 * exponent.exp2()).round() as u64
+}
+
+fn bucket_of(latency_ns: u64) -> usize {
+    if latency_ns <= 1_000 {
+        return 0;
+    }
+    let exponent = (latency_ns as f64 / 1_000.0).log2() * f64::from(BUCKETS_PER_DOUBLING);
+    let mut index = (exponent.ceil() as usize).min(BUCKET_COUNT - 1);
+    // Guard the float rounding at bucket edges so that upper bounds stay inclusive.
+    while index > 0 && bucket_upper_ns(index - 1) >= latency_ns {
+        index -= 1;
+    }
+    while index < BUCKET_COUNT - 1 && bucket_upper_ns(index) < latency_ns {
+        index += 1;
+    }
+    index
+}
+
+impl LatencyHistogram {
+    /// Adds one latency.
+    pub fn record(&mut self, latency_ns: u64) {
+        self.buckets[bucket_of(latency_ns)] += 1;
+        self.count += 1;
+        self.max_ns = self.max_ns.max(latency_ns);
+    }
+
+    /// Adds `other` into `self`.
+    pub fn merge(&mut self, other: &LatencyHistogram) {
+        for (mine, theirs) in self.buckets.iter_mut().zip(&other.buckets) {
+            *mine += theirs;
+        }
+        self.count += other.count;
+        self.max_ns = self.max_ns.max(other.max_ns);
+    }
+
+    /// The `quantile` (0..=1) as the upper bound of its bucket, capped at the exact maximum.
+    pub fn quantile_ns(&self, quantile: f64) -> Option<u64> {
+        if self.count == 0 {
+            return None;
+        }
+        let rank = ((quantile * self.count as f64).ceil() as u64).clamp(1, self.count);
+        let mut seen = 0;
+        for (index, count) in self.buckets.iter().enumerate() {
+            seen += count;
+            if seen >= rank {
+                return Some(bucket_upper_ns(index).min(self.max_ns));
+            }
+        }
+        Some(self.max_ns)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_latency_falls_in_the_bucket_whose_bounds_hold_it() {
+        for latency in [
+            1,
+            999,
+            1_000,
+            1_001,
+            1_189,
+            1_190,
+            2_000,
+            123_456,
+            5_000_000_000,
+            u64::MAX / 2,
+        ] {
+            let index = bucket_of(latency);
+            assert!(
+                latency <= bucket_upper_ns(index) || index == BUCKET_COUNT - 1,
+                "{latency}"
+            );
+            assert!(
+                index == 0 || latency > bucket_upper_ns(index - 1),
+                "{latency}"
+            );
+        }
+    }
+
+    #[test]
+    fn quantiles_are_bucket_upper_bounds_within_a_fifth() {
+        let mut histogram = LatencyHistogram::default();
+        for micros in 1..=1000u64 {
+            histogram.record(micros * 1_000);
+        }
+        let p50 = histogram.quantile_ns(0.5).unwrap();
+        assert!((500_000..=600_000).contains(&p50), "{p50}");
+        let p99 = histogram.quantile_ns(0.99).unwrap();
+        assert!((990_000..=1_000_000).contains(&p99), "{p99}");
+        assert_eq!(histogram.max_ns, 1_000_000);
+        assert_eq!(LatencyHistogram::default().quantile_ns(0.5), None);
+    }
+
+    #[test]
+    fn merge_of_parts_equals_the_whole() {
+        let samples: Vec<u64> = (0..500).map(|i| (i * 7919) % 3_000_000 + 10).collect();
+        let mut whole = LatencyHistogram::default();
+        samples.iter().for_each(|s| whole.record(*s));
+        let (mut left, mut right) = (LatencyHistogram::default(), LatencyHistogram::default());
+        samples[..123].iter().for_each(|s| left.record(*s));
+        samples[123..].iter().for_each(|s| right.record(*s));
+        right.merge(&left);
+        assert_eq!(right, whole);
+    }
+}

@@ -1,0 +1,649 @@
+//! Query/response pairing. Pairs each response with its query on (client address and port,
+//! server address and port, transport, DNS id, question name and type); never on VLAN tags or
+//! MACs. A retransmitted query is one transaction with a retry count; a query unanswered within
+//! the query timeout (capture time) is unanswered; a response without its query is an orphan;
+//! a second response to an answered query is a duplicate (flagged when its answers differ).
+//! State is bounded: beyond the cap the oldest entries are evicted and counted.
+
+use super::occurrences::FrameRef;
+use crate::decode::{DnsMessage, Flags, Transport};
+use std::collections::{HashMap, VecDeque};
+use std::hash::{Hash, Hasher};
+use std::net::SocketAddr;
+
+/// Retry frames remembered per transaction.
+const MAX_RETRY_FRAMES: usize = 8;
+
+/// How a transaction ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Query and response.
+    Answered,
+    /// No response within the query timeout.
+    Unanswered,
+    /// Younger than the query timeout when the capture ended.
+    Pending,
+    /// A response whose query is not in the capture.
+    Orphan,
+    /// Another response to an already answered query.
+    Duplicate,
+    /// A response for a name reached through a CNAME whose query (for the alias) was not tracked.
+    Unpaired,
+    /// Dropped at the pending-query cap before it was answered.
+    Evicted,
+}
+
+impl Status {
+    /// Label as in the log.
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Answered => "answered",
+            Status::Unanswered => "unanswered",
+            Status::Pending => "pending",
+            Status::Orphan => "orphan",
+            Status::Duplicate => "duplicate",
+            Status::Unpaired => "unpaired",
+            Status::Evicted => "evicted",
+        }
+    }
+}
+
+/// The watched name a message counts for: normalized key and display form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchedName {
+    /// Normalized (lowercase, no trailing dot).
+    pub key: String,
+    /// As written in the expectations (or as asked, in discovery).
+    pub display: String,
+}
+
+/// A finished transaction: one line of the transaction log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transaction {
+    /// How it ended.
+    pub status: Status,
+    /// The client (query source).
+    pub client: SocketAddr,
+    /// The DNS server (query destination).
+    pub server: SocketAddr,
+    /// UDP or TCP.
+    pub transport: Transport,
+    /// DNS id.
+    pub id: u16,
+    /// Question name as sent.
+    pub qname: String,
+    /// Question type.
+    pub qtype: u16,
+    /// First query: capture time (ns) and frame.
+    pub query: Option<(u64, FrameRef)>,
+    /// Header flags of the query.
+    pub query_flags: Option<Flags>,
+    /// Retransmissions of the query.
+    pub retries: u32,
+    /// Frames of the retransmissions (the first few).
+    pub retry_frames: Vec<FrameRef>,
+    /// The response, if any.
+    pub response: Option<Box<DnsMessage>>,
+    /// Response time minus first query time.
+    pub rtt_ns: Option<u64>,
+    /// For duplicates: the answers differ from the first response's.
+    pub answers_differ: bool,
+    /// For orphans: within one query timeout of the capture's start (the query likely predates it).
+    pub near_capture_start: bool,
+    /// The watched name it counts for, if any.
+    pub watched: Option<WatchedName>,
+}
+
+/// Pairing settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PairingSettings {
+    /// Capture time after which a query is unanswered.
+    pub query_timeout_ns: u64,
+    /// Most queries and recent answers held at once.
+    pub max_pending: usize,
+}
+
+/// What pairing counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PairingCounters {
+    /// Transactions per status.
+    pub answered: u64,
+    /// No response within the timeout.
+    pub unanswered: u64,
+    /// Still waiting when the capture ended.
+    pub pending: u64,
+    /// Responses without their query.
+    pub orphans: u64,
+    /// Second responses.
+    pub duplicates: u64,
+    /// Responses to aliases whose queries were not tracked.
+    pub unpaired: u64,
+    /// Pending queries dropped at the cap.
+    pub evicted_queries: u64,
+    /// Remembered answers (for duplicate detection) dropped at the cap.
+    pub evicted_answers: u64,
+    /// Query retransmissions.
+    pub retries: u64,
+}
+
+impl PairingCounters {
+    /// Adds `other` into `self`.
+    pub fn merge(&mut self, other: &PairingCounters) {
+        self.answered += other.answered;
+        self.unanswered += other.unanswered;
+        self.pending += other.pending;
+        self.orphans += other.orphans;
+        self.duplicates += other.duplicates;
+        self.unpaired += other.unpaired;
+        self.evicted_queries += other.evicted_queries;
+        self.evicted_answers += other.evicted_answers;
+        self.retries += other.retries;
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Key {
+    client: SocketAddr,
+    server: SocketAddr,
+    transport: Transport,
+    id: u16,
+    qname: String,
+    qtype: u16,
+}
+
+impl Key {
+    fn of(message: &DnsMessage) -> Self {
+        let (client, server) = if message.flags.response {
+            (message.destination, message.source)
+        } else {
+            (message.source, message.destination)
+        };
+        Key {
+            client,
+            server,
+            transport: message.transport,
+            id: message.id,
+            qname: crate::expect::normalize(&message.question.name),
+            qtype: message.question.qtype,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct PendingQuery {
+    sequence: u64,
+    query_ts_ns: u64,
+    frame: FrameRef,
+    flags: Flags,
+    qname: String,
+    retries: u32,
+    retry_frames: Vec<FrameRef>,
+    watched: Option<WatchedName>,
+}
+
+#[derive(Debug)]
+struct RecentAnswer {
+    sequence: u64,
+    signature: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Table {
+    Pending,
+    Answered,
+}
+
+/// The pairing state machine. Feed it messages in capture order.
+#[derive(Debug)]
+pub struct Pairing {
+    settings: PairingSettings,
+    pending: HashMap<Key, PendingQuery, ahash::RandomState>,
+    answered: HashMap<Key, RecentAnswer, ahash::RandomState>,
+    /// Expiry queue in insertion order: (deadline, sequence, table, key).
+    order: VecDeque<(u64, u64, Table, Key)>,
+    next_sequence: u64,
+    capture_start_ns: Option<u64>,
+    closed: Vec<Transaction>,
+    /// What happened so far.
+    pub counters: PairingCounters,
+}
+
+fn frame_of(message: &DnsMessage) -> FrameRef {
+    FrameRef {
+        file_index: message.frame.file_index,
+        frame_number: message.frame.frame_number,
+    }
+}
+
+/// A digest of what a response says (rcode and answer data, order ignored): equal answers,
+/// equal signatures. Only compared within one run, so a fixed hasher is enough.
+fn signature(message: &DnsMessage) -> u64 {
+    let mut data: Vec<String> = message
+        .answers
+        .iter()
+        .map(|a| format!("{} {} {:?}", a.name.to_ascii_lowercase(), a.rtype, a.data))
+        .collect();
+    data.sort_unstable();
+    let mut hasher = std::hash::DefaultHasher::new();
+    message.flags.rcode.hash(&mut hasher);
+    data.hash(&mut hasher);
+    hasher.finish()
+}
+
+impl Pairing {
+    /// Empty state.
+    pub fn new(settings: PairingSettings) -> Self {
+        Pairing {
+            settings,
+            pending: HashMap::default(),
+            answered: HashMap::default(),
+            order: VecDeque::new(),
+            next_sequence: 0,
+            capture_start_ns: None,
+            closed: Vec::new(),
+            counters: PairingCounters::default(),
+        }
+    }
+
+    /// The configured settings.
+    pub fn settings(&self) -> PairingSettings {
+        self.settings
+    }
+
+    /// Tells the pairing when the capture started (its first packet), for the orphan rule.
+    pub fn set_capture_start(&mut self, ts_ns: u64) {
+        self.capture_start_ns.get_or_insert(ts_ns);
+    }
+
+    /// Transactions finished since the last call, in the order they finished.
+    pub fn drain_closed(&mut self) -> std::vec::Drain<'_, Transaction> {
+        self.closed.drain(..)
+    }
+
+    /// Closes every query whose timeout passed before `now_ns`.
+    pub fn advance(&mut self, now_ns: u64) {
+        while let Some((deadline, _, _, _)) = self.order.front() {
+            if *deadline >= now_ns {
+                break;
+            }
+            self.expire_front(Status::Unanswered);
+        }
+    }
+
+    /// Records a query or response. `tracked` says whether queries for this question name are
+    /// decoded at all (if not, a response without a query is `Unpaired`, not an orphan).
+    pub fn observe(&mut self, message: &DnsMessage, watched: Option<WatchedName>, tracked: bool) {
+        self.advance(message.frame.ts_ns);
+        let key = Key::of(message);
+        if message.flags.response {
+            self.observe_response(key, message, watched, tracked);
+        } else {
+            self.observe_query(key, message, watched);
+        }
+    }
+
+    fn observe_query(&mut self, key: Key, message: &DnsMessage, watched: Option<WatchedName>) {
+        let ts = message.frame.ts_ns;
+        let sequence = self.take_sequence();
+        if let Some(pending) = self.pending.get_mut(&key) {
+            pending.retries += 1;
+            // A retransmission restarts the timeout: the client is still waiting.
+            pending.sequence = sequence;
+            if pending.retry_frames.len() < MAX_RETRY_FRAMES {
+                pending.retry_frames.push(frame_of(message));
+            }
+            self.counters.retries += 1;
+        } else {
+            self.make_room();
+            let pending = PendingQuery {
+                sequence,
+                query_ts_ns: ts,
+                frame: frame_of(message),
+                flags: message.flags,
+                qname: message.question.name.clone(),
+                retries: 0,
+                retry_frames: Vec::new(),
+                watched,
+            };
+            self.pending.insert(key.clone(), pending);
+        }
+        self.order.push_back((
+            ts.saturating_add(self.settings.query_timeout_ns),
+            sequence,
+            Table::Pending,
+            key,
+        ));
+    }
+
+    fn observe_response(
+        &mut self,
+        key: Key,
+        message: &DnsMessage,
+        watched: Option<WatchedName>,
+        tracked: bool,
+    ) {
+        let ts = message.frame.ts_ns;
+        let mut transaction = Transaction {
+            status: Status::Orphan,
+            client: key.client,
+            server: key.server,
+            transport: key.transport,
+            id: key.id,
+            qname: message.question.name.clone(),
+            qtype: key.qtype,
+            query: None,
+            query_flags: None,
+            retries: 0,
+            retry_frames: Vec::new(),
+            response: Some(Box::new(message.clone())),
+            rtt_ns: None,
+            answers_differ: false,
+            near_capture_start: false,
+            watched,
+        };
+        if let Some(pending) = self.pending.remove(&key) {
+            transaction.status = Status::Answered;
+            transaction.query = Some((pending.query_ts_ns, pending.frame));
+            transaction.query_flags = Some(pending.flags);
+            transaction.qname = pending.qname;
+            transaction.retries = pending.retries;
+            transaction.retry_frames = pending.retry_frames;
+            transaction.rtt_ns = Some(ts.saturating_sub(pending.query_ts_ns));
+            transaction.watched = transaction.watched.or(pending.watched);
+            self.counters.answered += 1;
+            let sequence = self.take_sequence();
+            self.make_room();
+            self.answered.insert(
+                key.clone(),
+                RecentAnswer {
+                    sequence,
+                    signature: signature(message),
+                },
+            );
+            self.order.push_back((
+                ts.saturating_add(self.settings.query_timeout_ns),
+                sequence,
+                Table::Answered,
+                key,
+            ));
+        } else if let Some(first) = self.answered.get(&key) {
+            transaction.status = Status::Duplicate;
+            transaction.answers_differ = first.signature != signature(message);
+            self.counters.duplicates += 1;
+        } else if !tracked {
+            transaction.status = Status::Unpaired;
+            self.counters.unpaired += 1;
+        } else {
+            let start = self.capture_start_ns.unwrap_or(ts);
+            transaction.near_capture_start =
+                ts < start.saturating_add(self.settings.query_timeout_ns);
+            self.counters.orphans += 1;
+        }
+        self.closed.push(transaction);
+    }
+
+    /// Ends the capture: queries still waiting are pending (younger than the timeout).
+    pub fn finish(&mut self, end_ns: u64) {
+        self.advance(end_ns);
+        while !self.order.is_empty() {
+            self.expire_front(Status::Pending);
+        }
+    }
+
+    fn take_sequence(&mut self) -> u64 {
+        self.next_sequence += 1;
+        self.next_sequence
+    }
+
+    /// Keeps the held entries under the cap by expiring the oldest.
+    fn make_room(&mut self) {
+        while self.pending.len() + self.answered.len() >= self.settings.max_pending.max(1)
+            && !self.order.is_empty()
+        {
+            self.expire_front(Status::Evicted);
+        }
+    }
+
+    /// Removes the oldest queue entry; if it is still current, closes it with `status`
+    /// (pending queries) or forgets it (recent answers).
+    fn expire_front(&mut self, status: Status) {
+        let Some((_, sequence, table, key)) = self.order.pop_front() else {
+            return;
+        };
+        match table {
+            Table::Answered => {
+                if self
+                    .answered
+                    .get(&key)
+                    .is_some_and(|a| a.sequence == sequence)
+                {
+                    self.answered.remove(&key);
+                    self.counters.evicted_answers += u64::from(status == Status::Evicted);
+                }
+            }
+            Table::Pending => {
+                // A stale queue entry (the query was retransmitted or answered since) is skipped.
+                if self
+                    .pending
+                    .get(&key)
+                    .is_none_or(|p| p.sequence != sequence)
+                {
+                    return;
+                }
+                let Some(pending) = self.pending.remove(&key) else {
+                    return;
+                };
+                match status {
+                    Status::Evicted => self.counters.evicted_queries += 1,
+                    Status::Pending => self.counters.pending += 1,
+                    _ => self.counters.unanswered += 1,
+                }
+                self.closed.push(Transaction {
+                    status,
+                    client: key.client,
+                    server: key.server,
+                    transport: key.transport,
+                    id: key.id,
+                    qname: pending.qname,
+                    qtype: key.qtype,
+                    query: Some((pending.query_ts_ns, pending.frame)),
+                    query_flags: Some(pending.flags),
+                    retries: pending.retries,
+                    retry_frames: pending.retry_frames,
+                    response: None,
+                    rtt_ns: None,
+                    answers_differ: false,
+                    near_capture_start: false,
+                    watched: pending.watched,
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{Answer, AnswerData, FrameContext, Question};
+
+    const SECOND: u64 = 1_000_000_000;
+
+    fn message(
+        frame_number: u64,
+        ts_s: f64,
+        response: bool,
+        id: u16,
+        answer: Option<[u8; 4]>,
+    ) -> DnsMessage {
+        let client: SocketAddr = "192.0.2.10:40000".parse().unwrap();
+        let server: SocketAddr = "192.0.2.53:53".parse().unwrap();
+        let (source, destination) = if response {
+            (server, client)
+        } else {
+            (client, server)
+        };
+        DnsMessage {
+            frame: FrameContext {
+                ts_ns: (ts_s * SECOND as f64) as u64,
+                file_index: 0,
+                frame_number,
+            },
+            source,
+            destination,
+            transport: Transport::Udp,
+            id,
+            flags: Flags {
+                response,
+                ..Flags::default()
+            },
+            question: Question {
+                name: "Pool.contoso.com".into(),
+                qtype: 1,
+            },
+            answers: answer
+                .map(|a| {
+                    vec![Answer {
+                        name: "pool.contoso.com".into(),
+                        rtype: 1,
+                        ttl: 60,
+                        data: AnswerData::A(a.into()),
+                    }]
+                })
+                .unwrap_or_default(),
+            answers_complete: true,
+        }
+    }
+
+    fn run(
+        messages: &[DnsMessage],
+        end_s: f64,
+        max_pending: usize,
+    ) -> (Vec<Transaction>, PairingCounters) {
+        let mut pairing = Pairing::new(PairingSettings {
+            query_timeout_ns: 5 * SECOND,
+            max_pending,
+        });
+        pairing.set_capture_start(messages[0].frame.ts_ns);
+        let mut closed = Vec::new();
+        for m in messages {
+            pairing.observe(m, None, true);
+            closed.extend(pairing.drain_closed());
+        }
+        pairing.finish((end_s * SECOND as f64) as u64);
+        closed.extend(pairing.drain_closed());
+        (closed, pairing.counters)
+    }
+
+    fn statuses(closed: &[Transaction]) -> Vec<(Status, u16)> {
+        closed.iter().map(|t| (t.status, t.id)).collect()
+    }
+
+    #[test]
+    fn query_and_response_pair_with_their_rtt_and_retries() {
+        let messages = [
+            message(1, 10.0, false, 7, None),
+            message(2, 11.0, false, 7, None),
+            message(3, 11.25, true, 7, Some([10, 0, 0, 1])),
+        ];
+        let (closed, counters) = run(&messages, 12.0, 100);
+        assert_eq!(statuses(&closed), [(Status::Answered, 7)]);
+        assert_eq!(closed[0].rtt_ns, Some(1_250_000_000));
+        assert_eq!(closed[0].retries, 1);
+        assert_eq!(closed[0].retry_frames[0].frame_number, 2);
+        assert_eq!(counters.retries, 1);
+    }
+
+    #[test]
+    fn timeout_makes_a_query_unanswered_and_the_end_leaves_young_ones_pending() {
+        let messages = [
+            message(1, 10.0, false, 1, None),
+            message(2, 20.0, false, 2, None),
+        ];
+        let (closed, counters) = run(&messages, 22.0, 100);
+        assert_eq!(
+            statuses(&closed),
+            [(Status::Unanswered, 1), (Status::Pending, 2)]
+        );
+        assert_eq!((counters.unanswered, counters.pending), (1, 1));
+    }
+
+    #[test]
+    fn late_response_is_an_orphan_after_the_query_timed_out() {
+        let messages = [
+            message(1, 0.0, false, 1, None),
+            message(2, 100.0, false, 9, None),
+            message(3, 106.0, true, 1, Some([10, 0, 0, 1])),
+        ];
+        let (closed, _) = run(&messages, 107.0, 100);
+        assert_eq!(
+            statuses(&closed),
+            [
+                (Status::Unanswered, 1),
+                (Status::Unanswered, 9),
+                (Status::Orphan, 1)
+            ]
+        );
+        assert!(!closed[2].near_capture_start);
+    }
+
+    #[test]
+    fn response_at_capture_start_is_an_orphan_near_the_start() {
+        let (closed, _) = run(&[message(1, 0.0, true, 3, Some([10, 0, 0, 1]))], 1.0, 100);
+        assert_eq!(statuses(&closed), [(Status::Orphan, 3)]);
+        assert!(closed[0].near_capture_start);
+    }
+
+    #[test]
+    fn second_response_is_a_duplicate_flagged_when_its_answers_differ() {
+        let same = [
+            message(1, 0.0, false, 4, None),
+            message(2, 0.1, true, 4, Some([10, 0, 0, 1])),
+            message(3, 0.2, true, 4, Some([10, 0, 0, 1])),
+        ];
+        let (closed, _) = run(&same, 1.0, 100);
+        assert_eq!(
+            statuses(&closed),
+            [(Status::Answered, 4), (Status::Duplicate, 4)]
+        );
+        assert!(!closed[1].answers_differ);
+        let spoofed = [
+            message(1, 0.0, false, 4, None),
+            message(2, 0.1, true, 4, Some([10, 0, 0, 1])),
+            message(3, 0.2, true, 4, Some([6, 6, 6, 6])),
+        ];
+        let (closed, _) = run(&spoofed, 1.0, 100);
+        assert!(closed[1].answers_differ);
+    }
+
+    #[test]
+    fn the_cap_evicts_the_oldest_and_counts_it() {
+        let messages: Vec<_> = (0..10)
+            .map(|i| message(i + 1, i as f64 * 0.01, false, i as u16, None))
+            .collect();
+        let (closed, counters) = run(&messages, 1.0, 4);
+        assert_eq!(counters.evicted_queries, 6);
+        assert_eq!(
+            statuses(&closed)[..6]
+                .iter()
+                .map(|s| s.1)
+                .collect::<Vec<_>>(),
+            [0, 1, 2, 3, 4, 5]
+        );
+        assert!(closed[..6].iter().all(|t| t.status == Status::Evicted));
+        assert_eq!(counters.pending, 4);
+    }
+
+    #[test]
+    fn untracked_alias_response_is_unpaired_not_orphan() {
+        let mut pairing = Pairing::new(PairingSettings {
+            query_timeout_ns: 5 * SECOND,
+            max_pending: 10,
+        });
+        pairing.observe(&message(1, 0.0, true, 5, Some([10, 0, 0, 1])), None, false);
+        assert_eq!(
+            pairing.drain_closed().map(|t| t.status).collect::<Vec<_>>(),
+            [Status::Unpaired]
+        );
+    }
+}

@@ -1,0 +1,208 @@
+//! The transaction log: one JSON object per line (NDJSON) per query/response transaction,
+//! with field names a Zeek dns.log user recognises (`ts`, `id.orig_h`, `trans_id`, `rtt`,
+//! `query`, `qtype_name`, `rcode_name`, `AA`, `TC`, `RD`, `RA`, `answers`, `TTLs`) plus pcdns's
+//! own (`status`, `retries`, frames, `answer_records`, `watched`).
+
+use super::{rfc3339, FrameReport};
+use crate::analyze::{FrameRef, Transaction};
+use crate::decode::{type_name, AnswerData, Transport};
+use serde::Serialize;
+use std::net::IpAddr;
+
+/// One answer record in presentation form.
+#[derive(Debug, Serialize)]
+pub struct AnswerRecord {
+    /// Owner name.
+    pub name: String,
+    /// TYPE number.
+    #[serde(rename = "type")]
+    pub rtype: u16,
+    /// TYPE mnemonic.
+    pub type_name: String,
+    /// TTL in seconds.
+    pub ttl: u32,
+    /// RDATA in presentation form (address, target name, ...).
+    pub data: String,
+}
+
+/// One log line.
+#[derive(Debug, Serialize)]
+pub struct LogLine {
+    /// Time of the first query (or of the response, without a query), seconds since the epoch.
+    pub ts: f64,
+    /// Client address.
+    #[serde(rename = "id.orig_h")]
+    pub orig_h: IpAddr,
+    /// Client port.
+    #[serde(rename = "id.orig_p")]
+    pub orig_p: u16,
+    /// DNS server address.
+    #[serde(rename = "id.resp_h")]
+    pub resp_h: IpAddr,
+    /// DNS server port.
+    #[serde(rename = "id.resp_p")]
+    pub resp_p: u16,
+    /// "udp" or "tcp".
+    pub proto: Transport,
+    /// DNS id.
+    pub trans_id: u16,
+    /// Seconds from the first query to the response.
+    pub rtt: Option<f64>,
+    /// Question name as sent.
+    pub query: String,
+    /// QTYPE number.
+    pub qtype: u16,
+    /// QTYPE mnemonic.
+    pub qtype_name: String,
+    /// RCODE of the response.
+    pub rcode: Option<u8>,
+    /// RCODE mnemonic.
+    pub rcode_name: Option<String>,
+    /// Authoritative answer.
+    #[serde(rename = "AA")]
+    pub aa: bool,
+    /// Truncated.
+    #[serde(rename = "TC")]
+    pub tc: bool,
+    /// Recursion desired (from the query when there is one).
+    #[serde(rename = "RD")]
+    pub rd: bool,
+    /// Recursion available.
+    #[serde(rename = "RA")]
+    pub ra: bool,
+    /// Answer section data in order, presentation form.
+    pub answers: Vec<String>,
+    /// Answer TTLs in order.
+    #[serde(rename = "TTLs")]
+    pub ttls: Vec<u32>,
+    /// answered, unanswered, pending, orphan, duplicate, unpaired or evicted.
+    pub status: &'static str,
+    /// Query retransmissions.
+    pub retries: u32,
+    /// The first query (RFC 3339, UTC).
+    pub query_ts: Option<String>,
+    /// The response (RFC 3339, UTC).
+    pub response_ts: Option<String>,
+    /// Frame of the first query.
+    pub query_frame: Option<FrameReport>,
+    /// Frame of the response.
+    pub response_frame: Option<FrameReport>,
+    /// Frames of retransmitted queries (the first few).
+    pub retry_frames: Vec<FrameReport>,
+    /// Answer records with names and types.
+    pub answer_records: Vec<AnswerRecord>,
+    /// The answer section was cut (snaplen) or malformed part-way.
+    pub answers_incomplete: bool,
+    /// Duplicates: the answers differ from the first response's.
+    pub answers_differ: bool,
+    /// Orphans: within one query timeout of the capture's start.
+    pub near_capture_start: bool,
+    /// The watched name this counts for.
+    pub watched: Option<String>,
+}
+
+/// RCODE mnemonic (RFC 6895 §2.3).
+pub fn rcode_name(rcode: u8) -> String {
+    match rcode {
+        0 => "NOERROR".into(),
+        1 => "FORMERR".into(),
+        2 => "SERVFAIL".into(),
+        3 => "NXDOMAIN".into(),
+        4 => "NOTIMP".into(),
+        5 => "REFUSED".into(),
+        6 => "YXDOMAIN".into(),
+        7 => "YXRRSET".into(),
+        8 => "NXRRSET".into(),
+        9 => "NOTAUTH".into(),
+        10 => "NOTZONE".into(),
+        other => format!("RCODE{other}"),
+    }
+}
+
+fn presentation(data: &AnswerData) -> String {
+    match data {
+        AnswerData::A(v4) => v4.to_string(),
+        AnswerData::Aaaa(v6) => v6.to_string(),
+        AnswerData::Cname(target) => target.clone(),
+        AnswerData::Other(text) => text.clone(),
+    }
+}
+
+fn seconds(ns: u64) -> f64 {
+    // Six decimals, as Zeek writes them.
+    (ns as f64 / 1_000.0).round() / 1_000_000.0
+}
+
+/// The log line of `transaction`; `file_names` maps file indexes to input names.
+pub fn log_line(transaction: &Transaction, file_names: &[String]) -> LogLine {
+    let frame = |f: FrameRef| FrameReport {
+        file: file_names
+            .get(usize::from(f.file_index))
+            .cloned()
+            .unwrap_or_default(),
+        frame: f.frame_number,
+    };
+    let response = transaction.response.as_deref();
+    let response_ts = response.map(|r| r.frame.ts_ns);
+    let first_ts = transaction
+        .query
+        .map(|(ts, _)| ts)
+        .or(response_ts)
+        .unwrap_or_default();
+    let answers = response.map(|r| r.answers.as_slice()).unwrap_or_default();
+    let flags = response.map(|r| r.flags).unwrap_or_default();
+    LogLine {
+        ts: seconds(first_ts),
+        orig_h: transaction.client.ip(),
+        orig_p: transaction.client.port(),
+        resp_h: transaction.server.ip(),
+        resp_p: transaction.server.port(),
+        proto: transaction.transport,
+        trans_id: transaction.id,
+        rtt: transaction.rtt_ns.map(seconds),
+        query: transaction.qname.clone(),
+        qtype: transaction.qtype,
+        qtype_name: type_name(transaction.qtype),
+        rcode: response.map(|r| r.flags.rcode),
+        rcode_name: response.map(|r| rcode_name(r.flags.rcode)),
+        aa: flags.authoritative,
+        tc: flags.truncated,
+        rd: transaction.query_flags.unwrap_or(flags).recursion_desired,
+        ra: flags.recursion_available,
+        answers: answers.iter().map(|a| presentation(&a.data)).collect(),
+        ttls: answers.iter().map(|a| a.ttl).collect(),
+        status: transaction.status.label(),
+        retries: transaction.retries,
+        query_ts: transaction.query.map(|(ts, _)| rfc3339(ts)),
+        response_ts: response_ts.map(rfc3339),
+        query_frame: transaction.query.map(|(_, f)| frame(f)),
+        response_frame: response.map(|r| {
+            frame(FrameRef {
+                file_index: r.frame.file_index,
+                frame_number: r.frame.frame_number,
+            })
+        }),
+        retry_frames: transaction.retry_frames.iter().map(|f| frame(*f)).collect(),
+        answer_records: answers
+            .iter()
+            .map(|a| AnswerRecord {
+                name: a.name.clone(),
+                rtype: a.rtype,
+                type_name: type_name(a.rtype),
+                ttl: a.ttl,
+                data: presentation(&a.data),
+            })
+            .collect(),
+        answers_incomplete: response.is_some_and(|r| !r.answers_complete),
+        answers_differ: transaction.answers_differ,
+        near_capture_start: transaction.near_capture_start,
+        watched: transaction.watched.as_ref().map(|w| w.display.clone()),
+    }
+}
+
+/// The log line as one line of JSON with its newline.
+pub fn render_log_line(transaction: &Transaction, file_names: &[String]) -> String {
+    let mut line = serde_json::to_string(&log_line(transaction, file_names)).unwrap_or_default();
+    line.push('\n');
+    line
+}
