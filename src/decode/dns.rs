@@ -393,11 +393,9 @@ fn decode_sections(message: &[u8], header: &Header) -> Sections {
         return sections;
     }
     for _ in 0..header.question_count {
+        // A later question that cannot be read leaves the first one usable, but hides the answers.
         let Ok(query) = Query::read(&mut decoder) else {
-            return Sections {
-                question: None,
-                ..sections
-            };
+            return sections;
         };
         sections.question.get_or_insert(Question {
             name: display_name(query.name()),
@@ -417,12 +415,30 @@ fn decode_sections(message: &[u8], header: &Header) -> Sections {
     sections
 }
 
+/// A name in RFC 1035 §5.1 presentation form, as BIND and dig write it: the characters that are
+/// special in zone files escaped with a backslash, every byte outside 0x21..=0x7e as `\DDD`
+/// (decimal), no trailing dot, the root as ".". (hickory-proto's own text form escapes in octal.)
 fn display_name(name: &hickory_proto::rr::Name) -> String {
-    let mut ascii = name.to_ascii();
-    if ascii.len() > 1 && ascii.ends_with('.') {
-        ascii.pop();
+    if name.is_root() {
+        return ".".into();
     }
-    ascii
+    let mut text = String::with_capacity(name.len());
+    for (index, label) in name.iter().enumerate() {
+        if index > 0 {
+            text.push('.');
+        }
+        for &byte in label {
+            match byte {
+                b'.' | b'\\' | b'"' | b'(' | b')' | b';' | b'@' | b'$' => {
+                    text.push('\\');
+                    text.push(char::from(byte));
+                }
+                0x21..=0x7e => text.push(char::from(byte)),
+                _ => text.push_str(&format!("\\{byte:03}")),
+            }
+        }
+    }
+    text
 }
 
 fn answer_of(record: &Record<RData>) -> Answer {
@@ -642,6 +658,15 @@ pub(crate) mod tests {
                 why: Skip::Malformed(Layer::Dns)
             })
         ));
+    }
+
+    #[test]
+    fn names_are_written_in_rfc_1035_presentation_form() {
+        let name =
+            hickory_proto::rr::Name::from_labels(vec![&b"J\xe4ger.meister"[..], &b"sea"[..]])
+                .unwrap();
+        assert_eq!(display_name(&name), "J\\228ger\\.meister.sea");
+        assert_eq!(display_name(&hickory_proto::rr::Name::root()), ".");
     }
 
     #[test]
