@@ -3,6 +3,7 @@
 
 use crate::analyze::{PairingSettings, Severity};
 use crate::capture::InputPath;
+use crate::decode::{FragmentLimits, ReassemblyLimits, TcpLimits};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -41,6 +42,25 @@ struct InputArgs {
     /// Most queries (and recent answers) held for pairing; beyond it the oldest are evicted.
     #[arg(long, value_name = "N", default_value_t = 250_000, value_parser = clap::value_parser!(u64).range(1..))]
     max_pending: u64,
+    /// Seconds of capture time after the first fragment when an incomplete IP datagram is given up.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0, value_parser = positive_seconds)]
+    frag_timeout: f64,
+    /// Seconds of capture time without a segment after which a TCP stream is closed.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0, value_parser = positive_seconds)]
+    tcp_idle: f64,
+    /// MiB that IP fragment and TCP stream reassembly may hold in all (a quarter for fragments).
+    #[arg(long, value_name = "MIB", default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    reassembly_memory: u64,
+}
+
+/// TCP or fragment state beyond these counts is evicted (oldest first) and counted.
+const MAX_DATAGRAMS_IN_PROGRESS: usize = 8192;
+const MAX_TCP_DIRECTIONS: usize = 16_384;
+/// Two maximal DNS messages (RFC 1035 §4.2.2: 16-bit length) per direction and then some.
+const MAX_TCP_DIRECTION_BYTES: usize = 256 * 1024;
+
+fn nanoseconds(seconds: f64) -> u64 {
+    (seconds * 1e9) as u64
 }
 
 fn positive_seconds(text: &str) -> Result<f64, String> {
@@ -160,6 +180,8 @@ pub struct InputConfig {
     pub progress: bool,
     /// Query timeout and pairing state cap.
     pub pairing: PairingSettings,
+    /// Reassembly timeouts and limits.
+    pub reassembly: ReassemblyLimits,
 }
 
 /// `pcdns log`.
@@ -226,8 +248,26 @@ impl InputArgs {
             dns_ports,
             threads,
             progress: !self.no_progress,
+            reassembly: {
+                let total = usize::try_from(self.reassembly_memory)
+                    .unwrap_or(usize::MAX / 2)
+                    .saturating_mul(1 << 20);
+                ReassemblyLimits {
+                    fragments: FragmentLimits {
+                        timeout_ns: nanoseconds(self.frag_timeout),
+                        max_datagrams: MAX_DATAGRAMS_IN_PROGRESS,
+                        max_bytes: total / 4,
+                    },
+                    tcp: TcpLimits {
+                        idle_ns: nanoseconds(self.tcp_idle),
+                        max_directions: MAX_TCP_DIRECTIONS,
+                        max_direction_bytes: MAX_TCP_DIRECTION_BYTES,
+                        max_bytes: total - total / 4,
+                    },
+                }
+            },
             pairing: PairingSettings {
-                query_timeout_ns: (self.query_timeout * 1e9) as u64,
+                query_timeout_ns: nanoseconds(self.query_timeout),
                 max_pending: usize::try_from(self.max_pending).unwrap_or(usize::MAX),
             },
         }

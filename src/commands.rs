@@ -87,6 +87,7 @@ fn run_pipeline(
         threads: input.threads,
         progress: progress.then_some(show_progress as fn(u64, u64)),
         pairing: input.pairing,
+        reassembly: input.reassembly,
     };
     let outcome = pipeline::run(&config, sink);
     if let Some(bar) = PROGRESS.get() {

@@ -5,7 +5,7 @@
 
 use crate::analyze::{Analysis, Analyzer, PairingSettings, Transaction, Watching};
 use crate::capture::{CaptureError, CaptureReader, FileSummary, FrameBatch, InputPath};
-use crate::decode::{decode_frame, DecodeConfig, Decoded, DnsMessage};
+use crate::decode::{decode_frame, DecodeConfig, Decoded, Reassembler, ReassemblyLimits, Skip};
 use crossbeam_channel::{bounded, Receiver, Sender};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -30,6 +30,8 @@ pub struct RunConfig {
     pub progress: Option<fn(u64, u64)>,
     /// Query timeout and state cap for query/response pairing.
     pub pairing: PairingSettings,
+    /// Limits of IP fragment and TCP stream reassembly.
+    pub reassembly: ReassemblyLimits,
 }
 
 /// The result of a run: the analysis of everything read, and what went wrong reading.
@@ -51,38 +53,47 @@ pub struct RunOutcome {
 struct BatchOutcome {
     sequence: u64,
     counters: Analysis,
-    messages: Vec<DnsMessage>,
+    /// What needs capture order: watched messages, TCP segments, IP fragments.
+    ordered: Vec<Decoded>,
+}
+
+/// Counts what needs no order (unwatched DNS, skips); hands back what does.
+fn count_or_keep(counters: &mut Analysis, result: Result<Decoded, Skip>) -> Option<Decoded> {
+    match result {
+        Ok(Decoded::Unwatched { is_response }) => counters.count_unwatched(is_response),
+        Ok(Decoded::Undecodable { is_response, why }) => {
+            counters.count_unwatched(is_response);
+            counters.skip(why);
+        }
+        Err(why) => counters.skip(why),
+        Ok(ordered) => return Some(ordered),
+    }
+    None
 }
 
 fn decode_batch(batch: &FrameBatch, config: &DecodeConfig) -> BatchOutcome {
     let mut counters = Analysis::default();
-    let mut messages = Vec::new();
+    let mut ordered = Vec::new();
     for frame in &batch.frames {
         let outcome = decode_frame(frame, batch.frame_bytes(frame), config);
         counters.count_frame(frame.ts_ns, outcome.snaplen_truncated);
-        match outcome.result {
-            Ok(Decoded::Watched(message)) => messages.push(*message),
-            Ok(Decoded::Unwatched { is_response }) => counters.count_unwatched(is_response),
-            Ok(Decoded::Undecodable { is_response, why }) => {
-                counters.count_unwatched(is_response);
-                counters.skip(why);
-            }
-            Err(why) => counters.skip(why),
-        }
+        ordered.extend(count_or_keep(&mut counters, outcome.result));
     }
     BatchOutcome {
         sequence: batch.sequence,
         counters,
-        messages,
+        ordered,
     }
 }
 
 /// Folds batch outcomes into the analysis in sequence order.
 struct Aggregator<'a, 's> {
     analyzer: Analyzer<'a>,
+    reassembler: Reassembler,
     sink: &'s mut dyn FnMut(&Transaction),
     next_sequence: u64,
     waiting: BTreeMap<u64, BatchOutcome>,
+    reassembled: Vec<Result<Decoded, Skip>>,
 }
 
 impl Aggregator<'_, '_> {
@@ -91,14 +102,36 @@ impl Aggregator<'_, '_> {
         while let Some(ready) = self.waiting.remove(&self.next_sequence) {
             let batch_end = ready.counters.traffic.last_ts_ns;
             self.analyzer.add_counters(ready.counters);
-            for message in &ready.messages {
-                self.analyzer.ingest(message);
+            for item in ready.ordered {
+                self.reassembler.accept(item, &mut self.reassembled);
+                self.apply_reassembled();
             }
             if let Some(end) = batch_end {
+                self.reassembler.advance(end, &mut self.reassembled);
+                self.apply_reassembled();
                 self.analyzer.advance(end, self.sink);
             }
             self.next_sequence += 1;
         }
+    }
+
+    /// Feeds what reassembly produced (and what passed through it) to the analyzer.
+    fn apply_reassembled(&mut self) {
+        for result in self.reassembled.drain(..) {
+            let mut counters = Analysis::default();
+            match count_or_keep(&mut counters, result) {
+                Some(Decoded::Watched(message)) => self.analyzer.ingest(&message),
+                Some(_) => {}
+                None => self.analyzer.add_counters(counters),
+            }
+        }
+    }
+
+    /// Ends the capture and returns the analysis.
+    fn finish(mut self) -> Analysis {
+        self.reassembler.finish(&mut self.reassembled);
+        self.apply_reassembled();
+        self.analyzer.finish(self.sink, self.reassembler.counters())
     }
 }
 
@@ -164,9 +197,11 @@ pub fn run(config: &RunConfig, sink: &mut dyn FnMut(&Transaction)) -> RunOutcome
             config.pairing,
             config.decode.watch.decodes_every_query(),
         ),
+        reassembler: Reassembler::new(&config.decode, config.reassembly),
         sink,
         next_sequence: 0,
         waiting: BTreeMap::new(),
+        reassembled: Vec::new(),
     };
     let (files, timestamps_backwards, errors) = if config.threads <= 1 {
         read_inputs(config, |batch| {
@@ -177,7 +212,7 @@ pub fn run(config: &RunConfig, sink: &mut dyn FnMut(&Transaction)) -> RunOutcome
         run_threaded(config, &mut aggregator)
     };
     RunOutcome {
-        analysis: aggregator.analyzer.finish(aggregator.sink),
+        analysis: aggregator.finish(),
         files,
         timestamps_backwards,
         errors,

@@ -30,8 +30,6 @@ struct Response {
 struct FrameFacts {
     protocols: String,
     ports: Vec<u16>,
-    first_fragment: bool,
-    reassembled: bool,
     malformed: bool,
     not_query_opcode: bool,
 }
@@ -39,10 +37,8 @@ struct FrameFacts {
 /// Known causes of a difference, with the reason printed beside each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Cause {
-    Tcp,
     IcmpQuote,
-    Reassembled,
-    FirstFragmentOnly,
+    UnsupportedLink,
     NotDnsPort,
     NoReadableQuestion,
     NamePresentation,
@@ -54,11 +50,9 @@ enum Cause {
 impl Cause {
     fn reason(self) -> &'static str {
         match self {
-            Cause::Tcp => "DNS over TCP is not reassembled yet (its own issue): TCP responses are a counted skip",
             Cause::IcmpQuote => "a DNS response quoted inside an ICMP error never reached the client; pcdns does not read it",
-            Cause::Reassembled => "tshark reassembles IP fragments and decodes at the last fragment; pcdns does not reassemble yet",
-            Cause::FirstFragmentOnly => "pcdns decodes a first IP fragment as far as it goes, where tshark waits for reassembly",
-            Cause::NotDnsPort => "tshark decodes this frame as DNS although neither port is a DNS port (fuzzed capture)",
+            Cause::UnsupportedLink => "the link type is not one pcdns decodes (a counted skip that names it)",
+            Cause::NotDnsPort => "tshark decodes this frame as DNS although neither port is 53, 8053 or 1053 (fuzzed frames; DNS over TCP port 5353)",
             Cause::NoReadableQuestion => "the question cannot be decoded (malformed or cut): pcdns counts a skip, tshark shows a partial response",
             Cause::IncompleteAnswers => "pcdns stops at the first undecodable record and marks the answers incomplete; tshark reads on",
             Cause::NotQueryOpcode => "pcdns analyses standard queries only (opcode QUERY); NOTIFY, UPDATE and others are counted, not decoded",
@@ -149,7 +143,7 @@ fn tshark(file: &Path) -> (BTreeMap<u64, Vec<Response>>, BTreeMap<u64, FrameFact
             "json",
             "--no-duplicate-keys",
             "-J",
-            "frame ip ipv6 udp tcp icmp icmpv6 dns _ws.malformed",
+            "frame udp tcp dns _ws.malformed",
         ]
         .map(String::from),
     );
@@ -163,7 +157,6 @@ fn tshark(file: &Path) -> (BTreeMap<u64, Vec<Response>>, BTreeMap<u64, FrameFact
     for packet in packets.as_array().into_iter().flatten() {
         let layers = &packet["_source"]["layers"];
         let frame = number(&layers["frame"]["frame.number"]);
-        let ip = &layers["ip"];
         let mut ports: Vec<u16> = Vec::new();
         for udp in as_list(&layers["udp"])
             .into_iter()
@@ -175,23 +168,11 @@ fn tshark(file: &Path) -> (BTreeMap<u64, Vec<Response>>, BTreeMap<u64, FrameFact
                 }
             }
         }
-        let ip_flags = as_list(ip)
-            .first()
-            .map(|v| &v["ip.flags_tree"])
-            .cloned()
-            .unwrap_or(Value::Null);
         facts.insert(
             frame,
             FrameFacts {
                 protocols: text(&layers["frame"]["frame.protocols"]),
                 ports,
-                first_fragment: text(&ip_flags["ip.flags.mf"]) == "1"
-                    && number(&as_list(ip)[0]["ip.frag_offset"]) == 0
-                    || layers["ipv6"]
-                        .to_string()
-                        .contains("\"ipv6.fraghdr.offset\":\"0\""),
-                reassembled: layers.to_string().contains("ip.fragments")
-                    || layers.to_string().contains("ipv6.fragments"),
                 malformed: !layers["_ws.malformed"].is_null(),
                 not_query_opcode: as_list(&layers["dns"])
                     .iter()
@@ -352,6 +333,10 @@ fn same_but_for_names(theirs: &[Response], ours: &[Response]) -> bool {
 
 fn cause_of(facts: &FrameFacts, only_in_tshark: bool) -> Option<Cause> {
     let protocols: Vec<&str> = facts.protocols.split(':').collect();
+    const DECODED_LINKS: [&str; 8] = ["eth", "sll", "raw", "null", "loop", "nflog", "ip", "ipv6"];
+    if !DECODED_LINKS.contains(&protocols[0]) {
+        return Some(Cause::UnsupportedLink);
+    }
     if protocols.contains(&"icmp") || protocols.contains(&"icmpv6") {
         return Some(Cause::IcmpQuote);
     }
@@ -360,15 +345,6 @@ fn cause_of(facts: &FrameFacts, only_in_tshark: bool) -> Option<Cause> {
     }
     if only_in_tshark && facts.not_query_opcode {
         return Some(Cause::NotQueryOpcode);
-    }
-    if protocols.contains(&"tcp") {
-        return Some(Cause::Tcp);
-    }
-    if only_in_tshark && facts.reassembled {
-        return Some(Cause::Reassembled);
-    }
-    if !only_in_tshark && facts.first_fragment {
-        return Some(Cause::FirstFragmentOnly);
     }
     if !facts.ports.iter().any(|p| DNS_PORTS.contains(p)) {
         return Some(Cause::NotDnsPort);

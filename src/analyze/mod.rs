@@ -15,7 +15,7 @@ pub use names::{AnswerSet, ClientFacts, NameFacts, Placement, RcodeClass, Server
 pub use occurrences::{Event, FrameRef, Occurrences};
 pub use pairing::{PairingCounters, PairingSettings, Status, Transaction, WatchedName};
 
-use crate::decode::{DnsMessage, Skip};
+use crate::decode::{DnsMessage, ReassemblyCounters, Skip};
 use crate::expect::Expectations;
 use std::collections::BTreeMap;
 
@@ -62,6 +62,8 @@ pub struct TrafficCounters {
     pub untracked_name_responses: u64,
     /// Query/response pairing outcomes.
     pub pairing: PairingCounters,
+    /// IP fragment and TCP stream reassembly.
+    pub reassembly: ReassemblyCounters,
     /// Earliest capture timestamp (ns), if any frame was read.
     pub first_ts_ns: Option<u64>,
     /// Latest capture timestamp (ns).
@@ -223,6 +225,7 @@ impl Analysis {
         mine.snaplen_truncated += theirs.snaplen_truncated;
         mine.untracked_name_responses += theirs.untracked_name_responses;
         mine.pairing.merge(&theirs.pairing);
+        mine.reassembly.merge(&theirs.reassembly);
         for (why, count) in theirs.skipped {
             *mine.skipped.entry(why).or_default() += count;
         }
@@ -304,8 +307,13 @@ impl<'w> Analyzer<'w> {
         }
     }
 
-    /// Ends the capture and returns the analysis.
-    pub fn finish(mut self, sink: &mut dyn FnMut(&Transaction)) -> Analysis {
+    /// Ends the capture and returns the analysis, with the run's reassembly counters.
+    pub fn finish(
+        mut self,
+        sink: &mut dyn FnMut(&Transaction),
+        reassembly: ReassemblyCounters,
+    ) -> Analysis {
+        self.analysis.traffic.reassembly = reassembly;
         let end = self.analysis.traffic.last_ts_ns.unwrap_or(0);
         self.pairing.finish(end);
         self.flush(sink);

@@ -1,13 +1,19 @@
 //! IP and transport: IPv4 and IPv6 (extension headers skipped) through etherparse's lax
-//! slicing, which keeps what a snaplen-cut packet still has; then the UDP header by hand
-//! (RFC 768: eight bytes). Only datagrams to or from a DNS port go further.
+//! slicing, which keeps what a snaplen-cut packet still has; then the UDP header (RFC 768) or
+//! the TCP header (RFC 9293 §3.1) by hand. What goes further: UDP datagrams and TCP segments to
+//! or from a DNS port, and IP fragments of UDP datagrams (their ports are only known once the
+//! datagram is reassembled).
 
 use super::{Layer, Skip};
 use etherparse::err::ip::LaxHeaderSliceError;
 use etherparse::{IpNumber, Ipv6ExtensionSlice, LaxIpSlice};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 const UDP_HEADER_LEN: usize = 8;
+const TCP_MIN_HEADER_LEN: usize = 20;
+const TCP_FIN: u8 = 0x01;
+const TCP_SYN: u8 = 0x02;
+const TCP_RST: u8 = 0x04;
 
 /// The transport a DNS message arrived on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -22,72 +28,140 @@ pub enum Transport {
 /// A UDP datagram on a DNS port.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Datagram<'a> {
-    /// IP source address.
-    pub source: IpAddr,
-    /// IP destination address.
-    pub destination: IpAddr,
-    /// UDP source port.
-    pub source_port: u16,
-    /// UDP destination port.
-    pub destination_port: u16,
-    /// Always UDP for now (TCP is a skip until stream reassembly exists).
-    pub transport: Transport,
+    /// Sender address and port.
+    pub source: SocketAddr,
+    /// Receiver address and port.
+    pub destination: SocketAddr,
     /// The UDP payload as captured.
     pub payload: &'a [u8],
     /// The payload is shorter than the UDP length says (cut by snaplen).
     pub payload_truncated: bool,
 }
 
-/// Reads the IP header and the UDP header of `packet`; keeps datagrams on `dns_ports`.
-pub fn udp_datagram<'a>(
+/// A TCP segment on a DNS port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment<'a> {
+    /// Sender address and port.
+    pub source: SocketAddr,
+    /// Receiver address and port.
+    pub destination: SocketAddr,
+    /// Sequence number of the segment (of the SYN itself when `syn` is set).
+    pub sequence: u32,
+    /// SYN flag.
+    pub syn: bool,
+    /// FIN flag.
+    pub fin: bool,
+    /// RST flag.
+    pub rst: bool,
+    /// The segment's data as captured.
+    pub payload: &'a [u8],
+}
+
+/// One fragment of a fragmented IP datagram carrying UDP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fragment<'a> {
+    /// IP source.
+    pub source: IpAddr,
+    /// IP destination.
+    pub destination: IpAddr,
+    /// IPv4 identification or IPv6 fragment identification.
+    pub identification: u32,
+    /// Byte offset of this fragment's data in the datagram.
+    pub offset: usize,
+    /// More fragments follow.
+    pub more: bool,
+    /// The fragment's data as captured.
+    pub payload: &'a [u8],
+}
+
+/// What an IP packet carries that the DNS analysis wants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Carried<'a> {
+    /// A whole UDP datagram on a DNS port.
+    Udp(Datagram<'a>),
+    /// A TCP segment on a DNS port.
+    Tcp(Segment<'a>),
+    /// A fragment of a UDP datagram.
+    Fragment(Fragment<'a>),
+}
+
+fn cut_or_malformed(incomplete: bool, layer: Layer) -> Skip {
+    if incomplete {
+        Skip::Truncated(layer)
+    } else {
+        Skip::Malformed(layer)
+    }
+}
+
+fn read_u16(bytes: &[u8], offset: usize) -> Option<u16> {
+    bytes
+        .get(offset..offset + 2)
+        .map(|p| u16::from_be_bytes([p[0], p[1]]))
+}
+
+/// Reads the IP header of `packet` and what it carries on `dns_ports`.
+pub fn carried<'a>(
     packet: &'a [u8],
     dns_ports: &[u16],
     frame_truncated: bool,
-) -> Result<Datagram<'a>, Skip> {
+) -> Result<Carried<'a>, Skip> {
     let (ip, _extension_error) = LaxIpSlice::from_slice(packet).map_err(|e| match e {
         LaxHeaderSliceError::Len(_) if frame_truncated => Skip::Truncated(Layer::Ip),
         _ => Skip::Malformed(Layer::Ip),
     })?;
     let ip_payload = ip.payload();
-    let bytes = ip_payload.payload;
-    let port_at = |offset: usize| {
-        bytes
-            .get(offset..offset + 2)
-            .map(|p| u16::from_be_bytes([p[0], p[1]]))
-    };
+    let (source, destination) = (ip.source_addr(), ip.destination_addr());
     match ip_payload.ip_number {
-        IpNumber::UDP | IpNumber::TCP => {}
-        _ => return Err(Skip::NotDns),
+        IpNumber::UDP if ip_payload.fragmented => {
+            let (identification, offset, more) = fragment_position(&ip);
+            Ok(Carried::Fragment(Fragment {
+                source,
+                destination,
+                identification,
+                offset,
+                more,
+                payload: ip_payload.payload,
+            }))
+        }
+        IpNumber::UDP => udp_datagram(
+            source,
+            destination,
+            ip_payload.payload,
+            ip_payload.incomplete,
+            dns_ports,
+        )
+        .map(Carried::Udp),
+        // DNS over TCP in IP fragments does not happen in practice (TCP segments to the MSS).
+        IpNumber::TCP if !ip_payload.fragmented => tcp_segment(
+            source,
+            destination,
+            ip_payload.payload,
+            ip_payload.incomplete,
+            dns_ports,
+        ),
+        _ => Err(Skip::NotDns),
     }
-    // Without reassembly, only a first fragment can be read, and only as far as it goes
-    // (tshark does the same for a datagram whose other fragments are missing).
-    if ip_payload.fragmented && !is_first_fragment(&ip) {
-        return Err(Skip::IpFragment);
-    }
-    let (Some(source_port), Some(destination_port)) = (port_at(0), port_at(2)) else {
-        return Err(if ip_payload.incomplete {
-            Skip::Truncated(Layer::Udp)
-        } else {
-            Skip::Malformed(Layer::Udp)
-        });
+}
+
+/// Reads a UDP header; keeps datagrams on `dns_ports`. Also used on reassembled datagrams.
+pub fn udp_datagram<'a>(
+    source: IpAddr,
+    destination: IpAddr,
+    bytes: &'a [u8],
+    incomplete: bool,
+    dns_ports: &[u16],
+) -> Result<Datagram<'a>, Skip> {
+    let (Some(source_port), Some(destination_port), Some(udp_length)) =
+        (read_u16(bytes, 0), read_u16(bytes, 2), read_u16(bytes, 4))
+    else {
+        return Err(cut_or_malformed(incomplete, Layer::Udp));
     };
     if !dns_ports.contains(&source_port) && !dns_ports.contains(&destination_port) {
         return Err(Skip::NotDns);
     }
-    if ip_payload.ip_number == IpNumber::TCP {
-        return Err(Skip::DnsOverTcp);
-    }
-    let udp_length = usize::from(port_at(4).ok_or(if ip_payload.incomplete {
-        Skip::Truncated(Layer::Udp)
-    } else {
-        Skip::Malformed(Layer::Udp)
-    })?);
+    let udp_length = usize::from(udp_length);
     if bytes.len() < UDP_HEADER_LEN {
-        return Err(if ip_payload.incomplete {
-            Skip::Truncated(Layer::Udp)
-        } else {
-            Skip::Malformed(Layer::Udp)
-        });
+        return Err(cut_or_malformed(incomplete, Layer::Udp));
     }
     if udp_length < UDP_HEADER_LEN {
         return Err(Skip::Malformed(Layer::Udp));
@@ -95,30 +169,72 @@ pub fn udp_datagram<'a>(
     // The UDP length bounds the payload (trailing bytes are link padding); a capture may hold less.
     let end = udp_length.min(bytes.len());
     Ok(Datagram {
-        source: ip.source_addr(),
-        destination: ip.destination_addr(),
-        source_port,
-        destination_port,
-        transport: Transport::Udp,
+        source: SocketAddr::new(source, source_port),
+        destination: SocketAddr::new(destination, destination_port),
         payload: &bytes[UDP_HEADER_LEN..end],
-        payload_truncated: udp_length > bytes.len() || ip_payload.fragmented,
+        payload_truncated: udp_length > bytes.len(),
     })
 }
 
-fn is_first_fragment(ip: &LaxIpSlice<'_>) -> bool {
+fn tcp_segment<'a>(
+    source: IpAddr,
+    destination: IpAddr,
+    bytes: &'a [u8],
+    incomplete: bool,
+    dns_ports: &[u16],
+) -> Result<Carried<'a>, Skip> {
+    let (Some(source_port), Some(destination_port)) = (read_u16(bytes, 0), read_u16(bytes, 2))
+    else {
+        return Err(cut_or_malformed(incomplete, Layer::Tcp));
+    };
+    if !dns_ports.contains(&source_port) && !dns_ports.contains(&destination_port) {
+        return Err(Skip::NotDns);
+    }
+    let header_len = bytes.get(12).map_or(0, |b| usize::from(b >> 4) * 4);
+    let (Some(sequence), Some(&flags)) = (bytes.get(4..8), bytes.get(13)) else {
+        return Err(cut_or_malformed(incomplete, Layer::Tcp));
+    };
+    if header_len < TCP_MIN_HEADER_LEN {
+        return Err(Skip::Malformed(Layer::Tcp));
+    }
+    let payload = bytes
+        .get(header_len..)
+        .ok_or(cut_or_malformed(incomplete, Layer::Tcp))?;
+    Ok(Carried::Tcp(Segment {
+        source: SocketAddr::new(source, source_port),
+        destination: SocketAddr::new(destination, destination_port),
+        sequence: u32::from_be_bytes([sequence[0], sequence[1], sequence[2], sequence[3]]),
+        syn: flags & TCP_SYN != 0,
+        fin: flags & TCP_FIN != 0,
+        rst: flags & TCP_RST != 0,
+        payload,
+    }))
+}
+
+/// (identification, byte offset, more fragments) of a fragmenting packet.
+fn fragment_position(ip: &LaxIpSlice<'_>) -> (u32, usize, bool) {
     match ip {
-        LaxIpSlice::Ipv4(v4) => v4.header().fragments_offset().value() == 0,
-        LaxIpSlice::Ipv6(v6) => {
-            v6.extensions()
-                .clone()
-                .into_iter()
-                .all(|extension| match extension {
-                    Ipv6ExtensionSlice::Fragment(fragment) => {
-                        fragment.fragment_offset().value() == 0
-                    }
-                    _ => true,
-                })
+        LaxIpSlice::Ipv4(v4) => {
+            let header = v4.header();
+            (
+                u32::from(header.identification()),
+                usize::from(header.fragments_offset().value()) * 8,
+                header.more_fragments(),
+            )
         }
+        LaxIpSlice::Ipv6(v6) => v6
+            .extensions()
+            .clone()
+            .into_iter()
+            .find_map(|extension| match extension {
+                Ipv6ExtensionSlice::Fragment(f) => Some((
+                    f.identification(),
+                    usize::from(f.fragment_offset().value()) * 8,
+                    f.more_fragments(),
+                )),
+                _ => None,
+            })
+            .unwrap_or((0, 0, false)),
     }
 }
 
@@ -126,9 +242,9 @@ fn is_first_fragment(ip: &LaxIpSlice<'_>) -> bool {
 pub(crate) mod tests {
     use super::*;
 
-    /// An IPv4 + UDP packet from 192.0.2.53:53 to 192.0.2.10:40000 carrying `payload`.
-    pub(crate) fn ipv4_udp(payload: &[u8]) -> Vec<u8> {
-        let total = 20 + 8 + payload.len();
+    /// An IPv4 packet from 192.0.2.53 to 192.0.2.10 with `protocol` and `payload`.
+    pub(crate) fn ipv4(protocol: u8, payload: &[u8]) -> Vec<u8> {
+        let total = 20 + payload.len();
         let mut packet = vec![
             0x45,
             0,
@@ -139,7 +255,7 @@ pub(crate) mod tests {
             0,
             0,
             64,
-            17,
+            protocol,
             0,
             0,
             192,
@@ -151,21 +267,31 @@ pub(crate) mod tests {
             2,
             10,
         ];
-        let udp_len = 8 + payload.len();
-        packet.extend_from_slice(&[0, 53, 0x9c, 0x40, (udp_len >> 8) as u8, udp_len as u8, 0, 0]);
         packet.extend_from_slice(payload);
         packet
+    }
+
+    /// An IPv4 + UDP packet from 192.0.2.53:53 to 192.0.2.10:40000 carrying `payload`.
+    pub(crate) fn ipv4_udp(payload: &[u8]) -> Vec<u8> {
+        let udp_len = 8 + payload.len();
+        let mut udp = vec![0, 53, 0x9c, 0x40, (udp_len >> 8) as u8, udp_len as u8, 0, 0];
+        udp.extend_from_slice(payload);
+        ipv4(17, &udp)
+    }
+
+    fn datagram(carried: Result<Carried<'_>, Skip>) -> Result<Datagram<'_>, Skip> {
+        match carried? {
+            Carried::Udp(datagram) => Ok(datagram),
+            other => panic!("not a datagram: {other:?}"),
+        }
     }
 
     #[test]
     fn udp_on_port_53_is_kept_with_its_addresses() {
         let packet = ipv4_udp(b"hello dns");
-        let datagram = udp_datagram(&packet, &[53], false).unwrap();
-        assert_eq!(datagram.source, "192.0.2.53".parse::<IpAddr>().unwrap());
-        assert_eq!(
-            (datagram.source_port, datagram.destination_port),
-            (53, 40000)
-        );
+        let datagram = datagram(carried(&packet, &[53], false)).unwrap();
+        assert_eq!(datagram.source, "192.0.2.53:53".parse().unwrap());
+        assert_eq!(datagram.destination, "192.0.2.10:40000".parse().unwrap());
         assert_eq!(datagram.payload, b"hello dns");
         assert!(!datagram.payload_truncated);
     }
@@ -174,47 +300,93 @@ pub(crate) mod tests {
     fn other_ports_are_not_dns_unless_configured() {
         let mut packet = ipv4_udp(b"x");
         packet[20..22].copy_from_slice(&8053u16.to_be_bytes());
-        assert_eq!(udp_datagram(&packet, &[53], false), Err(Skip::NotDns));
-        assert!(udp_datagram(&packet, &[53, 8053], false).is_ok());
+        assert_eq!(carried(&packet, &[53], false), Err(Skip::NotDns));
+        assert!(carried(&packet, &[53, 8053], false).is_ok());
     }
 
     #[test]
     fn ethernet_padding_is_cut_by_the_udp_length() {
         let mut packet = ipv4_udp(b"abc");
         packet.extend_from_slice(&[0, 0, 0]);
-        assert_eq!(udp_datagram(&packet, &[53], false).unwrap().payload, b"abc");
+        assert_eq!(
+            datagram(carried(&packet, &[53], false)).unwrap().payload,
+            b"abc"
+        );
     }
 
     #[test]
     fn snaplen_cut_payload_is_decoded_as_far_as_it_goes() {
         let packet = ipv4_udp(b"abcdefgh");
-        let datagram = udp_datagram(&packet[..32], &[53], true).unwrap();
+        let datagram = datagram(carried(&packet[..32], &[53], true)).unwrap();
         assert_eq!(datagram.payload, b"abcd");
         assert!(datagram.payload_truncated);
         assert_eq!(
-            udp_datagram(&packet[..10], &[53], true),
+            carried(&packet[..10], &[53], true),
             Err(Skip::Truncated(Layer::Ip))
         );
     }
 
     #[test]
-    fn first_fragment_is_read_as_truncated_and_later_fragments_are_skipped() {
+    fn fragments_carry_their_position_whatever_the_port() {
         let mut first = ipv4_udp(b"abcdefgh");
+        first[4..6].copy_from_slice(&0x1234u16.to_be_bytes());
         first[6] = 0x20; // more fragments, offset 0
-        first[24..26].copy_from_slice(&100u16.to_be_bytes()); // the UDP length of the whole datagram
-        let datagram = udp_datagram(&first, &[53], false).unwrap();
-        assert_eq!(datagram.payload, b"abcdefgh");
-        assert!(datagram.payload_truncated);
+        let Ok(Carried::Fragment(fragment)) = carried(&first, &[53], false) else {
+            panic!("not a fragment")
+        };
+        assert_eq!(
+            (fragment.identification, fragment.offset, fragment.more),
+            (0x1234, 0, true)
+        );
+        assert_eq!(fragment.payload.len(), 16);
         let mut later = ipv4_udp(b"abcdefgh");
-        later[6..8].copy_from_slice(&0x2003u16.to_be_bytes()); // more fragments, offset 24 bytes
-        assert_eq!(udp_datagram(&later, &[53], false), Err(Skip::IpFragment));
+        later[6..8].copy_from_slice(&0x0003u16.to_be_bytes()); // last fragment, offset 24 bytes
+        let Ok(Carried::Fragment(fragment)) = carried(&later, &[53], false) else {
+            panic!("not a fragment")
+        };
+        assert_eq!((fragment.offset, fragment.more), (24, false));
     }
 
     #[test]
-    fn tcp_on_a_dns_port_is_a_named_skip() {
-        let mut tcp = ipv4_udp(b"abcdefghijklm");
-        tcp[9] = 6;
-        assert_eq!(udp_datagram(&tcp, &[53], false), Err(Skip::DnsOverTcp));
+    fn tcp_segment_on_a_dns_port_keeps_sequence_flags_and_data() {
+        let mut tcp = vec![
+            0,
+            53,
+            0x9c,
+            0x40,
+            0,
+            0,
+            0x10,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0x50,
+            TCP_FIN | 0x10,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+        ];
+        tcp.extend_from_slice(b"\x00\x02hi");
+        let packet = ipv4(6, &tcp);
+        let Ok(Carried::Tcp(segment)) = carried(&packet, &[53], false) else {
+            panic!("not a segment")
+        };
+        assert_eq!(
+            (segment.sequence, segment.fin, segment.syn, segment.rst),
+            (0x1000, true, false, false)
+        );
+        assert_eq!(segment.payload, b"\x00\x02hi");
+        let mut bad_offset = tcp.clone();
+        bad_offset[12] = 0x20;
+        assert_eq!(
+            carried(&ipv4(6, &bad_offset), &[53], false),
+            Err(Skip::Malformed(Layer::Tcp))
+        );
     }
 
     #[test]
@@ -222,7 +394,7 @@ pub(crate) mod tests {
         let mut packet = ipv4_udp(b"abc");
         packet[24..26].copy_from_slice(&4u16.to_be_bytes());
         assert_eq!(
-            udp_datagram(&packet, &[53], false),
+            carried(&packet, &[53], false),
             Err(Skip::Malformed(Layer::Udp))
         );
     }

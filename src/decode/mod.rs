@@ -1,16 +1,23 @@
-//! Decode stage: pure functions from frame bytes to DNS messages for the watched names.
-//! Bytes in, values out: no I/O, no clock, no printing, no panics. A frame that yields nothing
-//! says why with a [`Skip`], which the analysis counts.
+//! Decode stage: pure functions from frame bytes to DNS messages for the watched names, and the
+//! bounded reassembly state machines (IP fragments, DNS over TCP) that the pipeline runs in
+//! capture order. Bytes in, values out: no I/O, no clock, no printing, no panics. A frame that
+//! yields nothing says why with a [`Skip`], which the analysis counts.
 
 mod dns;
+mod fragments;
 mod ip;
 mod link;
+mod reassembly;
+mod tcp;
 
 pub use dns::{type_name, Answer, AnswerData, DnsMessage, Flags, Question, WatchList};
+pub use fragments::{FragmentCounters, FragmentLimits, FragmentTable, PIECE_OVERHEAD_BYTES};
 pub use ip::Transport;
+pub use reassembly::{Reassembler, ReassemblyCounters, ReassemblyLimits};
+pub use tcp::{TcpCounters, TcpLimits, TcpStreams, STATE_OVERHEAD_BYTES};
 
 use crate::capture::FrameMeta;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// A protocol layer, for skip reasons.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -22,6 +29,8 @@ pub enum Layer {
     Ip,
     /// UDP.
     Udp,
+    /// TCP.
+    Tcp,
     /// DNS.
     Dns,
 }
@@ -33,12 +42,8 @@ pub enum Skip {
     UnsupportedLink(u32),
     /// The frame carries something other than IPv4/IPv6 (ARP, LLDP, ...).
     NotIp,
-    /// IP, but not UDP to or from a DNS port.
+    /// IP, but not UDP or TCP to or from a DNS port.
     NotDns,
-    /// DNS over TCP: stream reassembly is not implemented yet.
-    DnsOverTcp,
-    /// An IP fragment: datagram reassembly is not implemented yet.
-    IpFragment,
     /// The capture cut the frame before this layer was complete.
     Truncated(Layer),
     /// The bytes of this layer are invalid.
@@ -52,8 +57,6 @@ impl Skip {
             Skip::UnsupportedLink(link_type) => format!("unsupported_link_type_{link_type}"),
             Skip::NotIp => "not_ip".into(),
             Skip::NotDns => "not_dns".into(),
-            Skip::DnsOverTcp => "dns_over_tcp_not_reassembled".into(),
-            Skip::IpFragment => "ip_fragment_not_reassembled".into(),
             Skip::Truncated(layer) => format!("truncated_{}", layer_name(*layer)),
             Skip::Malformed(layer) => format!("malformed_{}", layer_name(*layer)),
         }
@@ -65,6 +68,7 @@ fn layer_name(layer: Layer) -> &'static str {
         Layer::Link => "link",
         Layer::Ip => "ip",
         Layer::Udp => "udp",
+        Layer::Tcp => "tcp",
         Layer::Dns => "dns",
     }
 }
@@ -72,10 +76,50 @@ fn layer_name(layer: Layer) -> &'static str {
 /// Settings the decoder needs: which ports carry DNS and which names are watched.
 #[derive(Debug, Clone)]
 pub struct DecodeConfig {
-    /// UDP ports treated as DNS (53 plus `--dns-port`).
+    /// UDP and TCP ports treated as DNS (53 plus `--dns-port`).
     pub dns_ports: Vec<u16>,
     /// The names whose messages are decoded in full.
     pub watch: WatchList,
+}
+
+/// A TCP segment on a DNS port, copied out of its batch for stream reassembly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedSegment {
+    /// The frame it came in.
+    pub frame: FrameContext,
+    /// Sender.
+    pub source: SocketAddr,
+    /// Receiver.
+    pub destination: SocketAddr,
+    /// Sequence number.
+    pub sequence: u32,
+    /// SYN flag.
+    pub syn: bool,
+    /// FIN flag.
+    pub fin: bool,
+    /// RST flag.
+    pub rst: bool,
+    /// Segment data.
+    pub payload: Vec<u8>,
+}
+
+/// An IP fragment of a UDP datagram, copied out of its batch for reassembly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedFragment {
+    /// The frame it came in.
+    pub frame: FrameContext,
+    /// IP source.
+    pub source: IpAddr,
+    /// IP destination.
+    pub destination: IpAddr,
+    /// Datagram identification.
+    pub identification: u32,
+    /// Byte offset of the data in the datagram.
+    pub offset: usize,
+    /// More fragments follow.
+    pub more: bool,
+    /// Fragment data.
+    pub payload: Vec<u8>,
 }
 
 /// What one frame turned out to be.
@@ -95,6 +139,10 @@ pub enum Decoded {
         /// Truncated or malformed DNS.
         why: Skip,
     },
+    /// A TCP segment on a DNS port: DNS comes out of the stream.
+    Segment(Box<OwnedSegment>),
+    /// An IP fragment: DNS comes out of the reassembled datagram.
+    Fragment(Box<OwnedFragment>),
 }
 
 /// Frame-level facts that go with every decoded DNS message.
@@ -108,8 +156,8 @@ pub struct FrameContext {
     pub frame_number: u64,
 }
 
-/// Decodes one frame: link → IP → UDP → DNS prefilter → full DNS decode for watched names.
-/// `snaplen_cut` is reported through the return value's `truncated` flag.
+/// Decodes one frame: link → IP → UDP/TCP/fragment → DNS prefilter → full DNS decode for watched
+/// names (UDP; TCP segments and fragments are handed on for reassembly).
 pub fn decode_frame(meta: &FrameMeta, bytes: &[u8], config: &DecodeConfig) -> FrameOutcome {
     let truncated = meta.wire_len > meta.caplen;
     let result = decode_layers(meta, bytes, config, truncated);
@@ -135,22 +183,38 @@ fn decode_layers(
     truncated: bool,
 ) -> Result<Decoded, Skip> {
     let ip_bytes = link::ip_packet(meta.link_type, bytes)?;
-    let datagram = ip::udp_datagram(ip_bytes, &config.dns_ports, truncated)?;
-    let context = FrameContext {
+    let frame = FrameContext {
         ts_ns: meta.ts_ns,
         file_index: meta.file_index,
         frame_number: meta.frame_number,
     };
-    let endpoints = (
-        SocketAddr::new(datagram.source, datagram.source_port),
-        SocketAddr::new(datagram.destination, datagram.destination_port),
-    );
-    dns::decode_message(
-        datagram.payload,
-        datagram.payload_truncated,
-        &config.watch,
-        context,
-        endpoints,
-        datagram.transport,
-    )
+    match ip::carried(ip_bytes, &config.dns_ports, truncated)? {
+        ip::Carried::Udp(datagram) => dns::decode_message(
+            datagram.payload,
+            datagram.payload_truncated,
+            &config.watch,
+            frame,
+            (datagram.source, datagram.destination),
+            Transport::Udp,
+        ),
+        ip::Carried::Tcp(segment) => Ok(Decoded::Segment(Box::new(OwnedSegment {
+            frame,
+            source: segment.source,
+            destination: segment.destination,
+            sequence: segment.sequence,
+            syn: segment.syn,
+            fin: segment.fin,
+            rst: segment.rst,
+            payload: segment.payload.to_vec(),
+        }))),
+        ip::Carried::Fragment(fragment) => Ok(Decoded::Fragment(Box::new(OwnedFragment {
+            frame,
+            source: fragment.source,
+            destination: fragment.destination,
+            identification: fragment.identification,
+            offset: fragment.offset,
+            more: fragment.more,
+            payload: fragment.payload.to_vec(),
+        }))),
+    }
 }
