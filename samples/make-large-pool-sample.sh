@@ -15,7 +15,9 @@
 #                    - client 127.0.0.13 asks over UDP with +bufsize=1232: the answer has TC=1 and
 #                      no records, and dig repeats the same question over TCP by itself;
 #                    - client 127.0.0.14 asks the same with +ignore: the answer has TC=1 and the
-#                      client never retries over TCP (a truncated answer nobody completed).
+#                      client never retries over TCP (a truncated answer nobody completed); this
+#                      one comes first, followed by a 6 s pause (longer than pcdns's default query
+#                      timeout) so that the missing retry is final when the capture ends.
 #                    Every DNS message is therefore whole only after IP defragmentation or TCP
 #                    stream reassembly, except the small queries and the two TC=1 answers.
 #
@@ -278,6 +280,11 @@ q() {
 }
 
 log "capturing the query sequence (namespace $NS, lo MTU $MTU)"
+# 0. TC=1 over UDP, never completed. First, and followed by a pause longer than pcdns's default
+#    5 s query timeout, so that the missing TCP retry is a finding and not still "pending" when
+#    the capture ends.
+q "$IGNORE_CLIENT" UDP 0 1 +bufsize=1232 +ignore
+sleep 6
 # 1. Large UDP answers, IP-fragmented.
 q "$FRAG_CLIENT" UDP "$MEMBERS" 0 +bufsize=4096
 q "$FRAG_CLIENT" UDP "$MEMBERS" 0 +bufsize=4096
@@ -287,8 +294,6 @@ q "$TCP_CLIENT" TCP "$MEMBERS" 0 +tcp
 # 3. TC=1 over UDP, then dig asks again over TCP by itself (two queries on the wire).
 q "$RETRY_CLIENT" TCP "$MEMBERS" 0 +bufsize=1232
 QUERIES=$((QUERIES + 1))
-# 4. TC=1 over UDP, never completed.
-q "$IGNORE_CLIENT" UDP 0 1 +bufsize=1232 +ignore
 
 # Every query dig made got its response; wait until the file holds all of them.
 all_captured() { [ "$(count 'dns')" -ge $((QUERIES * 2)) ]; }

@@ -128,6 +128,7 @@ fn run_analyze(config: &AnalyzeConfig) -> Result<Status, CommandError> {
         ReportOptions {
             top_names: config.top,
             pairing: config.input.pairing,
+            reassembly: config.input.reassembly,
         },
     );
     let stdout_terminal = io::stdout().is_terminal();
@@ -191,6 +192,7 @@ fn run_expect(config: &ExpectConfig) -> Result<Status, CommandError> {
         ReportOptions {
             top_names: config.top,
             pairing: config.input.pairing,
+            reassembly: config.input.reassembly,
         },
     );
     let sources: Vec<String> = outcome.files.iter().map(|f| f.name.clone()).collect();

@@ -1,18 +1,22 @@
-//! Reruns samples/make-samples.sh (real BIND 9 and dig in a network namespace the script
+//! Reruns the sample scripts (real BIND 9 or Unbound and dig in a network namespace the script
 //! creates, captured with tcpdump) and checks that the fresh captures give the same findings as
-//! the committed ones. Needs root, bind9, dnsutils, tcpdump and iproute2.
+//! the committed ones. Needs root, bind9, unbound, dnsutils, tcpdump, iproute2 and tshark.
 
 mod common;
 use common::*;
 use serde_json::Value;
+use std::path::Path;
+
+const CONTOSO: &str = "samples/contoso.toml";
+const LARGE_POOL: &str = "samples/large-pool.toml";
 
 /// (severity, kind, name, subject, count) of every finding: what must not change on a rerun.
-fn findings_of(capture: &str) -> Vec<(String, String, String, String, u64)> {
+fn findings_of(capture: &Path, expectations: &str) -> Vec<(String, String, String, String, u64)> {
     let report = json(&pcdns(&[
         "analyze",
-        capture,
+        capture.to_str().unwrap(),
         "--expect",
-        "samples/contoso.toml",
+        expectations,
         "--format",
         "json",
     ]));
@@ -42,35 +46,81 @@ fn is_root() -> bool {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
-#[test]
-fn fresh_samples_from_real_dns_software_give_the_committed_findings() {
-    for tool in ["named", "dig", "tcpdump", "ip"] {
+/// True when every tool is on PATH and we are root; otherwise reports what is missing.
+fn have(tools: &[&str]) -> bool {
+    for tool in tools {
         let found = std::process::Command::new("sh")
             .args(["-c", &format!("command -v {tool}")])
             .output()
             .is_ok_and(|o| o.status.success());
         if !found {
-            return missing(tool);
+            missing(tool);
+            return false;
         }
     }
     if !is_root() {
-        return missing("root (network namespaces and capture)");
+        missing("root (network namespaces and capture)");
+        return false;
     }
+    true
+}
+
+/// Runs `script` with a fresh output directory and returns it.
+fn rerun(script: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let status = std::process::Command::new("bash")
-        .arg(root().join("samples/make-samples.sh"))
+        .arg(root().join(script))
         .arg(dir.path())
         .status()
-        .expect("run make-samples.sh");
-    assert!(status.success(), "make-samples.sh failed");
-    for sample in ["healthy.pcap", "broken.pcap"] {
-        let fresh = dir.path().join(sample);
-        let committed = findings_of(&format!("samples/{sample}"));
-        assert_eq!(findings_of(fresh.to_str().unwrap()), committed, "{sample}");
-        if sample == "broken.pcap" {
+        .expect("run the script");
+    assert!(status.success(), "{script} failed");
+    dir
+}
+
+#[test]
+fn fresh_samples_from_bind_give_the_committed_findings() {
+    if !have(&["named", "dig", "tcpdump", "ip"]) {
+        return;
+    }
+    let dir = rerun("samples/make-samples.sh");
+    for name in ["healthy.pcap", "broken.pcap"] {
+        let committed = findings_of(&sample(name), CONTOSO);
+        assert_eq!(
+            findings_of(&dir.path().join(name), CONTOSO),
+            committed,
+            "{name}"
+        );
+        if name == "broken.pcap" {
             assert!(committed
                 .iter()
                 .any(|f| f.1 == "wrong_address" && f.3 == "10.10.10.3"));
+            assert!(committed
+                .iter()
+                .any(|f| f.1 == "unanswered" && f.3 == "127.0.0.55"));
         }
     }
+}
+
+#[test]
+fn fresh_large_pool_sample_from_unbound_gives_the_committed_findings() {
+    if !have(&["unbound", "dig", "tcpdump", "ip", "tshark"]) {
+        return;
+    }
+    let dir = rerun("samples/make-large-pool-sample.sh");
+    let fresh = dir.path().join("large-pool.pcap");
+    let committed = findings_of(&sample("large-pool.pcap"), LARGE_POOL);
+    assert_eq!(findings_of(&fresh, LARGE_POOL), committed);
+    let report = json(&pcdns(&[
+        "analyze",
+        fresh.to_str().unwrap(),
+        "--expect",
+        LARGE_POOL,
+        "--format",
+        "json",
+    ]));
+    let members = report["names"][0]["addresses"].as_array().unwrap();
+    assert!(
+        members.len() == 120 && members.iter().all(|m| m["present"] == 5),
+        "every member in every full answer"
+    );
 }

@@ -361,7 +361,7 @@ fn captures() -> Option<Vec<std::path::PathBuf>> {
         .into_iter()
         .map(|(path, _)| dir.join(path))
         .collect();
-    files.extend(["healthy.pcap", "broken.pcap"].map(sample));
+    files.extend(["healthy.pcap", "broken.pcap", "large-pool.pcap"].map(sample));
     Some(files)
 }
 

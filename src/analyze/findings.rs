@@ -53,6 +53,8 @@ pub enum FindingKind {
     UnsolicitedResponse,
     /// Two different answers to one query.
     ConflictingAnswers,
+    /// A truncated UDP answer (TC) the client never retried over TCP.
+    TruncatedNotRetried,
     /// An expected member never appeared in any answer.
     MemberNeverSeen,
     /// No response for this watched name in the whole capture.
@@ -68,7 +70,7 @@ impl FindingKind {
                 Severity::Error
             }
             OtherRcode | MissingMember | Nodata | TtlAboveMax | MemberNeverSeen
-            | UnsolicitedResponse | ConflictingAnswers => Severity::Warning,
+            | UnsolicitedResponse | ConflictingAnswers | TruncatedNotRetried => Severity::Warning,
             NameNotSeen => Severity::Info,
         }
     }
@@ -89,6 +91,7 @@ impl FindingKind {
             TtlAboveMax => "TTL above maximum",
             UnsolicitedResponse => "unsolicited response",
             ConflictingAnswers => "conflicting answers",
+            TruncatedNotRetried => "truncated, no TCP retry",
             MemberNeverSeen => "member never seen",
             NameNotSeen => "no responses",
         }

@@ -8,12 +8,14 @@ mod latency;
 mod names;
 mod occurrences;
 mod pairing;
+mod truncation;
 
 pub use findings::{FindingKey, FindingKind, Severity};
 pub use latency::{bucket_upper_ns, LatencyHistogram};
 pub use names::{AnswerSet, ClientFacts, NameFacts, Placement, RcodeClass, ServerFacts};
 pub use occurrences::{Event, FrameRef, Occurrences};
 pub use pairing::{PairingCounters, PairingSettings, Status, Transaction, WatchedName};
+pub use truncation::{TruncatedAnswer, TruncationCounters};
 
 use crate::decode::{DnsMessage, ReassemblyCounters, Skip};
 use crate::expect::Expectations;
@@ -64,6 +66,8 @@ pub struct TrafficCounters {
     pub pairing: PairingCounters,
     /// IP fragment and TCP stream reassembly.
     pub reassembly: ReassemblyCounters,
+    /// Truncated UDP answers and their TCP retries.
+    pub truncation: TruncationCounters,
     /// Earliest capture timestamp (ns), if any frame was read.
     pub first_ts_ns: Option<u64>,
     /// Latest capture timestamp (ns).
@@ -214,6 +218,25 @@ impl Analysis {
         }
     }
 
+    /// Records a truncated answer that was never retried over TCP (a finding for an expected name).
+    pub fn record_not_retried(&mut self, answer: &TruncatedAnswer, watching: &Watching) {
+        let (Some(watched), Some(_)) = (&answer.watched, watching.expectations()) else {
+            return;
+        };
+        let event = Event {
+            ts_ns: answer.ts_ns,
+            frame: answer.frame,
+            server: answer.server.ip(),
+            client: answer.client.ip(),
+        };
+        let key = FindingKey {
+            kind: FindingKind::TruncatedNotRetried,
+            name: watched.display.clone(),
+            subject: answer.server.ip().to_string(),
+        };
+        self.findings.entry(key).or_default().record(&event);
+    }
+
     /// Adds `other` into `self`.
     pub fn merge(&mut self, other: Analysis) {
         let (mine, theirs) = (&mut self.traffic, other.traffic);
@@ -226,6 +249,7 @@ impl Analysis {
         mine.untracked_name_responses += theirs.untracked_name_responses;
         mine.pairing.merge(&theirs.pairing);
         mine.reassembly.merge(&theirs.reassembly);
+        mine.truncation.merge(&theirs.truncation);
         for (why, count) in theirs.skipped {
             *mine.skipped.entry(why).or_default() += count;
         }
@@ -300,6 +324,11 @@ impl<'w> Analyzer<'w> {
     }
 
     fn flush(&mut self, sink: &mut dyn FnMut(&Transaction)) {
+        let not_retried: Vec<TruncatedAnswer> =
+            self.pairing.truncation.drain_not_retried().collect();
+        for answer in &not_retried {
+            self.analysis.record_not_retried(answer, self.watching);
+        }
         let closed: Vec<Transaction> = self.pairing.drain_closed().collect();
         for transaction in &closed {
             self.analysis.record_transaction(transaction, self.watching);
@@ -318,6 +347,7 @@ impl<'w> Analyzer<'w> {
         self.pairing.finish(end);
         self.flush(sink);
         self.analysis.traffic.pairing = self.pairing.counters;
+        self.analysis.traffic.truncation = self.pairing.truncation.counters;
         self.analysis
     }
 

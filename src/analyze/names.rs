@@ -31,6 +31,8 @@ pub enum RcodeClass {
     Noerror,
     /// NOERROR without data of the asked type.
     Nodata,
+    /// NOERROR, truncated (TC), without data: the answer did not fit (RFC 2181 §9).
+    Truncated,
     /// Name does not exist.
     Nxdomain,
     /// Server failure.
@@ -47,6 +49,7 @@ impl RcodeClass {
         match self {
             RcodeClass::Noerror => "NOERROR",
             RcodeClass::Nodata => "NODATA",
+            RcodeClass::Truncated => "TRUNCATED",
             RcodeClass::Nxdomain => "NXDOMAIN",
             RcodeClass::Servfail => "SERVFAIL",
             RcodeClass::Refused => "REFUSED",
@@ -55,9 +58,10 @@ impl RcodeClass {
     }
 
     /// All classes, in report order.
-    pub const ALL: [RcodeClass; 6] = [
+    pub const ALL: [RcodeClass; 7] = [
         RcodeClass::Noerror,
         RcodeClass::Nodata,
+        RcodeClass::Truncated,
         RcodeClass::Nxdomain,
         RcodeClass::Servfail,
         RcodeClass::Refused,
@@ -196,6 +200,7 @@ impl ResponseView {
         };
         let rcode = match message.flags.rcode {
             0 if has_data => RcodeClass::Noerror,
+            0 if message.flags.truncated => RcodeClass::Truncated,
             0 => RcodeClass::Nodata,
             2 => RcodeClass::Servfail,
             3 => RcodeClass::Nxdomain,
@@ -371,7 +376,9 @@ pub fn check_response(
             format!("rcode {}", message.flags.rcode),
             0,
         ),
-        // Answers cut short prove presence, never absence.
+        // Answers cut short prove presence, never absence; a truncated answer is judged by
+        // whether the client retried it over TCP (see the truncation tracker).
+        RcodeClass::Truncated => {}
         RcodeClass::Nodata if !message.answers_complete => {}
         RcodeClass::Nodata => {
             let family = match message.question.qtype {

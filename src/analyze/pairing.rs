@@ -6,6 +6,7 @@
 //! State is bounded: beyond the cap the oldest entries are evicted and counted.
 
 use super::occurrences::FrameRef;
+use super::truncation::{TruncatedAnswer, TruncationTracker};
 use crate::decode::{DnsMessage, Flags, Transport};
 use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
@@ -93,6 +94,10 @@ pub struct Transaction {
     pub near_capture_start: bool,
     /// The watched name it counts for, if any.
     pub watched: Option<WatchedName>,
+    /// EDNS0 UDP payload size the query advertised.
+    pub query_edns_udp_size: Option<u16>,
+    /// For a TCP query that retries a truncated UDP answer: that answer's frame.
+    pub retry_of_truncated: Option<FrameRef>,
 }
 
 /// Pairing settings.
@@ -180,6 +185,8 @@ struct PendingQuery {
     retries: u32,
     retry_frames: Vec<FrameRef>,
     watched: Option<WatchedName>,
+    edns_udp_size: Option<u16>,
+    retry_of_truncated: Option<FrameRef>,
 }
 
 #[derive(Debug)]
@@ -205,6 +212,8 @@ pub struct Pairing {
     next_sequence: u64,
     capture_start_ns: Option<u64>,
     closed: Vec<Transaction>,
+    /// Truncated UDP answers waiting for their TCP retry.
+    pub truncation: TruncationTracker,
     /// What happened so far.
     pub counters: PairingCounters,
 }
@@ -242,6 +251,7 @@ impl Pairing {
             next_sequence: 0,
             capture_start_ns: None,
             closed: Vec::new(),
+            truncation: TruncationTracker::new(settings.query_timeout_ns, settings.max_pending),
             counters: PairingCounters::default(),
         }
     }
@@ -269,6 +279,7 @@ impl Pairing {
             }
             self.expire_front(Status::Unanswered);
         }
+        self.truncation.advance(now_ns);
     }
 
     /// Records a query or response. `tracked` says whether queries for this question name are
@@ -296,6 +307,15 @@ impl Pairing {
             self.counters.retries += 1;
         } else {
             self.make_room();
+            let retry_of_truncated = match message.transport {
+                Transport::Tcp => self.truncation.retry(
+                    key.client.ip(),
+                    key.server.ip(),
+                    key.qname.clone(),
+                    key.qtype,
+                ),
+                Transport::Udp => None,
+            };
             let pending = PendingQuery {
                 sequence,
                 query_ts_ns: ts,
@@ -305,6 +325,8 @@ impl Pairing {
                 retries: 0,
                 retry_frames: Vec::new(),
                 watched,
+                edns_udp_size: message.edns_udp_size,
+                retry_of_truncated,
             };
             self.pending.insert(key.clone(), pending);
         }
@@ -324,6 +346,7 @@ impl Pairing {
         tracked: bool,
     ) {
         let ts = message.frame.ts_ns;
+        let (qname_key, qtype) = (key.qname.clone(), key.qtype);
         let mut transaction = Transaction {
             status: Status::Orphan,
             client: key.client,
@@ -341,6 +364,8 @@ impl Pairing {
             answers_differ: false,
             near_capture_start: false,
             watched,
+            query_edns_udp_size: None,
+            retry_of_truncated: None,
         };
         if let Some(pending) = self.pending.remove(&key) {
             transaction.status = Status::Answered;
@@ -351,6 +376,8 @@ impl Pairing {
             transaction.retry_frames = pending.retry_frames;
             transaction.rtt_ns = Some(ts.saturating_sub(pending.query_ts_ns));
             transaction.watched = transaction.watched.or(pending.watched);
+            transaction.query_edns_udp_size = pending.edns_udp_size;
+            transaction.retry_of_truncated = pending.retry_of_truncated;
             self.counters.answered += 1;
             let sequence = self.take_sequence();
             self.make_room();
@@ -380,6 +407,19 @@ impl Pairing {
                 ts < start.saturating_add(self.settings.query_timeout_ns);
             self.counters.orphans += 1;
         }
+        if message.flags.truncated
+            && message.transport == Transport::Udp
+            && transaction.status != Status::Duplicate
+        {
+            let answer = TruncatedAnswer {
+                ts_ns: ts,
+                frame: frame_of(message),
+                client: transaction.client,
+                server: transaction.server,
+                watched: transaction.watched.clone(),
+            };
+            self.truncation.truncated(answer, qname_key, qtype);
+        }
         self.closed.push(transaction);
     }
 
@@ -389,6 +429,7 @@ impl Pairing {
         while !self.order.is_empty() {
             self.expire_front(Status::Pending);
         }
+        self.truncation.finish(end_ns);
     }
 
     fn take_sequence(&mut self) -> u64 {
@@ -456,6 +497,8 @@ impl Pairing {
                     answers_differ: false,
                     near_capture_start: false,
                     watched: pending.watched,
+                    query_edns_udp_size: pending.edns_udp_size,
+                    retry_of_truncated: pending.retry_of_truncated,
                 });
             }
         }
@@ -512,6 +555,7 @@ mod tests {
                 })
                 .unwrap_or_default(),
             answers_complete: true,
+            edns_udp_size: None,
         }
     }
 
@@ -632,6 +676,50 @@ mod tests {
         );
         assert!(closed[..6].iter().all(|t| t.status == Status::Evicted));
         assert_eq!(counters.pending, 4);
+    }
+
+    #[test]
+    fn truncated_udp_answer_and_its_tcp_retry_are_linked() {
+        let mut truncated = message(2, 0.1, true, 8, None);
+        truncated.flags.truncated = true;
+        let mut tcp_query = message(3, 0.2, false, 9, None);
+        tcp_query.transport = Transport::Tcp;
+        tcp_query.source.set_port(40001);
+        let mut tcp_answer = message(4, 0.3, true, 9, Some([10, 0, 0, 1]));
+        tcp_answer.transport = Transport::Tcp;
+        tcp_answer.destination.set_port(40001);
+        let messages = [
+            message(1, 0.0, false, 8, None),
+            truncated,
+            tcp_query,
+            tcp_answer,
+        ];
+        let mut pairing = Pairing::new(PairingSettings {
+            query_timeout_ns: 5 * SECOND,
+            max_pending: 100,
+        });
+        let mut closed = Vec::new();
+        for m in &messages {
+            pairing.observe(m, None, true);
+            closed.extend(pairing.drain_closed());
+        }
+        pairing.finish(60 * SECOND);
+        assert_eq!(
+            statuses(&closed),
+            [(Status::Answered, 8), (Status::Answered, 9)]
+        );
+        assert_eq!(
+            closed[1].retry_of_truncated.map(|f| f.frame_number),
+            Some(2)
+        );
+        assert_eq!(
+            (
+                pairing.truncation.counters.truncated,
+                pairing.truncation.counters.retried
+            ),
+            (1, 1)
+        );
+        assert_eq!(pairing.truncation.drain_not_retried().count(), 0);
     }
 
     #[test]

@@ -178,9 +178,11 @@ pub struct DnsMessage {
     pub question: Question,
     /// The answer section, in order (as far as it could be decoded).
     pub answers: Vec<Answer>,
-    /// False when the answer section was cut short (snaplen) or malformed part-way: the
-    /// answers present are real, but absent ones prove nothing.
+    /// False when the answer section was cut short (snaplen), malformed part-way or the
+    /// response is truncated (TC): the answers present are real, but absent ones prove nothing.
     pub answers_complete: bool,
+    /// The UDP payload size advertised in an EDNS0 OPT record, if any.
+    pub edns_udp_size: Option<u16>,
 }
 
 /// Header fields the prefilter reads.
@@ -189,6 +191,8 @@ struct Header {
     flags: Flags,
     question_count: u16,
     answer_count: u16,
+    authority_count: u16,
+    additional_count: u16,
 }
 
 fn read_u16_at(message: &[u8], offset: usize) -> Option<u16> {
@@ -211,6 +215,8 @@ fn read_header(message: &[u8], truncated: bool) -> Result<Header, Skip> {
         flags: Flags::from_header(field(1)),
         question_count: field(2),
         answer_count: field(3),
+        authority_count: field(4),
+        additional_count: field(5),
     })
 }
 
@@ -369,7 +375,11 @@ pub fn decode_message(
         flags: header.flags,
         question,
         answers: sections.answers,
-        answers_complete: sections.complete,
+        // A truncated (TC) response holds only part of the answer by definition (RFC 2181 §9).
+        answers_complete: sections.complete && !header.flags.truncated,
+        edns_udp_size: sections
+            .end
+            .and_then(|end| edns_udp_size(message, end, &header)),
     })))
 }
 
@@ -378,6 +388,8 @@ struct Sections {
     question: Option<Question>,
     answers: Vec<Answer>,
     complete: bool,
+    /// Offset just past the answer section, when it was read to its end.
+    end: Option<usize>,
 }
 
 /// Decodes the question and answer sections with hickory-proto, keeping what precedes an error
@@ -387,6 +399,7 @@ fn decode_sections(message: &[u8], header: &Header) -> Sections {
         question: None,
         answers: Vec::new(),
         complete: false,
+        end: None,
     };
     let mut decoder = BinDecoder::new(message);
     if decoder.read_slice(HEADER_LEN).is_err() {
@@ -412,7 +425,26 @@ fn decode_sections(message: &[u8], header: &Header) -> Sections {
         }
     }
     sections.complete = true;
+    sections.end = Some(decoder.index());
     sections
+}
+
+/// The UDP payload size advertised in an OPT record (RFC 6891 §6.1.2), found by walking the
+/// authority and additional sections from `offset`.
+fn edns_udp_size(message: &[u8], mut offset: usize, header: &Header) -> Option<u16> {
+    const TYPE_OPT: u16 = 41;
+    let records = usize::from(header.authority_count) + usize::from(header.additional_count);
+    for index in 0..records {
+        let after_owner = skip_name(message, offset)?;
+        let rtype = read_u16_at(message, after_owner)?;
+        let class = read_u16_at(message, after_owner + 2)?;
+        let rdlength = read_u16_at(message, after_owner + 8)?;
+        if rtype == TYPE_OPT && index >= usize::from(header.authority_count) {
+            return Some(class);
+        }
+        offset = after_owner + 10 + usize::from(rdlength);
+    }
+    None
 }
 
 /// A name in RFC 1035 §5.1 presentation form, as BIND and dig write it: the characters that are

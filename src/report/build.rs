@@ -6,6 +6,7 @@ use crate::analyze::{
     Analysis, FindingKey, FrameRef, LatencyHistogram, NameFacts, Occurrences, PairingSettings,
     Placement, RcodeClass, Watching,
 };
+use crate::decode::ReassemblyLimits;
 use crate::expect::{normalize, Expectations, ExpectedName};
 use crate::pipeline::RunOutcome;
 
@@ -16,6 +17,8 @@ pub struct ReportOptions {
     pub top_names: usize,
     /// The pairing settings the run used (stated in the report).
     pub pairing: PairingSettings,
+    /// The reassembly limits the run used.
+    pub reassembly: ReassemblyLimits,
 }
 
 /// Builds the report of `outcome` measured against `watching`.
@@ -91,7 +94,7 @@ pub fn build(outcome: &RunOutcome, watching: &Watching, options: ReportOptions) 
             "discovery"
         },
         expectations: watching.expectations().map(|e| e.source.clone()),
-        summary: summary(outcome, options.pairing),
+        summary: summary(outcome, options),
         capture_errors: outcome.errors.iter().map(ToString::to_string).collect(),
         findings,
         finding_counts,
@@ -100,7 +103,8 @@ pub fn build(outcome: &RunOutcome, watching: &Watching, options: ReportOptions) 
     }
 }
 
-fn summary(outcome: &RunOutcome, pairing: PairingSettings) -> Summary {
+fn summary(outcome: &RunOutcome, options: ReportOptions) -> Summary {
+    let pairing = options.pairing;
     let traffic = &outcome.analysis.traffic;
     let span_ns = match (traffic.first_ts_ns, traffic.last_ts_ns) {
         (Some(first), Some(last)) => last - first,
@@ -145,6 +149,42 @@ fn summary(outcome: &RunOutcome, pairing: PairingSettings) -> Summary {
             evicted_queries: traffic.pairing.evicted_queries,
             evicted_answers: traffic.pairing.evicted_answers,
         },
+        reassembly: reassembly_summary(traffic, options.reassembly),
+    }
+}
+
+fn reassembly_summary(
+    traffic: &crate::analyze::TrafficCounters,
+    limits: ReassemblyLimits,
+) -> ReassemblySummary {
+    let (fragments, tcp, truncation) = (
+        &traffic.reassembly.fragments,
+        &traffic.reassembly.tcp,
+        &traffic.truncation,
+    );
+    ReassemblySummary {
+        frag_timeout_seconds: limits.fragments.timeout_ns as f64 / 1e9,
+        tcp_idle_seconds: limits.tcp.idle_ns as f64 / 1e9,
+        ip_fragments: fragments.fragments,
+        datagrams_reassembled: fragments.reassembled,
+        datagrams_incomplete: fragments.incomplete,
+        datagrams_evicted: fragments.evicted,
+        fragment_overlaps: fragments.overlaps,
+        fragment_inconsistent: fragments.inconsistent,
+        fragments_oversized: fragments.oversized,
+        fragment_peak_bytes: fragments.peak_bytes,
+        tcp_segments: tcp.segments,
+        tcp_messages: tcp.messages,
+        tcp_directions: tcp.directions,
+        tcp_evicted: tcp.evicted,
+        tcp_dropped_bytes: tcp.dropped_bytes,
+        tcp_retransmitted_bytes: tcp.retransmitted_bytes,
+        tcp_resyncs: tcp.resyncs,
+        tcp_peak_bytes: tcp.peak_bytes,
+        truncated_responses: truncation.truncated,
+        truncated_retried_over_tcp: truncation.retried,
+        truncated_not_retried: truncation.not_retried,
+        truncated_pending_at_end: truncation.pending_at_end,
     }
 }
 
@@ -222,6 +262,9 @@ fn finding_report(
             format!("{count} responses from {subject} answered a query that is not in the capture (spoofing shows this way)")
         }
         FindingKind::ConflictingAnswers => format!("{count} times {subject} sent a second, different answer to one query"),
+        FindingKind::TruncatedNotRetried => format!(
+            "{count} truncated (TC) answers from {subject} were not followed by the same question over TCP within the query timeout: the client never got the whole answer"
+        ),
         FindingKind::MemberNeverSeen | FindingKind::NameNotSeen => String::new(),
     };
     FindingReport {

@@ -99,6 +99,12 @@ pub struct LogLine {
     pub near_capture_start: bool,
     /// The watched name this counts for.
     pub watched: Option<String>,
+    /// EDNS0 UDP payload size advertised by the query.
+    pub query_edns_udp_size: Option<u16>,
+    /// EDNS0 UDP payload size advertised by the response.
+    pub response_edns_udp_size: Option<u16>,
+    /// A TCP query retrying a truncated UDP answer: that answer's frame (its log line has TC).
+    pub retry_of_truncated: Option<FrameReport>,
 }
 
 /// RCODE mnemonic (RFC 6895 §2.3).
@@ -197,6 +203,9 @@ pub fn log_line(transaction: &Transaction, file_names: &[String]) -> LogLine {
         answers_differ: transaction.answers_differ,
         near_capture_start: transaction.near_capture_start,
         watched: transaction.watched.as_ref().map(|w| w.display.clone()),
+        query_edns_udp_size: transaction.query_edns_udp_size,
+        response_edns_udp_size: response.and_then(|r| r.edns_udp_size),
+        retry_of_truncated: transaction.retry_of_truncated.map(frame),
     }
 }
 

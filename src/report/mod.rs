@@ -81,6 +81,57 @@ pub struct Summary {
     pub capture_packets_per_second: f64,
     /// Query/response pairing.
     pub transactions: TransactionSummary,
+    /// IP fragment and TCP stream reassembly.
+    pub reassembly: ReassemblySummary,
+}
+
+/// What reassembly did, and what it had to drop.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReassemblySummary {
+    /// `--frag-timeout` in force.
+    pub frag_timeout_seconds: f64,
+    /// `--tcp-idle` in force.
+    pub tcp_idle_seconds: f64,
+    /// IP fragments of UDP datagrams.
+    pub ip_fragments: u64,
+    /// Datagrams reassembled.
+    pub datagrams_reassembled: u64,
+    /// Datagrams given up incomplete (their first fragment is decoded as far as it goes).
+    pub datagrams_incomplete: u64,
+    /// Datagrams dropped at the limits.
+    pub datagrams_evicted: u64,
+    /// Fragments overlapping bytes already held.
+    pub fragment_overlaps: u64,
+    /// Overlaps with different bytes, or conflicting datagram ends.
+    pub fragment_inconsistent: u64,
+    /// Fragments past the largest possible datagram, or larger than the whole budget.
+    pub fragments_oversized: u64,
+    /// Most bytes the fragment table held.
+    pub fragment_peak_bytes: usize,
+    /// TCP segments on DNS ports.
+    pub tcp_segments: u64,
+    /// DNS messages taken out of TCP streams.
+    pub tcp_messages: u64,
+    /// TCP directions followed.
+    pub tcp_directions: u64,
+    /// Directions dropped at the limits.
+    pub tcp_evicted: u64,
+    /// Bytes dropped (gaps, partial messages at close, resynchronisation, eviction).
+    pub tcp_dropped_bytes: u64,
+    /// Retransmitted bytes ignored.
+    pub tcp_retransmitted_bytes: u64,
+    /// Times a stream resynchronised on a message boundary.
+    pub tcp_resyncs: u64,
+    /// Most bytes the TCP streams held.
+    pub tcp_peak_bytes: usize,
+    /// Truncated (TC) UDP responses.
+    pub truncated_responses: u64,
+    /// ... followed by the same question over TCP.
+    pub truncated_retried_over_tcp: u64,
+    /// ... not followed within the query timeout.
+    pub truncated_not_retried: u64,
+    /// ... still undecided when the capture ended.
+    pub truncated_pending_at_end: u64,
 }
 
 /// How the query/response transactions ended.

@@ -30,15 +30,29 @@ fn frames_text(examples: &[FrameReport], several_files: bool) -> String {
         .join(",")
 }
 
+/// Addresses listed in a text cell; long lists are abbreviated (JSON has them all).
+const MAX_LISTED_ADDRESSES: usize = 8;
+
 fn addresses_text(addresses: &[IpAddr]) -> String {
-    if addresses.is_empty() {
-        "-".into()
-    } else {
-        addresses
+    let listed = |slice: &[IpAddr]| {
+        slice
             .iter()
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join(" ")
+    };
+    if addresses.is_empty() {
+        "-".into()
+    } else if addresses.len() > MAX_LISTED_ADDRESSES {
+        let head = &addresses[..MAX_LISTED_ADDRESSES - 2];
+        format!(
+            "{} ... {} ({} addresses)",
+            listed(head),
+            listed(&addresses[addresses.len() - 1..]),
+            addresses.len()
+        )
+    } else {
+        listed(addresses)
     }
 }
 
@@ -125,6 +139,22 @@ pub fn render_text(report: &Report, style: TextStyle) -> String {
         "  transactions  {} answered, {} unanswered, {} pending at end, {} orphan, {} duplicate, {} unpaired responses, {} retries (query timeout {} s)",
         t.answered, t.unanswered, t.pending_at_end, t.orphan_responses, t.duplicate_responses, t.unpaired_responses, t.retries, t.query_timeout_seconds
     );
+    let r = &s.reassembly;
+    if r.ip_fragments + r.tcp_segments > 0 {
+        let _ = writeln!(
+            out,
+            "  reassembly    {} IP fragments: {} datagrams, {} incomplete, {} evicted, {} overlaps ({} inconsistent); {} TCP segments: {} DNS messages, {} bytes dropped, {} resyncs, {} evicted",
+            r.ip_fragments, r.datagrams_reassembled, r.datagrams_incomplete, r.datagrams_evicted, r.fragment_overlaps, r.fragment_inconsistent,
+            r.tcp_segments, r.tcp_messages, r.tcp_dropped_bytes, r.tcp_resyncs, r.tcp_evicted
+        );
+    }
+    if r.truncated_responses > 0 {
+        let _ = writeln!(
+            out,
+            "  truncated     {} TC responses: {} retried over TCP, {} not retried, {} pending at end",
+            r.truncated_responses, r.truncated_retried_over_tcp, r.truncated_not_retried, r.truncated_pending_at_end
+        );
+    }
     if t.evicted_queries + t.evicted_answers > 0 {
         let _ = writeln!(
             out,
@@ -306,11 +336,17 @@ fn render_name(out: &mut String, name: &NameReport, style: TextStyle, several_fi
         let _ = writeln!(out, "  clients (address first/present)");
         let mut table = Table::new(&["CLIENT", "RESPONSES", "RECEIVED"]);
         for c in name.clients.iter().take(style.max_clients) {
-            let received: Vec<String> = c
+            let mut received: Vec<String> = c
                 .addresses
                 .iter()
+                // With many addresses, list those that came first; the count says the rest.
+                .filter(|a| c.addresses.len() <= MAX_LISTED_ADDRESSES || a.first > 0)
+                .take(MAX_LISTED_ADDRESSES)
                 .map(|a| format!("{} {}/{}", a.address, a.first, a.present))
                 .collect();
+            if c.addresses.len() > MAX_LISTED_ADDRESSES {
+                received.push(format!("{} addresses in all", c.addresses.len()));
+            }
             table.row(vec![
                 c.client.to_string(),
                 c.responses.to_string(),
