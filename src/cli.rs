@@ -23,6 +23,67 @@ enum Command {
     Expect(ExpectArgs),
     /// Write the transaction log: one JSON object per query/response transaction (NDJSON).
     Log(LogArgs),
+    /// Write a reproducible synthetic capture (for benchmarks and tests).
+    Synth(SynthArgs),
+}
+
+#[derive(Debug, Args)]
+struct SynthArgs {
+    /// Output capture file.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    out: PathBuf,
+    /// Frames to write.
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    packets: u64,
+    /// Random seed (the same seed gives the same file).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    seed: u64,
+    /// Container format.
+    #[arg(long, value_enum, default_value_t = SynthFormatArg::Pcap)]
+    format: SynthFormatArg,
+    /// Share of events that are non-DNS packets (TCP/443).
+    #[arg(long, value_name = "SHARE", default_value_t = 0.40, value_parser = share)]
+    non_dns: f64,
+    /// Share of events that are DNS exchanges for other names; the rest are for the watched pool.
+    #[arg(long, value_name = "SHARE", default_value_t = 0.59, value_parser = share)]
+    other_dns: f64,
+    /// Share of pool answers holding a wrong address (10.10.10.250).
+    #[arg(long, value_name = "SHARE", default_value_t = 0.05, value_parser = share)]
+    wrong: f64,
+    /// Share of queries left without a response.
+    #[arg(long, value_name = "SHARE", default_value_t = 0.01, value_parser = share)]
+    unanswered: f64,
+    /// Pool members (10.10.10.1 and up).
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u8).range(1..=200))]
+    pool_size: u8,
+    /// Distinct clients.
+    #[arg(long, value_name = "N", default_value_t = 5_000)]
+    clients: u32,
+    /// Share of frames with an 802.1Q VLAN tag.
+    #[arg(long, value_name = "SHARE", default_value_t = 0.10, value_parser = share)]
+    vlan: f64,
+    /// Share of exchanges over IPv6.
+    #[arg(long, value_name = "SHARE", default_value_t = 0.20, value_parser = share)]
+    ipv6: f64,
+    /// Write responses only (no queries).
+    #[arg(long)]
+    responses_only: bool,
+    /// Also write the matching expectations file here.
+    #[arg(long, value_name = "FILE")]
+    expect_out: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum SynthFormatArg {
+    Pcap,
+    Pcapng,
+}
+
+fn share(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if (0.0..=1.0).contains(&value) => Ok(value),
+        _ => Err(format!("\"{text}\" is not a share between 0 and 1")),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -232,6 +293,21 @@ pub enum Config {
     Expect(ExpectConfig),
     /// Write the transaction log.
     Log(LogConfig),
+    /// Write a synthetic capture.
+    Synth(SynthCommand),
+}
+
+/// `pcdns synth`.
+#[derive(Debug, Clone)]
+pub struct SynthCommand {
+    /// What to generate.
+    pub config: crate::synth::SynthConfig,
+    /// Where to write it.
+    pub out: PathBuf,
+    /// pcap or pcapng.
+    pub format: crate::capture::WriteFormat,
+    /// Where to write the matching expectations, if anywhere.
+    pub expect_out: Option<PathBuf>,
 }
 
 impl InputArgs {
@@ -307,6 +383,27 @@ impl Cli {
                 input: args.input.into_config(args.files),
                 expect: args.expect,
                 all: args.all,
+            }),
+            Command::Synth(args) => Config::Synth(SynthCommand {
+                config: crate::synth::SynthConfig {
+                    packets: args.packets,
+                    seed: args.seed,
+                    non_dns: args.non_dns,
+                    other_dns: args.other_dns.min(1.0 - args.non_dns),
+                    wrong: args.wrong,
+                    unanswered: args.unanswered,
+                    pool_size: args.pool_size,
+                    clients: args.clients,
+                    vlan: args.vlan,
+                    ipv6: args.ipv6,
+                    responses_only: args.responses_only,
+                },
+                out: args.out,
+                format: match args.format {
+                    SynthFormatArg::Pcap => crate::capture::WriteFormat::Pcap,
+                    SynthFormatArg::Pcapng => crate::capture::WriteFormat::Pcapng,
+                },
+                expect_out: args.expect_out,
             }),
         }
     }

@@ -44,6 +44,9 @@ pub enum CommandError {
     /// Writing the output failed.
     #[error("cannot write the report: {0}")]
     Output(io::Error),
+    /// Writing a file failed.
+    #[error("cannot write {0}: {1}")]
+    File(String, io::Error),
 }
 
 /// Runs `config`.
@@ -52,6 +55,7 @@ pub fn run(config: Config) -> Result<Status, CommandError> {
         Config::Analyze(analyze) => run_analyze(&analyze),
         Config::Expect(expect) => run_expect(&expect),
         Config::Log(log) => run_log(&log),
+        Config::Synth(synth) => run_synth(&synth),
     }
 }
 
@@ -251,4 +255,22 @@ fn run_log(config: &LogConfig) -> Result<Status, CommandError> {
     } else {
         Status::InputError
     })
+}
+
+fn run_synth(command: &crate::cli::SynthCommand) -> Result<Status, CommandError> {
+    let path = command.out.display().to_string();
+    let fail = |e: io::Error| CommandError::File(path.clone(), e);
+    let file = std::fs::File::create(&command.out).map_err(fail)?;
+    let mut writer = crate::capture::CaptureWriter::new(io::BufWriter::with_capacity(1 << 20, file), command.format).map_err(fail)?;
+    let mut synth = crate::synth::Synth::new(command.config.clone());
+    let mut frame = Vec::with_capacity(2048);
+    while let Some(ts_ns) = synth.next_frame(&mut frame) {
+        writer.write_frame(ts_ns, &frame).map_err(fail)?;
+    }
+    writer.finish().map_err(fail)?;
+    if let Some(expect_out) = &command.expect_out {
+        std::fs::write(expect_out, command.config.expectations_toml())
+            .map_err(|e| CommandError::File(expect_out.display().to_string(), e))?;
+    }
+    Ok(Status::Clean)
 }

@@ -16,6 +16,7 @@
 //! - [`analyze`]: per-name facts and findings; mergeable.
 //! - [`pipeline`]: threads and channels; the only place that knows about threads.
 //! - [`report`]: the report snapshot and its text and JSON renderings.
+//! - [`synth`]: reproducible synthetic captures for benchmarks and hostile-traffic tests.
 //! - [`commands`]: runs a command, writes output, picks the exit status.
 //!
 //! # Invariants
@@ -42,3 +43,4 @@ pub mod decode;
 pub mod expect;
 pub mod pipeline;
 pub mod report;
+pub mod synth;

@@ -1,7 +1,10 @@
 //! The pipeline: the only place that knows about threads. A reader thread fills frame batches
-//! from the inputs in order; decode workers turn each batch into DNS messages and counters; the
-//! calling thread folds the results into one [`Analysis`] strictly in batch order, so a run on
-//! N threads produces exactly the analysis of a run on one thread.
+//! from the inputs in order; decode workers (the reader too, whenever work piles up) turn each
+//! batch into counters and the few items that need capture order (watched DNS messages, TCP
+//! segments, IP fragments); the calling thread reassembles and analyses those strictly in batch
+//! order, so a run on N threads produces exactly the analysis of a run on one thread. Counters
+//! commute, so each worker keeps its own and hands them over once, at the end. In the steady
+//! state nothing here allocates per packet or per batch.
 
 use crate::analyze::{Analysis, Analyzer, PairingSettings, Transaction, Watching};
 use crate::capture::{CaptureError, CaptureReader, FileSummary, FrameBatch, InputPath};
@@ -14,6 +17,8 @@ use std::time::{Duration, Instant};
 pub const BATCH_FRAMES: usize = 2048;
 /// Bytes per batch before it is handed on early.
 pub const BATCH_BYTES: usize = 2 * 1024 * 1024;
+/// Batches queued per worker before the reader decodes one itself.
+const QUEUE_PER_WORKER: usize = 2;
 
 /// What to run over which inputs.
 #[derive(Debug, Clone)]
@@ -49,12 +54,22 @@ pub struct RunOutcome {
     pub elapsed: Duration,
 }
 
-/// What decoding one batch produced, in the batch's own order.
+/// What decoding one batch produced that needs capture order.
 struct BatchOutcome {
     sequence: u64,
-    counters: Analysis,
-    /// What needs capture order: watched messages, TCP segments, IP fragments.
+    /// Capture time of the batch's first and last frames.
+    first_ts_ns: u64,
+    last_ts_ns: u64,
+    /// Watched messages, TCP segments and IP fragments, in frame order.
     ordered: Vec<Decoded>,
+}
+
+/// What a decode worker sends to the aggregator.
+enum WorkerReport {
+    /// One batch decoded.
+    Batch(BatchOutcome),
+    /// The worker is done: its counters.
+    Counters(Box<Analysis>),
 }
 
 /// Counts what needs no order (unwatched DNS, skips); hands back what does.
@@ -71,18 +86,19 @@ fn count_or_keep(counters: &mut Analysis, result: Result<Decoded, Skip>) -> Opti
     None
 }
 
-fn decode_batch(batch: &FrameBatch, config: &DecodeConfig) -> BatchOutcome {
-    let mut counters = Analysis::default();
-    let mut ordered = Vec::new();
+/// Decodes a batch: counts into `counters`, keeps the ordered items in `ordered`.
+fn decode_batch(batch: &FrameBatch, config: &DecodeConfig, counters: &mut Analysis, ordered: &mut Vec<Decoded>) -> BatchOutcome {
     for frame in &batch.frames {
         let outcome = decode_frame(frame, batch.frame_bytes(frame), config);
         counters.count_frame(frame.ts_ns, outcome.snaplen_truncated);
-        ordered.extend(count_or_keep(&mut counters, outcome.result));
+        ordered.extend(count_or_keep(counters, outcome.result));
     }
+    let ts = |frame: Option<&crate::capture::FrameMeta>| frame.map_or(0, |f| f.ts_ns);
     BatchOutcome {
         sequence: batch.sequence,
-        counters,
-        ordered,
+        first_ts_ns: ts(batch.frames.first()),
+        last_ts_ns: ts(batch.frames.last()),
+        ordered: std::mem::take(ordered),
     }
 }
 
@@ -94,25 +110,35 @@ struct Aggregator<'a, 's> {
     next_sequence: u64,
     waiting: BTreeMap<u64, BatchOutcome>,
     reassembled: Vec<Result<Decoded, Skip>>,
+    /// A spare vector handed back to the decoder so batches reuse it.
+    spare: Vec<Decoded>,
 }
 
 impl Aggregator<'_, '_> {
     fn accept(&mut self, outcome: BatchOutcome) {
-        self.waiting.insert(outcome.sequence, outcome);
-        while let Some(ready) = self.waiting.remove(&self.next_sequence) {
-            let batch_end = ready.counters.traffic.last_ts_ns;
-            self.analyzer.add_counters(ready.counters);
-            for item in ready.ordered {
-                self.reassembler.accept(item, &mut self.reassembled);
-                self.apply_reassembled();
-            }
-            if let Some(end) = batch_end {
-                self.reassembler.advance(end, &mut self.reassembled);
-                self.apply_reassembled();
-                self.analyzer.advance(end, self.sink);
-            }
-            self.next_sequence += 1;
+        if outcome.sequence == self.next_sequence {
+            self.process(outcome);
+        } else {
+            self.waiting.insert(outcome.sequence, outcome);
         }
+        while let Some(ready) = self.waiting.remove(&self.next_sequence) {
+            self.process(ready);
+        }
+    }
+
+    fn process(&mut self, mut outcome: BatchOutcome) {
+        if outcome.sequence == 0 {
+            self.analyzer.set_capture_start(outcome.first_ts_ns);
+        }
+        for item in outcome.ordered.drain(..) {
+            self.reassembler.accept(item, &mut self.reassembled);
+            self.apply_reassembled();
+        }
+        self.spare = outcome.ordered;
+        self.reassembler.advance(outcome.last_ts_ns, &mut self.reassembled);
+        self.apply_reassembled();
+        self.analyzer.advance(outcome.last_ts_ns, self.sink);
+        self.next_sequence += 1;
     }
 
     /// Feeds what reassembly produced (and what passed through it) to the analyzer.
@@ -137,10 +163,7 @@ impl Aggregator<'_, '_> {
 
 /// Reads every input in order and hands each filled batch to `deliver`, which returns an empty
 /// batch to reuse. Returns the per-file summaries, backwards timestamps and read errors.
-fn read_inputs(
-    config: &RunConfig,
-    mut deliver: impl FnMut(FrameBatch) -> FrameBatch,
-) -> (Vec<FileSummary>, u64, Vec<CaptureError>) {
+fn read_inputs(config: &RunConfig, mut deliver: impl FnMut(FrameBatch) -> FrameBatch) -> (Vec<FileSummary>, u64, Vec<CaptureError>) {
     let total_bytes: u64 = config.inputs.iter().filter_map(InputPath::size_bytes).sum();
     let mut done_bytes = 0;
     let mut files = Vec::new();
@@ -192,72 +215,81 @@ fn read_inputs(
 pub fn run(config: &RunConfig, sink: &mut dyn FnMut(&Transaction)) -> RunOutcome {
     let started = Instant::now();
     let mut aggregator = Aggregator {
-        analyzer: Analyzer::new(
-            &config.watching,
-            config.pairing,
-            config.decode.watch.decodes_every_query(),
-        ),
+        analyzer: Analyzer::new(&config.watching, config.pairing, config.decode.watch.decodes_every_query()),
         reassembler: Reassembler::new(&config.decode, config.reassembly),
         sink,
         next_sequence: 0,
         waiting: BTreeMap::new(),
         reassembled: Vec::new(),
+        spare: Vec::new(),
     };
     let (files, timestamps_backwards, errors) = if config.threads <= 1 {
-        read_inputs(config, |batch| {
-            aggregator.accept(decode_batch(&batch, &config.decode));
+        let mut counters = Analysis::default();
+        let read = read_inputs(config, |batch| {
+            let mut ordered = std::mem::take(&mut aggregator.spare);
+            let outcome = decode_batch(&batch, &config.decode, &mut counters, &mut ordered);
+            aggregator.accept(outcome);
             batch
-        })
+        });
+        aggregator.analyzer.add_counters(counters);
+        read
     } else {
         run_threaded(config, &mut aggregator)
     };
-    RunOutcome {
-        analysis: aggregator.finish(),
-        files,
-        timestamps_backwards,
-        errors,
-        elapsed: started.elapsed(),
-    }
+    RunOutcome { analysis: aggregator.finish(), files, timestamps_backwards, errors, elapsed: started.elapsed() }
 }
 
-fn run_threaded(
-    config: &RunConfig,
-    aggregator: &mut Aggregator<'_, '_>,
-) -> (Vec<FileSummary>, u64, Vec<CaptureError>) {
+/// Decodes batches from `work` until it closes, then reports its counters.
+fn decode_worker(config: &DecodeConfig, work: &Receiver<FrameBatch>, recycle: &Sender<FrameBatch>, results: &Sender<WorkerReport>) {
+    let mut counters = Analysis::default();
+    let mut ordered = Vec::new();
+    for batch in work {
+        let outcome = decode_batch(&batch, config, &mut counters, &mut ordered);
+        // The reader may have finished; a full or closed recycle channel only means less reuse.
+        let _ = recycle.try_send(batch);
+        if results.send(WorkerReport::Batch(outcome)).is_err() {
+            return;
+        }
+    }
+    let _ = results.send(WorkerReport::Counters(Box::new(counters)));
+}
+
+fn run_threaded(config: &RunConfig, aggregator: &mut Aggregator<'_, '_>) -> (Vec<FileSummary>, u64, Vec<CaptureError>) {
     let workers = config.threads - 1;
-    let (work_tx, work_rx): (Sender<FrameBatch>, Receiver<FrameBatch>) = bounded(workers * 2);
-    let (recycle_tx, recycle_rx) = bounded::<FrameBatch>(workers * 2 + 2);
-    let (result_tx, result_rx) = bounded::<BatchOutcome>(workers * 4);
+    let (work_tx, work_rx): (Sender<FrameBatch>, Receiver<FrameBatch>) = bounded(workers * QUEUE_PER_WORKER);
+    let (recycle_tx, recycle_rx) = bounded::<FrameBatch>(workers * QUEUE_PER_WORKER + 4);
+    let (result_tx, result_rx) = bounded::<WorkerReport>(workers * 4 + 4);
     std::thread::scope(|scope| {
         for _ in 0..workers {
-            let (work_rx, recycle_tx, result_tx) =
-                (work_rx.clone(), recycle_tx.clone(), result_tx.clone());
-            scope.spawn(move || {
-                for batch in work_rx {
-                    let outcome = decode_batch(&batch, &config.decode);
-                    // The reader may have finished; a dropped recycle channel only means less reuse.
-                    let _ = recycle_tx.try_send(batch);
-                    if result_tx.send(outcome).is_err() {
-                        break;
-                    }
-                }
-            });
+            let (work_rx, recycle_tx, result_tx) = (work_rx.clone(), recycle_tx.clone(), result_tx.clone());
+            scope.spawn(move || decode_worker(&config.decode, &work_rx, &recycle_tx, &result_tx));
         }
-        drop(result_tx);
         let reader = scope.spawn(move || {
+            let mut counters = Analysis::default();
+            let mut ordered = Vec::new();
             let summary = read_inputs(config, |batch| {
                 // Workers only stop when this sender is dropped, so sending cannot fail here.
                 let _ = work_tx.send(batch);
+                // When work piles up, the reader is the idle core: it decodes a queued batch too.
+                if work_rx.len() >= workers * QUEUE_PER_WORKER {
+                    if let Ok(queued) = work_rx.try_recv() {
+                        let outcome = decode_batch(&queued, &config.decode, &mut counters, &mut ordered);
+                        let _ = result_tx.send(WorkerReport::Batch(outcome));
+                        return queued;
+                    }
+                }
                 recycle_rx.try_recv().unwrap_or_default()
             });
             drop(work_tx);
+            let _ = result_tx.send(WorkerReport::Counters(Box::new(counters)));
             summary
         });
-        for outcome in result_rx {
-            aggregator.accept(outcome);
+        for report in result_rx {
+            match report {
+                WorkerReport::Batch(outcome) => aggregator.accept(outcome),
+                WorkerReport::Counters(counters) => aggregator.analyzer.add_counters(*counters),
+            }
         }
-        reader
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        reader.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })
 }

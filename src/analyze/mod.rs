@@ -17,7 +17,7 @@ pub use occurrences::{Event, FrameRef, Occurrences};
 pub use pairing::{PairingCounters, PairingSettings, Status, Transaction, WatchedName};
 pub use truncation::{TruncatedAnswer, TruncationCounters};
 
-use crate::decode::{DnsMessage, ReassemblyCounters, Skip};
+use crate::decode::{DnsMessage, ReassemblyCounters, Skip, SkipCounts};
 use crate::expect::Expectations;
 use std::collections::BTreeMap;
 
@@ -59,7 +59,7 @@ pub struct TrafficCounters {
     /// Frames shorter on capture than on the wire.
     pub snaplen_truncated: u64,
     /// Frames that produced no DNS message, by reason.
-    pub skipped: BTreeMap<Skip, u64>,
+    pub skipped: SkipCounts,
     /// Responses for names beyond [`MAX_DISCOVERED_NAMES`] (discovery only).
     pub untracked_name_responses: u64,
     /// Query/response pairing outcomes.
@@ -97,7 +97,7 @@ impl Analysis {
 
     /// Counts a frame that produced no DNS message.
     pub fn skip(&mut self, why: Skip) {
-        *self.traffic.skipped.entry(why).or_default() += 1;
+        self.traffic.skipped.add(why, 1);
     }
 
     /// Counts a DNS message about a name nobody watches.
@@ -250,9 +250,7 @@ impl Analysis {
         mine.pairing.merge(&theirs.pairing);
         mine.reassembly.merge(&theirs.reassembly);
         mine.truncation.merge(&theirs.truncation);
-        for (why, count) in theirs.skipped {
-            *mine.skipped.entry(why).or_default() += count;
-        }
+        mine.skipped.merge(&theirs.skipped);
         mine.first_ts_ns = min_option(mine.first_ts_ns, theirs.first_ts_ns, u64::min);
         mine.last_ts_ns = min_option(mine.last_ts_ns, theirs.last_ts_ns, u64::max);
         for (key, facts) in other.names {
@@ -297,12 +295,14 @@ impl<'w> Analyzer<'w> {
         }
     }
 
-    /// Adds frame counters (which come before the batch's messages).
+    /// Adds counters from the decoders (they commute, so they may come at any time).
     pub fn add_counters(&mut self, counters: Analysis) {
-        if let Some(first) = counters.traffic.first_ts_ns {
-            self.pairing.set_capture_start(first);
-        }
         self.analysis.merge(counters);
+    }
+
+    /// Tells pairing when the capture started (its first packet), for the orphan rule.
+    pub fn set_capture_start(&mut self, ts_ns: u64) {
+        self.pairing.set_capture_start(ts_ns);
     }
 
     /// Analyses one decoded message.

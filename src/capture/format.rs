@@ -344,7 +344,7 @@ fn parse_ng<'a>(
                 RawFrame {
                     ts_ns: last_ts_ns,
                     link_type: interface.link_type,
-                    data: spb.data,
+                    data: &spb.data[..(spb.origlen as usize).min(spb.data.len())],
                     wire_len: spb.origlen,
                 },
             ),
@@ -382,7 +382,7 @@ fn enhanced_frame<'a>(epb: &EnhancedPacketBlock<'a>, interface: &Interface) -> R
     RawFrame {
         ts_ns: ts_ns.clamp(0, i128::from(u64::MAX)) as u64,
         link_type: interface.link_type,
-        data: epb.data,
+        data: &epb.data[..(epb.caplen as usize).min(epb.data.len())],
         wire_len: epb.origlen,
     }
 }

@@ -1,12 +1,15 @@
 //! Capture stage: the only code that reads packets. It turns capture files (pcap, pcapng,
 //! optionally gzip- or zstd-compressed, or standard input) into [`FrameBatch`]es of raw frames
-//! with their metadata. It never decodes protocols above the capture format.
+//! with their metadata, and writes capture files (synthetic captures). It never decodes
+//! protocols above the capture format.
 
 mod format;
 mod source;
+mod write;
 
 pub use format::{CaptureReader, FileSummary};
 pub use source::InputPath;
+pub use write::{CaptureWriter, WriteFormat};
 
 use std::fmt;
 

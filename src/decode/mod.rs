@@ -63,6 +63,70 @@ impl Skip {
     }
 }
 
+const LAYERS: [Layer; 5] = [Layer::Link, Layer::Ip, Layer::Udp, Layer::Tcp, Layer::Dns];
+/// NotIp, NotDns, then Truncated and Malformed per layer.
+const FIXED_REASONS: usize = 2 + 2 * LAYERS.len();
+
+/// Skipped frames per reason, counted without allocating: a fixed table for the reasons that
+/// carry no value, and a short list of the unsupported link types met.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SkipCounts {
+    fixed: [u64; FIXED_REASONS],
+    unsupported_links: Vec<(u32, u64)>,
+}
+
+impl SkipCounts {
+    fn index(why: Skip) -> Option<usize> {
+        let layer_index = |layer: Layer| LAYERS.iter().position(|l| *l == layer).unwrap_or_default();
+        match why {
+            Skip::UnsupportedLink(_) => None,
+            Skip::NotIp => Some(0),
+            Skip::NotDns => Some(1),
+            Skip::Truncated(layer) => Some(2 + layer_index(layer)),
+            Skip::Malformed(layer) => Some(2 + LAYERS.len() + layer_index(layer)),
+        }
+    }
+
+    fn reason(index: usize) -> Skip {
+        match index {
+            0 => Skip::NotIp,
+            1 => Skip::NotDns,
+            i if i < 2 + LAYERS.len() => Skip::Truncated(LAYERS[i - 2]),
+            i => Skip::Malformed(LAYERS[i - 2 - LAYERS.len()]),
+        }
+    }
+
+    /// Counts `count` frames skipped for `why`.
+    pub fn add(&mut self, why: Skip, count: u64) {
+        match (Self::index(why), why) {
+            (Some(index), _) => self.fixed[index] += count,
+            (None, Skip::UnsupportedLink(link_type)) => match self.unsupported_links.iter_mut().find(|(t, _)| *t == link_type) {
+                Some((_, n)) => *n += count,
+                None => self.unsupported_links.push((link_type, count)),
+            },
+            (None, _) => {}
+        }
+    }
+
+    /// Adds `other` into `self`.
+    pub fn merge(&mut self, other: &SkipCounts) {
+        for (why, count) in other.iter() {
+            self.add(why, count);
+        }
+    }
+
+    /// Every reason with a non-zero count, in a stable order.
+    pub fn iter(&self) -> impl Iterator<Item = (Skip, u64)> + '_ {
+        let mut links = self.unsupported_links.clone();
+        links.sort_unstable();
+        links
+            .into_iter()
+            .map(|(t, n)| (Skip::UnsupportedLink(t), n))
+            .chain(self.fixed.iter().enumerate().map(|(i, n)| (Self::reason(i), *n)))
+            .filter(|(_, n)| *n > 0)
+    }
+}
+
 fn layer_name(layer: Layer) -> &'static str {
     match layer {
         Layer::Link => "link",
