@@ -68,6 +68,9 @@ struct SynthArgs {
     /// Write responses only (no queries).
     #[arg(long)]
     responses_only: bool,
+    /// Largest payload of a non-DNS packet, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 1200, value_parser = clap::value_parser!(u64).range(0..=9000))]
+    max_payload: u64,
     /// Also write the matching expectations file here.
     #[arg(long, value_name = "FILE")]
     expect_out: Option<PathBuf>,
@@ -397,6 +400,7 @@ impl Cli {
                     vlan: args.vlan,
                     ipv6: args.ipv6,
                     responses_only: args.responses_only,
+                    max_payload: args.max_payload as usize,
                 },
                 out: args.out,
                 format: match args.format {

@@ -261,7 +261,11 @@ fn run_synth(command: &crate::cli::SynthCommand) -> Result<Status, CommandError>
     let path = command.out.display().to_string();
     let fail = |e: io::Error| CommandError::File(path.clone(), e);
     let file = std::fs::File::create(&command.out).map_err(fail)?;
-    let mut writer = crate::capture::CaptureWriter::new(io::BufWriter::with_capacity(1 << 20, file), command.format).map_err(fail)?;
+    let mut writer = crate::capture::CaptureWriter::new(
+        io::BufWriter::with_capacity(1 << 20, file),
+        command.format,
+    )
+    .map_err(fail)?;
     let mut synth = crate::synth::Synth::new(command.config.clone());
     let mut frame = Vec::with_capacity(2048);
     while let Some(ts_ns) = synth.next_frame(&mut frame) {

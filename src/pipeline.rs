@@ -87,7 +87,12 @@ fn count_or_keep(counters: &mut Analysis, result: Result<Decoded, Skip>) -> Opti
 }
 
 /// Decodes a batch: counts into `counters`, keeps the ordered items in `ordered`.
-fn decode_batch(batch: &FrameBatch, config: &DecodeConfig, counters: &mut Analysis, ordered: &mut Vec<Decoded>) -> BatchOutcome {
+fn decode_batch(
+    batch: &FrameBatch,
+    config: &DecodeConfig,
+    counters: &mut Analysis,
+    ordered: &mut Vec<Decoded>,
+) -> BatchOutcome {
     for frame in &batch.frames {
         let outcome = decode_frame(frame, batch.frame_bytes(frame), config);
         counters.count_frame(frame.ts_ns, outcome.snaplen_truncated);
@@ -135,7 +140,8 @@ impl Aggregator<'_, '_> {
             self.apply_reassembled();
         }
         self.spare = outcome.ordered;
-        self.reassembler.advance(outcome.last_ts_ns, &mut self.reassembled);
+        self.reassembler
+            .advance(outcome.last_ts_ns, &mut self.reassembled);
         self.apply_reassembled();
         self.analyzer.advance(outcome.last_ts_ns, self.sink);
         self.next_sequence += 1;
@@ -146,7 +152,7 @@ impl Aggregator<'_, '_> {
         for result in self.reassembled.drain(..) {
             let mut counters = Analysis::default();
             match count_or_keep(&mut counters, result) {
-                Some(Decoded::Watched(message)) => self.analyzer.ingest(&message),
+                Some(Decoded::Watched(message)) => self.analyzer.ingest(message),
                 Some(_) => {}
                 None => self.analyzer.add_counters(counters),
             }
@@ -163,7 +169,10 @@ impl Aggregator<'_, '_> {
 
 /// Reads every input in order and hands each filled batch to `deliver`, which returns an empty
 /// batch to reuse. Returns the per-file summaries, backwards timestamps and read errors.
-fn read_inputs(config: &RunConfig, mut deliver: impl FnMut(FrameBatch) -> FrameBatch) -> (Vec<FileSummary>, u64, Vec<CaptureError>) {
+fn read_inputs(
+    config: &RunConfig,
+    mut deliver: impl FnMut(FrameBatch) -> FrameBatch,
+) -> (Vec<FileSummary>, u64, Vec<CaptureError>) {
     let total_bytes: u64 = config.inputs.iter().filter_map(InputPath::size_bytes).sum();
     let mut done_bytes = 0;
     let mut files = Vec::new();
@@ -215,7 +224,11 @@ fn read_inputs(config: &RunConfig, mut deliver: impl FnMut(FrameBatch) -> FrameB
 pub fn run(config: &RunConfig, sink: &mut dyn FnMut(&Transaction)) -> RunOutcome {
     let started = Instant::now();
     let mut aggregator = Aggregator {
-        analyzer: Analyzer::new(&config.watching, config.pairing, config.decode.watch.decodes_every_query()),
+        analyzer: Analyzer::new(
+            &config.watching,
+            config.pairing,
+            config.decode.watch.decodes_every_query(),
+        ),
         reassembler: Reassembler::new(&config.decode, config.reassembly),
         sink,
         next_sequence: 0,
@@ -236,11 +249,22 @@ pub fn run(config: &RunConfig, sink: &mut dyn FnMut(&Transaction)) -> RunOutcome
     } else {
         run_threaded(config, &mut aggregator)
     };
-    RunOutcome { analysis: aggregator.finish(), files, timestamps_backwards, errors, elapsed: started.elapsed() }
+    RunOutcome {
+        analysis: aggregator.finish(),
+        files,
+        timestamps_backwards,
+        errors,
+        elapsed: started.elapsed(),
+    }
 }
 
 /// Decodes batches from `work` until it closes, then reports its counters.
-fn decode_worker(config: &DecodeConfig, work: &Receiver<FrameBatch>, recycle: &Sender<FrameBatch>, results: &Sender<WorkerReport>) {
+fn decode_worker(
+    config: &DecodeConfig,
+    work: &Receiver<FrameBatch>,
+    recycle: &Sender<FrameBatch>,
+    results: &Sender<WorkerReport>,
+) {
     let mut counters = Analysis::default();
     let mut ordered = Vec::new();
     for batch in work {
@@ -254,14 +278,19 @@ fn decode_worker(config: &DecodeConfig, work: &Receiver<FrameBatch>, recycle: &S
     let _ = results.send(WorkerReport::Counters(Box::new(counters)));
 }
 
-fn run_threaded(config: &RunConfig, aggregator: &mut Aggregator<'_, '_>) -> (Vec<FileSummary>, u64, Vec<CaptureError>) {
+fn run_threaded(
+    config: &RunConfig,
+    aggregator: &mut Aggregator<'_, '_>,
+) -> (Vec<FileSummary>, u64, Vec<CaptureError>) {
     let workers = config.threads - 1;
-    let (work_tx, work_rx): (Sender<FrameBatch>, Receiver<FrameBatch>) = bounded(workers * QUEUE_PER_WORKER);
+    let (work_tx, work_rx): (Sender<FrameBatch>, Receiver<FrameBatch>) =
+        bounded(workers * QUEUE_PER_WORKER);
     let (recycle_tx, recycle_rx) = bounded::<FrameBatch>(workers * QUEUE_PER_WORKER + 4);
     let (result_tx, result_rx) = bounded::<WorkerReport>(workers * 4 + 4);
     std::thread::scope(|scope| {
         for _ in 0..workers {
-            let (work_rx, recycle_tx, result_tx) = (work_rx.clone(), recycle_tx.clone(), result_tx.clone());
+            let (work_rx, recycle_tx, result_tx) =
+                (work_rx.clone(), recycle_tx.clone(), result_tx.clone());
             scope.spawn(move || decode_worker(&config.decode, &work_rx, &recycle_tx, &result_tx));
         }
         let reader = scope.spawn(move || {
@@ -273,7 +302,8 @@ fn run_threaded(config: &RunConfig, aggregator: &mut Aggregator<'_, '_>) -> (Vec
                 // When work piles up, the reader is the idle core: it decodes a queued batch too.
                 if work_rx.len() >= workers * QUEUE_PER_WORKER {
                     if let Ok(queued) = work_rx.try_recv() {
-                        let outcome = decode_batch(&queued, &config.decode, &mut counters, &mut ordered);
+                        let outcome =
+                            decode_batch(&queued, &config.decode, &mut counters, &mut ordered);
                         let _ = result_tx.send(WorkerReport::Batch(outcome));
                         return queued;
                     }
@@ -290,6 +320,8 @@ fn run_threaded(config: &RunConfig, aggregator: &mut Aggregator<'_, '_>) -> (Vec
                 WorkerReport::Counters(counters) => aggregator.analyzer.add_counters(*counters),
             }
         }
-        reader.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        reader
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })
 }

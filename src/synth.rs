@@ -39,12 +39,16 @@ pub struct SynthConfig {
     pub ipv6: f64,
     /// Write only responses (no queries).
     pub responses_only: bool,
+    /// Largest payload of a non-DNS packet (bytes after the TCP header).
+    pub max_payload: usize,
 }
 
 impl SynthConfig {
     /// The pool members.
     pub fn members(&self) -> Vec<Ipv4Addr> {
-        (1..=self.pool_size).map(|n| Ipv4Addr::new(10, 10, 10, n)).collect()
+        (1..=self.pool_size)
+            .map(|n| Ipv4Addr::new(10, 10, 10, n))
+            .collect()
     }
 
     /// An expectations file (TOML) matching the generated pool.
@@ -79,7 +83,13 @@ impl Synth {
     /// A generator for `config`.
     pub fn new(config: SynthConfig) -> Self {
         let rng = fastrand::Rng::with_seed(config.seed);
-        Synth { config, rng, ts_ns: START_NS, written: 0, follow_up: None }
+        Synth {
+            config,
+            rng,
+            ts_ns: START_NS,
+            written: 0,
+            follow_up: None,
+        }
     }
 
     /// Builds the next frame into `frame`; returns its timestamp, or None when done.
@@ -98,7 +108,8 @@ impl Synth {
         if pick < self.config.non_dns {
             self.non_dns(frame);
         } else {
-            let other_name = (pick < self.config.non_dns + self.config.other_dns).then(|| self.rng.u32(..100_000));
+            let other_name = (pick < self.config.non_dns + self.config.other_dns)
+                .then(|| self.rng.u32(..100_000));
             let exchange = self.exchange(other_name);
             if self.config.responses_only {
                 self.response(frame, &exchange);
@@ -116,21 +127,52 @@ impl Synth {
         let client_index = self.rng.u32(..self.config.clients.max(1));
         let ipv6 = self.rng.f64() < self.config.ipv6;
         let (client, server) = if ipv6 {
-            let client = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, (client_index >> 16) as u16, client_index as u16);
-            (IpAddr::V6(client), IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x53 + self.rng.u16(..2))))
+            let client = Ipv6Addr::new(
+                0x2001,
+                0xdb8,
+                1,
+                0,
+                0,
+                0,
+                (client_index >> 16) as u16,
+                client_index as u16,
+            );
+            (
+                IpAddr::V6(client),
+                IpAddr::V6(Ipv6Addr::new(
+                    0x2001,
+                    0xdb8,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0x53 + self.rng.u16(..2),
+                )),
+            )
         } else {
             let client = Ipv4Addr::new(10, 1, (client_index >> 8) as u8, client_index as u8);
-            (IpAddr::V4(client), IpAddr::V4(Ipv4Addr::new(192, 0, 2, 53 + self.rng.u8(..2))))
+            (
+                IpAddr::V4(client),
+                IpAddr::V4(Ipv4Addr::new(192, 0, 2, 53 + self.rng.u8(..2))),
+            )
         };
         let vlan = (self.rng.f64() < self.config.vlan).then(|| self.rng.u16(1..4095));
-        Exchange { client, server, client_port: self.rng.u16(1024..), id: self.rng.u16(..), other_name, vlan }
+        Exchange {
+            client,
+            server,
+            client_port: self.rng.u16(1024..),
+            id: self.rng.u16(..),
+            other_name,
+            vlan,
+        }
     }
 
     fn non_dns(&mut self, frame: &mut Vec<u8>) {
         let client = IpAddr::V4(Ipv4Addr::new(10, 1, self.rng.u8(..), self.rng.u8(..)));
         let server = IpAddr::V4(Ipv4Addr::new(198, 51, 100, self.rng.u8(..)));
         let vlan = (self.rng.f64() < self.config.vlan).then(|| self.rng.u16(1..4095));
-        let payload_len = self.rng.usize(..1200);
+        let payload_len = self.rng.usize(..=self.config.max_payload);
         let mut transport = Vec::with_capacity(20 + payload_len);
         // A TCP segment to or from port 443: ports, sequence, ack, offset 5, ACK|PSH, window.
         let (source_port, destination_port) = (self.rng.u16(1024..), 443u16);
@@ -153,12 +195,20 @@ impl Synth {
     fn query(&mut self, frame: &mut Vec<u8>, exchange: &Exchange) {
         let mut dns = dns_header(exchange.id, 0x0100, 1, 0);
         push_question(&mut dns, &self.question_name(exchange));
-        udp(frame, exchange.vlan, (exchange.client, exchange.client_port), (exchange.server, 53), &dns);
+        udp(
+            frame,
+            exchange.vlan,
+            (exchange.client, exchange.client_port),
+            (exchange.server, 53),
+            &dns,
+        );
     }
 
     fn response(&mut self, frame: &mut Vec<u8>, exchange: &Exchange) {
         let addresses: Vec<Ipv4Addr> = match exchange.other_name {
-            Some(n) => (0..1 + n % 3).map(|i| Ipv4Addr::new(203, 0, 113, (n as u8).wrapping_add(i as u8))).collect(),
+            Some(n) => (0..1 + n % 3)
+                .map(|i| Ipv4Addr::new(203, 0, 113, (n as u8).wrapping_add(i as u8)))
+                .collect(),
             None => {
                 let mut members = self.config.members();
                 if !members.is_empty() {
@@ -180,7 +230,13 @@ impl Synth {
             dns.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0x01, 0x2c, 0, 4]);
             dns.extend_from_slice(&address.octets());
         }
-        udp(frame, exchange.vlan, (exchange.server, 53), (exchange.client, exchange.client_port), &dns);
+        udp(
+            frame,
+            exchange.vlan,
+            (exchange.server, 53),
+            (exchange.client, exchange.client_port),
+            &dns,
+        );
     }
 }
 
@@ -200,7 +256,13 @@ fn push_question(dns: &mut Vec<u8>, name: &str) {
     dns.extend_from_slice(&[0, 0, 1, 0, 1]);
 }
 
-fn udp(frame: &mut Vec<u8>, vlan: Option<u16>, source: (IpAddr, u16), destination: (IpAddr, u16), payload: &[u8]) {
+fn udp(
+    frame: &mut Vec<u8>,
+    vlan: Option<u16>,
+    source: (IpAddr, u16),
+    destination: (IpAddr, u16),
+    payload: &[u8],
+) {
     let length = 8 + payload.len();
     let mut datagram = Vec::with_capacity(length);
     datagram.extend_from_slice(&source.1.to_be_bytes());
@@ -211,7 +273,14 @@ fn udp(frame: &mut Vec<u8>, vlan: Option<u16>, source: (IpAddr, u16), destinatio
     ethernet_ip(frame, vlan, source.0, destination.0, 17, &datagram);
 }
 
-fn ethernet_ip(frame: &mut Vec<u8>, vlan: Option<u16>, source: IpAddr, destination: IpAddr, protocol: u8, payload: &[u8]) {
+fn ethernet_ip(
+    frame: &mut Vec<u8>,
+    vlan: Option<u16>,
+    source: IpAddr,
+    destination: IpAddr,
+    protocol: u8,
+    payload: &[u8],
+) {
     frame.extend_from_slice(&[0x02, 0, 0, 0, 0, 0x01, 0x02, 0, 0, 0, 0, 0x02]);
     if let Some(tag) = vlan {
         frame.extend_from_slice(&[0x81, 0x00]);
@@ -260,6 +329,7 @@ mod tests {
             vlan: 0.2,
             ipv6: 0.3,
             responses_only: false,
+            max_payload: 1200,
         }
     }
 
@@ -276,27 +346,52 @@ mod tests {
     #[test]
     fn same_seed_same_frames_other_seed_other_frames() {
         assert_eq!(frames(config()), frames(config()));
-        assert_ne!(frames(config()), frames(SynthConfig { seed: 8, ..config() }));
+        assert_ne!(
+            frames(config()),
+            frames(SynthConfig {
+                seed: 8,
+                ..config()
+            })
+        );
         assert_eq!(frames(config()).len(), 2_000);
     }
 
     #[test]
     fn frames_decode_into_the_mix_that_was_asked_for() {
-        let decode = DecodeConfig { dns_ports: vec![53], watch: WatchList::names([POOL_NAME]) };
+        let decode = DecodeConfig {
+            dns_ports: vec![53],
+            watch: WatchList::names([POOL_NAME]),
+        };
         let (mut watched, mut other, mut skipped, mut wrong) = (0, 0, 0, 0);
         for (index, frame) in frames(config()).iter().enumerate() {
-            let meta = FrameMeta { ts_ns: 0, file_index: 0, frame_number: index as u64 + 1, link_type: 1, start: 0, caplen: frame.len() as u32, wire_len: frame.len() as u32 };
+            let meta = FrameMeta {
+                ts_ns: 0,
+                file_index: 0,
+                frame_number: index as u64 + 1,
+                link_type: 1,
+                start: 0,
+                caplen: frame.len() as u32,
+                wire_len: frame.len() as u32,
+            };
             match decode_frame(&meta, frame, &decode).result {
                 Ok(Decoded::Watched(message)) => {
                     watched += 1;
-                    wrong += usize::from(message.answers.iter().any(|a| a.data.address() == Some(IpAddr::V4(WRONG_ADDRESS))));
+                    wrong += usize::from(
+                        message
+                            .answers
+                            .iter()
+                            .any(|a| a.data.address() == Some(IpAddr::V4(WRONG_ADDRESS))),
+                    );
                 }
                 Ok(Decoded::Unwatched { .. }) => other += 1,
                 Err(_) => skipped += 1,
                 Ok(other) => panic!("unexpected {other:?}"),
             }
         }
-        assert!(watched > 100 && other > 800 && skipped > 500, "{watched} {other} {skipped}");
+        assert!(
+            watched > 100 && other > 800 && skipped > 500,
+            "{watched} {other} {skipped}"
+        );
         assert!(wrong > 20, "{wrong}");
     }
 }

@@ -306,8 +306,8 @@ impl<'w> Analyzer<'w> {
     }
 
     /// Analyses one decoded message.
-    pub fn ingest(&mut self, message: &DnsMessage) {
-        let watched = self.analysis.ingest(message, self.watching);
+    pub fn ingest(&mut self, message: Box<DnsMessage>) {
+        let watched = self.analysis.ingest(&message, self.watching);
         let tracked = self.tracks_every_query
             || self
                 .watching

@@ -169,7 +169,7 @@ impl ResponseView {
                 .answers
                 .iter()
                 .find_map(|answer| match &answer.data {
-                    AnswerData::Cname(target) if normalize(&answer.name) == current => {
+                    AnswerData::Cname(target) if same_name(&answer.name, current) => {
                         Some(normalize(target))
                     }
                     _ => None,
@@ -183,7 +183,7 @@ impl ResponseView {
         let on_chain: Vec<_> = message
             .answers
             .iter()
-            .filter(|a| chain.contains(&normalize(&a.name)))
+            .filter(|a| chain.iter().any(|name| same_name(&a.name, name)))
             .collect();
         let addresses: Vec<IpAddr> = on_chain
             .iter()
@@ -216,6 +216,11 @@ impl ResponseView {
             rcode,
         }
     }
+}
+
+/// True when `name` (any case, trailing dot or not) is `normalized`, without allocating.
+fn same_name(name: &str, normalized: &str) -> bool {
+    name.trim_end_matches('.').eq_ignore_ascii_case(normalized)
 }
 
 fn event_of(message: &DnsMessage) -> Event {

@@ -60,16 +60,23 @@ impl Occurrences {
 
     /// Records one event that carries a value (the largest is kept).
     pub fn record_value(&mut self, event: &Event, value: u64) {
-        let single = Occurrences {
-            count: 1,
-            first_ts_ns: event.ts_ns,
-            last_ts_ns: event.ts_ns,
-            examples: vec![event.frame],
-            servers: BTreeSet::from([event.server]),
-            clients: BTreeSet::from([event.client]),
-            largest: value,
-        };
-        self.merge(single);
+        // The same result as merging a one-event record, without building one.
+        if self.count == 0 {
+            self.first_ts_ns = event.ts_ns;
+            self.last_ts_ns = event.ts_ns;
+        }
+        self.count += 1;
+        self.first_ts_ns = self.first_ts_ns.min(event.ts_ns);
+        self.last_ts_ns = self.last_ts_ns.max(event.ts_ns);
+        self.largest = self.largest.max(value);
+        if let Err(position) = self.examples.binary_search(&event.frame) {
+            if position < MAX_EXAMPLE_FRAMES {
+                self.examples.insert(position, event.frame);
+                self.examples.truncate(MAX_EXAMPLE_FRAMES);
+            }
+        }
+        insert_capped(&mut self.servers, event.server);
+        insert_capped(&mut self.clients, event.client);
     }
 
     /// Adds `other` into `self`.
@@ -94,6 +101,15 @@ impl Occurrences {
         }
         merge_capped(&mut self.servers, other.servers);
         merge_capped(&mut self.clients, other.clients);
+    }
+}
+
+fn insert_capped(into: &mut BTreeSet<IpAddr>, address: IpAddr) {
+    if into.len() < MAX_NAMED_PEERS || into.last().is_some_and(|last| address < *last) {
+        into.insert(address);
+        if into.len() > MAX_NAMED_PEERS {
+            into.pop_last();
+        }
     }
 }
 
@@ -139,6 +155,28 @@ mod tests {
             [1, 2, 3, 4, 5]
         );
         assert_eq!(all.servers.len(), 3);
+    }
+
+    #[test]
+    fn recording_one_event_equals_merging_a_one_event_record() {
+        let events: Vec<_> = (1..=40)
+            .map(|n| event(1000 - (n * 37 % 101), n * 13 % 29 + 1, (n % 11) as u8))
+            .collect();
+        let mut recorded = Occurrences::default();
+        let mut merged = Occurrences::default();
+        for e in &events {
+            recorded.record_value(e, e.ts_ns % 7);
+            merged.merge(Occurrences {
+                count: 1,
+                first_ts_ns: e.ts_ns,
+                last_ts_ns: e.ts_ns,
+                examples: vec![e.frame],
+                servers: BTreeSet::from([e.server]),
+                clients: BTreeSet::from([e.client]),
+                largest: e.ts_ns % 7,
+            });
+        }
+        assert_eq!(recorded, merged);
     }
 
     #[test]

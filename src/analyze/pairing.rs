@@ -228,16 +228,17 @@ fn frame_of(message: &DnsMessage) -> FrameRef {
 /// A digest of what a response says (rcode and answer data, order ignored): equal answers,
 /// equal signatures. Only compared within one run, so a fixed hasher is enough.
 fn signature(message: &DnsMessage) -> u64 {
-    let mut data: Vec<String> = message
-        .answers
-        .iter()
-        .map(|a| format!("{} {} {:?}", a.name.to_ascii_lowercase(), a.rtype, a.data))
-        .collect();
-    data.sort_unstable();
-    let mut hasher = std::hash::DefaultHasher::new();
-    message.flags.rcode.hash(&mut hasher);
-    data.hash(&mut hasher);
-    hasher.finish()
+    // Order-insensitive: the per-record digests are added up.
+    let records = message.answers.iter().fold(0u64, |sum, answer| {
+        let mut hasher = std::hash::DefaultHasher::new();
+        for byte in answer.name.trim_end_matches('.').bytes() {
+            hasher.write_u8(byte.to_ascii_lowercase());
+        }
+        answer.rtype.hash(&mut hasher);
+        answer.data.hash(&mut hasher);
+        sum.wrapping_add(hasher.finish())
+    });
+    records ^ u64::from(message.flags.rcode).rotate_left(56)
 }
 
 impl Pairing {
@@ -284,13 +285,18 @@ impl Pairing {
 
     /// Records a query or response. `tracked` says whether queries for this question name are
     /// decoded at all (if not, a response without a query is `Unpaired`, not an orphan).
-    pub fn observe(&mut self, message: &DnsMessage, watched: Option<WatchedName>, tracked: bool) {
+    pub fn observe(
+        &mut self,
+        message: Box<DnsMessage>,
+        watched: Option<WatchedName>,
+        tracked: bool,
+    ) {
         self.advance(message.frame.ts_ns);
-        let key = Key::of(message);
+        let key = Key::of(&message);
         if message.flags.response {
             self.observe_response(key, message, watched, tracked);
         } else {
-            self.observe_query(key, message, watched);
+            self.observe_query(key, &message, watched);
         }
     }
 
@@ -341,7 +347,7 @@ impl Pairing {
     fn observe_response(
         &mut self,
         key: Key,
-        message: &DnsMessage,
+        message: Box<DnsMessage>,
         watched: Option<WatchedName>,
         tracked: bool,
     ) {
@@ -359,7 +365,7 @@ impl Pairing {
             query_flags: None,
             retries: 0,
             retry_frames: Vec::new(),
-            response: Some(Box::new(message.clone())),
+            response: None,
             rtt_ns: None,
             answers_differ: false,
             near_capture_start: false,
@@ -385,7 +391,7 @@ impl Pairing {
                 key.clone(),
                 RecentAnswer {
                     sequence,
-                    signature: signature(message),
+                    signature: signature(&message),
                 },
             );
             self.order.push_back((
@@ -396,7 +402,7 @@ impl Pairing {
             ));
         } else if let Some(first) = self.answered.get(&key) {
             transaction.status = Status::Duplicate;
-            transaction.answers_differ = first.signature != signature(message);
+            transaction.answers_differ = first.signature != signature(&message);
             self.counters.duplicates += 1;
         } else if !tracked {
             transaction.status = Status::Unpaired;
@@ -413,13 +419,14 @@ impl Pairing {
         {
             let answer = TruncatedAnswer {
                 ts_ns: ts,
-                frame: frame_of(message),
+                frame: frame_of(&message),
                 client: transaction.client,
                 server: transaction.server,
                 watched: transaction.watched.clone(),
             };
             self.truncation.truncated(answer, qname_key, qtype);
         }
+        transaction.response = Some(message);
         self.closed.push(transaction);
     }
 
@@ -571,7 +578,7 @@ mod tests {
         pairing.set_capture_start(messages[0].frame.ts_ns);
         let mut closed = Vec::new();
         for m in messages {
-            pairing.observe(m, None, true);
+            pairing.observe(Box::new(m.clone()), None, true);
             closed.extend(pairing.drain_closed());
         }
         pairing.finish((end_s * SECOND as f64) as u64);
@@ -700,7 +707,7 @@ mod tests {
         });
         let mut closed = Vec::new();
         for m in &messages {
-            pairing.observe(m, None, true);
+            pairing.observe(Box::new(m.clone()), None, true);
             closed.extend(pairing.drain_closed());
         }
         pairing.finish(60 * SECOND);
@@ -728,7 +735,11 @@ mod tests {
             query_timeout_ns: 5 * SECOND,
             max_pending: 10,
         });
-        pairing.observe(&message(1, 0.0, true, 5, Some([10, 0, 0, 1])), None, false);
+        pairing.observe(
+            Box::new(message(1, 0.0, true, 5, Some([10, 0, 0, 1]))),
+            None,
+            false,
+        );
         assert_eq!(
             pairing.drain_closed().map(|t| t.status).collect::<Vec<_>>(),
             [Status::Unpaired]

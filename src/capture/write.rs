@@ -55,8 +55,10 @@ impl<W: Write> CaptureWriter<W> {
         let length = frame.len() as u32;
         match self.format {
             WriteFormat::Pcap => {
-                self.out.write_all(&((ts_ns / 1_000_000_000) as u32).to_le_bytes())?;
-                self.out.write_all(&((ts_ns % 1_000_000_000 / 1_000) as u32).to_le_bytes())?;
+                self.out
+                    .write_all(&((ts_ns / 1_000_000_000) as u32).to_le_bytes())?;
+                self.out
+                    .write_all(&((ts_ns % 1_000_000_000 / 1_000) as u32).to_le_bytes())?;
                 self.out.write_all(&length.to_le_bytes())?;
                 self.out.write_all(&length.to_le_bytes())?;
                 self.out.write_all(frame)
@@ -104,11 +106,17 @@ mod tests {
     fn written_captures_read_back_frame_for_frame() {
         for format in [WriteFormat::Pcap, WriteFormat::Pcapng] {
             let file = tempfile::NamedTempFile::new().unwrap();
-            let mut writer = CaptureWriter::new(std::fs::File::create(file.path()).unwrap(), format).unwrap();
-            writer.write_frame(1_700_000_000_123_456_000, &[1, 2, 3, 4, 5]).unwrap();
-            writer.write_frame(1_700_000_001_000_001_000, &[9; 64]).unwrap();
+            let mut writer =
+                CaptureWriter::new(std::fs::File::create(file.path()).unwrap(), format).unwrap();
+            writer
+                .write_frame(1_700_000_000_123_456_000, &[1, 2, 3, 4, 5])
+                .unwrap();
+            writer
+                .write_frame(1_700_000_001_000_001_000, &[9; 64])
+                .unwrap();
             writer.finish().unwrap();
-            let mut reader = CaptureReader::open(&InputPath::File(file.path().to_path_buf()), 0).unwrap();
+            let mut reader =
+                CaptureReader::open(&InputPath::File(file.path().to_path_buf()), 0).unwrap();
             let mut batch = FrameBatch::default();
             assert_eq!(reader.fill_batch(&mut batch, 10, 1 << 20).unwrap(), 2);
             assert_eq!(batch.frames[0].ts_ns, 1_700_000_000_123_456_000);

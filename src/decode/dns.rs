@@ -12,8 +12,6 @@ use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 const HEADER_LEN: usize = 12;
-/// RFC 1035 §2.3.4: a name is at most 255 bytes on the wire.
-const MAX_NAME_WIRE_LEN: usize = 255;
 /// Bound on compression-pointer jumps while reading one name (a loop is malformed, not endless).
 const MAX_POINTER_JUMPS: usize = 64;
 const TYPE_CNAME: u16 = 5;
@@ -51,10 +49,11 @@ impl WatchList {
         self.match_all
     }
 
-    fn contains(&self, wire_name: &[u8]) -> bool {
+    /// True when the name at `offset` in `message` is a watched one.
+    fn matches(&self, message: &[u8], offset: usize) -> bool {
         self.wire_names
             .iter()
-            .any(|watched| watched.as_slice() == wire_name)
+            .any(|watched| name_equals(message, offset, watched))
     }
 }
 
@@ -123,7 +122,7 @@ pub struct Question {
 }
 
 /// The data of one answer record.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum AnswerData {
     /// An IPv4 address (A).
     A(Ipv4Addr),
@@ -220,57 +219,49 @@ fn read_header(message: &[u8], truncated: bool) -> Result<Header, Skip> {
     })
 }
 
-/// A name read off the wire into a fixed buffer, lowercased.
-struct WireName {
-    bytes: [u8; MAX_NAME_WIRE_LEN + 1],
-    len: usize,
-}
-
-impl WireName {
-    fn as_slice(&self) -> &[u8] {
-        &self.bytes[..self.len]
-    }
-}
-
-/// Reads the name at `offset`, following compression pointers (RFC 1035 §4.1.4).
-/// Returns the lowercased wire name and the offset just past the name in place.
-fn read_name(message: &[u8], offset: usize) -> Option<(WireName, usize)> {
-    let mut name = WireName {
-        bytes: [0; MAX_NAME_WIRE_LEN + 1],
-        len: 0,
-    };
+/// Compares the name at `offset` (following compression pointers, RFC 1035 §4.1.4) with a
+/// lowercase wire name, ignoring ASCII case, in place: no copy, no allocation. A malformed name
+/// (bad label type, pointer loop, past the end) equals nothing.
+fn name_equals(message: &[u8], offset: usize, wire: &[u8]) -> bool {
     let mut position = offset;
-    let mut end_in_place = None;
+    let mut compared = 0;
     let mut jumps = 0;
     loop {
-        let length = *message.get(position)?;
+        let Some(&length) = message.get(position) else {
+            return false;
+        };
         match length & 0xc0 {
             0x00 => {
                 let label_len = usize::from(length);
-                if name.len + 1 + label_len > MAX_NAME_WIRE_LEN {
-                    return None;
+                if wire.get(compared) != Some(&length) {
+                    return false;
                 }
-                let label = message.get(position + 1..position + 1 + label_len)?;
-                name.bytes[name.len] = length;
-                for (slot, byte) in name.bytes[name.len + 1..].iter_mut().zip(label) {
-                    *slot = byte.to_ascii_lowercase();
-                }
-                name.len += 1 + label_len;
-                position += 1 + label_len;
                 if label_len == 0 {
-                    return Some((name, end_in_place.unwrap_or(position)));
+                    return true;
                 }
+                let (Some(label), Some(expected)) = (
+                    message.get(position + 1..position + 1 + label_len),
+                    wire.get(compared + 1..compared + 1 + label_len),
+                ) else {
+                    return false;
+                };
+                if !label.eq_ignore_ascii_case(expected) {
+                    return false;
+                }
+                compared += 1 + label_len;
+                position += 1 + label_len;
             }
             0xc0 => {
-                let low = *message.get(position + 1)?;
+                let Some(&low) = message.get(position + 1) else {
+                    return false;
+                };
                 jumps += 1;
                 if jumps > MAX_POINTER_JUMPS {
-                    return None;
+                    return false;
                 }
-                end_in_place.get_or_insert(position + 2);
                 position = (usize::from(length & 0x3f) << 8) | usize::from(low);
             }
-            _ => return None,
+            _ => return false,
         }
     }
 }
@@ -306,12 +297,8 @@ fn answers_alias_watched(
             return false;
         };
         let rdata = after_owner + 10;
-        if rtype == TYPE_CNAME {
-            if let Some((target, _)) = read_name(message, rdata) {
-                if watch.contains(target.as_slice()) {
-                    return true;
-                }
-            }
+        if rtype == TYPE_CNAME && watch.matches(message, rdata) {
+            return true;
         }
         offset = rdata + usize::from(rdlength);
     }
@@ -345,15 +332,12 @@ pub fn decode_message(
         return Ok(unwatched);
     }
     let watched = watch.match_all
-        || match read_name(message, HEADER_LEN) {
-            Some((qname, after)) => {
-                watch.contains(qname.as_slice())
-                    || (header.flags.response
-                        && header.answer_count > 0
-                        && answers_alias_watched(message, after + 4, header.answer_count, watch))
-            }
-            None => false,
-        };
+        || watch.matches(message, HEADER_LEN)
+        || (header.flags.response
+            && header.answer_count > 0
+            && skip_name(message, HEADER_LEN).is_some_and(|after| {
+                answers_alias_watched(message, after + 4, header.answer_count, watch)
+            }));
     if !watched {
         return Ok(unwatched);
     }
@@ -458,6 +442,14 @@ fn display_name(name: &hickory_proto::rr::Name) -> String {
     for (index, label) in name.iter().enumerate() {
         if index > 0 {
             text.push('.');
+        }
+        // Fast path: the usual letters, digits, '-' and '_' need no escaping.
+        if label
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+        {
+            text.push_str(std::str::from_utf8(label).unwrap_or_default());
+            continue;
         }
         for &byte in label {
             match byte {
@@ -637,7 +629,7 @@ pub(crate) mod tests {
         message[5] = 1; // qdcount 1, name replaced by a pointer to itself
         message.truncate(12);
         message.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1]);
-        assert!(read_name(&message, 12).is_none());
+        assert!(!name_equals(&message, 12, &wire_lowercase("a.b")));
         let decoded = decode(&message, &WatchList::everything());
         assert!(
             matches!(

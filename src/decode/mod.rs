@@ -77,7 +77,8 @@ pub struct SkipCounts {
 
 impl SkipCounts {
     fn index(why: Skip) -> Option<usize> {
-        let layer_index = |layer: Layer| LAYERS.iter().position(|l| *l == layer).unwrap_or_default();
+        let layer_index =
+            |layer: Layer| LAYERS.iter().position(|l| *l == layer).unwrap_or_default();
         match why {
             Skip::UnsupportedLink(_) => None,
             Skip::NotIp => Some(0),
@@ -100,7 +101,11 @@ impl SkipCounts {
     pub fn add(&mut self, why: Skip, count: u64) {
         match (Self::index(why), why) {
             (Some(index), _) => self.fixed[index] += count,
-            (None, Skip::UnsupportedLink(link_type)) => match self.unsupported_links.iter_mut().find(|(t, _)| *t == link_type) {
+            (None, Skip::UnsupportedLink(link_type)) => match self
+                .unsupported_links
+                .iter_mut()
+                .find(|(t, _)| *t == link_type)
+            {
                 Some((_, n)) => *n += count,
                 None => self.unsupported_links.push((link_type, count)),
             },
@@ -122,7 +127,12 @@ impl SkipCounts {
         links
             .into_iter()
             .map(|(t, n)| (Skip::UnsupportedLink(t), n))
-            .chain(self.fixed.iter().enumerate().map(|(i, n)| (Self::reason(i), *n)))
+            .chain(
+                self.fixed
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| (Self::reason(i), *n)),
+            )
             .filter(|(_, n)| *n > 0)
     }
 }

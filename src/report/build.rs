@@ -111,7 +111,11 @@ fn summary(outcome: &RunOutcome, options: ReportOptions) -> Summary {
         _ => 0,
     };
     let span_seconds = span_ns as f64 / 1e9;
-    let skipped: BTreeMap<String, u64> = traffic.skipped.iter().map(|(why, count)| (why.key(), count)).collect();
+    let skipped: BTreeMap<String, u64> = traffic
+        .skipped
+        .iter()
+        .map(|(why, count)| (why.key(), count))
+        .collect();
     Summary {
         files: outcome.files.clone(),
         packets: traffic.packets,

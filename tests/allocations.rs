@@ -1,0 +1,137 @@
+//! No heap allocation per packet on the paths that carry no watched DNS: a whole analyze run
+//! over non-DNS traffic (a) and over DNS for other names mixed with non-DNS traffic (b, without
+//! the watched share) allocates as often for 1 M packets as for 100 k. A counting global
+//! allocator counts every allocation the test's own thread makes during the run (one thread,
+//! the reference run; other tests run on other threads and are not counted).
+
+use pcdns::analyze::{PairingSettings, Watching};
+use pcdns::capture::{CaptureWriter, InputPath, WriteFormat};
+use pcdns::decode::{DecodeConfig, FragmentLimits, ReassemblyLimits, TcpLimits, WatchList};
+use pcdns::pipeline::{self, RunConfig};
+use pcdns::synth::{Synth, SynthConfig, POOL_NAME};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+struct Counting;
+
+thread_local! {
+    /// Allocations made by this thread.
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn count_one() {
+    // During thread teardown the counter may be gone; those allocations are not the run's.
+    let _ = ALLOCATIONS.try_with(|count| count.set(count.get() + 1));
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count_one();
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count_one();
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn capture(packets: u64, non_dns: f64, other_dns: f64) -> tempfile::NamedTempFile {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let out = std::io::BufWriter::new(std::fs::File::create(file.path()).unwrap());
+    let mut writer = CaptureWriter::new(out, WriteFormat::Pcap).unwrap();
+    let config = SynthConfig {
+        packets,
+        seed: 3,
+        non_dns,
+        other_dns,
+        wrong: 0.0,
+        unanswered: 0.01,
+        pool_size: 4,
+        clients: 1000,
+        vlan: 0.1,
+        ipv6: 0.2,
+        responses_only: false,
+        max_payload: 64,
+    };
+    let mut synth = Synth::new(config);
+    let mut frame = Vec::new();
+    while let Some(ts) = synth.next_frame(&mut frame) {
+        writer.write_frame(ts, &frame).unwrap();
+    }
+    writer.finish().unwrap();
+    file
+}
+
+/// Allocations made by one analyze run over `file`.
+fn allocations_of_run(file: &tempfile::NamedTempFile) -> u64 {
+    let expectations = pcdns::expect::parse(
+        "synth.toml",
+        &format!("[[pool]]\nname = \"{POOL_NAME}\"\nmembers = [\"10.10.10.1\"]\n"),
+    )
+    .unwrap();
+    let config = RunConfig {
+        inputs: vec![InputPath::File(file.path().to_path_buf())],
+        decode: DecodeConfig {
+            dns_ports: vec![53],
+            watch: WatchList::names([POOL_NAME]),
+        },
+        watching: Watching::Expectations(expectations),
+        threads: 1,
+        progress: None,
+        pairing: PairingSettings {
+            query_timeout_ns: 5_000_000_000,
+            max_pending: 1000,
+        },
+        reassembly: ReassemblyLimits {
+            fragments: FragmentLimits {
+                timeout_ns: 30_000_000_000,
+                max_datagrams: 64,
+                max_bytes: 1 << 20,
+            },
+            tcp: TcpLimits {
+                idle_ns: 60_000_000_000,
+                max_directions: 64,
+                max_direction_bytes: 1 << 18,
+                max_bytes: 1 << 22,
+            },
+        },
+    };
+    let before = ALLOCATIONS.with(Cell::get);
+    let outcome = pipeline::run(&config, &mut |_| {});
+    let after = ALLOCATIONS.with(Cell::get);
+    assert!(outcome.errors.is_empty());
+    assert_eq!(
+        outcome.analysis.traffic.watched_messages, 0,
+        "this path has no watched DNS"
+    );
+    after - before
+}
+
+fn assert_flat(non_dns: f64, other_dns: f64, label: &str) {
+    let small = allocations_of_run(&capture(100_000, non_dns, other_dns));
+    let large = allocations_of_run(&capture(1_000_000, non_dns, other_dns));
+    println!("{label}: {small} allocations for 100 k packets, {large} for 1 M");
+    assert!(
+        large <= small + 16,
+        "{label}: allocations grow with packets: {small} for 100 k, {large} for 1 M"
+    );
+}
+
+#[test]
+fn no_dns_path_allocates_nothing_per_packet() {
+    assert_flat(1.0, 0.0, "(a) no DNS");
+}
+
+#[test]
+fn other_names_path_allocates_nothing_per_packet() {
+    assert_flat(0.4, 0.6, "(b) 40% non-DNS, 60% DNS for other names");
+}
