@@ -7,7 +7,9 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use pcdns::analyze::{Analyzer, PairingSettings, Watching};
 use pcdns::capture::{CaptureReader, CaptureWriter, FrameBatch, FrameMeta, InputPath, WriteFormat};
-use pcdns::decode::{decode_frame, DecodeConfig, Decoded, FragmentLimits, ReassemblyLimits, TcpLimits, WatchList};
+use pcdns::decode::{
+    decode_frame, DecodeConfig, Decoded, FragmentLimits, ReassemblyLimits, TcpLimits, WatchList,
+};
 use pcdns::pipeline::{self, RunConfig};
 use pcdns::synth::{Synth, SynthConfig, POOL_NAME};
 use std::hint::black_box;
@@ -55,11 +57,22 @@ fn write_capture(config: SynthConfig) -> tempfile::NamedTempFile {
 }
 
 fn decode_config() -> DecodeConfig {
-    DecodeConfig { dns_ports: vec![53], watch: WatchList::names([POOL_NAME]) }
+    DecodeConfig {
+        dns_ports: vec![53],
+        watch: WatchList::names([POOL_NAME]),
+    }
 }
 
 fn meta(frame: &[u8]) -> FrameMeta {
-    FrameMeta { ts_ns: 0, file_index: 0, frame_number: 1, link_type: 1, start: 0, caplen: frame.len() as u32, wire_len: frame.len() as u32 }
+    FrameMeta {
+        ts_ns: 0,
+        file_index: 0,
+        frame_number: 1,
+        link_type: 1,
+        start: 0,
+        caplen: frame.len() as u32,
+        wire_len: frame.len() as u32,
+    }
 }
 
 fn watching() -> Watching {
@@ -69,12 +82,24 @@ fn watching() -> Watching {
 
 fn limits() -> ReassemblyLimits {
     ReassemblyLimits {
-        fragments: FragmentLimits { timeout_ns: 30_000_000_000, max_datagrams: 8192, max_bytes: 32 << 20 },
-        tcp: TcpLimits { idle_ns: 60_000_000_000, max_directions: 16_384, max_direction_bytes: 256 << 10, max_bytes: 96 << 20 },
+        fragments: FragmentLimits {
+            timeout_ns: 30_000_000_000,
+            max_datagrams: 8192,
+            max_bytes: 32 << 20,
+        },
+        tcp: TcpLimits {
+            idle_ns: 60_000_000_000,
+            max_directions: 16_384,
+            max_direction_bytes: 256 << 10,
+            max_bytes: 96 << 20,
+        },
     }
 }
 
-const PAIRING: PairingSettings = PairingSettings { query_timeout_ns: 5_000_000_000, max_pending: 250_000 };
+const PAIRING: PairingSettings = PairingSettings {
+    query_timeout_ns: 5_000_000_000,
+    max_pending: 250_000,
+};
 
 fn file_reading(c: &mut Criterion) {
     let file = write_capture(mix(0.4, 0.59, false));
@@ -82,7 +107,8 @@ fn file_reading(c: &mut Criterion) {
     group.throughput(Throughput::Elements(PACKETS));
     group.bench_function("file reading", |b| {
         b.iter(|| {
-            let mut reader = CaptureReader::open(&InputPath::File(file.path().to_path_buf()), 0).expect("open");
+            let mut reader =
+                CaptureReader::open(&InputPath::File(file.path().to_path_buf()), 0).expect("open");
             let mut batch = FrameBatch::default();
             let mut frames = 0;
             while let Ok(n) = reader.fill_batch(&mut batch, 2048, 2 << 20) {
@@ -104,13 +130,18 @@ fn decode_stages(c: &mut Criterion) {
     let other_dns = frames(mix(0.0, 1.0, false));
     let watched = frames(mix(0.0, 0.0, true));
     let mut group = c.benchmark_group("stage");
-    for (label, set) in [("link/IP/UDP decode (non-DNS)", &non_dns), ("DNS prefilter (other names)", &other_dns), ("hickory decode (watched responses)", &watched)] {
+    for (label, set) in [
+        ("link/IP/UDP decode (non-DNS)", &non_dns),
+        ("DNS prefilter (other names)", &other_dns),
+        ("hickory decode (watched responses)", &watched),
+    ] {
         group.throughput(Throughput::Elements(set.len() as u64));
         group.bench_function(label, |b| {
             b.iter(|| {
                 let mut decoded = 0;
                 for frame in set {
-                    decoded += usize::from(decode_frame(&meta(frame), frame, &config).result.is_ok());
+                    decoded +=
+                        usize::from(decode_frame(&meta(frame), frame, &config).result.is_ok());
                 }
                 black_box(decoded)
             })
@@ -118,10 +149,12 @@ fn decode_stages(c: &mut Criterion) {
     }
     let messages: Vec<_> = watched
         .iter()
-        .filter_map(|frame| match decode_frame(&meta(frame), frame, &config).result {
-            Ok(Decoded::Watched(message)) => Some(message),
-            _ => None,
-        })
+        .filter_map(
+            |frame| match decode_frame(&meta(frame), frame, &config).result {
+                Ok(Decoded::Watched(message)) => Some(message),
+                _ => None,
+            },
+        )
         .collect();
     let watching = watching();
     group.throughput(Throughput::Elements(messages.len() as u64));
@@ -157,9 +190,15 @@ fn end_to_end(c: &mut Criterion) {
                 reassembly: limits(),
             };
             group.throughput(Throughput::Elements(PACKETS));
-            group.bench_with_input(BenchmarkId::new(*label, format!("{threads} threads")), &config, |b, config| {
-                b.iter(|| black_box(pipeline::run(config, &mut |_| {}).analysis.traffic.packets))
-            });
+            group.bench_with_input(
+                BenchmarkId::new(*label, format!("{threads} threads")),
+                &config,
+                |b, config| {
+                    b.iter(|| {
+                        black_box(pipeline::run(config, &mut |_| {}).analysis.traffic.packets)
+                    })
+                },
+            );
         }
     }
     group.finish();

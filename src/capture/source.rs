@@ -8,6 +8,9 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::path::PathBuf;
 
 const STREAM_BUFFER_BYTES: usize = 4 * 1024 * 1024;
+/// Consumed map bytes handed back to the kernel at a time.
+const RELEASE_STEP_BYTES: usize = 32 * 1024 * 1024;
+const PAGE_BYTES: usize = 4096;
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 
@@ -76,6 +79,8 @@ pub struct ByteWindow {
     position: usize,
     /// Bytes consumed before `position`'s buffer was last shifted (streams only).
     shifted: u64,
+    /// Map bytes before this offset were handed back to the kernel (mapped files only).
+    released: usize,
     /// The compression that was detected.
     pub compression: Compression,
 }
@@ -104,10 +109,13 @@ impl ByteWindow {
                     // file truncated by another process while mapped is outside its contract.
                     let map = unsafe { memmap2::Mmap::map(&file) }
                         .map_err(|e| io_error(e, "cannot map"))?;
+                    // Read front to back; a hint only, so a refusal changes nothing.
+                    let _ = map.advise(memmap2::Advice::Sequential);
                     return Ok(ByteWindow {
                         backing: Backing::Mapped(map),
                         position: 0,
                         shifted: 0,
+                        released: 0,
                         compression: Compression::None,
                     });
                 }
@@ -141,6 +149,7 @@ impl ByteWindow {
             },
             position: 0,
             shifted: 0,
+            released: 0,
             compression,
         })
     }
@@ -170,6 +179,23 @@ impl ByteWindow {
     pub fn consume(&mut self, count: usize) {
         debug_assert!(count <= self.data().len());
         self.position += count;
+        if let Backing::Mapped(map) = &self.backing {
+            // Hand consumed pages back so that resident memory does not grow with the file.
+            let page_aligned = self.position / PAGE_BYTES * PAGE_BYTES;
+            if page_aligned - self.released >= RELEASE_STEP_BYTES {
+                // SAFETY: the pages before `position` were consumed: every frame in them has been
+                // copied into a batch, and nothing refers to them any more. For a read-only file
+                // mapping, MADV_DONTNEED only drops pages; touching them again would re-read the file.
+                let _ = unsafe {
+                    map.unchecked_advise_range(
+                        memmap2::UncheckedAdvice::DontNeed,
+                        self.released,
+                        page_aligned - self.released,
+                    )
+                };
+                self.released = page_aligned;
+            }
+        }
     }
 
     /// Reads until at least `wanted` bytes are available or the input ends.
