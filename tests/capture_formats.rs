@@ -226,3 +226,18 @@ fn empty_garbage_and_header_only_files() {
     let header_only = read_bytes(&pcap(0xa1b2_c3d4, false, 1, &[])).unwrap();
     assert!(header_only.error.is_none() && header_only.frames.is_empty());
 }
+
+#[test]
+fn pcapng_block_with_a_bad_length_is_corrupt_at_its_offset() {
+    let mut bytes = section_header();
+    bytes.extend(interface(1, None));
+    let offset = bytes.len() as u64;
+    let mut bad = enhanced_packet(0, 1, FRAME_A);
+    let wrong_total = (bad.len() as u32 - 3).to_le_bytes();
+    bad[4..8].copy_from_slice(&wrong_total); // not a multiple of 4, and the trailer disagrees
+    bytes.extend(bad);
+    let read = read_bytes(&bytes).unwrap();
+    assert!(read.frames.is_empty());
+    let error = read.error.expect("error");
+    assert_eq!(error.offset, offset);
+}
