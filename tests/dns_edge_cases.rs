@@ -225,3 +225,13 @@ fn mixed_a_and_aaaa_answers_keep_their_order() {
         .collect();
     assert_eq!(addresses, ["10.10.10.1", "2001:db8::1", "10.10.10.2"]);
 }
+
+/// Regression (found by fuzzing): an OPT record in the answer section.
+#[test]
+fn opt_record_in_the_answer_section_does_not_panic() {
+    let mut dns = header(1, 1, 0, 0);
+    dns.extend(name(&[b"pool", b"contoso", b"com"]));
+    dns.extend_from_slice(&[0, 1, 0, 1]);
+    dns.extend_from_slice(&[0, 0, 41, 2, 0, 0, 0, 0, 0, 0, 4, 0, 3, 0, 0]);
+    let _ = decode(&dns);
+}

@@ -465,12 +465,23 @@ fn display_name(name: &hickory_proto::rr::Name) -> String {
     text
 }
 
+/// RDATA in presentation form. Some hickory-proto Display impls refuse (OPT answers with an
+/// error, which `to_string` turns into a panic): those are named by type instead.
+fn presentation_of(data: &RData, rtype: RecordType) -> String {
+    use std::fmt::Write;
+    let mut text = String::new();
+    if write!(text, "{data}").is_err() {
+        text = format!("<{rtype} data not presentable>");
+    }
+    text
+}
+
 fn answer_of(record: &Record<RData>) -> Answer {
     let data = match &record.data {
         RData::A(a) => AnswerData::A(a.0),
         RData::AAAA(aaaa) => AnswerData::Aaaa(aaaa.0),
         RData::CNAME(cname) => AnswerData::Cname(display_name(&cname.0)),
-        other => AnswerData::Other(other.to_string()),
+        other => AnswerData::Other(presentation_of(other, record.record_type())),
     };
     Answer {
         name: display_name(&record.name),

@@ -153,7 +153,7 @@ impl FragmentTable {
     /// Adds a fragment; returns the datagram if this fragment completed it.
     pub fn insert(&mut self, fragment: &OwnedFragment) -> Option<Datagram> {
         self.counters.fragments += 1;
-        let end = fragment.offset + fragment.payload.len();
+        let end = fragment.offset.saturating_add(fragment.payload.len());
         if end > MAX_DATAGRAM_BYTES {
             self.counters.oversized += 1;
             return None;
@@ -422,6 +422,16 @@ mod tests {
         assert!(!given_up[0].complete);
         assert_eq!(table.counters.incomplete, 1);
         assert_eq!(table.held_bytes(), 0);
+    }
+
+    /// Regression (found by fuzzing): an offset near usize::MAX overflowed `offset + len`.
+    #[test]
+    fn offset_that_would_overflow_is_refused() {
+        let mut table = FragmentTable::new(LIMITS);
+        assert!(table
+            .insert(&fragment(5, usize::MAX - 3, true, &[0; 16], 1))
+            .is_none());
+        assert_eq!(table.counters.oversized, 1);
     }
 
     #[test]
