@@ -36,6 +36,10 @@ pub struct ExpectedName {
     pub max_ttl: Option<u32>,
     /// Line of the entry in the expectations file.
     pub line: usize,
+    /// The normalized name (lowercase, no trailing dot), shared cheaply with the analysis.
+    pub key: std::sync::Arc<str>,
+    /// The name as written, shared cheaply with the analysis.
+    pub label: std::sync::Arc<str>,
 }
 
 impl ExpectedName {
@@ -69,6 +73,11 @@ impl Expectations {
     /// The entry for `name` (any case, trailing dot ignored).
     pub fn find(&self, name: &str) -> Option<usize> {
         self.index.get(&normalize(name)).copied()
+    }
+
+    /// The entry for an already normalized name (no allocation).
+    pub fn find_normalized(&self, normalized: &str) -> Option<usize> {
+        self.index.get(normalized).copied()
     }
 
     /// True if answers from `server` are acceptable.
@@ -256,6 +265,7 @@ pub fn parse(file: &str, text: &str) -> Result<Expectations, ExpectError> {
             continue;
         }
         expectations.index.insert(key, expectations.names.len());
+        let (key, label) = (normalize(&name).into(), name.as_str().into());
         expectations.names.push(ExpectedName {
             name,
             kind,
@@ -263,6 +273,8 @@ pub fn parse(file: &str, text: &str) -> Result<Expectations, ExpectError> {
             standby,
             max_ttl,
             line,
+            key,
+            label,
         });
     }
     if expectations.names.is_empty() {

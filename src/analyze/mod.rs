@@ -112,16 +112,15 @@ impl Analysis {
         self.traffic.watched_messages += 1;
         self.traffic.responses += u64::from(message.flags.response);
         let view = names::ResponseView::of(message);
-        let (key, display, entry) = self.attribute(&view, watching)?;
-        let watched = WatchedName {
-            key: key.clone(),
-            display: display.clone(),
-        };
-        let via_alias = key != view.chain[0];
-        let facts = self
-            .names
-            .entry(key)
-            .or_insert_with(|| NameFacts::named(display));
+        let (watched, entry) = self.attribute(&view, watching)?;
+        let via_alias = *watched.key != view.chain[0];
+        if !self.names.contains_key(&*watched.key) {
+            self.names.insert(
+                watched.key.to_string(),
+                NameFacts::named(watched.display.to_string()),
+            );
+        }
+        let facts = self.names.get_mut(&*watched.key)?;
         if !message.flags.response {
             facts.queries += 1;
             return Some(watched);
@@ -142,8 +141,8 @@ impl Analysis {
         };
         let facts = self
             .names
-            .entry(watched.key.clone())
-            .or_insert_with(|| NameFacts::named(watched.display.clone()));
+            .entry(watched.key.to_string())
+            .or_insert_with(|| NameFacts::named(watched.display.to_string()));
         let server = transaction.server.ip();
         let kind = match transaction.status {
             Status::Answered => {
@@ -184,7 +183,7 @@ impl Analysis {
         };
         let key = FindingKey {
             kind,
-            name: watched.display.clone(),
+            name: watched.display.to_string(),
             subject: server.to_string(),
         };
         self.findings.entry(key).or_default().record(&event);
@@ -196,24 +195,32 @@ impl Analysis {
         &mut self,
         view: &names::ResponseView,
         watching: &Watching,
-    ) -> Option<(String, String, Option<usize>)> {
+    ) -> Option<(WatchedName, Option<usize>)> {
         match watching {
             Watching::Expectations(expectations) => view.chain.iter().find_map(|name| {
-                let index = expectations.find(name)?;
+                let index = expectations.find_normalized(name)?;
                 let entry = &expectations.names[index];
                 Some((
-                    crate::expect::normalize(&entry.name),
-                    entry.name.clone(),
+                    WatchedName {
+                        key: entry.key.clone(),
+                        display: entry.label.clone(),
+                    },
                     Some(index),
                 ))
             }),
             Watching::Discovery => {
-                let key = view.chain[0].clone();
-                if !self.names.contains_key(&key) && self.names.len() >= MAX_DISCOVERED_NAMES {
+                let key = view.chain[0].as_str();
+                if !self.names.contains_key(key) && self.names.len() >= MAX_DISCOVERED_NAMES {
                     self.traffic.untracked_name_responses += 1;
                     return None;
                 }
-                Some((key, view.question_display.clone(), None))
+                Some((
+                    WatchedName {
+                        key: key.into(),
+                        display: view.question_display.as_str().into(),
+                    },
+                    None,
+                ))
             }
         }
     }
@@ -231,7 +238,7 @@ impl Analysis {
         };
         let key = FindingKey {
             kind: FindingKind::TruncatedNotRetried,
-            name: watched.display.clone(),
+            name: watched.display.to_string(),
             subject: answer.server.ip().to_string(),
         };
         self.findings.entry(key).or_default().record(&event);

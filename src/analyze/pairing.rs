@@ -54,9 +54,9 @@ impl Status {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WatchedName {
     /// Normalized (lowercase, no trailing dot).
-    pub key: String,
+    pub key: std::sync::Arc<str>,
     /// As written in the expectations (or as asked, in discovery).
-    pub display: String,
+    pub display: std::sync::Arc<str>,
 }
 
 /// A finished transaction: one line of the transaction log.

@@ -202,7 +202,7 @@ pub fn log_line(transaction: &Transaction, file_names: &[String]) -> LogLine {
         answers_incomplete: response.is_some_and(|r| !r.answers_complete),
         answers_differ: transaction.answers_differ,
         near_capture_start: transaction.near_capture_start,
-        watched: transaction.watched.as_ref().map(|w| w.display.clone()),
+        watched: transaction.watched.as_ref().map(|w| w.display.to_string()),
         query_edns_udp_size: transaction.query_edns_udp_size,
         response_edns_udp_size: response.and_then(|r| r.edns_udp_size),
         retry_of_truncated: transaction.retry_of_truncated.map(frame),
