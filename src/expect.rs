@@ -75,6 +75,14 @@ impl Expectations {
         self.index.get(&normalize(name)).copied()
     }
 
+    /// True when `name` (any case, trailing dot or not) is watched; no allocation.
+    pub fn watches(&self, name: &str) -> bool {
+        let name = name.trim_end_matches('.');
+        self.names
+            .iter()
+            .any(|entry| name.eq_ignore_ascii_case(&entry.key))
+    }
+
     /// The entry for an already normalized name (no allocation).
     pub fn find_normalized(&self, normalized: &str) -> Option<usize> {
         self.index.get(normalized).copied()

@@ -319,7 +319,7 @@ impl<'w> Analyzer<'w> {
             || self
                 .watching
                 .expectations()
-                .is_some_and(|e| e.find(&message.question.name).is_some());
+                .is_some_and(|e| e.watches(&message.question.name));
         self.pairing.observe(message, watched, tracked);
     }
 

@@ -389,22 +389,29 @@ fn decode_sections(message: &[u8], header: &Header) -> Sections {
     if decoder.read_slice(HEADER_LEN).is_err() {
         return sections;
     }
+    // The last name written out, reused when the next record has the same owner (the usual
+    // compression of answers to the question name): formatting names is the costly part.
+    let mut last_name: Option<(hickory_proto::rr::Name, String)> = None;
     for _ in 0..header.question_count {
         // A later question that cannot be read leaves the first one usable, but hides the answers.
         let Ok(query) = Query::read(&mut decoder) else {
             return sections;
         };
-        sections.question.get_or_insert(Question {
-            name: display_name(query.name()),
-            qtype: u16::from(query.query_type()),
-        });
+        if sections.question.is_none() {
+            let name = display_name(query.name());
+            last_name = Some((query.name().clone(), name.clone()));
+            sections.question = Some(Question {
+                name,
+                qtype: u16::from(query.query_type()),
+            });
+        }
     }
     sections
         .answers
         .reserve(usize::from(header.answer_count).min(64));
     for _ in 0..header.answer_count {
         match Record::<RData>::read(&mut decoder) {
-            Ok(record) => sections.answers.push(answer_of(&record)),
+            Ok(record) => sections.answers.push(answer_of(&record, &mut last_name)),
             Err(_) => return sections,
         }
     }
@@ -476,15 +483,26 @@ fn presentation_of(data: &RData, rtype: RecordType) -> String {
     text
 }
 
-fn answer_of(record: &Record<RData>) -> Answer {
+fn answer_of(
+    record: &Record<RData>,
+    last_name: &mut Option<(hickory_proto::rr::Name, String)>,
+) -> Answer {
     let data = match &record.data {
         RData::A(a) => AnswerData::A(a.0),
         RData::AAAA(aaaa) => AnswerData::Aaaa(aaaa.0),
         RData::CNAME(cname) => AnswerData::Cname(display_name(&cname.0)),
         other => AnswerData::Other(presentation_of(other, record.record_type())),
     };
+    let name = match last_name {
+        Some((previous, text)) if previous.eq_case(&record.name) => text.clone(),
+        _ => {
+            let text = display_name(&record.name);
+            *last_name = Some((record.name.clone(), text.clone()));
+            text
+        }
+    };
     Answer {
-        name: display_name(&record.name),
+        name,
         rtype: u16::from(record.record_type()),
         ttl: record.ttl,
         data,
