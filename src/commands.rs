@@ -117,6 +117,24 @@ fn quiet_on_broken_pipe(result: io::Result<()>) -> Result<(), CommandError> {
     }
 }
 
+/// The report of a run, stating the settings it ran with.
+fn build_report(
+    outcome: &RunOutcome,
+    watching: &Watching,
+    input: &InputConfig,
+    top_names: usize,
+) -> Report {
+    report::build(
+        outcome,
+        watching,
+        ReportOptions {
+            top_names,
+            pairing: input.pairing,
+            reassembly: input.reassembly,
+        },
+    )
+}
+
 fn report_read_errors(outcome: &RunOutcome) {
     for error in &outcome.errors {
         eprintln!("pcdns: error: {error}");
@@ -126,15 +144,7 @@ fn report_read_errors(outcome: &RunOutcome) {
 fn run_analyze(config: &AnalyzeConfig) -> Result<Status, CommandError> {
     let (watching, watch) = watching_of(config.expect.as_deref(), false)?;
     let (outcome, watching) = run_pipeline(&config.input, watching, watch, &mut |_| {});
-    let report = report::build(
-        &outcome,
-        &watching,
-        ReportOptions {
-            top_names: config.top,
-            pairing: config.input.pairing,
-            reassembly: config.input.reassembly,
-        },
-    );
+    let report = build_report(&outcome, &watching, &config.input, config.top);
     let stdout_terminal = io::stdout().is_terminal();
     let text = match config.format {
         Format::Json => report::render_json(&report),
@@ -190,15 +200,7 @@ fn run_expect(config: &ExpectConfig) -> Result<Status, CommandError> {
         WatchList::everything(),
         &mut |_| {},
     );
-    let report = report::build(
-        &outcome,
-        &watching,
-        ReportOptions {
-            top_names: config.top,
-            pairing: config.input.pairing,
-            reassembly: config.input.reassembly,
-        },
-    );
+    let report = build_report(&outcome, &watching, &config.input, config.top);
     let sources: Vec<String> = outcome.files.iter().map(|f| f.name.clone()).collect();
     write_stdout(&crate::report::expectations_toml(&report, &sources))?;
     report_read_errors(&outcome);

@@ -4,11 +4,13 @@
 //! allocator counts every allocation the test's own thread makes during the run (one thread,
 //! the reference run; other tests run on other threads and are not counted).
 
-use pcdns::analyze::{PairingSettings, Watching};
-use pcdns::capture::{CaptureWriter, InputPath, WriteFormat};
-use pcdns::decode::{DecodeConfig, FragmentLimits, ReassemblyLimits, TcpLimits, WatchList};
-use pcdns::pipeline::{self, RunConfig};
-use pcdns::synth::{Synth, SynthConfig, POOL_NAME};
+mod common;
+use common::{run_config, synth_capture};
+use pcdns::analyze::Watching;
+use pcdns::capture::WriteFormat;
+use pcdns::decode::WatchList;
+use pcdns::pipeline;
+use pcdns::synth::{SynthConfig, POOL_NAME};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
@@ -45,9 +47,6 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 fn capture(packets: u64, non_dns: f64, other_dns: f64) -> tempfile::NamedTempFile {
-    let file = tempfile::NamedTempFile::new().unwrap();
-    let out = std::io::BufWriter::new(std::fs::File::create(file.path()).unwrap());
-    let mut writer = CaptureWriter::new(out, WriteFormat::Pcap).unwrap();
     let config = SynthConfig {
         packets,
         seed: 3,
@@ -62,13 +61,7 @@ fn capture(packets: u64, non_dns: f64, other_dns: f64) -> tempfile::NamedTempFil
         responses_only: false,
         max_payload: 64,
     };
-    let mut synth = Synth::new(config);
-    let mut frame = Vec::new();
-    while let Some(ts) = synth.next_frame(&mut frame) {
-        writer.write_frame(ts, &frame).unwrap();
-    }
-    writer.finish().unwrap();
-    file
+    synth_capture(config, WriteFormat::Pcap)
 }
 
 /// Allocations made by one analyze run over `file`.
@@ -78,33 +71,13 @@ fn allocations_of_run(file: &tempfile::NamedTempFile) -> u64 {
         &format!("[[pool]]\nname = \"{POOL_NAME}\"\nmembers = [\"10.10.10.1\"]\n"),
     )
     .unwrap();
-    let config = RunConfig {
-        inputs: vec![InputPath::File(file.path().to_path_buf())],
-        decode: DecodeConfig {
-            dns_ports: vec![53],
-            watch: WatchList::names([POOL_NAME]),
-        },
-        watching: Watching::Expectations(expectations),
-        threads: 1,
-        progress: None,
-        pairing: PairingSettings {
-            query_timeout_ns: 5_000_000_000,
-            max_pending: 1000,
-        },
-        reassembly: ReassemblyLimits {
-            fragments: FragmentLimits {
-                timeout_ns: 30_000_000_000,
-                max_datagrams: 64,
-                max_bytes: 1 << 20,
-            },
-            tcp: TcpLimits {
-                idle_ns: 60_000_000_000,
-                max_directions: 64,
-                max_direction_bytes: 1 << 18,
-                max_bytes: 1 << 22,
-            },
-        },
-    };
+    let config = run_config(
+        file,
+        Watching::Expectations(expectations),
+        WatchList::names([POOL_NAME]),
+        1,
+        1000,
+    );
     let before = ALLOCATIONS.with(Cell::get);
     let outcome = pipeline::run(&config, &mut |_| {});
     let after = ALLOCATIONS.with(Cell::get);

@@ -2,27 +2,13 @@
 //! answered, and random-subdomain floods. pcdns stays inside its configured caps and says what
 //! it evicted or did not track.
 
-use pcdns::analyze::{PairingSettings, Watching, MAX_DISCOVERED_NAMES};
-use pcdns::capture::{CaptureWriter, InputPath, WriteFormat};
-use pcdns::decode::{DecodeConfig, FragmentLimits, ReassemblyLimits, TcpLimits, WatchList};
-use pcdns::pipeline::{self, RunConfig, RunOutcome};
-use pcdns::synth::{Synth, SynthConfig, POOL_NAME};
-
-fn capture(config: SynthConfig) -> tempfile::NamedTempFile {
-    let file = tempfile::NamedTempFile::new().unwrap();
-    let mut writer = CaptureWriter::new(
-        std::io::BufWriter::new(std::fs::File::create(file.path()).unwrap()),
-        WriteFormat::Pcapng,
-    )
-    .unwrap();
-    let mut synth = Synth::new(config);
-    let mut frame = Vec::new();
-    while let Some(ts) = synth.next_frame(&mut frame) {
-        writer.write_frame(ts, &frame).unwrap();
-    }
-    writer.finish().unwrap();
-    file
-}
+mod common;
+use common::{run_config, synth_capture};
+use pcdns::analyze::{Watching, MAX_DISCOVERED_NAMES};
+use pcdns::capture::WriteFormat;
+use pcdns::decode::WatchList;
+use pcdns::pipeline::{self, RunOutcome};
+use pcdns::synth::{SynthConfig, POOL_NAME};
 
 fn flood(packets: u64, other_dns: f64, unanswered: f64) -> SynthConfig {
     SynthConfig {
@@ -47,40 +33,16 @@ fn run(
     watch: WatchList,
     max_pending: usize,
 ) -> RunOutcome {
-    let config = RunConfig {
-        inputs: vec![InputPath::File(file.path().to_path_buf())],
-        decode: DecodeConfig {
-            dns_ports: vec![53],
-            watch,
-        },
-        watching,
-        threads: 2,
-        progress: None,
-        pairing: PairingSettings {
-            query_timeout_ns: 5_000_000_000,
-            max_pending,
-        },
-        reassembly: ReassemblyLimits {
-            fragments: FragmentLimits {
-                timeout_ns: 30_000_000_000,
-                max_datagrams: 64,
-                max_bytes: 1 << 20,
-            },
-            tcp: TcpLimits {
-                idle_ns: 60_000_000_000,
-                max_directions: 64,
-                max_direction_bytes: 1 << 18,
-                max_bytes: 1 << 22,
-            },
-        },
-    };
-    pipeline::run(&config, &mut |_| {})
+    pipeline::run(
+        &run_config(file, watching, watch, 2, max_pending),
+        &mut |_| {},
+    )
 }
 
 #[test]
 fn queries_never_answered_stay_within_the_pending_cap_and_evictions_are_counted() {
     // 200 k watched queries from 60 k clients, none answered, all within one query timeout.
-    let file = capture(flood(200_000, 0.0, 1.0));
+    let file = synth_capture(flood(200_000, 0.0, 1.0), WriteFormat::Pcapng);
     let text =
         format!("[[pool]]\nname = \"{POOL_NAME}\"\nmembers = [\"10.10.10.1\", \"10.10.10.2\"]\n");
     let watching = Watching::Expectations(pcdns::expect::parse("x.toml", &text).unwrap());
@@ -98,7 +60,7 @@ fn queries_never_answered_stay_within_the_pending_cap_and_evictions_are_counted(
 #[test]
 fn random_subdomain_flood_is_capped_in_discovery_and_the_rest_counted() {
     // 300 k exchanges for random names out of 100 k: discovery tracks at most its limit.
-    let file = capture(flood(300_000, 1.0, 0.0));
+    let file = synth_capture(flood(300_000, 1.0, 0.0), WriteFormat::Pcapng);
     let outcome = run(&file, Watching::Discovery, WatchList::everything(), 250_000);
     let names = outcome.analysis.names.len();
     assert!(names <= MAX_DISCOVERED_NAMES, "{names}");

@@ -137,3 +137,58 @@ pub fn manifest(dir: &Path) -> Vec<(String, std::collections::HashMap<String, St
         })
         .collect()
 }
+
+/// Writes the synthetic capture of `config` to a temporary file.
+pub fn synth_capture(
+    config: pcdns::synth::SynthConfig,
+    format: pcdns::capture::WriteFormat,
+) -> tempfile::NamedTempFile {
+    let file = tempfile::NamedTempFile::new().expect("temp file");
+    let out = std::io::BufWriter::new(std::fs::File::create(file.path()).expect("create"));
+    let mut writer = pcdns::capture::CaptureWriter::new(out, format).expect("header");
+    let mut synth = pcdns::synth::Synth::new(config);
+    let mut frame = Vec::new();
+    while let Some(ts) = synth.next_frame(&mut frame) {
+        writer.write_frame(ts, &frame).expect("frame");
+    }
+    writer.finish().expect("flush");
+    file
+}
+
+/// A pipeline run over `file` with small reassembly limits.
+pub fn run_config(
+    file: &tempfile::NamedTempFile,
+    watching: pcdns::analyze::Watching,
+    watch: pcdns::decode::WatchList,
+    threads: usize,
+    max_pending: usize,
+) -> pcdns::pipeline::RunConfig {
+    use pcdns::decode::{FragmentLimits, ReassemblyLimits, TcpLimits};
+    pcdns::pipeline::RunConfig {
+        inputs: vec![pcdns::capture::InputPath::File(file.path().to_path_buf())],
+        decode: pcdns::decode::DecodeConfig {
+            dns_ports: vec![53],
+            watch,
+        },
+        watching,
+        threads,
+        progress: None,
+        pairing: pcdns::analyze::PairingSettings {
+            query_timeout_ns: 5_000_000_000,
+            max_pending,
+        },
+        reassembly: ReassemblyLimits {
+            fragments: FragmentLimits {
+                timeout_ns: 30_000_000_000,
+                max_datagrams: 64,
+                max_bytes: 1 << 20,
+            },
+            tcp: TcpLimits {
+                idle_ns: 60_000_000_000,
+                max_directions: 64,
+                max_direction_bytes: 1 << 18,
+                max_bytes: 1 << 22,
+            },
+        },
+    }
+}
