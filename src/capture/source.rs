@@ -109,8 +109,6 @@ impl ByteWindow {
                     // file truncated by another process while mapped is outside its contract.
                     let map = unsafe { memmap2::Mmap::map(&file) }
                         .map_err(|e| io_error(e, "cannot map"))?;
-                    // Read front to back; a hint only, so a refusal changes nothing.
-                    let _ = map.advise(memmap2::Advice::Sequential);
                     return Ok(ByteWindow {
                         backing: Backing::Mapped(map),
                         position: 0,
