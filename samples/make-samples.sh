@@ -40,61 +40,9 @@
 
 set -euo pipefail
 
-die() { echo "make-samples.sh: error: $*" >&2; exit 1; }
-log() { echo "make-samples.sh: $*" >&2; }
-
-SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
-OUT_DIR=${1:-$SCRIPT_DIR}
-[ $# -le 1 ] || die "usage: $0 [OUTPUT_DIR]"
-
-[ "$(id -u)" -eq 0 ] || die "must run as root (needs a network namespace and packet capture)"
-for tool in named dig tcpdump ip; do
-    command -v "$tool" >/dev/null 2>&1 ||
-        die "'$tool' not found in PATH (install packages bind9, dnsutils, tcpdump, iproute2)"
-done
-
-mkdir -p -- "$OUT_DIR" || die "cannot create output directory $OUT_DIR"
-OUT_DIR=$(cd -- "$OUT_DIR" && pwd)
-
-NS=pcdns-samples-$$
-WORK=$(mktemp -d /tmp/pcdns-samples.XXXXXX)
-PIDS=()          # named / tcpdump processes started by this script
-NS_CREATED=0
-
-cleanup() {
-    local rc=$? pid
-    trap - EXIT INT TERM
-    for pid in "${PIDS[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    if [ "$NS_CREATED" -eq 1 ]; then
-        ip netns del "$NS" 2>/dev/null || log "warning: could not delete namespace $NS"
-    fi
-    rm -rf -- "$WORK"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# Run a command inside the namespace (foreground use only). Background daemons are started
-# with a literal `ip netns exec "$NS" CMD &` instead: ip execs CMD, so $! is CMD's own PID
-# and signals reach it (a backgrounded shell function would give the PID of a subshell).
-nsx() { ip netns exec "$NS" "$@"; }
-
-# Poll (every 0.05 s) until "$@" succeeds, for at most $1 seconds.
-wait_for() {
-    local deadline_s=$1; shift
-    local i tries=$((deadline_s * 20))
-    for ((i = 0; i < tries; i++)); do
-        if "$@"; then return 0; fi
-        sleep 0.05
-    done
-    return 1
-}
+# shellcheck source=samples/netns-lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/netns-lib.sh"
+netns_setup pcdns-samples "named dig tcpdump ip" "bind9, dnsutils, tcpdump, iproute2" "$@"
 
 # ---------------------------------------------------------------- namespace ----
 
@@ -206,25 +154,6 @@ EOF
     log "named '$name' running on $addr (pid $pid)"
 }
 
-# True once PID has exited (a zombie child counts as exited).
-not_running() {
-    local stat
-    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
-    stat=${stat##*) }
-    [[ $stat == Z* ]]
-}
-
-stop_pid() {
-    local pid=$1 sig=${2:-TERM} p keep=()
-    kill -"$sig" "$pid" 2>/dev/null || true
-    if ! wait_for 10 not_running "$pid"; then
-        log "warning: pid $pid ignored SIG$sig for 10 s, killing it"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-    for p in "${PIDS[@]}"; do [ "$p" = "$pid" ] || keep+=("$p"); done
-    PIDS=("${keep[@]+"${keep[@]}"}")
-}
 
 # ---------------------------------------------------------------- capture ------
 
