@@ -18,6 +18,23 @@ fn finding<'a>(report: &'a Value, kind: &str, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {kind} finding for {name}"))
 }
 
+/// The JSON report of the broken sample against the contoso expectations.
+fn broken_report() -> Value {
+    json(&pcdns(&[
+        "analyze", BROKEN, "--expect", CONTOSO, "--format", "json",
+    ]))
+}
+
+/// The report section of one watched name.
+fn name<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == name)
+        .unwrap_or_else(|| panic!("no name {name}"))
+}
+
 fn example_frames(finding: &Value) -> Vec<u64> {
     finding["examples"]
         .as_array()
@@ -79,26 +96,14 @@ fn broken_sample_names_the_wrong_address_the_missing_record_and_the_rogue_server
         .unwrap()
         .iter()
         .all(|f| f["kind"] != "nodata"));
-    let pool = report["names"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["name"] == "PersistentChatPool.contoso.com")
-        .unwrap();
+    let pool = name(&report, "PersistentChatPool.contoso.com");
     assert_eq!(pool["rcodes"]["NODATA"], 3);
 }
 
 #[test]
 fn broken_sample_shows_which_members_each_client_received_first() {
-    let report = json(&pcdns(&[
-        "analyze", BROKEN, "--expect", CONTOSO, "--format", "json",
-    ]));
-    let pool = report["names"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["name"] == "PersistentChatPool.contoso.com")
-        .unwrap();
+    let report = broken_report();
+    let pool = name(&report, "PersistentChatPool.contoso.com");
     let clients = pool["clients"].as_array().unwrap();
     assert_eq!(clients.len(), 3);
     for client in clients {
@@ -449,15 +454,8 @@ fn queries_to_a_down_server_are_unanswered_findings_with_their_frames() {
 
 #[test]
 fn latency_is_reported_per_name_and_per_server() {
-    let report = json(&pcdns(&[
-        "analyze", BROKEN, "--expect", CONTOSO, "--format", "json",
-    ]));
-    let pool = report["names"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["name"] == "PersistentChatPool.contoso.com")
-        .unwrap();
+    let report = broken_report();
+    let pool = name(&report, "PersistentChatPool.contoso.com");
     let latency = &pool["latency"];
     assert_eq!(latency["count"], 17);
     let (p50, p99, max) = (
