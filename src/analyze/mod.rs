@@ -114,13 +114,7 @@ impl Analysis {
         let view = names::ResponseView::of(message);
         let (watched, entry) = self.attribute(&view, watching)?;
         let via_alias = *watched.key != view.chain[0];
-        if !self.names.contains_key(&*watched.key) {
-            self.names.insert(
-                watched.key.to_string(),
-                NameFacts::named(watched.display.to_string()),
-            );
-        }
-        let facts = self.names.get_mut(&*watched.key)?;
+        let facts = facts_of(&mut self.names, &watched);
         if !message.flags.response {
             facts.queries += 1;
             return Some(watched);
@@ -139,10 +133,7 @@ impl Analysis {
         let Some(watched) = &transaction.watched else {
             return;
         };
-        let facts = self
-            .names
-            .entry(watched.key.to_string())
-            .or_insert_with(|| NameFacts::named(watched.display.to_string()));
+        let facts = facts_of(&mut self.names, watched);
         let server = transaction.server.ip();
         let kind = match transaction.status {
             Status::Answered => {
@@ -267,6 +258,20 @@ impl Analysis {
             self.findings.entry(key).or_default().merge(occurrences);
         }
     }
+}
+
+/// The facts of a watched name, created on first use; no allocation once it exists.
+fn facts_of<'a>(
+    names: &'a mut BTreeMap<String, NameFacts>,
+    watched: &WatchedName,
+) -> &'a mut NameFacts {
+    if !names.contains_key(&*watched.key) {
+        names.insert(
+            watched.key.to_string(),
+            NameFacts::named(watched.display.to_string()),
+        );
+    }
+    names.get_mut(&*watched.key).expect("inserted just above")
 }
 
 fn min_option(a: Option<u64>, b: Option<u64>, pick: fn(u64, u64) -> u64) -> Option<u64> {
