@@ -34,24 +34,14 @@ fn mix(non_dns: f64, other_dns: f64, responses_only: bool) -> SynthConfig {
 }
 
 fn frames(config: SynthConfig) -> Vec<Vec<u8>> {
-    let mut synth = Synth::new(config);
-    let mut frame = Vec::new();
-    let mut all = Vec::new();
-    while synth.next_frame(&mut frame).is_some() {
-        all.push(frame.clone());
-    }
-    all
+    Synth::new(config).collect_frames()
 }
 
 fn write_capture(config: SynthConfig) -> tempfile::NamedTempFile {
     let file = tempfile::NamedTempFile::new().expect("temp file");
     let out = std::io::BufWriter::new(std::fs::File::create(file.path()).expect("create"));
     let mut writer = CaptureWriter::new(out, WriteFormat::Pcap).expect("header");
-    let mut synth = Synth::new(config);
-    let mut frame = Vec::new();
-    while let Some(ts) = synth.next_frame(&mut frame) {
-        writer.write_frame(ts, &frame).expect("frame");
-    }
+    Synth::new(config).write_all(&mut writer).expect("frames");
     writer.finish().expect("flush");
     file
 }

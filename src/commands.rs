@@ -268,11 +268,9 @@ fn run_synth(command: &crate::cli::SynthCommand) -> Result<Status, CommandError>
         command.format,
     )
     .map_err(fail)?;
-    let mut synth = crate::synth::Synth::new(command.config.clone());
-    let mut frame = Vec::with_capacity(2048);
-    while let Some(ts_ns) = synth.next_frame(&mut frame) {
-        writer.write_frame(ts_ns, &frame).map_err(fail)?;
-    }
+    crate::synth::Synth::new(command.config.clone())
+        .write_all(&mut writer)
+        .map_err(fail)?;
     writer.finish().map_err(fail)?;
     if let Some(expect_out) = &command.expect_out {
         std::fs::write(expect_out, command.config.expectations_toml())

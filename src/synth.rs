@@ -1,8 +1,8 @@
 //! Synthetic captures from a seed: Ethernet frames (optionally 802.1Q-tagged, IPv4 or IPv6) of
 //! non-DNS traffic, DNS exchanges for other names, and exchanges for the watched Persistent Chat
 //! pool with right and wrong answers, some left unanswered. Names, ids, ports, clients and sizes
-//! vary from packet to packet; the same seed gives the same bytes. Pure: frames are built into
-//! a caller's buffer; writing them is the caller's business.
+//! vary from packet to packet; the same seed gives the same bytes. Frames are built into a
+//! caller's buffer; the only I/O is through a capture writer the caller hands in.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -121,6 +121,28 @@ impl Synth {
             }
         }
         Some(self.ts_ns)
+    }
+
+    /// Writes every frame to `writer`.
+    pub fn write_all<W: std::io::Write>(
+        mut self,
+        writer: &mut crate::capture::CaptureWriter<W>,
+    ) -> std::io::Result<()> {
+        let mut frame = Vec::with_capacity(2048);
+        while let Some(ts_ns) = self.next_frame(&mut frame) {
+            writer.write_frame(ts_ns, &frame)?;
+        }
+        Ok(())
+    }
+
+    /// Every frame, in memory (for tests and benches: memory grows with the packet count).
+    pub fn collect_frames(mut self) -> Vec<Vec<u8>> {
+        let mut frame = Vec::new();
+        let mut frames = Vec::new();
+        while self.next_frame(&mut frame).is_some() {
+            frames.push(frame.clone());
+        }
+        frames
     }
 
     fn exchange(&mut self, other_name: Option<u32>) -> Exchange {
@@ -334,13 +356,7 @@ mod tests {
     }
 
     fn frames(config: SynthConfig) -> Vec<Vec<u8>> {
-        let mut synth = Synth::new(config);
-        let mut frame = Vec::new();
-        let mut all = Vec::new();
-        while synth.next_frame(&mut frame).is_some() {
-            all.push(frame.clone());
-        }
-        all
+        Synth::new(config).collect_frames()
     }
 
     #[test]

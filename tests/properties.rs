@@ -53,13 +53,7 @@ fn synth_frames(seed: u64, packets: u64) -> Vec<Vec<u8>> {
         responses_only: false,
         max_payload: 64,
     };
-    let mut synth = Synth::new(config);
-    let mut frame = Vec::new();
-    let mut frames = Vec::new();
-    while synth.next_frame(&mut frame).is_some() {
-        frames.push(frame.clone());
-    }
-    frames
+    Synth::new(config).collect_frames()
 }
 
 proptest! {

@@ -146,11 +146,9 @@ pub fn synth_capture(
     let file = tempfile::NamedTempFile::new().expect("temp file");
     let out = std::io::BufWriter::new(std::fs::File::create(file.path()).expect("create"));
     let mut writer = pcdns::capture::CaptureWriter::new(out, format).expect("header");
-    let mut synth = pcdns::synth::Synth::new(config);
-    let mut frame = Vec::new();
-    while let Some(ts) = synth.next_frame(&mut frame) {
-        writer.write_frame(ts, &frame).expect("frame");
-    }
+    pcdns::synth::Synth::new(config)
+        .write_all(&mut writer)
+        .expect("frames");
     writer.finish().expect("flush");
     file
 }
