@@ -1,13 +1,19 @@
 //! The pipeline: the only place that knows about threads. A reader thread fills frame batches
-//! from the inputs in order; decode workers (the reader too, whenever work piles up) turn each
+//! from a capture source (files, or live interfaces) in order; decode workers (the reader too, whenever work piles up) turn each
 //! batch into counters and the few items that need capture order (watched DNS messages, TCP
 //! segments, IP fragments); the calling thread reassembles and analyses those strictly in batch
 //! order, so a run on N threads produces exactly the analysis of a run on one thread. Counters
-//! commute, so each worker keeps its own and hands them over once, at the end. In the steady
-//! state nothing here allocates per packet or per batch.
+//! commute; each batch carries its own. Live sources add wall-clock ticks to their batches (as
+//! values), so timeouts fire on a quiet link, and an observer sees the analysis after each batch.
+//! In the steady state nothing here allocates per packet.
 
-use crate::analyze::{Analysis, Analyzer, PairingSettings, Transaction, Watching};
-use crate::capture::{CaptureError, CaptureReader, FileSummary, FrameBatch, InputPath};
+use crate::analyze::{
+    Analysis, Analyzer, FindingKey, Occurrences, PairingSettings, Transaction, Watching,
+};
+use crate::capture::{
+    BatchSource, CaptureError, FileSource, FileSummary, FrameBatch, InputPath, InterfaceHealth,
+    SourceSummary,
+};
 use crate::decode::{decode_frame, DecodeConfig, Decoded, Reassembler, ReassemblyLimits, Skip};
 use crossbeam_channel::{bounded, Receiver, Sender};
 use std::collections::BTreeMap;
@@ -46,6 +52,8 @@ pub struct RunOutcome {
     pub analysis: Analysis,
     /// One summary per input that could be opened.
     pub files: Vec<FileSummary>,
+    /// Live capture: health of each interface (empty for files).
+    pub interfaces: Vec<InterfaceHealth>,
     /// Frames whose timestamp was earlier than the frame before (across the whole timeline).
     pub timestamps_backwards: u64,
     /// Inputs that could not be read to their end.
@@ -54,22 +62,18 @@ pub struct RunOutcome {
     pub elapsed: Duration,
 }
 
-/// What decoding one batch produced that needs capture order.
+/// What decoding one batch produced: its counters, and what needs capture order.
 struct BatchOutcome {
     sequence: u64,
     /// Capture time of the batch's first and last frames.
     first_ts_ns: u64,
     last_ts_ns: u64,
+    /// Live capture: the wall clock when the batch was handed on (0 for files).
+    tick_ns: u64,
+    /// Counts that need no order (frames, skips, unwatched DNS); they commute.
+    counters: Analysis,
     /// Watched messages, TCP segments and IP fragments, in frame order.
     ordered: Vec<Decoded>,
-}
-
-/// What a decode worker sends to the aggregator.
-enum WorkerReport {
-    /// One batch decoded.
-    Batch(BatchOutcome),
-    /// The worker is done: its counters.
-    Counters(Box<Analysis>),
 }
 
 /// Counts what needs no order (unwatched DNS, skips); hands back what does.
@@ -90,19 +94,21 @@ fn count_or_keep(counters: &mut Analysis, result: Result<Decoded, Skip>) -> Opti
 fn decode_batch(
     batch: &FrameBatch,
     config: &DecodeConfig,
-    counters: &mut Analysis,
     ordered: &mut Vec<Decoded>,
 ) -> BatchOutcome {
+    let mut counters = Analysis::default();
     for frame in &batch.frames {
         let outcome = decode_frame(frame, batch.frame_bytes(frame), config);
         counters.count_frame(frame.ts_ns, outcome.snaplen_truncated);
-        ordered.extend(count_or_keep(counters, outcome.result));
+        ordered.extend(count_or_keep(&mut counters, outcome.result));
     }
     let ts = |frame: Option<&crate::capture::FrameMeta>| frame.map_or(0, |f| f.ts_ns);
     BatchOutcome {
         sequence: batch.sequence,
-        first_ts_ns: ts(batch.frames.first()),
+        first_ts_ns: batch.frames.first().map_or(batch.tick_ns, |f| f.ts_ns),
         last_ts_ns: ts(batch.frames.last()),
+        tick_ns: batch.tick_ns,
+        counters,
         ordered: std::mem::take(ordered),
     }
 }
@@ -112,6 +118,7 @@ struct Aggregator<'a, 's> {
     analyzer: Analyzer<'a>,
     reassembler: Reassembler,
     sink: &'s mut dyn FnMut(&Transaction),
+    observe: &'s mut dyn FnMut(&Progress<'_, '_>),
     next_sequence: u64,
     waiting: BTreeMap<u64, BatchOutcome>,
     reassembled: Vec<Result<Decoded, Skip>>,
@@ -135,16 +142,24 @@ impl Aggregator<'_, '_> {
         if outcome.sequence == 0 {
             self.analyzer.set_capture_start(outcome.first_ts_ns);
         }
+        self.analyzer
+            .add_counters(std::mem::take(&mut outcome.counters));
         for item in outcome.ordered.drain(..) {
             self.reassembler.accept(item, &mut self.reassembled);
             self.apply_reassembled();
         }
         self.spare = outcome.ordered;
-        self.reassembler
-            .advance(outcome.last_ts_ns, &mut self.reassembled);
+        // Live: time also passes on a quiet link (the tick); files: only capture time counts.
+        let now_ns = outcome.last_ts_ns.max(outcome.tick_ns);
+        self.reassembler.advance(now_ns, &mut self.reassembled);
         self.apply_reassembled();
-        self.analyzer.advance(outcome.last_ts_ns, self.sink);
+        self.analyzer.advance(now_ns, self.sink);
         self.next_sequence += 1;
+        (self.observe)(&Progress {
+            analyzer: &self.analyzer,
+            reassembler: &self.reassembler,
+            now_ns,
+        });
     }
 
     /// Feeds what reassembly produced (and what passed through it) to the analyzer.
@@ -167,61 +182,70 @@ impl Aggregator<'_, '_> {
     }
 }
 
-/// Reads every input in order and hands each filled batch to `deliver`, which returns an empty
-/// batch to reuse. Returns the per-file summaries, backwards timestamps and read errors.
-fn read_inputs(
-    config: &RunConfig,
+/// What the aggregating thread shows an observer after each batch (live monitoring: events,
+/// periodic reports, metrics).
+pub struct Progress<'p, 'a> {
+    analyzer: &'p Analyzer<'a>,
+    reassembler: &'p Reassembler,
+    /// The time the analysis has reached (capture time, or the live tick).
+    pub now_ns: u64,
+}
+
+impl Progress<'_, '_> {
+    /// The findings so far.
+    pub fn findings(&self) -> &BTreeMap<FindingKey, Occurrences> {
+        &self.analyzer.analysis().findings
+    }
+
+    /// A copy of everything learned so far, with the pairing and reassembly counters.
+    pub fn snapshot(&self) -> Analysis {
+        self.analyzer.snapshot(self.reassembler.counters())
+    }
+}
+
+/// Reads `source` into batches and hands each to `deliver`, which returns an empty batch to
+/// reuse. Returns what the source read and how many frames went back in time.
+fn read_source(
+    source: &mut dyn BatchSource,
     mut deliver: impl FnMut(FrameBatch) -> FrameBatch,
-) -> (Vec<FileSummary>, u64, Vec<CaptureError>) {
-    let total_bytes: u64 = config.inputs.iter().filter_map(InputPath::size_bytes).sum();
-    let mut done_bytes = 0;
-    let mut files = Vec::new();
-    let mut errors = Vec::new();
+) -> (SourceSummary, u64) {
     let mut backwards = 0;
     let mut last_ts_ns = 0;
     let mut sequence = 0;
     let mut batch = FrameBatch::default();
-    for (file_index, input) in config.inputs.iter().enumerate() {
-        let mut reader = match CaptureReader::open(input, file_index as u16) {
-            Ok(reader) => reader,
-            Err(error) => {
-                errors.push(error);
-                continue;
-            }
-        };
-        loop {
-            let filled = reader.fill_batch(&mut batch, BATCH_FRAMES, BATCH_BYTES);
-            for frame in &batch.frames {
-                backwards += u64::from(frame.ts_ns < last_ts_ns);
-                last_ts_ns = frame.ts_ns;
-            }
-            if !batch.frames.is_empty() {
-                batch.sequence = sequence;
-                sequence += 1;
-                batch = deliver(batch);
-                batch.clear();
-            }
-            match filled {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(error) => {
-                    errors.push(error);
-                    break;
-                }
-            }
-            if let Some(progress) = config.progress {
-                progress(done_bytes + reader.summary().captured_bytes, total_bytes);
-            }
+    loop {
+        let more = source.next_batch(&mut batch, BATCH_FRAMES, BATCH_BYTES);
+        for frame in &batch.frames {
+            backwards += u64::from(frame.ts_ns < last_ts_ns);
+            last_ts_ns = frame.ts_ns;
         }
-        done_bytes += input.size_bytes().unwrap_or(0);
-        files.push(reader.summary().clone());
+        if !batch.frames.is_empty() || batch.tick_ns != 0 {
+            batch.sequence = sequence;
+            sequence += 1;
+            batch = deliver(batch);
+        }
+        batch.clear();
+        if !more {
+            return (source.finish(), backwards);
+        }
     }
-    (files, backwards, errors)
 }
 
 /// Runs the whole pipeline over `config.inputs`.
 /// Finished transactions go to `sink` as they finish (in a deterministic order).
 pub fn run(config: &RunConfig, sink: &mut dyn FnMut(&Transaction)) -> RunOutcome {
+    let mut source = FileSource::new(config.inputs.clone(), config.progress);
+    run_source(config, &mut source, &mut |_| {}, sink)
+}
+
+/// Runs the whole pipeline over any capture source (`config.inputs` is not used).
+/// `observe` sees the analysis after each batch, on the calling thread.
+pub fn run_source(
+    config: &RunConfig,
+    source: &mut dyn BatchSource,
+    observe: &mut dyn FnMut(&Progress<'_, '_>),
+    sink: &mut dyn FnMut(&Transaction),
+) -> RunOutcome {
     let started = Instant::now();
     let mut aggregator = Aggregator {
         analyzer: Analyzer::new(
@@ -231,62 +255,60 @@ pub fn run(config: &RunConfig, sink: &mut dyn FnMut(&Transaction)) -> RunOutcome
         ),
         reassembler: Reassembler::new(&config.decode, config.reassembly),
         sink,
+        observe,
         next_sequence: 0,
         waiting: BTreeMap::new(),
         reassembled: Vec::new(),
         spare: Vec::new(),
     };
-    let (files, timestamps_backwards, errors) = if config.threads <= 1 {
-        let mut counters = Analysis::default();
-        let read = read_inputs(config, |batch| {
+    let (summary, timestamps_backwards) = if config.threads <= 1 {
+        read_source(source, |batch| {
             let mut ordered = std::mem::take(&mut aggregator.spare);
-            let outcome = decode_batch(&batch, &config.decode, &mut counters, &mut ordered);
+            let outcome = decode_batch(&batch, &config.decode, &mut ordered);
             aggregator.accept(outcome);
             batch
-        });
-        aggregator.analyzer.add_counters(counters);
-        read
+        })
     } else {
-        run_threaded(config, &mut aggregator)
+        run_threaded(config, source, &mut aggregator)
     };
     RunOutcome {
         analysis: aggregator.finish(),
-        files,
+        files: summary.files,
+        interfaces: summary.interfaces,
         timestamps_backwards,
-        errors,
+        errors: summary.errors,
         elapsed: started.elapsed(),
     }
 }
 
-/// Decodes batches from `work` until it closes, then reports its counters.
+/// Decodes batches from `work` until it closes.
 fn decode_worker(
     config: &DecodeConfig,
     work: &Receiver<FrameBatch>,
     recycle: &Sender<FrameBatch>,
-    results: &Sender<WorkerReport>,
+    results: &Sender<BatchOutcome>,
 ) {
-    let mut counters = Analysis::default();
     let mut ordered = Vec::new();
     for batch in work {
-        let outcome = decode_batch(&batch, config, &mut counters, &mut ordered);
+        let outcome = decode_batch(&batch, config, &mut ordered);
         // The reader may have finished; a full or closed recycle channel only means less reuse.
         let _ = recycle.try_send(batch);
-        if results.send(WorkerReport::Batch(outcome)).is_err() {
+        if results.send(outcome).is_err() {
             return;
         }
     }
-    let _ = results.send(WorkerReport::Counters(Box::new(counters)));
 }
 
 fn run_threaded(
     config: &RunConfig,
+    source: &mut dyn BatchSource,
     aggregator: &mut Aggregator<'_, '_>,
-) -> (Vec<FileSummary>, u64, Vec<CaptureError>) {
+) -> (SourceSummary, u64) {
     let workers = config.threads - 1;
     let (work_tx, work_rx): (Sender<FrameBatch>, Receiver<FrameBatch>) =
         bounded(workers * QUEUE_PER_WORKER);
     let (recycle_tx, recycle_rx) = bounded::<FrameBatch>(workers * QUEUE_PER_WORKER + 4);
-    let (result_tx, result_rx) = bounded::<WorkerReport>(workers * 4 + 4);
+    let (result_tx, result_rx) = bounded::<BatchOutcome>(workers * 4 + 4);
     std::thread::scope(|scope| {
         for _ in 0..workers {
             let (work_rx, recycle_tx, result_tx) =
@@ -294,31 +316,26 @@ fn run_threaded(
             scope.spawn(move || decode_worker(&config.decode, &work_rx, &recycle_tx, &result_tx));
         }
         let reader = scope.spawn(move || {
-            let mut counters = Analysis::default();
             let mut ordered = Vec::new();
-            let summary = read_inputs(config, |batch| {
+            let summary = read_source(source, |batch| {
                 // Workers only stop when this sender is dropped, so sending cannot fail here.
                 let _ = work_tx.send(batch);
                 // When work piles up, the reader is the idle core: it decodes a queued batch too.
                 if work_rx.len() >= workers * QUEUE_PER_WORKER {
                     if let Ok(queued) = work_rx.try_recv() {
-                        let outcome =
-                            decode_batch(&queued, &config.decode, &mut counters, &mut ordered);
-                        let _ = result_tx.send(WorkerReport::Batch(outcome));
+                        let outcome = decode_batch(&queued, &config.decode, &mut ordered);
+                        let _ = result_tx.send(outcome);
                         return queued;
                     }
                 }
                 recycle_rx.try_recv().unwrap_or_default()
             });
             drop(work_tx);
-            let _ = result_tx.send(WorkerReport::Counters(Box::new(counters)));
+            drop(result_tx);
             summary
         });
-        for report in result_rx {
-            match report {
-                WorkerReport::Batch(outcome) => aggregator.accept(outcome),
-                WorkerReport::Counters(counters) => aggregator.analyzer.add_counters(*counters),
-            }
+        for outcome in result_rx {
+            aggregator.accept(outcome);
         }
         reader
             .join()

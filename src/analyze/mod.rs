@@ -363,6 +363,21 @@ impl<'w> Analyzer<'w> {
         self.analysis
     }
 
+    /// What was learned so far (pairing and reassembly counters are filled in by
+    /// [`Self::snapshot`] and [`Self::finish`]).
+    pub fn analysis(&self) -> &Analysis {
+        &self.analysis
+    }
+
+    /// A copy of what was learned so far, with the counters of pairing and of reassembly.
+    pub fn snapshot(&self, reassembly: ReassemblyCounters) -> Analysis {
+        let mut analysis = self.analysis.clone();
+        analysis.traffic.reassembly = reassembly;
+        analysis.traffic.pairing = self.pairing.counters;
+        analysis.traffic.truncation = self.pairing.truncation.counters;
+        analysis
+    }
+
     /// Pairing settings in force.
     pub fn settings(&self) -> PairingSettings {
         self.pairing.settings()

@@ -1,15 +1,60 @@
 //! Capture stage: the only code that reads packets. It turns capture files (pcap, pcapng,
-//! optionally gzip- or zstd-compressed, or standard input) into [`FrameBatch`]es of raw frames
-//! with their metadata, and writes capture files (synthetic captures). It never decodes
-//! protocols above the capture format.
+//! optionally gzip- or zstd-compressed, or standard input) and, with the `live` feature, network
+//! interfaces (libpcap) into [`FrameBatch`]es of raw frames with their metadata, behind one
+//! trait, [`BatchSource`]. It also writes capture files (synthetic captures, evidence). It never
+//! decodes protocols above the capture format.
 
+mod files;
 mod format;
+#[cfg(feature = "live")]
+mod live;
 mod source;
 mod write;
 
+pub use files::FileSource;
 pub use format::{CaptureReader, FileSummary};
+#[cfg(feature = "live")]
+pub use live::{LiveError, LiveOptions, LiveSource, DEFAULT_BPF};
 pub use source::InputPath;
 pub use write::{CaptureWriter, WriteFormat};
+
+/// A capture stage: files or interfaces, read into batches by the pipeline's reader.
+pub trait BatchSource: Send {
+    /// Appends the next frames to the empty `batch` (at most `max_frames` frames or about
+    /// `max_bytes` bytes). A live source may return with no frames but a wall-clock tick
+    /// ([`FrameBatch::tick_ns`]) so that timeouts fire on a quiet link. Returns false when the
+    /// source has ended (the batch may still hold its last frames).
+    fn next_batch(&mut self, batch: &mut FrameBatch, max_frames: usize, max_bytes: usize) -> bool;
+
+    /// Ends the source: what was read, and what went wrong.
+    fn finish(&mut self) -> SourceSummary;
+}
+
+/// What a capture source read, once it ended.
+#[derive(Debug, Clone, Default)]
+pub struct SourceSummary {
+    /// One summary per input file that could be opened.
+    pub files: Vec<FileSummary>,
+    /// Interfaces captured on, with their libpcap statistics.
+    pub interfaces: Vec<InterfaceHealth>,
+    /// Inputs that could not be read (to their end), or the interface error that ended a capture.
+    pub errors: Vec<CaptureError>,
+}
+
+/// Capture health of one interface: libpcap's counters since the capture opened.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct InterfaceHealth {
+    /// Interface name.
+    pub interface: String,
+    /// Packets that passed the filter and reached pcdns (counted by pcdns).
+    pub received: u64,
+    /// Packets dropped by the kernel because pcdns did not read fast enough (libpcap `ps_drop`).
+    pub kernel_dropped: u64,
+    /// Packets dropped by the interface or its driver (libpcap `ps_ifdrop`).
+    pub interface_dropped: u64,
+    /// Seconds since the capture opened.
+    pub seconds: f64,
+}
 
 use std::fmt;
 
@@ -41,6 +86,9 @@ pub struct FrameMeta {
 pub struct FrameBatch {
     /// Sequence number of the batch in capture order (set by the reader).
     pub sequence: u64,
+    /// Live capture: the wall clock (ns since the Unix epoch) when the batch was handed on, so
+    /// the analysis can let time pass on a quiet link. 0 for files.
+    pub tick_ns: u64,
     /// The frames' bytes, back to back.
     pub bytes: Vec<u8>,
     /// One entry per frame, in capture order.
@@ -50,6 +98,7 @@ pub struct FrameBatch {
 impl FrameBatch {
     /// Empties the batch, keeping its allocations for reuse.
     pub fn clear(&mut self) {
+        self.tick_ns = 0;
         self.bytes.clear();
         self.frames.clear();
     }
