@@ -14,7 +14,7 @@ mod write;
 pub use files::FileSource;
 pub use format::{CaptureReader, FileSummary};
 #[cfg(feature = "live")]
-pub use live::{LiveError, LiveOptions, LiveSource, DEFAULT_BPF};
+pub use live::{default_filter, LiveError, LiveOptions, LiveSource, DEFAULT_BPF};
 pub use source::InputPath;
 pub use write::{CaptureWriter, WriteFormat};
 
