@@ -10,7 +10,8 @@ const DOUBLINGS: u32 = 30;
 pub const BUCKET_COUNT: usize = (BUCKETS_PER_DOUBLING * DOUBLINGS + 1) as usize;
 
 /// A mergeable latency histogram.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "SparseHistogram", into = "SparseHistogram")]
 pub struct LatencyHistogram {
     /// Counts per bucket; bucket `i` holds latencies up to [`bucket_upper_ns`]`(i)`.
     pub buckets: Vec<u64>,
@@ -27,6 +28,42 @@ impl Default for LatencyHistogram {
             count: 0,
             max_ns: 0,
         }
+    }
+}
+
+/// The saved form of a histogram: only the non-empty buckets, as [index, count].
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SparseHistogram {
+    buckets: Vec<[u64; 2]>,
+    count: u64,
+    max_ns: u64,
+}
+
+impl From<LatencyHistogram> for SparseHistogram {
+    fn from(histogram: LatencyHistogram) -> Self {
+        SparseHistogram {
+            buckets: histogram.non_empty_buckets(),
+            count: histogram.count,
+            max_ns: histogram.max_ns,
+        }
+    }
+}
+
+impl TryFrom<SparseHistogram> for LatencyHistogram {
+    type Error = String;
+
+    fn try_from(sparse: SparseHistogram) -> Result<Self, String> {
+        let mut histogram = LatencyHistogram::default();
+        for [index, count] in sparse.buckets {
+            let slot = usize::try_from(index)
+                .ok()
+                .and_then(|i| histogram.buckets.get_mut(i))
+                .ok_or_else(|| format!("latency bucket {index} does not exist"))?;
+            *slot = count;
+        }
+        histogram.count = sparse.count;
+        histogram.max_ns = sparse.max_ns;
+        Ok(histogram)
     }
 }
 
@@ -67,6 +104,16 @@ impl LatencyHistogram {
         }
         self.count += other.count;
         self.max_ns = self.max_ns.max(other.max_ns);
+    }
+
+    /// The non-empty buckets as [bucket index, count], in bucket order.
+    pub fn non_empty_buckets(&self) -> Vec<[u64; 2]> {
+        self.buckets
+            .iter()
+            .enumerate()
+            .filter(|(_, count)| **count > 0)
+            .map(|(index, count)| [index as u64, *count])
+            .collect()
     }
 
     /// The `quantile` (0..=1) as the upper bound of its bucket, capped at the exact maximum.

@@ -8,6 +8,7 @@ mod latency;
 mod names;
 mod occurrences;
 mod pairing;
+mod pairs;
 mod truncation;
 
 pub use findings::{FindingKey, FindingKind, Severity};
@@ -44,7 +45,7 @@ impl Watching {
 }
 
 /// Capture-level counters.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TrafficCounters {
     /// Frames read.
     pub packets: u64,
@@ -75,13 +76,14 @@ pub struct TrafficCounters {
 }
 
 /// Everything learned from the capture. Per shard or per run; merges exactly.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Analysis {
     /// Capture-level counters.
     pub traffic: TrafficCounters,
     /// Facts per watched (or discovered) name, keyed by the normalized name.
     pub names: BTreeMap<String, NameFacts>,
     /// Findings with their occurrences.
+    #[serde(with = "pairs")]
     pub findings: BTreeMap<FindingKey, Occurrences>,
 }
 
@@ -233,6 +235,21 @@ impl Analysis {
             subject: answer.server.ip().to_string(),
         };
         self.findings.entry(key).or_default().record(&event);
+    }
+
+    /// Renumbers the inputs that example frames point into (when analyses of different runs
+    /// are merged). `map` must keep the order of indexes, so examples stay sorted.
+    pub fn map_file_indexes(&mut self, map: &dyn Fn(u16) -> u16) {
+        let occurrences = self
+            .names
+            .values_mut()
+            .flat_map(|facts| facts.answer_sets.values_mut())
+            .chain(self.findings.values_mut());
+        for occurrences in occurrences {
+            for frame in &mut occurrences.examples {
+                frame.file_index = map(frame.file_index);
+            }
+        }
     }
 
     /// Adds `other` into `self`.

@@ -24,7 +24,7 @@ const TYPE_A: u16 = 1;
 const TYPE_AAAA: u16 = 28;
 
 /// What a response's rcode and answers amount to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum RcodeClass {
     /// NOERROR with data of the asked type.
@@ -73,7 +73,7 @@ impl RcodeClass {
 pub type AnswerSet = Vec<IpAddr>;
 
 /// How often an address was in an answer, and how often it came first.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Placement {
     /// Answers containing it.
     pub present: u64,
@@ -89,7 +89,7 @@ impl Placement {
 }
 
 /// What one client received for a name.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ClientFacts {
     /// Responses it received.
     pub responses: u64,
@@ -98,20 +98,21 @@ pub struct ClientFacts {
 }
 
 /// What one DNS server answered for a name.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ServerFacts {
     /// Responses it sent.
     pub responses: u64,
     /// Responses by rcode class.
     pub rcodes: BTreeMap<RcodeClass, u64>,
     /// Distinct answer sets it gave.
+    #[serde(with = "super::pairs")]
     pub answer_sets: BTreeMap<AnswerSet, u64>,
     /// Response times of its answered queries.
     pub latency: LatencyHistogram,
 }
 
 /// Everything recorded for one name.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NameFacts {
     /// The name for display.
     pub display: String,
@@ -126,6 +127,7 @@ pub struct NameFacts {
     /// Responses by rcode class.
     pub rcodes: BTreeMap<RcodeClass, u64>,
     /// Distinct answer sets with their occurrences.
+    #[serde(with = "super::pairs")]
     pub answer_sets: BTreeMap<AnswerSet, Occurrences>,
     /// Per address: present and first.
     pub addresses: BTreeMap<IpAddr, Placement>,

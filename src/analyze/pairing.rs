@@ -101,7 +101,7 @@ pub struct Transaction {
 }
 
 /// Pairing settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PairingSettings {
     /// Capture time after which a query is unanswered.
     pub query_timeout_ns: u64,
@@ -110,7 +110,7 @@ pub struct PairingSettings {
 }
 
 /// What pairing counted.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PairingCounters {
     /// Transactions per status.
     pub answered: u64,

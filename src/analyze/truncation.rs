@@ -24,7 +24,7 @@ pub struct TruncatedAnswer {
 }
 
 /// What happened to truncated answers.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TruncationCounters {
     /// Truncated UDP responses.
     pub truncated: u64,

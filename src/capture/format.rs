@@ -15,7 +15,7 @@ const PCAPNG_MAGIC: u32 = 0x0a0d_0d0a;
 const NANOS_PER_SECOND: u64 = 1_000_000_000;
 
 /// The container format of one input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ContainerFormat {
     /// Legacy pcap.
@@ -25,7 +25,7 @@ pub enum ContainerFormat {
 }
 
 /// What was read from one input: shown in the report's capture section.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FileSummary {
     /// The input as the user named it.
     pub name: String,

@@ -51,7 +51,7 @@ impl InputPath {
 }
 
 /// Which compression wrapped the capture.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
     /// Plain capture bytes.

@@ -14,7 +14,7 @@ const MAX_DATAGRAM_BYTES: usize = 65_535;
 pub const PIECE_OVERHEAD_BYTES: usize = 64;
 
 /// How much fragment state may be held.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FragmentLimits {
     /// Capture time after the first fragment when an incomplete datagram is given up.
     pub timeout_ns: u64,
@@ -25,7 +25,7 @@ pub struct FragmentLimits {
 }
 
 /// What fragment reassembly counted.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FragmentCounters {
     /// Fragments received.
     pub fragments: u64,

@@ -69,7 +69,7 @@ const FIXED_REASONS: usize = 2 + 2 * LAYERS.len();
 
 /// Skipped frames per reason, counted without allocating: a fixed table for the reasons that
 /// carry no value, and a short list of the unsupported link types met.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SkipCounts {
     fixed: [u64; FIXED_REASONS],
     unsupported_links: Vec<(u32, u64)>,

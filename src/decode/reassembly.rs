@@ -7,7 +7,7 @@ use super::tcp::{StreamMessage, TcpCounters, TcpLimits, TcpStreams};
 use super::{dns, ip, DecodeConfig, Decoded, Skip, Transport};
 
 /// Limits of the two reassemblers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ReassemblyLimits {
     /// IP fragments.
     pub fragments: FragmentLimits,
@@ -16,7 +16,7 @@ pub struct ReassemblyLimits {
 }
 
 /// What reassembly counted.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ReassemblyCounters {
     /// IP fragments.
     pub fragments: FragmentCounters,

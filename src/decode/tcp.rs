@@ -15,7 +15,7 @@ const LENGTH_PREFIX: usize = 2;
 const DNS_HEADER_LEN: usize = 12;
 
 /// How much TCP state may be held.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TcpLimits {
     /// Capture time without a segment after which a direction is closed.
     pub idle_ns: u64,
@@ -28,7 +28,7 @@ pub struct TcpLimits {
 }
 
 /// What TCP reassembly counted.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TcpCounters {
     /// Segments on DNS ports.
     pub segments: u64,

@@ -24,7 +24,13 @@ pub struct ReportOptions {
 /// Builds the report of `outcome` measured against `watching`.
 pub fn build(outcome: &RunOutcome, watching: &Watching, options: ReportOptions) -> Report {
     let analysis = &outcome.analysis;
-    let file_names: Vec<String> = outcome.files.iter().map(|f| f.name.clone()).collect();
+    // Frame references index the files, then the interfaces.
+    let file_names: Vec<String> = outcome
+        .files
+        .iter()
+        .map(|f| f.name.clone())
+        .chain(outcome.interfaces.iter().map(|i| i.interface.clone()))
+        .collect();
     let frames = |examples: &[FrameRef]| frame_reports(examples, &file_names);
     let mut findings: Vec<FindingReport> = analysis
         .findings
@@ -100,6 +106,7 @@ pub fn build(outcome: &RunOutcome, watching: &Watching, options: ReportOptions) 
         finding_counts,
         names,
         failures,
+        state: SavedRun::of(outcome, options.pairing, options.reassembly),
     }
 }
 
@@ -118,6 +125,18 @@ fn summary(outcome: &RunOutcome, options: ReportOptions) -> Summary {
         .collect();
     Summary {
         files: outcome.files.clone(),
+        interfaces: outcome
+            .interfaces
+            .iter()
+            .map(|i| InterfaceReport {
+                interface: i.interface.clone(),
+                received: i.received,
+                kernel_dropped: i.kernel_dropped,
+                interface_dropped: i.interface_dropped,
+                packets_per_second: round3(i.received as f64 / i.seconds.max(1e-9)),
+                seconds: round3(i.seconds),
+            })
+            .collect(),
         packets: traffic.packets,
         dns_messages: traffic.dns_messages,
         queries: traffic.dns_messages - traffic.responses,
@@ -200,13 +219,7 @@ fn latency_report(histogram: &LatencyHistogram) -> Option<LatencyReport> {
         p90_ms: quantile(0.9),
         p99_ms: quantile(0.99),
         max_ms: milliseconds(histogram.max_ns),
-        buckets: histogram
-            .buckets
-            .iter()
-            .enumerate()
-            .filter(|(_, count)| **count > 0)
-            .map(|(index, count)| [index as u64, *count])
-            .collect(),
+        buckets: histogram.non_empty_buckets(),
     })
 }
 

@@ -5,12 +5,14 @@
 mod build;
 mod expectations;
 mod log;
+mod state;
 mod table;
 mod text;
 
 pub use build::{build, ReportOptions};
 pub use expectations::expectations_toml;
 pub use log::{log_line, rcode_name, render_log_line, AnswerRecord, LogLine};
+pub use state::{read_report, SavedReport, SavedRun};
 pub use text::{render_text, TextStyle};
 
 use crate::analyze::{FindingKind, Severity};
@@ -44,6 +46,25 @@ pub struct Report {
     pub names: Vec<NameReport>,
     /// Discovery only: names whose responses were failures (NXDOMAIN, SERVFAIL, REFUSED, other).
     pub failures: Vec<FailureReport>,
+    /// The raw mergeable state behind this report (`pcdns merge` reads it).
+    pub state: SavedRun,
+}
+
+/// Capture health of one interface (live capture).
+#[derive(Debug, Clone, Serialize)]
+pub struct InterfaceReport {
+    /// Interface name.
+    pub interface: String,
+    /// Packets that passed the filter and reached pcdns.
+    pub received: u64,
+    /// Dropped by the kernel: pcdns did not keep up.
+    pub kernel_dropped: u64,
+    /// Dropped by the interface or its driver.
+    pub interface_dropped: u64,
+    /// Packets per second received, over the whole capture.
+    pub packets_per_second: f64,
+    /// Seconds captured.
+    pub seconds: f64,
 }
 
 /// Capture-level summary.
@@ -51,6 +72,9 @@ pub struct Report {
 pub struct Summary {
     /// Per input file.
     pub files: Vec<FileSummary>,
+    /// Live capture: health per interface (received, drops, rate).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub interfaces: Vec<InterfaceReport>,
     /// Frames read.
     pub packets: u64,
     /// DNS messages on DNS ports.

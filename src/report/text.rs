@@ -92,22 +92,36 @@ fn severity_colour(severity: Severity) -> Colour {
 pub fn render_text(report: &Report, style: TextStyle) -> String {
     let mut out = String::new();
     let s = &report.summary;
-    let several_files = s.files.len() > 1;
+    let several_files = s.files.len() + s.interfaces.len() > 1;
     let files: Vec<String> = s
         .files
         .iter()
         .map(|f| format!("{} ({}, {} packets)", f.name, f.format_label(), f.packets))
         .collect();
     let _ = writeln!(out, "pcdns {} report", report.mode);
-    let _ = writeln!(
-        out,
-        "  files         {}",
-        if files.is_empty() {
-            "none read".into()
-        } else {
-            files.join("; ")
-        }
-    );
+    if s.interfaces.is_empty() || !files.is_empty() {
+        let _ = writeln!(
+            out,
+            "  files         {}",
+            if files.is_empty() {
+                "none read".into()
+            } else {
+                files.join("; ")
+            }
+        );
+    }
+    for i in &s.interfaces {
+        let _ = writeln!(
+            out,
+            "  interface     {}: {} received ({:.1}/s over {:.0} s), {} kernel drops, {} interface drops",
+            i.interface,
+            i.received,
+            i.packets_per_second,
+            i.seconds,
+            i.kernel_dropped,
+            i.interface_dropped
+        );
+    }
     if let Some(source) = &report.expectations {
         let _ = writeln!(
             out,
