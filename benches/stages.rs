@@ -178,6 +178,7 @@ fn end_to_end(c: &mut Criterion) {
                 progress: None,
                 pairing: PAIRING,
                 reassembly: limits(),
+                pseudonymize: None,
             };
             group.throughput(Throughput::Elements(PACKETS));
             group.bench_with_input(

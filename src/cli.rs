@@ -25,6 +25,89 @@ enum Command {
     Log(LogArgs),
     /// Write a reproducible synthetic capture (for benchmarks and tests).
     Synth(SynthArgs),
+    /// Watch live interfaces: events as findings appear, a report every interval, Prometheus
+    /// metrics (needs a build with `--features live` and libpcap).
+    Monitor(MonitorArgs),
+    /// Combine JSON reports from several sensors or files into one report.
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Args)]
+struct MonitorArgs {
+    /// Interface to capture on (`any`: all); repeat for several.
+    #[arg(long = "interface", short = 'i', required = true, value_name = "IFACE")]
+    interfaces: Vec<String>,
+    /// Expectations file (TOML). Without it, pcdns lists the names it sees (discovery).
+    #[arg(long, short = 'e', value_name = "FILE")]
+    expect: Option<PathBuf>,
+    /// BPF capture filter [default: DNS ports, VLAN-tagged DNS and IP fragments].
+    #[arg(long, value_name = "FILTER")]
+    bpf: Option<String>,
+    /// Bytes captured per frame.
+    #[arg(long, value_name = "BYTES", default_value_t = 65_535, value_parser = clap::value_parser!(u32).range(64..=262_144))]
+    snaplen: u32,
+    /// Kernel capture buffer per interface, MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=2047))]
+    buffer_size: u32,
+    /// Promiscuous mode (the default: a span port delivers other hosts' traffic).
+    #[arg(long, overrides_with = "no_promisc")]
+    promisc: bool,
+    /// No promiscuous mode.
+    #[arg(long)]
+    no_promisc: bool,
+    /// Seconds between reports.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0, value_parser = positive_seconds)]
+    interval: f64,
+    /// Report format: text, or one JSON object per line.
+    #[arg(long, short = 'f', value_enum, default_value_t = FormatArg::Text)]
+    format: FormatArg,
+    /// Write finding events (NDJSON) to this file instead of standard output (reopened on SIGHUP).
+    #[arg(long, value_name = "FILE")]
+    events: Option<PathBuf>,
+    /// Seconds between two events of the same kind for the same name (later ones are summed).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = positive_seconds)]
+    event_interval: f64,
+    /// Serve Prometheus metrics on ADDR (`PORT` or `HOST:PORT`; the host defaults to 127.0.0.1).
+    #[arg(long, value_name = "ADDR", value_parser = metrics_address)]
+    metrics: Option<std::net::SocketAddr>,
+    /// Drop privileges to this user once the capture is open.
+    #[arg(long, value_name = "NAME")]
+    user: Option<String>,
+    /// Replace client addresses in events and reports by keyed-hash pseudonyms (fd00::/8).
+    #[arg(long, value_name = "KEY")]
+    pseudonymize: Option<String>,
+    /// Discovery: how many names to list.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    top: usize,
+    #[command(flatten)]
+    input: InputArgs,
+}
+
+#[derive(Debug, Args)]
+struct MergeArgs {
+    /// JSON reports (`analyze --format json`, or `monitor --format json` output: its last report).
+    #[arg(required = true, value_name = "FILE")]
+    reports: Vec<PathBuf>,
+    /// Expectations file [default: the one the reports name].
+    #[arg(long, short = 'e', value_name = "FILE")]
+    expect: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value_t = FormatArg::Text)]
+    format: FormatArg,
+    /// Discovery: how many names to list.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    top: usize,
+}
+
+/// `PORT`, `:PORT` or `HOST:PORT`; a bare port listens on loopback only.
+fn metrics_address(text: &str) -> Result<std::net::SocketAddr, String> {
+    let port_only = text.strip_prefix(':').unwrap_or(text);
+    if let Ok(port) = port_only.parse::<u16>() {
+        return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    text.parse().map_err(|_| {
+        format!("\"{text}\" is not PORT or HOST:PORT (e.g. 9153, 127.0.0.1:9153, [::1]:9153)")
+    })
 }
 
 #[derive(Debug, Args)]
@@ -287,9 +370,61 @@ pub struct ExpectConfig {
     pub top: usize,
 }
 
+/// `pcdns monitor`.
+#[derive(Debug, Clone)]
+pub struct MonitorConfig {
+    /// Decoding, pairing and reassembly settings (`inputs` is empty).
+    pub input: InputConfig,
+    /// Expectations file, if any.
+    pub expect: Option<PathBuf>,
+    /// Interfaces.
+    pub interfaces: Vec<String>,
+    /// BPF filter override.
+    pub bpf: Option<String>,
+    /// Bytes per frame.
+    pub snaplen: u32,
+    /// Kernel buffer per interface, bytes.
+    pub buffer_bytes: u32,
+    /// Promiscuous mode.
+    pub promiscuous: bool,
+    /// Time between reports, ns.
+    pub interval_ns: u64,
+    /// Report format.
+    pub format: Format,
+    /// Events file (None: standard output).
+    pub events: Option<PathBuf>,
+    /// Least time between events of one kind for one name, ns.
+    pub event_interval_ns: u64,
+    /// Prometheus listen address.
+    pub metrics: Option<std::net::SocketAddr>,
+    /// User to switch to after opening the capture.
+    pub user: Option<String>,
+    /// Key for client pseudonyms.
+    pub pseudonymize: Option<String>,
+    /// Discovery: names to list.
+    pub top: usize,
+}
+
+/// `pcdns merge`.
+#[derive(Debug, Clone)]
+pub struct MergeConfig {
+    /// The reports.
+    pub reports: Vec<PathBuf>,
+    /// Expectations override.
+    pub expect: Option<PathBuf>,
+    /// Output format.
+    pub format: Format,
+    /// Discovery: names to list.
+    pub top: usize,
+}
+
 /// A validated command.
 #[derive(Debug, Clone)]
 pub enum Config {
+    /// Watch live interfaces.
+    Monitor(Box<MonitorConfig>),
+    /// Merge JSON reports.
+    Merge(MergeConfig),
     /// Analyse captures.
     Analyze(AnalyzeConfig),
     /// Write a starting expectations file.
@@ -353,6 +488,13 @@ impl InputArgs {
     }
 }
 
+fn format_of(format: FormatArg) -> Format {
+    match format {
+        FormatArg::Text => Format::Text,
+        FormatArg::Json => Format::Json,
+    }
+}
+
 impl Cli {
     /// Validates the parsed arguments.
     pub fn into_config(self) -> Config {
@@ -360,10 +502,7 @@ impl Cli {
             Command::Analyze(args) => Config::Analyze(AnalyzeConfig {
                 input: args.input.into_config(args.files),
                 expect: args.expect,
-                format: match args.format {
-                    FormatArg::Text => Format::Text,
-                    FormatArg::Json => Format::Json,
-                },
+                format: format_of(args.format),
                 fail_on: match args.fail_on {
                     FailOnArg::Error => Some(Severity::Error),
                     FailOnArg::Warning => Some(Severity::Warning),
@@ -386,6 +525,29 @@ impl Cli {
                 input: args.input.into_config(args.files),
                 expect: args.expect,
                 all: args.all,
+            }),
+            Command::Monitor(args) => Config::Monitor(Box::new(MonitorConfig {
+                input: args.input.into_config(Vec::new()),
+                expect: args.expect,
+                interfaces: args.interfaces,
+                bpf: args.bpf,
+                snaplen: args.snaplen,
+                buffer_bytes: args.buffer_size << 20,
+                promiscuous: !args.no_promisc,
+                interval_ns: nanoseconds(args.interval),
+                format: format_of(args.format),
+                events: args.events,
+                event_interval_ns: nanoseconds(args.event_interval),
+                metrics: args.metrics,
+                user: args.user,
+                pseudonymize: args.pseudonymize,
+                top: args.top,
+            })),
+            Command::Merge(args) => Config::Merge(MergeConfig {
+                reports: args.reports,
+                expect: args.expect,
+                format: format_of(args.format),
+                top: args.top,
             }),
             Command::Synth(args) => Config::Synth(SynthCommand {
                 config: crate::synth::SynthConfig {

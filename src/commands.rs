@@ -4,7 +4,7 @@
 use crate::analyze::Transaction;
 use crate::analyze::{Severity, Watching};
 use crate::cli::{
-    AnalyzeConfig, ColourChoice, Config, ExpectConfig, Format, InputConfig, LogConfig,
+    AnalyzeConfig, ColourChoice, Config, ExpectConfig, Format, InputConfig, LogConfig, MergeConfig,
 };
 use crate::decode::{DecodeConfig, WatchList};
 use crate::expect::{self, ExpectError};
@@ -47,6 +47,18 @@ pub enum CommandError {
     /// Writing a file failed.
     #[error("cannot write {0}: {1}")]
     File(String, io::Error),
+    /// Reading a file failed.
+    #[error("cannot read {0}: {1}")]
+    Read(String, io::Error),
+    /// Reports cannot be merged.
+    #[error("{0}")]
+    Merge(String),
+    /// Live capture could not start, or monitoring could not be set up.
+    #[error("{0}")]
+    Monitor(String),
+    /// Built without the `live` feature.
+    #[error("this pcdns was built without live capture. Install libpcap (Debian/Ubuntu: apt-get install libpcap-dev; Fedora: dnf install libpcap-devel) and rebuild with: cargo build --release --features live")]
+    LiveNotBuilt,
 }
 
 /// Runs `config`.
@@ -56,6 +68,8 @@ pub fn run(config: Config) -> Result<Status, CommandError> {
         Config::Expect(expect) => run_expect(&expect),
         Config::Log(log) => run_log(&log),
         Config::Synth(synth) => run_synth(&synth),
+        Config::Monitor(monitor) => crate::monitor::run(&monitor),
+        Config::Merge(merge) => run_merge(&merge),
     }
 }
 
@@ -74,6 +88,23 @@ fn show_progress(done: u64, total: u64) {
     bar.set_position(done.min(total));
 }
 
+/// The pipeline settings of `input` (no progress bar, no pseudonyms).
+pub(crate) fn run_config(input: &InputConfig, watching: Watching, watch: WatchList) -> RunConfig {
+    RunConfig {
+        inputs: input.inputs.clone(),
+        decode: DecodeConfig {
+            dns_ports: input.dns_ports.clone(),
+            watch,
+        },
+        watching,
+        threads: input.threads,
+        progress: None,
+        pairing: input.pairing,
+        reassembly: input.reassembly,
+        pseudonymize: None,
+    }
+}
+
 fn run_pipeline(
     input: &InputConfig,
     watching: Watching,
@@ -82,16 +113,8 @@ fn run_pipeline(
 ) -> (RunOutcome, Watching) {
     let progress = input.progress && io::stderr().is_terminal();
     let config = RunConfig {
-        inputs: input.inputs.clone(),
-        decode: DecodeConfig {
-            dns_ports: input.dns_ports.clone(),
-            watch,
-        },
-        watching,
-        threads: input.threads,
         progress: progress.then_some(show_progress as fn(u64, u64)),
-        pairing: input.pairing,
-        reassembly: input.reassembly,
+        ..run_config(input, watching, watch)
     };
     let outcome = pipeline::run(&config, sink);
     if let Some(bar) = PROGRESS.get() {
@@ -100,7 +123,7 @@ fn run_pipeline(
     (outcome, config.watching)
 }
 
-fn write_stdout(text: &str) -> Result<(), CommandError> {
+pub(crate) fn write_stdout(text: &str) -> Result<(), CommandError> {
     let mut stdout = io::stdout().lock();
     quiet_on_broken_pipe(
         stdout
@@ -118,7 +141,7 @@ fn quiet_on_broken_pipe(result: io::Result<()>) -> Result<(), CommandError> {
 }
 
 /// The report of a run, stating the settings it ran with.
-fn build_report(
+pub(crate) fn build_report(
     outcome: &RunOutcome,
     watching: &Watching,
     input: &InputConfig,
@@ -212,7 +235,7 @@ fn run_expect(config: &ExpectConfig) -> Result<Status, CommandError> {
 }
 
 /// Expectations (or discovery) and the names to decode in full (`every_name`: all of them).
-fn watching_of(
+pub(crate) fn watching_of(
     expect: Option<&std::path::Path>,
     every_name: bool,
 ) -> Result<(Watching, WatchList), CommandError> {
@@ -277,4 +300,59 @@ fn run_synth(command: &crate::cli::SynthCommand) -> Result<Status, CommandError>
             .map_err(|e| CommandError::File(expect_out.display().to_string(), e))?;
     }
     Ok(Status::Clean)
+}
+
+/// Renders a report without colour or processing rate (monitor and merge output).
+pub(crate) fn render_plain(report: &Report, format: Format) -> String {
+    match format {
+        Format::Json => report::render_json(report),
+        Format::Text => report::render_text(
+            report,
+            TextStyle {
+                colour: false,
+                processing: None,
+                max_clients: 20,
+            },
+        ),
+    }
+}
+
+fn run_merge(config: &MergeConfig) -> Result<Status, CommandError> {
+    let mut saved = Vec::new();
+    for path in &config.reports {
+        let name = path.display().to_string();
+        let text =
+            std::fs::read_to_string(path).map_err(|e| CommandError::Read(name.clone(), e))?;
+        saved.push(report::read_report(&name, &text).map_err(CommandError::Merge)?);
+    }
+    let expect = match &config.expect {
+        Some(path) => Some(path.clone()),
+        None => {
+            let named: std::collections::BTreeSet<&Option<String>> =
+                saved.iter().map(|s| &s.expectations).collect();
+            if named.len() > 1 {
+                return Err(CommandError::Merge(format!(
+                    "the reports were made with different expectations ({}); choose one with --expect",
+                    saved
+                        .iter()
+                        .map(|s| format!("{}: {}", s.source, s.expectations.as_deref().unwrap_or("discovery")))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+            saved[0].expectations.as_ref().map(std::path::PathBuf::from)
+        }
+    };
+    let (watching, _) = watching_of(expect.as_deref(), false)?;
+    let runs = saved.into_iter().map(|s| s.run).collect();
+    let run = report::SavedRun::merge_all(runs)
+        .ok_or_else(|| CommandError::Merge("no reports to merge".into()))?;
+    let options = ReportOptions {
+        top_names: config.top,
+        pairing: run.pairing,
+        reassembly: run.reassembly,
+    };
+    let report = report::build(&run.into_outcome(), &watching, options);
+    write_stdout(&render_plain(&report, config.format))?;
+    Ok(status_of(&report, false, Some(Severity::Error)))
 }

@@ -16,6 +16,8 @@
 //! - [`analyze`]: per-name facts and findings; mergeable.
 //! - [`pipeline`]: threads and channels; the only place that knows about threads.
 //! - [`report`]: the report snapshot and its text and JSON renderings.
+//! - [`monitor`]: `pcdns monitor`: live capture, events, periodic reports, Prometheus endpoint.
+//! - [`pseudonym`]: keyed-hash pseudonyms for client addresses.
 //! - [`synth`]: reproducible synthetic captures for benchmarks and hostile-traffic tests.
 //! - [`commands`]: runs a command, writes output, picks the exit status.
 //!
@@ -41,6 +43,8 @@ pub mod cli;
 pub mod commands;
 pub mod decode;
 pub mod expect;
+pub mod monitor;
 pub mod pipeline;
+pub mod pseudonym;
 pub mod report;
 pub mod synth;

@@ -15,6 +15,7 @@ use crate::capture::{
     SourceSummary,
 };
 use crate::decode::{decode_frame, DecodeConfig, Decoded, Reassembler, ReassemblyLimits, Skip};
+use crate::pseudonym::Pseudonymizer;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -43,6 +44,8 @@ pub struct RunConfig {
     pub pairing: PairingSettings,
     /// Limits of IP fragment and TCP stream reassembly.
     pub reassembly: ReassemblyLimits,
+    /// Replace client addresses by pseudonyms before the analysis sees them.
+    pub pseudonymize: Option<Pseudonymizer>,
 }
 
 /// The result of a run: the analysis of everything read, and what went wrong reading.
@@ -119,6 +122,7 @@ struct Aggregator<'a, 's> {
     reassembler: Reassembler,
     sink: &'s mut dyn FnMut(&Transaction),
     observe: &'s mut dyn FnMut(&Progress<'_, '_>),
+    pseudonymize: Option<Pseudonymizer>,
     next_sequence: u64,
     waiting: BTreeMap<u64, BatchOutcome>,
     reassembled: Vec<Result<Decoded, Skip>>,
@@ -167,7 +171,18 @@ impl Aggregator<'_, '_> {
         for result in self.reassembled.drain(..) {
             let mut counters = Analysis::default();
             match count_or_keep(&mut counters, result) {
-                Some(Decoded::Watched(message)) => self.analyzer.ingest(message),
+                Some(Decoded::Watched(mut message)) => {
+                    if let Some(pseudonyms) = &self.pseudonymize {
+                        // The client is the receiver of a response, the sender of a query.
+                        let client = if message.flags.response {
+                            &mut message.destination
+                        } else {
+                            &mut message.source
+                        };
+                        client.set_ip(pseudonyms.address(client.ip()));
+                    }
+                    self.analyzer.ingest(message)
+                }
                 Some(_) => {}
                 None => self.analyzer.add_counters(counters),
             }
@@ -256,6 +271,7 @@ pub fn run_source(
         reassembler: Reassembler::new(&config.decode, config.reassembly),
         sink,
         observe,
+        pseudonymize: config.pseudonymize,
         next_sequence: 0,
         waiting: BTreeMap::new(),
         reassembled: Vec::new(),

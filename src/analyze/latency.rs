@@ -19,6 +19,8 @@ pub struct LatencyHistogram {
     pub count: u64,
     /// Largest sample (ns), exact.
     pub max_ns: u64,
+    /// Sum of all samples (ns), exact (Prometheus' `_sum`).
+    pub sum_ns: u64,
 }
 
 impl Default for LatencyHistogram {
@@ -27,6 +29,7 @@ impl Default for LatencyHistogram {
             buckets: vec![0; BUCKET_COUNT],
             count: 0,
             max_ns: 0,
+            sum_ns: 0,
         }
     }
 }
@@ -37,6 +40,8 @@ struct SparseHistogram {
     buckets: Vec<[u64; 2]>,
     count: u64,
     max_ns: u64,
+    #[serde(default)]
+    sum_ns: u64,
 }
 
 impl From<LatencyHistogram> for SparseHistogram {
@@ -45,6 +50,7 @@ impl From<LatencyHistogram> for SparseHistogram {
             buckets: histogram.non_empty_buckets(),
             count: histogram.count,
             max_ns: histogram.max_ns,
+            sum_ns: histogram.sum_ns,
         }
     }
 }
@@ -63,6 +69,7 @@ impl TryFrom<SparseHistogram> for LatencyHistogram {
         }
         histogram.count = sparse.count;
         histogram.max_ns = sparse.max_ns;
+        histogram.sum_ns = sparse.sum_ns;
         Ok(histogram)
     }
 }
@@ -94,6 +101,7 @@ impl LatencyHistogram {
     pub fn record(&mut self, latency_ns: u64) {
         self.buckets[bucket_of(latency_ns)] += 1;
         self.count += 1;
+        self.sum_ns = self.sum_ns.saturating_add(latency_ns);
         self.max_ns = self.max_ns.max(latency_ns);
     }
 
@@ -103,6 +111,7 @@ impl LatencyHistogram {
             *mine += theirs;
         }
         self.count += other.count;
+        self.sum_ns = self.sum_ns.saturating_add(other.sum_ns);
         self.max_ns = self.max_ns.max(other.max_ns);
     }
 

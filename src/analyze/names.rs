@@ -24,7 +24,9 @@ const TYPE_A: u16 = 1;
 const TYPE_AAAA: u16 = 28;
 
 /// What a response's rcode and answers amount to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum RcodeClass {
     /// NOERROR with data of the asked type.

@@ -12,7 +12,9 @@ pub const MAX_EXAMPLE_FRAMES: usize = 5;
 pub const MAX_NAMED_PEERS: usize = 8;
 
 /// A frame as Wireshark numbers it: input file index and frame number (from 1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
 pub struct FrameRef {
     /// Index of the input file.
     pub file_index: u16,

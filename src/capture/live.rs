@@ -246,6 +246,12 @@ impl LiveSource {
         })
     }
 
+    /// Lets the capture go on after a stop request was honoured (a reload, not a shutdown);
+    /// the caller clears the stop flag first.
+    pub fn resume(&mut self) {
+        self.stop_seen = None;
+    }
+
     /// Capture health, updated about twice a second while the capture runs.
     pub fn health(&self) -> Arc<Mutex<Vec<InterfaceHealth>>> {
         Arc::clone(&self.health)

@@ -227,7 +227,7 @@ fn round3(value: f64) -> f64 {
     (value * 1000.0).round() / 1000.0
 }
 
-fn frame_reports(examples: &[FrameRef], file_names: &[String]) -> Vec<FrameReport> {
+pub(super) fn frame_reports(examples: &[FrameRef], file_names: &[String]) -> Vec<FrameReport> {
     examples
         .iter()
         .map(|f| FrameReport {
@@ -248,7 +248,7 @@ fn list(addresses: &[IpAddr]) -> String {
         .join(", ")
 }
 
-fn finding_report(
+pub(super) fn finding_report(
     key: &FindingKey,
     occurrences: &Occurrences,
     expectations: Option<&Expectations>,

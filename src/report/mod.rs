@@ -3,15 +3,19 @@
 //! The only module that knows output formats.
 
 mod build;
+mod event;
 mod expectations;
 mod log;
+mod metrics;
 mod state;
 mod table;
 mod text;
 
 pub use build::{build, ReportOptions};
+pub use event::render_event;
 pub use expectations::expectations_toml;
 pub use log::{log_line, rcode_name, render_log_line, AnswerRecord, LogLine};
+pub use metrics::{render_metrics, MonitorCounters};
 pub use state::{read_report, SavedReport, SavedRun};
 pub use text::{render_text, TextStyle};
 
@@ -379,6 +383,13 @@ pub fn rfc3339(ts_ns: u64) -> String {
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
     );
     time.format(&format).unwrap_or_default()
+}
+
+/// Renders `report` as one line of JSON (JSON lines: a monitor's periodic reports).
+pub fn render_json_line(report: &Report) -> String {
+    let mut json = serde_json::to_string(report).unwrap_or_default();
+    json.push('\n');
+    json
 }
 
 /// Renders `report` as pretty JSON with a trailing newline.

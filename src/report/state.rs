@@ -47,7 +47,11 @@ struct ReportHead {
 
 impl SavedRun {
     /// The state of `outcome`.
-    pub fn of(outcome: &RunOutcome, pairing: PairingSettings, reassembly: ReassemblyLimits) -> Self {
+    pub fn of(
+        outcome: &RunOutcome,
+        pairing: PairingSettings,
+        reassembly: ReassemblyLimits,
+    ) -> Self {
         SavedRun {
             files: outcome.files.clone(),
             interfaces: outcome.interfaces.clone(),
@@ -68,9 +72,9 @@ impl SavedRun {
         let (mut files_before, mut interfaces_before) =
             (merged.files.len(), merged.interfaces.len());
         let first_files = merged.files.len();
-        merged.analysis.map_file_indexes(&|index| {
-            remap(index, first_files, 0, 0, total_files)
-        });
+        merged
+            .analysis
+            .map_file_indexes(&|index| remap(index, first_files, 0, 0, total_files));
         for mut run in runs {
             let files = run.files.len();
             run.analysis.map_file_indexes(&|index| {
@@ -127,8 +131,9 @@ pub fn read_report(source: &str, text: &str) -> Result<SavedReport, String> {
     };
     let head: ReportHead = match serde_json::from_str(text) {
         Ok(head) => head,
-        Err(e) => last_report_line()
-            .ok_or_else(|| format!("{source}: not a pcdns JSON report: {e}"))?,
+        Err(e) => {
+            last_report_line().ok_or_else(|| format!("{source}: not a pcdns JSON report: {e}"))?
+        }
     };
     if head.schema != SCHEMA {
         return Err(format!(

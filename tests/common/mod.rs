@@ -188,5 +188,6 @@ pub fn run_config(
                 max_bytes: 1 << 22,
             },
         },
+        pseudonymize: None,
     }
 }

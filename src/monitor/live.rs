@@ -1,0 +1,250 @@
+//! The monitor's main loop: signals in, capture opened, privileges dropped, then the pipeline
+//! over the live source, with an observer that writes events, periodic reports and metrics.
+//! SIGHUP ends the current run cleanly (its report is written), reloads the expectations,
+//! reopens the events file and starts again on the same open capture.
+
+use super::events::{FindingTracker, NewFinding};
+use super::http::MetricsServer;
+use super::output::EventOutput;
+use crate::analyze::Watching;
+use crate::capture::{InterfaceHealth, LiveOptions, LiveSource};
+use crate::cli::{Format, MonitorConfig};
+use crate::commands::{build_report, run_config, watching_of, write_stdout, CommandError, Status};
+use crate::pipeline::{self, Progress, RunOutcome};
+use crate::pseudonym::Pseudonymizer;
+use crate::report::{self, MonitorCounters, Report};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+/// How often the metrics text is rebuilt.
+const METRICS_EVERY: Duration = Duration::from_secs(1);
+
+fn wall_clock_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// Signals, as flags the loop polls.
+struct Signals {
+    shutdown: Arc<AtomicBool>,
+    hangup: Arc<AtomicBool>,
+}
+
+impl Signals {
+    fn register() -> Result<Self, CommandError> {
+        let shutdown = Arc::new(AtomicBool::new(false));
+        let hangup = Arc::new(AtomicBool::new(false));
+        let fail = |e: std::io::Error| CommandError::Monitor(format!("cannot handle signals: {e}"));
+        for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            signal_hook::flag::register(signal, Arc::clone(&shutdown)).map_err(fail)?;
+        }
+        signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hangup))
+            .map_err(fail)?;
+        Ok(Signals { shutdown, hangup })
+    }
+}
+
+/// What the observer keeps between batches of one run.
+struct Observer<'a> {
+    config: &'a MonitorConfig,
+    watching: &'a Watching,
+    signals: &'a Signals,
+    end_run: &'a AtomicBool,
+    health: &'a Mutex<Vec<InterfaceHealth>>,
+    metrics: Option<&'a MetricsServer>,
+    events: &'a mut EventOutput,
+    tracker: &'a mut FindingTracker,
+    counters: &'a mut MonitorCounters,
+    started: Instant,
+    next_report: Instant,
+    next_metrics: Instant,
+    reload: bool,
+    failure: Option<String>,
+}
+
+impl Observer<'_> {
+    fn sources(&self) -> Vec<String> {
+        self.config.interfaces.clone()
+    }
+
+    fn outcome(&self, analysis: crate::analyze::Analysis) -> RunOutcome {
+        RunOutcome {
+            analysis,
+            files: Vec::new(),
+            interfaces: self.health.lock().map(|h| h.clone()).unwrap_or_default(),
+            timestamps_backwards: 0,
+            errors: Vec::new(),
+            elapsed: self.started.elapsed(),
+        }
+    }
+
+    fn report(&self, outcome: &RunOutcome) -> Report {
+        build_report(outcome, self.watching, &self.config.input, self.config.top)
+    }
+
+    /// Writes events for `found` (time: the wall clock).
+    fn announce(&mut self, found: Vec<NewFinding>) {
+        if found.is_empty() {
+            return;
+        }
+        let sources = self.sources();
+        let now = wall_clock_ns();
+        let lines: String = found
+            .iter()
+            .map(|f| {
+                report::render_event(
+                    &f.key,
+                    &f.occurrences,
+                    f.new,
+                    now,
+                    self.watching.expectations(),
+                    &sources,
+                )
+            })
+            .collect();
+        self.counters.events += found.len() as u64;
+        if let Err(e) = self.events.write(&lines) {
+            self.failure = Some(format!("cannot write events: {e}"));
+            self.end_run.store(true, Ordering::Relaxed);
+        }
+    }
+
+    fn publish_metrics(&mut self, report: &Report) {
+        if let Some(server) = self.metrics {
+            self.counters.events_held_back = self.tracker.held_back;
+            server.publish(report::render_metrics(report, *self.counters));
+        }
+    }
+
+    fn observe(&mut self, progress: &Progress<'_, '_>) {
+        if self.signals.shutdown.load(Ordering::Relaxed) {
+            self.end_run.store(true, Ordering::Relaxed);
+        }
+        if self.signals.hangup.swap(false, Ordering::Relaxed) {
+            if let Err(e) = self.events.reopen() {
+                eprintln!("pcdns: warning: {e}");
+            }
+            self.reload = true;
+            self.end_run.store(true, Ordering::Relaxed);
+        }
+        let found = self.tracker.observe(progress.findings(), progress.now_ns);
+        self.announce(found);
+        let now = Instant::now();
+        let report_due = now >= self.next_report;
+        let metrics_due = self.metrics.is_some() && now >= self.next_metrics;
+        if report_due || metrics_due {
+            let report = self.report(&self.outcome(progress.snapshot()));
+            self.publish_metrics(&report);
+            self.next_metrics = now + METRICS_EVERY;
+            if report_due {
+                self.next_report = now + Duration::from_nanos(self.config.interval_ns);
+                self.write_report(&report);
+            }
+        }
+    }
+
+    fn write_report(&mut self, report: &Report) {
+        let text = match self.config.format {
+            Format::Json => report::render_json_line(report),
+            Format::Text => crate::commands::render_plain(report, Format::Text),
+        };
+        if let Err(e) = write_stdout(&text) {
+            self.failure = Some(e.to_string());
+            self.end_run.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+fn live_options(config: &MonitorConfig) -> LiveOptions {
+    LiveOptions {
+        interfaces: config.interfaces.clone(),
+        bpf: config.bpf.clone(),
+        snaplen: config.snaplen,
+        buffer_bytes: config.buffer_bytes,
+        promiscuous: config.promiscuous,
+        dns_ports: config.input.dns_ports.clone(),
+    }
+}
+
+/// Runs the monitor until SIGINT/SIGTERM (status clean) or a capture failure (status 2).
+pub fn run(config: &MonitorConfig) -> Result<Status, CommandError> {
+    let signals = Signals::register()?;
+    let end_run = Arc::new(AtomicBool::new(false));
+    // Expectations are checked before the capture opens, so a typo fails fast.
+    let (mut watching, mut watch) = watching_of(config.expect.as_deref(), false)?;
+    let mut source = LiveSource::open(&live_options(config), Arc::clone(&end_run))
+        .map_err(|e| CommandError::Monitor(e.to_string()))?;
+    let health = source.health();
+    eprintln!("pcdns: capturing on {}", config.interfaces.join(", "));
+    let metrics = config
+        .metrics
+        .map(MetricsServer::start)
+        .transpose()
+        .map_err(|e| CommandError::Monitor(format!("cannot serve metrics: {e}")))?;
+    if let Some(server) = &metrics {
+        eprintln!("pcdns: metrics at http://{}/metrics", server.address);
+    }
+    let mut events = EventOutput::open(config.events.clone()).map_err(CommandError::Monitor)?;
+    if let Some(user) = &config.user {
+        super::privileges::drop_to(user).map_err(CommandError::Monitor)?;
+    }
+    let mut tracker = FindingTracker::new(config.event_interval_ns);
+    let mut counters = MonitorCounters::default();
+    loop {
+        let mut run = run_config(&config.input, watching.clone(), watch.clone());
+        run.pseudonymize = config.pseudonymize.as_deref().map(Pseudonymizer::new);
+        let started = Instant::now();
+        let mut observer = Observer {
+            config,
+            watching: &run.watching,
+            signals: &signals,
+            end_run: &end_run,
+            health: &health,
+            metrics: metrics.as_ref(),
+            events: &mut events,
+            tracker: &mut tracker,
+            counters: &mut counters,
+            started,
+            next_report: started + Duration::from_nanos(config.interval_ns),
+            next_metrics: started,
+            reload: false,
+            failure: None,
+        };
+        let outcome =
+            pipeline::run_source(&run, &mut source, &mut |p| observer.observe(p), &mut |_| {});
+        // The run's last word: events for what the final flush found (the rate limit no
+        // longer holds anything back), then the report.
+        let found = observer
+            .tracker
+            .observe(&outcome.analysis.findings, u64::MAX);
+        observer.announce(found);
+        let report = observer.report(&outcome);
+        observer.publish_metrics(&report);
+        observer.write_report(&report);
+        let (reload, failure) = (observer.reload, observer.failure.take());
+        for error in &outcome.errors {
+            eprintln!("pcdns: error: {error}");
+        }
+        if let Some(failure) = failure {
+            return Err(CommandError::Monitor(failure));
+        }
+        if !outcome.errors.is_empty() {
+            return Ok(Status::InputError);
+        }
+        if !reload || signals.shutdown.load(Ordering::Relaxed) {
+            return Ok(Status::Clean);
+        }
+        match watching_of(config.expect.as_deref(), false) {
+            Ok((new_watching, new_watch)) => {
+                (watching, watch) = (new_watching, new_watch);
+                eprintln!("pcdns: expectations reloaded");
+            }
+            Err(e) => eprintln!("pcdns: warning: keeping the previous expectations: {e}"),
+        }
+        tracker.reset();
+        end_run.store(false, Ordering::Relaxed);
+        source.resume();
+    }
+}

@@ -1,0 +1,89 @@
+//! Finding events: one JSON object per line (NDJSON), written by `pcdns monitor` as soon as a
+//! finding appears or grows, so a log shipper or a person tailing the file sees it at once.
+
+use super::build::finding_report;
+use super::{rfc3339, FindingReport};
+use crate::analyze::{FindingKey, FrameRef, Occurrences};
+use crate::expect::Expectations;
+use serde::Serialize;
+
+/// One event line.
+#[derive(Debug, Serialize)]
+struct EventLine<'a> {
+    /// Always "finding".
+    #[serde(rename = "type")]
+    kind: &'static str,
+    /// When pcdns learned it (RFC 3339, UTC).
+    time: String,
+    /// Occurrences since the last event for this finding.
+    new: u64,
+    /// The finding as in the report (count is the total so far).
+    #[serde(flatten)]
+    finding: &'a FindingReport,
+}
+
+/// Renders an event for finding `key` at `time_ns`: `new` occurrences since the last event.
+/// `sources` names the inputs that example frames point into.
+pub fn render_event(
+    key: &FindingKey,
+    occurrences: &Occurrences,
+    new: u64,
+    time_ns: u64,
+    expectations: Option<&Expectations>,
+    sources: &[String],
+) -> String {
+    let frames = |examples: &[FrameRef]| super::build::frame_reports(examples, sources);
+    let finding = finding_report(key, occurrences, expectations, &frames);
+    let line = EventLine {
+        kind: "finding",
+        time: rfc3339(time_ns),
+        new,
+        finding: &finding,
+    };
+    let mut text = serde_json::to_string(&line).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analyze::FindingKind;
+
+    #[test]
+    fn an_event_is_one_json_line_with_type_time_and_counts() {
+        let key = FindingKey {
+            kind: FindingKind::WrongAddress,
+            name: "PersistentChatPool.contoso.com".into(),
+            subject: "10.10.10.3".into(),
+        };
+        let occurrences = Occurrences {
+            count: 3,
+            first_ts_ns: 1_700_000_000_000_000_000,
+            last_ts_ns: 1_700_000_001_000_000_000,
+            examples: vec![FrameRef {
+                file_index: 0,
+                frame_number: 7,
+            }],
+            ..Occurrences::default()
+        };
+        let line = render_event(
+            &key,
+            &occurrences,
+            2,
+            1_700_000_002_000_000_000,
+            None,
+            &["eth0".into()],
+        );
+        assert!(line.ends_with('\n') && line.matches('\n').count() == 1);
+        let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(value["type"], "finding");
+        assert_eq!(value["kind"], "wrong_address");
+        assert_eq!(value["severity"], "error");
+        assert_eq!(value["new"], 2);
+        assert_eq!(value["count"], 3);
+        assert_eq!(value["time"], "2023-11-14T22:13:22.000000Z");
+        assert_eq!(value["examples"][0]["file"], "eth0");
+        assert_eq!(value["examples"][0]["frame"], 7);
+    }
+}
