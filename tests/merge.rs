@@ -1,0 +1,102 @@
+//! `pcdns merge`: JSON reports combine through the state they carry, exactly.
+
+mod common;
+use common::*;
+use serde_json::Value;
+
+/// Writes `pcdns analyze FILE -e contoso.toml -f json` into `dir` and returns its path.
+fn json_report(dir: &tempfile::TempDir, capture: &str) -> String {
+    let output = pcdns(&[
+        "analyze",
+        &format!("samples/{capture}"),
+        "-e",
+        "samples/contoso.toml",
+        "-f",
+        "json",
+    ]);
+    let path = dir.path().join(format!("{capture}.json"));
+    std::fs::write(&path, &output.stdout).expect("write report");
+    path.display().to_string()
+}
+
+#[test]
+fn merging_one_report_gives_that_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = json_report(&dir, "broken.pcap");
+    let merged = pcdns(&["merge", &report]);
+    let original = pcdns(&[
+        "analyze",
+        "samples/broken.pcap",
+        "-e",
+        "samples/contoso.toml",
+    ]);
+    assert_eq!(merged.status.code(), Some(1), "{}", stderr(&merged));
+    assert_eq!(stdout(&merged), stdout(&original));
+}
+
+#[test]
+fn merging_reports_of_two_files_equals_analysing_both_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = json_report(&dir, "broken.pcap");
+    let healthy = json_report(&dir, "healthy.pcap");
+    let mut merged = json(&pcdns(&["merge", &broken, &healthy, "-f", "json"]));
+    let mut both = json(&pcdns(&[
+        "analyze",
+        "samples/broken.pcap",
+        "samples/healthy.pcap",
+        "-e",
+        "samples/contoso.toml",
+        "-f",
+        "json",
+    ]));
+    // Only one thing differs: one run over both files sees time go back between them.
+    assert_eq!(both["summary"]["timestamps_backwards"], 1);
+    for report in [&mut merged, &mut both] {
+        report["summary"]["timestamps_backwards"] = Value::Null;
+        report["state"]["timestamps_backwards"] = Value::Null;
+    }
+    assert_eq!(merged, both);
+}
+
+#[test]
+fn merging_what_is_not_a_report_or_mixed_expectations_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = json_report(&dir, "broken.pcap");
+    let output = pcdns(&["merge", &broken, "samples/contoso.toml"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("not a pcdns JSON report"),
+        "{}",
+        stderr(&output)
+    );
+    let discovery = dir.path().join("discovery.json");
+    std::fs::write(
+        &discovery,
+        pcdns(&["analyze", "samples/healthy.pcap", "-f", "json"]).stdout,
+    )
+    .unwrap();
+    let output = pcdns(&["merge", &broken, &discovery.display().to_string()]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("different expectations"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[cfg(not(feature = "live"))]
+#[test]
+fn monitor_without_the_live_feature_says_how_to_get_it() {
+    let output = pcdns(&["monitor", "-i", "lo"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("--features live"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        stderr(&output).contains("libpcap-dev"),
+        "{}",
+        stderr(&output)
+    );
+}
