@@ -11,7 +11,8 @@
 //!
 //! - [`cli`]: clap → validated [`cli::Config`].
 //! - [`expect`]: the expectations file (TOML) → [`expect::Expectations`], errors with file:line.
-//! - [`capture`]: the only code that reads packets (pcap, pcapng, gzip, zstd, stdin).
+//! - [`capture`]: the only code that reads packets (pcap, pcapng, gzip, zstd, stdin; with the
+//!   `live` feature, interfaces through libpcap), behind one trait, `BatchSource`.
 //! - [`decode`]: link → IP → UDP → DNS prefilter → hickory-proto, for watched names only.
 //! - [`analyze`]: per-name facts and findings; mergeable.
 //! - [`pipeline`]: threads and channels; the only place that knows about threads.
@@ -28,6 +29,8 @@
 //! - A malformed, truncated or unsupported packet is never an error and never a panic: it is a
 //!   counted skip reason that shows in the report. Only the capture source and the
 //!   configuration produce errors.
+//! - Live capture feeds wall-clock ticks to the analysis as values (in the batches), so
+//!   timeouts fire on a quiet link; the analysis itself still never reads the clock.
 //! - Every piece of state is bounded (clients, servers, answer sets and aliases per name,
 //!   discovered names, the largest capture record); what goes beyond a bound is counted.
 //! - Nothing is lost silently: skipped packets, untracked items and read errors are reported.
@@ -35,7 +38,10 @@
 //!   pipeline folds batch results in capture order, so N threads give exactly the report of one.
 //! - Reports are deterministic: same input, same bytes out (sorted by count, then key).
 //! - One owner per outside crate: only `capture` knows file formats, only `cli` knows clap,
-//!   only `decode/dns.rs` knows hickory-proto, only `report` knows output formats.
+//!   only `decode/dns.rs` knows hickory-proto, only `report` knows output formats (text, JSON,
+//!   NDJSON events and log, Prometheus exposition).
+//! - Threads live in `pipeline`; the one exception is the metrics endpoint's listener thread
+//!   (`monitor`), which only copies out the latest published text.
 
 pub mod analyze;
 pub mod capture;
