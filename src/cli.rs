@@ -67,6 +67,12 @@ struct MonitorArgs {
     /// Seconds between two events of the same kind for the same name (later ones are summed).
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = positive_seconds)]
     event_interval: f64,
+    /// Keep the frames behind each finding in rotating pcapng files in DIR; events name them.
+    #[arg(long, value_name = "DIR")]
+    evidence: Option<PathBuf>,
+    /// Most MiB the evidence files may take in all (the oldest files are deleted).
+    #[arg(long, value_name = "MIB", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
+    evidence_max_mib: u64,
     /// Serve Prometheus metrics on ADDR (`PORT` or `HOST:PORT`; the host defaults to 127.0.0.1).
     #[arg(long, value_name = "ADDR", value_parser = metrics_address)]
     metrics: Option<std::net::SocketAddr>,
@@ -395,6 +401,10 @@ pub struct MonitorConfig {
     pub events: Option<PathBuf>,
     /// Least time between events of one kind for one name, ns.
     pub event_interval_ns: u64,
+    /// Evidence directory.
+    pub evidence: Option<PathBuf>,
+    /// Most bytes of evidence in all.
+    pub evidence_max_bytes: u64,
     /// Prometheus listen address.
     pub metrics: Option<std::net::SocketAddr>,
     /// User to switch to after opening the capture.
@@ -538,6 +548,8 @@ impl Cli {
                 format: format_of(args.format),
                 events: args.events,
                 event_interval_ns: nanoseconds(args.event_interval),
+                evidence: args.evidence,
+                evidence_max_bytes: args.evidence_max_mib << 20,
                 metrics: args.metrics,
                 user: args.user,
                 pseudonymize: args.pseudonymize,

@@ -241,6 +241,7 @@ fn wrong_address_shows_as_event_report_metric_and_in_prometheus() {
     let mut lab = Lab::new();
     lab.start_named();
     let events = lab.path("events.ndjson");
+    let evidence = lab.path("evidence");
     let expect = sample("contoso.toml").display().to_string();
     let pcdns = lab.start_monitor(&[
         "monitor",
@@ -256,6 +257,8 @@ fn wrong_address_shows_as_event_report_metric_and_in_prometheus() {
         "9153",
         "--events",
         &events.display().to_string(),
+        "--evidence",
+        &evidence.display().to_string(),
     ]);
     let config = lab.path("prometheus.yml");
     std::fs::write(
@@ -290,6 +293,27 @@ fn wrong_address_shows_as_event_report_metric_and_in_prometheus() {
     assert_eq!(event["name"], "PersistentChatPool.contoso.com");
     assert!(event["time"].as_str().unwrap().ends_with('Z'));
     assert_eq!(event["examples"][0]["file"], "lo");
+    // The frame behind it is in the evidence file the event names, and is that response.
+    let file = evidence.join(event["evidence"]["file"].as_str().expect("evidence file"));
+    let frame = event["evidence"]["frame"].as_u64().expect("evidence frame");
+    let report = common::pcdns(&[
+        "analyze",
+        &file.display().to_string(),
+        "-e",
+        &expect,
+        "-f",
+        "json",
+    ]);
+    let saved = common::json(&report);
+    let wrong = saved["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "wrong_address");
+    assert_eq!(
+        wrong.expect("the saved frame shows the wrong address")["examples"][0]["frame"],
+        frame
+    );
     // The metrics endpoint.
     let wrong = "pcdns_answer_address_total{name=\"PersistentChatPool.contoso.com\",address=\"10.10.10.3\",role=\"unexpected\"} 3";
     poll(10, "the metric", || {

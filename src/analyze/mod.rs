@@ -246,7 +246,11 @@ impl Analysis {
             .flat_map(|facts| facts.answer_sets.values_mut())
             .chain(self.findings.values_mut());
         for occurrences in occurrences {
-            for frame in &mut occurrences.examples {
+            let frames = occurrences
+                .examples
+                .iter_mut()
+                .chain(&mut occurrences.last_frame);
+            for frame in frames {
                 frame.file_index = map(frame.file_index);
             }
         }

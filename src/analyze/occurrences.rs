@@ -39,6 +39,9 @@ pub struct Occurrences {
     pub clients: BTreeSet<IpAddr>,
     /// The largest value seen, where the kind of occurrence has one (e.g. a TTL).
     pub largest: u64,
+    /// The latest frame (by timestamp, then by frame): what a live event points at.
+    #[serde(default)]
+    pub last_frame: Option<FrameRef>,
 }
 
 /// One event to record.
@@ -67,6 +70,10 @@ impl Occurrences {
             self.first_ts_ns = event.ts_ns;
             self.last_ts_ns = event.ts_ns;
         }
+        if self.count == 0 || (event.ts_ns, Some(event.frame)) >= (self.last_ts_ns, self.last_frame)
+        {
+            self.last_frame = Some(event.frame);
+        }
         self.count += 1;
         self.first_ts_ns = self.first_ts_ns.min(event.ts_ns);
         self.last_ts_ns = self.last_ts_ns.max(event.ts_ns);
@@ -91,6 +98,9 @@ impl Occurrences {
             return;
         }
         self.count += other.count;
+        self.last_frame = (self.last_ts_ns, self.last_frame)
+            .max((other.last_ts_ns, other.last_frame))
+            .1;
         self.first_ts_ns = self.first_ts_ns.min(other.first_ts_ns);
         self.last_ts_ns = self.last_ts_ns.max(other.last_ts_ns);
         self.largest = self.largest.max(other.largest);
@@ -157,6 +167,7 @@ mod tests {
             [1, 2, 3, 4, 5]
         );
         assert_eq!(all.servers.len(), 3);
+        assert_eq!(all.last_frame.map(|f| f.frame_number), Some(9));
     }
 
     #[test]
@@ -176,6 +187,7 @@ mod tests {
                 servers: BTreeSet::from([e.server]),
                 clients: BTreeSet::from([e.client]),
                 largest: e.ts_ns % 7,
+                last_frame: Some(e.frame),
             });
         }
         assert_eq!(recorded, merged);

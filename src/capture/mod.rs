@@ -4,6 +4,7 @@
 //! trait, [`BatchSource`]. It also writes capture files (synthetic captures, evidence). It never
 //! decodes protocols above the capture format.
 
+mod evidence;
 mod files;
 mod format;
 #[cfg(feature = "live")]
@@ -11,6 +12,7 @@ mod live;
 mod source;
 mod write;
 
+pub use evidence::{EvidenceRef, EvidenceWriter, FrameRing, FrameTap};
 pub use files::FileSource;
 pub use format::{CaptureReader, FileSummary};
 #[cfg(feature = "live")]

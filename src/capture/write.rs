@@ -1,5 +1,5 @@
-//! Capture writers: legacy pcap (microsecond) and pcapng (one Ethernet interface with
-//! nanosecond timestamps), for synthetic captures. Little-endian, as most writers produce.
+//! Capture writers: legacy pcap (microsecond) and pcapng (one interface with nanosecond
+//! timestamps), for synthetic captures and live evidence. Little-endian, as most writers produce.
 
 use std::io::{self, Write};
 
@@ -15,15 +15,21 @@ pub enum WriteFormat {
 const LINKTYPE_ETHERNET: u32 = 1;
 const SNAPLEN: u32 = 262_144;
 
-/// Writes frames of link type Ethernet to `out`.
+/// Writes frames of one link type (Ethernet unless chosen) to `out`.
 pub struct CaptureWriter<W: Write> {
     out: W,
     format: WriteFormat,
 }
 
 impl<W: Write> CaptureWriter<W> {
-    /// Writes the file header (pcap header, or pcapng section header and interface block).
-    pub fn new(mut out: W, format: WriteFormat) -> io::Result<Self> {
+    /// Writes the file header for Ethernet frames.
+    pub fn new(out: W, format: WriteFormat) -> io::Result<Self> {
+        Self::with_link_type(out, format, LINKTYPE_ETHERNET)
+    }
+
+    /// Writes the file header (pcap header, or pcapng section header and interface block) for
+    /// frames of `link_type` (a LINKTYPE_* value).
+    pub fn with_link_type(mut out: W, format: WriteFormat, link_type: u32) -> io::Result<Self> {
         match format {
             WriteFormat::Pcap => {
                 out.write_all(&0xa1b2_c3d4u32.to_le_bytes())?;
@@ -31,7 +37,7 @@ impl<W: Write> CaptureWriter<W> {
                 out.write_all(&4u16.to_le_bytes())?;
                 out.write_all(&[0; 8])?;
                 out.write_all(&SNAPLEN.to_le_bytes())?;
-                out.write_all(&LINKTYPE_ETHERNET.to_le_bytes())?;
+                out.write_all(&link_type.to_le_bytes())?;
             }
             WriteFormat::Pcapng => {
                 let mut section = 0x1a2b_3c4du32.to_le_bytes().to_vec();
@@ -39,7 +45,7 @@ impl<W: Write> CaptureWriter<W> {
                 section.extend_from_slice(&0u16.to_le_bytes());
                 section.extend_from_slice(&(-1i64).to_le_bytes());
                 write_block(&mut out, 0x0a0d_0d0a, &section)?;
-                let mut interface = (LINKTYPE_ETHERNET as u16).to_le_bytes().to_vec();
+                let mut interface = (link_type as u16).to_le_bytes().to_vec();
                 interface.extend_from_slice(&[0, 0]);
                 interface.extend_from_slice(&SNAPLEN.to_le_bytes());
                 // if_tsresol (option 9) = 9: nanoseconds; then opt_endofopt.
@@ -78,6 +84,11 @@ impl<W: Write> CaptureWriter<W> {
                 self.out.write_all(&total.to_le_bytes())
             }
         }
+    }
+
+    /// Flushes what was written so far.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
     }
 
     /// Flushes and returns the writer.

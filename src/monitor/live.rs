@@ -7,7 +7,9 @@ use super::events::{FindingTracker, NewFinding};
 use super::http::MetricsServer;
 use super::output::EventOutput;
 use crate::analyze::Watching;
-use crate::capture::{InterfaceHealth, LiveOptions, LiveSource};
+use crate::capture::{
+    BatchSource, EvidenceWriter, FrameRing, FrameTap, InterfaceHealth, LiveOptions, LiveSource,
+};
 use crate::cli::{Format, MonitorConfig};
 use crate::commands::{build_report, run_config, watching_of, write_stdout, CommandError, Status};
 use crate::pipeline::{self, Progress, RunOutcome};
@@ -19,6 +21,17 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// How often the metrics text is rebuilt.
 const METRICS_EVERY: Duration = Duration::from_secs(1);
+/// Recent frames kept for evidence: enough to outlast the pipeline's queues.
+const EVIDENCE_RING_FRAMES: usize = 65_536;
+const EVIDENCE_RING_BYTES: usize = 64 << 20;
+/// Size of one evidence file (fewer when the total cap is smaller).
+const EVIDENCE_FILE_BYTES: u64 = 16 << 20;
+
+/// The frames behind findings: the recent frames, and the files they are copied into.
+struct Evidence {
+    ring: Arc<Mutex<FrameRing>>,
+    writer: EvidenceWriter,
+}
 
 fn wall_clock_ns() -> u64 {
     SystemTime::now()
@@ -55,6 +68,7 @@ struct Observer<'a> {
     health: &'a Mutex<Vec<InterfaceHealth>>,
     metrics: Option<&'a MetricsServer>,
     events: &'a mut EventOutput,
+    evidence: Option<&'a mut Evidence>,
     tracker: &'a mut FindingTracker,
     counters: &'a mut MonitorCounters,
     started: Instant,
@@ -91,23 +105,42 @@ impl Observer<'_> {
         }
         let sources = self.sources();
         let now = wall_clock_ns();
-        let lines: String = found
-            .iter()
-            .map(|f| {
-                report::render_event(
-                    &f.key,
-                    &f.occurrences,
-                    f.new,
-                    now,
-                    self.watching.expectations(),
-                    &sources,
-                )
-            })
-            .collect();
+        let mut lines = String::new();
+        for f in &found {
+            let saved = self.save_evidence(f);
+            let facts = report::EventFacts {
+                key: &f.key,
+                occurrences: &f.occurrences,
+                new: f.new,
+                evidence: saved.as_ref().map(|e| (e.file.as_str(), e.frame)),
+            };
+            lines.push_str(&report::render_event(
+                &facts,
+                now,
+                self.watching.expectations(),
+                &sources,
+            ));
+        }
         self.counters.events += found.len() as u64;
         if let Err(e) = self.events.write(&lines) {
             self.failure = Some(format!("cannot write events: {e}"));
             self.end_run.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Copies the latest frame behind `finding` into the evidence files, if kept.
+    fn save_evidence(&mut self, finding: &NewFinding) -> Option<crate::capture::EvidenceRef> {
+        let evidence = self.evidence.as_mut()?;
+        let frame = finding.occurrences.last_frame?;
+        match evidence
+            .writer
+            .write(&evidence.ring, frame.file_index, frame.frame_number)
+        {
+            Ok(saved) => saved,
+            Err(e) => {
+                eprintln!("pcdns: warning: cannot write evidence: {e}");
+                None
+            }
         }
     }
 
@@ -190,6 +223,21 @@ pub fn run(config: &MonitorConfig) -> Result<Status, CommandError> {
     if let Some(user) = &config.user {
         super::privileges::drop_to(user).map_err(CommandError::Monitor)?;
     }
+    let mut evidence = match &config.evidence {
+        Some(dir) => Some(Evidence {
+            ring: Arc::new(Mutex::new(FrameRing::new(
+                EVIDENCE_RING_FRAMES,
+                EVIDENCE_RING_BYTES,
+            ))),
+            writer: EvidenceWriter::new(
+                dir.clone(),
+                EVIDENCE_FILE_BYTES.min(config.evidence_max_bytes),
+                config.evidence_max_bytes,
+            )
+            .map_err(|e| CommandError::Monitor(format!("evidence in {}: {e}", dir.display())))?,
+        }),
+        None => None,
+    };
     let mut tracker = FindingTracker::new(config.event_interval_ns);
     let mut counters = MonitorCounters::default();
     loop {
@@ -204,6 +252,7 @@ pub fn run(config: &MonitorConfig) -> Result<Status, CommandError> {
             health: &health,
             metrics: metrics.as_ref(),
             events: &mut events,
+            evidence: evidence.as_mut(),
             tracker: &mut tracker,
             counters: &mut counters,
             started,
@@ -212,8 +261,15 @@ pub fn run(config: &MonitorConfig) -> Result<Status, CommandError> {
             reload: false,
             failure: None,
         };
-        let outcome =
-            pipeline::run_source(&run, &mut source, &mut |p| observer.observe(p), &mut |_| {});
+        let mut tap;
+        let input: &mut dyn BatchSource = match &observer.evidence {
+            Some(evidence) => {
+                tap = FrameTap::new(&mut source, Arc::clone(&evidence.ring));
+                &mut tap
+            }
+            None => &mut source,
+        };
+        let outcome = pipeline::run_source(&run, input, &mut |p| observer.observe(p), &mut |_| {});
         // The run's last word: events for what the final flush found (the rate limit no
         // longer holds anything back), then the report.
         let found = observer

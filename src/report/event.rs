@@ -20,18 +20,44 @@ struct EventLine<'a> {
     /// The finding as in the report (count is the total so far).
     #[serde(flatten)]
     finding: &'a FindingReport,
+    /// Where the latest frame behind it was saved (`--evidence`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    evidence: Option<Evidence<'a>>,
 }
 
-/// Renders an event for finding `key` at `time_ns`: `new` occurrences since the last event.
-/// `sources` names the inputs that example frames point into.
+/// An evidence file and a frame in it.
+#[derive(Debug, Serialize)]
+struct Evidence<'a> {
+    file: &'a str,
+    frame: u64,
+}
+
+/// What an event is about: the finding, what is new, and where its latest frame was saved.
+#[derive(Debug, Clone, Copy)]
+pub struct EventFacts<'a> {
+    /// The finding.
+    pub key: &'a FindingKey,
+    /// Its occurrences so far.
+    pub occurrences: &'a Occurrences,
+    /// Occurrences since the last event.
+    pub new: u64,
+    /// The evidence file and frame number, if saved.
+    pub evidence: Option<(&'a str, u64)>,
+}
+
+/// Renders an event at `time_ns`. `sources` names the inputs that example frames point into.
 pub fn render_event(
-    key: &FindingKey,
-    occurrences: &Occurrences,
-    new: u64,
+    facts: &EventFacts<'_>,
     time_ns: u64,
     expectations: Option<&Expectations>,
     sources: &[String],
 ) -> String {
+    let EventFacts {
+        key,
+        occurrences,
+        new,
+        evidence,
+    } = *facts;
     let frames = |examples: &[FrameRef]| super::build::frame_reports(examples, sources);
     let finding = finding_report(key, occurrences, expectations, &frames);
     let line = EventLine {
@@ -39,6 +65,7 @@ pub fn render_event(
         time: rfc3339(time_ns),
         new,
         finding: &finding,
+        evidence: evidence.map(|(file, frame)| Evidence { file, frame }),
     };
     let mut text = serde_json::to_string(&line).unwrap_or_default();
     text.push('\n');
@@ -85,5 +112,7 @@ mod tests {
         assert_eq!(value["time"], "2023-11-14T22:13:22.000000Z");
         assert_eq!(value["examples"][0]["file"], "eth0");
         assert_eq!(value["examples"][0]["frame"], 7);
+        assert_eq!(value["evidence"]["file"], "evidence-000001.pcapng");
+        assert_eq!(value["evidence"]["frame"], 4);
     }
 }

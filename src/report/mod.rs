@@ -12,7 +12,7 @@ mod table;
 mod text;
 
 pub use build::{build, ReportOptions};
-pub use event::render_event;
+pub use event::{render_event, EventFacts};
 pub use expectations::expectations_toml;
 pub use log::{log_line, rcode_name, render_log_line, AnswerRecord, LogLine};
 pub use metrics::{render_metrics, MonitorCounters};
