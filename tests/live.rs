@@ -185,6 +185,18 @@ impl Lab {
             .output();
     }
 
+    /// Runs `command` inside the namespace, expects exit status 2 and returns its stderr.
+    fn fails_with_2(&self, command: &[&str]) -> String {
+        let output = Command::new("ip")
+            .args(["netns", "exec", &self.ns])
+            .args(command)
+            .output()
+            .expect("run in the namespace");
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        stderr
+    }
+
     fn signal(&self, pid: u32, signal: i32) {
         // SAFETY: kill has no memory preconditions; `pid` is our own child.
         unsafe { libc::kill(pid as i32, signal) };
@@ -379,6 +391,8 @@ fn an_unanswered_query_is_an_event_on_a_quiet_link_and_sighup_reloads() {
         "1",
         "--interval",
         "3600",
+        "--pseudonymize",
+        "test-key",
     ]);
     // 127.0.0.55 is authorized but down: the query stays unanswered, and nothing else moves.
     lab.dig("127.0.0.55", "PersistentChatPool.contoso.com");
@@ -387,6 +401,9 @@ fn an_unanswered_query_is_an_event_on_a_quiet_link_and_sighup_reloads() {
         event_of(&json_lines(&read(&out)), "unanswered").cloned()
     });
     assert_eq!(event["subject"], "127.0.0.55");
+    // The client 127.0.0.11 shows only as its pseudonym.
+    let client = event["clients"][0].as_str().expect("a client");
+    assert!(client.starts_with("fd"), "{client}");
     lab.signal(pcdns, libc::SIGHUP);
     let err = lab.path("pcdns.err");
     poll(10, "the reload", || {
@@ -492,20 +509,15 @@ fn without_cap_net_raw_the_error_says_which_permission() {
         return;
     }
     let lab = Lab::new();
-    let output = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &lab.ns,
-            "setpriv",
-            "--bounding-set=-net_raw,-net_admin",
-            "--inh-caps=-all",
-        ])
-        .args([env!("CARGO_BIN_EXE_pcdns"), "monitor", "-i", "lo"])
-        .output()
-        .expect("run pcdns under setpriv");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let stderr = lab.fails_with_2(&[
+        "setpriv",
+        "--bounding-set=-net_raw,-net_admin",
+        "--inh-caps=-all",
+        env!("CARGO_BIN_EXE_pcdns"),
+        "monitor",
+        "-i",
+        "lo",
+    ]);
     assert!(
         stderr.contains("no permission to capture on \"lo\""),
         "{stderr}"
@@ -519,20 +531,7 @@ fn a_missing_interface_is_named_with_the_available_ones() {
         return;
     }
     let lab = Lab::new();
-    let output = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &lab.ns,
-            env!("CARGO_BIN_EXE_pcdns"),
-            "monitor",
-            "-i",
-            "eth9",
-        ])
-        .output()
-        .expect("run pcdns");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let stderr = lab.fails_with_2(&[env!("CARGO_BIN_EXE_pcdns"), "monitor", "-i", "eth9"]);
     assert!(
         stderr.contains("no such interface \"eth9\"; available: "),
         "{stderr}"
@@ -560,4 +559,27 @@ fn an_interface_deleted_mid_run_is_a_clear_error_after_a_final_report() {
         .pop()
         .expect("final report");
     assert_eq!(report["summary"]["interfaces"][0]["interface"], "v1");
+}
+
+#[test]
+fn with_user_the_monitor_drops_root_once_the_capture_is_open() {
+    if !have(&["ip"]) {
+        return;
+    }
+    let mut lab = Lab::new();
+    let pcdns = lab.start_monitor(&["monitor", "-i", "lo", "--user", "nobody"]);
+    let status = format!("/proc/{pcdns}/status");
+    let uid_line = poll(10, "the user switch", || {
+        read(Path::new(&status))
+            .lines()
+            .find(|l| l.starts_with("Uid:") && !l.contains("\t0\t"))
+            .map(str::to_string)
+    });
+    assert!(
+        uid_line.split_whitespace().skip(1).all(|id| id != "0"),
+        "{uid_line}"
+    );
+    lab.signal(pcdns, libc::SIGINT);
+    assert_eq!(lab.wait(pcdns, 20).code(), Some(0));
+    assert!(read(&lab.path("pcdns.out")).contains("pcdns discovery report"));
 }
