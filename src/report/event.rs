@@ -94,14 +94,13 @@ mod tests {
             }],
             ..Occurrences::default()
         };
-        let line = render_event(
-            &key,
-            &occurrences,
-            2,
-            1_700_000_002_000_000_000,
-            None,
-            &["eth0".into()],
-        );
+        let facts = EventFacts {
+            key: &key,
+            occurrences: &occurrences,
+            new: 2,
+            evidence: Some(("evidence-000001.pcapng", 4)),
+        };
+        let line = render_event(&facts, 1_700_000_002_000_000_000, None, &["eth0".into()]);
         assert!(line.ends_with('\n') && line.matches('\n').count() == 1);
         let value: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(value["type"], "finding");
