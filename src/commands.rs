@@ -9,6 +9,7 @@ use crate::cli::{
 use crate::decode::{DecodeConfig, WatchList};
 use crate::expect::{self, ExpectError};
 use crate::pipeline::{self, RunConfig, RunOutcome};
+use crate::report::insight::InsightOptions;
 use crate::report::{self, Report, ReportOptions, TextStyle};
 use std::io::{self, IsTerminal, Write};
 use std::sync::OnceLock;
@@ -123,6 +124,7 @@ fn build_report(
     watching: &Watching,
     input: &InputConfig,
     top_names: usize,
+    insight: InsightOptions,
 ) -> Report {
     report::build(
         outcome,
@@ -131,6 +133,7 @@ fn build_report(
             top_names,
             pairing: input.pairing,
             reassembly: input.reassembly,
+            insight,
         },
     )
 }
@@ -144,7 +147,13 @@ fn report_read_errors(outcome: &RunOutcome) {
 fn run_analyze(config: &AnalyzeConfig) -> Result<Status, CommandError> {
     let (watching, watch) = watching_of(config.expect.as_deref(), false)?;
     let (outcome, watching) = run_pipeline(&config.input, watching, watch, &mut |_| {});
-    let report = build_report(&outcome, &watching, &config.input, config.top);
+    let report = build_report(
+        &outcome,
+        &watching,
+        &config.input,
+        config.top,
+        config.insight,
+    );
     let stdout_terminal = io::stdout().is_terminal();
     let text = match config.format {
         Format::Json => report::render_json(&report),
@@ -200,7 +209,13 @@ fn run_expect(config: &ExpectConfig) -> Result<Status, CommandError> {
         WatchList::everything(),
         &mut |_| {},
     );
-    let report = build_report(&outcome, &watching, &config.input, config.top);
+    let report = build_report(
+        &outcome,
+        &watching,
+        &config.input,
+        config.top,
+        InsightOptions::default(),
+    );
     let sources: Vec<String> = outcome.files.iter().map(|f| f.name.clone()).collect();
     write_stdout(&crate::report::expectations_toml(&report, &sources))?;
     report_read_errors(&outcome);

@@ -8,6 +8,8 @@ mod latency;
 mod names;
 mod occurrences;
 mod pairing;
+pub mod rotation;
+pub mod timeline;
 mod truncation;
 
 pub use findings::{FindingKey, FindingKind, Severity};
@@ -112,7 +114,10 @@ impl Analysis {
         self.traffic.watched_messages += 1;
         self.traffic.responses += u64::from(message.flags.response);
         let view = names::ResponseView::of(message);
-        let (watched, entry) = self.attribute(&view, watching)?;
+        let Some((watched, entry)) = self.attribute(&view, watching) else {
+            self.record_near_miss(message, &view, watching);
+            return None;
+        };
         let via_alias = *watched.key != view.chain[0];
         let facts = facts_of(&mut self.names, &watched);
         if !message.flags.response {
@@ -120,11 +125,56 @@ impl Analysis {
             return Some(watched);
         }
         self.traffic.watched_responses += 1;
-        facts.record_response(message, &view, via_alias);
+        let stale_since = facts.record_response(message, &view, via_alias);
         if let (Some(expectations), Some(entry)) = (watching.expectations(), entry) {
             names::check_response(&mut self.findings, expectations, entry, message, &view);
+            if stale_since.is_some() {
+                let old_set: Vec<String> = names::sorted_set(&view.addresses)
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect();
+                let key = FindingKey {
+                    kind: FindingKind::StaleAnswer,
+                    name: watched.display.to_string(),
+                    subject: old_set.join(", "),
+                };
+                self.findings
+                    .entry(key)
+                    .or_default()
+                    .record(&names::event_of(message));
+            }
         }
         Some(watched)
+    }
+
+    /// A failed lookup of a name that is not watched but was after a watched one (suffix
+    /// devolution such as `pool.contoso.com.corp.contoso.com`, or the pool's first label
+    /// alone): a near miss, recorded with the watched name (expectations only).
+    fn record_near_miss(
+        &mut self,
+        message: &DnsMessage,
+        view: &names::ResponseView,
+        watching: &Watching,
+    ) {
+        let Some(expectations) = watching.expectations() else {
+            return;
+        };
+        if !message.flags.response || !view.rcode.is_failure() {
+            return;
+        }
+        let asked = view.chain[0].as_str();
+        let Some(entry) = expectations.names.iter().find(|e| is_near_miss(asked, &e.key)) else {
+            return;
+        };
+        let key = FindingKey {
+            kind: FindingKind::NearMiss,
+            name: entry.label.to_string(),
+            subject: format!("{asked} {}", view.rcode.label()),
+        };
+        self.findings
+            .entry(key)
+            .or_default()
+            .record(&names::event_of(message));
     }
 
     /// Records what a finished transaction says: latency, unanswered queries, unsolicited and
@@ -146,6 +196,9 @@ impl Analysis {
             }
             Status::Unanswered => {
                 facts.unanswered += 1;
+                if let Some((query_ts_ns, _)) = transaction.query {
+                    facts.timeline.record_unanswered(query_ts_ns);
+                }
                 FindingKind::Unanswered
             }
             Status::Orphan if !transaction.near_capture_start => FindingKind::UnsolicitedResponse,
@@ -258,6 +311,16 @@ impl Analysis {
             self.findings.entry(key).or_default().merge(occurrences);
         }
     }
+}
+
+/// True when `asked` (normalized) was after the watched `key`: `key` followed by a suffix
+/// (devolution), or `key`'s first label alone (a single-label lookup).
+pub fn is_near_miss(asked: &str, key: &str) -> bool {
+    let devolved = asked
+        .strip_prefix(key)
+        .is_some_and(|rest| rest.len() > 1 && rest.starts_with('.'));
+    let first_label = key.split('.').next().unwrap_or_default();
+    devolved || (key.contains('.') && asked == first_label)
 }
 
 /// The facts of a watched name, created on first use; no allocation once it exists.

@@ -4,9 +4,10 @@
 use super::findings::{FindingKey, FindingKind};
 use super::latency::LatencyHistogram;
 use super::occurrences::{Event, FrameRef, Occurrences};
+use super::timeline::{Timeline, TimelineResponse};
 use crate::decode::{AnswerData, DnsMessage};
 use crate::expect::{normalize, Expectations};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -57,6 +58,11 @@ impl RcodeClass {
         }
     }
 
+    /// A failed lookup: no usable data (NODATA, NXDOMAIN, SERVFAIL, REFUSED, other rcodes).
+    pub fn is_failure(self) -> bool {
+        !matches!(self, RcodeClass::Noerror | RcodeClass::Truncated)
+    }
+
     /// All classes, in report order.
     pub const ALL: [RcodeClass; 7] = [
         RcodeClass::Noerror,
@@ -73,7 +79,7 @@ impl RcodeClass {
 pub type AnswerSet = Vec<IpAddr>;
 
 /// How often an address was in an answer, and how often it came first.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Placement {
     /// Answers containing it.
     pub present: u64,
@@ -82,7 +88,8 @@ pub struct Placement {
 }
 
 impl Placement {
-    fn merge(&mut self, other: Placement) {
+    /// Adds `other` into `self`.
+    pub fn merge(&mut self, other: Placement) {
         self.present += other.present;
         self.first += other.first;
     }
@@ -93,6 +100,8 @@ impl Placement {
 pub struct ClientFacts {
     /// Responses it received.
     pub responses: u64,
+    /// Responses with two or more addresses (where an order can rotate).
+    pub multi_answers: u64,
     /// Per address received: present and first.
     pub addresses: BTreeMap<IpAddr, Placement>,
 }
@@ -108,6 +117,10 @@ pub struct ServerFacts {
     pub answer_sets: BTreeMap<AnswerSet, u64>,
     /// Response times of its answered queries.
     pub latency: LatencyHistogram,
+    /// Responses with two or more addresses (where an order can rotate).
+    pub multi_answers: u64,
+    /// In those: how often each address came first.
+    pub first: BTreeMap<IpAddr, u64>,
 }
 
 /// Everything recorded for one name.
@@ -141,6 +154,14 @@ pub struct NameFacts {
     pub untracked_servers: u64,
     /// Answers whose set was beyond [`MAX_ANSWER_SETS_PER_NAME`].
     pub untracked_answer_sets: u64,
+    /// Responses to queries without RD (a resolver asking an authoritative server).
+    pub iterative_responses: u64,
+    /// Responses with AA set (from an authoritative server).
+    pub authoritative_responses: u64,
+    /// Counts over time.
+    pub timeline: Timeline,
+    /// The complete answer set seen most recently for the first time, and when: the last change.
+    pub last_change: Option<(AnswerSet, u64)>,
 }
 
 /// A response reduced to what the analysis needs: the CNAME chain from the question, the
@@ -223,7 +244,8 @@ fn same_name(name: &str, normalized: &str) -> bool {
     name.trim_end_matches('.').eq_ignore_ascii_case(normalized)
 }
 
-fn event_of(message: &DnsMessage) -> Event {
+/// The event (time, frame, server, client) of a response.
+pub(super) fn event_of(message: &DnsMessage) -> Event {
     Event {
         ts_ns: message.frame.ts_ns,
         frame: FrameRef {
@@ -243,7 +265,8 @@ fn place(placements: &mut BTreeMap<IpAddr, Placement>, addresses: &[IpAddr]) {
     }
 }
 
-fn sorted_set(addresses: &[IpAddr]) -> AnswerSet {
+/// The distinct addresses, sorted.
+pub(super) fn sorted_set(addresses: &[IpAddr]) -> AnswerSet {
     let mut set = addresses.to_vec();
     set.sort_unstable();
     set.dedup();
@@ -259,10 +282,19 @@ impl NameFacts {
         }
     }
 
-    /// Records one response attributed to this name (`via_alias`: the question asked another name).
-    pub fn record_response(&mut self, message: &DnsMessage, view: &ResponseView, via_alias: bool) {
+    /// Records one response attributed to this name (`via_alias`: the question asked another
+    /// name). Returns the time of the last change of answer set if this response still
+    /// carried an older set after that change plus the older set's TTL (a stale answer).
+    pub fn record_response(
+        &mut self,
+        message: &DnsMessage,
+        view: &ResponseView,
+        via_alias: bool,
+    ) -> Option<u64> {
         self.responses += 1;
         *self.rcodes.entry(view.rcode).or_default() += 1;
+        self.iterative_responses += u64::from(!message.flags.recursion_desired);
+        self.authoritative_responses += u64::from(message.flags.authoritative);
         if via_alias {
             let alias = view.question_display.to_ascii_lowercase();
             if self.aliases.contains_key(&alias) || self.aliases.len() < MAX_ALIASES_PER_NAME {
@@ -270,16 +302,27 @@ impl NameFacts {
             }
         }
         let event = event_of(message);
+        let multi = view.addresses.len() >= 2;
         let set = (!view.addresses.is_empty()).then(|| sorted_set(&view.addresses));
+        let complete_set = set.as_ref().filter(|_| message.answers_complete);
+        self.timeline.record_response(&TimelineResponse {
+            ts_ns: event.ts_ns,
+            server: event.server,
+            addresses: &view.addresses,
+            complete_set,
+            failed: view.rcode.is_failure(),
+        });
+        let stale = complete_set.and_then(|set| self.track_change(set, event.ts_ns));
         if let Some(set) = &set {
             place(&mut self.addresses, &view.addresses);
             if self.answer_sets.contains_key(set)
                 || self.answer_sets.len() < MAX_ANSWER_SETS_PER_NAME
             {
+                let ttl = u64::from(view.max_ttl.unwrap_or(0));
                 self.answer_sets
                     .entry(set.clone())
                     .or_default()
-                    .record(&event);
+                    .record_value(&event, ttl);
             } else {
                 self.untracked_answer_sets += 1;
             }
@@ -287,6 +330,7 @@ impl NameFacts {
         if self.clients.contains_key(&event.client) || self.clients.len() < MAX_CLIENTS_PER_NAME {
             let client = self.clients.entry(event.client).or_default();
             client.responses += 1;
+            client.multi_answers += u64::from(multi);
             place(&mut client.addresses, &view.addresses);
         } else {
             self.untracked_clients += 1;
@@ -295,6 +339,10 @@ impl NameFacts {
             let server = self.servers.entry(event.server).or_default();
             server.responses += 1;
             *server.rcodes.entry(view.rcode).or_default() += 1;
+            if multi {
+                server.multi_answers += 1;
+                *server.first.entry(view.addresses[0]).or_default() += 1;
+            }
             if let Some(set) = set {
                 if server.answer_sets.contains_key(&set)
                     || server.answer_sets.len() < MAX_ANSWER_SETS_PER_NAME
@@ -304,6 +352,26 @@ impl NameFacts {
             }
         } else {
             self.untracked_servers += 1;
+        }
+        stale
+    }
+
+    /// Notes a complete answer set seen at `ts_ns`: a set never seen before is the latest
+    /// change; an older set seen after the latest change plus its own TTL is stale (returns
+    /// the time of the change).
+    fn track_change(&mut self, set: &AnswerSet, ts_ns: u64) -> Option<u64> {
+        match (self.answer_sets.get(set), &self.last_change) {
+            (None, _) if self.answer_sets.len() < MAX_ANSWER_SETS_PER_NAME => {
+                self.last_change = Some((set.clone(), ts_ns));
+                None
+            }
+            (Some(old), Some((latest, changed_at))) if latest != set => {
+                let ttl_ns = old.largest.saturating_mul(1_000_000_000);
+                let first_before_change = old.first_ts_ns < *changed_at;
+                (first_before_change && ts_ns > changed_at.saturating_add(ttl_ns))
+                    .then_some(*changed_at)
+            }
+            _ => None,
         }
     }
 
@@ -319,6 +387,13 @@ impl NameFacts {
         self.untracked_clients += other.untracked_clients;
         self.untracked_servers += other.untracked_servers;
         self.untracked_answer_sets += other.untracked_answer_sets;
+        self.iterative_responses += other.iterative_responses;
+        self.authoritative_responses += other.authoritative_responses;
+        self.timeline.merge(other.timeline);
+        self.last_change = match (self.last_change.take(), other.last_change) {
+            (Some(a), Some(b)) => Some(if (b.1, &b.0) > (a.1, &a.0) { b } else { a }),
+            (a, b) => a.or(b),
+        };
         add_counts(&mut self.rcodes, other.rcodes);
         add_counts(&mut self.aliases, other.aliases);
         for (set, occurrences) in other.answer_sets {
@@ -330,6 +405,7 @@ impl NameFacts {
         for (address, theirs) in other.clients {
             let mine = self.clients.entry(address).or_default();
             mine.responses += theirs.responses;
+            mine.multi_answers += theirs.multi_answers;
             for (member, placement) in theirs.addresses {
                 mine.addresses.entry(member).or_default().merge(placement);
             }
@@ -337,6 +413,8 @@ impl NameFacts {
         for (address, theirs) in other.servers {
             let mine = self.servers.entry(address).or_default();
             mine.responses += theirs.responses;
+            mine.multi_answers += theirs.multi_answers;
+            add_counts(&mut mine.first, theirs.first);
             mine.latency.merge(&theirs.latency);
             add_counts(&mut mine.rcodes, theirs.rcodes);
             add_counts(&mut mine.answer_sets, theirs.answer_sets);

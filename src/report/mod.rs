@@ -4,6 +4,7 @@
 
 mod build;
 mod expectations;
+pub mod insight;
 mod log;
 mod table;
 mod text;
@@ -271,6 +272,8 @@ pub struct AddressReport {
 pub struct ClientReport {
     /// The client address.
     pub client: IpAddr,
+    /// stub (only asks) or resolver (also answers as a DNS server: a forwarder's upstream view).
+    pub role: &'static str,
     /// Responses it received.
     pub responses: u64,
     /// Per address: present and first, by address.
@@ -334,6 +337,8 @@ pub struct NameReport {
     pub aliases: BTreeMap<String, u64>,
     /// Responses beyond the per-name tracking limits (clients, servers, answer sets).
     pub untracked: BTreeMap<&'static str, u64>,
+    /// Pool insight: roles, rotation, changes, timeline, divergence (None without responses).
+    pub insight: Option<insight::InsightReport>,
 }
 
 /// Discovery: a name whose responses were failures.
