@@ -7,7 +7,7 @@ use crate::cli::{
     AnalyzeConfig, ColourChoice, Config, ExpectConfig, Format, InputConfig, LogConfig,
 };
 use crate::decode::{DecodeConfig, WatchList};
-use crate::expect::{self, ExpectError};
+use crate::expect::{self, ExpectError, Expectations};
 use crate::pipeline::{self, RunConfig, RunOutcome};
 use crate::report::insight::InsightOptions;
 use crate::report::{self, Report, ReportOptions, TextStyle};
@@ -87,6 +87,10 @@ fn run_pipeline(
         decode: DecodeConfig {
             dns_ports: input.dns_ports.clone(),
             watch,
+            connection_targets: watching
+                .expectations()
+                .map(Expectations::addresses)
+                .unwrap_or_default(),
         },
         watching,
         threads: input.threads,
@@ -183,6 +187,10 @@ fn run_analyze(config: &AnalyzeConfig) -> Result<Status, CommandError> {
         }
     };
     write_stdout(&text)?;
+    if let Some(path) = &config.html {
+        std::fs::write(path, report::render_html(&report))
+            .map_err(|e| CommandError::File(path.display().to_string(), e))?;
+    }
     report_read_errors(&outcome);
     Ok(status_of(
         &report,

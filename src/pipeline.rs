@@ -60,7 +60,7 @@ struct BatchOutcome {
     /// Capture time of the batch's first and last frames.
     first_ts_ns: u64,
     last_ts_ns: u64,
-    /// Watched messages, TCP segments and IP fragments, in frame order.
+    /// Watched messages, TCP segments, IP fragments and connection attempts, in frame order.
     ordered: Vec<Decoded>,
 }
 
@@ -153,6 +153,7 @@ impl Aggregator<'_, '_> {
             let mut counters = Analysis::default();
             match count_or_keep(&mut counters, result) {
                 Some(Decoded::Watched(message)) => self.analyzer.ingest(message),
+                Some(Decoded::Connection(attempt)) => self.analyzer.connection(&attempt),
                 Some(_) => {}
                 None => self.analyzer.add_counters(counters),
             }

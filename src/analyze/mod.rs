@@ -3,6 +3,7 @@
 //! expectations. No I/O, no clock: time is the capture timestamp. `Default` is the identity of
 //! `merge`, which is associative and commutative.
 
+pub mod connections;
 mod findings;
 mod latency;
 mod names;
@@ -19,8 +20,9 @@ pub use occurrences::{Event, FrameRef, Occurrences};
 pub use pairing::{PairingCounters, PairingSettings, Status, Transaction, WatchedName};
 pub use truncation::{TruncatedAnswer, TruncationCounters};
 
-use crate::decode::{DnsMessage, ReassemblyCounters, Skip, SkipCounts};
+use crate::decode::{ConnectionAttempt, DnsMessage, ReassemblyCounters, Skip, SkipCounts};
 use crate::expect::Expectations;
+use connections::RecentAnswers;
 use std::collections::BTreeMap;
 
 /// Most distinct names tracked in discovery mode; responses for further names are counted.
@@ -163,7 +165,11 @@ impl Analysis {
             return;
         }
         let asked = view.chain[0].as_str();
-        let Some(entry) = expectations.names.iter().find(|e| is_near_miss(asked, &e.key)) else {
+        let Some(entry) = expectations
+            .names
+            .iter()
+            .find(|e| is_near_miss(asked, &e.key))
+        else {
             return;
         };
         let key = FindingKey {
@@ -352,6 +358,7 @@ pub struct Analyzer<'w> {
     pairing: pairing::Pairing,
     watching: &'w Watching,
     tracks_every_query: bool,
+    recent_answers: RecentAnswers,
 }
 
 impl<'w> Analyzer<'w> {
@@ -367,6 +374,7 @@ impl<'w> Analyzer<'w> {
             pairing: pairing::Pairing::new(settings),
             watching,
             tracks_every_query,
+            recent_answers: RecentAnswers::default(),
         }
     }
 
@@ -383,12 +391,69 @@ impl<'w> Analyzer<'w> {
     /// Analyses one decoded message.
     pub fn ingest(&mut self, message: Box<DnsMessage>) {
         let watched = self.analysis.ingest(&message, self.watching);
+        if let (Some(watched), true) = (&watched, message.flags.response) {
+            self.remember_answer(&message, watched);
+        }
         let tracked = self.tracks_every_query
             || self
                 .watching
                 .expectations()
                 .is_some_and(|e| e.watches(&message.question.name));
         self.pairing.observe(message, watched, tracked);
+    }
+
+    /// Remembers the addresses a client received for a pool name (expectations only), so its
+    /// later connection attempts can be matched with the answer.
+    fn remember_answer(&mut self, message: &DnsMessage, watched: &WatchedName) {
+        if self.watching.expectations().is_none() {
+            return;
+        }
+        let addresses: Vec<std::net::IpAddr> = message
+            .answers
+            .iter()
+            .filter_map(|a| a.data.address())
+            .collect();
+        if addresses.is_empty() {
+            return;
+        }
+        let ttl = message.answers.iter().map(|a| a.ttl).max().unwrap_or(0);
+        let client = message.destination.ip();
+        self.recent_answers
+            .remember(client, &watched.key, message.frame.ts_ns, ttl, &addresses);
+    }
+
+    /// Records a client's TCP connection attempt to a pool member: after which answer, at which
+    /// position, or without an answer (counted for the first name listing the member).
+    pub fn connection(&mut self, attempt: &ConnectionAttempt) {
+        let Some(expectations) = self.watching.expectations() else {
+            return;
+        };
+        let (client, target) = (attempt.client.ip(), attempt.target.ip());
+        let found = self
+            .recent_answers
+            .lookup(&client, &target, attempt.frame.ts_ns);
+        let entry = match &found {
+            Some((key, _)) => expectations.find_normalized(key),
+            None => expectations
+                .names
+                .iter()
+                .position(|n| n.members.contains(&target) || n.standby.contains(&target)),
+        };
+        let Some(entry) = entry.map(|index| &expectations.names[index]) else {
+            return;
+        };
+        let watched = WatchedName {
+            key: entry.key.clone(),
+            display: entry.label.clone(),
+        };
+        let member = facts_of(&mut self.analysis.names, &watched)
+            .connections
+            .entry(target)
+            .or_default();
+        match found {
+            Some((_, position)) => member.record_after_answer(client, position),
+            None => member.record_without_answer(client),
+        }
     }
 
     /// Lets capture time pass (closes queries whose timeout ran out), then hands every finished

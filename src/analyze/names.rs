@@ -1,6 +1,7 @@
 //! Per-name facts: rcodes, distinct answer sets, member placement (present, first), and the
 //! per-client and per-server views; plus the checks of one response against its expected name.
 
+use super::connections::{merge_members, MemberConnections};
 use super::findings::{FindingKey, FindingKind};
 use super::latency::LatencyHistogram;
 use super::occurrences::{Event, FrameRef, Occurrences};
@@ -162,6 +163,8 @@ pub struct NameFacts {
     pub timeline: Timeline,
     /// The complete answer set seen most recently for the first time, and when: the last change.
     pub last_change: Option<(AnswerSet, u64)>,
+    /// Clients' TCP connection attempts to each member.
+    pub connections: BTreeMap<IpAddr, MemberConnections>,
 }
 
 /// A response reduced to what the analysis needs: the CNAME chain from the question, the
@@ -390,6 +393,7 @@ impl NameFacts {
         self.iterative_responses += other.iterative_responses;
         self.authoritative_responses += other.authoritative_responses;
         self.timeline.merge(other.timeline);
+        merge_members(&mut self.connections, other.connections);
         self.last_change = match (self.last_change.take(), other.last_change) {
             (Some(a), Some(b)) => Some(if (b.1, &b.0) > (a.1, &a.0) { b } else { a }),
             (a, b) => a.or(b),

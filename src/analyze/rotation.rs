@@ -340,13 +340,32 @@ mod tests {
             },
         );
         facts.addresses = BTreeMap::from([
-            (address(1), Placement { present: 20, first: 20 }),
-            (address(2), Placement { present: 20, first: 0 }),
+            (
+                address(1),
+                Placement {
+                    present: 20,
+                    first: 20,
+                },
+            ),
+            (
+                address(2),
+                Placement {
+                    present: 20,
+                    first: 0,
+                },
+            ),
         ]);
         let stuck = IpAddr::from([172, 16, 0, 1]);
-        facts.clients.insert(stuck, client_with(&[(1, 20), (2, 0)], 20));
+        facts
+            .clients
+            .insert(stuck, client_with(&[(1, 20), (2, 0)], 20));
         let members = [address(1), address(2)];
-        let view = rotation(&facts, &members, &BTreeSet::new(), &RotationSettings::default());
+        let view = rotation(
+            &facts,
+            &members,
+            &BTreeSet::new(),
+            &RotationSettings::default(),
+        );
         assert_eq!(view.servers[0].never_rotates, Some(address(1)));
         assert_eq!(view.never_first, [address(2)]);
         assert_eq!(view.stuck_clients[&address(1)], [stuck]);
@@ -369,7 +388,12 @@ mod tests {
                 .clients
                 .insert(address(host), client_with(&[(1, 5)], 5));
         }
-        let view = rotation(&facts, &members, &BTreeSet::new(), &RotationSettings::default());
+        let view = rotation(
+            &facts,
+            &members,
+            &BTreeSet::new(),
+            &RotationSettings::default(),
+        );
         assert_eq!(view.netmask.eligible_answers, 50);
         assert_eq!(view.netmask.local_first, 50);
         assert!(view.netmask.detected);

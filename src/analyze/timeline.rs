@@ -257,7 +257,9 @@ mod tests {
 
     #[test]
     fn merge_equals_one_pass_and_commutes() {
-        let events: Vec<_> = (0..3000u64).map(|s| response(s * 3, (s % 3) as u8)).collect();
+        let events: Vec<_> = (0..3000u64)
+            .map(|s| response(s * 3, (s % 3) as u8))
+            .collect();
         let whole = timeline_of(&events);
         let (a, b) = (timeline_of(&events[..400]), timeline_of(&events[400..]));
         let mut ab = a.clone();
@@ -271,7 +273,10 @@ mod tests {
     #[test]
     fn servers_with_no_set_in_common_diverge() {
         let mut timeline = Timeline::default();
-        let (one, two) = (vec![IpAddr::from([10, 0, 0, 1])], vec![IpAddr::from([10, 0, 0, 2])]);
+        let (one, two) = (
+            vec![IpAddr::from([10, 0, 0, 1])],
+            vec![IpAddr::from([10, 0, 0, 2])],
+        );
         for (ts_s, server, set) in [(1, 1, &one), (1, 2, &two), (2, 1, &one), (2, 2, &one)] {
             timeline.record_response(&TimelineResponse {
                 ts_ns: ts_s * BASE_BUCKET_NS,

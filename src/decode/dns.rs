@@ -621,12 +621,23 @@ pub(crate) mod tests {
     #[test]
     fn failed_lookups_of_devolved_and_single_label_names_are_near_misses() {
         let watch = WatchList::names(["PersistentChatPool.contoso.com"]);
-        let watched = |rcode, name| matches!(decode(&response(1, rcode, name, &[]), &watch), Ok(Decoded::Watched(_)));
-        assert!(watched(3, "PersistentChatPool.contoso.com.corp.contoso.com"));
+        let watched = |rcode, name| {
+            matches!(
+                decode(&response(1, rcode, name, &[]), &watch),
+                Ok(Decoded::Watched(_))
+            )
+        };
+        assert!(watched(
+            3,
+            "PersistentChatPool.contoso.com.corp.contoso.com"
+        ));
         assert!(watched(3, "persistentchatpool"));
         assert!(watched(2, "PERSISTENTCHATPOOL.contoso.com.contoso.com"));
         // Successful lookups of other names, and names that only share a label, stay unwatched.
-        assert!(!watched(0, "PersistentChatPool.contoso.com.corp.contoso.com"));
+        assert!(!watched(
+            0,
+            "PersistentChatPool.contoso.com.corp.contoso.com"
+        ));
         assert!(!watched(3, "PersistentChatPool.contoso.org"));
         assert!(!watched(3, "PersistentChatPoolX.contoso.com.corp"));
         assert!(!watched(3, "contoso.com"));

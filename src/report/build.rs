@@ -2,7 +2,6 @@
 //! about absence (members never seen, names never answered) and words each finding.
 
 use super::*;
-use std::collections::BTreeSet;
 use crate::analyze::{
     Analysis, FindingKey, FrameRef, LatencyHistogram, NameFacts, Occurrences, PairingSettings,
     Placement, RcodeClass, Watching,
@@ -11,6 +10,7 @@ use crate::decode::ReassemblyLimits;
 use crate::expect::{normalize, Expectations, ExpectedName};
 use crate::pipeline::RunOutcome;
 use insight::{insight, insight_findings, resolvers, InsightOptions};
+use std::collections::BTreeSet;
 
 /// Choices that shape the report.
 #[derive(Debug, Clone, Copy)]

@@ -5,7 +5,7 @@
 
 use super::{rfc3339, FindingReport};
 use crate::analyze::rotation::{rotation, Rotation, RotationSettings};
-use crate::analyze::timeline::{Timeline, BASE_BUCKET_NS};
+use crate::analyze::timeline::{Bucket, Timeline, BASE_BUCKET_NS};
 use crate::analyze::{FindingKind, NameFacts};
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -13,6 +13,8 @@ use std::net::IpAddr;
 
 /// Buckets an automatic timeline aims to stay under.
 const AUTO_BUCKETS: u64 = 60;
+/// Most intervals listed when quiet ones are filled in.
+const MAX_FILLED_INTERVALS: u64 = 10_000;
 /// Bucket widths (seconds) an automatic timeline picks from.
 const NICE_WIDTHS_S: [u64; 16] = [
     1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 86400,
@@ -88,7 +90,7 @@ pub struct IntervalReport {
 pub struct TimelineReport {
     /// Bucket width in seconds.
     pub bucket_seconds: u64,
-    /// The intervals with traffic, in time order.
+    /// The intervals in time order, quiet ones included (unless there would be too many).
     pub intervals: Vec<IntervalReport>,
 }
 
@@ -99,6 +101,21 @@ pub struct DivergenceReport {
     pub servers: [IpAddr; 2],
     /// Intervals in which they disagreed.
     pub intervals: u64,
+}
+
+/// Clients' TCP connection attempts to one member.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectionReport {
+    /// The member.
+    pub address: IpAddr,
+    /// Attempts that followed an answer holding it.
+    pub after_answer: u64,
+    /// Of those, by the member's position in the answer (0 = first).
+    pub by_position: Vec<u64>,
+    /// Attempts without such an answer in the capture.
+    pub without_answer: u64,
+    /// Distinct clients that connected.
+    pub clients: u64,
 }
 
 /// Insight for one name.
@@ -116,11 +133,15 @@ pub struct InsightReport {
     pub timeline: TimelineReport,
     /// Servers that disagreed.
     pub divergence: Vec<DivergenceReport>,
+    /// Connection attempts to members (empty when the capture holds none).
+    pub connections: Vec<ConnectionReport>,
 }
 
 /// Addresses that answer as DNS servers for any name: receivers among them are resolvers.
 pub fn resolvers<'a>(names: impl Iterator<Item = &'a NameFacts>) -> BTreeSet<IpAddr> {
-    names.flat_map(|facts| facts.servers.keys().copied()).collect()
+    names
+        .flat_map(|facts| facts.servers.keys().copied())
+        .collect()
 }
 
 /// Builds the insight of one name.
@@ -159,8 +180,20 @@ pub fn insight(
             intervals,
         })
         .collect();
+    let connections = facts
+        .connections
+        .iter()
+        .map(|(address, c)| ConnectionReport {
+            address: *address,
+            after_answer: c.after_answer,
+            by_position: c.by_position.clone(),
+            without_answer: c.without_answer,
+            clients: c.clients.len() as u64,
+        })
+        .collect();
     InsightReport {
         roles,
+        connections,
         changes: changes(facts),
         rotation,
         members,
@@ -209,7 +242,10 @@ fn bucket_seconds(timeline: &Timeline, requested_ns: Option<u64>) -> u64 {
     let wanted_s = match requested_ns {
         Some(ns) => ns.div_ceil(BASE_BUCKET_NS).max(1),
         None => {
-            let span_s = match (timeline.buckets.keys().next(), timeline.buckets.keys().last()) {
+            let span_s = match (
+                timeline.buckets.keys().next(),
+                timeline.buckets.keys().last(),
+            ) {
                 (Some(first), Some(last)) => (last - first) / BASE_BUCKET_NS + kept_s,
                 _ => 1,
             };
@@ -229,29 +265,53 @@ fn timeline_report(
     requested_ns: Option<u64>,
 ) -> TimelineReport {
     let seconds = bucket_seconds(timeline, requested_ns);
-    let grouped = timeline.regrouped(seconds * BASE_BUCKET_NS);
-    let intervals = grouped
-        .buckets
-        .iter()
-        .map(|(start, bucket)| {
-            let placement = |c: &IpAddr| bucket.addresses.get(c).copied().unwrap_or_default();
-            IntervalReport {
-                start: rfc3339(*start),
-                responses: bucket.responses,
-                failures: bucket.failures,
-                unanswered: bucket.unanswered,
-                present: candidates.iter().map(|c| placement(c).present).collect(),
-                first: candidates.iter().map(|c| placement(c).first).collect(),
-            }
-        })
-        .collect();
+    let width_ns = seconds * BASE_BUCKET_NS;
+    let grouped = timeline.regrouped(width_ns);
+    let empty = Bucket::default();
+    let interval = |start: u64, bucket: &Bucket| {
+        let placement = |c: &IpAddr| bucket.addresses.get(c).copied().unwrap_or_default();
+        IntervalReport {
+            start: rfc3339(start),
+            responses: bucket.responses,
+            failures: bucket.failures,
+            unanswered: bucket.unanswered,
+            present: candidates.iter().map(|c| placement(c).present).collect(),
+            first: candidates.iter().map(|c| placement(c).first).collect(),
+        }
+    };
+    // Quiet intervals between busy ones are listed too (with zeros), so intervals are evenly
+    // spaced, unless that would make the list longer than MAX_FILLED_INTERVALS.
+    let (first, last) = (grouped.buckets.keys().next(), grouped.buckets.keys().last());
+    let span = match (first, last) {
+        (Some(first), Some(last)) => Some((*first, (last - first) / width_ns + 1)),
+        _ => None,
+    };
+    let intervals = match span {
+        Some((first, count)) if count <= MAX_FILLED_INTERVALS => (0..count)
+            .map(|i| {
+                let start = first + i * width_ns;
+                interval(start, grouped.buckets.get(&start).unwrap_or(&empty))
+            })
+            .collect(),
+        _ => grouped
+            .buckets
+            .iter()
+            .map(|(start, bucket)| interval(*start, bucket))
+            .collect(),
+    };
     TimelineReport {
         bucket_seconds: seconds,
         intervals,
     }
 }
 
-fn derived(kind: FindingKind, name: &str, subject: String, count: u64, message: String) -> FindingReport {
+fn derived(
+    kind: FindingKind,
+    name: &str,
+    subject: String,
+    count: u64,
+    message: String,
+) -> FindingReport {
     FindingReport {
         severity: kind.severity(),
         kind,
@@ -268,7 +328,11 @@ fn derived(kind: FindingKind, name: &str, subject: String, count: u64, message: 
 }
 
 /// The findings the insight of `name` supports.
-pub fn insight_findings(name: &str, insight: &InsightReport, options: &InsightOptions) -> Vec<FindingReport> {
+pub fn insight_findings(
+    name: &str,
+    insight: &InsightReport,
+    options: &InsightOptions,
+) -> Vec<FindingReport> {
     let rotation = &insight.rotation;
     let netmask = rotation.netmask.detected;
     let mut findings = Vec::new();
@@ -329,7 +393,9 @@ pub fn insight_findings(name: &str, insight: &InsightReport, options: &InsightOp
             name,
             member.to_string(),
             0,
-            format!("member {member} appeared in answers but never first, so clients rarely try it"),
+            format!(
+                "member {member} appeared in answers but never first, so clients rarely try it"
+            ),
         ));
     }
     for (member, clients) in rotation.stuck_clients.iter().filter(|_| !netmask) {

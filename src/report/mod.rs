@@ -4,13 +4,16 @@
 
 mod build;
 mod expectations;
+mod html;
 pub mod insight;
+mod insight_text;
 mod log;
 mod table;
 mod text;
 
 pub use build::{build, ReportOptions};
 pub use expectations::expectations_toml;
+pub use html::render_html;
 pub use log::{log_line, rcode_name, render_log_line, AnswerRecord, LogLine};
 pub use text::{render_text, TextStyle};
 

@@ -406,6 +406,9 @@ fn render_name(out: &mut String, name: &NameReport, style: TextStyle, several_fi
         }
         out.push_str(&table.render(4, style.colour));
     }
+    if let Some(insight) = &name.insight {
+        super::insight_text::render_insight(out, insight, style.colour);
+    }
     for (what, count) in &name.untracked {
         let _ = writeln!(
             out,
