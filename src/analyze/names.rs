@@ -161,7 +161,10 @@ pub struct NameFacts {
     pub authoritative_responses: u64,
     /// Counts over time.
     pub timeline: Timeline,
-    /// The complete answer set seen most recently for the first time, and when: the last change.
+    /// When each complete answer set (not cut short) was first seen.
+    pub complete_sets_first_seen: BTreeMap<AnswerSet, u64>,
+    /// The complete answer set first seen last, and when: the last change (kept in step with
+    /// `complete_sets_first_seen`, latest time first, then the larger set).
     pub last_change: Option<(AnswerSet, u64)>,
     /// Clients' TCP connection attempts to each member.
     pub connections: BTreeMap<IpAddr, MemberConnections>,
@@ -363,19 +366,27 @@ impl NameFacts {
     /// change; an older set seen after the latest change plus its own TTL is stale (returns
     /// the time of the change).
     fn track_change(&mut self, set: &AnswerSet, ts_ns: u64) -> Option<u64> {
-        match (self.answer_sets.get(set), &self.last_change) {
-            (None, _) if self.answer_sets.len() < MAX_ANSWER_SETS_PER_NAME => {
-                self.last_change = Some((set.clone(), ts_ns));
-                None
+        if !self.complete_sets_first_seen.contains_key(set) {
+            if self.complete_sets_first_seen.len() < MAX_ANSWER_SETS_PER_NAME {
+                self.complete_sets_first_seen.insert(set.clone(), ts_ns);
+                if self
+                    .last_change
+                    .as_ref()
+                    .is_none_or(|(latest, at)| (ts_ns, set) > (*at, latest))
+                {
+                    self.last_change = Some((set.clone(), ts_ns));
+                }
             }
-            (Some(old), Some((latest, changed_at))) if latest != set => {
-                let ttl_ns = old.largest.saturating_mul(1_000_000_000);
-                let first_before_change = old.first_ts_ns < *changed_at;
-                (first_before_change && ts_ns > changed_at.saturating_add(ttl_ns))
-                    .then_some(*changed_at)
-            }
-            _ => None,
+            return None;
         }
+        let (latest, changed_at) = self.last_change.as_ref()?;
+        let first_seen = self.complete_sets_first_seen.get(set).copied()?;
+        if latest == set || first_seen >= *changed_at {
+            return None;
+        }
+        let ttl_s = self.answer_sets.get(set).map_or(0, |o| o.largest);
+        let expires = changed_at.saturating_add(ttl_s.saturating_mul(1_000_000_000));
+        (ts_ns > expires).then_some(*changed_at)
     }
 
     /// Adds `other` into `self`.
@@ -394,10 +405,21 @@ impl NameFacts {
         self.authoritative_responses += other.authoritative_responses;
         self.timeline.merge(other.timeline);
         merge_members(&mut self.connections, other.connections);
-        self.last_change = match (self.last_change.take(), other.last_change) {
-            (Some(a), Some(b)) => Some(if (b.1, &b.0) > (a.1, &a.0) { b } else { a }),
-            (a, b) => a.or(b),
-        };
+        for (set, first_seen) in other.complete_sets_first_seen {
+            let mine = self
+                .complete_sets_first_seen
+                .entry(set)
+                .or_insert(first_seen);
+            *mine = (*mine).min(first_seen);
+        }
+        while self.complete_sets_first_seen.len() > MAX_ANSWER_SETS_PER_NAME {
+            self.complete_sets_first_seen.pop_last();
+        }
+        self.last_change = self
+            .complete_sets_first_seen
+            .iter()
+            .max_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)))
+            .map(|(set, at)| (set.clone(), *at));
         add_counts(&mut self.rcodes, other.rcodes);
         add_counts(&mut self.aliases, other.aliases);
         for (set, occurrences) in other.answer_sets {

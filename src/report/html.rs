@@ -62,12 +62,12 @@ pub fn render_html(report: &Report) -> String {
 fn summary(html: &mut String, report: &Report) {
     let s = &report.summary;
     let files: Vec<String> = s.files.iter().map(|f| escape(&f.name)).collect();
-    let _ = write!(
+    let _ = writeln!(
         html,
         "<table class=\"summary\"><tr><th>files</th><td>{}</td></tr>\
          <tr><th>capture</th><td>{} .. {} ({} s)</td></tr>\
          <tr><th>traffic</th><td>{} packets, {} DNS messages, {} responses, {} watched</td></tr>\
-         <tr><th>findings</th><td>{} errors, {} warnings, {} info</td></tr></table>\n",
+         <tr><th>findings</th><td>{} errors, {} warnings, {} info</td></tr></table>",
         files.join(", "),
         s.first_seen.as_deref().unwrap_or("-"),
         s.last_seen.as_deref().unwrap_or("-"),
@@ -142,13 +142,16 @@ fn name_section(html: &mut String, name: &NameReport, insight: &InsightReport) {
 fn share_chart(html: &mut String, name: &NameReport, candidates: &[IpAddr]) {
     let answers = name.answer_sets.iter().map(|s| s.count).sum::<u64>().max(1);
     let first_total = name.addresses.iter().map(|a| a.first).sum::<u64>().max(1);
-    let (label_w, bar_w, row_h) = (170.0, 420.0, 34.0);
+    let (label_w, bar_w) = (170.0, 420.0);
+    // Many members: thinner rows, so a 120-member pool stays a readable page long.
+    let row_h = if candidates.len() <= 16 { 34.0 } else { 16.0 };
+    let bar_h = (row_h - 10.0) / 2.0;
     let height = row_h * candidates.len() as f64 + 30.0;
     let _ = writeln!(
         html,
         "<h3>Member share</h3><svg class=\"chart share\" width=\"{w}\" height=\"{height}\" \
          role=\"img\" aria-label=\"member share\">",
-        w = label_w + bar_w + 120.0
+        w = label_w + bar_w + 200.0
     );
     for (i, member) in candidates.iter().enumerate() {
         let facts = name.addresses.iter().find(|a| a.address == *member);
@@ -158,12 +161,13 @@ fn share_chart(html: &mut String, name: &NameReport, candidates: &[IpAddr]) {
         let first_w = bar_w * first as f64 / first_total as f64;
         let _ = writeln!(
             html,
-            "<text x=\"0\" y=\"{ty}\" font-size=\"12\">{member}</text>\
-             <rect class=\"mark\" data-member=\"{member}\" x=\"{label_w}\" y=\"{y}\" width=\"{pw:.1}\" height=\"12\" fill=\"{c}\" opacity=\"0.45\"><title>{member}: in {present} of {answers} answers</title></rect>\
-             <rect class=\"mark-first\" x=\"{label_w}\" y=\"{y2}\" width=\"{fw:.1}\" height=\"12\" fill=\"{c}\"><title>{member}: first in {first} answers</title></rect>\
-             <text x=\"{tx}\" y=\"{ty}\" font-size=\"11\">{pp:.0}% present, {fp:.0}% first</text>",
-            ty = y + 16.0,
-            y2 = y + 13.0,
+            "<text x=\"0\" y=\"{ty}\" font-size=\"{fs}\">{member}</text>\
+             <rect class=\"mark\" data-member=\"{member}\" x=\"{label_w}\" y=\"{y}\" width=\"{pw:.1}\" height=\"{bar_h}\" fill=\"{c}\" opacity=\"0.45\"><title>{member}: in {present} of {answers} answers</title></rect>\
+             <rect class=\"mark-first\" x=\"{label_w}\" y=\"{y2}\" width=\"{fw:.1}\" height=\"{bar_h}\" fill=\"{c}\"><title>{member}: first in {first} answers</title></rect>\
+             <text x=\"{tx}\" y=\"{ty}\" font-size=\"{fs}\">{pp:.0}% present, {fp:.0}% first</text>",
+            ty = y + bar_h + 3.0,
+            y2 = y + bar_h + 1.0,
+            fs = if row_h > 20.0 { 12 } else { 10 },
             pw = present_w.max(1.0),
             fw = first_w,
             c = colour(i),
@@ -180,7 +184,15 @@ fn heatmap(html: &mut String, name: &NameReport, candidates: &[IpAddr]) {
     let shown = name.clients.len().min(HEATMAP_CLIENTS);
     let rest = &name.clients[shown..];
     let rows = shown + usize::from(!rest.is_empty());
-    let (label_w, cell_w, cell_h) = (190.0, 90.0, 18.0);
+    // Many members: narrow columns with their labels turned, the whole map about 900 px wide.
+    let narrow = candidates.len() > 8;
+    let (label_w, cell_h) = (190.0, 18.0);
+    let cell_w = if narrow {
+        (720.0 / candidates.len() as f64).max(6.0)
+    } else {
+        90.0
+    };
+    let header_h = if narrow { 70.0 } else { 18.0 };
     let _ = writeln!(
         html,
         "<h3>Clients (share of responses with each member first)</h3>\
@@ -188,13 +200,20 @@ fn heatmap(html: &mut String, name: &NameReport, candidates: &[IpAddr]) {
          height=\"{h}\" role=\"img\" aria-label=\"client heatmap\">",
         columns = candidates.len(),
         w = label_w + cell_w * candidates.len() as f64 + 10.0,
-        h = cell_h * (rows as f64 + 1.0) + 10.0
+        h = header_h + cell_h * rows as f64 + 10.0
     );
     for (j, member) in candidates.iter().enumerate() {
+        let x = label_w + cell_w * j as f64 + 4.0;
+        let turn = if narrow {
+            format!(" transform=\"rotate(-70 {x} {})\"", header_h - 4.0)
+        } else {
+            String::new()
+        };
         let _ = write!(
             html,
-            "<text x=\"{}\" y=\"14\" font-size=\"11\">{member}</text>",
-            label_w + cell_w * j as f64 + 4.0
+            "<text x=\"{x}\" y=\"{}\" font-size=\"{}\"{turn}>{member}</text>",
+            header_h - 4.0,
+            if narrow { 7 } else { 11 }
         );
     }
     let row = |html: &mut String,
@@ -202,7 +221,7 @@ fn heatmap(html: &mut String, name: &NameReport, candidates: &[IpAddr]) {
                label: String,
                responses: u64,
                first: &dyn Fn(&IpAddr) -> u64| {
-        let y = cell_h * (index as f64 + 1.0);
+        let y = header_h + cell_h * index as f64;
         let _ = write!(
             html,
             "<text x=\"0\" y=\"{}\" font-size=\"11\">{}</text>",

@@ -62,8 +62,14 @@ pub fn render_insight(out: &mut String, insight: &InsightReport, colour: bool) {
             "WITHOUT ANSWER",
             "CLIENTS",
         ]);
+        let mut unlisted = 0;
         for (member, first) in rotation.candidates.iter().zip(&rotation.overall.first) {
             let connections = insight.connections.iter().find(|c| c.address == *member);
+            // A large pool lists only members that came first or were connected to.
+            if rotation.candidates.len() > MAX_ROWS && *first == 0 && connections.is_none() {
+                unlisted += 1;
+                continue;
+            }
             let (after, by_position, without, clients) =
                 connections.map_or(("-".into(), "-".into(), "-".into(), "-".into()), |c| {
                     let positions: Vec<String> = c.by_position.iter().map(u64::to_string).collect();
@@ -85,6 +91,12 @@ pub fn render_insight(out: &mut String, insight: &InsightReport, colour: bool) {
             ]);
         }
         out.push_str(&table.render(4, colour));
+        if unlisted > 0 {
+            let _ = writeln!(
+                out,
+                "    ... and {unlisted} more members never first and never connected to"
+            );
+        }
         if rotation.netmask.detected {
             let _ = writeln!(
                 out,
