@@ -14,6 +14,10 @@ use serde_json::Value;
 const POOL: &str = "PersistentChatPool.contoso.com";
 const ROTATING: [u8; 4] = [192, 0, 2, 53];
 const FIXED: [u8; 4] = [192, 0, 2, 54];
+/// An authoritative server that 192.0.2.53 asks iteratively (RD clear).
+const AUTHORITATIVE: [u8; 4] = [192, 0, 2, 1];
+/// Marks an exchange as iterative (RD clear) in [`Capture::exchange`]'s rcode.
+const ITERATIVE: u8 = 0x80;
 const SECOND: u64 = 1_000_000_000;
 /// Capture start: 2026-01-01T00:00:00Z.
 const START: u64 = 1_767_225_600 * SECOND;
@@ -22,13 +26,12 @@ fn member(last: u8) -> [u8; 4] {
     [10, 10, 10, last]
 }
 
-/// A DNS message: header, one question (A, IN), then A answers with `ttl`.
+/// A DNS message: header (RD set unless `rcode` carries [`ITERATIVE`]), one question (A, IN),
+/// then A answers with `ttl`.
 fn dns(id: u16, response: bool, rcode: u8, name: &str, ttl: u32, answers: &[[u8; 4]]) -> Vec<u8> {
-    let flags: u16 = if response {
-        0x8580 | u16::from(rcode)
-    } else {
-        0x0100
-    };
+    let recursion_desired: u16 = if rcode & ITERATIVE == 0 { 0x0100 } else { 0 };
+    let rcode = u16::from(rcode & 0x0f);
+    let flags = recursion_desired | if response { 0x8480 | rcode } else { 0 };
     let mut m = id.to_be_bytes().to_vec();
     m.extend_from_slice(&flags.to_be_bytes());
     m.extend_from_slice(&[0, 1]);
@@ -88,7 +91,7 @@ impl Capture {
     ) {
         self.next_id += 1;
         let (id, port) = (self.next_id, 20000 + self.next_id % 40000);
-        let query = dns(id, false, 0, name, 0, &[]);
+        let query = dns(id, false, rcode & ITERATIVE, name, 0, &[]);
         let response = dns(id, true, rcode, name, ttl, answers);
         self.frames
             .push((at, udp(client, server, (port, 53), &query)));
@@ -143,6 +146,14 @@ fn scenario(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
             (0, 60),
             &fixed_answer,
         );
+        // Before the change the rotating server is also a resolver: it asks the authoritative
+        // server, which never rotates. That upstream view must not count in the rotation, nor
+        // make .53 a stub client.
+        if round < 10 {
+            let upstream = (ROTATING, AUTHORITATIVE);
+            let iterative = (ITERATIVE, 60);
+            capture.exchange(at + 3 * SECOND, upstream, POOL, iterative, &fixed_answer);
+        }
     }
     let devolved = format!("{POOL}.corp.contoso.com");
     let (first_client, second_client) = ([172, 16, 1, 1], [172, 16, 1, 2]);
@@ -170,7 +181,7 @@ fn scenario(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
     std::fs::write(
         &toml,
         format!(
-            "authorized_servers = [\"192.0.2.53\", \"192.0.2.54\"]\n\n[[pool]]\nname = \"{POOL}\"\nmembers = [\"10.10.10.1\", \"10.10.10.2\", \"10.10.10.3\"]\n"
+            "authorized_servers = [\"192.0.2.1\", \"192.0.2.53\", \"192.0.2.54\"]\n\n[[pool]]\nname = \"{POOL}\"\nmembers = [\"10.10.10.1\", \"10.10.10.2\", \"10.10.10.3\"]\n"
         ),
     )
     .expect("write expectations");
@@ -248,7 +259,10 @@ fn rotation_balance_stuck_clients_and_non_rotating_server() {
         serde_json::json!([40, 0, 0])
     );
     assert_eq!(insight["roles"]["stub_clients"], 14);
-    assert_eq!(insight["roles"]["resolver_clients"], 0);
+    assert_eq!(insight["roles"]["resolver_clients"], 1);
+    assert_eq!(insight["roles"]["iterative_responses"], 10);
+    assert!(servers.iter().all(|s| s["server"] != "192.0.2.1"));
+    assert!(finding(&report, "not_rotating", "192.0.2.1").is_none());
 }
 
 #[test]
@@ -311,13 +325,13 @@ fn timeline_buckets_follow_the_requested_interval() {
     let timeline = &report["names"][0]["insight"]["timeline"];
     assert_eq!(timeline["bucket_seconds"], 60);
     let intervals = timeline["intervals"].as_array().unwrap();
-    // 0 .. 392 s: 7 intervals of a minute; 80 pool responses in all.
+    // 0 .. 392 s: 7 intervals of a minute; 90 pool responses in all (10 of them iterative).
     assert_eq!(intervals.len(), 7);
     let responses: u64 = intervals
         .iter()
         .map(|i| i["responses"].as_u64().unwrap())
         .sum();
-    assert_eq!(responses, 80);
+    assert_eq!(responses, 90);
     assert_eq!(intervals[0]["start"], "2026-01-01T00:00:00.000000Z");
     // .3 appears from the interval holding t = 100 s on.
     assert_eq!(intervals[0]["present"][2], 0);
@@ -362,5 +376,7 @@ fn html_report_is_written_self_contained() {
     );
     // One share mark per member, clients x members heatmap cells.
     assert_eq!(page.matches("class=\"mark\"").count(), 3);
-    assert_eq!(page.matches("class=\"cell\"").count(), 14 * 3);
+    // 15 receivers (14 stub clients and the resolver, labelled as such) x 3 members.
+    assert_eq!(page.matches("class=\"cell\"").count(), 15 * 3);
+    assert!(page.contains("192.0.2.53 (resolver)"));
 }

@@ -118,7 +118,8 @@ pub struct ServerFacts {
     pub answer_sets: BTreeMap<AnswerSet, u64>,
     /// Response times of its answered queries.
     pub latency: LatencyHistogram,
-    /// Responses with two or more addresses (where an order can rotate).
+    /// Responses to recursive queries (RD set) with two or more addresses (where an order
+    /// can rotate).
     pub multi_answers: u64,
     /// In those: how often each address came first.
     pub first: BTreeMap<IpAddr, u64>,
@@ -345,7 +346,9 @@ impl NameFacts {
             let server = self.servers.entry(event.server).or_default();
             server.responses += 1;
             *server.rcodes.entry(view.rcode).or_default() += 1;
-            if multi {
+            // Rotation is judged on what stub clients receive (RD set); iterative answers to a
+            // resolver are its upstream view and would count the same lookups twice.
+            if multi && message.flags.recursion_desired {
                 server.multi_answers += 1;
                 *server.first.entry(view.addresses[0]).or_default() += 1;
             }

@@ -310,27 +310,6 @@ fn finding_report(
     }
 }
 
-fn absence_finding(
-    kind: FindingKind,
-    name: &str,
-    subject: String,
-    message: String,
-) -> FindingReport {
-    FindingReport {
-        severity: kind.severity(),
-        kind,
-        name: name.to_string(),
-        subject,
-        message,
-        count: 0,
-        first_seen: None,
-        last_seen: None,
-        examples: Vec::new(),
-        servers: Vec::new(),
-        clients: Vec::new(),
-    }
-}
-
 /// Findings about what never happened: watched names never answered, members never seen.
 fn absence_findings(analysis: &Analysis, expectations: &Expectations) -> Vec<FindingReport> {
     let mut findings = Vec::new();
@@ -339,20 +318,22 @@ fn absence_findings(analysis: &Analysis, expectations: &Expectations) -> Vec<Fin
         let responses = facts.map_or(0, |f| f.responses);
         if responses == 0 {
             let message = "no response for this name anywhere in the capture".to_string();
-            findings.push(absence_finding(
+            findings.push(FindingReport::without_frames(
                 FindingKind::NameNotSeen,
                 &entry.name,
                 String::new(),
+                0,
                 message,
             ));
             continue;
         }
         for member in members_never_seen(entry, facts) {
             let message = format!("member {member} never appeared in any of {responses} responses");
-            findings.push(absence_finding(
+            findings.push(FindingReport::without_frames(
                 FindingKind::MemberNeverSeen,
                 &entry.name,
                 member.to_string(),
+                0,
                 message,
             ));
         }

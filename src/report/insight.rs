@@ -305,28 +305,6 @@ fn timeline_report(
     }
 }
 
-fn derived(
-    kind: FindingKind,
-    name: &str,
-    subject: String,
-    count: u64,
-    message: String,
-) -> FindingReport {
-    FindingReport {
-        severity: kind.severity(),
-        kind,
-        name: name.to_string(),
-        subject,
-        message,
-        count,
-        first_seen: None,
-        last_seen: None,
-        examples: Vec::new(),
-        servers: Vec::new(),
-        clients: Vec::new(),
-    }
-}
-
 /// The findings the insight of `name` supports.
 pub fn insight_findings(
     name: &str,
@@ -338,7 +316,7 @@ pub fn insight_findings(
     let mut findings = Vec::new();
     if netmask {
         let n = rotation.netmask;
-        findings.push(derived(
+        findings.push(FindingReport::without_frames(
             FindingKind::NetmaskOrdering,
             name,
             String::new(),
@@ -352,7 +330,7 @@ pub fn insight_findings(
     for server in rotation.servers.iter().filter(|_| !netmask) {
         if let Some(first) = server.never_rotates {
             let answers = server.balance.answers;
-            let mut finding = derived(
+            let mut finding = FindingReport::without_frames(
                 FindingKind::NotRotating,
                 name,
                 server.server.to_string(),
@@ -372,7 +350,7 @@ pub fn insight_findings(
             .zip(&b.first)
             .map(|(c, n)| format!("{c} {n}"))
             .collect();
-        findings.push(derived(
+        findings.push(FindingReport::without_frames(
             FindingKind::Unbalanced,
             name,
             String::new(),
@@ -388,7 +366,7 @@ pub fn insight_findings(
         ));
     }
     for member in &rotation.never_first {
-        findings.push(derived(
+        findings.push(FindingReport::without_frames(
             FindingKind::MemberNeverFirst,
             name,
             member.to_string(),
@@ -399,7 +377,7 @@ pub fn insight_findings(
         ));
     }
     for (member, clients) in rotation.stuck_clients.iter().filter(|_| !netmask) {
-        let mut finding = derived(
+        let mut finding = FindingReport::without_frames(
             FindingKind::ClientsStuck,
             name,
             member.to_string(),
@@ -415,7 +393,7 @@ pub fn insight_findings(
     }
     for divergence in &insight.divergence {
         let [a, b] = divergence.servers;
-        let mut finding = derived(
+        let mut finding = FindingReport::without_frames(
             FindingKind::DivergentServers,
             name,
             format!("{a} vs {b}"),

@@ -49,7 +49,7 @@ pub fn render_insight(out: &mut String, insight: &InsightReport, colour: bool) {
     if rotation.overall.answers > 0 || !insight.connections.is_empty() {
         let _ = writeln!(
             out,
-            "  rotation: first position over {} answers with several addresses ({})",
+            "  rotation: first position over {} answers with several addresses to recursive queries ({})",
             rotation.overall.answers,
             test_text(&rotation.overall)
         );

@@ -229,6 +229,32 @@ pub struct FindingReport {
     pub clients: Vec<IpAddr>,
 }
 
+impl FindingReport {
+    /// A finding judged from the whole report (absence, rotation, divergence): no times, no
+    /// example frames, no peers.
+    pub fn without_frames(
+        kind: FindingKind,
+        name: &str,
+        subject: String,
+        count: u64,
+        message: String,
+    ) -> Self {
+        FindingReport {
+            severity: kind.severity(),
+            kind,
+            name: name.to_string(),
+            subject,
+            message,
+            count,
+            first_seen: None,
+            last_seen: None,
+            examples: Vec::new(),
+            servers: Vec::new(),
+            clients: Vec::new(),
+        }
+    }
+}
+
 /// The expected answers of a watched name.
 #[derive(Debug, Clone, Serialize)]
 pub struct ExpectedReport {
