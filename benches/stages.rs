@@ -50,6 +50,7 @@ fn decode_config() -> DecodeConfig {
     DecodeConfig {
         dns_ports: vec![53],
         watch: WatchList::names([POOL_NAME]),
+        connection_targets: Vec::new(),
     }
 }
 

@@ -1,9 +1,11 @@
 //! Command line: clap derive structs, turned into a validated [`Config`]. The only module that
 //! knows clap; no raw strings travel past it.
 
+use crate::analyze::rotation::RotationSettings;
 use crate::analyze::{PairingSettings, Severity};
 use crate::capture::InputPath;
 use crate::decode::{FragmentLimits, ReassemblyLimits, TcpLimits};
+use crate::report::insight::InsightOptions;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -263,6 +265,18 @@ struct AnalyzeArgs {
     /// When to colour the text report.
     #[arg(long, value_enum, default_value_t = ColourArg::Auto)]
     color: ColourArg,
+    /// Also write a self-contained HTML report (charts included) to FILE.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+    /// Timeline interval in seconds (default: chosen from the capture's length).
+    #[arg(long, value_name = "SECONDS", value_parser = positive_seconds)]
+    bucket: Option<f64>,
+    /// Client subnet prefix length for IPv4, for the per-subnet rotation view.
+    #[arg(long, value_name = "BITS", default_value_t = 24, value_parser = clap::value_parser!(u8).range(0..=32))]
+    client_prefix_v4: u8,
+    /// Client subnet prefix length for IPv6.
+    #[arg(long, value_name = "BITS", default_value_t = 64, value_parser = clap::value_parser!(u8).range(0..=128))]
+    client_prefix_v6: u8,
     #[command(flatten)]
     input: InputArgs,
 }
@@ -365,6 +379,10 @@ pub struct AnalyzeConfig {
     pub max_clients: usize,
     /// Colour choice.
     pub colour: ColourChoice,
+    /// Where to write the HTML report, if anywhere.
+    pub html: Option<PathBuf>,
+    /// Rotation settings and timeline interval.
+    pub insight: InsightOptions,
 }
 
 /// `pcdns expect --from`.
@@ -525,6 +543,15 @@ impl Cli {
                     ColourArg::Auto => ColourChoice::Auto,
                     ColourArg::Always => ColourChoice::Always,
                     ColourArg::Never => ColourChoice::Never,
+                },
+                html: args.html,
+                insight: InsightOptions {
+                    rotation: RotationSettings {
+                        v4_prefix: args.client_prefix_v4,
+                        v6_prefix: args.client_prefix_v6,
+                        ..RotationSettings::default()
+                    },
+                    bucket_ns: args.bucket.map(nanoseconds),
                 },
             }),
             Command::Expect(args) => Config::Expect(ExpectConfig {

@@ -7,8 +7,9 @@ use crate::cli::{
     AnalyzeConfig, ColourChoice, Config, ExpectConfig, Format, InputConfig, LogConfig, MergeConfig,
 };
 use crate::decode::{DecodeConfig, WatchList};
-use crate::expect::{self, ExpectError};
+use crate::expect::{self, ExpectError, Expectations};
 use crate::pipeline::{self, RunConfig, RunOutcome};
+use crate::report::insight::InsightOptions;
 use crate::report::{self, Report, ReportOptions, TextStyle};
 use std::io::{self, IsTerminal, Write};
 use std::sync::OnceLock;
@@ -95,6 +96,10 @@ pub(crate) fn run_config(input: &InputConfig, watching: Watching, watch: WatchLi
         decode: DecodeConfig {
             dns_ports: input.dns_ports.clone(),
             watch,
+            connection_targets: watching
+                .expectations()
+                .map(Expectations::addresses)
+                .unwrap_or_default(),
         },
         watching,
         threads: input.threads,
@@ -146,6 +151,7 @@ pub(crate) fn build_report(
     watching: &Watching,
     input: &InputConfig,
     top_names: usize,
+    insight: InsightOptions,
 ) -> Report {
     report::build(
         outcome,
@@ -154,6 +160,7 @@ pub(crate) fn build_report(
             top_names,
             pairing: input.pairing,
             reassembly: input.reassembly,
+            insight,
         },
     )
 }
@@ -167,7 +174,13 @@ fn report_read_errors(outcome: &RunOutcome) {
 fn run_analyze(config: &AnalyzeConfig) -> Result<Status, CommandError> {
     let (watching, watch) = watching_of(config.expect.as_deref(), false)?;
     let (outcome, watching) = run_pipeline(&config.input, watching, watch, &mut |_| {});
-    let report = build_report(&outcome, &watching, &config.input, config.top);
+    let report = build_report(
+        &outcome,
+        &watching,
+        &config.input,
+        config.top,
+        config.insight,
+    );
     let stdout_terminal = io::stdout().is_terminal();
     let text = match config.format {
         Format::Json => report::render_json(&report),
@@ -197,6 +210,10 @@ fn run_analyze(config: &AnalyzeConfig) -> Result<Status, CommandError> {
         }
     };
     write_stdout(&text)?;
+    if let Some(path) = &config.html {
+        std::fs::write(path, report::render_html(&report))
+            .map_err(|e| CommandError::File(path.display().to_string(), e))?;
+    }
     report_read_errors(&outcome);
     Ok(status_of(
         &report,
@@ -223,7 +240,13 @@ fn run_expect(config: &ExpectConfig) -> Result<Status, CommandError> {
         WatchList::everything(),
         &mut |_| {},
     );
-    let report = build_report(&outcome, &watching, &config.input, config.top);
+    let report = build_report(
+        &outcome,
+        &watching,
+        &config.input,
+        config.top,
+        InsightOptions::default(),
+    );
     let sources: Vec<String> = outcome.files.iter().map(|f| f.name.clone()).collect();
     write_stdout(&crate::report::expectations_toml(&report, &sources))?;
     report_read_errors(&outcome);
@@ -351,6 +374,7 @@ fn run_merge(config: &MergeConfig) -> Result<Status, CommandError> {
         top_names: config.top,
         pairing: run.pairing,
         reassembly: run.reassembly,
+        insight: InsightOptions::default(),
     };
     let report = report::build(&run.into_outcome(), &watching, options);
     write_stdout(&render_plain(&report, config.format))?;

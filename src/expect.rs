@@ -75,6 +75,19 @@ impl Expectations {
         self.index.get(&normalize(name)).copied()
     }
 
+    /// Every member and standby address of every watched name, sorted, once each.
+    pub fn addresses(&self) -> Vec<IpAddr> {
+        let mut addresses: Vec<IpAddr> = self
+            .names
+            .iter()
+            .flat_map(|n| n.members.iter().chain(&n.standby))
+            .copied()
+            .collect();
+        addresses.sort_unstable();
+        addresses.dedup();
+        addresses
+    }
+
     /// True when `name` (any case, trailing dot or not) is watched; no allocation.
     pub fn watches(&self, name: &str) -> bool {
         let name = name.trim_end_matches('.');

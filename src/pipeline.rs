@@ -75,7 +75,7 @@ struct BatchOutcome {
     tick_ns: u64,
     /// Counts that need no order (frames, skips, unwatched DNS); they commute.
     counters: Analysis,
-    /// Watched messages, TCP segments and IP fragments, in frame order.
+    /// Watched messages, TCP segments, IP fragments and connection attempts, in frame order.
     ordered: Vec<Decoded>,
 }
 
@@ -182,6 +182,14 @@ impl Aggregator<'_, '_> {
                         client.set_ip(pseudonyms.address(client.ip()));
                     }
                     self.analyzer.ingest(message)
+                }
+                Some(Decoded::Connection(mut attempt)) => {
+                    if let Some(pseudonyms) = &self.pseudonymize {
+                        attempt
+                            .client
+                            .set_ip(pseudonyms.address(attempt.client.ip()));
+                    }
+                    self.analyzer.connection(&attempt)
                 }
                 Some(_) => {}
                 None => self.analyzer.add_counters(counters),

@@ -377,6 +377,7 @@ mod tests {
         let decode = DecodeConfig {
             dns_ports: vec![53],
             watch: WatchList::names([POOL_NAME]),
+            connection_targets: Vec::new(),
         };
         let (mut watched, mut other, mut skipped, mut wrong) = (0, 0, 0, 0);
         for (index, frame) in frames(config()).iter().enumerate() {

@@ -53,6 +53,7 @@ fn decode(dns: &[u8]) -> Result<Decoded, Skip> {
         &DecodeConfig {
             dns_ports: vec![53],
             watch: WatchList::everything(),
+            connection_targets: Vec::new(),
         },
     )
     .result

@@ -30,10 +30,12 @@ fn configs() -> [DecodeConfig; 2] {
         DecodeConfig {
             dns_ports: vec![53, 5353],
             watch: WatchList::everything(),
+            connection_targets: Vec::new(),
         },
         DecodeConfig {
             dns_ports: vec![53],
             watch: WatchList::names([POOL_NAME]),
+            connection_targets: vec![[10, 10, 10, 1].into(), [10, 10, 10, 2].into()],
         },
     ]
 }
@@ -135,7 +137,7 @@ proptest! {
         let watching = Watching::Expectations(
             pcdns::expect::parse("x.toml", &format!("[[pool]]\nname = \"{POOL_NAME}\"\nmembers = [\"10.10.10.1\", \"10.10.10.2\"]\n")).unwrap(),
         );
-        let config = DecodeConfig { dns_ports: vec![53], watch: WatchList::everything() };
+        let config = DecodeConfig { dns_ports: vec![53], watch: WatchList::everything(), connection_targets: Vec::new() };
         let messages: Vec<_> = synth_frames(seed, 400)
             .iter()
             .enumerate()

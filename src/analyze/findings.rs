@@ -57,6 +57,22 @@ pub enum FindingKind {
     ConflictingAnswers,
     /// A truncated UDP answer (TC) the client never retried over TCP.
     TruncatedNotRetried,
+    /// An older answer set still received after the set changed and the older set's TTL ran out.
+    StaleAnswer,
+    /// A failed lookup of a name derived from a watched one (suffix devolution, single label).
+    NearMiss,
+    /// A DNS server whose answers always put the same address first.
+    NotRotating,
+    /// First positions spread over the members unevenly (chi-square test against uniform).
+    Unbalanced,
+    /// A member that appeared in answers but never first.
+    MemberNeverFirst,
+    /// Clients that always received the same member first.
+    ClientsStuck,
+    /// The first member matched the client's own subnet: netmask ordering, not a fault.
+    NetmaskOrdering,
+    /// DNS servers that gave different answer sets for the name in the same interval.
+    DivergentServers,
     /// An expected member never appeared in any answer.
     MemberNeverSeen,
     /// No response for this watched name in the whole capture.
@@ -72,8 +88,10 @@ impl FindingKind {
                 Severity::Error
             }
             OtherRcode | MissingMember | Nodata | TtlAboveMax | MemberNeverSeen
-            | UnsolicitedResponse | ConflictingAnswers | TruncatedNotRetried => Severity::Warning,
-            NameNotSeen => Severity::Info,
+            | UnsolicitedResponse | ConflictingAnswers | TruncatedNotRetried | StaleAnswer
+            | NearMiss | NotRotating | Unbalanced | MemberNeverFirst | ClientsStuck
+            | DivergentServers => Severity::Warning,
+            NameNotSeen | NetmaskOrdering => Severity::Info,
         }
     }
 
@@ -94,6 +112,14 @@ impl FindingKind {
             UnsolicitedResponse => "unsolicited response",
             ConflictingAnswers => "conflicting answers",
             TruncatedNotRetried => "truncated, no TCP retry",
+            StaleAnswer => "stale answer after change",
+            NearMiss => "near miss",
+            NotRotating => "server does not rotate",
+            Unbalanced => "unbalanced first position",
+            MemberNeverFirst => "member never first",
+            ClientsStuck => "clients stuck on one member",
+            NetmaskOrdering => "netmask ordering",
+            DivergentServers => "servers disagree",
             MemberNeverSeen => "member never seen",
             NameNotSeen => "no responses",
         }

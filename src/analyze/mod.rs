@@ -3,12 +3,15 @@
 //! expectations. No I/O, no clock: time is the capture timestamp. `Default` is the identity of
 //! `merge`, which is associative and commutative.
 
+pub mod connections;
 mod findings;
 mod latency;
 mod names;
 mod occurrences;
 mod pairing;
 mod pairs;
+pub mod rotation;
+pub mod timeline;
 mod truncation;
 
 pub use findings::{FindingKey, FindingKind, Severity};
@@ -18,8 +21,9 @@ pub use occurrences::{Event, FrameRef, Occurrences};
 pub use pairing::{PairingCounters, PairingSettings, Status, Transaction, WatchedName};
 pub use truncation::{TruncatedAnswer, TruncationCounters};
 
-use crate::decode::{DnsMessage, ReassemblyCounters, Skip, SkipCounts};
+use crate::decode::{ConnectionAttempt, DnsMessage, ReassemblyCounters, Skip, SkipCounts};
 use crate::expect::Expectations;
+use connections::RecentAnswers;
 use std::collections::BTreeMap;
 
 /// Most distinct names tracked in discovery mode; responses for further names are counted.
@@ -114,7 +118,10 @@ impl Analysis {
         self.traffic.watched_messages += 1;
         self.traffic.responses += u64::from(message.flags.response);
         let view = names::ResponseView::of(message);
-        let (watched, entry) = self.attribute(&view, watching)?;
+        let Some((watched, entry)) = self.attribute(&view, watching) else {
+            self.record_near_miss(message, &view, watching);
+            return None;
+        };
         let via_alias = *watched.key != view.chain[0];
         let facts = facts_of(&mut self.names, &watched);
         if !message.flags.response {
@@ -122,11 +129,60 @@ impl Analysis {
             return Some(watched);
         }
         self.traffic.watched_responses += 1;
-        facts.record_response(message, &view, via_alias);
+        let stale_since = facts.record_response(message, &view, via_alias);
         if let (Some(expectations), Some(entry)) = (watching.expectations(), entry) {
             names::check_response(&mut self.findings, expectations, entry, message, &view);
+            if stale_since.is_some() {
+                let old_set: Vec<String> = names::sorted_set(&view.addresses)
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect();
+                let key = FindingKey {
+                    kind: FindingKind::StaleAnswer,
+                    name: watched.display.to_string(),
+                    subject: old_set.join(", "),
+                };
+                self.findings
+                    .entry(key)
+                    .or_default()
+                    .record(&names::event_of(message));
+            }
         }
         Some(watched)
+    }
+
+    /// A failed lookup of a name that is not watched but was after a watched one (suffix
+    /// devolution such as `pool.contoso.com.corp.contoso.com`, or the pool's first label
+    /// alone): a near miss, recorded with the watched name (expectations only).
+    fn record_near_miss(
+        &mut self,
+        message: &DnsMessage,
+        view: &names::ResponseView,
+        watching: &Watching,
+    ) {
+        let Some(expectations) = watching.expectations() else {
+            return;
+        };
+        if !message.flags.response || !view.rcode.is_failure() {
+            return;
+        }
+        let asked = view.chain[0].as_str();
+        let Some(entry) = expectations
+            .names
+            .iter()
+            .find(|e| is_near_miss(asked, &e.key))
+        else {
+            return;
+        };
+        let key = FindingKey {
+            kind: FindingKind::NearMiss,
+            name: entry.label.to_string(),
+            subject: format!("{asked} {}", view.rcode.label()),
+        };
+        self.findings
+            .entry(key)
+            .or_default()
+            .record(&names::event_of(message));
     }
 
     /// Records what a finished transaction says: latency, unanswered queries, unsolicited and
@@ -148,6 +204,9 @@ impl Analysis {
             }
             Status::Unanswered => {
                 facts.unanswered += 1;
+                if let Some((query_ts_ns, _)) = transaction.query {
+                    facts.timeline.record_unanswered(query_ts_ns);
+                }
                 FindingKind::Unanswered
             }
             Status::Orphan if !transaction.near_capture_start => FindingKind::UnsolicitedResponse,
@@ -281,6 +340,16 @@ impl Analysis {
     }
 }
 
+/// True when `asked` (normalized) was after the watched `key`: `key` followed by a suffix
+/// (devolution), or `key`'s first label alone (a single-label lookup).
+pub fn is_near_miss(asked: &str, key: &str) -> bool {
+    let devolved = asked
+        .strip_prefix(key)
+        .is_some_and(|rest| rest.len() > 1 && rest.starts_with('.'));
+    let first_label = key.split('.').next().unwrap_or_default();
+    devolved || (key.contains('.') && asked == first_label)
+}
+
 /// The facts of a watched name, created on first use; no allocation once it exists.
 fn facts_of<'a>(
     names: &'a mut BTreeMap<String, NameFacts>,
@@ -310,6 +379,7 @@ pub struct Analyzer<'w> {
     pairing: pairing::Pairing,
     watching: &'w Watching,
     tracks_every_query: bool,
+    recent_answers: RecentAnswers,
 }
 
 impl<'w> Analyzer<'w> {
@@ -325,6 +395,7 @@ impl<'w> Analyzer<'w> {
             pairing: pairing::Pairing::new(settings),
             watching,
             tracks_every_query,
+            recent_answers: RecentAnswers::default(),
         }
     }
 
@@ -341,12 +412,69 @@ impl<'w> Analyzer<'w> {
     /// Analyses one decoded message.
     pub fn ingest(&mut self, message: Box<DnsMessage>) {
         let watched = self.analysis.ingest(&message, self.watching);
+        if let (Some(watched), true) = (&watched, message.flags.response) {
+            self.remember_answer(&message, watched);
+        }
         let tracked = self.tracks_every_query
             || self
                 .watching
                 .expectations()
                 .is_some_and(|e| e.watches(&message.question.name));
         self.pairing.observe(message, watched, tracked);
+    }
+
+    /// Remembers the addresses a client received for a pool name (expectations only), so its
+    /// later connection attempts can be matched with the answer.
+    fn remember_answer(&mut self, message: &DnsMessage, watched: &WatchedName) {
+        if self.watching.expectations().is_none() {
+            return;
+        }
+        let addresses: Vec<std::net::IpAddr> = message
+            .answers
+            .iter()
+            .filter_map(|a| a.data.address())
+            .collect();
+        if addresses.is_empty() {
+            return;
+        }
+        let ttl = message.answers.iter().map(|a| a.ttl).max().unwrap_or(0);
+        let client = message.destination.ip();
+        self.recent_answers
+            .remember(client, &watched.key, message.frame.ts_ns, ttl, &addresses);
+    }
+
+    /// Records a client's TCP connection attempt to a pool member: after which answer, at which
+    /// position, or without an answer (counted for the first name listing the member).
+    pub fn connection(&mut self, attempt: &ConnectionAttempt) {
+        let Some(expectations) = self.watching.expectations() else {
+            return;
+        };
+        let (client, target) = (attempt.client.ip(), attempt.target.ip());
+        let found = self
+            .recent_answers
+            .lookup(&client, &target, attempt.frame.ts_ns);
+        let entry = match &found {
+            Some((key, _)) => expectations.find_normalized(key),
+            None => expectations
+                .names
+                .iter()
+                .position(|n| n.members.contains(&target) || n.standby.contains(&target)),
+        };
+        let Some(entry) = entry.map(|index| &expectations.names[index]) else {
+            return;
+        };
+        let watched = WatchedName {
+            key: entry.key.clone(),
+            display: entry.label.clone(),
+        };
+        let member = facts_of(&mut self.analysis.names, &watched)
+            .connections
+            .entry(target)
+            .or_default();
+        match found {
+            Some((_, position)) => member.record_after_answer(client, position),
+            None => member.record_without_answer(client),
+        }
     }
 
     /// Lets capture time pass (closes queries whose timeout ran out), then hands every finished

@@ -1,12 +1,14 @@
 //! Per-name facts: rcodes, distinct answer sets, member placement (present, first), and the
 //! per-client and per-server views; plus the checks of one response against its expected name.
 
+use super::connections::{merge_members, MemberConnections};
 use super::findings::{FindingKey, FindingKind};
 use super::latency::LatencyHistogram;
 use super::occurrences::{Event, FrameRef, Occurrences};
+use super::timeline::{Timeline, TimelineResponse};
 use crate::decode::{AnswerData, DnsMessage};
 use crate::expect::{normalize, Expectations};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -59,6 +61,11 @@ impl RcodeClass {
         }
     }
 
+    /// A failed lookup: no usable data (NODATA, NXDOMAIN, SERVFAIL, REFUSED, other rcodes).
+    pub fn is_failure(self) -> bool {
+        !matches!(self, RcodeClass::Noerror | RcodeClass::Truncated)
+    }
+
     /// All classes, in report order.
     pub const ALL: [RcodeClass; 7] = [
         RcodeClass::Noerror,
@@ -75,7 +82,7 @@ impl RcodeClass {
 pub type AnswerSet = Vec<IpAddr>;
 
 /// How often an address was in an answer, and how often it came first.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Placement {
     /// Answers containing it.
     pub present: u64,
@@ -84,7 +91,8 @@ pub struct Placement {
 }
 
 impl Placement {
-    fn merge(&mut self, other: Placement) {
+    /// Adds `other` into `self`.
+    pub fn merge(&mut self, other: Placement) {
         self.present += other.present;
         self.first += other.first;
     }
@@ -95,6 +103,8 @@ impl Placement {
 pub struct ClientFacts {
     /// Responses it received.
     pub responses: u64,
+    /// Responses with two or more addresses (where an order can rotate).
+    pub multi_answers: u64,
     /// Per address received: present and first.
     pub addresses: BTreeMap<IpAddr, Placement>,
 }
@@ -111,6 +121,11 @@ pub struct ServerFacts {
     pub answer_sets: BTreeMap<AnswerSet, u64>,
     /// Response times of its answered queries.
     pub latency: LatencyHistogram,
+    /// Responses to recursive queries (RD set) with two or more addresses (where an order
+    /// can rotate).
+    pub multi_answers: u64,
+    /// In those: how often each address came first.
+    pub first: BTreeMap<IpAddr, u64>,
 }
 
 /// Everything recorded for one name.
@@ -145,6 +160,20 @@ pub struct NameFacts {
     pub untracked_servers: u64,
     /// Answers whose set was beyond [`MAX_ANSWER_SETS_PER_NAME`].
     pub untracked_answer_sets: u64,
+    /// Responses to queries without RD (a resolver asking an authoritative server).
+    pub iterative_responses: u64,
+    /// Responses with AA set (from an authoritative server).
+    pub authoritative_responses: u64,
+    /// Counts over time.
+    pub timeline: Timeline,
+    /// When each complete answer set (not cut short) was first seen.
+    #[serde(with = "super::pairs")]
+    pub complete_sets_first_seen: BTreeMap<AnswerSet, u64>,
+    /// The complete answer set first seen last, and when: the last change (kept in step with
+    /// `complete_sets_first_seen`, latest time first, then the larger set).
+    pub last_change: Option<(AnswerSet, u64)>,
+    /// Clients' TCP connection attempts to each member.
+    pub connections: BTreeMap<IpAddr, MemberConnections>,
 }
 
 /// A response reduced to what the analysis needs: the CNAME chain from the question, the
@@ -227,7 +256,8 @@ fn same_name(name: &str, normalized: &str) -> bool {
     name.trim_end_matches('.').eq_ignore_ascii_case(normalized)
 }
 
-fn event_of(message: &DnsMessage) -> Event {
+/// The event (time, frame, server, client) of a response.
+pub(super) fn event_of(message: &DnsMessage) -> Event {
     Event {
         ts_ns: message.frame.ts_ns,
         frame: FrameRef {
@@ -247,7 +277,8 @@ fn place(placements: &mut BTreeMap<IpAddr, Placement>, addresses: &[IpAddr]) {
     }
 }
 
-fn sorted_set(addresses: &[IpAddr]) -> AnswerSet {
+/// The distinct addresses, sorted.
+pub(super) fn sorted_set(addresses: &[IpAddr]) -> AnswerSet {
     let mut set = addresses.to_vec();
     set.sort_unstable();
     set.dedup();
@@ -263,10 +294,19 @@ impl NameFacts {
         }
     }
 
-    /// Records one response attributed to this name (`via_alias`: the question asked another name).
-    pub fn record_response(&mut self, message: &DnsMessage, view: &ResponseView, via_alias: bool) {
+    /// Records one response attributed to this name (`via_alias`: the question asked another
+    /// name). Returns the time of the last change of answer set if this response still
+    /// carried an older set after that change plus the older set's TTL (a stale answer).
+    pub fn record_response(
+        &mut self,
+        message: &DnsMessage,
+        view: &ResponseView,
+        via_alias: bool,
+    ) -> Option<u64> {
         self.responses += 1;
         *self.rcodes.entry(view.rcode).or_default() += 1;
+        self.iterative_responses += u64::from(!message.flags.recursion_desired);
+        self.authoritative_responses += u64::from(message.flags.authoritative);
         if via_alias {
             let alias = view.question_display.to_ascii_lowercase();
             if self.aliases.contains_key(&alias) || self.aliases.len() < MAX_ALIASES_PER_NAME {
@@ -274,16 +314,27 @@ impl NameFacts {
             }
         }
         let event = event_of(message);
+        let multi = view.addresses.len() >= 2;
         let set = (!view.addresses.is_empty()).then(|| sorted_set(&view.addresses));
+        let complete_set = set.as_ref().filter(|_| message.answers_complete);
+        self.timeline.record_response(&TimelineResponse {
+            ts_ns: event.ts_ns,
+            server: event.server,
+            addresses: &view.addresses,
+            complete_set,
+            failed: view.rcode.is_failure(),
+        });
+        let stale = complete_set.and_then(|set| self.track_change(set, event.ts_ns));
         if let Some(set) = &set {
             place(&mut self.addresses, &view.addresses);
             if self.answer_sets.contains_key(set)
                 || self.answer_sets.len() < MAX_ANSWER_SETS_PER_NAME
             {
+                let ttl = u64::from(view.max_ttl.unwrap_or(0));
                 self.answer_sets
                     .entry(set.clone())
                     .or_default()
-                    .record(&event);
+                    .record_value(&event, ttl);
             } else {
                 self.untracked_answer_sets += 1;
             }
@@ -291,6 +342,7 @@ impl NameFacts {
         if self.clients.contains_key(&event.client) || self.clients.len() < MAX_CLIENTS_PER_NAME {
             let client = self.clients.entry(event.client).or_default();
             client.responses += 1;
+            client.multi_answers += u64::from(multi);
             place(&mut client.addresses, &view.addresses);
         } else {
             self.untracked_clients += 1;
@@ -299,6 +351,12 @@ impl NameFacts {
             let server = self.servers.entry(event.server).or_default();
             server.responses += 1;
             *server.rcodes.entry(view.rcode).or_default() += 1;
+            // Rotation is judged on what stub clients receive (RD set); iterative answers to a
+            // resolver are its upstream view and would count the same lookups twice.
+            if multi && message.flags.recursion_desired {
+                server.multi_answers += 1;
+                *server.first.entry(view.addresses[0]).or_default() += 1;
+            }
             if let Some(set) = set {
                 if server.answer_sets.contains_key(&set)
                     || server.answer_sets.len() < MAX_ANSWER_SETS_PER_NAME
@@ -309,6 +367,34 @@ impl NameFacts {
         } else {
             self.untracked_servers += 1;
         }
+        stale
+    }
+
+    /// Notes a complete answer set seen at `ts_ns`: a set never seen before is the latest
+    /// change; an older set seen after the latest change plus its own TTL is stale (returns
+    /// the time of the change).
+    fn track_change(&mut self, set: &AnswerSet, ts_ns: u64) -> Option<u64> {
+        if !self.complete_sets_first_seen.contains_key(set) {
+            if self.complete_sets_first_seen.len() < MAX_ANSWER_SETS_PER_NAME {
+                self.complete_sets_first_seen.insert(set.clone(), ts_ns);
+                if self
+                    .last_change
+                    .as_ref()
+                    .is_none_or(|(latest, at)| (ts_ns, set) > (*at, latest))
+                {
+                    self.last_change = Some((set.clone(), ts_ns));
+                }
+            }
+            return None;
+        }
+        let (latest, changed_at) = self.last_change.as_ref()?;
+        let first_seen = self.complete_sets_first_seen.get(set).copied()?;
+        if latest == set || first_seen >= *changed_at {
+            return None;
+        }
+        let ttl_s = self.answer_sets.get(set).map_or(0, |o| o.largest);
+        let expires = changed_at.saturating_add(ttl_s.saturating_mul(1_000_000_000));
+        (ts_ns > expires).then_some(*changed_at)
     }
 
     /// Adds `other` into `self`.
@@ -323,6 +409,25 @@ impl NameFacts {
         self.untracked_clients += other.untracked_clients;
         self.untracked_servers += other.untracked_servers;
         self.untracked_answer_sets += other.untracked_answer_sets;
+        self.iterative_responses += other.iterative_responses;
+        self.authoritative_responses += other.authoritative_responses;
+        self.timeline.merge(other.timeline);
+        merge_members(&mut self.connections, other.connections);
+        for (set, first_seen) in other.complete_sets_first_seen {
+            let mine = self
+                .complete_sets_first_seen
+                .entry(set)
+                .or_insert(first_seen);
+            *mine = (*mine).min(first_seen);
+        }
+        while self.complete_sets_first_seen.len() > MAX_ANSWER_SETS_PER_NAME {
+            self.complete_sets_first_seen.pop_last();
+        }
+        self.last_change = self
+            .complete_sets_first_seen
+            .iter()
+            .max_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)))
+            .map(|(set, at)| (set.clone(), *at));
         add_counts(&mut self.rcodes, other.rcodes);
         add_counts(&mut self.aliases, other.aliases);
         for (set, occurrences) in other.answer_sets {
@@ -334,6 +439,7 @@ impl NameFacts {
         for (address, theirs) in other.clients {
             let mine = self.clients.entry(address).or_default();
             mine.responses += theirs.responses;
+            mine.multi_answers += theirs.multi_answers;
             for (member, placement) in theirs.addresses {
                 mine.addresses.entry(member).or_default().merge(placement);
             }
@@ -341,6 +447,8 @@ impl NameFacts {
         for (address, theirs) in other.servers {
             let mine = self.servers.entry(address).or_default();
             mine.responses += theirs.responses;
+            mine.multi_answers += theirs.multi_answers;
+            add_counts(&mut mine.first, theirs.first);
             mine.latency.merge(&theirs.latency);
             add_counts(&mut mine.rcodes, theirs.rcodes);
             add_counts(&mut mine.answer_sets, theirs.answer_sets);

@@ -21,6 +21,10 @@ const OPCODE_QUERY: u8 = 0;
 #[derive(Debug, Clone, Default)]
 pub struct WatchList {
     wire_names: Vec<Vec<u8>>,
+    /// Near misses: each watched name's labels without the root (matched as a prefix of a
+    /// longer name: suffix devolution), and its first label alone (a single-label lookup).
+    near_prefixes: Vec<Vec<u8>>,
+    near_single_labels: Vec<Vec<u8>>,
     /// Decode every message (discovery and the transaction log of all names).
     match_all: bool,
 }
@@ -28,9 +32,25 @@ pub struct WatchList {
 impl WatchList {
     /// Watches exactly `names` (dotted, any case, trailing dot optional).
     pub fn names<'a>(names: impl IntoIterator<Item = &'a str>) -> Self {
-        let wire_names = names.into_iter().map(wire_lowercase).collect();
+        let wire_names: Vec<Vec<u8>> = names.into_iter().map(wire_lowercase).collect();
+        let near_prefixes = wire_names
+            .iter()
+            .map(|wire| wire[..wire.len() - 1].to_vec())
+            .filter(|prefix| !prefix.is_empty())
+            .collect();
+        let near_single_labels = wire_names
+            .iter()
+            .filter(|wire| wire.len() > usize::from(wire[0]) + 2)
+            .map(|wire| {
+                let mut single = wire[..=usize::from(wire[0])].to_vec();
+                single.push(0);
+                single
+            })
+            .collect();
         WatchList {
             wire_names,
+            near_prefixes,
+            near_single_labels,
             match_all: false,
         }
     }
@@ -38,8 +58,8 @@ impl WatchList {
     /// Watches every query and response: used for discovery and for logging all names.
     pub fn everything() -> Self {
         WatchList {
-            wire_names: Vec::new(),
             match_all: true,
+            ..WatchList::default()
         }
     }
 
@@ -53,7 +73,19 @@ impl WatchList {
     fn matches(&self, message: &[u8], offset: usize) -> bool {
         self.wire_names
             .iter()
-            .any(|watched| name_equals(message, offset, watched))
+            .any(|watched| name_equals(message, offset, watched, false))
+    }
+
+    /// True when the name at `offset` was after a watched one: the watched name with more
+    /// labels after it, or the watched name's first label alone.
+    fn near_miss(&self, message: &[u8], offset: usize) -> bool {
+        self.near_prefixes
+            .iter()
+            .any(|prefix| name_equals(message, offset, prefix, true))
+            || self
+                .near_single_labels
+                .iter()
+                .any(|single| name_equals(message, offset, single, false))
     }
 }
 
@@ -220,9 +252,10 @@ fn read_header(message: &[u8], truncated: bool) -> Result<Header, Skip> {
 }
 
 /// Compares the name at `offset` (following compression pointers, RFC 1035 §4.1.4) with a
-/// lowercase wire name, ignoring ASCII case, in place: no copy, no allocation. A malformed name
-/// (bad label type, pointer loop, past the end) equals nothing.
-fn name_equals(message: &[u8], offset: usize, wire: &[u8]) -> bool {
+/// lowercase wire name, ignoring ASCII case, in place: no copy, no allocation. With
+/// `longer_prefix`, `wire` has no root label and the name must continue past it with at least
+/// one more label. A malformed name (bad label type, pointer loop, past the end) equals nothing.
+fn name_equals(message: &[u8], offset: usize, wire: &[u8], longer_prefix: bool) -> bool {
     let mut position = offset;
     let mut compared = 0;
     let mut jumps = 0;
@@ -230,6 +263,9 @@ fn name_equals(message: &[u8], offset: usize, wire: &[u8]) -> bool {
         let Some(&length) = message.get(position) else {
             return false;
         };
+        if longer_prefix && compared == wire.len() && length & 0xc0 == 0 {
+            return length != 0;
+        }
         match length & 0xc0 {
             0x00 => {
                 let label_len = usize::from(length);
@@ -337,7 +373,11 @@ pub fn decode_message(
             && header.answer_count > 0
             && skip_name(message, HEADER_LEN).is_some_and(|after| {
                 answers_alias_watched(message, after + 4, header.answer_count, watch)
-            }));
+            }))
+        // A failed lookup of a name after a watched one is a near miss the analysis reports.
+        || (header.flags.response
+            && header.flags.rcode != 0
+            && watch.near_miss(message, HEADER_LEN));
     if !watched {
         return Ok(unwatched);
     }
@@ -579,6 +619,31 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn failed_lookups_of_devolved_and_single_label_names_are_near_misses() {
+        let watch = WatchList::names(["PersistentChatPool.contoso.com"]);
+        let watched = |rcode, name| {
+            matches!(
+                decode(&response(1, rcode, name, &[]), &watch),
+                Ok(Decoded::Watched(_))
+            )
+        };
+        assert!(watched(
+            3,
+            "PersistentChatPool.contoso.com.corp.contoso.com"
+        ));
+        assert!(watched(3, "persistentchatpool"));
+        assert!(watched(2, "PERSISTENTCHATPOOL.contoso.com.contoso.com"));
+        // Successful lookups of other names, and names that only share a label, stay unwatched.
+        assert!(!watched(
+            0,
+            "PersistentChatPool.contoso.com.corp.contoso.com"
+        ));
+        assert!(!watched(3, "PersistentChatPool.contoso.org"));
+        assert!(!watched(3, "PersistentChatPoolX.contoso.com.corp"));
+        assert!(!watched(3, "contoso.com"));
+    }
+
+    #[test]
     fn watched_name_matches_case_insensitively_and_is_decoded_in_order() {
         let message = response(
             0x1234,
@@ -658,7 +723,7 @@ pub(crate) mod tests {
         message[5] = 1; // qdcount 1, name replaced by a pointer to itself
         message.truncate(12);
         message.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1]);
-        assert!(!name_equals(&message, 12, &wire_lowercase("a.b")));
+        assert!(!name_equals(&message, 12, &wire_lowercase("a.b"), false));
         let decoded = decode(&message, &WatchList::everything());
         assert!(
             matches!(

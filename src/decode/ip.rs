@@ -14,6 +14,7 @@ const TCP_MIN_HEADER_LEN: usize = 20;
 const TCP_FIN: u8 = 0x01;
 const TCP_SYN: u8 = 0x02;
 const TCP_RST: u8 = 0x04;
+const TCP_ACK: u8 = 0x10;
 
 /// The transport a DNS message arrived on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -83,6 +84,13 @@ pub enum Carried<'a> {
     Tcp(Segment<'a>),
     /// A fragment of a UDP datagram.
     Fragment(Fragment<'a>),
+    /// A TCP connection attempt (SYN without ACK) to one of the connection targets.
+    Connect {
+        /// Who connects.
+        client: SocketAddr,
+        /// The target address and port.
+        target: SocketAddr,
+    },
 }
 
 fn cut_or_malformed(incomplete: bool, layer: Layer) -> Skip {
@@ -99,10 +107,12 @@ fn read_u16(bytes: &[u8], offset: usize) -> Option<u16> {
         .map(|p| u16::from_be_bytes([p[0], p[1]]))
 }
 
-/// Reads the IP header of `packet` and what it carries on `dns_ports`.
+/// Reads the IP header of `packet` and what it carries on `dns_ports`, or a connection attempt
+/// to one of `connection_targets`.
 pub fn carried<'a>(
     packet: &'a [u8],
     dns_ports: &[u16],
+    connection_targets: &[IpAddr],
     frame_truncated: bool,
 ) -> Result<Carried<'a>, Skip> {
     let (ip, _extension_error) = LaxIpSlice::from_slice(packet).map_err(|e| match e {
@@ -133,11 +143,11 @@ pub fn carried<'a>(
         .map(Carried::Udp),
         // DNS over TCP in IP fragments does not happen in practice (TCP segments to the MSS).
         IpNumber::TCP if !ip_payload.fragmented => tcp_segment(
-            source,
-            destination,
+            (source, destination),
             ip_payload.payload,
             ip_payload.incomplete,
             dns_ports,
+            connection_targets,
         ),
         _ => Err(Skip::NotDns),
     }
@@ -177,17 +187,26 @@ pub fn udp_datagram<'a>(
 }
 
 fn tcp_segment<'a>(
-    source: IpAddr,
-    destination: IpAddr,
+    (source, destination): (IpAddr, IpAddr),
     bytes: &'a [u8],
     incomplete: bool,
     dns_ports: &[u16],
+    connection_targets: &[IpAddr],
 ) -> Result<Carried<'a>, Skip> {
     let (Some(source_port), Some(destination_port)) = (read_u16(bytes, 0), read_u16(bytes, 2))
     else {
         return Err(cut_or_malformed(incomplete, Layer::Tcp));
     };
     if !dns_ports.contains(&source_port) && !dns_ports.contains(&destination_port) {
+        let syn_only = bytes
+            .get(13)
+            .is_some_and(|f| f & (TCP_SYN | TCP_ACK) == TCP_SYN);
+        if syn_only && connection_targets.contains(&destination) {
+            return Ok(Carried::Connect {
+                client: SocketAddr::new(source, source_port),
+                target: SocketAddr::new(destination, destination_port),
+            });
+        }
         return Err(Skip::NotDns);
     }
     let header_len = bytes.get(12).map_or(0, |b| usize::from(b >> 4) * 4);
@@ -289,7 +308,7 @@ pub(crate) mod tests {
     #[test]
     fn udp_on_port_53_is_kept_with_its_addresses() {
         let packet = ipv4_udp(b"hello dns");
-        let datagram = datagram(carried(&packet, &[53], false)).unwrap();
+        let datagram = datagram(carried(&packet, &[53], &[], false)).unwrap();
         assert_eq!(datagram.source, "192.0.2.53:53".parse().unwrap());
         assert_eq!(datagram.destination, "192.0.2.10:40000".parse().unwrap());
         assert_eq!(datagram.payload, b"hello dns");
@@ -300,8 +319,8 @@ pub(crate) mod tests {
     fn other_ports_are_not_dns_unless_configured() {
         let mut packet = ipv4_udp(b"x");
         packet[20..22].copy_from_slice(&8053u16.to_be_bytes());
-        assert_eq!(carried(&packet, &[53], false), Err(Skip::NotDns));
-        assert!(carried(&packet, &[53, 8053], false).is_ok());
+        assert_eq!(carried(&packet, &[53], &[], false), Err(Skip::NotDns));
+        assert!(carried(&packet, &[53, 8053], &[], false).is_ok());
     }
 
     #[test]
@@ -309,7 +328,9 @@ pub(crate) mod tests {
         let mut packet = ipv4_udp(b"abc");
         packet.extend_from_slice(&[0, 0, 0]);
         assert_eq!(
-            datagram(carried(&packet, &[53], false)).unwrap().payload,
+            datagram(carried(&packet, &[53], &[], false))
+                .unwrap()
+                .payload,
             b"abc"
         );
     }
@@ -317,11 +338,11 @@ pub(crate) mod tests {
     #[test]
     fn snaplen_cut_payload_is_decoded_as_far_as_it_goes() {
         let packet = ipv4_udp(b"abcdefgh");
-        let datagram = datagram(carried(&packet[..32], &[53], true)).unwrap();
+        let datagram = datagram(carried(&packet[..32], &[53], &[], true)).unwrap();
         assert_eq!(datagram.payload, b"abcd");
         assert!(datagram.payload_truncated);
         assert_eq!(
-            carried(&packet[..10], &[53], true),
+            carried(&packet[..10], &[53], &[], true),
             Err(Skip::Truncated(Layer::Ip))
         );
     }
@@ -331,7 +352,7 @@ pub(crate) mod tests {
         let mut first = ipv4_udp(b"abcdefgh");
         first[4..6].copy_from_slice(&0x1234u16.to_be_bytes());
         first[6] = 0x20; // more fragments, offset 0
-        let Ok(Carried::Fragment(fragment)) = carried(&first, &[53], false) else {
+        let Ok(Carried::Fragment(fragment)) = carried(&first, &[53], &[], false) else {
             panic!("not a fragment")
         };
         assert_eq!(
@@ -341,7 +362,7 @@ pub(crate) mod tests {
         assert_eq!(fragment.payload.len(), 16);
         let mut later = ipv4_udp(b"abcdefgh");
         later[6..8].copy_from_slice(&0x0003u16.to_be_bytes()); // last fragment, offset 24 bytes
-        let Ok(Carried::Fragment(fragment)) = carried(&later, &[53], false) else {
+        let Ok(Carried::Fragment(fragment)) = carried(&later, &[53], &[], false) else {
             panic!("not a fragment")
         };
         assert_eq!((fragment.offset, fragment.more), (24, false));
@@ -373,7 +394,7 @@ pub(crate) mod tests {
         ];
         tcp.extend_from_slice(b"\x00\x02hi");
         let packet = ipv4(6, &tcp);
-        let Ok(Carried::Tcp(segment)) = carried(&packet, &[53], false) else {
+        let Ok(Carried::Tcp(segment)) = carried(&packet, &[53], &[], false) else {
             panic!("not a segment")
         };
         assert_eq!(
@@ -384,9 +405,38 @@ pub(crate) mod tests {
         let mut bad_offset = tcp.clone();
         bad_offset[12] = 0x20;
         assert_eq!(
-            carried(&ipv4(6, &bad_offset), &[53], false),
+            carried(&ipv4(6, &bad_offset), &[53], &[], false),
             Err(Skip::Malformed(Layer::Tcp))
         );
+    }
+
+    #[test]
+    fn syn_to_a_connection_target_is_a_connection_attempt() {
+        // 192.0.2.53:40000 -> 192.0.2.10:443, flags as given, no payload.
+        let tcp = |flags: u8| {
+            let mut tcp = vec![0x9c, 0x40, 0x01, 0xbb, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, flags];
+            tcp.extend_from_slice(&[0xff, 0xff, 0, 0, 0, 0]);
+            ipv4(6, &tcp)
+        };
+        let member: IpAddr = [192, 0, 2, 10].into();
+        assert_eq!(
+            carried(&tcp(TCP_SYN), &[53], &[member], false),
+            Ok(Carried::Connect {
+                client: "192.0.2.53:40000".parse().unwrap(),
+                target: "192.0.2.10:443".parse().unwrap(),
+            })
+        );
+        // SYN-ACK, plain ACK, or a target nobody asked about: not a connection attempt.
+        for (flags, targets) in [
+            (TCP_SYN | TCP_ACK, &[member][..]),
+            (TCP_ACK, &[member]),
+            (TCP_SYN, &[]),
+        ] {
+            assert_eq!(
+                carried(&tcp(flags), &[53], targets, false),
+                Err(Skip::NotDns)
+            );
+        }
     }
 
     #[test]
@@ -394,7 +444,7 @@ pub(crate) mod tests {
         let mut packet = ipv4_udp(b"abc");
         packet[24..26].copy_from_slice(&4u16.to_be_bytes());
         assert_eq!(
-            carried(&packet, &[53], false),
+            carried(&packet, &[53], &[], false),
             Err(Skip::Malformed(Layer::Udp))
         );
     }

@@ -154,6 +154,20 @@ pub struct DecodeConfig {
     pub dns_ports: Vec<u16>,
     /// The names whose messages are decoded in full.
     pub watch: WatchList,
+    /// Addresses (pool members) whose incoming TCP connection attempts are reported, to see
+    /// whether clients used the answers they got. Empty: none.
+    pub connection_targets: Vec<IpAddr>,
+}
+
+/// A TCP connection attempt (SYN) to a pool member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionAttempt {
+    /// The frame it came in.
+    pub frame: FrameContext,
+    /// Who connects.
+    pub client: SocketAddr,
+    /// The member address and port.
+    pub target: SocketAddr,
 }
 
 /// A TCP segment on a DNS port, copied out of its batch for stream reassembly.
@@ -217,6 +231,8 @@ pub enum Decoded {
     Segment(Box<OwnedSegment>),
     /// An IP fragment: DNS comes out of the reassembled datagram.
     Fragment(Box<OwnedFragment>),
+    /// A TCP connection attempt to a pool member.
+    Connection(Box<ConnectionAttempt>),
 }
 
 /// Frame-level facts that go with every decoded DNS message.
@@ -262,7 +278,12 @@ fn decode_layers(
         file_index: meta.file_index,
         frame_number: meta.frame_number,
     };
-    match ip::carried(ip_bytes, &config.dns_ports, truncated)? {
+    match ip::carried(
+        ip_bytes,
+        &config.dns_ports,
+        &config.connection_targets,
+        truncated,
+    )? {
         ip::Carried::Udp(datagram) => dns::decode_message(
             datagram.payload,
             datagram.payload_truncated,
@@ -290,5 +311,12 @@ fn decode_layers(
             more: fragment.more,
             payload: fragment.payload.to_vec(),
         }))),
+        ip::Carried::Connect { client, target } => {
+            Ok(Decoded::Connection(Box::new(ConnectionAttempt {
+                frame,
+                client,
+                target,
+            })))
+        }
     }
 }

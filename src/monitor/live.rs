@@ -14,6 +14,7 @@ use crate::cli::{Format, MonitorConfig};
 use crate::commands::{build_report, run_config, watching_of, write_stdout, CommandError, Status};
 use crate::pipeline::{self, Progress, RunOutcome};
 use crate::pseudonym::Pseudonymizer;
+use crate::report::insight::InsightOptions;
 use crate::report::{self, MonitorCounters, Report};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -95,7 +96,13 @@ impl Observer<'_> {
     }
 
     fn report(&self, outcome: &RunOutcome) -> Report {
-        build_report(outcome, self.watching, &self.config.input, self.config.top)
+        build_report(
+            outcome,
+            self.watching,
+            &self.config.input,
+            self.config.top,
+            InsightOptions::default(),
+        )
     }
 
     /// Writes events for `found` (time: the wall clock).

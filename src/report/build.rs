@@ -9,6 +9,8 @@ use crate::analyze::{
 use crate::decode::ReassemblyLimits;
 use crate::expect::{normalize, Expectations, ExpectedName};
 use crate::pipeline::RunOutcome;
+use insight::{insight, insight_findings, resolvers, InsightOptions};
+use std::collections::BTreeSet;
 
 /// Choices that shape the report.
 #[derive(Debug, Clone, Copy)]
@@ -19,6 +21,8 @@ pub struct ReportOptions {
     pub pairing: PairingSettings,
     /// The reassembly limits the run used.
     pub reassembly: ReassemblyLimits,
+    /// Rotation settings and timeline buckets.
+    pub insight: InsightOptions,
 }
 
 /// Builds the report of `outcome` measured against `watching`.
@@ -39,7 +43,13 @@ pub fn build(outcome: &RunOutcome, watching: &Watching, options: ReportOptions) 
             finding_report(key, occurrences, watching.expectations(), &frames)
         })
         .collect();
-    let names = match watching {
+    let resolvers = resolvers(analysis.names.values());
+    let context = NameContext {
+        resolvers: &resolvers,
+        insight: &options.insight,
+        frames: &frames,
+    };
+    let names: Vec<NameReport> = match watching {
         Watching::Expectations(expectations) => {
             findings.extend(absence_findings(analysis, expectations));
             expectations
@@ -51,7 +61,7 @@ pub fn build(outcome: &RunOutcome, watching: &Watching, options: ReportOptions) 
                         .get(&normalize(&entry.name))
                         .cloned()
                         .unwrap_or_else(|| NameFacts::named(entry.name.clone()));
-                    name_report(&facts, Some(entry), expectations, &frames)
+                    name_report(&facts, Some(entry), expectations, &context)
                 })
                 .collect()
         }
@@ -70,10 +80,15 @@ pub fn build(outcome: &RunOutcome, watching: &Watching, options: ReportOptions) 
             with_answers
                 .iter()
                 .take(options.top_names)
-                .map(|facts| name_report(facts, None, &none, &frames))
+                .map(|facts| name_report(facts, None, &none, &context))
                 .collect()
         }
     };
+    for name in &names {
+        if let Some(insight) = &name.insight {
+            findings.extend(insight_findings(&name.name, insight, &options.insight));
+        }
+    }
     findings.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)
@@ -278,7 +293,20 @@ pub(super) fn finding_report(
         FindingKind::TruncatedNotRetried => format!(
             "{count} truncated (TC) answers from {subject} were not followed by the same question over TCP within the query timeout: the client never got the whole answer"
         ),
-        FindingKind::MemberNeverSeen | FindingKind::NameNotSeen => String::new(),
+        FindingKind::StaleAnswer => format!("{count} answers still held the older set {subject} after the answer set changed and that set's TTL ran out"),
+        FindingKind::NearMiss => {
+            let name = &key.name;
+            format!("{count} lookups of {subject} were after {name} (suffix devolution or a single-label name) and failed")
+        }
+        // Derived when the report is built (see report/insight.rs), never recorded per response.
+        FindingKind::NotRotating
+        | FindingKind::Unbalanced
+        | FindingKind::MemberNeverFirst
+        | FindingKind::ClientsStuck
+        | FindingKind::NetmaskOrdering
+        | FindingKind::DivergentServers
+        | FindingKind::MemberNeverSeen
+        | FindingKind::NameNotSeen => String::new(),
     };
     FindingReport {
         severity: key.kind.severity(),
@@ -295,27 +323,6 @@ pub(super) fn finding_report(
     }
 }
 
-fn absence_finding(
-    kind: FindingKind,
-    name: &str,
-    subject: String,
-    message: String,
-) -> FindingReport {
-    FindingReport {
-        severity: kind.severity(),
-        kind,
-        name: name.to_string(),
-        subject,
-        message,
-        count: 0,
-        first_seen: None,
-        last_seen: None,
-        examples: Vec::new(),
-        servers: Vec::new(),
-        clients: Vec::new(),
-    }
-}
-
 /// Findings about what never happened: watched names never answered, members never seen.
 fn absence_findings(analysis: &Analysis, expectations: &Expectations) -> Vec<FindingReport> {
     let mut findings = Vec::new();
@@ -324,20 +331,22 @@ fn absence_findings(analysis: &Analysis, expectations: &Expectations) -> Vec<Fin
         let responses = facts.map_or(0, |f| f.responses);
         if responses == 0 {
             let message = "no response for this name anywhere in the capture".to_string();
-            findings.push(absence_finding(
+            findings.push(FindingReport::without_frames(
                 FindingKind::NameNotSeen,
                 &entry.name,
                 String::new(),
+                0,
                 message,
             ));
             continue;
         }
         for member in members_never_seen(entry, facts) {
             let message = format!("member {member} never appeared in any of {responses} responses");
-            findings.push(absence_finding(
+            findings.push(FindingReport::without_frames(
                 FindingKind::MemberNeverSeen,
                 &entry.name,
                 member.to_string(),
+                0,
                 message,
             ));
         }
@@ -410,12 +419,20 @@ fn address_reports(
     reports
 }
 
+/// What every name report needs besides the name's own facts.
+struct NameContext<'a> {
+    resolvers: &'a BTreeSet<IpAddr>,
+    insight: &'a InsightOptions,
+    frames: &'a dyn Fn(&[FrameRef]) -> Vec<FrameReport>,
+}
+
 fn name_report(
     facts: &NameFacts,
     entry: Option<&ExpectedName>,
     expectations: &Expectations,
-    frames: &dyn Fn(&[FrameRef]) -> Vec<FrameReport>,
+    context: &NameContext,
 ) -> NameReport {
+    let frames = context.frames;
     let mut answer_sets: Vec<AnswerSetReport> = facts
         .answer_sets
         .iter()
@@ -437,6 +454,11 @@ fn name_report(
         .iter()
         .map(|(client, c)| ClientReport {
             client: *client,
+            role: if context.resolvers.contains(client) {
+                "resolver"
+            } else {
+                "stub"
+            },
             responses: c.responses,
             addresses: address_reports(&c.addresses, entry, false),
         })
@@ -507,6 +529,10 @@ fn name_report(
         servers,
         aliases: facts.aliases.clone(),
         untracked,
+        insight: (facts.responses > 0).then(|| {
+            let members = entry.map_or(&[][..], |e| e.members.as_slice());
+            insight(facts, members, context.resolvers, context.insight)
+        }),
     }
 }
 

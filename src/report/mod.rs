@@ -5,6 +5,9 @@
 mod build;
 mod event;
 mod expectations;
+mod html;
+pub mod insight;
+mod insight_text;
 mod log;
 mod metrics;
 mod state;
@@ -14,6 +17,7 @@ mod text;
 pub use build::{build, ReportOptions};
 pub use event::{render_event, EventFacts};
 pub use expectations::expectations_toml;
+pub use html::render_html;
 pub use log::{log_line, rcode_name, render_log_line, AnswerRecord, LogLine};
 pub use metrics::{render_metrics, MonitorCounters};
 pub use state::{read_report, SavedReport, SavedRun};
@@ -253,6 +257,32 @@ pub struct FindingReport {
     pub clients: Vec<IpAddr>,
 }
 
+impl FindingReport {
+    /// A finding judged from the whole report (absence, rotation, divergence): no times, no
+    /// example frames, no peers.
+    pub fn without_frames(
+        kind: FindingKind,
+        name: &str,
+        subject: String,
+        count: u64,
+        message: String,
+    ) -> Self {
+        FindingReport {
+            severity: kind.severity(),
+            kind,
+            name: name.to_string(),
+            subject,
+            message,
+            count,
+            first_seen: None,
+            last_seen: None,
+            examples: Vec::new(),
+            servers: Vec::new(),
+            clients: Vec::new(),
+        }
+    }
+}
+
 /// The expected answers of a watched name.
 #[derive(Debug, Clone, Serialize)]
 pub struct ExpectedReport {
@@ -299,6 +329,8 @@ pub struct AddressReport {
 pub struct ClientReport {
     /// The client address.
     pub client: IpAddr,
+    /// stub (only asks) or resolver (also answers as a DNS server: a forwarder's upstream view).
+    pub role: &'static str,
     /// Responses it received.
     pub responses: u64,
     /// Per address: present and first, by address.
@@ -362,6 +394,8 @@ pub struct NameReport {
     pub aliases: BTreeMap<String, u64>,
     /// Responses beyond the per-name tracking limits (clients, servers, answer sets).
     pub untracked: BTreeMap<&'static str, u64>,
+    /// Pool insight: roles, rotation, changes, timeline, divergence (None without responses).
+    pub insight: Option<insight::InsightReport>,
 }
 
 /// Discovery: a name whose responses were failures.

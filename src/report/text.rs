@@ -361,8 +361,12 @@ fn render_name(out: &mut String, name: &NameReport, style: TextStyle, several_fi
             if c.addresses.len() > MAX_LISTED_ADDRESSES {
                 received.push(format!("{} addresses in all", c.addresses.len()));
             }
+            let client = match c.role {
+                "stub" => c.client.to_string(),
+                role => format!("{} ({role})", c.client),
+            };
             table.row(vec![
-                c.client.to_string(),
+                client,
                 c.responses.to_string(),
                 if received.is_empty() {
                     "-".into()
@@ -419,6 +423,9 @@ fn render_name(out: &mut String, name: &NameReport, style: TextStyle, several_fi
             ]);
         }
         out.push_str(&table.render(4, style.colour));
+    }
+    if let Some(insight) = &name.insight {
+        super::insight_text::render_insight(out, insight, style.colour);
     }
     for (what, count) in &name.untracked {
         let _ = writeln!(

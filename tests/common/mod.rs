@@ -167,6 +167,7 @@ pub fn run_config(
         decode: pcdns::decode::DecodeConfig {
             dns_ports: vec![53],
             watch,
+            connection_targets: Vec::new(),
         },
         watching,
         threads,

@@ -46,6 +46,7 @@ fuzz_target!(|data: &[u8]| {
     let config = DecodeConfig {
         dns_ports: vec![53, 5353],
         watch: WatchList::everything(),
+        connection_targets: Vec::new(),
     };
     let mut reassembler = Reassembler::new(&config, LIMITS);
     let mut out = Vec::new();

@@ -17,10 +17,12 @@ fn configs() -> &'static [DecodeConfig; 2] {
             DecodeConfig {
                 dns_ports: vec![53, 5353],
                 watch: WatchList::everything(),
+                connection_targets: Vec::new(),
             },
             DecodeConfig {
                 dns_ports: vec![53, 5353],
                 watch: WatchList::names(["pool.contoso.com"]),
+                connection_targets: Vec::new(),
             },
         ]
     })

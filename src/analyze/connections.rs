@@ -1,0 +1,207 @@
+//! Did clients use what they got? Where the capture also holds the clients' TCP connection
+//! attempts (SYNs) to pool members, each attempt is matched with the client's most recent
+//! answer that held that member (within the answer's TTL, at least [`MIN_WINDOW_NS`]), and
+//! counted per member with the position the member had in that answer.
+//! [`RecentAnswers`] is the sequential lookup state (bounded); [`MemberConnections`] is the
+//! mergeable result kept per name.
+
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// Shortest time after an answer in which a connection still counts as following it.
+pub const MIN_WINDOW_NS: u64 = 30_000_000_000;
+/// Clients whose recent answers are remembered; answers to further clients are not.
+pub const MAX_REMEMBERED_CLIENTS: usize = 65_536;
+/// Answers remembered per client (one per watched name, the most recent).
+const MAX_ANSWERS_PER_CLIENT: usize = 8;
+/// Positions counted one by one; later positions share the last slot.
+pub const MAX_POSITIONS: usize = 16;
+/// Distinct clients remembered per member.
+pub const MAX_CLIENTS_PER_MEMBER: usize = 4096;
+
+/// Connections to one member.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberConnections {
+    /// Connection attempts that followed an answer holding this member.
+    pub after_answer: u64,
+    /// Of those, by the member's position in that answer (0 = first; the last slot collects
+    /// positions from [`MAX_POSITIONS`] - 1 on).
+    pub by_position: Vec<u64>,
+    /// Attempts with no such answer in the capture (cached from before it, or hard-coded).
+    pub without_answer: u64,
+    /// Distinct clients that connected (up to [`MAX_CLIENTS_PER_MEMBER`]).
+    pub clients: BTreeSet<IpAddr>,
+}
+
+impl MemberConnections {
+    fn add_client(&mut self, client: IpAddr) {
+        if self.clients.len() < MAX_CLIENTS_PER_MEMBER || self.clients.contains(&client) {
+            self.clients.insert(client);
+        }
+    }
+
+    /// Records an attempt that followed an answer where the member was at `position`.
+    pub fn record_after_answer(&mut self, client: IpAddr, position: usize) {
+        self.after_answer += 1;
+        let slot = position.min(MAX_POSITIONS - 1);
+        if self.by_position.len() <= slot {
+            self.by_position.resize(slot + 1, 0);
+        }
+        self.by_position[slot] += 1;
+        self.add_client(client);
+    }
+
+    /// Records an attempt without a preceding answer.
+    pub fn record_without_answer(&mut self, client: IpAddr) {
+        self.without_answer += 1;
+        self.add_client(client);
+    }
+
+    /// Adds `other` into `self`.
+    pub fn merge(&mut self, other: MemberConnections) {
+        self.after_answer += other.after_answer;
+        self.without_answer += other.without_answer;
+        if self.by_position.len() < other.by_position.len() {
+            self.by_position.resize(other.by_position.len(), 0);
+        }
+        for (slot, count) in other.by_position.into_iter().enumerate() {
+            self.by_position[slot] += count;
+        }
+        self.clients.extend(other.clients);
+        while self.clients.len() > MAX_CLIENTS_PER_MEMBER {
+            self.clients.pop_last();
+        }
+    }
+}
+
+/// Adds `from` into `into`, member by member.
+pub fn merge_members(
+    into: &mut BTreeMap<IpAddr, MemberConnections>,
+    from: BTreeMap<IpAddr, MemberConnections>,
+) {
+    for (member, connections) in from {
+        into.entry(member).or_default().merge(connections);
+    }
+}
+
+#[derive(Debug, Clone)]
+struct RecentAnswer {
+    name: Arc<str>,
+    ts_ns: u64,
+    valid_ns: u64,
+    addresses: Vec<IpAddr>,
+}
+
+/// The most recent answers each client received, for matching its connection attempts.
+#[derive(Debug, Default)]
+pub struct RecentAnswers {
+    by_client: HashMap<IpAddr, Vec<RecentAnswer>>,
+    /// Answers not remembered because [`MAX_REMEMBERED_CLIENTS`] was reached.
+    pub untracked: u64,
+}
+
+impl RecentAnswers {
+    /// Remembers that `client` received `addresses` (answer order) for `name` at `ts_ns`.
+    pub fn remember(
+        &mut self,
+        client: IpAddr,
+        name: &Arc<str>,
+        ts_ns: u64,
+        ttl_s: u32,
+        addresses: &[IpAddr],
+    ) {
+        if !self.by_client.contains_key(&client) && self.by_client.len() >= MAX_REMEMBERED_CLIENTS {
+            self.untracked += 1;
+            return;
+        }
+        let answers = self.by_client.entry(client).or_default();
+        let answer = RecentAnswer {
+            name: name.clone(),
+            ts_ns,
+            valid_ns: (u64::from(ttl_s) * 1_000_000_000).max(MIN_WINDOW_NS),
+            addresses: addresses.to_vec(),
+        };
+        let same_name = answers.iter().position(|a| a.name == *name);
+        let oldest = || {
+            (0..answers.len())
+                .min_by_key(|&i| answers[i].ts_ns)
+                .unwrap_or(0)
+        };
+        match same_name {
+            None if answers.len() < MAX_ANSWERS_PER_CLIENT => answers.push(answer),
+            slot => {
+                let slot = slot.unwrap_or_else(oldest);
+                answers[slot] = answer;
+            }
+        }
+    }
+
+    /// The most recent answer `client` received that held `target` and is still valid at
+    /// `ts_ns`: its name and the target's position in it.
+    pub fn lookup(
+        &self,
+        client: &IpAddr,
+        target: &IpAddr,
+        ts_ns: u64,
+    ) -> Option<(Arc<str>, usize)> {
+        self.by_client
+            .get(client)?
+            .iter()
+            .filter(|a| a.ts_ns <= ts_ns && ts_ns - a.ts_ns <= a.valid_ns)
+            .filter_map(|a| Some((a, a.addresses.iter().position(|x| x == target)?)))
+            .max_by_key(|(a, _)| a.ts_ns)
+            .map(|(a, position)| (a.name.clone(), position))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(last: u8) -> IpAddr {
+        IpAddr::from([10, 10, 10, last])
+    }
+
+    #[test]
+    fn a_connection_matches_the_latest_valid_answer_holding_the_member() {
+        let mut recent = RecentAnswers::default();
+        let (pool, other): (Arc<str>, Arc<str>) = ("pool".into(), "other".into());
+        let client = IpAddr::from([172, 16, 0, 9]);
+        recent.remember(client, &pool, 1_000, 60, &[ip(2), ip(1)]);
+        recent.remember(client, &other, 2_000, 60, &[ip(1)]);
+        assert_eq!(
+            recent.lookup(&client, &ip(2), 5_000),
+            Some((pool.clone(), 0))
+        );
+        assert_eq!(recent.lookup(&client, &ip(1), 5_000), Some((other, 0)));
+        // After the TTL (60 s) the answer no longer explains a connection.
+        assert_eq!(recent.lookup(&client, &ip(2), 62_000_000_000), None);
+        assert_eq!(
+            recent.lookup(&IpAddr::from([172, 16, 0, 1]), &ip(2), 5_000),
+            None
+        );
+    }
+
+    #[test]
+    fn member_connections_merge_by_position() {
+        let client = IpAddr::from([172, 16, 0, 9]);
+        let mut a = MemberConnections::default();
+        a.record_after_answer(client, 0);
+        a.record_after_answer(client, 40);
+        let mut b = MemberConnections::default();
+        b.record_without_answer(IpAddr::from([172, 16, 0, 10]));
+        b.record_after_answer(client, 1);
+        let mut ab = a.clone();
+        ab.merge(b.clone());
+        let mut ba = b;
+        ba.merge(a);
+        assert_eq!(ab, ba);
+        assert_eq!(ab.after_answer, 3);
+        assert_eq!(ab.by_position[0], 1);
+        assert_eq!(ab.by_position[1], 1);
+        assert_eq!(ab.by_position[MAX_POSITIONS - 1], 1);
+        assert_eq!(ab.clients.len(), 2);
+    }
+}

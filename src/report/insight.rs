@@ -1,0 +1,410 @@
+//! Pool insight in the report: roles (stub clients and resolvers), rotation and balance, when
+//! members appeared and vanished, answer-set changes, the timeline, and resolver divergence;
+//! plus the findings derived from them (servers that never rotate, unbalanced pools, members
+//! never first, stuck clients, netmask ordering, servers that disagree).
+
+use super::{rfc3339, FindingReport};
+use crate::analyze::rotation::{rotation, Rotation, RotationSettings};
+use crate::analyze::timeline::{Bucket, Timeline, BASE_BUCKET_NS};
+use crate::analyze::{FindingKind, NameFacts};
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+/// Buckets an automatic timeline aims to stay under.
+const AUTO_BUCKETS: u64 = 60;
+/// Most intervals listed when quiet ones are filled in.
+const MAX_FILLED_INTERVALS: u64 = 10_000;
+/// Bucket widths (seconds) an automatic timeline picks from.
+const NICE_WIDTHS_S: [u64; 16] = [
+    1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 86400,
+];
+
+/// Choices for the insight part of the report.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InsightOptions {
+    /// Rotation settings (subnet prefixes, thresholds).
+    pub rotation: RotationSettings,
+    /// Timeline bucket width (None: automatic).
+    pub bucket_ns: Option<u64>,
+}
+
+/// Who the answers went to.
+#[derive(Debug, Clone, Serialize)]
+pub struct RolesReport {
+    /// Clients that only ask (stub resolvers): the per-client and per-subnet views show these.
+    pub stub_clients: u64,
+    /// Receivers of answers that also answer as DNS servers (forwarding resolvers).
+    pub resolver_clients: u64,
+    /// Responses to queries without RD (a resolver asking an authoritative server).
+    pub iterative_responses: u64,
+    /// Responses with AA set.
+    pub authoritative_responses: u64,
+}
+
+/// When an address was first and last in an answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemberSpan {
+    /// The address.
+    pub address: IpAddr,
+    /// First answer holding it (None: never).
+    pub first_seen: Option<String>,
+    /// Last answer holding it.
+    pub last_seen: Option<String>,
+}
+
+/// A new answer set appearing.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeReport {
+    /// When the new set was first seen.
+    pub at: String,
+    /// Addresses in the new set and not in the set before.
+    pub added: Vec<IpAddr>,
+    /// Addresses in the set before and not in the new one.
+    pub removed: Vec<IpAddr>,
+    /// Seconds the set before was still received after the change (0: never again).
+    pub old_set_seen_for_s: f64,
+    /// The largest TTL the set before was given, in seconds.
+    pub old_set_ttl_s: u64,
+}
+
+/// One timeline interval.
+#[derive(Debug, Clone, Serialize)]
+pub struct IntervalReport {
+    /// Start (RFC 3339).
+    pub start: String,
+    /// Responses.
+    pub responses: u64,
+    /// Failed responses.
+    pub failures: u64,
+    /// Queries never answered.
+    pub unanswered: u64,
+    /// Per candidate address (in the rotation's candidate order): answers holding it.
+    pub present: Vec<u64>,
+    /// Per candidate address: answers where it came first.
+    pub first: Vec<u64>,
+}
+
+/// The timeline of a name.
+#[derive(Debug, Clone, Serialize)]
+pub struct TimelineReport {
+    /// Bucket width in seconds.
+    pub bucket_seconds: u64,
+    /// The intervals in time order, quiet ones included (unless there would be too many).
+    pub intervals: Vec<IntervalReport>,
+}
+
+/// Two servers that gave no answer set in common within the same interval.
+#[derive(Debug, Clone, Serialize)]
+pub struct DivergenceReport {
+    /// The two servers.
+    pub servers: [IpAddr; 2],
+    /// Intervals in which they disagreed.
+    pub intervals: u64,
+}
+
+/// Clients' TCP connection attempts to one member.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectionReport {
+    /// The member.
+    pub address: IpAddr,
+    /// Attempts that followed an answer holding it.
+    pub after_answer: u64,
+    /// Of those, by the member's position in the answer (0 = first).
+    pub by_position: Vec<u64>,
+    /// Attempts without such an answer in the capture.
+    pub without_answer: u64,
+    /// Distinct clients that connected.
+    pub clients: u64,
+}
+
+/// Insight for one name.
+#[derive(Debug, Clone, Serialize)]
+pub struct InsightReport {
+    /// Roles of the receivers.
+    pub roles: RolesReport,
+    /// Rotation and balance.
+    pub rotation: Rotation,
+    /// When each candidate appeared and vanished.
+    pub members: Vec<MemberSpan>,
+    /// Answer-set changes in time order.
+    pub changes: Vec<ChangeReport>,
+    /// Counts over time.
+    pub timeline: TimelineReport,
+    /// Servers that disagreed.
+    pub divergence: Vec<DivergenceReport>,
+    /// Connection attempts to members (empty when the capture holds none).
+    pub connections: Vec<ConnectionReport>,
+}
+
+/// Addresses that answer as DNS servers for any name: receivers among them are resolvers.
+pub fn resolvers<'a>(names: impl Iterator<Item = &'a NameFacts>) -> BTreeSet<IpAddr> {
+    names
+        .flat_map(|facts| facts.servers.keys().copied())
+        .collect()
+}
+
+/// Builds the insight of one name.
+pub fn insight(
+    facts: &NameFacts,
+    members: &[IpAddr],
+    resolvers: &BTreeSet<IpAddr>,
+    options: &InsightOptions,
+) -> InsightReport {
+    let rotation = rotation(facts, members, resolvers, &options.rotation);
+    let resolver_clients = facts
+        .clients
+        .keys()
+        .filter(|c| resolvers.contains(c))
+        .count() as u64;
+    let roles = RolesReport {
+        stub_clients: facts.clients.len() as u64 - resolver_clients,
+        resolver_clients,
+        iterative_responses: facts.iterative_responses,
+        authoritative_responses: facts.authoritative_responses,
+    };
+    let members = rotation
+        .candidates
+        .iter()
+        .map(|address| member_span(facts, address))
+        .collect();
+    let timeline = timeline_report(&facts.timeline, &rotation.candidates, options.bucket_ns);
+    let grouped = facts
+        .timeline
+        .regrouped(timeline.bucket_seconds * BASE_BUCKET_NS);
+    let divergence = grouped
+        .divergent_servers()
+        .into_iter()
+        .map(|((a, b), intervals)| DivergenceReport {
+            servers: [a, b],
+            intervals,
+        })
+        .collect();
+    let connections = facts
+        .connections
+        .iter()
+        .map(|(address, c)| ConnectionReport {
+            address: *address,
+            after_answer: c.after_answer,
+            by_position: c.by_position.clone(),
+            without_answer: c.without_answer,
+            clients: c.clients.len() as u64,
+        })
+        .collect();
+    InsightReport {
+        roles,
+        connections,
+        changes: changes(facts),
+        rotation,
+        members,
+        timeline,
+        divergence,
+    }
+}
+
+fn member_span(facts: &NameFacts, address: &IpAddr) -> MemberSpan {
+    let holding = facts
+        .answer_sets
+        .iter()
+        .filter(|(set, _)| set.contains(address));
+    let first = holding.clone().map(|(_, o)| o.first_ts_ns).min();
+    let last = holding.map(|(_, o)| o.last_ts_ns).max();
+    MemberSpan {
+        address: *address,
+        first_seen: first.map(rfc3339),
+        last_seen: last.map(rfc3339),
+    }
+}
+
+/// Each answer set after the first, in order of first appearance, against the set before.
+fn changes(facts: &NameFacts) -> Vec<ChangeReport> {
+    let mut sets: Vec<_> = facts.answer_sets.iter().collect();
+    sets.sort_by_key(|(set, o)| (o.first_ts_ns, (*set).clone()));
+    sets.windows(2)
+        .map(|pair| {
+            let ((old, old_o), (new, new_o)) = (pair[0], pair[1]);
+            let seen_for_ns = old_o.last_ts_ns.saturating_sub(new_o.first_ts_ns);
+            ChangeReport {
+                at: rfc3339(new_o.first_ts_ns),
+                added: new.iter().filter(|a| !old.contains(a)).copied().collect(),
+                removed: old.iter().filter(|a| !new.contains(a)).copied().collect(),
+                old_set_seen_for_s: (seen_for_ns as f64 / 1e6).round() / 1e3,
+                old_set_ttl_s: old_o.largest,
+            }
+        })
+        .collect()
+}
+
+/// The bucket width: the requested one, or the smallest nice width that keeps the span under
+/// [`AUTO_BUCKETS`] intervals.
+fn bucket_seconds(timeline: &Timeline, requested_ns: Option<u64>) -> u64 {
+    let kept_s = (timeline.width_ns / BASE_BUCKET_NS).max(1);
+    let wanted_s = match requested_ns {
+        Some(ns) => ns.div_ceil(BASE_BUCKET_NS).max(1),
+        None => {
+            let span_s = match (
+                timeline.buckets.keys().next(),
+                timeline.buckets.keys().last(),
+            ) {
+                (Some(first), Some(last)) => (last - first) / BASE_BUCKET_NS + kept_s,
+                _ => 1,
+            };
+            let needed = span_s.div_ceil(AUTO_BUCKETS);
+            NICE_WIDTHS_S
+                .into_iter()
+                .find(|w| *w >= needed)
+                .unwrap_or(needed)
+        }
+    };
+    wanted_s.div_ceil(kept_s) * kept_s
+}
+
+fn timeline_report(
+    timeline: &Timeline,
+    candidates: &[IpAddr],
+    requested_ns: Option<u64>,
+) -> TimelineReport {
+    let seconds = bucket_seconds(timeline, requested_ns);
+    let width_ns = seconds * BASE_BUCKET_NS;
+    let grouped = timeline.regrouped(width_ns);
+    let empty = Bucket::default();
+    let interval = |start: u64, bucket: &Bucket| {
+        let placement = |c: &IpAddr| bucket.addresses.get(c).copied().unwrap_or_default();
+        IntervalReport {
+            start: rfc3339(start),
+            responses: bucket.responses,
+            failures: bucket.failures,
+            unanswered: bucket.unanswered,
+            present: candidates.iter().map(|c| placement(c).present).collect(),
+            first: candidates.iter().map(|c| placement(c).first).collect(),
+        }
+    };
+    // Quiet intervals between busy ones are listed too (with zeros), so intervals are evenly
+    // spaced, unless that would make the list longer than MAX_FILLED_INTERVALS.
+    let (first, last) = (grouped.buckets.keys().next(), grouped.buckets.keys().last());
+    let span = match (first, last) {
+        (Some(first), Some(last)) => Some((*first, (last - first) / width_ns + 1)),
+        _ => None,
+    };
+    let intervals = match span {
+        Some((first, count)) if count <= MAX_FILLED_INTERVALS => (0..count)
+            .map(|i| {
+                let start = first + i * width_ns;
+                interval(start, grouped.buckets.get(&start).unwrap_or(&empty))
+            })
+            .collect(),
+        _ => grouped
+            .buckets
+            .iter()
+            .map(|(start, bucket)| interval(*start, bucket))
+            .collect(),
+    };
+    TimelineReport {
+        bucket_seconds: seconds,
+        intervals,
+    }
+}
+
+/// The findings the insight of `name` supports.
+pub fn insight_findings(
+    name: &str,
+    insight: &InsightReport,
+    options: &InsightOptions,
+) -> Vec<FindingReport> {
+    let rotation = &insight.rotation;
+    let netmask = rotation.netmask.detected;
+    let mut findings = Vec::new();
+    if netmask {
+        let n = rotation.netmask;
+        findings.push(FindingReport::without_frames(
+            FindingKind::NetmaskOrdering,
+            name,
+            String::new(),
+            n.local_first,
+            format!(
+                "{} of {} answers to clients sharing a subnet with a member put that member first: netmask ordering (Windows DNS Server's default), not a failure to rotate",
+                n.local_first, n.eligible_answers
+            ),
+        ));
+    }
+    for server in rotation.servers.iter().filter(|_| !netmask) {
+        if let Some(first) = server.never_rotates {
+            let answers = server.balance.answers;
+            let mut finding = FindingReport::without_frames(
+                FindingKind::NotRotating,
+                name,
+                server.server.to_string(),
+                answers,
+                format!("all {answers} answers with several addresses from {} put {first} first: it does not rotate, so its clients all try one member", server.server),
+            );
+            finding.servers = vec![server.server];
+            findings.push(finding);
+        }
+    }
+    let min_answers = options.rotation.min_answers;
+    if !netmask && rotation.overall.unbalanced(min_answers) {
+        let b = &rotation.overall;
+        let shares: Vec<String> = rotation
+            .candidates
+            .iter()
+            .zip(&b.first)
+            .map(|(c, n)| format!("{c} {n}"))
+            .collect();
+        findings.push(FindingReport::without_frames(
+            FindingKind::Unbalanced,
+            name,
+            String::new(),
+            b.answers,
+            format!(
+                "first positions over {} answers are not uniform ({}): chi-square {} with {} degrees of freedom, p = {:.2e}",
+                b.answers,
+                shares.join(", "),
+                b.chi_square.unwrap_or_default(),
+                b.degrees_of_freedom,
+                b.p_value.unwrap_or_default()
+            ),
+        ));
+    }
+    for member in &rotation.never_first {
+        findings.push(FindingReport::without_frames(
+            FindingKind::MemberNeverFirst,
+            name,
+            member.to_string(),
+            0,
+            format!(
+                "member {member} appeared in answers but never first, so clients rarely try it"
+            ),
+        ));
+    }
+    for (member, clients) in rotation.stuck_clients.iter().filter(|_| !netmask) {
+        let mut finding = FindingReport::without_frames(
+            FindingKind::ClientsStuck,
+            name,
+            member.to_string(),
+            clients.len() as u64,
+            format!(
+                "{} clients received {member} first in every answer (at least {} each)",
+                clients.len(),
+                options.rotation.stuck_min_answers
+            ),
+        );
+        finding.clients = clients.iter().take(8).copied().collect();
+        findings.push(finding);
+    }
+    for divergence in &insight.divergence {
+        let [a, b] = divergence.servers;
+        let mut finding = FindingReport::without_frames(
+            FindingKind::DivergentServers,
+            name,
+            format!("{a} vs {b}"),
+            divergence.intervals,
+            format!(
+                "{a} and {b} gave different answer sets in {} intervals of {} s",
+                divergence.intervals, insight.timeline.bucket_seconds
+            ),
+        );
+        finding.servers = vec![a, b];
+        findings.push(finding);
+    }
+    findings
+}

@@ -1,0 +1,165 @@
+//! The insight part of a name's text section: roles, first-position balance per member (with
+//! connections, when the capture holds them), per server and per client subnet, answer-set
+//! changes and the timeline's shape. The full timeline is in JSON and the HTML report.
+
+use super::insight::InsightReport;
+use super::table::Table;
+use crate::analyze::rotation::Balance;
+use std::fmt::Write;
+
+/// Rows listed per server and subnet table.
+const MAX_ROWS: usize = 10;
+
+fn percent(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        "-".into()
+    } else {
+        format!("{:.0}%", 100.0 * part as f64 / whole as f64)
+    }
+}
+
+fn test_text(balance: &Balance) -> String {
+    match (balance.chi_square, balance.p_value) {
+        (Some(chi), Some(p)) => format!(
+            "chi-square {chi}, df {}, p {p:.3}",
+            balance.degrees_of_freedom
+        ),
+        _ => "-".into(),
+    }
+}
+
+fn spread(balance: &Balance) -> String {
+    balance
+        .first
+        .iter()
+        .map(|n| percent(*n, balance.answers))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Appends the insight of one name.
+pub fn render_insight(out: &mut String, insight: &InsightReport, colour: bool) {
+    let roles = &insight.roles;
+    let _ = writeln!(
+        out,
+        "  roles: {} stub clients, {} resolvers among the receivers; {} iterative (RD=0) and {} authoritative (AA) responses",
+        roles.stub_clients, roles.resolver_clients, roles.iterative_responses, roles.authoritative_responses
+    );
+    let rotation = &insight.rotation;
+    if rotation.overall.answers > 0 || !insight.connections.is_empty() {
+        let _ = writeln!(
+            out,
+            "  rotation: first position over {} answers with several addresses to recursive queries ({})",
+            rotation.overall.answers,
+            test_text(&rotation.overall)
+        );
+        let mut table = Table::new(&[
+            "MEMBER",
+            "FIRST",
+            "SHARE",
+            "CONNECTIONS",
+            "BY POSITION",
+            "WITHOUT ANSWER",
+            "CLIENTS",
+        ]);
+        let mut unlisted = 0;
+        for (member, first) in rotation.candidates.iter().zip(&rotation.overall.first) {
+            let connections = insight.connections.iter().find(|c| c.address == *member);
+            // A large pool lists only members that came first or were connected to.
+            if rotation.candidates.len() > MAX_ROWS && *first == 0 && connections.is_none() {
+                unlisted += 1;
+                continue;
+            }
+            let (after, by_position, without, clients) =
+                connections.map_or(("-".into(), "-".into(), "-".into(), "-".into()), |c| {
+                    let positions: Vec<String> = c.by_position.iter().map(u64::to_string).collect();
+                    (
+                        c.after_answer.to_string(),
+                        positions.join("/"),
+                        c.without_answer.to_string(),
+                        c.clients.to_string(),
+                    )
+                });
+            table.row(vec![
+                member.to_string(),
+                first.to_string(),
+                percent(*first, rotation.overall.answers),
+                after,
+                by_position,
+                without,
+                clients,
+            ]);
+        }
+        out.push_str(&table.render(4, colour));
+        if unlisted > 0 {
+            let _ = writeln!(
+                out,
+                "    ... and {unlisted} more members never first and never connected to"
+            );
+        }
+        if rotation.netmask.detected {
+            let _ = writeln!(
+                out,
+                "    netmask ordering: {} of {} answers put the client's local member first",
+                rotation.netmask.local_first, rotation.netmask.eligible_answers
+            );
+        }
+    }
+    if rotation.servers.len() > 1 || rotation.subnets.len() > 1 {
+        let mut table = Table::new(&[
+            "SERVER / SUBNET",
+            "ANSWERS",
+            "FIRST SHARES (member order)",
+            "TEST",
+        ]);
+        for s in rotation.servers.iter().take(MAX_ROWS) {
+            table.row(vec![
+                s.server.to_string(),
+                s.balance.answers.to_string(),
+                spread(&s.balance),
+                test_text(&s.balance),
+            ]);
+        }
+        for s in rotation.subnets.iter().take(MAX_ROWS) {
+            let label = format!("{} ({} clients)", s.subnet, s.clients);
+            table.row(vec![
+                label,
+                s.balance.answers.to_string(),
+                spread(&s.balance),
+                test_text(&s.balance),
+            ]);
+        }
+        out.push_str(&table.render(4, colour));
+    }
+    for change in &insight.changes {
+        let list = |a: &[std::net::IpAddr]| {
+            a.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let _ = writeln!(
+            out,
+            "  change at {}: added [{}], removed [{}]; the set before was seen {} s longer (TTL {} s)",
+            change.at,
+            list(&change.added),
+            list(&change.removed),
+            change.old_set_seen_for_s,
+            change.old_set_ttl_s
+        );
+    }
+    let timeline = &insight.timeline;
+    let peak = timeline
+        .intervals
+        .iter()
+        .map(|i| i.responses)
+        .max()
+        .unwrap_or(0);
+    let _ = writeln!(
+        out,
+        "  timeline: {} intervals of {} s, at most {} responses in one (all in --format json and --html)",
+        timeline.intervals.len(),
+        timeline.bucket_seconds,
+        peak
+    );
+}

@@ -1,0 +1,134 @@
+//! The HTML report in a real browser: headless Chromium (Debian's chromium) loads the report
+//! of a real capture, runs the page's chart check, takes a screenshot; the test fails on any
+//! console message (errors included), on an empty chart (a share chart without one mark per
+//! member, a heatmap without clients × members cells, a timeline without points) and on a
+//! blank screenshot. A page with its heatmap cells removed must fail the same check, so the
+//! check itself is known to work.
+
+mod common;
+
+use common::{missing, pcdns, sample};
+use std::path::Path;
+use std::process::Command;
+
+const CHROMIUM: &str = "chromium";
+
+/// Chromium flags for a closed network, as root, without a profile.
+fn chromium(profile: &Path, extra: &[&str], page: &Path) -> std::process::Output {
+    Command::new("timeout")
+        .arg("120")
+        .arg(CHROMIUM)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(extra)
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("run chromium")
+}
+
+/// Loads `page`; returns the chart check the page wrote and the console lines Chromium logged.
+fn check_page(dir: &Path, page: &Path) -> (String, Vec<String>) {
+    let output = chromium(&dir.join("profile-dom"), &["--dump-dom"], page);
+    assert!(output.status.success(), "chromium failed: {output:?}");
+    let dom = String::from_utf8_lossy(&output.stdout).to_string();
+    let check = dom
+        .split("data-chart-check=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or("no check ran")
+        .to_string();
+    let console = String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .filter(|line| line.contains(":CONSOLE"))
+        .map(str::to_string)
+        .collect();
+    (check, console)
+}
+
+fn html_report(dir: &Path, capture: &str, expectations: &str) -> std::path::PathBuf {
+    let page = dir.join(format!("{capture}.html"));
+    let output = pcdns(&[
+        "analyze",
+        sample(capture).to_str().unwrap(),
+        "--expect",
+        sample(expectations).to_str().unwrap(),
+        "--html",
+        page.to_str().unwrap(),
+    ]);
+    assert!(output.status.code().is_some_and(|c| c <= 1), "{output:?}");
+    page
+}
+
+#[test]
+fn html_report_renders_in_chromium_with_every_chart_filled() {
+    if !common::tool_available(CHROMIUM) {
+        return missing("chromium (apt-get install chromium)");
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (capture, expectations, members) in [
+        ("broken.pcap", "contoso.toml", &[1, 1, 2][..]),
+        ("large-pool.pcap", "large-pool.toml", &[120]),
+    ] {
+        let page = html_report(dir.path(), capture, expectations);
+        let (check, console) = check_page(dir.path(), &page);
+        assert!(
+            console.is_empty(),
+            "{capture}: console messages: {console:?}"
+        );
+        assert!(check.starts_with("ok "), "{capture}: {check}");
+        // One share chart per name with responses, one mark per member.
+        let shares: Vec<usize> = check
+            .split(' ')
+            .filter_map(|c| c.strip_prefix("share:"))
+            .map(|n| n.parse().unwrap())
+            .collect();
+        assert_eq!(shares, members, "{capture}: {check}");
+        let screenshot = dir.path().join(format!("{capture}.png"));
+        let shot = format!("--screenshot={}", screenshot.display());
+        let output = chromium(
+            &dir.path().join("profile-shot"),
+            &[&shot, "--window-size=1200,2000"],
+            &page,
+        );
+        assert!(output.status.success(), "{output:?}");
+        let png = std::fs::read(&screenshot).expect("screenshot written");
+        assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+        // A blank 1200x2000 page compresses to a few kB; charts and tables do not.
+        assert!(
+            png.len() > 30_000,
+            "{capture}: screenshot only {} bytes",
+            png.len()
+        );
+    }
+}
+
+#[test]
+fn chart_check_catches_an_empty_heatmap() {
+    if !common::tool_available(CHROMIUM) {
+        return missing("chromium (apt-get install chromium)");
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let page = html_report(dir.path(), "broken.pcap", "contoso.toml");
+    let broken = dir.path().join("no-cells.html");
+    let html = std::fs::read_to_string(&page).unwrap();
+    std::fs::write(&broken, html.replace("class=\"cell\"", "class=\"gone\"")).unwrap();
+    let (check, console) = check_page(dir.path(), &broken);
+    assert!(check.starts_with("FAIL "), "{check}");
+    assert!(
+        console
+            .iter()
+            .any(|line| line.contains("heatmap has 0 cells")),
+        "{console:?}"
+    );
+}

@@ -1,0 +1,382 @@
+//! Pool insight end to end on a capture built here frame by frame (etherparse + pcdns's pcap
+//! writer), so every number the report gives is known in advance: a rotating and a
+//! non-rotating server, clients stuck on one member, near misses, an answer-set change with a
+//! cache that keeps serving the old set past its TTL, servers that disagree, clients
+//! connecting to members, the timeline, and the HTML report.
+
+mod common;
+
+use common::{json, pcdns};
+use etherparse::PacketBuilder;
+use pcdns::capture::{CaptureWriter, WriteFormat};
+use serde_json::Value;
+
+const POOL: &str = "PersistentChatPool.contoso.com";
+const ROTATING: [u8; 4] = [192, 0, 2, 53];
+const FIXED: [u8; 4] = [192, 0, 2, 54];
+/// An authoritative server that 192.0.2.53 asks iteratively (RD clear).
+const AUTHORITATIVE: [u8; 4] = [192, 0, 2, 1];
+/// Marks an exchange as iterative (RD clear) in [`Capture::exchange`]'s rcode.
+const ITERATIVE: u8 = 0x80;
+const SECOND: u64 = 1_000_000_000;
+/// Capture start: 2026-01-01T00:00:00Z.
+const START: u64 = 1_767_225_600 * SECOND;
+
+fn member(last: u8) -> [u8; 4] {
+    [10, 10, 10, last]
+}
+
+/// A DNS message: header (RD set unless `rcode` carries [`ITERATIVE`]), one question (A, IN),
+/// then A answers with `ttl`.
+fn dns(id: u16, response: bool, rcode: u8, name: &str, ttl: u32, answers: &[[u8; 4]]) -> Vec<u8> {
+    let recursion_desired: u16 = if rcode & ITERATIVE == 0 { 0x0100 } else { 0 };
+    let rcode = u16::from(rcode & 0x0f);
+    let flags = recursion_desired | if response { 0x8480 | rcode } else { 0 };
+    let mut m = id.to_be_bytes().to_vec();
+    m.extend_from_slice(&flags.to_be_bytes());
+    m.extend_from_slice(&[0, 1]);
+    m.extend_from_slice(&(answers.len() as u16).to_be_bytes());
+    m.extend_from_slice(&[0, 0, 0, 0]);
+    for label in name.split('.') {
+        m.push(label.len() as u8);
+        m.extend_from_slice(label.as_bytes());
+    }
+    m.extend_from_slice(&[0, 0, 1, 0, 1]);
+    for address in answers {
+        m.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1]);
+        m.extend_from_slice(&ttl.to_be_bytes());
+        m.extend_from_slice(&[0, 4]);
+        m.extend_from_slice(address);
+    }
+    m
+}
+
+fn udp(from: [u8; 4], to: [u8; 4], ports: (u16, u16), payload: &[u8]) -> Vec<u8> {
+    let mut frame = Vec::new();
+    PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+        .ipv4(from, to, 64)
+        .udp(ports.0, ports.1)
+        .write(&mut frame, payload)
+        .expect("build frame");
+    frame
+}
+
+fn syn(from: [u8; 4], to: [u8; 4], port: u16) -> Vec<u8> {
+    let mut frame = Vec::new();
+    PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+        .ipv4(from, to, 64)
+        .tcp(50000, port, 1, 64240)
+        .syn()
+        .write(&mut frame, &[])
+        .expect("build frame");
+    frame
+}
+
+/// The capture, frame by frame.
+struct Capture {
+    frames: Vec<(u64, Vec<u8>)>,
+    next_id: u16,
+}
+
+impl Capture {
+    /// A query from `client` to `server` and, 1 ms later, its response with `rcode` and
+    /// `answers` (TTL `ttl`).
+    fn exchange(
+        &mut self,
+        at: u64,
+        (client, server): ([u8; 4], [u8; 4]),
+        name: &str,
+        (rcode, ttl): (u8, u32),
+        answers: &[[u8; 4]],
+    ) {
+        self.next_id += 1;
+        let (id, port) = (self.next_id, 20000 + self.next_id % 40000);
+        let query = dns(id, false, rcode & ITERATIVE, name, 0, &[]);
+        let response = dns(id, true, rcode, name, ttl, answers);
+        self.frames
+            .push((at, udp(client, server, (port, 53), &query)));
+        self.frames
+            .push((at + 1_000_000, udp(server, client, (53, port), &response)));
+    }
+
+    fn write(mut self, path: &std::path::Path) {
+        self.frames.sort_by_key(|(ts, _)| *ts);
+        let file = std::fs::File::create(path).expect("create capture");
+        let mut writer = CaptureWriter::new(file, WriteFormat::Pcap).expect("header");
+        for (ts, frame) in &self.frames {
+            writer.write_frame(*ts, frame).expect("frame");
+        }
+        writer.finish().expect("finish");
+    }
+}
+
+/// Builds the scenario. Members: .1 .2 (and .3 from t = 100 s).
+/// - 192.0.2.53 rotates: answers alternate [.1 .2] / [.2 .1] to clients 172.16.1.x; from
+///   t = 100 s it serves .1 .2 .3 (the change), rotating through the three orders.
+/// - 192.0.2.54 never rotates: always [.1 .2] (TTL 60) to clients 172.16.2.x, also after the
+///   change: stale from t = 160 s on, and it disagrees with .53.
+/// - Near misses: NXDOMAIN for the devolved name and for the single label.
+/// - Connections: each 172.16.1.x client connects to the first address it got; 172.16.9.9
+///   connects to .2 without any answer.
+fn scenario(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let mut capture = Capture {
+        frames: Vec::new(),
+        next_id: 0,
+    };
+    for round in 0..40u64 {
+        let at = START + round * 10 * SECOND;
+        let client = [172, 16, 1, (round % 10) as u8 + 1];
+        let answer = match (round >= 10, round % 2, round % 3) {
+            (true, _, 0) => vec![member(1), member(2), member(3)],
+            (true, _, 1) => vec![member(2), member(3), member(1)],
+            (true, _, _) => vec![member(3), member(1), member(2)],
+            (false, 0, _) => vec![member(1), member(2)],
+            (false, _, _) => vec![member(2), member(1)],
+        };
+        capture.exchange(at, (client, ROTATING), POOL, (0, 60), &answer);
+        capture
+            .frames
+            .push((at + 5_000_000, syn(client, answer[0], 5061)));
+        let stuck_client = [172, 16, 2, (round % 4) as u8 + 1];
+        let fixed_answer = [member(1), member(2)];
+        capture.exchange(
+            at + 2 * SECOND,
+            (stuck_client, FIXED),
+            POOL,
+            (0, 60),
+            &fixed_answer,
+        );
+        // Before the change the rotating server is also a resolver: it asks the authoritative
+        // server, which never rotates. That upstream view must not count in the rotation, nor
+        // make .53 a stub client.
+        if round < 10 {
+            let upstream = (ROTATING, AUTHORITATIVE);
+            let iterative = (ITERATIVE, 60);
+            capture.exchange(at + 3 * SECOND, upstream, POOL, iterative, &fixed_answer);
+        }
+    }
+    let devolved = format!("{POOL}.corp.contoso.com");
+    let (first_client, second_client) = ([172, 16, 1, 1], [172, 16, 1, 2]);
+    capture.exchange(
+        START + 3 * SECOND,
+        (first_client, ROTATING),
+        &devolved,
+        (3, 0),
+        &[],
+    );
+    let single_label = "PersistentChatPool";
+    capture.exchange(
+        START + 4 * SECOND,
+        (second_client, ROTATING),
+        single_label,
+        (3, 0),
+        &[],
+    );
+    capture
+        .frames
+        .push((START + 7 * SECOND, syn([172, 16, 9, 9], member(2), 5061)));
+    let pcap = dir.join("insight.pcap");
+    capture.write(&pcap);
+    let toml = dir.join("insight.toml");
+    std::fs::write(
+        &toml,
+        format!(
+            "authorized_servers = [\"192.0.2.1\", \"192.0.2.53\", \"192.0.2.54\"]\n\n[[pool]]\nname = \"{POOL}\"\nmembers = [\"10.10.10.1\", \"10.10.10.2\", \"10.10.10.3\"]\n"
+        ),
+    )
+    .expect("write expectations");
+    (pcap, toml)
+}
+
+fn finding<'a>(report: &'a Value, kind: &str, subject: &str) -> Option<&'a Value> {
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["kind"] == kind && f["subject"] == subject)
+}
+
+fn run(extra: &[&str]) -> (Value, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (pcap, toml) = scenario(dir.path());
+    let mut args = vec![
+        "analyze",
+        pcap.to_str().unwrap(),
+        "--expect",
+        toml.to_str().unwrap(),
+        "--format",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    let output = pcdns(&args);
+    assert!(output.status.code().is_some_and(|c| c <= 1), "{output:?}");
+    (json(&output), dir)
+}
+
+#[test]
+fn rotation_balance_stuck_clients_and_non_rotating_server() {
+    let (report, _dir) = run(&[]);
+    let insight = &report["names"][0]["insight"];
+    let rotation = &insight["rotation"];
+    // .53: 40 answers, first .1 in 5 + 10, .2 in 5 + 10, .3 in 10; .54: 40 answers, always .1.
+    let servers = rotation["servers"].as_array().unwrap();
+    let fixed = servers
+        .iter()
+        .find(|s| s["server"] == "192.0.2.54")
+        .unwrap();
+    assert_eq!(fixed["never_rotates"], "10.10.10.1");
+    assert_eq!(fixed["balance"]["first"], serde_json::json!([40, 0, 0]));
+    let rotating = servers
+        .iter()
+        .find(|s| s["server"] == "192.0.2.53")
+        .unwrap();
+    assert_eq!(rotating["never_rotates"], Value::Null);
+    assert_eq!(
+        rotating["balance"]["first"],
+        serde_json::json!([15, 15, 10])
+    );
+    assert_eq!(rotation["overall"]["answers"], 80);
+    // Chi-square of 55/15/10 against 80/3 each: 45.625 with df 2, p = exp(-45.625/2).
+    assert_eq!(rotation["overall"]["chi_square"], 45.625);
+    assert_eq!(rotation["overall"]["degrees_of_freedom"], 2);
+    let p = rotation["overall"]["p_value"].as_f64().unwrap();
+    assert!((p / (-45.625f64 / 2.0).exp() - 1.0).abs() < 1e-9, "{p}");
+    assert!(finding(&report, "unbalanced", "").is_some());
+    let not_rotating = finding(&report, "not_rotating", "192.0.2.54").expect("not rotating");
+    assert_eq!(not_rotating["count"], 40);
+    // The four 172.16.2.x clients only ever got .1 first; the 172.16.1.x ones saw both.
+    let stuck = finding(&report, "clients_stuck", "10.10.10.1").expect("stuck clients");
+    assert_eq!(stuck["count"], 4);
+    assert_eq!(stuck["clients"][0], "172.16.2.1");
+    let subnets = rotation["subnets"].as_array().unwrap();
+    let stuck_subnet = subnets
+        .iter()
+        .find(|s| s["subnet"] == "172.16.2.0/24")
+        .unwrap();
+    assert_eq!(stuck_subnet["clients"], 4);
+    assert_eq!(
+        stuck_subnet["balance"]["first"],
+        serde_json::json!([40, 0, 0])
+    );
+    assert_eq!(insight["roles"]["stub_clients"], 14);
+    assert_eq!(insight["roles"]["resolver_clients"], 1);
+    assert_eq!(insight["roles"]["iterative_responses"], 10);
+    assert!(servers.iter().all(|s| s["server"] != "192.0.2.1"));
+    assert!(finding(&report, "not_rotating", "192.0.2.1").is_none());
+}
+
+#[test]
+fn near_misses_changes_stale_answers_and_divergence() {
+    let (report, _dir) = run(&[]);
+    let devolved = format!("{}.corp.contoso.com NXDOMAIN", POOL.to_ascii_lowercase());
+    let near = finding(&report, "near_miss", &devolved).expect("devolved near miss");
+    assert_eq!(
+        (near["name"].as_str(), near["count"].as_u64()),
+        (Some(POOL), Some(1))
+    );
+    assert!(finding(&report, "near_miss", "persistentchatpool NXDOMAIN").is_some());
+    let insight = &report["names"][0]["insight"];
+    let change = &insight["changes"][0];
+    assert_eq!(change["added"], serde_json::json!(["10.10.10.3"]));
+    assert_eq!(change["at"], "2026-01-01T00:01:40.001000Z");
+    assert_eq!(change["old_set_ttl_s"], 60);
+    // .54 answered [.1 .2] until round 39 (t = 392.001 s): 292 s after the change at 100.001 s.
+    assert_eq!(change["old_set_seen_for_s"], 292.0);
+    // Stale: .54's answers after 160.001 s, at 162.001 s + 10 s steps up to 392.001 s: 24.
+    let stale = finding(&report, "stale_answer", "10.10.10.1, 10.10.10.2").expect("stale");
+    assert_eq!(stale["count"], 24);
+    assert_eq!(stale["servers"], serde_json::json!(["192.0.2.54"]));
+    let divergence = &insight["divergence"][0];
+    assert_eq!(
+        divergence["servers"],
+        serde_json::json!(["192.0.2.53", "192.0.2.54"])
+    );
+    assert!(finding(&report, "divergent_servers", "192.0.2.53 vs 192.0.2.54").is_some());
+    let spans = insight["members"].as_array().unwrap();
+    assert_eq!(spans[2]["first_seen"], "2026-01-01T00:01:40.001000Z");
+}
+
+#[test]
+fn connections_follow_the_first_address_of_the_answer() {
+    let (report, _dir) = run(&[]);
+    let connections = report["names"][0]["insight"]["connections"]
+        .as_array()
+        .unwrap();
+    let of = |address: &str| {
+        connections
+            .iter()
+            .find(|c| c["address"] == address)
+            .unwrap()
+    };
+    // 40 connections from 172.16.1.x, each to the first address it was given.
+    assert_eq!(of("10.10.10.1")["after_answer"], 15);
+    assert_eq!(of("10.10.10.1")["by_position"], serde_json::json!([15]));
+    assert_eq!(of("10.10.10.2")["after_answer"], 15);
+    assert_eq!(of("10.10.10.3")["after_answer"], 10);
+    // 172.16.9.9 connected to .2 with no answer; every 172.16.1.x client got .2 first once.
+    assert_eq!(of("10.10.10.2")["without_answer"], 1);
+    assert_eq!(of("10.10.10.2")["clients"], 11);
+    assert_eq!(of("10.10.10.1")["without_answer"], 0);
+}
+
+#[test]
+fn timeline_buckets_follow_the_requested_interval() {
+    let (report, _dir) = run(&["--bucket", "60"]);
+    let timeline = &report["names"][0]["insight"]["timeline"];
+    assert_eq!(timeline["bucket_seconds"], 60);
+    let intervals = timeline["intervals"].as_array().unwrap();
+    // 0 .. 392 s: 7 intervals of a minute; 90 pool responses in all (10 of them iterative).
+    assert_eq!(intervals.len(), 7);
+    let responses: u64 = intervals
+        .iter()
+        .map(|i| i["responses"].as_u64().unwrap())
+        .sum();
+    assert_eq!(responses, 90);
+    assert_eq!(intervals[0]["start"], "2026-01-01T00:00:00.000000Z");
+    // .3 appears from the interval holding t = 100 s on.
+    assert_eq!(intervals[0]["present"][2], 0);
+    assert_eq!(intervals[1]["present"][2], 2);
+    let (auto, _dir) = run(&[]);
+    let auto = &auto["names"][0]["insight"]["timeline"];
+    // 393 s of traffic under 60 intervals: 10 s buckets.
+    assert_eq!(auto["bucket_seconds"], 10);
+}
+
+#[test]
+fn client_subnet_prefix_is_configurable() {
+    let (report, _dir) = run(&["--client-prefix-v4", "16"]);
+    let subnets = report["names"][0]["insight"]["rotation"]["subnets"]
+        .as_array()
+        .unwrap();
+    assert_eq!(subnets.len(), 1);
+    assert_eq!(subnets[0]["subnet"], "172.16.0.0/16");
+    assert_eq!(subnets[0]["clients"], 14);
+}
+
+#[test]
+fn html_report_is_written_self_contained() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (pcap, toml) = scenario(dir.path());
+    let html = dir.path().join("report.html");
+    let output = pcdns(&[
+        "analyze",
+        pcap.to_str().unwrap(),
+        "--expect",
+        toml.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
+    ]);
+    // Warnings only: exit 0 under the default --fail-on error.
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let page = std::fs::read_to_string(&html).expect("html written");
+    assert!(page.starts_with("<!DOCTYPE html>"));
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "no outside resources"
+    );
+    // One share mark per member, clients x members heatmap cells.
+    assert_eq!(page.matches("class=\"mark\"").count(), 3);
+    // 15 receivers (14 stub clients and the resolver, labelled as such) x 3 members.
+    assert_eq!(page.matches("class=\"cell\"").count(), 15 * 3);
+    assert!(page.contains("192.0.2.53 (resolver)"));
+}
