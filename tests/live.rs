@@ -68,6 +68,11 @@ struct Lab {
 }
 
 impl Lab {
+    /// A new lab, or None (after reporting what is missing) without root or `programs`.
+    fn if_available(programs: &[&str]) -> Option<Lab> {
+        have(programs).then(Lab::new)
+    }
+
     fn new() -> Lab {
         let ns = format!(
             "pcdns-t{}-{}",
@@ -233,6 +238,13 @@ fn run(command: &mut Command) -> Output {
     output
 }
 
+/// Asserts that `text` contains every one of `phrases`.
+fn assert_mentions(text: &str, phrases: &[&str]) {
+    for phrase in phrases {
+        assert!(text.contains(phrase), "{phrase:?} not in: {text}");
+    }
+}
+
 fn json_lines(text: &str) -> Vec<serde_json::Value> {
     text.lines()
         .filter_map(|line| serde_json::from_str(line).ok())
@@ -247,10 +259,9 @@ fn event_of<'a>(events: &'a [serde_json::Value], kind: &str) -> Option<&'a serde
 
 #[test]
 fn wrong_address_shows_as_event_report_metric_and_in_prometheus() {
-    if !have(&["ip", "named", "dig", "curl", "prometheus"]) {
+    let Some(mut lab) = Lab::if_available(&["ip", "named", "dig", "curl", "prometheus"]) else {
         return;
-    }
-    let mut lab = Lab::new();
+    };
     lab.start_named();
     let events = lab.path("events.ndjson");
     let evidence = lab.path("evidence");
@@ -375,10 +386,9 @@ fn wrong_address_shows_as_event_report_metric_and_in_prometheus() {
 
 #[test]
 fn an_unanswered_query_is_an_event_on_a_quiet_link_and_sighup_reloads() {
-    if !have(&["ip", "dig"]) {
+    let Some(mut lab) = Lab::if_available(&["ip", "dig"]) else {
         return;
-    }
-    let mut lab = Lab::new();
+    };
     lab.sh("ip addr add 127.0.0.55/8 dev lo && ip addr add 127.0.0.11/8 dev lo");
     let expect = sample("contoso.toml").display().to_string();
     let pcdns = lab.start_monitor(&[
@@ -464,10 +474,9 @@ fn vlan_tagged(frame: &[u8]) -> Vec<u8> {
 
 #[test]
 fn vlan_tagged_and_fragmented_responses_pass_the_default_filter() {
-    if !have(&["ip", "tcpreplay"]) {
+    let Some(mut lab) = Lab::if_available(&["ip", "tcpreplay"]) else {
         return;
-    }
-    let mut lab = Lab::new();
+    };
     lab.sh("ip link add v0 type veth peer name v1 && ip link set v0 up && ip link set v1 up");
     let response = pool_response();
     let [first, second] = fragments(&response);
@@ -505,10 +514,9 @@ fn vlan_tagged_and_fragmented_responses_pass_the_default_filter() {
 
 #[test]
 fn without_cap_net_raw_the_error_says_which_permission() {
-    if !have(&["ip", "setpriv"]) {
+    let Some(lab) = Lab::if_available(&["ip", "setpriv"]) else {
         return;
-    }
-    let lab = Lab::new();
+    };
     let stderr = lab.fails_with_2(&[
         "setpriv",
         "--bounding-set=-net_raw,-net_admin",
@@ -518,43 +526,33 @@ fn without_cap_net_raw_the_error_says_which_permission() {
         "-i",
         "lo",
     ]);
-    assert!(
-        stderr.contains("no permission to capture on \"lo\""),
-        "{stderr}"
+    assert_mentions(
+        &stderr,
+        &["no permission to capture on \"lo\"", "CAP_NET_RAW"],
     );
-    assert!(stderr.contains("CAP_NET_RAW"), "{stderr}");
 }
 
 #[test]
 fn a_missing_interface_is_named_with_the_available_ones() {
-    if !have(&["ip"]) {
+    let Some(lab) = Lab::if_available(&["ip"]) else {
         return;
-    }
-    let lab = Lab::new();
+    };
     let stderr = lab.fails_with_2(&[env!("CARGO_BIN_EXE_pcdns"), "monitor", "-i", "eth9"]);
-    assert!(
-        stderr.contains("no such interface \"eth9\"; available: "),
-        "{stderr}"
-    );
-    assert!(stderr.contains("lo"), "{stderr}");
+    assert_mentions(&stderr, &["no such interface \"eth9\"; available: ", "lo"]);
 }
 
 #[test]
 fn an_interface_deleted_mid_run_is_a_clear_error_after_a_final_report() {
-    if !have(&["ip"]) {
+    let Some(mut lab) = Lab::if_available(&["ip"]) else {
         return;
-    }
-    let mut lab = Lab::new();
+    };
     lab.sh("ip link add v0 type veth peer name v1 && ip link set v0 up && ip link set v1 up");
     let pcdns = lab.start_monitor(&["monitor", "-i", "v1", "--format", "json"]);
     lab.sh("ip link del v0");
     let status = lab.wait(pcdns, 20);
     let stderr = read(&lab.path("pcdns.err"));
     assert_eq!(status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("v1: capture failed (interface gone or down?)"),
-        "{stderr}"
-    );
+    assert_mentions(&stderr, &["v1: capture failed (interface gone or down?)"]);
     let report = json_lines(&read(&lab.path("pcdns.out")))
         .pop()
         .expect("final report");
@@ -563,10 +561,9 @@ fn an_interface_deleted_mid_run_is_a_clear_error_after_a_final_report() {
 
 #[test]
 fn with_user_the_monitor_drops_root_once_the_capture_is_open() {
-    if !have(&["ip"]) {
+    let Some(mut lab) = Lab::if_available(&["ip"]) else {
         return;
-    }
-    let mut lab = Lab::new();
+    };
     let pcdns = lab.start_monitor(&["monitor", "-i", "lo", "--user", "nobody"]);
     let status = format!("/proc/{pcdns}/status");
     let uid_line = poll(10, "the user switch", || {
