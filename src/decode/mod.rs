@@ -61,6 +61,24 @@ impl Skip {
             Skip::Malformed(layer) => format!("malformed_{}", layer_name(*layer)),
         }
     }
+
+    /// The reason behind a [`Self::key`].
+    pub fn from_key(key: &str) -> Option<Skip> {
+        let layer = |name: &str| LAYERS.into_iter().find(|l| layer_name(*l) == name);
+        match key {
+            "not_ip" => Some(Skip::NotIp),
+            "not_dns" => Some(Skip::NotDns),
+            _ => {
+                if let Some(link) = key.strip_prefix("unsupported_link_type_") {
+                    link.parse().ok().map(Skip::UnsupportedLink)
+                } else if let Some(name) = key.strip_prefix("truncated_") {
+                    layer(name).map(Skip::Truncated)
+                } else {
+                    layer(key.strip_prefix("malformed_")?).map(Skip::Malformed)
+                }
+            }
+        }
+    }
 }
 
 const LAYERS: [Layer; 5] = [Layer::Link, Layer::Ip, Layer::Udp, Layer::Tcp, Layer::Dns];
@@ -68,8 +86,13 @@ const LAYERS: [Layer; 5] = [Layer::Link, Layer::Ip, Layer::Udp, Layer::Tcp, Laye
 const FIXED_REASONS: usize = 2 + 2 * LAYERS.len();
 
 /// Skipped frames per reason, counted without allocating: a fixed table for the reasons that
-/// carry no value, and a short list of the unsupported link types met.
+/// carry no value, and a short list of the unsupported link types met. Saved as a map from
+/// reason key to count, so a saved state does not depend on the table's layout.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(
+    try_from = "std::collections::BTreeMap<String, u64>",
+    into = "std::collections::BTreeMap<String, u64>"
+)]
 pub struct SkipCounts {
     fixed: [u64; FIXED_REASONS],
     unsupported_links: Vec<(u32, u64)>,
@@ -134,6 +157,26 @@ impl SkipCounts {
                     .map(|(i, n)| (Self::reason(i), *n)),
             )
             .filter(|(_, n)| *n > 0)
+    }
+}
+
+impl From<SkipCounts> for std::collections::BTreeMap<String, u64> {
+    fn from(counts: SkipCounts) -> Self {
+        counts.iter().map(|(why, n)| (why.key(), n)).collect()
+    }
+}
+
+impl TryFrom<std::collections::BTreeMap<String, u64>> for SkipCounts {
+    type Error = String;
+
+    fn try_from(saved: std::collections::BTreeMap<String, u64>) -> Result<Self, String> {
+        let mut counts = SkipCounts::default();
+        for (key, n) in saved {
+            let why =
+                Skip::from_key(&key).ok_or_else(|| format!("unknown skip reason \"{key}\""))?;
+            counts.add(why, n);
+        }
+        Ok(counts)
     }
 }
 
@@ -318,5 +361,30 @@ fn decode_layers(
                 target,
             })))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skip_counts_save_as_reason_keys_and_read_back() {
+        let mut counts = SkipCounts::default();
+        let reasons = [
+            Skip::UnsupportedLink(276),
+            Skip::NotIp,
+            Skip::NotDns,
+            Skip::Truncated(Layer::Udp),
+            Skip::Malformed(Layer::Dns),
+        ];
+        for (n, why) in reasons.into_iter().enumerate() {
+            assert_eq!(Skip::from_key(&why.key()), Some(why));
+            counts.add(why, n as u64 + 1);
+        }
+        let saved = serde_json::to_string(&counts).unwrap();
+        assert!(saved.contains("\"malformed_dns\":5"), "{saved}");
+        assert_eq!(serde_json::from_str::<SkipCounts>(&saved).unwrap(), counts);
+        assert!(serde_json::from_str::<SkipCounts>("{\"mystery\":1}").is_err());
     }
 }
