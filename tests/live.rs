@@ -259,7 +259,9 @@ fn event_of<'a>(events: &'a [serde_json::Value], kind: &str) -> Option<&'a serde
 
 #[test]
 fn wrong_address_shows_as_event_report_metric_and_in_prometheus() {
-    let Some(mut lab) = Lab::if_available(&["ip", "named", "dig", "curl", "prometheus"]) else {
+    let Some(mut lab) =
+        Lab::if_available(&["ip", "named", "dig", "curl", "prometheus", "promtool"])
+    else {
         return;
     };
     lab.start_named();
@@ -344,6 +346,27 @@ fn wrong_address_shows_as_event_report_metric_and_in_prometheus() {
             .contains(wrong)
             .then_some(())
     });
+    // The exposition passes Prometheus' own format check and lint.
+    let metrics = lab.curl("http://127.0.0.1:9153/metrics", None);
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool");
+    std::io::Write::write_all(
+        &mut promtool.stdin.take().expect("stdin"),
+        metrics.as_bytes(),
+    )
+    .expect("write metrics to promtool");
+    let checked = promtool.wait_with_output().expect("promtool");
+    assert!(
+        checked.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
     // Prometheus scraped it: read the value back through its HTTP API.
     let value = poll(60, "Prometheus to have scraped the finding", || {
         let body = lab.curl(
@@ -394,7 +417,7 @@ fn an_unanswered_query_is_an_event_on_a_quiet_link_and_sighup_reloads() {
     let pcdns = lab.start_monitor(&[
         "monitor",
         "-i",
-        "lo",
+        "any",
         "-e",
         &expect,
         "--query-timeout",
@@ -404,6 +427,7 @@ fn an_unanswered_query_is_an_event_on_a_quiet_link_and_sighup_reloads() {
         "--pseudonymize",
         "test-key",
     ]);
+    // `-i any` (Linux cooked capture: the default filter drops its VLAN half).
     // 127.0.0.55 is authorized but down: the query stays unanswered, and nothing else moves.
     lab.dig("127.0.0.55", "PersistentChatPool.contoso.com");
     let out = lab.path("pcdns.out");

@@ -46,18 +46,24 @@ pub struct LiveOptions {
     pub dns_ports: Vec<u16>,
 }
 
-/// The default filter for `ports`: [`DEFAULT_BPF`] when only port 53.
-pub fn default_filter(ports: &[u16]) -> String {
+/// The default filter without its VLAN half: DNS on `ports` and IP fragments. Used alone where
+/// the link type has no VLAN tags (Linux cooked capture, `-i any`: the kernel strips them).
+pub fn untagged_filter(ports: &[u16]) -> String {
     let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
     let ports = ports.join(" or ");
-    let inner = format!(
-        "udp port ({ports}) or tcp port ({ports}) or (ip[6:2] & 0x1fff != 0) or ip6[6] = 44"
-    );
-    if ports == "53" {
-        DEFAULT_BPF.to_string()
+    let port = if ports.contains(' ') {
+        format!("port ({ports})")
     } else {
-        format!("({inner}) or (vlan and ({inner}))")
-    }
+        format!("port {ports}")
+    };
+    format!("udp {port} or tcp {port} or (ip[6:2] & 0x1fff != 0) or ip6[6] = 44")
+}
+
+/// The default filter for `ports` ([`DEFAULT_BPF`] for port 53): the untagged filter, and the
+/// same behind an 802.1Q tag.
+pub fn default_filter(ports: &[u16]) -> String {
+    let untagged = untagged_filter(ports);
+    format!("({untagged}) or (vlan and ({untagged}))")
 }
 
 /// Why capture could not start.
@@ -162,7 +168,7 @@ pub fn interface_names() -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn open_one(name: &str, filter: &str, options: &LiveOptions) -> Result<Handle, LiveError> {
+fn open_one(name: &str, options: &LiveOptions) -> Result<Handle, LiveError> {
     let available = interface_names();
     if name != "any" && !available.iter().any(|a| a == name) {
         return Err(LiveError::NoSuchInterface {
@@ -193,10 +199,21 @@ fn open_one(name: &str, filter: &str, options: &LiveOptions) -> Result<Handle, L
         .open()
         .map_err(failed)?;
     let mut capture = capture.setnonblock().map_err(failed)?;
+    let filter = match &options.bpf {
+        Some(filter) => filter.clone(),
+        // Link types without VLAN tags (Linux cooked capture) cannot compile `vlan`.
+        None => [
+            default_filter(&options.dns_ports),
+            untagged_filter(&options.dns_ports),
+        ]
+        .into_iter()
+        .find(|filter| capture.compile(filter, true).is_ok())
+        .unwrap_or_else(|| default_filter(&options.dns_ports)),
+    };
     capture
-        .filter(filter, true)
+        .filter(&filter, true)
         .map_err(|error| LiveError::Filter {
-            filter: filter.to_string(),
+            filter,
             detail: pcap_detail(&error),
         })?;
     Ok(Handle {
@@ -219,14 +236,10 @@ impl LiveSource {
     /// Opens every interface of `options` (all or none). `stop`: set it to end the capture;
     /// what the kernel still holds is read first.
     pub fn open(options: &LiveOptions, stop: Arc<AtomicBool>) -> Result<Self, LiveError> {
-        let filter = options
-            .bpf
-            .clone()
-            .unwrap_or_else(|| default_filter(&options.dns_ports));
         let handles = options
             .interfaces
             .iter()
-            .map(|name| open_one(name, &filter, options))
+            .map(|name| open_one(name, options))
             .collect::<Result<Vec<_>, _>>()?;
         let health = handles
             .iter()
@@ -429,6 +442,14 @@ mod tests {
         let filter = default_filter(&[53, 5353]);
         assert!(passes(&filter, &ipv4_frame(true, 0, 5353)));
         assert!(!passes(&filter, &ipv4_frame(true, 0, 443)));
+    }
+
+    #[test]
+    fn cooked_captures_get_the_untagged_filter() {
+        let cooked = Capture::dead(pcap::Linktype::LINUX_SLL).expect("dead capture");
+        assert!(cooked.compile(&default_filter(&[53]), true).is_err());
+        assert!(cooked.compile(&untagged_filter(&[53]), true).is_ok());
+        assert!(cooked.compile(&untagged_filter(&[53, 5353]), true).is_ok());
     }
 
     #[test]
