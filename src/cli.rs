@@ -613,3 +613,42 @@ impl Cli {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_metrics_port_alone_listens_on_loopback_only() {
+        let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 9153));
+        assert_eq!(metrics_address("9153"), Ok(loopback));
+        assert_eq!(metrics_address(":9153"), Ok(loopback));
+        assert_eq!(
+            metrics_address("0.0.0.0:9153").map(|a| a.to_string()),
+            Ok("0.0.0.0:9153".to_string())
+        );
+        assert_eq!(
+            metrics_address("[::1]:9153").map(|a| a.to_string()),
+            Ok("[::1]:9153".to_string())
+        );
+        assert!(metrics_address("localhost").is_err());
+    }
+
+    #[test]
+    fn monitor_defaults_suit_a_span_port() {
+        let cli = Cli::try_parse_from(["pcdns", "monitor", "-i", "eth1", "-i", "eth2"]).unwrap();
+        let Config::Monitor(config) = cli.into_config() else {
+            panic!("not monitor");
+        };
+        assert_eq!(config.interfaces, ["eth1", "eth2"]);
+        assert!(config.promiscuous);
+        assert_eq!(config.buffer_bytes, 64 << 20);
+        assert_eq!(config.interval_ns, 60_000_000_000);
+        assert_eq!(config.metrics, None);
+        let cli = Cli::try_parse_from(["pcdns", "monitor", "-i", "eth1", "--no-promisc"]).unwrap();
+        let Config::Monitor(config) = cli.into_config() else {
+            panic!("not monitor");
+        };
+        assert!(!config.promiscuous);
+    }
+}

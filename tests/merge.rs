@@ -61,6 +61,32 @@ fn merging_reports_of_two_files_equals_analysing_both_files() {
 }
 
 #[test]
+fn a_monitors_json_lines_count_by_their_last_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = json_report(&dir, "broken.pcap");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&broken).unwrap()).unwrap();
+    // Events and an earlier (empty) report before the last report, as `monitor -f json` writes.
+    let mut early = report.clone();
+    early["state"]["analysis"]["names"] = serde_json::json!({});
+    let lines = [
+        r#"{"type":"finding","kind":"wrong_address"}"#.to_string(),
+        serde_json::to_string(&early).unwrap(),
+        serde_json::to_string(&report).unwrap(),
+        r#"{"type":"finding","kind":"nxdomain"}"#.to_string(),
+    ];
+    let ndjson = dir.path().join("monitor.ndjson");
+    std::fs::write(&ndjson, lines.join("\n") + "\n").unwrap();
+    let merged = pcdns(&["merge", &ndjson.display().to_string()]);
+    let original = pcdns(&[
+        "analyze",
+        "samples/broken.pcap",
+        "-e",
+        "samples/contoso.toml",
+    ]);
+    assert_eq!(stdout(&merged), stdout(&original), "{}", stderr(&merged));
+}
+
+#[test]
 fn merging_what_is_not_a_report_or_mixed_expectations_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let broken = json_report(&dir, "broken.pcap");
