@@ -414,6 +414,7 @@ fn an_unanswered_query_is_an_event_on_a_quiet_link_and_sighup_reloads() {
     };
     lab.sh("ip addr add 127.0.0.55/8 dev lo && ip addr add 127.0.0.11/8 dev lo");
     let expect = sample("contoso.toml").display().to_string();
+    let events = lab.path("events.ndjson");
     let pcdns = lab.start_monitor(&[
         "monitor",
         "-i",
@@ -426,26 +427,37 @@ fn an_unanswered_query_is_an_event_on_a_quiet_link_and_sighup_reloads() {
         "3600",
         "--pseudonymize",
         "test-key",
+        "--events",
+        &events.display().to_string(),
     ]);
     // `-i any` (Linux cooked capture: the default filter drops its VLAN half).
     // 127.0.0.55 is authorized but down: the query stays unanswered, and nothing else moves.
     lab.dig("127.0.0.55", "PersistentChatPool.contoso.com");
-    let out = lab.path("pcdns.out");
-    let event = poll(15, "the unanswered event", || {
-        event_of(&json_lines(&read(&out)), "unanswered").cloned()
-    });
+    let unanswered = |path: &Path| event_of(&json_lines(&read(path)), "unanswered").cloned();
+    let event = poll(15, "the unanswered event", || unanswered(&events));
     assert_eq!(event["subject"], "127.0.0.55");
     // The client 127.0.0.11 shows only as its pseudonym.
     let client = event["clients"][0].as_str().expect("a client");
     assert!(client.starts_with("fd"), "{client}");
+    // Log rotation: the file is moved away, SIGHUP reopens it (and reloads expectations).
+    let rotated = lab.path("events.ndjson.1");
+    std::fs::rename(&events, &rotated).expect("rotate");
     lab.signal(pcdns, libc::SIGHUP);
     let err = lab.path("pcdns.err");
     poll(10, "the reload", || {
         read(&err).contains("expectations reloaded").then_some(())
     });
+    lab.dig("127.0.0.55", "PersistentChatPool.contoso.com");
+    let again = poll(15, "an event in the reopened file", || unanswered(&events));
+    assert_eq!(
+        again["clients"], event["clients"],
+        "the same pseudonym after a reload"
+    );
+    assert_eq!(json_lines(&read(&rotated)).len(), 1);
     lab.signal(pcdns, libc::SIGTERM);
     assert_eq!(lab.wait(pcdns, 20).code(), Some(0));
     // Two text reports: the one before the reload and the final one.
+    let out = lab.path("pcdns.out");
     assert_eq!(read(&out).matches("pcdns expectations report").count(), 2);
 }
 
