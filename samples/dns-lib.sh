@@ -5,9 +5,10 @@
 
 # ---------------------------------------------------------------- named --------
 
-# start_named NAME ADDRESS ZONEFILE: authoritative-only BIND for contoso.com on ADDRESS:53.
+# start_named NAME ADDRESS ZONEFILE [OPTIONS]: authoritative-only BIND for contoso.com on
+# ADDRESS:53; OPTIONS (named.conf statements) go into its options block.
 start_named() {
-    local name=$1 addr=$2 zone=$3 dir="$WORK/named-$1"
+    local name=$1 addr=$2 zone=$3 extra_options=${4:-} dir="$WORK/named-$1"
     mkdir -p "$dir"
     cat >"$dir/named.conf" <<EOF
 options {
@@ -24,6 +25,7 @@ options {
     notify no;
     minimal-responses yes;
     rrset-order { order cyclic; };
+$extra_options
 };
 controls { };
 zone "contoso.com" {

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# make-rotation-sample.sh — regenerate samples/rotation.pcap: does DNS load balancing spread
-# the clients over the pool? (Goes with samples/rotation.toml.)
+# make-rotation-sample.sh — regenerate samples/rotation.pcap and samples/netmask.pcap: does
+# DNS load balancing spread the clients over the pool? (They go with samples/rotation.toml
+# and samples/netmask.toml.)
 #
-# What it makes: a capture of PersistentChatPool.contoso.com (three members, 10.10.10.1-3,
-# TTL 300) answered two ways:
+# rotation.pcap: PersistentChatPool.contoso.com (three members, 10.10.10.1-3, TTL 300)
+# answered two ways:
 #   - BIND 9 on 127.0.0.53, authoritative, rotating the addresses (rrset-order cyclic). Its
 #     clients 127.0.0.21-23 ask in an order that shifts by one each round, so each of them
 #     gets more than one member first.
@@ -17,6 +18,11 @@
 #   - Two near misses to BIND: the pool name with the search suffix appended
 #     (PersistentChatPool.contoso.com.corp.contoso.com: NXDOMAIN) and the single label
 #     PersistentChatPool (REFUSED: BIND is not authoritative for it and does not recurse).
+#
+# netmask.pcap: netmask ordering, as Windows DNS Server does it by default: a BIND 9 whose
+# sortlist puts the member in the client's own /24 first. The pool has one member per site,
+# 10.10.10.1 and 10.10.20.1; clients 10.10.10.101-102 and 10.10.20.101-102 each ask 4 times
+# and always get their own site's member first.
 #
 # How: as make-samples.sh, in a private network namespace on its loopback only (the members'
 # addresses are added to lo so the SYNs are sent and refused locally); tcpdump records
@@ -153,4 +159,33 @@ EXTRA_PACKETS=$((EXTRA_PACKETS + 2))
 q "${BIND_CLIENTS[0]}" "$AUTHORITATIVE" "$POOL.corp.contoso.com" A
 q "${BIND_CLIENTS[1]}" "$AUTHORITATIVE" PersistentChatPool A
 stop_capture rotation
-log "done: $OUT_DIR/rotation.pcap"
+stop_pid "$UNBOUND_PID"
+
+# ---------------------------------------------------------------- netmask ------
+
+SITE_SERVER=127.0.0.55
+SITE_CLIENTS=(10.10.10.101 10.10.10.102 10.10.20.101 10.10.20.102)
+nsx ip addr add "$SITE_SERVER/8" dev lo
+for addr in "${SITE_CLIENTS[@]}" 10.10.20.1; do
+    nsx ip addr add "$addr/32" dev lo
+done
+cat >"$WORK/sites.zone" <<'ZONE'
+$TTL 300
+@                   IN SOA  ns1.contoso.com. hostmaster.contoso.com. 2013010101 3600 600 86400 300
+                    IN NS   ns1.contoso.com.
+ns1                 IN A    127.0.0.55
+PersistentChatPool  IN A    10.10.10.1
+PersistentChatPool  IN A    10.10.20.1
+ZONE
+start_named sites "$SITE_SERVER" "$WORK/sites.zone" "    sortlist {
+        { 10.10.10.0/24; { 10.10.10.0/24; }; };
+        { 10.10.20.0/24; { 10.10.20.0/24; }; };
+    };"
+start_capture netmask
+for round in 0 1 2 3; do
+    for client in "${SITE_CLIENTS[@]}"; do
+        q "$client" "$SITE_SERVER" "$POOL" A
+    done
+done
+stop_capture netmask
+log "done: $OUT_DIR/rotation.pcap $OUT_DIR/netmask.pcap"

@@ -274,6 +274,56 @@ fn real_bind_rotates_and_a_caching_unbound_does_not() {
 }
 
 #[test]
+fn real_netmask_ordering_is_recognised_not_called_a_failure() {
+    let report = json(&pcdns(&[
+        "analyze",
+        sample("netmask.pcap").to_str().unwrap(),
+        "--expect",
+        sample("netmask.toml").to_str().unwrap(),
+        "--format",
+        "json",
+    ]));
+    let netmask = &report["names"][0]["insight"]["rotation"]["netmask"];
+    assert_eq!(netmask["eligible_answers"], 16);
+    assert_eq!(netmask["local_first"], 16);
+    assert_eq!(netmask["detected"], true);
+    // Every client always got its own site first: without the netmask rule these would be
+    // stuck clients and a server that never rotates.
+    let kinds: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["netmask_ordering"]);
+    let subnets = report["names"][0]["insight"]["rotation"]["subnets"]
+        .as_array()
+        .unwrap();
+    let texts: Vec<&str> = subnets
+        .iter()
+        .map(|s| s["subnet"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["10.10.10.0/24", "10.10.20.0/24"]);
+    assert_eq!(subnets[0]["balance"]["first"], serde_json::json!([8, 0]));
+    // With /16 subnets the clients no longer share a subnet with one member only.
+    let wide = json(&pcdns(&[
+        "analyze",
+        sample("netmask.pcap").to_str().unwrap(),
+        "--expect",
+        sample("netmask.toml").to_str().unwrap(),
+        "--format",
+        "json",
+        "--client-prefix-v4",
+        "16",
+    ]));
+    assert_eq!(
+        wide["names"][0]["insight"]["rotation"]["netmask"]["detected"],
+        false
+    );
+    assert!(finding(&wide, "clients_stuck", "10.10.10.1").is_some());
+}
+
+#[test]
 fn rotation_balance_stuck_clients_and_non_rotating_server() {
     let (report, _dir) = run(&[]);
     let insight = &report["names"][0]["insight"];
