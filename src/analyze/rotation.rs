@@ -149,9 +149,11 @@ pub struct Rotation {
     pub netmask: NetmaskOrdering,
 }
 
-/// The network of `address` under the settings' prefixes: IPv4 or not, masked bits, prefix
-/// length (IPv6 subnets sort before IPv4 ones).
-fn network_of(address: &IpAddr, settings: &RotationSettings) -> (bool, u128, u8) {
+/// A network: IPv4 or not, masked bits, prefix length (IPv6 subnets sort before IPv4 ones).
+type Network = (bool, u128, u8);
+
+/// The network of `address` under the settings' prefixes.
+fn network_of(address: &IpAddr, settings: &RotationSettings) -> Network {
     let (bits, width, prefix) = match address {
         IpAddr::V4(v4) => (u128::from(u32::from(*v4)), 32, settings.v4_prefix.min(32)),
         IpAddr::V6(v6) => (u128::from(*v6), 128, settings.v6_prefix.min(128)),
@@ -166,7 +168,7 @@ pub fn subnet_of(address: &IpAddr, settings: &RotationSettings) -> String {
     subnet_text(network_of(address, settings))
 }
 
-fn subnet_text((ipv4, network, prefix): (bool, u128, u8)) -> String {
+fn subnet_text((ipv4, network, prefix): Network) -> String {
     let network: IpAddr = if ipv4 {
         std::net::Ipv4Addr::from(network as u32).into()
     } else {
@@ -218,8 +220,8 @@ pub fn rotation(
             .iter()
             .filter(|(client, _)| !resolvers.contains(client))
     };
-    let mut subnet_first: BTreeMap<(bool, u128, u8), (u64, BTreeMap<IpAddr, u64>)> =
-        BTreeMap::new();
+    // Per client subnet: clients, and how often each address came first.
+    let mut subnet_first: BTreeMap<Network, (u64, BTreeMap<IpAddr, u64>)> = BTreeMap::new();
     let mut stuck_clients: BTreeMap<IpAddr, Vec<IpAddr>> = BTreeMap::new();
     let mut netmask = NetmaskOrdering {
         eligible_answers: 0,
