@@ -90,6 +90,7 @@ fn limits() -> ReassemblyLimits {
 const PAIRING: PairingSettings = PairingSettings {
     query_timeout_ns: 5_000_000_000,
     max_pending: 250_000,
+    max_bytes: 256 << 20,
 };
 
 fn file_reading(c: &mut Criterion) {

@@ -197,6 +197,9 @@ struct InputArgs {
     /// Most queries (and recent answers) held for pairing; beyond it the oldest are evicted.
     #[arg(long, value_name = "N", default_value_t = 250_000, value_parser = clap::value_parser!(u64).range(1..))]
     max_pending: u64,
+    /// MiB that query/response pairing may hold (queries, recent answers, their expiry queue).
+    #[arg(long, value_name = "MIB", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    pairing_memory: u64,
     /// Seconds of capture time after the first fragment when an incomplete IP datagram is given up.
     #[arg(long, value_name = "SECONDS", default_value_t = 30.0, value_parser = positive_seconds)]
     frag_timeout: f64,
@@ -213,6 +216,13 @@ const MAX_DATAGRAMS_IN_PROGRESS: usize = 8192;
 const MAX_TCP_DIRECTIONS: usize = 16_384;
 /// Two maximal DNS messages (RFC 1035 §4.2.2: 16-bit length) per direction and then some.
 const MAX_TCP_DIRECTION_BYTES: usize = 256 * 1024;
+
+/// MiB as bytes (saturating).
+fn mebibytes(mib: u64) -> usize {
+    usize::try_from(mib)
+        .unwrap_or(usize::MAX / 2)
+        .saturating_mul(1 << 20)
+}
 
 fn nanoseconds(seconds: f64) -> u64 {
     (seconds * 1e9) as u64
@@ -491,9 +501,7 @@ impl InputArgs {
             threads,
             progress: !self.no_progress,
             reassembly: {
-                let total = usize::try_from(self.reassembly_memory)
-                    .unwrap_or(usize::MAX / 2)
-                    .saturating_mul(1 << 20);
+                let total = mebibytes(self.reassembly_memory);
                 ReassemblyLimits {
                     fragments: FragmentLimits {
                         timeout_ns: nanoseconds(self.frag_timeout),
@@ -511,6 +519,7 @@ impl InputArgs {
             pairing: PairingSettings {
                 query_timeout_ns: nanoseconds(self.query_timeout),
                 max_pending: usize::try_from(self.max_pending).unwrap_or(usize::MAX),
+                max_bytes: mebibytes(self.pairing_memory),
             },
         }
     }

@@ -58,6 +58,30 @@ fn queries_never_answered_stay_within_the_pending_cap_and_evictions_are_counted(
 }
 
 #[test]
+fn queries_never_answered_stay_within_the_pairing_byte_cap() {
+    // The same flood in discovery (every query tracked) with a 1 MiB pairing budget and no
+    // effective entry cap: the byte budget alone bounds the state.
+    let file = synth_capture(flood(200_000, 0.5, 1.0), WriteFormat::Pcapng);
+    let mut config = run_config(
+        &file,
+        Watching::Discovery,
+        WatchList::everything(),
+        2,
+        1 << 30,
+    );
+    let budget = 1 << 20;
+    config.pairing.max_bytes = budget;
+    let pairing = pipeline::run(&config, &mut |_| {}).analysis.traffic.pairing;
+    assert!(pairing.peak_bytes <= budget as u64 + 1024, "{pairing:?}");
+    assert!(pairing.peak_bytes >= budget as u64 / 2, "{pairing:?}");
+    assert!(pairing.evicted_queries > 150_000, "{pairing:?}");
+    assert_eq!(
+        pairing.evicted_queries + pairing.unanswered + pairing.pending,
+        200_000
+    );
+}
+
+#[test]
 fn random_subdomain_flood_is_capped_in_discovery_and_the_rest_counted() {
     // 300 k exchanges for random names out of 100 k: discovery tracks at most its limit.
     let file = synth_capture(flood(300_000, 1.0, 0.0), WriteFormat::Pcapng);

@@ -1,12 +1,14 @@
-//! Pool insight end to end on a capture built here frame by frame (etherparse + pcdns's pcap
-//! writer), so every number the report gives is known in advance: a rotating and a
-//! non-rotating server, clients stuck on one member, near misses, an answer-set change with a
-//! cache that keeps serving the old set past its TTL, servers that disagree, clients
-//! connecting to members, the timeline, and the HTML report.
+//! Pool insight end to end. First on the real capture samples/rotation.pcap (BIND rotating,
+//! Unbound caching and never rotating, clients connecting to the first address, near misses;
+//! see samples/make-rotation-sample.sh). Then on a capture built here frame by frame
+//! (etherparse + pcdns's pcap writer), so every number the report gives is known in advance: a
+//! rotating and a non-rotating server, clients stuck on one member, near misses, an answer-set
+//! change with a cache that keeps serving the old set past its TTL, servers that disagree,
+//! clients connecting to members, the timeline, and the HTML report.
 
 mod common;
 
-use common::{json, pcdns};
+use common::{json, pcdns, sample};
 use etherparse::PacketBuilder;
 use pcdns::capture::{CaptureWriter, WriteFormat};
 use serde_json::Value;
@@ -211,6 +213,114 @@ fn run(extra: &[&str]) -> (Value, tempfile::TempDir) {
     let output = pcdns(&args);
     assert!(output.status.code().is_some_and(|c| c <= 1), "{output:?}");
     (json(&output), dir)
+}
+
+#[test]
+fn real_bind_rotates_and_a_caching_unbound_does_not() {
+    let report = json(&pcdns(&[
+        "analyze",
+        sample("rotation.pcap").to_str().unwrap(),
+        "--expect",
+        sample("rotation.toml").to_str().unwrap(),
+        "--format",
+        "json",
+    ]));
+    let insight = &report["names"][0]["insight"];
+    let servers = insight["rotation"]["servers"].as_array().unwrap();
+    let server = |address: &str| servers.iter().find(|s| s["server"] == address).unwrap();
+    // BIND (cyclic): 12 answers to stub clients, each member first 4 times.
+    assert_eq!(
+        server("127.0.0.53")["balance"]["first"],
+        serde_json::json!([4, 4, 4])
+    );
+    assert_eq!(server("127.0.0.53")["balance"]["p_value"], 1.0);
+    // Unbound: 12 answers, always the same member first (which one depends on BIND's turn).
+    let unbound = &server("127.0.0.54");
+    let stuck_on = unbound["never_rotates"]
+        .as_str()
+        .expect("unbound never rotates");
+    assert_eq!(unbound["balance"]["answers"], 12);
+    let not_rotating = finding(&report, "not_rotating", "127.0.0.54").expect("finding");
+    assert_eq!(not_rotating["count"], 12);
+    let stuck = finding(&report, "clients_stuck", stuck_on).expect("stuck clients");
+    assert_eq!(
+        stuck["clients"],
+        serde_json::json!(["127.0.0.24", "127.0.0.25", "127.0.0.26"])
+    );
+    // Unbound asked BIND once, iteratively: a resolver, not a stub, and not in the rotation.
+    assert_eq!(insight["roles"]["resolver_clients"], 1);
+    assert_eq!(insight["roles"]["stub_clients"], 6);
+    assert_eq!(insight["roles"]["iterative_responses"], 1);
+    assert_eq!(insight["rotation"]["overall"]["answers"], 24);
+    // Every client connected to the first address it got: connections per member equal its
+    // first positions, all at position 0.
+    let firsts = insight["rotation"]["overall"]["first"].as_array().unwrap();
+    let connections = insight["connections"].as_array().unwrap();
+    assert_eq!(connections.len(), 3);
+    for (connection, first) in connections.iter().zip(firsts) {
+        assert_eq!(&connection["after_answer"], first);
+        assert_eq!(connection["by_position"], serde_json::json!([first]));
+        assert_eq!(connection["without_answer"], 0);
+    }
+    // The near misses, with the frames tshark would show.
+    let refused =
+        finding(&report, "near_miss", "persistentchatpool REFUSED").expect("single label");
+    assert_eq!(refused["examples"][0]["frame"], 102);
+    let devolved = "persistentchatpool.contoso.com.corp.contoso.com NXDOMAIN";
+    assert_eq!(
+        finding(&report, "near_miss", devolved).expect("devolution")["examples"][0]["frame"],
+        100
+    );
+}
+
+#[test]
+fn real_netmask_ordering_is_recognised_not_called_a_failure() {
+    let report = json(&pcdns(&[
+        "analyze",
+        sample("netmask.pcap").to_str().unwrap(),
+        "--expect",
+        sample("netmask.toml").to_str().unwrap(),
+        "--format",
+        "json",
+    ]));
+    let netmask = &report["names"][0]["insight"]["rotation"]["netmask"];
+    assert_eq!(netmask["eligible_answers"], 16);
+    assert_eq!(netmask["local_first"], 16);
+    assert_eq!(netmask["detected"], true);
+    // Every client always got its own site first: without the netmask rule these would be
+    // stuck clients and a server that never rotates.
+    let kinds: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["netmask_ordering"]);
+    let subnets = report["names"][0]["insight"]["rotation"]["subnets"]
+        .as_array()
+        .unwrap();
+    let texts: Vec<&str> = subnets
+        .iter()
+        .map(|s| s["subnet"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, ["10.10.10.0/24", "10.10.20.0/24"]);
+    assert_eq!(subnets[0]["balance"]["first"], serde_json::json!([8, 0]));
+    // With /16 subnets the clients no longer share a subnet with one member only.
+    let wide = json(&pcdns(&[
+        "analyze",
+        sample("netmask.pcap").to_str().unwrap(),
+        "--expect",
+        sample("netmask.toml").to_str().unwrap(),
+        "--format",
+        "json",
+        "--client-prefix-v4",
+        "16",
+    ]));
+    assert_eq!(
+        wide["names"][0]["insight"]["rotation"]["netmask"]["detected"],
+        false
+    );
+    assert!(finding(&wide, "clients_stuck", "10.10.10.1").is_some());
 }
 
 #[test]

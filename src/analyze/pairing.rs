@@ -107,6 +107,9 @@ pub struct PairingSettings {
     pub query_timeout_ns: u64,
     /// Most queries and recent answers held at once.
     pub max_pending: usize,
+    /// Most bytes the held queries, recent answers and their expiry queue may take (estimated
+    /// from the sizes of the entries and their names).
+    pub max_bytes: usize,
 }
 
 /// What pairing counted.
@@ -130,6 +133,8 @@ pub struct PairingCounters {
     pub evicted_answers: u64,
     /// Query retransmissions.
     pub retries: u64,
+    /// Most bytes held at once (estimate, see [`PairingSettings::max_bytes`]).
+    pub peak_bytes: u64,
 }
 
 impl PairingCounters {
@@ -144,7 +149,43 @@ impl PairingCounters {
         self.evicted_queries += other.evicted_queries;
         self.evicted_answers += other.evicted_answers;
         self.retries += other.retries;
+        self.peak_bytes = self.peak_bytes.max(other.peak_bytes);
     }
+}
+
+/// Heap bytes of a string, with the allocator's bookkeeping.
+fn string_bytes(text: &str) -> usize {
+    text.len() + ALLOCATION_OVERHEAD
+}
+
+/// Bookkeeping bytes per heap allocation (glibc malloc's chunk header, rounded).
+const ALLOCATION_OVERHEAD: usize = 16;
+/// Hash-table bytes per entry beyond the entry itself (control byte, free slots at 7/8 load).
+const HASH_SLOT_OVERHEAD: usize = 24;
+
+impl Key {
+    /// Bytes of one copy of the key (in a table or in the expiry queue).
+    fn bytes(&self) -> usize {
+        std::mem::size_of::<Key>() + string_bytes(&self.qname)
+    }
+}
+
+impl PendingQuery {
+    fn bytes(&self) -> usize {
+        let retry_frames = match self.retry_frames.capacity() {
+            0 => 0,
+            n => n * std::mem::size_of::<FrameRef>() + ALLOCATION_OVERHEAD,
+        };
+        std::mem::size_of::<PendingQuery>() + string_bytes(&self.qname) + retry_frames
+    }
+}
+
+fn answered_entry_bytes(key: &Key) -> usize {
+    key.bytes() + std::mem::size_of::<RecentAnswer>() + HASH_SLOT_OVERHEAD
+}
+
+fn queue_entry_bytes(key: &Key) -> usize {
+    std::mem::size_of::<(u64, u64, Table, Key)>() + string_bytes(&key.qname)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -212,6 +253,8 @@ pub struct Pairing {
     next_sequence: u64,
     capture_start_ns: Option<u64>,
     closed: Vec<Transaction>,
+    /// Bytes held in `pending`, `answered` and `order` (estimate).
+    held_bytes: usize,
     /// Truncated UDP answers waiting for their TCP retry.
     pub truncation: TruncationTracker,
     /// What happened so far.
@@ -252,6 +295,7 @@ impl Pairing {
             next_sequence: 0,
             capture_start_ns: None,
             closed: Vec::new(),
+            held_bytes: 0,
             truncation: TruncationTracker::new(settings.query_timeout_ns, settings.max_pending),
             counters: PairingCounters::default(),
         }
@@ -308,11 +352,15 @@ impl Pairing {
             // A retransmission restarts the timeout: the client is still waiting.
             pending.sequence = sequence;
             if pending.retry_frames.len() < MAX_RETRY_FRAMES {
+                self.held_bytes -= pending.bytes();
                 pending.retry_frames.push(frame_of(message));
+                self.held_bytes += pending.bytes();
             }
             self.counters.retries += 1;
+            // Each retransmission queues the key again: the queue too stays under its cap.
+            self.make_room(false);
         } else {
-            self.make_room();
+            self.make_room(true);
             let retry_of_truncated = match message.transport {
                 Transport::Tcp => self.truncation.retry(
                     key.client.ip(),
@@ -334,14 +382,18 @@ impl Pairing {
                 edns_udp_size: message.edns_udp_size,
                 retry_of_truncated,
             };
+            self.held_bytes += key.bytes() + pending.bytes() + HASH_SLOT_OVERHEAD;
             self.pending.insert(key.clone(), pending);
         }
-        self.order.push_back((
-            ts.saturating_add(self.settings.query_timeout_ns),
-            sequence,
-            Table::Pending,
-            key,
-        ));
+        self.push_order(ts, sequence, Table::Pending, key);
+    }
+
+    /// Queues `key` to expire one query timeout after `ts`.
+    fn push_order(&mut self, ts: u64, sequence: u64, table: Table, key: Key) {
+        self.held_bytes += queue_entry_bytes(&key);
+        let deadline = ts.saturating_add(self.settings.query_timeout_ns);
+        self.order.push_back((deadline, sequence, table, key));
+        self.counters.peak_bytes = self.counters.peak_bytes.max(self.held_bytes as u64);
     }
 
     fn observe_response(
@@ -374,6 +426,7 @@ impl Pairing {
             retry_of_truncated: None,
         };
         if let Some(pending) = self.pending.remove(&key) {
+            self.held_bytes -= key.bytes() + pending.bytes() + HASH_SLOT_OVERHEAD;
             transaction.status = Status::Answered;
             transaction.query = Some((pending.query_ts_ns, pending.frame));
             transaction.query_flags = Some(pending.flags);
@@ -386,20 +439,19 @@ impl Pairing {
             transaction.retry_of_truncated = pending.retry_of_truncated;
             self.counters.answered += 1;
             let sequence = self.take_sequence();
-            self.make_room();
-            self.answered.insert(
+            self.make_room(true);
+            let replaced = self.answered.insert(
                 key.clone(),
                 RecentAnswer {
                     sequence,
                     signature: signature(&message),
                 },
             );
-            self.order.push_back((
-                ts.saturating_add(self.settings.query_timeout_ns),
-                sequence,
-                Table::Answered,
-                key,
-            ));
+            // The same key answered again (id and port reused): one entry, counted once.
+            if replaced.is_none() {
+                self.held_bytes += answered_entry_bytes(&key);
+            }
+            self.push_order(ts, sequence, Table::Answered, key);
         } else if let Some(first) = self.answered.get(&key) {
             transaction.status = Status::Duplicate;
             transaction.answers_differ = first.signature != signature(&message);
@@ -444,9 +496,13 @@ impl Pairing {
         self.next_sequence
     }
 
-    /// Keeps the held entries under the cap by expiring the oldest.
-    fn make_room(&mut self) {
-        while self.pending.len() + self.answered.len() >= self.settings.max_pending.max(1)
+    /// Keeps the held entries under the caps (entries when `adding_entry`, bytes, and queue
+    /// length: every retransmission queues the key again) by expiring the oldest.
+    fn make_room(&mut self, adding_entry: bool) {
+        let max_entries = self.settings.max_pending.max(1);
+        while (adding_entry && self.pending.len() + self.answered.len() >= max_entries
+            || self.order.len() >= 2 * max_entries
+            || self.held_bytes >= self.settings.max_bytes)
             && !self.order.is_empty()
         {
             self.expire_front(Status::Evicted);
@@ -459,6 +515,7 @@ impl Pairing {
         let Some((_, sequence, table, key)) = self.order.pop_front() else {
             return;
         };
+        self.held_bytes -= queue_entry_bytes(&key);
         match table {
             Table::Answered => {
                 if self
@@ -467,6 +524,7 @@ impl Pairing {
                     .is_some_and(|a| a.sequence == sequence)
                 {
                     self.answered.remove(&key);
+                    self.held_bytes -= answered_entry_bytes(&key);
                     self.counters.evicted_answers += u64::from(status == Status::Evicted);
                 }
             }
@@ -482,6 +540,7 @@ impl Pairing {
                 let Some(pending) = self.pending.remove(&key) else {
                     return;
                 };
+                self.held_bytes -= key.bytes() + pending.bytes() + HASH_SLOT_OVERHEAD;
                 match status {
                     Status::Evicted => self.counters.evicted_queries += 1,
                     Status::Pending => self.counters.pending += 1,
@@ -574,6 +633,7 @@ mod tests {
         let mut pairing = Pairing::new(PairingSettings {
             query_timeout_ns: 5 * SECOND,
             max_pending,
+            max_bytes: usize::MAX,
         });
         pairing.set_capture_start(messages[0].frame.ts_ns);
         let mut closed = Vec::new();
@@ -704,6 +764,7 @@ mod tests {
         let mut pairing = Pairing::new(PairingSettings {
             query_timeout_ns: 5 * SECOND,
             max_pending: 100,
+            max_bytes: usize::MAX,
         });
         let mut closed = Vec::new();
         for m in &messages {
@@ -730,10 +791,64 @@ mod tests {
     }
 
     #[test]
+    fn held_bytes_stay_under_the_byte_cap_and_balance_out() {
+        let cap = 20_000;
+        let mut pairing = Pairing::new(PairingSettings {
+            query_timeout_ns: 5 * SECOND,
+            max_pending: 1_000_000,
+            max_bytes: cap,
+        });
+        let mut largest_entry = 0;
+        for n in 0..2_000u16 {
+            let frame = u64::from(n) * 3;
+            let query = message(frame + 1, f64::from(n) * 0.001, false, n, None);
+            let key = Key::of(&query);
+            largest_entry = largest_entry.max(key.bytes() * 2 + 400);
+            pairing.observe(Box::new(query), None, true);
+            // Every fourth query is answered twice: a recent answer, then a duplicate.
+            if n % 4 == 0 {
+                let at = f64::from(n) * 0.001 + 0.0005;
+                let answer = message(frame + 2, at, true, n, Some([10, 0, 0, 1]));
+                pairing.observe(Box::new(answer.clone()), None, true);
+                pairing.observe(Box::new(answer), None, true);
+            }
+            assert!(
+                pairing.held_bytes < cap + largest_entry,
+                "{}",
+                pairing.held_bytes
+            );
+        }
+        assert!(pairing.counters.evicted_queries > 0);
+        assert!(pairing.counters.peak_bytes < (cap + largest_entry) as u64);
+        pairing.finish(3_600 * SECOND);
+        // Everything added was taken away again: the estimate does not drift.
+        assert_eq!(pairing.held_bytes, 0);
+        assert!(pairing.order.is_empty() && pairing.pending.is_empty());
+    }
+
+    #[test]
+    fn a_retransmission_flood_does_not_grow_the_expiry_queue() {
+        let mut pairing = Pairing::new(PairingSettings {
+            query_timeout_ns: 5 * SECOND,
+            max_pending: 100,
+            max_bytes: usize::MAX,
+        });
+        for n in 0..10_000u64 {
+            let query = message(n + 1, n as f64 * 0.0001, false, 7, None);
+            pairing.observe(Box::new(query), None, true);
+            assert!(pairing.order.len() <= 200, "{}", pairing.order.len());
+        }
+        assert_eq!(pairing.pending.len(), 1);
+        assert_eq!(pairing.counters.retries, 9_999);
+        assert_eq!(pairing.counters.evicted_queries, 0);
+    }
+
+    #[test]
     fn untracked_alias_response_is_unpaired_not_orphan() {
         let mut pairing = Pairing::new(PairingSettings {
             query_timeout_ns: 5 * SECOND,
             max_pending: 10,
+            max_bytes: usize::MAX,
         });
         pairing.observe(
             Box::new(message(1, 0.0, true, 5, Some([10, 0, 0, 1]))),

@@ -149,26 +149,36 @@ pub struct Rotation {
     pub netmask: NetmaskOrdering,
 }
 
-/// The subnet of `address` under the settings' prefixes, as text.
+/// A network: IPv4 or not, masked bits, prefix length (IPv6 subnets sort before IPv4 ones).
+type Network = (bool, u128, u8);
+
+/// The network of `address` under the settings' prefixes.
+fn network_of(address: &IpAddr, settings: &RotationSettings) -> Network {
+    let (bits, width, prefix) = match address {
+        IpAddr::V4(v4) => (u128::from(u32::from(*v4)), 32, settings.v4_prefix.min(32)),
+        IpAddr::V6(v6) => (u128::from(*v6), 128, settings.v6_prefix.min(128)),
+    };
+    let host_bits = u32::from(width - prefix);
+    let mask = u128::MAX.checked_shl(host_bits).unwrap_or(0);
+    (address.is_ipv4(), bits & mask, prefix)
+}
+
+/// The subnet of `address` under the settings' prefixes, as text (e.g. `10.1.2.0/24`).
 pub fn subnet_of(address: &IpAddr, settings: &RotationSettings) -> String {
-    match address {
-        IpAddr::V4(v4) => {
-            let prefix = settings.v4_prefix.min(32);
-            let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
-            let network = std::net::Ipv4Addr::from(u32::from(*v4) & mask);
-            format!("{network}/{prefix}")
-        }
-        IpAddr::V6(v6) => {
-            let prefix = settings.v6_prefix.min(128);
-            let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
-            let network = std::net::Ipv6Addr::from(u128::from(*v6) & mask);
-            format!("{network}/{prefix}")
-        }
-    }
+    subnet_text(network_of(address, settings))
+}
+
+fn subnet_text((ipv4, network, prefix): Network) -> String {
+    let network: IpAddr = if ipv4 {
+        std::net::Ipv4Addr::from(network as u32).into()
+    } else {
+        std::net::Ipv6Addr::from(network).into()
+    };
+    format!("{network}/{prefix}")
 }
 
 fn same_subnet(a: &IpAddr, b: &IpAddr, settings: &RotationSettings) -> bool {
-    a.is_ipv4() == b.is_ipv4() && subnet_of(a, settings) == subnet_of(b, settings)
+    network_of(a, settings) == network_of(b, settings)
 }
 
 /// Computes the rotation view of `facts`. `members`: the expected members (empty in
@@ -210,7 +220,8 @@ pub fn rotation(
             .iter()
             .filter(|(client, _)| !resolvers.contains(client))
     };
-    let mut subnet_first: BTreeMap<String, (u64, BTreeMap<IpAddr, u64>)> = BTreeMap::new();
+    // Per client subnet: clients, and how often each address came first.
+    let mut subnet_first: BTreeMap<Network, (u64, BTreeMap<IpAddr, u64>)> = BTreeMap::new();
     let mut stuck_clients: BTreeMap<IpAddr, Vec<IpAddr>> = BTreeMap::new();
     let mut netmask = NetmaskOrdering {
         eligible_answers: 0,
@@ -218,7 +229,9 @@ pub fn rotation(
         detected: false,
     };
     for (client, c) in stubs() {
-        let (count, first) = subnet_first.entry(subnet_of(client, settings)).or_default();
+        let (count, first) = subnet_first
+            .entry(network_of(client, settings))
+            .or_default();
         *count += 1;
         for (address, placement) in &c.addresses {
             *first.entry(*address).or_default() += placement.first;
@@ -248,7 +261,7 @@ pub fn rotation(
     let subnets = subnet_first
         .into_iter()
         .map(|(subnet, (clients, first))| SubnetBalance {
-            subnet,
+            subnet: subnet_text(subnet),
             clients,
             balance: Balance::of(&candidates, |c| first.get(c).copied().unwrap_or(0)),
         })

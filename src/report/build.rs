@@ -173,6 +173,8 @@ fn summary(outcome: &RunOutcome, options: ReportOptions) -> Summary {
         transactions: TransactionSummary {
             query_timeout_seconds: pairing.query_timeout_ns as f64 / 1e9,
             max_pending: pairing.max_pending,
+            max_bytes: pairing.max_bytes,
+            peak_bytes: traffic.pairing.peak_bytes,
             answered: traffic.pairing.answered,
             unanswered: traffic.pairing.unanswered,
             pending_at_end: traffic.pairing.pending,

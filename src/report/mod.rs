@@ -173,6 +173,10 @@ pub struct TransactionSummary {
     pub query_timeout_seconds: f64,
     /// The cap on queries and recent answers held.
     pub max_pending: usize,
+    /// The cap on the bytes pairing holds (estimate).
+    pub max_bytes: usize,
+    /// Most bytes pairing held at once (estimate).
+    pub peak_bytes: u64,
     /// Queries with their response.
     pub answered: u64,
     /// Queries without a response within the timeout.

@@ -172,8 +172,8 @@ pub fn render_text(report: &Report, style: TextStyle) -> String {
     if t.evicted_queries + t.evicted_answers > 0 {
         let _ = writeln!(
             out,
-            "  EVICTED       {} pending queries and {} recent answers at the cap of {} (raise --max-pending)",
-            t.evicted_queries, t.evicted_answers, t.max_pending
+            "  EVICTED       {} pending queries and {} recent answers at the cap of {} entries or {} MiB (raise --max-pending or --pairing-memory)",
+            t.evicted_queries, t.evicted_answers, t.max_pending, t.max_bytes >> 20
         );
     }
     let skipped: Vec<String> = s

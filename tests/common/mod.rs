@@ -175,6 +175,7 @@ pub fn run_config(
         pairing: pcdns::analyze::PairingSettings {
             query_timeout_ns: 5_000_000_000,
             max_pending,
+            max_bytes: usize::MAX,
         },
         reassembly: ReassemblyLimits {
             fragments: FragmentLimits {
