@@ -27,7 +27,7 @@ use connections::RecentAnswers;
 use std::collections::BTreeMap;
 
 /// Most distinct names tracked in discovery mode; responses for further names are counted.
-pub const MAX_DISCOVERED_NAMES: usize = 50_000;
+pub const MAX_DISCOVERED_NAMES: usize = 10_000;
 
 /// What the analysis measures against.
 #[derive(Debug, Clone)]
@@ -129,7 +129,7 @@ impl Analysis {
             return Some(watched);
         }
         self.traffic.watched_responses += 1;
-        let stale_since = facts.record_response(message, &view, via_alias);
+        let stale_since = facts.record_response(message, &view, via_alias, entry.is_some());
         if let (Some(expectations), Some(entry)) = (watching.expectations(), entry) {
             names::check_response(&mut self.findings, expectations, entry, message, &view);
             if stale_since.is_some() {

@@ -295,13 +295,16 @@ impl NameFacts {
     }
 
     /// Records one response attributed to this name (`via_alias`: the question asked another
-    /// name). Returns the time of the last change of answer set if this response still
-    /// carried an older set after that change plus the older set's TTL (a stale answer).
+    /// name; `timeline_detail`: the timeline also counts each address and each server's answer
+    /// sets, which expected names need and discovered names, thousands of them, cannot afford).
+    /// Returns the time of the last change of answer set if this response still carried an
+    /// older set after that change plus the older set's TTL (a stale answer).
     pub fn record_response(
         &mut self,
         message: &DnsMessage,
         view: &ResponseView,
         via_alias: bool,
+        timeline_detail: bool,
     ) -> Option<u64> {
         self.responses += 1;
         *self.rcodes.entry(view.rcode).or_default() += 1;
@@ -320,8 +323,12 @@ impl NameFacts {
         self.timeline.record_response(&TimelineResponse {
             ts_ns: event.ts_ns,
             server: event.server,
-            addresses: &view.addresses,
-            complete_set,
+            addresses: if timeline_detail {
+                &view.addresses
+            } else {
+                &[]
+            },
+            complete_set: complete_set.filter(|_| timeline_detail),
             failed: view.rcode.is_failure(),
         });
         let stale = complete_set.and_then(|set| self.track_change(set, event.ts_ns));
