@@ -425,14 +425,18 @@ pub fn rfc3339(ts_ns: u64) -> String {
 
 /// Renders `report` as one line of JSON (JSON lines: a monitor's periodic reports).
 pub fn render_json_line(report: &Report) -> String {
-    let mut json = serde_json::to_string(report).unwrap_or_default();
-    json.push('\n');
-    json
+    with_newline(serde_json::to_string(report))
 }
 
 /// Renders `report` as pretty JSON with a trailing newline.
 pub fn render_json(report: &Report) -> String {
-    let mut json = serde_json::to_string_pretty(report).unwrap_or_default();
+    with_newline(serde_json::to_string_pretty(report))
+}
+
+/// The serialized report and a newline. Serializing can only fail on a map whose keys are not
+/// strings, a bug no input can cause: fail loudly rather than print an empty report.
+fn with_newline(json: serde_json::Result<String>) -> String {
+    let mut json = json.expect("every map in the report has string keys");
     json.push('\n');
     json
 }
