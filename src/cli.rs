@@ -88,6 +88,8 @@ struct MonitorArgs {
     #[arg(long, value_name = "N", default_value_t = 20)]
     top: usize,
     #[command(flatten)]
+    insight: InsightArgs,
+    #[command(flatten)]
     input: InputArgs,
 }
 
@@ -105,6 +107,8 @@ struct MergeArgs {
     /// Discovery: how many names to list.
     #[arg(long, value_name = "N", default_value_t = 20)]
     top: usize,
+    #[command(flatten)]
+    insight: InsightArgs,
 }
 
 /// `PORT`, `:PORT` or `HOST:PORT`; a bare port listens on loopback only.
@@ -252,6 +256,33 @@ struct LogArgs {
     input: InputArgs,
 }
 
+/// Pool insight settings, shared by the commands that build reports.
+#[derive(Debug, Args)]
+struct InsightArgs {
+    /// Timeline interval in seconds (default: chosen from the capture's length).
+    #[arg(long, value_name = "SECONDS", value_parser = positive_seconds)]
+    bucket: Option<f64>,
+    /// Client subnet prefix length for IPv4, for the per-subnet rotation view.
+    #[arg(long, value_name = "BITS", default_value_t = 24, value_parser = clap::value_parser!(u8).range(0..=32))]
+    client_prefix_v4: u8,
+    /// Client subnet prefix length for IPv6.
+    #[arg(long, value_name = "BITS", default_value_t = 64, value_parser = clap::value_parser!(u8).range(0..=128))]
+    client_prefix_v6: u8,
+}
+
+impl InsightArgs {
+    fn options(&self) -> InsightOptions {
+        InsightOptions {
+            rotation: RotationSettings {
+                v4_prefix: self.client_prefix_v4,
+                v6_prefix: self.client_prefix_v6,
+                ..RotationSettings::default()
+            },
+            bucket_ns: self.bucket.map(nanoseconds),
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 struct AnalyzeArgs {
     /// Capture files (pcap, pcapng, optionally gzip or zstd compressed); `-` reads standard input.
@@ -278,15 +309,8 @@ struct AnalyzeArgs {
     /// Also write a self-contained HTML report (charts included) to FILE.
     #[arg(long, value_name = "FILE")]
     html: Option<PathBuf>,
-    /// Timeline interval in seconds (default: chosen from the capture's length).
-    #[arg(long, value_name = "SECONDS", value_parser = positive_seconds)]
-    bucket: Option<f64>,
-    /// Client subnet prefix length for IPv4, for the per-subnet rotation view.
-    #[arg(long, value_name = "BITS", default_value_t = 24, value_parser = clap::value_parser!(u8).range(0..=32))]
-    client_prefix_v4: u8,
-    /// Client subnet prefix length for IPv6.
-    #[arg(long, value_name = "BITS", default_value_t = 64, value_parser = clap::value_parser!(u8).range(0..=128))]
-    client_prefix_v6: u8,
+    #[command(flatten)]
+    insight: InsightArgs,
     #[command(flatten)]
     input: InputArgs,
 }
@@ -441,6 +465,8 @@ pub struct MonitorConfig {
     pub pseudonymize: Option<String>,
     /// Discovery: names to list.
     pub top: usize,
+    /// Rotation settings and timeline interval.
+    pub insight: InsightOptions,
 }
 
 /// `pcdns merge`.
@@ -454,6 +480,8 @@ pub struct MergeConfig {
     pub format: Format,
     /// Discovery: names to list.
     pub top: usize,
+    /// Rotation settings and timeline interval.
+    pub insight: InsightOptions,
 }
 
 /// A validated command.
@@ -554,14 +582,7 @@ impl Cli {
                     ColourArg::Never => ColourChoice::Never,
                 },
                 html: args.html,
-                insight: InsightOptions {
-                    rotation: RotationSettings {
-                        v4_prefix: args.client_prefix_v4,
-                        v6_prefix: args.client_prefix_v6,
-                        ..RotationSettings::default()
-                    },
-                    bucket_ns: args.bucket.map(nanoseconds),
-                },
+                insight: args.insight.options(),
             }),
             Command::Expect(args) => Config::Expect(ExpectConfig {
                 input: args.input.into_config(args.from),
@@ -590,12 +611,14 @@ impl Cli {
                 user: args.user,
                 pseudonymize: args.pseudonymize,
                 top: args.top,
+                insight: args.insight.options(),
             })),
             Command::Merge(args) => Config::Merge(MergeConfig {
                 reports: args.reports,
                 expect: args.expect,
                 format: format_of(args.format),
                 top: args.top,
+                insight: args.insight.options(),
             }),
             Command::Synth(args) => Config::Synth(SynthCommand {
                 config: crate::synth::SynthConfig {

@@ -374,7 +374,7 @@ fn run_merge(config: &MergeConfig) -> Result<Status, CommandError> {
         top_names: config.top,
         pairing: run.pairing,
         reassembly: run.reassembly,
-        insight: InsightOptions::default(),
+        insight: config.insight,
     };
     let report = report::build(&run.into_outcome(), &watching, options);
     write_stdout(&render_plain(&report, config.format))?;

@@ -63,6 +63,37 @@ fn merging_reports_of_two_files_equals_analysing_both_files() {
 }
 
 #[test]
+fn merge_takes_the_insight_settings_like_analyze() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = json_report(&dir, "broken.pcap");
+    let settings = ["--bucket", "2", "--client-prefix-v4", "8"];
+    let merged = json(&pcdns(
+        &[&["merge", &report, "-f", "json"][..], &settings].concat(),
+    ));
+    let analysed = json(&pcdns(
+        &[
+            &[
+                "analyze",
+                "samples/broken.pcap",
+                "-e",
+                "samples/contoso.toml",
+                "-f",
+                "json",
+            ][..],
+            &settings,
+        ]
+        .concat(),
+    ));
+    let pool = |report: &Value| report["names"][2]["insight"].clone();
+    assert_eq!(pool(&merged)["timeline"]["bucket_seconds"], 2);
+    assert_eq!(
+        pool(&merged)["rotation"]["subnets"][0]["subnet"],
+        "127.0.0.0/8"
+    );
+    assert_eq!(pool(&merged), pool(&analysed));
+}
+
+#[test]
 fn a_monitors_json_lines_count_by_their_last_report() {
     let dir = tempfile::tempdir().unwrap();
     let broken = json_report(&dir, "broken.pcap");

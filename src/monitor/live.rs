@@ -14,7 +14,6 @@ use crate::cli::{Format, MonitorConfig};
 use crate::commands::{build_report, run_config, watching_of, write_stdout, CommandError, Status};
 use crate::pipeline::{self, Progress, RunOutcome};
 use crate::pseudonym::Pseudonymizer;
-use crate::report::insight::InsightOptions;
 use crate::report::{self, MonitorCounters, Report};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -101,7 +100,7 @@ impl Observer<'_> {
             self.watching,
             &self.config.input,
             self.config.top,
-            InsightOptions::default(),
+            self.config.insight,
         )
     }
 
