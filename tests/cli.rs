@@ -223,28 +223,11 @@ fn expect_from_a_healthy_capture_writes_expectations_that_pass_on_it() {
 
 #[test]
 fn one_thread_and_four_threads_give_the_same_bytes() {
-    let one = pcdns(&[
-        "analyze",
-        BROKEN,
-        HEALTHY,
-        "--expect",
-        CONTOSO,
-        "--format",
-        "json",
-        "--threads",
-        "1",
-    ]);
-    let four = pcdns(&[
-        "analyze",
-        BROKEN,
-        HEALTHY,
-        "--expect",
-        CONTOSO,
-        "--format",
-        "json",
-        "--threads",
-        "4",
-    ]);
+    let run = |threads: &str| {
+        let args = [BROKEN, HEALTHY, "--expect", CONTOSO, "--format", "json"];
+        pcdns(&[&["analyze"][..], &args, &["--threads", threads]].concat())
+    };
+    let (one, four) = (run("1"), run("4"));
     assert_eq!(stdout(&one), stdout(&four));
 }
 

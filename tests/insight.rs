@@ -215,16 +215,21 @@ fn run(extra: &[&str]) -> (Value, tempfile::TempDir) {
     (json(&output), dir)
 }
 
+/// The JSON report of samples/NAME.pcap against samples/NAME.toml, with `extra` arguments.
+fn sample_report(name: &str, extra: &[&str]) -> Value {
+    let (capture, expectations) = (
+        sample(&format!("{name}.pcap")),
+        sample(&format!("{name}.toml")),
+    );
+    let mut args = vec!["analyze", capture.to_str().unwrap(), "--expect"];
+    args.extend([expectations.to_str().unwrap(), "--format", "json"]);
+    args.extend_from_slice(extra);
+    json(&pcdns(&args))
+}
+
 #[test]
 fn real_bind_rotates_and_a_caching_unbound_does_not() {
-    let report = json(&pcdns(&[
-        "analyze",
-        sample("rotation.pcap").to_str().unwrap(),
-        "--expect",
-        sample("rotation.toml").to_str().unwrap(),
-        "--format",
-        "json",
-    ]));
+    let report = sample_report("rotation", &[]);
     let insight = &report["names"][0]["insight"];
     let servers = insight["rotation"]["servers"].as_array().unwrap();
     let server = |address: &str| servers.iter().find(|s| s["server"] == address).unwrap();
@@ -275,14 +280,7 @@ fn real_bind_rotates_and_a_caching_unbound_does_not() {
 
 #[test]
 fn real_netmask_ordering_is_recognised_not_called_a_failure() {
-    let report = json(&pcdns(&[
-        "analyze",
-        sample("netmask.pcap").to_str().unwrap(),
-        "--expect",
-        sample("netmask.toml").to_str().unwrap(),
-        "--format",
-        "json",
-    ]));
+    let report = sample_report("netmask", &[]);
     let netmask = &report["names"][0]["insight"]["rotation"]["netmask"];
     assert_eq!(netmask["eligible_answers"], 16);
     assert_eq!(netmask["local_first"], 16);
@@ -306,16 +304,7 @@ fn real_netmask_ordering_is_recognised_not_called_a_failure() {
     assert_eq!(texts, ["10.10.10.0/24", "10.10.20.0/24"]);
     assert_eq!(subnets[0]["balance"]["first"], serde_json::json!([8, 0]));
     // With /16 subnets the clients no longer share a subnet with one member only.
-    let wide = json(&pcdns(&[
-        "analyze",
-        sample("netmask.pcap").to_str().unwrap(),
-        "--expect",
-        sample("netmask.toml").to_str().unwrap(),
-        "--format",
-        "json",
-        "--client-prefix-v4",
-        "16",
-    ]));
+    let wide = sample_report("netmask", &["--client-prefix-v4", "16"]);
     assert_eq!(
         wide["names"][0]["insight"]["rotation"]["netmask"]["detected"],
         false
