@@ -1,7 +1,7 @@
-# dns-lib.sh: shared by the BIND sample scripts (sourced after netns-lib.sh, not run):
-# start an authoritative named in the namespace, capture lo with tcpdump and check that the
-# capture holds exactly the packets the script caused, and send dig queries that must (q) or
-# must not (q_down) be answered.
+# dns-lib.sh: shared by the sample scripts (sourced after netns-lib.sh, not run): start an
+# authoritative named in the namespace, write the common part of an Unbound configuration,
+# capture lo with tcpdump and check that the capture holds exactly the packets the script
+# caused, and send dig queries that must (q) or must not (q_down) be answered.
 
 # ---------------------------------------------------------------- named --------
 
@@ -135,3 +135,29 @@ q_down() {
         "$client" "$server" "$qname" "$qtype" "(down)" "dig exit $rc${why:+, $why}" >&2
 }
 
+
+# ---------------------------------------------------------------- unbound ------
+
+# unbound_server_options DIR ADDRESS: the `server:` clause every sample's Unbound starts with:
+# foreground, no chroot or user switch, files in DIR, listening on ADDRESS:53 (IPv4 only), the
+# iterator module alone, queries from 127.0.0.0/8 allowed. The caller appends its own options.
+unbound_server_options() {
+    cat <<CONF
+server:
+    interface: $2
+    port: 53
+    do-ip4: yes
+    do-ip6: no
+    do-daemonize: no
+    chroot: ""
+    username: ""
+    directory: "$1"
+    pidfile: "$1/unbound.pid"
+    use-syslog: no
+    logfile: ""
+    verbosity: 1
+    num-threads: 1
+    module-config: "iterator"
+    access-control: 127.0.0.0/8 allow
+CONF
+}

@@ -55,6 +55,8 @@ set -euo pipefail
 
 # shellcheck source=samples/netns-lib.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/netns-lib.sh"
+# shellcheck source=samples/dns-lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/dns-lib.sh"
 netns_setup pcdns-large-pool "unbound dig tcpdump ip tshark" "unbound, dnsutils, tcpdump, iproute2, tshark" "$@"
 
 # ---------------------------------------------------------------- namespace ----
@@ -86,25 +88,8 @@ lo_mtu=$(nsx cat /sys/class/net/lo/mtu)
 UNBOUND_DIR="$WORK/unbound"
 mkdir -p "$UNBOUND_DIR"
 {
+    unbound_server_options "$UNBOUND_DIR" "$SERVER"
     cat <<EOF
-server:
-    interface: $SERVER
-    port: 53
-    do-ip4: yes
-    do-ip6: no
-    do-udp: yes
-    do-tcp: yes
-    do-daemonize: no
-    chroot: ""
-    username: ""
-    directory: "$UNBOUND_DIR"
-    pidfile: "$UNBOUND_DIR/unbound.pid"
-    use-syslog: no
-    logfile: ""
-    verbosity: 1
-    num-threads: 1
-    module-config: "iterator"
-    access-control: 127.0.0.0/8 allow
     # Large UDP answers, sent without DF: the kernel fragments them at the 1500-byte MTU.
     max-udp-size: 4096
     edns-buffer-size: 4096

@@ -75,24 +75,10 @@ start_named authoritative "$AUTHORITATIVE" "$WORK/pool.zone"
 # answers, nothing fetched but what a client asks for (one upstream query in all).
 UNBOUND_DIR="$WORK/unbound"
 mkdir -p "$UNBOUND_DIR"
-cat >"$UNBOUND_DIR/unbound.conf" <<CONF
-server:
-    interface: $RESOLVER
+{
+    unbound_server_options "$UNBOUND_DIR" "$RESOLVER"
+    cat <<CONF
     outgoing-interface: $RESOLVER
-    port: 53
-    do-ip4: yes
-    do-ip6: no
-    do-daemonize: no
-    chroot: ""
-    username: ""
-    directory: "$UNBOUND_DIR"
-    pidfile: "$UNBOUND_DIR/unbound.pid"
-    use-syslog: no
-    logfile: ""
-    verbosity: 1
-    num-threads: 1
-    module-config: "iterator"
-    access-control: 127.0.0.0/8 allow
     do-not-query-localhost: no
     qname-minimisation: no
     target-fetch-policy: "0 0 0 0 0"
@@ -105,6 +91,7 @@ stub-zone:
 remote-control:
     control-enable: no
 CONF
+} >"$UNBOUND_DIR/unbound.conf"
 if command -v unbound-checkconf >/dev/null 2>&1; then
     unbound-checkconf "$UNBOUND_DIR/unbound.conf" >/dev/null ||
         die "unbound-checkconf rejects $UNBOUND_DIR/unbound.conf"
