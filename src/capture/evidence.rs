@@ -211,17 +211,16 @@ mod tests {
     fn batch(numbers: std::ops::RangeInclusive<u64>) -> FrameBatch {
         let mut batch = FrameBatch::default();
         for n in numbers {
-            let start = batch.bytes.len() as u32;
-            batch.bytes.extend_from_slice(&[n as u8; 60]);
-            batch.frames.push(FrameMeta {
+            let meta = FrameMeta {
                 ts_ns: n * 1000,
                 file_index: 0,
                 frame_number: n,
                 link_type: 1,
-                start,
-                caplen: 60,
+                start: 0,
+                caplen: 0,
                 wire_len: 60,
-            });
+            };
+            batch.push_copied(meta, &[n as u8; 60]);
         }
         batch
     }

@@ -155,7 +155,7 @@ impl CaptureReader {
         max_bytes: usize,
     ) -> Result<usize, CaptureError> {
         let mut appended = 0;
-        while appended < max_frames && batch.bytes.len() < max_bytes {
+        while appended < max_frames && batch.frame_bytes_total < max_bytes {
             match self.next_record(batch)? {
                 Record::Frame => appended += 1,
                 Record::Other => {}
@@ -194,7 +194,13 @@ impl CaptureReader {
             match outcome {
                 Parsed::Frame(used, frame) => {
                     self.last_ts_ns = frame.ts_ns;
-                    record_frame(&mut self.summary, self.file_index, batch, &frame);
+                    // Where the frame lies in the map, when the input is mapped (a frame that
+                    // is not a piece of the window, such as an empty one, is copied instead).
+                    let in_map = self.window.mapped().and_then(|(map, position)| {
+                        let offset = offset_within(data, frame.data)?;
+                        Some((map, (position + offset) as u64))
+                    });
+                    record_frame(&mut self.summary, self.file_index, batch, &frame, in_map);
                     self.window.consume(used);
                     return Ok(Record::Frame);
                 }
@@ -234,28 +240,39 @@ impl CaptureReader {
 }
 
 /// Copies one frame into the batch and counts it in the file's summary.
+/// The offset of `piece` inside `whole`, if it is a non-empty piece of it.
+fn offset_within(whole: &[u8], piece: &[u8]) -> Option<usize> {
+    let offset = (piece.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
+    (!piece.is_empty() && offset + piece.len() <= whole.len()).then_some(offset)
+}
+
+/// Counts `frame` in the file summary and appends it to `batch`: pointing into the map when
+/// the input is mapped (`in_map`: the map and the frame's offset in it), copied otherwise.
 fn record_frame(
     summary: &mut FileSummary,
     file_index: u16,
     batch: &mut FrameBatch,
     frame: &RawFrame<'_>,
+    in_map: Option<(&std::sync::Arc<memmap2::Mmap>, u64)>,
 ) {
     summary.packets += 1;
     summary.captured_bytes += frame.data.len() as u64;
     if !summary.link_types.contains(&frame.link_type) {
         summary.link_types.push(frame.link_type);
     }
-    let start = batch.bytes.len();
-    batch.bytes.extend_from_slice(frame.data);
-    batch.frames.push(FrameMeta {
+    let meta = FrameMeta {
         ts_ns: frame.ts_ns,
         file_index,
         frame_number: summary.packets,
         link_type: frame.link_type,
-        start: start as u32,
+        start: in_map.map_or(0, |(_, offset)| offset),
         caplen: frame.data.len() as u32,
         wire_len: frame.wire_len,
-    });
+    };
+    match in_map {
+        Some((map, _)) => batch.push_mapped(map, meta),
+        None => batch.push_copied(meta, frame.data),
+    }
 }
 
 enum Record {

@@ -278,7 +278,7 @@ impl LiveSource {
         max_bytes: usize,
     ) -> Result<(), CaptureError> {
         for (index, handle) in self.handles.iter_mut().enumerate() {
-            while batch.frames.len() < max_frames && batch.bytes.len() < max_bytes {
+            while batch.frames.len() < max_frames && batch.frame_bytes_total < max_bytes {
                 let packet = match handle.capture.next_packet() {
                     Ok(packet) => packet,
                     Err(pcap::Error::TimeoutExpired) => break,
@@ -298,16 +298,16 @@ impl LiveSource {
                 let ts_ns = (ts.tv_sec as u64)
                     .saturating_mul(1_000_000_000)
                     .saturating_add(ts.tv_usec as u64 * 1_000);
-                batch.frames.push(FrameMeta {
+                let meta = FrameMeta {
                     ts_ns,
                     file_index: index as u16,
                     frame_number: handle.frames,
                     link_type: handle.link_type,
-                    start: batch.bytes.len() as u32,
-                    caplen: packet.data.len() as u32,
+                    start: 0,
+                    caplen: 0,
                     wire_len: packet.header.len,
-                });
-                batch.bytes.extend_from_slice(packet.data);
+                };
+                batch.push_copied(meta, packet.data);
             }
         }
         Ok(())
@@ -359,7 +359,7 @@ impl BatchSource for LiveSource {
                 more = false;
                 break;
             }
-            if batch.frames.len() >= max_frames || batch.bytes.len() >= max_bytes {
+            if batch.frames.len() >= max_frames || batch.frame_bytes_total >= max_bytes {
                 break;
             }
             if self.stop.load(Ordering::Relaxed) {

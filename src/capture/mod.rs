@@ -59,6 +59,7 @@ pub struct InterfaceHealth {
 }
 
 use std::fmt;
+use std::sync::Arc;
 
 /// The largest single record (pcap record or pcapng block) pcdns will buffer. A header that
 /// claims more is reported as corrupt instead of allocating what it claims.
@@ -75,15 +76,18 @@ pub struct FrameMeta {
     pub frame_number: u64,
     /// Link-layer header type (LINKTYPE_* value) of this frame.
     pub link_type: u32,
-    /// Offset of the frame's first byte in [`FrameBatch::bytes`].
-    pub start: u32,
+    /// Offset of the frame's first byte in the batch's bytes: [`FrameBatch::bytes`], or the
+    /// mapped file when [`FrameBatch::mapped`] is set.
+    pub start: u64,
     /// Number of bytes captured.
     pub caplen: u32,
     /// Length of the frame on the wire (larger than `caplen` when cut by snaplen).
     pub wire_len: u32,
 }
 
-/// A run of frames copied out of a capture, handed to decode workers as one unit.
+/// A run of frames from a capture, handed to decode workers as one unit. Frames of a
+/// memory-mapped file are not copied: the batch holds the map and points into it. Frames of a
+/// stream or an interface are copied into [`FrameBatch::bytes`]. One batch never mixes the two.
 #[derive(Debug, Default)]
 pub struct FrameBatch {
     /// Sequence number of the batch in capture order (set by the reader).
@@ -91,8 +95,12 @@ pub struct FrameBatch {
     /// Live capture: the wall clock (ns since the Unix epoch) when the batch was handed on, so
     /// the analysis can let time pass on a quiet link. 0 for files.
     pub tick_ns: u64,
-    /// The frames' bytes, back to back.
+    /// Copied frames' bytes, back to back.
     pub bytes: Vec<u8>,
+    /// The mapped capture file the frames point into, if they were not copied.
+    pub mapped: Option<Arc<memmap2::Mmap>>,
+    /// Captured bytes of all frames in the batch (copied or mapped).
+    pub frame_bytes_total: usize,
     /// One entry per frame, in capture order.
     pub frames: Vec<FrameMeta>,
 }
@@ -102,13 +110,48 @@ impl FrameBatch {
     pub fn clear(&mut self) {
         self.tick_ns = 0;
         self.bytes.clear();
+        self.mapped = None;
+        self.frame_bytes_total = 0;
         self.frames.clear();
     }
 
     /// The captured bytes of `frame`.
     pub fn frame_bytes(&self, frame: &FrameMeta) -> &[u8] {
         let start = frame.start as usize;
-        &self.bytes[start..start + frame.caplen as usize]
+        let backing: &[u8] = match &self.mapped {
+            Some(map) => map,
+            None => &self.bytes,
+        };
+        &backing[start..start + frame.caplen as usize]
+    }
+
+    /// Appends a frame by copying `data` (its `start` is set here). An empty frame fits any
+    /// batch; others only batches without mapped frames.
+    pub fn push_copied(&mut self, mut meta: FrameMeta, data: &[u8]) {
+        debug_assert!(
+            data.is_empty() || self.mapped.is_none(),
+            "a batch never mixes copied and mapped frames"
+        );
+        meta.start = self.bytes.len() as u64;
+        meta.caplen = data.len() as u32;
+        self.bytes.extend_from_slice(data);
+        self.frame_bytes_total += data.len();
+        self.frames.push(meta);
+    }
+
+    /// Appends a frame that lies at `meta.start` in `map`, without copying it. The batch must
+    /// be empty or already point into the same map.
+    pub fn push_mapped(&mut self, map: &Arc<memmap2::Mmap>, meta: FrameMeta) {
+        debug_assert!(
+            self.bytes.is_empty(),
+            "a batch never mixes copied and mapped frames"
+        );
+        if self.mapped.is_none() {
+            self.mapped = Some(Arc::clone(map));
+        }
+        debug_assert!(self.mapped.as_ref().is_some_and(|m| Arc::ptr_eq(m, map)));
+        self.frame_bytes_total += meta.caplen as usize;
+        self.frames.push(meta);
     }
 }
 
