@@ -86,43 +86,60 @@ pub fn merge_members(
     }
 }
 
+/// Leading addresses of an answer remembered (a connection to a later one counts as without
+/// answer); kept inline, so remembering an answer allocates nothing.
+const REMEMBERED_POSITIONS: usize = MAX_POSITIONS;
+
 #[derive(Debug, Clone)]
 struct RecentAnswer {
     name: Arc<str>,
     ts_ns: u64,
     valid_ns: u64,
-    addresses: Vec<IpAddr>,
+    addresses: [IpAddr; REMEMBERED_POSITIONS],
+    count: usize,
+}
+
+impl RecentAnswer {
+    fn addresses(&self) -> &[IpAddr] {
+        &self.addresses[..self.count]
+    }
 }
 
 /// The most recent answers each client received, for matching its connection attempts.
 #[derive(Debug, Default)]
 pub struct RecentAnswers {
-    by_client: HashMap<IpAddr, Vec<RecentAnswer>>,
+    by_client: HashMap<IpAddr, Vec<RecentAnswer>, ahash::RandomState>,
     /// Answers not remembered because [`MAX_REMEMBERED_CLIENTS`] was reached.
     pub untracked: u64,
 }
 
 impl RecentAnswers {
-    /// Remembers that `client` received `addresses` (answer order) for `name` at `ts_ns`.
+    /// Remembers that `client` received `addresses` (answer order; the first
+    /// [`REMEMBERED_POSITIONS`]) for `name` at `ts_ns`.
     pub fn remember(
         &mut self,
         client: IpAddr,
         name: &Arc<str>,
         ts_ns: u64,
         ttl_s: u32,
-        addresses: &[IpAddr],
+        addresses: impl IntoIterator<Item = IpAddr>,
     ) {
         if !self.by_client.contains_key(&client) && self.by_client.len() >= MAX_REMEMBERED_CLIENTS {
             self.untracked += 1;
             return;
         }
         let answers = self.by_client.entry(client).or_default();
-        let answer = RecentAnswer {
+        let mut answer = RecentAnswer {
             name: name.clone(),
             ts_ns,
             valid_ns: (u64::from(ttl_s) * 1_000_000_000).max(MIN_WINDOW_NS),
-            addresses: addresses.to_vec(),
+            addresses: [IpAddr::from([0, 0, 0, 0]); REMEMBERED_POSITIONS],
+            count: 0,
         };
+        for (slot, address) in answer.addresses.iter_mut().zip(addresses) {
+            *slot = address;
+            answer.count += 1;
+        }
         let same_name = answers.iter().position(|a| a.name == *name);
         let oldest = || {
             (0..answers.len())
@@ -150,7 +167,7 @@ impl RecentAnswers {
             .get(client)?
             .iter()
             .filter(|a| a.ts_ns <= ts_ns && ts_ns - a.ts_ns <= a.valid_ns)
-            .filter_map(|a| Some((a, a.addresses.iter().position(|x| x == target)?)))
+            .filter_map(|a| Some((a, a.addresses().iter().position(|x| x == target)?)))
             .max_by_key(|(a, _)| a.ts_ns)
             .map(|(a, position)| (a.name.clone(), position))
     }
@@ -169,8 +186,8 @@ mod tests {
         let mut recent = RecentAnswers::default();
         let (pool, other): (Arc<str>, Arc<str>) = ("pool".into(), "other".into());
         let client = IpAddr::from([172, 16, 0, 9]);
-        recent.remember(client, &pool, 1_000, 60, &[ip(2), ip(1)]);
-        recent.remember(client, &other, 2_000, 60, &[ip(1)]);
+        recent.remember(client, &pool, 1_000, 60, [ip(2), ip(1)]);
+        recent.remember(client, &other, 2_000, 60, [ip(1)]);
         assert_eq!(
             recent.lookup(&client, &ip(2), 5_000),
             Some((pool.clone(), 0))

@@ -429,18 +429,18 @@ impl<'w> Analyzer<'w> {
         if self.watching.expectations().is_none() {
             return;
         }
-        let addresses: Vec<std::net::IpAddr> = message
+        let mut addresses = message
             .answers
             .iter()
             .filter_map(|a| a.data.address())
-            .collect();
-        if addresses.is_empty() {
+            .peekable();
+        if addresses.peek().is_none() {
             return;
         }
         let ttl = message.answers.iter().map(|a| a.ttl).max().unwrap_or(0);
         let client = message.destination.ip();
         self.recent_answers
-            .remember(client, &watched.key, message.frame.ts_ns, ttl, &addresses);
+            .remember(client, &watched.key, message.frame.ts_ns, ttl, addresses);
     }
 
     /// Records a client's TCP connection attempt to a pool member: after which answer, at which
