@@ -105,7 +105,7 @@ stop_capture() {
 # the answer's addresses, in order and comma-separated, in LAST_ANSWERS.
 q() {
     local client=$1 server=$2 qname=$3 qtype=$4 out
-    if ! out=$(nsx dig -b "$client" "@$server" "$qname" "$qtype" +tries=1 +time=2 2>&1); then
+    if ! out=$(nsx dig -b "$client" "@$server" "$qname" "$qtype" +tries=1 +time=5 2>&1); then
         echo "$out" >&2
         die "dig -b $client @$server $qname $qtype got no response"
     fi

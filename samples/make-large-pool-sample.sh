@@ -170,7 +170,7 @@ QUERIES=0
 q() {
     local client=$1 want_transport=$2 want_answers=$3 want_tc=$4 out
     shift 4
-    if ! out=$(nsx dig -b "$client" "@$SERVER" "$POOL" A +tries=1 +time=3 "$@" 2>&1); then
+    if ! out=$(nsx dig -b "$client" "@$SERVER" "$POOL" A +tries=1 +time=5 "$@" 2>&1); then
         echo "$out" >&2
         die "dig -b $client @$SERVER $POOL A $* got no response"
     fi
