@@ -138,6 +138,19 @@ q_down() {
 
 # ---------------------------------------------------------------- unbound ------
 
+# start_unbound DIR: checks DIR/unbound.conf (when unbound-checkconf is there) and starts
+# Unbound in the foreground inside the namespace, logging to DIR/unbound.log; sets UNBOUND_PID.
+start_unbound() {
+    if command -v unbound-checkconf >/dev/null 2>&1; then
+        unbound-checkconf "$1/unbound.conf" >/dev/null ||
+            die "unbound-checkconf rejects $1/unbound.conf"
+    fi
+    # -d: foreground; logs go to stderr (logfile "").
+    ip netns exec "$NS" unbound -d -c "$1/unbound.conf" >"$1/unbound.log" 2>&1 &
+    UNBOUND_PID=$!
+    PIDS+=("$UNBOUND_PID")
+}
+
 # unbound_server_options DIR ADDRESS: the `server:` clause every sample's Unbound starts with:
 # foreground, no chroot or user switch, files in DIR, listening on ADDRESS:53 (IPv4 only), the
 # iterator module alone, queries from 127.0.0.0/8 allowed. The caller appends its own options.

@@ -105,15 +105,7 @@ remote-control:
 EOF
 } >"$UNBOUND_DIR/unbound.conf"
 
-if command -v unbound-checkconf >/dev/null 2>&1; then
-    unbound-checkconf "$UNBOUND_DIR/unbound.conf" >/dev/null ||
-        die "unbound-checkconf rejects $UNBOUND_DIR/unbound.conf"
-fi
-
-# -d: foreground; logs go to stderr (logfile "").
-ip netns exec "$NS" unbound -d -c "$UNBOUND_DIR/unbound.conf" >"$UNBOUND_DIR/unbound.log" 2>&1 &
-UNBOUND_PID=$!
-PIDS+=("$UNBOUND_PID")
+start_unbound "$UNBOUND_DIR"
 
 # The 120 expected addresses, sorted, one per line.
 EXPECTED_MEMBERS=$(for ((i = 1; i <= MEMBERS; i++)); do echo "10.20.0.$i"; done | sort)
@@ -135,23 +127,11 @@ log "unbound running on $SERVER (pid $UNBOUND_PID), $POOL has $MEMBERS A records
 
 # ---------------------------------------------------------------- capture ------
 
-CAPTURE="$WORK/large-pool.pcap"
 # port 53: UDP and TCP DNS, and the first fragment of each UDP answer (it has the UDP header).
 # ip[6:2] & 0x3fff != 0: MF set or fragment offset non-zero, i.e. every IPv4 fragment; the
 # non-first ones carry no UDP header and would not match `port 53`.
-FILTER='(port 53 or (ip[6:2] & 0x3fff != 0)) and not icmp'
-
-# -Z root: keep root so tcpdump can write into the private temp dir.
-# --immediate-mode -U: hand each packet to the file at once, nothing sits in a buffer.
-ip netns exec "$NS" tcpdump -i lo -nn -s 0 --immediate-mode -U -Z root -w "$CAPTURE" "$FILTER" \
-    2>"$WORK/tcpdump.log" &
-TCPDUMP_PID=$!
-PIDS+=("$TCPDUMP_PID")
-if ! wait_for 20 grep -qs 'listening on' "$WORK/tcpdump.log"; then
-    cat "$WORK/tcpdump.log" >&2
-    die "tcpdump did not start capturing"
-fi
-[ -s "$CAPTURE" ] || wait_for 5 test -s "$CAPTURE" || die "tcpdump did not create $CAPTURE"
+CAPTURE_FILTER='(port 53 or (ip[6:2] & 0x3fff != 0)) and not icmp'
+start_capture large-pool
 
 # frames FILTER: frame numbers (one line each) of the capture matching the tshark display FILTER.
 # While tcpdump still writes, the last record may be cut short; that only hides that record.
@@ -213,8 +193,8 @@ all_captured() { [ "$(count 'dns')" -ge $((QUERIES * 2)) ]; }
 wait_for 10 all_captured ||
     log "warning: expected $((QUERIES * 2)) DNS messages, file has $(count dns)"
 stop_pid "$TCPDUMP_PID" INT
-if grep -Eq '[1-9][0-9]* packets? dropped by kernel' "$WORK/tcpdump.log"; then
-    cat "$WORK/tcpdump.log" >&2
+if grep -Eq '[1-9][0-9]* packets? dropped by kernel' "$WORK/large-pool.tcpdump.log"; then
+    cat "$WORK/large-pool.tcpdump.log" >&2
     die "tcpdump dropped packets"
 fi
 stop_pid "$UNBOUND_PID"

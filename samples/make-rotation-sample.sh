@@ -92,13 +92,7 @@ remote-control:
     control-enable: no
 CONF
 } >"$UNBOUND_DIR/unbound.conf"
-if command -v unbound-checkconf >/dev/null 2>&1; then
-    unbound-checkconf "$UNBOUND_DIR/unbound.conf" >/dev/null ||
-        die "unbound-checkconf rejects $UNBOUND_DIR/unbound.conf"
-fi
-ip netns exec "$NS" unbound -d -c "$UNBOUND_DIR/unbound.conf" >"$UNBOUND_DIR/unbound.log" 2>&1 &
-UNBOUND_PID=$!
-PIDS+=("$UNBOUND_PID")
+start_unbound "$UNBOUND_DIR"
 # Ready once it answers a name it serves itself (nothing goes to BIND: its cache stays empty).
 unbound_ready() {
     kill -0 "$UNBOUND_PID" 2>/dev/null ||
