@@ -361,7 +361,16 @@ fn captures() -> Option<Vec<std::path::PathBuf>> {
         .into_iter()
         .map(|(path, _)| dir.join(path))
         .collect();
-    files.extend(["healthy.pcap", "broken.pcap", "large-pool.pcap"].map(sample));
+    files.extend(
+        [
+            "healthy.pcap",
+            "broken.pcap",
+            "large-pool.pcap",
+            "rotation.pcap",
+            "netmask.pcap",
+        ]
+        .map(sample),
+    );
     Some(files)
 }
 
