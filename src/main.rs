@@ -3,6 +3,11 @@
 use clap::Parser;
 use std::process::ExitCode;
 
+/// mimalloc: the analysis frees on one thread what decode workers allocated on others, which
+/// glibc malloc does slowly (measured in the closing note of #5).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let config = pcdns::cli::Cli::parse().into_config();
     match pcdns::commands::run(config) {

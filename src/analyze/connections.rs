@@ -129,29 +129,37 @@ impl RecentAnswers {
             return;
         }
         let answers = self.by_client.entry(client).or_default();
-        let mut answer = RecentAnswer {
-            name: name.clone(),
-            ts_ns,
-            valid_ns: (u64::from(ttl_s) * 1_000_000_000).max(MIN_WINDOW_NS),
-            addresses: [IpAddr::from([0, 0, 0, 0]); REMEMBERED_POSITIONS],
-            count: 0,
+        // Names come from the expectations, so one name is one allocation: compare pointers
+        // first. The slot is overwritten in place (an answer is a few hundred bytes).
+        let same_name = answers
+            .iter()
+            .position(|a| Arc::ptr_eq(&a.name, name) || a.name == *name);
+        let slot = match same_name {
+            Some(slot) => slot,
+            None if answers.len() < MAX_ANSWERS_PER_CLIENT => {
+                answers.push(RecentAnswer {
+                    name: name.clone(),
+                    ts_ns,
+                    valid_ns: 0,
+                    addresses: [IpAddr::from([0, 0, 0, 0]); REMEMBERED_POSITIONS],
+                    count: 0,
+                });
+                answers.len() - 1
+            }
+            None => (0..answers.len())
+                .min_by_key(|&i| answers[i].ts_ns)
+                .unwrap_or(0),
         };
+        let answer = &mut answers[slot];
+        if !Arc::ptr_eq(&answer.name, name) {
+            answer.name = name.clone();
+        }
+        answer.ts_ns = ts_ns;
+        answer.valid_ns = (u64::from(ttl_s) * 1_000_000_000).max(MIN_WINDOW_NS);
+        answer.count = 0;
         for (slot, address) in answer.addresses.iter_mut().zip(addresses) {
             *slot = address;
             answer.count += 1;
-        }
-        let same_name = answers.iter().position(|a| a.name == *name);
-        let oldest = || {
-            (0..answers.len())
-                .min_by_key(|&i| answers[i].ts_ns)
-                .unwrap_or(0)
-        };
-        match same_name {
-            None if answers.len() < MAX_ANSWERS_PER_CLIENT => answers.push(answer),
-            slot => {
-                let slot = slot.unwrap_or_else(oldest);
-                answers[slot] = answer;
-            }
         }
     }
 

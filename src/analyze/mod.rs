@@ -117,26 +117,23 @@ impl Analysis {
         self.traffic.dns_messages += 1;
         self.traffic.watched_messages += 1;
         self.traffic.responses += u64::from(message.flags.response);
-        let view = names::ResponseView::of(message);
-        let Some((watched, entry)) = self.attribute(&view, watching) else {
-            self.record_near_miss(message, &view, watching);
+        let view = &message.view;
+        let Some((watched, entry)) = self.attribute(message, watching) else {
+            self.record_near_miss(message, watching);
             return None;
         };
-        let via_alias = *watched.key != view.chain[0];
+        let via_alias = *watched.key != *view.chain[0];
         let facts = facts_of(&mut self.names, &watched);
         if !message.flags.response {
             facts.queries += 1;
             return Some(watched);
         }
         self.traffic.watched_responses += 1;
-        let stale_since = facts.record_response(message, &view, via_alias, entry.is_some());
+        let stale_since = facts.record_response(message, via_alias, entry.is_some());
         if let (Some(expectations), Some(entry)) = (watching.expectations(), entry) {
-            names::check_response(&mut self.findings, expectations, entry, message, &view);
+            names::check_response(&mut self.findings, expectations, entry, message);
             if stale_since.is_some() {
-                let old_set: Vec<String> = names::sorted_set(&view.addresses)
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect();
+                let old_set: Vec<String> = view.set.iter().map(ToString::to_string).collect();
                 let key = FindingKey {
                     kind: FindingKind::StaleAnswer,
                     name: watched.display.to_string(),
@@ -154,19 +151,15 @@ impl Analysis {
     /// A failed lookup of a name that is not watched but was after a watched one (suffix
     /// devolution such as `pool.contoso.com.corp.contoso.com`, or the pool's first label
     /// alone): a near miss, recorded with the watched name (expectations only).
-    fn record_near_miss(
-        &mut self,
-        message: &DnsMessage,
-        view: &names::ResponseView,
-        watching: &Watching,
-    ) {
+    fn record_near_miss(&mut self, message: &DnsMessage, watching: &Watching) {
+        let view = &message.view;
         let Some(expectations) = watching.expectations() else {
             return;
         };
         if !message.flags.response || !view.rcode.is_failure() {
             return;
         }
-        let asked = view.chain[0].as_str();
+        let asked = &*view.chain[0];
         let Some(entry) = expectations
             .names
             .iter()
@@ -245,9 +238,10 @@ impl Analysis {
     /// (expectations), or the queried name (discovery, bounded).
     fn attribute(
         &mut self,
-        view: &names::ResponseView,
+        message: &DnsMessage,
         watching: &Watching,
     ) -> Option<(WatchedName, Option<usize>)> {
+        let view = &message.view;
         match watching {
             Watching::Expectations(expectations) => view.chain.iter().find_map(|name| {
                 let index = expectations.find_normalized(name)?;
@@ -261,7 +255,7 @@ impl Analysis {
                 ))
             }),
             Watching::Discovery => {
-                let key = view.chain[0].as_str();
+                let key = &*view.chain[0];
                 if !self.names.contains_key(key) && self.names.len() >= MAX_DISCOVERED_NAMES {
                     self.traffic.untracked_name_responses += 1;
                     return None;
@@ -269,7 +263,7 @@ impl Analysis {
                 Some((
                     WatchedName {
                         key: key.into(),
-                        display: view.question_display.as_str().into(),
+                        display: (*message.question.name).into(),
                     },
                     None,
                 ))

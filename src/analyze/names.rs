@@ -6,8 +6,9 @@ use super::findings::{FindingKey, FindingKind};
 use super::latency::LatencyHistogram;
 use super::occurrences::{Event, FrameRef, Occurrences};
 use super::timeline::{Timeline, TimelineResponse};
-use crate::decode::{AnswerData, DnsMessage};
-use crate::expect::{normalize, Expectations};
+use crate::decode::DnsMessage;
+pub use crate::decode::RcodeClass;
+use crate::expect::Expectations;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -20,63 +21,8 @@ pub const MAX_SERVERS_PER_NAME: usize = 1024;
 pub const MAX_ANSWER_SETS_PER_NAME: usize = 1024;
 /// Alias names remembered per name.
 pub const MAX_ALIASES_PER_NAME: usize = 64;
-/// CNAME hops followed inside one response (RFC 1034 §3.6.2 chains are short; loops end here).
-const MAX_CNAME_HOPS: usize = 16;
 const TYPE_A: u16 = 1;
 const TYPE_AAAA: u16 = 28;
-
-/// What a response's rcode and answers amount to.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum RcodeClass {
-    /// NOERROR with data of the asked type.
-    Noerror,
-    /// NOERROR without data of the asked type.
-    Nodata,
-    /// NOERROR, truncated (TC), without data: the answer did not fit (RFC 2181 §9).
-    Truncated,
-    /// Name does not exist.
-    Nxdomain,
-    /// Server failure.
-    Servfail,
-    /// Refused.
-    Refused,
-    /// Any other rcode.
-    Other,
-}
-
-impl RcodeClass {
-    /// Label as in the report.
-    pub fn label(self) -> &'static str {
-        match self {
-            RcodeClass::Noerror => "NOERROR",
-            RcodeClass::Nodata => "NODATA",
-            RcodeClass::Truncated => "TRUNCATED",
-            RcodeClass::Nxdomain => "NXDOMAIN",
-            RcodeClass::Servfail => "SERVFAIL",
-            RcodeClass::Refused => "REFUSED",
-            RcodeClass::Other => "OTHER",
-        }
-    }
-
-    /// A failed lookup: no usable data (NODATA, NXDOMAIN, SERVFAIL, REFUSED, other rcodes).
-    pub fn is_failure(self) -> bool {
-        !matches!(self, RcodeClass::Noerror | RcodeClass::Truncated)
-    }
-
-    /// All classes, in report order.
-    pub const ALL: [RcodeClass; 7] = [
-        RcodeClass::Noerror,
-        RcodeClass::Nodata,
-        RcodeClass::Truncated,
-        RcodeClass::Nxdomain,
-        RcodeClass::Servfail,
-        RcodeClass::Refused,
-        RcodeClass::Other,
-    ];
-}
 
 /// A distinct answer set: the addresses of one answer, sorted (order is counted separately).
 pub type AnswerSet = Vec<IpAddr>;
@@ -176,86 +122,6 @@ pub struct NameFacts {
     pub connections: BTreeMap<IpAddr, MemberConnections>,
 }
 
-/// A response reduced to what the analysis needs: the CNAME chain from the question, the
-/// addresses at its end in answer order, and the rcode class.
-#[derive(Debug, Clone)]
-pub struct ResponseView {
-    /// Normalized names: the question name, then each CNAME target followed.
-    pub chain: Vec<String>,
-    /// The question name as sent.
-    pub question_display: String,
-    /// A/AAAA addresses owned by a name on the chain, in answer order.
-    pub addresses: Vec<IpAddr>,
-    /// Largest TTL of the records on the chain.
-    pub max_ttl: Option<u32>,
-    /// The rcode class.
-    pub rcode: RcodeClass,
-}
-
-impl ResponseView {
-    /// Reduces `message`.
-    pub fn of(message: &DnsMessage) -> Self {
-        let mut chain = vec![normalize(&message.question.name)];
-        for _ in 0..MAX_CNAME_HOPS {
-            let current = chain.last().map(String::as_str).unwrap_or_default();
-            let next = message
-                .answers
-                .iter()
-                .find_map(|answer| match &answer.data {
-                    AnswerData::Cname(target) if same_name(&answer.name, current) => {
-                        Some(normalize(target))
-                    }
-                    _ => None,
-                });
-            match next {
-                Some(target) if !chain.contains(&target) => chain.push(target),
-                _ => break,
-            }
-        }
-        let qtype = message.question.qtype;
-        let on_chain: Vec<_> = message
-            .answers
-            .iter()
-            .filter(|a| chain.iter().any(|name| same_name(&a.name, name)))
-            .collect();
-        let addresses: Vec<IpAddr> = on_chain
-            .iter()
-            .filter_map(|a| a.data.address())
-            .filter(|address| match qtype {
-                TYPE_A => address.is_ipv4(),
-                TYPE_AAAA => address.is_ipv6(),
-                _ => true,
-            })
-            .collect();
-        let has_data = match qtype {
-            TYPE_A | TYPE_AAAA => !addresses.is_empty(),
-            _ => on_chain.iter().any(|a| a.rtype == qtype),
-        };
-        let rcode = match message.flags.rcode {
-            0 if has_data => RcodeClass::Noerror,
-            0 if message.flags.truncated => RcodeClass::Truncated,
-            0 => RcodeClass::Nodata,
-            2 => RcodeClass::Servfail,
-            3 => RcodeClass::Nxdomain,
-            5 => RcodeClass::Refused,
-            _ => RcodeClass::Other,
-        };
-        let max_ttl = on_chain.iter().map(|a| a.ttl).max();
-        ResponseView {
-            chain,
-            question_display: message.question.name.clone(),
-            addresses,
-            max_ttl,
-            rcode,
-        }
-    }
-}
-
-/// True when `name` (any case, trailing dot or not) is `normalized`, without allocating.
-fn same_name(name: &str, normalized: &str) -> bool {
-    name.trim_end_matches('.').eq_ignore_ascii_case(normalized)
-}
-
 /// The event (time, frame, server, client) of a response.
 pub(super) fn event_of(message: &DnsMessage) -> Event {
     Event {
@@ -277,12 +143,16 @@ fn place(placements: &mut BTreeMap<IpAddr, Placement>, addresses: &[IpAddr]) {
     }
 }
 
-/// The distinct addresses, sorted.
-pub(super) fn sorted_set(addresses: &[IpAddr]) -> AnswerSet {
-    let mut set = addresses.to_vec();
-    set.sort_unstable();
-    set.dedup();
-    set
+/// The entry of `key` in `map`, created if the map holds fewer than `cap` entries.
+fn tracked_entry<V: Default>(
+    map: &mut BTreeMap<IpAddr, V>,
+    key: IpAddr,
+    cap: usize,
+) -> Option<&mut V> {
+    if map.len() < cap {
+        return Some(map.entry(key).or_default());
+    }
+    map.get_mut(&key)
 }
 
 impl NameFacts {
@@ -302,24 +172,24 @@ impl NameFacts {
     pub fn record_response(
         &mut self,
         message: &DnsMessage,
-        view: &ResponseView,
         via_alias: bool,
         timeline_detail: bool,
     ) -> Option<u64> {
+        let view = &message.view;
         self.responses += 1;
         *self.rcodes.entry(view.rcode).or_default() += 1;
         self.iterative_responses += u64::from(!message.flags.recursion_desired);
         self.authoritative_responses += u64::from(message.flags.authoritative);
         if via_alias {
-            let alias = view.question_display.to_ascii_lowercase();
+            let alias = message.question.name.to_ascii_lowercase();
             if self.aliases.contains_key(&alias) || self.aliases.len() < MAX_ALIASES_PER_NAME {
                 *self.aliases.entry(alias).or_default() += 1;
             }
         }
         let event = event_of(message);
         let multi = view.addresses.len() >= 2;
-        let set = (!view.addresses.is_empty()).then(|| sorted_set(&view.addresses));
-        let complete_set = set.as_ref().filter(|_| message.answers_complete);
+        let set = (!view.set.is_empty()).then_some(&view.set);
+        let complete_set = set.filter(|_| message.answers_complete);
         self.timeline.record_response(&TimelineResponse {
             ts_ns: event.ts_ns,
             server: event.server,
@@ -332,12 +202,13 @@ impl NameFacts {
             failed: view.rcode.is_failure(),
         });
         let stale = complete_set.and_then(|set| self.track_change(set, event.ts_ns));
-        if let Some(set) = &set {
+        if let Some(set) = set {
             place(&mut self.addresses, &view.addresses);
-            if self.answer_sets.contains_key(set)
-                || self.answer_sets.len() < MAX_ANSWER_SETS_PER_NAME
-            {
-                let ttl = u64::from(view.max_ttl.unwrap_or(0));
+            let ttl = u64::from(view.max_ttl.unwrap_or(0));
+            // Known sets (nearly every response) are found without copying the key.
+            if let Some(occurrences) = self.answer_sets.get_mut(set) {
+                occurrences.record_value(&event, ttl);
+            } else if self.answer_sets.len() < MAX_ANSWER_SETS_PER_NAME {
                 self.answer_sets
                     .entry(set.clone())
                     .or_default()
@@ -346,33 +217,33 @@ impl NameFacts {
                 self.untracked_answer_sets += 1;
             }
         }
-        if self.clients.contains_key(&event.client) || self.clients.len() < MAX_CLIENTS_PER_NAME {
-            let client = self.clients.entry(event.client).or_default();
-            client.responses += 1;
-            client.multi_answers += u64::from(multi);
-            place(&mut client.addresses, &view.addresses);
-        } else {
-            self.untracked_clients += 1;
+        match tracked_entry(&mut self.clients, event.client, MAX_CLIENTS_PER_NAME) {
+            Some(client) => {
+                client.responses += 1;
+                client.multi_answers += u64::from(multi);
+                place(&mut client.addresses, &view.addresses);
+            }
+            None => self.untracked_clients += 1,
         }
-        if self.servers.contains_key(&event.server) || self.servers.len() < MAX_SERVERS_PER_NAME {
-            let server = self.servers.entry(event.server).or_default();
-            server.responses += 1;
-            *server.rcodes.entry(view.rcode).or_default() += 1;
-            // Rotation is judged on what stub clients receive (RD set); iterative answers to a
-            // resolver are its upstream view and would count the same lookups twice.
-            if multi && message.flags.recursion_desired {
-                server.multi_answers += 1;
-                *server.first.entry(view.addresses[0]).or_default() += 1;
-            }
-            if let Some(set) = set {
-                if server.answer_sets.contains_key(&set)
-                    || server.answer_sets.len() < MAX_ANSWER_SETS_PER_NAME
-                {
-                    *server.answer_sets.entry(set).or_default() += 1;
-                }
-            }
-        } else {
+        let Some(server) = tracked_entry(&mut self.servers, event.server, MAX_SERVERS_PER_NAME)
+        else {
             self.untracked_servers += 1;
+            return stale;
+        };
+        server.responses += 1;
+        *server.rcodes.entry(view.rcode).or_default() += 1;
+        // Rotation is judged on what stub clients receive (RD set); iterative answers to a
+        // resolver are its upstream view and would count the same lookups twice.
+        if multi && message.flags.recursion_desired {
+            server.multi_answers += 1;
+            *server.first.entry(view.addresses[0]).or_default() += 1;
+        }
+        if let Some(set) = set {
+            if let Some(count) = server.answer_sets.get_mut(set) {
+                *count += 1;
+            } else if server.answer_sets.len() < MAX_ANSWER_SETS_PER_NAME {
+                server.answer_sets.insert(set.clone(), 1);
+            }
         }
         stale
     }
@@ -475,8 +346,8 @@ pub fn check_response(
     expectations: &Expectations,
     entry: usize,
     message: &DnsMessage,
-    view: &ResponseView,
 ) {
+    let view = &message.view;
     let expected = &expectations.names[entry];
     let event = event_of(message);
     let mut record = |kind: FindingKind, subject: String, value: u64| {
@@ -490,7 +361,6 @@ pub fn check_response(
     if !expectations.is_authorized(&event.server) {
         record(FindingKind::UnauthorizedServer, event.server.to_string(), 0);
     }
-    let qtype_label = crate::decode::type_name(message.question.qtype);
     match view.rcode {
         RcodeClass::Nxdomain => record(FindingKind::Nxdomain, String::new(), 0),
         RcodeClass::Servfail => record(FindingKind::Servfail, String::new(), 0),
@@ -512,7 +382,11 @@ pub fn check_response(
             };
             // NODATA for a type the expectations do not define (AAAA for an IPv4-only pool) is only counted.
             if family.is_some_and(|ipv4| expected.defines_family(ipv4)) {
-                record(FindingKind::Nodata, qtype_label, 0);
+                record(
+                    FindingKind::Nodata,
+                    crate::decode::type_name(message.question.qtype),
+                    0,
+                );
             }
         }
         RcodeClass::Noerror => {

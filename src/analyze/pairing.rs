@@ -9,8 +9,8 @@ use super::occurrences::FrameRef;
 use super::truncation::{TruncatedAnswer, TruncationTracker};
 use crate::decode::{DnsMessage, Flags, Transport};
 use std::collections::{HashMap, VecDeque};
-use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// Retry frames remembered per transaction.
 const MAX_RETRY_FRAMES: usize = 8;
@@ -73,7 +73,7 @@ pub struct Transaction {
     /// DNS id.
     pub id: u16,
     /// Question name as sent.
-    pub qname: String,
+    pub qname: Arc<str>,
     /// Question type.
     pub qtype: u16,
     /// First query: capture time (ns) and frame.
@@ -200,7 +200,7 @@ struct Key {
     server: SocketAddr,
     transport: Transport,
     id: u16,
-    qname: String,
+    qname: Arc<str>,
     qtype: u16,
 }
 
@@ -216,7 +216,7 @@ impl Key {
             server,
             transport: message.transport,
             id: message.id,
-            qname: crate::expect::normalize(&message.question.name),
+            qname: message.view.question_key().clone(),
             qtype: message.question.qtype,
         }
     }
@@ -228,7 +228,7 @@ struct PendingQuery {
     query_ts_ns: u64,
     frame: FrameRef,
     flags: Flags,
-    qname: String,
+    qname: Arc<str>,
     retries: u32,
     retry_frames: Vec<FrameRef>,
     watched: Option<WatchedName>,
@@ -272,22 +272,6 @@ fn frame_of(message: &DnsMessage) -> FrameRef {
         file_index: message.frame.file_index,
         frame_number: message.frame.frame_number,
     }
-}
-
-/// A digest of what a response says (rcode and answer data, order ignored): equal answers,
-/// equal signatures. Only compared within one run, so a fixed hasher is enough.
-fn signature(message: &DnsMessage) -> u64 {
-    // Order-insensitive: the per-record digests are added up.
-    let records = message.answers.iter().fold(0u64, |sum, answer| {
-        let mut hasher = std::hash::DefaultHasher::new();
-        for byte in answer.name.trim_end_matches('.').bytes() {
-            hasher.write_u8(byte.to_ascii_lowercase());
-        }
-        answer.rtype.hash(&mut hasher);
-        answer.data.hash(&mut hasher);
-        sum.wrapping_add(hasher.finish())
-    });
-    records ^ u64::from(message.flags.rcode).rotate_left(56)
 }
 
 impl Pairing {
@@ -450,7 +434,7 @@ impl Pairing {
                 key.clone(),
                 RecentAnswer {
                     sequence,
-                    signature: signature(&message),
+                    signature: message.view.signature,
                 },
             );
             // The same key answered again (id and port reused): one entry, counted once.
@@ -460,7 +444,7 @@ impl Pairing {
             self.push_order(ts, sequence, Table::Answered, key);
         } else if let Some(first) = self.answered.get(&key) {
             transaction.status = Status::Duplicate;
-            transaction.answers_differ = first.signature != signature(&message);
+            transaction.answers_differ = first.signature != message.view.signature;
             self.counters.duplicates += 1;
         } else if !tracked {
             transaction.status = Status::Unpaired;
@@ -580,7 +564,7 @@ impl Pairing {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::{Answer, AnswerData, FrameContext, Question};
+    use crate::decode::{Answer, AnswerData, FrameContext, Question, ResponseView};
 
     const SECOND: u64 = 1_000_000_000;
 
@@ -598,7 +582,26 @@ mod tests {
         } else {
             (client, server)
         };
+        let flags = Flags {
+            response,
+            ..Flags::default()
+        };
+        let question = Question {
+            name: "Pool.contoso.com".into(),
+            qtype: 1,
+        };
+        let answers: Vec<Answer> = answer
+            .map(|a| {
+                vec![Answer {
+                    name: "pool.contoso.com".into(),
+                    rtype: 1,
+                    ttl: 60,
+                    data: AnswerData::A(a.into()),
+                }]
+            })
+            .unwrap_or_default();
         DnsMessage {
+            view: ResponseView::of(&flags, &question, &answers),
             frame: FrameContext {
                 ts_ns: (ts_s * SECOND as f64) as u64,
                 file_index: 0,
@@ -608,24 +611,9 @@ mod tests {
             destination,
             transport: Transport::Udp,
             id,
-            flags: Flags {
-                response,
-                ..Flags::default()
-            },
-            question: Question {
-                name: "Pool.contoso.com".into(),
-                qtype: 1,
-            },
-            answers: answer
-                .map(|a| {
-                    vec![Answer {
-                        name: "pool.contoso.com".into(),
-                        rtype: 1,
-                        ttl: 60,
-                        data: AnswerData::A(a.into()),
-                    }]
-                })
-                .unwrap_or_default(),
+            flags,
+            question,
+            answers,
             answers_complete: true,
             edns_udp_size: None,
         }

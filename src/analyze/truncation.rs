@@ -7,6 +7,7 @@ use super::occurrences::FrameRef;
 use super::pairing::WatchedName;
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 /// A truncated answer waiting for its TCP retry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +52,7 @@ impl TruncationCounters {
 
 /// (client address, server address, question name, question type): ports differ between the
 /// UDP query and its TCP retry.
-type Key = (IpAddr, IpAddr, String, u16);
+type Key = (IpAddr, IpAddr, Arc<str>, u16);
 
 /// Truncated answers waiting for a TCP retry.
 #[derive(Debug)]
@@ -81,7 +82,7 @@ impl TruncationTracker {
     }
 
     /// Records a truncated UDP answer to `qname`/`qtype`.
-    pub fn truncated(&mut self, answer: TruncatedAnswer, qname: String, qtype: u16) {
+    pub fn truncated(&mut self, answer: TruncatedAnswer, qname: Arc<str>, qtype: u16) {
         self.counters.truncated += 1;
         while self.waiting.len() >= self.cap {
             let Some((_, sequence, key)) = self.order.pop_front() else {
@@ -105,7 +106,7 @@ impl TruncationTracker {
         &mut self,
         client: IpAddr,
         server: IpAddr,
-        qname: String,
+        qname: Arc<str>,
         qtype: u16,
     ) -> Option<FrameRef> {
         let (_, answer) = self.waiting.remove(&(client, server, qname, qtype))?;
@@ -207,7 +208,7 @@ mod tests {
     fn the_cap_drops_the_oldest() {
         let mut tracker = TruncationTracker::new(5_000, 2);
         for n in 0..5u64 {
-            tracker.truncated(answer(n, n), format!("n{n}.contoso.com"), 1);
+            tracker.truncated(answer(n, n), format!("n{n}.contoso.com").into(), 1);
         }
         assert_eq!(tracker.counters.evicted, 3);
         assert_eq!(tracker.waiting.len(), 2);

@@ -5,16 +5,20 @@
 //! A watched name is matched in the question, or (for responses holding CNAMEs) in a CNAME
 //! target, so an alias whose chain ends at a watched name is decoded too (RFC 1034 §3.6.2).
 
+use super::view::ResponseView;
 use super::{FrameContext, Layer, Skip, Transport};
 use hickory_proto::op::Query;
 use hickory_proto::rr::{RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 
 const HEADER_LEN: usize = 12;
 /// Bound on compression-pointer jumps while reading one name (a loop is malformed, not endless).
 const MAX_POINTER_JUMPS: usize = 64;
+const TYPE_A: u16 = 1;
 const TYPE_CNAME: u16 = 5;
+const TYPE_AAAA: u16 = 28;
 const OPCODE_QUERY: u8 = 0;
 
 /// The names to decode in full, pre-encoded as lowercase wire bytes.
@@ -147,8 +151,8 @@ impl Flags {
 /// The question of a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Question {
-    /// The name as sent (original case, no trailing dot).
-    pub name: String,
+    /// The name as sent (original case, no trailing dot); shared with the transaction log.
+    pub name: Arc<str>,
     /// QTYPE.
     pub qtype: u16,
 }
@@ -180,8 +184,8 @@ impl AnswerData {
 /// One record of the answer section.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {
-    /// Owner name (no trailing dot).
-    pub name: String,
+    /// Owner name (no trailing dot); records of one owner share it.
+    pub name: Arc<str>,
     /// TYPE.
     pub rtype: u16,
     /// TTL in seconds.
@@ -214,6 +218,8 @@ pub struct DnsMessage {
     pub answers_complete: bool,
     /// The UDP payload size advertised in an EDNS0 OPT record, if any.
     pub edns_udp_size: Option<u16>,
+    /// The message reduced to what the analysis reads (worked out here, on the decode workers).
+    pub view: ResponseView,
 }
 
 /// Header fields the prefilter reads.
@@ -390,7 +396,9 @@ pub fn decode_message(
         };
         return Ok(super::Decoded::Undecodable { is_response, why });
     };
+    let view = ResponseView::of(&header.flags, &question, &sections.answers);
     Ok(super::Decoded::Watched(Box::new(DnsMessage {
+        view,
         frame,
         source,
         destination,
@@ -429,29 +437,45 @@ fn decode_sections(message: &[u8], header: &Header) -> Sections {
     if decoder.read_slice(HEADER_LEN).is_err() {
         return sections;
     }
-    // The last name written out, reused when the next record has the same owner (the usual
-    // compression of answers to the question name): formatting names is the costly part.
-    let mut last_name: Option<(hickory_proto::rr::Name, String)> = None;
-    for _ in 0..header.question_count {
-        // A later question that cannot be read leaves the first one usable, but hides the answers.
-        let Ok(query) = Query::read(&mut decoder) else {
-            return sections;
+    // Owner names are formatted once per distinct name: answers usually point back at the
+    // question name (compression, RFC 1035 §4.1.4), so the last owner is remembered with the
+    // offset its name starts at, and a record whose owner points there reuses the text.
+    let mut last_owner: Option<(usize, Arc<str>)> = None;
+    for index in 0..header.question_count {
+        let plain = (index == 0).then(|| read_plain_question(message)).flatten();
+        let question = match plain {
+            Some((question, length)) if decoder.read_slice(length).is_ok() => question,
+            // A later question that cannot be read leaves the first one usable, but hides the
+            // answers.
+            _ => match Query::read(&mut decoder) {
+                Ok(query) => Question {
+                    name: display_name(query.name()).into(),
+                    qtype: u16::from(query.query_type()),
+                },
+                Err(_) => return sections,
+            },
         };
         if sections.question.is_none() {
-            let name = display_name(query.name());
-            last_name = Some((query.name().clone(), name.clone()));
-            sections.question = Some(Question {
-                name,
-                qtype: u16::from(query.query_type()),
-            });
+            last_owner = Some((HEADER_LEN, question.name.clone()));
+            sections.question = Some(question);
         }
     }
     sections
         .answers
         .reserve(usize::from(header.answer_count).min(64));
     for _ in 0..header.answer_count {
+        let start = decoder.index();
+        if let Some((answer, length)) = read_address_record(message, start, &last_owner) {
+            if decoder.read_slice(length).is_ok() {
+                sections.answers.push(answer);
+                continue;
+            }
+        }
         match Record::<RData>::read(&mut decoder) {
-            Ok(record) => sections.answers.push(answer_of(&record, &mut last_name)),
+            Ok(record) => {
+                let owner = owner_name(message, start, &record, &mut last_owner);
+                sections.answers.push(answer_of(&record, owner));
+            }
             Err(_) => return sections,
         }
     }
@@ -478,6 +502,42 @@ fn edns_udp_size(message: &[u8], mut offset: usize, header: &Header) -> Option<u
     None
 }
 
+/// The first question when its name is plain labels (no compression pointer, as it always is
+/// right after the header), read in place: what hickory-proto would read, at a fraction of the
+/// cost. Returns the question and its length; None for anything else, which hickory-proto reads.
+fn read_plain_question(message: &[u8]) -> Option<(Question, usize)> {
+    const MAX_NAME_LEN: usize = 255; // RFC 1035 §2.3.4, counted as on the wire
+    let mut labels: [&[u8]; 128] = [&[]; 128];
+    let (mut offset, mut count) = (HEADER_LEN, 0);
+    loop {
+        let length = usize::from(*message.get(offset)?);
+        if length == 0 {
+            break;
+        }
+        if length > 63 || count == labels.len() {
+            return None;
+        }
+        labels[count] = message.get(offset + 1..offset + 1 + length)?;
+        count += 1;
+        offset += 1 + length;
+        if offset - HEADER_LEN >= MAX_NAME_LEN {
+            return None;
+        }
+    }
+    let qtype = read_u16_at(message, offset + 1)?;
+    read_u16_at(message, offset + 3)?; // QCLASS: any value is accepted, as hickory-proto does
+    let name = if count == 0 {
+        ".".to_string()
+    } else {
+        labels_text(labels[..count].iter().copied())
+    };
+    let question = Question {
+        name: name.into(),
+        qtype,
+    };
+    Some((question, offset + 5 - HEADER_LEN))
+}
+
 /// A name in RFC 1035 §5.1 presentation form, as BIND and dig write it: the characters that are
 /// special in zone files escaped with a backslash, every byte outside 0x21..=0x7e as `\DDD`
 /// (decimal), no trailing dot, the root as ".". (hickory-proto's own text form escapes in octal.)
@@ -485,8 +545,13 @@ fn display_name(name: &hickory_proto::rr::Name) -> String {
     if name.is_root() {
         return ".".into();
     }
-    let mut text = String::with_capacity(name.len());
-    for (index, label) in name.iter().enumerate() {
+    labels_text(name.iter())
+}
+
+/// Labels joined with dots in presentation form (see [`display_name`]).
+fn labels_text<'a>(labels: impl Iterator<Item = &'a [u8]>) -> String {
+    let mut text = String::with_capacity(64);
+    for (index, label) in labels.enumerate() {
         if index > 0 {
             text.push('.');
         }
@@ -523,23 +588,74 @@ fn presentation_of(data: &RData, rtype: RecordType) -> String {
     text
 }
 
-fn answer_of(
+/// Where the name at `offset` starts after following one compression pointer (RFC 1035
+/// §4.1.4): equal starts, equal names.
+fn name_start(message: &[u8], offset: usize) -> usize {
+    match message.get(offset..offset + 2) {
+        Some(&[high, low]) if high & 0xc0 == 0xc0 => {
+            usize::from(high & 0x3f) << 8 | usize::from(low)
+        }
+        _ => offset,
+    }
+}
+
+/// The owner name of the record that starts at `start`, formatted once per distinct name.
+fn owner_name(
+    message: &[u8],
+    start: usize,
     record: &Record<RData>,
-    last_name: &mut Option<(hickory_proto::rr::Name, String)>,
-) -> Answer {
+    last_owner: &mut Option<(usize, Arc<str>)>,
+) -> Arc<str> {
+    let name_at = name_start(message, start);
+    match last_owner {
+        Some((at, text)) if *at == name_at => text.clone(),
+        _ => {
+            let text: Arc<str> = display_name(&record.name).into();
+            *last_owner = Some((name_at, text.clone()));
+            text
+        }
+    }
+}
+
+/// An A or AAAA record whose owner is a compression pointer to the last owner name formatted
+/// (the usual answer: a pointer to the question name), read in place: what hickory-proto would
+/// read, at a fraction of the cost. Returns the answer and the record's length; None for any
+/// other record, which hickory-proto then reads.
+fn read_address_record(
+    message: &[u8],
+    start: usize,
+    last_owner: &Option<(usize, Arc<str>)>,
+) -> Option<(Answer, usize)> {
+    const FIXED_LEN: usize = 12; // pointer, TYPE, CLASS, TTL, RDLENGTH (RFC 1035 §4.1.3)
+    let (owner_at, owner) = last_owner.as_ref()?;
+    let fixed = message.get(start..start + FIXED_LEN)?;
+    if fixed[0] & 0xc0 != 0xc0 || name_start(message, start) != *owner_at {
+        return None;
+    }
+    let rtype = u16::from_be_bytes([fixed[2], fixed[3]]);
+    let ttl = u32::from_be_bytes([fixed[6], fixed[7], fixed[8], fixed[9]]);
+    let rdlength = usize::from(u16::from_be_bytes([fixed[10], fixed[11]]));
+    let rdata = message.get(start + FIXED_LEN..start + FIXED_LEN + rdlength)?;
+    let data = match (rtype, rdata.len()) {
+        (TYPE_A, 4) => AnswerData::A(Ipv4Addr::from(<[u8; 4]>::try_from(rdata).ok()?)),
+        (TYPE_AAAA, 16) => AnswerData::Aaaa(Ipv6Addr::from(<[u8; 16]>::try_from(rdata).ok()?)),
+        _ => return None,
+    };
+    let answer = Answer {
+        name: owner.clone(),
+        rtype,
+        ttl,
+        data,
+    };
+    Some((answer, FIXED_LEN + rdlength))
+}
+
+fn answer_of(record: &Record<RData>, name: Arc<str>) -> Answer {
     let data = match &record.data {
         RData::A(a) => AnswerData::A(a.0),
         RData::AAAA(aaaa) => AnswerData::Aaaa(aaaa.0),
         RData::CNAME(cname) => AnswerData::Cname(display_name(&cname.0)),
         other => AnswerData::Other(presentation_of(other, record.record_type())),
-    };
-    let name = match last_name {
-        Some((previous, text)) if previous.eq_case(&record.name) => text.clone(),
-        _ => {
-            let text = display_name(&record.name);
-            *last_name = Some((record.name.clone(), text.clone()));
-            text
-        }
     };
     Answer {
         name,
@@ -656,7 +772,7 @@ pub(crate) mod tests {
             panic!("not watched")
         };
         assert_eq!(decoded.id, 0x1234);
-        assert_eq!(decoded.question.name, "PersistentChatPool.CONTOSO.com");
+        assert_eq!(&*decoded.question.name, "PersistentChatPool.CONTOSO.com");
         let addresses: Vec<_> = decoded
             .answers
             .iter()

@@ -9,12 +9,14 @@ mod ip;
 mod link;
 mod reassembly;
 mod tcp;
+mod view;
 
 pub use dns::{type_name, Answer, AnswerData, DnsMessage, Flags, Question, WatchList};
 pub use fragments::{FragmentCounters, FragmentLimits, FragmentTable, PIECE_OVERHEAD_BYTES};
 pub use ip::Transport;
 pub use reassembly::{Reassembler, ReassemblyCounters, ReassemblyLimits};
 pub use tcp::{TcpCounters, TcpLimits, TcpStreams, STATE_OVERHEAD_BYTES};
+pub use view::{RcodeClass, ResponseView};
 
 use crate::capture::FrameMeta;
 use std::net::{IpAddr, SocketAddr};

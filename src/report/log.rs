@@ -166,7 +166,7 @@ pub fn log_line(transaction: &Transaction, file_names: &[String]) -> LogLine {
         proto: transaction.transport,
         trans_id: transaction.id,
         rtt: transaction.rtt_ns.map(seconds),
-        query: transaction.qname.clone(),
+        query: transaction.qname.to_string(),
         qtype: transaction.qtype,
         qtype_name: type_name(transaction.qtype),
         rcode: response.map(|r| r.flags.rcode),
@@ -192,7 +192,7 @@ pub fn log_line(transaction: &Transaction, file_names: &[String]) -> LogLine {
         answer_records: answers
             .iter()
             .map(|a| AnswerRecord {
-                name: a.name.clone(),
+                name: a.name.to_string(),
                 rtype: a.rtype,
                 type_name: type_name(a.rtype),
                 ttl: a.ttl,

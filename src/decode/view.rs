@@ -1,0 +1,189 @@
+//! A decoded message reduced to what the analysis reads: the CNAME chain from the question
+//! (normalized names), the addresses at its end in answer order and as a sorted set, the
+//! largest TTL on the chain, the rcode class, and a digest of the answers for duplicate
+//! detection. The decoder works it out once per watched message, on the decode workers, so
+//! the sequential analysis only reads it. Pure: no I/O, no state.
+
+use super::dns::{Answer, AnswerData, Flags, Question};
+use crate::expect::normalize;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// CNAME hops followed inside one response (RFC 1034 §3.6.2 chains are short; loops end here).
+const MAX_CNAME_HOPS: usize = 16;
+const TYPE_A: u16 = 1;
+const TYPE_AAAA: u16 = 28;
+
+/// What a response's rcode and answers amount to.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum RcodeClass {
+    /// NOERROR with data of the asked type.
+    Noerror,
+    /// NOERROR without data of the asked type.
+    Nodata,
+    /// NOERROR, truncated (TC), without data: the answer did not fit (RFC 2181 §9).
+    Truncated,
+    /// Name does not exist.
+    Nxdomain,
+    /// Server failure.
+    Servfail,
+    /// Refused.
+    Refused,
+    /// Any other rcode.
+    Other,
+}
+
+impl RcodeClass {
+    /// Label as in the report.
+    pub fn label(self) -> &'static str {
+        match self {
+            RcodeClass::Noerror => "NOERROR",
+            RcodeClass::Nodata => "NODATA",
+            RcodeClass::Truncated => "TRUNCATED",
+            RcodeClass::Nxdomain => "NXDOMAIN",
+            RcodeClass::Servfail => "SERVFAIL",
+            RcodeClass::Refused => "REFUSED",
+            RcodeClass::Other => "OTHER",
+        }
+    }
+
+    /// A failed lookup: no usable data (NODATA, NXDOMAIN, SERVFAIL, REFUSED, other rcodes).
+    pub fn is_failure(self) -> bool {
+        !matches!(self, RcodeClass::Noerror | RcodeClass::Truncated)
+    }
+
+    /// All classes, in report order.
+    pub const ALL: [RcodeClass; 7] = [
+        RcodeClass::Noerror,
+        RcodeClass::Nodata,
+        RcodeClass::Truncated,
+        RcodeClass::Nxdomain,
+        RcodeClass::Servfail,
+        RcodeClass::Refused,
+        RcodeClass::Other,
+    ];
+}
+
+/// A message reduced to what the analysis needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseView {
+    /// Normalized names (lowercase, no trailing dot): the question name, then each CNAME
+    /// target followed.
+    pub chain: Vec<Arc<str>>,
+    /// A/AAAA addresses owned by a name on the chain, in answer order (of the asked family
+    /// for A and AAAA questions).
+    pub addresses: Vec<IpAddr>,
+    /// The same addresses, sorted and without repeats: the answer set.
+    pub set: Vec<IpAddr>,
+    /// Largest TTL of the records on the chain.
+    pub max_ttl: Option<u32>,
+    /// The rcode class.
+    pub rcode: RcodeClass,
+    /// A digest of the rcode and the answer records, order ignored: equal answers, equal
+    /// digests (compared within one run only).
+    pub signature: u64,
+}
+
+impl ResponseView {
+    /// Reduces a message with these flags, question and answers.
+    pub fn of(flags: &Flags, question: &Question, answers: &[Answer]) -> Self {
+        let mut chain: Vec<Arc<str>> = vec![normalize(&question.name).into()];
+        for _ in 0..MAX_CNAME_HOPS {
+            let current = chain.last().map(|name| &**name).unwrap_or_default();
+            let next = answers.iter().find_map(|answer| match &answer.data {
+                AnswerData::Cname(target) if same_name(&answer.name, current) => {
+                    Some(normalize(target))
+                }
+                _ => None,
+            });
+            match next {
+                Some(target) if !chain.iter().any(|name| **name == *target) => {
+                    chain.push(target.into())
+                }
+                _ => break,
+            }
+        }
+        let qtype = question.qtype;
+        // One pass over the answers; records of one owner share its name, so the chain test
+        // runs once per owner.
+        let mut addresses = Vec::with_capacity(answers.len());
+        let (mut has_data, mut max_ttl) = (false, None::<u32>);
+        let mut last_owner: Option<(&Arc<str>, bool)> = None;
+        for answer in answers {
+            let on_chain = match last_owner {
+                Some((owner, on_chain)) if Arc::ptr_eq(owner, &answer.name) => on_chain,
+                _ => {
+                    let on_chain = chain.iter().any(|name| same_name(&answer.name, name));
+                    last_owner = Some((&answer.name, on_chain));
+                    on_chain
+                }
+            };
+            if !on_chain {
+                continue;
+            }
+            max_ttl = max_ttl.max(Some(answer.ttl));
+            has_data |= answer.rtype == qtype;
+            let wanted = answer.data.address().filter(|address| match qtype {
+                TYPE_A => address.is_ipv4(),
+                TYPE_AAAA => address.is_ipv6(),
+                _ => true,
+            });
+            addresses.extend(wanted);
+        }
+        if matches!(qtype, TYPE_A | TYPE_AAAA) {
+            has_data = !addresses.is_empty();
+        }
+        let rcode = match flags.rcode {
+            0 if has_data => RcodeClass::Noerror,
+            0 if flags.truncated => RcodeClass::Truncated,
+            0 => RcodeClass::Nodata,
+            2 => RcodeClass::Servfail,
+            3 => RcodeClass::Nxdomain,
+            5 => RcodeClass::Refused,
+            _ => RcodeClass::Other,
+        };
+        let mut set = addresses.clone();
+        set.sort_unstable();
+        set.dedup();
+        ResponseView {
+            chain,
+            addresses,
+            set,
+            max_ttl,
+            rcode,
+            signature: signature(flags.rcode, answers),
+        }
+    }
+
+    /// The normalized question name.
+    pub fn question_key(&self) -> &Arc<str> {
+        &self.chain[0]
+    }
+}
+
+/// True when `name` (any case, trailing dot or not) is `normalized`, without allocating.
+fn same_name(name: &str, normalized: &str) -> bool {
+    name.trim_end_matches('.').eq_ignore_ascii_case(normalized)
+}
+
+/// Fixed seeds: signatures are compared within one run, and must not depend on the thread
+/// that decoded the message.
+const SIGNATURE_HASHER: ahash::RandomState = ahash::RandomState::with_seeds(1, 2, 3, 4);
+
+/// Order-insensitive digest of the rcode and answer records: the per-record digests are added.
+fn signature(rcode: u8, answers: &[Answer]) -> u64 {
+    let records = answers.iter().fold(0u64, |sum, answer| {
+        let mut hasher = SIGNATURE_HASHER.build_hasher();
+        for byte in answer.name.trim_end_matches('.').bytes() {
+            hasher.write_u8(byte.to_ascii_lowercase());
+        }
+        answer.rtype.hash(&mut hasher);
+        answer.data.hash(&mut hasher);
+        sum.wrapping_add(hasher.finish())
+    });
+    records ^ u64::from(rcode).rotate_left(56)
+}
