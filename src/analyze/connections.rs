@@ -105,10 +105,57 @@ impl RecentAnswer {
     }
 }
 
+/// The answers one client received: the first name's inline (most clients ask for one pool
+/// name, and the table is probed on every watched response, so one indirection less counts),
+/// further names' in a vector.
+#[derive(Debug, Default)]
+struct ClientAnswers {
+    first: Option<RecentAnswer>,
+    more: Vec<RecentAnswer>,
+}
+
+impl ClientAnswers {
+    fn iter(&self) -> impl Iterator<Item = &RecentAnswer> {
+        self.first.iter().chain(&self.more)
+    }
+
+    /// The slot for `name`: its own, a free one, or the oldest.
+    fn slot_for(&mut self, name: &Arc<str>, ts_ns: u64) -> &mut RecentAnswer {
+        let same_name = self
+            .iter()
+            .position(|a| Arc::ptr_eq(&a.name, name) || a.name == *name);
+        let count = self.first.iter().len() + self.more.len();
+        let index = match same_name {
+            Some(index) => index,
+            None if count < MAX_ANSWERS_PER_CLIENT => {
+                let empty = RecentAnswer {
+                    name: name.clone(),
+                    ts_ns,
+                    valid_ns: 0,
+                    addresses: [IpAddr::from([0, 0, 0, 0]); REMEMBERED_POSITIONS],
+                    count: 0,
+                };
+                match self.first {
+                    None => self.first = Some(empty),
+                    Some(_) => self.more.push(empty),
+                }
+                count
+            }
+            None => (0..count)
+                .min_by_key(|&i| self.iter().nth(i).map_or(0, |a| a.ts_ns))
+                .unwrap_or(0),
+        };
+        match (index, &mut self.first) {
+            (0, Some(first)) => first,
+            _ => &mut self.more[index - 1],
+        }
+    }
+}
+
 /// The most recent answers each client received, for matching its connection attempts.
 #[derive(Debug, Default)]
 pub struct RecentAnswers {
-    by_client: HashMap<IpAddr, Vec<RecentAnswer>, ahash::RandomState>,
+    by_client: HashMap<IpAddr, ClientAnswers, ahash::RandomState>,
     /// Answers not remembered because [`MAX_REMEMBERED_CLIENTS`] was reached.
     pub untracked: u64,
 }
@@ -124,33 +171,17 @@ impl RecentAnswers {
         ttl_s: u32,
         addresses: impl IntoIterator<Item = IpAddr>,
     ) {
-        if !self.by_client.contains_key(&client) && self.by_client.len() >= MAX_REMEMBERED_CLIENTS {
-            self.untracked += 1;
-            return;
-        }
-        let answers = self.by_client.entry(client).or_default();
-        // Names come from the expectations, so one name is one allocation: compare pointers
-        // first. The slot is overwritten in place (an answer is a few hundred bytes).
-        let same_name = answers
-            .iter()
-            .position(|a| Arc::ptr_eq(&a.name, name) || a.name == *name);
-        let slot = match same_name {
-            Some(slot) => slot,
-            None if answers.len() < MAX_ANSWERS_PER_CLIENT => {
-                answers.push(RecentAnswer {
-                    name: name.clone(),
-                    ts_ns,
-                    valid_ns: 0,
-                    addresses: [IpAddr::from([0, 0, 0, 0]); REMEMBERED_POSITIONS],
-                    count: 0,
-                });
-                answers.len() - 1
+        let tracked = self.by_client.len() < MAX_REMEMBERED_CLIENTS;
+        let answers = match self.by_client.get_mut(&client) {
+            Some(answers) => answers,
+            None if tracked => self.by_client.entry(client).or_default(),
+            None => {
+                self.untracked += 1;
+                return;
             }
-            None => (0..answers.len())
-                .min_by_key(|&i| answers[i].ts_ns)
-                .unwrap_or(0),
         };
-        let answer = &mut answers[slot];
+        // The slot is overwritten in place (an answer is a few hundred bytes).
+        let answer = answers.slot_for(name, ts_ns);
         if !Arc::ptr_eq(&answer.name, name) {
             answer.name = name.clone();
         }
@@ -206,6 +237,32 @@ mod tests {
         assert_eq!(
             recent.lookup(&IpAddr::from([172, 16, 0, 1]), &ip(2), 5_000),
             None
+        );
+    }
+
+    #[test]
+    fn a_client_keeps_the_latest_answer_per_name_and_drops_the_oldest_name() {
+        let mut recent = RecentAnswers::default();
+        let client = IpAddr::from([172, 16, 0, 9]);
+        let names: Vec<Arc<str>> = (0..=MAX_ANSWERS_PER_CLIENT)
+            .map(|n| format!("n{n}").into())
+            .collect();
+        for (n, name) in names.iter().enumerate() {
+            recent.remember(client, name, 1_000 + n as u64, 60, [ip(n as u8)]);
+        }
+        // One name more than fits: the oldest (n0) made room for the newest.
+        assert_eq!(recent.lookup(&client, &ip(0), 5_000), None);
+        for (n, name) in names.iter().enumerate().skip(1) {
+            assert_eq!(
+                recent.lookup(&client, &ip(n as u8), 5_000),
+                Some((name.clone(), 0))
+            );
+        }
+        // A newer answer for a known name replaces its older one in place.
+        recent.remember(client, &names[3], 3_000, 60, [ip(40), ip(3)]);
+        assert_eq!(
+            recent.lookup(&client, &ip(3), 5_000),
+            Some((names[3].clone(), 1))
         );
     }
 
