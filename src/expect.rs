@@ -66,7 +66,8 @@ pub struct Expectations {
     pub names: Vec<ExpectedName>,
     /// DNS servers allowed to answer for watched names (empty: any).
     pub authorized_servers: Vec<IpAddr>,
-    index: HashMap<String, usize>,
+    /// Entry by normalized name (looked up for every watched message: a fast hasher).
+    index: HashMap<String, usize, ahash::RandomState>,
 }
 
 impl Expectations {
@@ -86,14 +87,6 @@ impl Expectations {
         addresses.sort_unstable();
         addresses.dedup();
         addresses
-    }
-
-    /// True when `name` (any case, trailing dot or not) is watched; no allocation.
-    pub fn watches(&self, name: &str) -> bool {
-        let name = name.trim_end_matches('.');
-        self.names
-            .iter()
-            .any(|entry| name.eq_ignore_ascii_case(&entry.key))
     }
 
     /// The entry for an already normalized name (no allocation).

@@ -158,6 +158,7 @@ impl Aggregator<'_, '_> {
         self.reassembler.advance(now_ns, &mut self.reassembled);
         self.apply_reassembled();
         self.analyzer.advance(now_ns, self.sink);
+        drop(self.analyzer.take_retired());
         self.next_sequence += 1;
         (self.observe)(&Progress {
             analyzer: &self.analyzer,

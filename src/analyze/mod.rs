@@ -374,6 +374,9 @@ pub struct Analyzer<'w> {
     watching: &'w Watching,
     tracks_every_query: bool,
     recent_answers: RecentAnswers,
+    /// Transactions already recorded and handed to the sink, waiting to be dropped where
+    /// dropping them costs the sequential analysis nothing (see [`Self::take_retired`]).
+    retired: Vec<Transaction>,
 }
 
 impl<'w> Analyzer<'w> {
@@ -390,6 +393,7 @@ impl<'w> Analyzer<'w> {
             watching,
             tracks_every_query,
             recent_answers: RecentAnswers::default(),
+            retired: Vec::new(),
         }
     }
 
@@ -413,7 +417,7 @@ impl<'w> Analyzer<'w> {
             || self
                 .watching
                 .expectations()
-                .is_some_and(|e| e.watches(&message.question.name));
+                .is_some_and(|e| e.find_normalized(message.view.question_key()).is_some());
         self.pairing.observe(message, watched, tracked);
     }
 
@@ -484,11 +488,19 @@ impl<'w> Analyzer<'w> {
         for answer in &not_retried {
             self.analysis.record_not_retried(answer, self.watching);
         }
-        let closed: Vec<Transaction> = self.pairing.drain_closed().collect();
-        for transaction in &closed {
+        let start = self.retired.len();
+        self.retired.extend(self.pairing.drain_closed());
+        for transaction in &self.retired[start..] {
             self.analysis.record_transaction(transaction, self.watching);
             sink(transaction);
         }
+    }
+
+    /// The transactions finished and recorded since the last call. Each holds its response
+    /// (allocated by a decode worker); the pipeline hands them back to a worker to drop, off
+    /// the sequential path.
+    pub fn take_retired(&mut self) -> Vec<Transaction> {
+        std::mem::take(&mut self.retired)
     }
 
     /// Ends the capture and returns the analysis, with the run's reassembly counters.
