@@ -393,16 +393,18 @@ pub fn check_response(
             for address in view.addresses.iter().filter(|a| !expected.allows(a)) {
                 record(FindingKind::WrongAddress, address.to_string(), 0);
             }
+            // Members are missing only from a complete answer of their own family.
             let complete = message.answers_complete;
-            let families: Vec<bool> = [true, false]
-                .into_iter()
-                .filter(|v4| complete && view.addresses.iter().any(|a| a.is_ipv4() == *v4))
-                .collect();
-            for member in expected
-                .members
-                .iter()
-                .filter(|m| families.contains(&m.is_ipv4()))
-            {
+            let answered = |ipv4: bool| view.addresses.iter().any(|a| a.is_ipv4() == ipv4);
+            let (v4_answered, v6_answered) =
+                (complete && answered(true), complete && answered(false));
+            for member in expected.members.iter().filter(|m| {
+                if m.is_ipv4() {
+                    v4_answered
+                } else {
+                    v6_answered
+                }
+            }) {
                 if !view.addresses.contains(member) {
                     record(FindingKind::MissingMember, member.to_string(), 0);
                 }
