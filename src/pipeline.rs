@@ -8,7 +8,7 @@
 //! In the steady state nothing here allocates per packet.
 
 use crate::analyze::{
-    Analysis, Analyzer, FindingKey, Occurrences, PairingSettings, Transaction, Watching,
+    Analysis, Analyzer, FindingKey, Occurrences, PairingSettings, Retired, Transaction, Watching,
 };
 use crate::capture::{
     BatchSource, CaptureError, FileSource, FileSummary, FrameBatch, InputPath, InterfaceHealth,
@@ -128,6 +128,9 @@ struct Aggregator<'a, 's> {
     reassembled: Vec<Result<Decoded, Skip>>,
     /// A spare vector handed back to the decoder so batches reuse it.
     spare: Vec<Decoded>,
+    /// Where finished transactions and messages go to be dropped: a decode worker (threads),
+    /// or nowhere (dropped here, one thread).
+    retire: Option<Sender<Retired>>,
 }
 
 impl Aggregator<'_, '_> {
@@ -158,7 +161,11 @@ impl Aggregator<'_, '_> {
         self.reassembler.advance(now_ns, &mut self.reassembled);
         self.apply_reassembled();
         self.analyzer.advance(now_ns, self.sink);
-        drop(self.analyzer.take_retired());
+        let retired = self.analyzer.take_retired();
+        if let (Some(retire), false) = (&self.retire, retired.is_empty()) {
+            // A full channel only means this batch's leftovers are dropped here.
+            let _ = retire.try_send(retired);
+        }
         self.next_sequence += 1;
         (self.observe)(&Progress {
             analyzer: &self.analyzer,
@@ -285,6 +292,7 @@ pub fn run_source(
         waiting: BTreeMap::new(),
         reassembled: Vec::new(),
         spare: Vec::new(),
+        retire: None,
     };
     let (summary, timestamps_backwards) = if config.threads <= 1 {
         read_source(source, |batch| {
@@ -306,15 +314,17 @@ pub fn run_source(
     }
 }
 
-/// Decodes batches from `work` until it closes.
+/// Decodes batches from `work` until it closes; drops what the analysis retired.
 fn decode_worker(
     config: &DecodeConfig,
     work: &Receiver<FrameBatch>,
     recycle: &Sender<FrameBatch>,
     results: &Sender<BatchOutcome>,
+    retired: &Receiver<Retired>,
 ) {
     let mut ordered = Vec::new();
     for batch in work {
+        retired.try_iter().for_each(drop);
         let outcome = decode_batch(&batch, config, &mut ordered);
         // The reader may have finished; a full or closed recycle channel only means less reuse.
         let _ = recycle.try_send(batch);
@@ -334,11 +344,25 @@ fn run_threaded(
         bounded(workers * QUEUE_PER_WORKER);
     let (recycle_tx, recycle_rx) = bounded::<FrameBatch>(workers * QUEUE_PER_WORKER + 4);
     let (result_tx, result_rx) = bounded::<BatchOutcome>(workers * 4 + 4);
+    let (retire_tx, retire_rx) = bounded::<Retired>(workers * 4 + 4);
+    aggregator.retire = Some(retire_tx);
     std::thread::scope(|scope| {
         for _ in 0..workers {
-            let (work_rx, recycle_tx, result_tx) =
-                (work_rx.clone(), recycle_tx.clone(), result_tx.clone());
-            scope.spawn(move || decode_worker(&config.decode, &work_rx, &recycle_tx, &result_tx));
+            let (work_rx, recycle_tx, result_tx, retire_rx) = (
+                work_rx.clone(),
+                recycle_tx.clone(),
+                result_tx.clone(),
+                retire_rx.clone(),
+            );
+            scope.spawn(move || {
+                decode_worker(
+                    &config.decode,
+                    &work_rx,
+                    &recycle_tx,
+                    &result_tx,
+                    &retire_rx,
+                )
+            });
         }
         let reader = scope.spawn(move || {
             let mut ordered = Vec::new();
@@ -362,6 +386,7 @@ fn run_threaded(
         for outcome in result_rx {
             aggregator.accept(outcome);
         }
+        aggregator.retire = None;
         reader
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))

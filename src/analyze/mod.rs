@@ -365,6 +365,22 @@ fn min_option(a: Option<u64>, b: Option<u64>, pick: fn(u64, u64) -> u64) -> Opti
     }
 }
 
+/// Transactions and messages the analysis is done with (see [`Analyzer::take_retired`]).
+#[derive(Debug, Default)]
+pub struct Retired {
+    /// Finished transactions, recorded and handed to the sink.
+    pub transactions: Vec<Transaction>,
+    /// Queries, already paired.
+    pub messages: Vec<Box<DnsMessage>>,
+}
+
+impl Retired {
+    /// True when there is nothing to drop.
+    pub fn is_empty(&self) -> bool {
+        self.transactions.is_empty() && self.messages.is_empty()
+    }
+}
+
 /// The sequential front of the analysis: feeds messages in capture order through pairing and
 /// into the mergeable [`Analysis`]. Finished transactions go to a sink (the transaction log).
 #[derive(Debug)]
@@ -374,9 +390,9 @@ pub struct Analyzer<'w> {
     watching: &'w Watching,
     tracks_every_query: bool,
     recent_answers: RecentAnswers,
-    /// Transactions already recorded and handed to the sink, waiting to be dropped where
-    /// dropping them costs the sequential analysis nothing (see [`Self::take_retired`]).
-    retired: Vec<Transaction>,
+    /// What the analysis is done with, waiting to be dropped where dropping costs the
+    /// sequential analysis nothing (see [`Self::take_retired`]).
+    retired: Retired,
 }
 
 impl<'w> Analyzer<'w> {
@@ -393,7 +409,7 @@ impl<'w> Analyzer<'w> {
             watching,
             tracks_every_query,
             recent_answers: RecentAnswers::default(),
-            retired: Vec::new(),
+            retired: Retired::default(),
         }
     }
 
@@ -418,7 +434,9 @@ impl<'w> Analyzer<'w> {
                 .watching
                 .expectations()
                 .is_some_and(|e| e.find_normalized(message.view.question_key()).is_some());
-        self.pairing.observe(message, watched, tracked);
+        if let Some(query) = self.pairing.observe(message, watched, tracked) {
+            self.retired.messages.push(query);
+        }
     }
 
     /// Remembers the addresses a client received for a pool name (expectations only), so its
@@ -488,18 +506,20 @@ impl<'w> Analyzer<'w> {
         for answer in &not_retried {
             self.analysis.record_not_retried(answer, self.watching);
         }
-        let start = self.retired.len();
-        self.retired.extend(self.pairing.drain_closed());
-        for transaction in &self.retired[start..] {
+        let retired = &mut self.retired.transactions;
+        let start = retired.len();
+        retired.extend(self.pairing.drain_closed());
+        for transaction in &retired[start..] {
             self.analysis.record_transaction(transaction, self.watching);
             sink(transaction);
         }
     }
 
-    /// The transactions finished and recorded since the last call. Each holds its response
-    /// (allocated by a decode worker); the pipeline hands them back to a worker to drop, off
-    /// the sequential path.
-    pub fn take_retired(&mut self) -> Vec<Transaction> {
+    /// What the analysis finished with since the last call: transactions already recorded and
+    /// logged, and queries already paired. Decode workers allocated them; the pipeline hands
+    /// them back to a worker to drop (a free on another thread than the allocating one is
+    /// costly, and the sequential analysis is the bottleneck).
+    pub fn take_retired(&mut self) -> Retired {
         std::mem::take(&mut self.retired)
     }
 

@@ -319,18 +319,21 @@ impl Pairing {
 
     /// Records a query or response. `tracked` says whether queries for this question name are
     /// decoded at all (if not, a response without a query is `Unpaired`, not an orphan).
+    /// Hands the message back when it is not kept (queries: what pairing needs is copied).
     pub fn observe(
         &mut self,
         message: Box<DnsMessage>,
         watched: Option<WatchedName>,
         tracked: bool,
-    ) {
+    ) -> Option<Box<DnsMessage>> {
         self.advance(message.frame.ts_ns);
         let key = Key::of(&message);
         if message.flags.response {
             self.observe_response(key, message, watched, tracked);
+            None
         } else {
             self.observe_query(key, &message, watched);
+            Some(message)
         }
     }
 
