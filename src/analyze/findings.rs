@@ -1,6 +1,10 @@
 //! Finding kinds and their severities: what is wrong with the DNS answers clients received.
 
+use super::occurrences::{Event, Occurrences};
 use serde::Serialize;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::fmt::{self, Write};
 
 /// How bad a finding is. Ordered: `Info < Warning < Error`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -137,4 +141,44 @@ pub struct FindingKey {
     pub name: String,
     /// The address, server, rcode or record type concerned ("" when none).
     pub subject: String,
+}
+
+thread_local! {
+    /// The key buffer [`record_finding`] reuses.
+    static SCRATCH_KEY: RefCell<FindingKey> = const {
+        RefCell::new(FindingKey {
+            kind: FindingKind::WrongAddress,
+            name: String::new(),
+            subject: String::new(),
+        })
+    };
+}
+
+/// Records `event` (carrying `value`, see [`Occurrences::record_value`]) under the finding
+/// (`kind`, `name`, `subject`). The key is written into a reused buffer and copied only for a
+/// finding not seen before: most events repeat a known finding, and watched responses pass
+/// here one by one.
+pub fn record_finding(
+    findings: &mut BTreeMap<FindingKey, Occurrences>,
+    kind: FindingKind,
+    name: &str,
+    subject: &dyn fmt::Display,
+    event: &Event,
+    value: u64,
+) {
+    SCRATCH_KEY.with_borrow_mut(|key| {
+        key.kind = kind;
+        key.name.clear();
+        key.name.push_str(name);
+        key.subject.clear();
+        // Writing into a String cannot fail.
+        let _ = write!(key.subject, "{subject}");
+        match findings.get_mut(key) {
+            Some(occurrences) => occurrences.record_value(event, value),
+            None => findings
+                .entry(key.clone())
+                .or_default()
+                .record_value(event, value),
+        }
+    });
 }

@@ -14,6 +14,7 @@ pub mod rotation;
 pub mod timeline;
 mod truncation;
 
+use findings::record_finding;
 pub use findings::{FindingKey, FindingKind, Severity};
 pub use latency::{bucket_upper_ns, LatencyHistogram};
 pub use names::{AnswerSet, ClientFacts, NameFacts, Placement, RcodeClass, ServerFacts};
@@ -134,15 +135,10 @@ impl Analysis {
             names::check_response(&mut self.findings, expectations, entry, message);
             if stale_since.is_some() {
                 let old_set: Vec<String> = view.set.iter().map(ToString::to_string).collect();
-                let key = FindingKey {
-                    kind: FindingKind::StaleAnswer,
-                    name: watched.display.to_string(),
-                    subject: old_set.join(", "),
-                };
-                self.findings
-                    .entry(key)
-                    .or_default()
-                    .record(&names::event_of(message));
+                let (name, event) = (&*watched.display, names::event_of(message));
+                let subject = old_set.join(", ");
+                let kind = FindingKind::StaleAnswer;
+                record_finding(&mut self.findings, kind, name, &subject, &event, 0);
             }
         }
         Some(watched)
@@ -167,15 +163,10 @@ impl Analysis {
         else {
             return;
         };
-        let key = FindingKey {
-            kind: FindingKind::NearMiss,
-            name: entry.label.to_string(),
-            subject: format!("{asked} {}", view.rcode.label()),
-        };
-        self.findings
-            .entry(key)
-            .or_default()
-            .record(&names::event_of(message));
+        let subject = format_args!("{asked} {}", view.rcode.label());
+        let event = names::event_of(message);
+        let kind = FindingKind::NearMiss;
+        record_finding(&mut self.findings, kind, &entry.label, &subject, &event, 0);
     }
 
     /// Records what a finished transaction says: latency, unanswered queries, unsolicited and
@@ -226,12 +217,14 @@ impl Analysis {
             server,
             client: transaction.client.ip(),
         };
-        let key = FindingKey {
+        record_finding(
+            &mut self.findings,
             kind,
-            name: watched.display.to_string(),
-            subject: server.to_string(),
-        };
-        self.findings.entry(key).or_default().record(&event);
+            &watched.display,
+            &server,
+            &event,
+            0,
+        );
     }
 
     /// Finds the name a message counts for: the first watched name along its CNAME chain
@@ -282,12 +275,15 @@ impl Analysis {
             server: answer.server.ip(),
             client: answer.client.ip(),
         };
-        let key = FindingKey {
-            kind: FindingKind::TruncatedNotRetried,
-            name: watched.display.to_string(),
-            subject: answer.server.ip().to_string(),
-        };
-        self.findings.entry(key).or_default().record(&event);
+        let kind = FindingKind::TruncatedNotRetried;
+        record_finding(
+            &mut self.findings,
+            kind,
+            &watched.display,
+            &event.server,
+            &event,
+            0,
+        );
     }
 
     /// Renumbers the inputs that example frames point into (when analyses of different runs

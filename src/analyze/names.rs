@@ -2,7 +2,7 @@
 //! per-client and per-server views; plus the checks of one response against its expected name.
 
 use super::connections::{merge_members, MemberConnections};
-use super::findings::{FindingKey, FindingKind};
+use super::findings::{record_finding, FindingKey, FindingKind};
 use super::latency::LatencyHistogram;
 use super::occurrences::{Event, FrameRef, Occurrences};
 use super::timeline::{Timeline, TimelineResponse};
@@ -350,24 +350,19 @@ pub fn check_response(
     let view = &message.view;
     let expected = &expectations.names[entry];
     let event = event_of(message);
-    let mut record = |kind: FindingKind, subject: String, value: u64| {
-        let key = FindingKey {
-            kind,
-            name: expected.name.clone(),
-            subject,
-        };
-        findings.entry(key).or_default().record_value(&event, value);
+    let mut record = |kind: FindingKind, subject: &dyn std::fmt::Display, value: u64| {
+        record_finding(findings, kind, &expected.name, subject, &event, value);
     };
     if !expectations.is_authorized(&event.server) {
-        record(FindingKind::UnauthorizedServer, event.server.to_string(), 0);
+        record(FindingKind::UnauthorizedServer, &event.server, 0);
     }
     match view.rcode {
-        RcodeClass::Nxdomain => record(FindingKind::Nxdomain, String::new(), 0),
-        RcodeClass::Servfail => record(FindingKind::Servfail, String::new(), 0),
-        RcodeClass::Refused => record(FindingKind::Refused, String::new(), 0),
+        RcodeClass::Nxdomain => record(FindingKind::Nxdomain, &"", 0),
+        RcodeClass::Servfail => record(FindingKind::Servfail, &"", 0),
+        RcodeClass::Refused => record(FindingKind::Refused, &"", 0),
         RcodeClass::Other => record(
             FindingKind::OtherRcode,
-            format!("rcode {}", message.flags.rcode),
+            &format_args!("rcode {}", message.flags.rcode),
             0,
         ),
         // Answers cut short prove presence, never absence; a truncated answer is judged by
@@ -384,14 +379,14 @@ pub fn check_response(
             if family.is_some_and(|ipv4| expected.defines_family(ipv4)) {
                 record(
                     FindingKind::Nodata,
-                    crate::decode::type_name(message.question.qtype),
+                    &crate::decode::type_name(message.question.qtype),
                     0,
                 );
             }
         }
         RcodeClass::Noerror => {
             for address in view.addresses.iter().filter(|a| !expected.allows(a)) {
-                record(FindingKind::WrongAddress, address.to_string(), 0);
+                record(FindingKind::WrongAddress, address, 0);
             }
             // Members are missing only from a complete answer of their own family.
             let complete = message.answers_complete;
@@ -406,7 +401,7 @@ pub fn check_response(
                 }
             }) {
                 if !view.addresses.contains(member) {
-                    record(FindingKind::MissingMember, member.to_string(), 0);
+                    record(FindingKind::MissingMember, member, 0);
                 }
             }
         }
@@ -415,7 +410,7 @@ pub fn check_response(
         if ttl > limit {
             record(
                 FindingKind::TtlAboveMax,
-                format!("max {limit}"),
+                &format_args!("max {limit}"),
                 u64::from(ttl),
             );
         }
