@@ -176,11 +176,23 @@ const SIGNATURE_HASHER: ahash::RandomState = ahash::RandomState::with_seeds(1, 2
 
 /// Order-insensitive digest of the rcode and answer records: the per-record digests are added.
 fn signature(rcode: u8, answers: &[Answer]) -> u64 {
+    // Records of one owner share its name: its digest is worked out once.
+    let mut owner: Option<(&Arc<str>, u64)> = None;
     let records = answers.iter().fold(0u64, |sum, answer| {
+        let owner_digest = match owner {
+            Some((name, digest)) if Arc::ptr_eq(name, &answer.name) => digest,
+            _ => {
+                let mut hasher = SIGNATURE_HASHER.build_hasher();
+                for byte in answer.name.trim_end_matches('.').bytes() {
+                    hasher.write_u8(byte.to_ascii_lowercase());
+                }
+                let digest = hasher.finish();
+                owner = Some((&answer.name, digest));
+                digest
+            }
+        };
         let mut hasher = SIGNATURE_HASHER.build_hasher();
-        for byte in answer.name.trim_end_matches('.').bytes() {
-            hasher.write_u8(byte.to_ascii_lowercase());
-        }
+        hasher.write_u64(owner_digest);
         answer.rtype.hash(&mut hasher);
         answer.data.hash(&mut hasher);
         sum.wrapping_add(hasher.finish())
