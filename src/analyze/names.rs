@@ -136,11 +136,48 @@ pub(super) fn event_of(message: &DnsMessage) -> Event {
 }
 
 fn place(placements: &mut BTreeMap<IpAddr, Placement>, addresses: &[IpAddr]) {
-    for (position, address) in addresses.iter().enumerate() {
-        let placement = placements.entry(*address).or_default();
-        placement.present += 1;
-        placement.first += u64::from(position == 0);
+    place_capped(placements, addresses, usize::MAX);
+}
+
+/// Maps at most this big are searched by one pass over their entries (a pool's members).
+const SMALL_MAP: usize = 16;
+
+/// Counts each address of an answer in `placements` (present; first at position 0), adding
+/// new addresses while the map holds fewer than `cap`. Returns how many did not fit.
+/// Nearly every answer names addresses the map already holds, and for a small map one pass
+/// comparing addresses for equality is much cheaper than a tree search per address.
+pub(super) fn place_capped(
+    placements: &mut BTreeMap<IpAddr, Placement>,
+    addresses: &[IpAddr],
+    cap: usize,
+) -> u64 {
+    let mut counted = 0u64; // bit i: the address at position i was counted
+    if placements.len() <= SMALL_MAP && addresses.len() <= 64 {
+        for (address, placement) in placements.iter_mut() {
+            for (position, _) in addresses.iter().enumerate().filter(|(_, a)| *a == address) {
+                placement.present += 1;
+                placement.first += u64::from(position == 0);
+                counted |= 1 << position;
+            }
+        }
     }
+    let mut did_not_fit = 0;
+    for (position, address) in addresses.iter().enumerate() {
+        if position < 64 && counted & (1 << position) != 0 {
+            continue;
+        }
+        if let Some(placement) = placements.get_mut(address) {
+            placement.present += 1;
+            placement.first += u64::from(position == 0);
+        } else if placements.len() < cap {
+            let placement = placements.entry(*address).or_default();
+            placement.present += 1;
+            placement.first += u64::from(position == 0);
+        } else {
+            did_not_fit += 1;
+        }
+    }
+    did_not_fit
 }
 
 /// The entry of `key` in `map`, created if the map holds fewer than `cap` entries.
@@ -413,6 +450,53 @@ pub fn check_response(
                 &format_args!("max {limit}"),
                 u64::from(ttl),
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `place_capped` must do: each position in turn, as a tree search.
+    fn place_one_by_one(
+        placements: &mut BTreeMap<IpAddr, Placement>,
+        addresses: &[IpAddr],
+        cap: usize,
+    ) -> u64 {
+        let mut did_not_fit = 0;
+        for (position, address) in addresses.iter().enumerate() {
+            if placements.contains_key(address) || placements.len() < cap {
+                let placement = placements.entry(*address).or_default();
+                placement.present += 1;
+                placement.first += u64::from(position == 0);
+            } else {
+                did_not_fit += 1;
+            }
+        }
+        did_not_fit
+    }
+
+    #[test]
+    fn placing_answers_counts_as_one_search_per_address_would() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        for _ in 0..2000 {
+            let cap = rng.usize(1..24);
+            let (mut fast, mut reference) = (BTreeMap::new(), BTreeMap::new());
+            for _ in 0..rng.usize(1..12) {
+                // Few distinct addresses (repeats within an answer included), some IPv6.
+                let answer: Vec<IpAddr> = (0..rng.usize(0..70))
+                    .map(|_| match rng.u8(0..30) {
+                        0 => IpAddr::from([0xfd00, 0, 0, 0, 0, 0, 0, u16::from(rng.u8(..))]),
+                        n => IpAddr::from([10, 10, 10, n]),
+                    })
+                    .collect();
+                assert_eq!(
+                    place_capped(&mut fast, &answer, cap),
+                    place_one_by_one(&mut reference, &answer, cap)
+                );
+                assert_eq!(fast, reference);
+            }
         }
     }
 }

@@ -5,7 +5,7 @@
 //! buckets are aligned to multiples of their width, so re-bucketing is exact and `merge`
 //! (coarsen both to the wider width, then add) is associative and commutative.
 
-use super::names::{AnswerSet, Placement};
+use super::names::{place_capped, AnswerSet, Placement};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -114,17 +114,11 @@ impl Timeline {
         let bucket = self.bucket_at(response.ts_ns);
         bucket.responses += 1;
         bucket.failures += u64::from(response.failed);
-        for (position, address) in response.addresses.iter().enumerate() {
-            if bucket.addresses.contains_key(address)
-                || bucket.addresses.len() < MAX_ADDRESSES_PER_BUCKET
-            {
-                let placement = bucket.addresses.entry(*address).or_default();
-                placement.present += 1;
-                placement.first += u64::from(position == 0);
-            } else {
-                bucket.other_addresses += 1;
-            }
-        }
+        bucket.other_addresses += place_capped(
+            &mut bucket.addresses,
+            response.addresses,
+            MAX_ADDRESSES_PER_BUCKET,
+        );
         if let Some(set) = response.complete_set {
             let known = bucket.server_sets.contains_key(&response.server);
             if known || bucket.server_sets.len() < MAX_SERVERS_PER_BUCKET {

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Times `pcdns analyze` on the synthetic mixes of issue #5 with 1 and 2 threads, interleaved,
+# file in the page cache, and prints medians and rates:
+#   (a) no DNS, (b) 40% non-DNS / 59% other names / 1% watched, (c) 100% watched responses.
+#   bash benches/mixes.sh                  # 5 M packets of (a) and (b), 2 M responses of (c)
+#   RUNS=7 MIXES="a c" bash benches/mixes.sh
+#   OTHER=/path/to/other/pcdns bash benches/mixes.sh   # also times another build, interleaved
+# Captures go to $DIR (default /tmp/pcdns-bench), never into the repository.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=${RUNS:-5}
+MIXES=${MIXES:-a b c}
+DIR=${DIR:-/tmp/pcdns-bench}
+SEED=${SEED:-12}
+mkdir -p "$DIR"
+cargo build --release --quiet
+PCDNS=$PWD/target/release/pcdns
+BUILDS=("$PCDNS")
+[ -n "${OTHER:-}" ] && BUILDS+=("$OTHER")
+
+capture() { # capture MIX: makes the mix's capture once, prints its path
+    local mix=$1 file
+    case $mix in
+        a) file=$DIR/a-5000000.pcap ;;
+        b) file=$DIR/b-5000000.pcap ;;
+        c) file=$DIR/c-2000000.pcap ;;
+    esac
+    if [ ! -s "$file" ]; then
+        local shares
+        case $mix in
+            a) shares=(--packets 5000000 --non-dns 1.0) ;;
+            b) shares=(--packets 5000000) ;;
+            c) shares=(--packets 2000000 --non-dns 0 --other-dns 0 --responses-only) ;;
+        esac
+        "$PCDNS" synth -o "$file" --seed "$SEED" "${shares[@]}" --expect-out "$DIR/synth.toml" > /dev/null
+    fi
+    echo "$file"
+}
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'); medians of $RUNS runs"
+printf '%-4s %-8s %-50s %10s %14s\n' mix threads build "median s" "per second"
+for mix in $MIXES; do
+    file=$(capture "$mix")
+    case $mix in a | b) packets=5000000 ;; c) packets=2000000 ;; esac
+    cat "$file" > /dev/null
+    declare -A times=()
+    for _ in $(seq "$RUNS"); do
+        for build in "${BUILDS[@]}"; do
+            for threads in 1 2; do
+                start=$(date +%s%N)
+                "$build" analyze "$file" --expect "$DIR/synth.toml" --format json --threads "$threads" > /dev/null 2>&1 || true
+                end=$(date +%s%N)
+                times["$build $threads"]+="$(( end - start )) "
+            done
+        done
+    done
+    for build in "${BUILDS[@]}"; do
+        for threads in 1 2; do
+            median=$(printf '%s\n' ${times["$build $threads"]} | sort -n | awk '{ a[NR] = $1 } END { printf "%.3f", a[int((NR + 1) / 2)] / 1e9 }')
+            printf '%-4s %-8s %-50s %10s %14.0f\n' "$mix" "$threads" "$build" "$median" "$(echo "$packets / $median" | bc -l)"
+        done
+    done
+    unset times
+done
