@@ -79,7 +79,6 @@ impl MappedPcap {
         // SAFETY: the map is read-only; pcdns does not modify capture files, and a file
         // truncated by another process while mapped is outside its contract (as for the reader).
         let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
-        if std::env::var_os("X_HUGE").is_some() { let _ = map.advise(memmap2::Advice::HugePage); }
         let (_, header) = pcap_parser::parse_pcap_header(&map).ok()?;
         if header.is_modified_format() {
             return None;
@@ -247,7 +246,7 @@ impl MappedPcap {
     /// A walk over the records whose headers start in `start..end`, from the record start
     /// `start` (which the caller knows or guessed).
     pub fn walk(&self, start: usize, end: usize) -> SegmentWalk<'_> {
-        if std::env::var_os("X_NOPOP").is_none() { populate_pages(&self.map, start, end); }
+        populate_pages(&self.map, start, end);
         prefetch(&self.map, start, PREFETCH_DISTANCE_BYTES);
         SegmentWalk {
             pcap: self,
