@@ -22,7 +22,13 @@ fn compare_with_serial(file: &Path, extra: &[&str]) -> Vec<String> {
     let mut differences = Vec::new();
     for segment in SEGMENT_SIZES {
         for threads in THREADS {
-            let run = pcdns(&[&args[..], &["--segment-bytes", segment, "--threads", threads]].concat());
+            let run = pcdns(
+                &[
+                    &args[..],
+                    &["--segment-bytes", segment, "--threads", threads],
+                ]
+                .concat(),
+            );
             let what = format!("{file} with --segment-bytes {segment} --threads {threads}");
             if run.status.code() != serial.status.code() {
                 differences.push(format!(
@@ -50,7 +56,12 @@ fn compare_with_serial(file: &Path, extra: &[&str]) -> Vec<String> {
 fn corpus_and_samples_in_tiny_segments_match_the_serial_reader() {
     let mut files: Vec<(std::path::PathBuf, Vec<&str>)> = ["broken", "healthy", "rotation"]
         .iter()
-        .map(|name| (sample(&format!("{name}.pcap")), vec!["--expect", "samples/contoso.toml"]))
+        .map(|name| {
+            (
+                sample(&format!("{name}.pcap")),
+                vec!["--expect", "samples/contoso.toml"],
+            )
+        })
         .collect();
     for name in ["large-pool", "netmask"] {
         files.push((sample(&format!("{name}.pcap")), vec![]));
@@ -167,7 +178,13 @@ fn synth_pcap_bytes(seed: u64, packets: u64) -> Vec<u8> {
     let records: Vec<(u32, u32, Vec<u8>)> = dns_frames(seed, packets)
         .into_iter()
         .enumerate()
-        .map(|(n, frame)| (1_700_000_000 + n as u32 / 50, (n as u32 % 50) * 20_000, frame))
+        .map(|(n, frame)| {
+            (
+                1_700_000_000 + n as u32 / 50,
+                (n as u32 % 50) * 20_000,
+                frame,
+            )
+        })
         .collect();
     pcap_bytes(&records)
 }
@@ -252,7 +269,13 @@ fn run_facts(file: &Path, threads: usize, segment_bytes: usize) -> String {
 fn run_config_for(file: &Path, threads: usize) -> pcdns::pipeline::RunConfig {
     let temp = tempfile::NamedTempFile::new().expect("temp file");
     let watch = pcdns::decode::WatchList::everything();
-    let mut config = run_config(&temp, pcdns::analyze::Watching::Discovery, watch, threads, 1000);
+    let mut config = run_config(
+        &temp,
+        pcdns::analyze::Watching::Discovery,
+        watch,
+        threads,
+        1000,
+    );
     config.inputs = vec![InputPath::File(file.to_path_buf())];
     config
 }

@@ -7,8 +7,8 @@
 //! copies frames, never decodes above the capture format and knows nothing about threads.
 
 use super::source::{populate_pages, prefetch, release_pages, InputPath, PREFETCH_DISTANCE_BYTES};
-use super::{CaptureError, CaptureProblem, FileSummary, FrameBatch, FrameMeta, MAX_RECORD_BYTES};
 use super::{format::linktype_number, format::ContainerFormat, source::Compression};
+use super::{CaptureError, CaptureProblem, FileSummary, FrameBatch, FrameMeta, MAX_RECORD_BYTES};
 use std::fs::File;
 use std::sync::Arc;
 
@@ -203,7 +203,11 @@ impl MappedPcap {
     /// second, a frame no longer on capture than on the wire, no longer than pcdns buffers,
     /// and not empty on the wire.
     fn plausible(&self, header: &RecordHeader) -> bool {
-        let fractions_per_second = if self.nanosecond { 1_000_000_000 } else { 1_000_000 };
+        let fractions_per_second = if self.nanosecond {
+            1_000_000_000
+        } else {
+            1_000_000
+        };
         header.ts_frac < fractions_per_second
             && header.origlen > 0
             && header.caplen <= header.origlen
@@ -331,7 +335,11 @@ mod tests {
         };
         let mut bytes = Vec::new();
         bytes.extend(word(0xa1b2_c3d4));
-        bytes.extend(if big_endian { [0, 2, 0, 4] } else { [2, 0, 4, 0] });
+        bytes.extend(if big_endian {
+            [0, 2, 0, 4]
+        } else {
+            [2, 0, 4, 0]
+        });
         bytes.extend([0; 8]);
         bytes.extend(word(65535));
         bytes.extend(word(1));

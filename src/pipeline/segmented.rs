@@ -75,7 +75,8 @@ enum Walked {
     },
     Batch {
         segment: usize,
-        outcome: BatchOutcome,
+        /// Boxed: the outcome is large, the other messages are small.
+        outcome: Box<BatchOutcome>,
         frames: Vec<FrameMeta>,
     },
     End {
@@ -96,7 +97,8 @@ impl Walked {
 
 /// Walks the records of `start..end` and decodes them batch by batch; `deliver` takes each
 /// batch's outcome and frames and hands back an empty frame list to reuse, or `None` to stop.
-/// Returns how the walk ended (`None`: stopped).
+/// Returns how the walk ended (`None`: stopped). The pages walked are released at the end:
+/// outcomes own what they keep, and frames only say where the bytes were.
 fn walk_and_decode(
     pcap: &MappedPcap,
     decode: &DecodeConfig,
@@ -117,6 +119,7 @@ fn walk_and_decode(
             batch.frames.clear();
         }
         if ended.is_some() {
+            pcap.release(start, end);
             return ended;
         }
     }
@@ -242,8 +245,6 @@ impl<'p> Replay<'p> {
         }
         self.frames_before += self.segment_frames;
         self.segment_frames = 0;
-        let (start, end) = segment_bounds(self.pcap, self.segment_bytes, self.next_segment);
-        self.pcap.release(start, end);
         self.next_segment += 1;
     }
 
@@ -272,7 +273,10 @@ impl<'p> Replay<'p> {
     }
 
     /// Ends the file: the serial reader's last batch, the summary and the error.
-    fn finish(mut self, aggregator: &mut Aggregator<'_, '_>) -> (FileSummary, Option<CaptureError>) {
+    fn finish(
+        mut self,
+        aggregator: &mut Aggregator<'_, '_>,
+    ) -> (FileSummary, Option<CaptureError>) {
         self.end_batch(aggregator);
         (
             self.pcap.summary(self.packets, self.captured_bytes),
@@ -280,7 +284,6 @@ impl<'p> Replay<'p> {
         )
     }
 }
-
 
 /// Walks segments on `config.threads` walker threads; the calling thread takes their outcomes
 /// in segment order, checks each segment's start and walks again those that started wrong.
@@ -346,7 +349,7 @@ fn read_in_parallel(
                         outcome, frames, ..
                     } => {
                         if trusted {
-                            replay.apply(aggregator, timeline, outcome, &frames);
+                            replay.apply(aggregator, timeline, *outcome, &frames);
                         }
                         let _ = recycle_tx.try_send(frames);
                     }
@@ -392,21 +395,28 @@ impl Walker<'_> {
                 _ if segment == 0 => self.pcap.first_record(),
                 _ => self.pcap.resync(first_byte, last_byte),
             };
-            let send = |message| !self.stop.load(Ordering::Relaxed) && self.walked.send(message).is_ok();
+            let send =
+                |message| !self.stop.load(Ordering::Relaxed) && self.walked.send(message).is_ok();
             if !send(Walked::Start {
                 segment,
                 offset: start,
             }) {
                 return;
             }
-            let walked = walk_and_decode(self.pcap, self.decode, start, last_byte, |outcome, frames| {
-                send(Walked::Batch {
-                    segment,
-                    outcome,
-                    frames,
-                })
-                .then(|| self.recycle.try_recv().unwrap_or_default())
-            });
+            let walked = walk_and_decode(
+                self.pcap,
+                self.decode,
+                start,
+                last_byte,
+                |outcome, frames| {
+                    send(Walked::Batch {
+                        segment,
+                        outcome: Box::new(outcome),
+                        frames,
+                    })
+                    .then(|| self.recycle.try_recv().unwrap_or_default())
+                },
+            );
             let Some(end) = walked else {
                 return;
             };
@@ -414,7 +424,6 @@ impl Walker<'_> {
                 WalkEnd::Next(next) => Some((segment, next)),
                 WalkEnd::Broken(..) => None,
             };
-            self.pcap.release(first_byte, last_byte);
             if !send(Walked::End { segment, end }) {
                 return;
             }
