@@ -6,7 +6,8 @@
 //! a segment) the caller must check against the record chain (the pipeline does). It never
 //! copies frames, never decodes above the capture format and knows nothing about threads.
 
-use super::source::{populate_pages, prefetch, release_pages, InputPath, PREFETCH_DISTANCE_BYTES};
+use super::source::{populate_pages, prefetch, release_pages, InputPath};
+use super::source::{PAGE_BYTES, PREFETCH_DISTANCE_BYTES};
 use super::{format::linktype_number, format::ContainerFormat, source::Compression};
 use super::{CaptureError, CaptureProblem, FileSummary, FrameBatch, FrameMeta, MAX_RECORD_BYTES};
 use std::fs::File;
@@ -23,6 +24,10 @@ const RESYNC_CHAIN: usize = 8;
 /// Most seconds between the timestamps of a resynchronisation chain: real records a few
 /// kilobytes apart are close in time; payload bytes read as headers rarely are.
 const RESYNC_MAX_SPREAD_SECONDS: u32 = 24 * 60 * 60;
+/// Bytes ahead of a walk whose pages are mapped in one go at the start of each batch (more
+/// than a batch holds, so a batch rarely faults); behind the walk the pages are released, so a
+/// walker keeps only a few megabytes of the file resident.
+const POPULATE_AHEAD_BYTES: usize = 4 * 1024 * 1024;
 
 /// A regular, uncompressed legacy pcap file with 16-byte record headers, mapped into memory.
 #[derive(Debug)]
@@ -138,11 +143,6 @@ impl MappedPcap {
         }
     }
 
-    /// Hands the pages wholly inside `start..end` back to the kernel.
-    pub fn release(&self, start: usize, end: usize) {
-        release_pages(&self.map, start, end);
-    }
-
     fn header_at(&self, offset: usize) -> Option<RecordHeader> {
         let bytes: [u8; RECORD_HEADER_BYTES] = self
             .map
@@ -250,7 +250,6 @@ impl MappedPcap {
     /// A walk over the records whose headers start in `start..end`, from the record start
     /// `start` (which the caller knows or guessed).
     pub fn walk(&self, start: usize, end: usize) -> SegmentWalk<'_> {
-        populate_pages(&self.map, start, end);
         prefetch(&self.map, start, PREFETCH_DISTANCE_BYTES);
         SegmentWalk {
             pcap: self,
@@ -258,6 +257,8 @@ impl MappedPcap {
             end,
             frames: 0,
             finished: None,
+            populated_to: start,
+            released_to: start / PAGE_BYTES * PAGE_BYTES,
         }
     }
 }
@@ -269,6 +270,10 @@ pub struct SegmentWalk<'p> {
     end: usize,
     frames: u64,
     finished: Option<WalkEnd>,
+    /// Pages before this offset were mapped in (from the walk's start).
+    populated_to: usize,
+    /// Pages from the walk's start to this offset were released.
+    released_to: usize,
 }
 
 impl SegmentWalk<'_> {
@@ -282,6 +287,11 @@ impl SegmentWalk<'_> {
         max_bytes: usize,
     ) -> Option<WalkEnd> {
         let pcap = self.pcap;
+        let ahead = (self.position + POPULATE_AHEAD_BYTES).min(self.end);
+        if ahead > self.populated_to {
+            populate_pages(&pcap.map, self.populated_to, ahead);
+            self.populated_to = ahead;
+        }
         while self.finished.is_none()
             && batch.frames.len() < max_frames
             && batch.frame_bytes_total < max_bytes
@@ -317,6 +327,13 @@ impl SegmentWalk<'_> {
             }
         }
         self.finished.clone()
+    }
+
+    /// Releases the pages of the records walked so far (their batches must be decoded: frames
+    /// point into these pages).
+    pub fn release_walked(&mut self) {
+        release_pages(&self.pcap.map, self.released_to, self.position);
+        self.released_to = self.released_to.max(self.position / PAGE_BYTES * PAGE_BYTES);
     }
 }
 

@@ -20,7 +20,7 @@ const CACHE_LINE_BYTES: usize = 64;
 /// Map bytes kept behind the read position: batches point into the map (frames are not
 /// copied), and the batches still queued or being decoded lie in this stretch.
 const RELEASE_MARGIN_BYTES: usize = 16 * 1024 * 1024;
-const PAGE_BYTES: usize = 4096;
+pub(super) const PAGE_BYTES: usize = 4096;
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 

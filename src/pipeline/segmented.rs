@@ -97,8 +97,8 @@ impl Walked {
 
 /// Walks the records of `start..end` and decodes them batch by batch; `deliver` takes each
 /// batch's outcome and frames and hands back an empty frame list to reuse, or `None` to stop.
-/// Returns how the walk ended (`None`: stopped). The pages walked are released at the end:
-/// outcomes own what they keep, and frames only say where the bytes were.
+/// Returns how the walk ended (`None`: stopped). The pages walked are released batch by batch
+/// once decoded: outcomes own what they keep, and frames only say where the bytes were.
 fn walk_and_decode(
     pcap: &MappedPcap,
     decode: &DecodeConfig,
@@ -117,9 +117,9 @@ fn walk_and_decode(
             batch.clear();
             batch.frames = deliver(outcome, frames)?;
             batch.frames.clear();
+            walk.release_walked();
         }
         if ended.is_some() {
-            pcap.release(start, end);
             return ended;
         }
     }
