@@ -333,7 +333,9 @@ impl SegmentWalk<'_> {
     /// point into these pages).
     pub fn release_walked(&mut self) {
         release_pages(&self.pcap.map, self.released_to, self.position);
-        self.released_to = self.released_to.max(self.position / PAGE_BYTES * PAGE_BYTES);
+        self.released_to = self
+            .released_to
+            .max(self.position / PAGE_BYTES * PAGE_BYTES);
     }
 }
 

@@ -95,7 +95,8 @@ impl Walked {
     }
 }
 
-/// Walks the records of `start..end` and decodes them batch by batch; `deliver` takes each
+/// Walks the records of `start..end` and decodes them batch by batch in `batch` (empty; reused
+/// from walk to walk, so that a file costs no allocations per segment); `deliver` takes each
 /// batch's outcome and frames and hands back an empty frame list to reuse, or `None` to stop.
 /// Returns how the walk ended (`None`: stopped). The pages walked are released batch by batch
 /// once decoded: outcomes own what they keep, and frames only say where the bytes were.
@@ -104,15 +105,15 @@ fn walk_and_decode(
     decode: &DecodeConfig,
     start: usize,
     end: usize,
+    batch: &mut FrameBatch,
     mut deliver: impl FnMut(BatchOutcome, Vec<FrameMeta>) -> Option<Vec<FrameMeta>>,
 ) -> Option<WalkEnd> {
     let mut walk = pcap.walk(start, end);
-    let mut batch = FrameBatch::default();
     let mut ordered = Vec::new();
     loop {
-        let ended = walk.fill_batch(&mut batch, BATCH_FRAMES, BATCH_BYTES);
+        let ended = walk.fill_batch(batch, BATCH_FRAMES, BATCH_BYTES);
         if !batch.frames.is_empty() {
-            let outcome = decode_batch(&batch, decode, &mut ordered);
+            let outcome = decode_batch(batch, decode, &mut ordered);
             let frames = std::mem::take(&mut batch.frames);
             batch.clear();
             batch.frames = deliver(outcome, frames)?;
@@ -147,6 +148,8 @@ struct Replay<'p> {
     batch_bytes: usize,
     batch_last_ts_ns: u64,
     error: Option<CaptureError>,
+    /// The batch of the walks on this thread.
+    walk_batch: FrameBatch,
 }
 
 impl<'p> Replay<'p> {
@@ -166,6 +169,7 @@ impl<'p> Replay<'p> {
             batch_bytes: 0,
             batch_last_ts_ns: 0,
             error: None,
+            walk_batch: FrameBatch::default(),
         }
     }
 
@@ -261,10 +265,19 @@ impl<'p> Replay<'p> {
         }
         let (_, end) = segment_bounds(self.pcap, self.segment_bytes, self.next_segment);
         let pcap = self.pcap;
-        let ended = walk_and_decode(pcap, decode, self.chain, end, |outcome, frames| {
-            self.apply(aggregator, timeline, outcome, &frames);
-            Some(frames)
-        });
+        let mut batch = std::mem::take(&mut self.walk_batch);
+        let ended = walk_and_decode(
+            pcap,
+            decode,
+            self.chain,
+            end,
+            &mut batch,
+            |outcome, frames| {
+                self.apply(aggregator, timeline, outcome, &frames);
+                Some(frames)
+            },
+        );
+        self.walk_batch = batch;
         // Nothing stops a walk on the calling thread.
         if let Some(ended) = ended {
             self.end_segment(ended);
@@ -388,6 +401,7 @@ impl Walker<'_> {
     fn run(self) {
         // The segment this walker walked last and where its chain left it.
         let mut chain: Option<(usize, usize)> = None;
+        let mut batch = FrameBatch::default();
         for segment in self.tickets.iter() {
             let (first_byte, last_byte) = segment_bounds(self.pcap, self.segment_bytes, segment);
             let start = match chain {
@@ -408,6 +422,7 @@ impl Walker<'_> {
                 self.decode,
                 start,
                 last_byte,
+                &mut batch,
                 |outcome, frames| {
                     send(Walked::Batch {
                         segment,
