@@ -433,7 +433,11 @@ mod tests {
     #[test]
     fn resync_finds_the_chain_and_skips_implausible_headers() {
         let payload = [0xffu8; 40];
-        let records: Vec<(u32, u32, &[u8])> = (0..12).map(|i| (100 + i, 5, &payload[..])).collect();
+        // Read 4 bytes late, each header is (fraction, caplen, origlen, data): plausible, but
+        // the fractions as seconds spread too far.
+        let records: Vec<(u32, u32, &[u8])> = (0..12)
+            .map(|i| (100 + i, i * 90_000, &payload[..]))
+            .collect();
         let file = pcap_file(&records, false);
         let pcap = MappedPcap::open(&InputPath::File(file.path().into()), 0).unwrap();
         assert_eq!(pcap.resync(24, pcap.len()), 24);
