@@ -77,7 +77,7 @@ enum Walked {
         segment: usize,
         /// Boxed: the outcome is large, the other messages are small.
         outcome: Box<BatchOutcome>,
-        frames: Vec<FrameMeta>,
+        frames: WalkedFrames,
     },
     End {
         segment: usize,
@@ -95,9 +95,80 @@ impl Walked {
     }
 }
 
-/// Walks the records of `start..end` and decodes them batch by batch in `batch` (empty; reused
-/// from walk to walk, so that a file costs no allocations per segment); `deliver` takes each
-/// batch's outcome and frames and hands back an empty frame list to reuse, or `None` to stop.
+/// The batch the serial reader would be filling: it ends after [`BATCH_FRAMES`] frames, or
+/// after the frame that brings it to [`BATCH_BYTES`] bytes, or at the end of the file.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct SerialBatch {
+    frames: usize,
+    bytes: usize,
+    /// Capture time of its last frame.
+    last_ts_ns: u64,
+}
+
+impl SerialBatch {
+    /// The index of the frame from `next` on after which the serial reader's batch in progress
+    /// ends ([`BATCH_FRAMES`] frames, or [`BATCH_BYTES`] bytes reached), if it ends in this
+    /// batch; otherwise counts the rest of the batch into the batch in progress. `byte_sums`:
+    /// the running sums of the batch's captured bytes.
+    fn next_cut(&mut self, byte_sums: &[u64], next: usize) -> Option<usize> {
+        let (&before, rest) = match next.checked_sub(1) {
+            Some(previous) => (byte_sums.get(previous)?, byte_sums.get(next..)?),
+            None => (&0, byte_sums),
+        };
+        let last = rest.len().checked_sub(1)?;
+        let bytes_left = (BATCH_BYTES - self.bytes) as u64;
+        let by_count = (BATCH_FRAMES - self.frames - 1).min(last);
+        // The first frame at which the bytes reach the limit, if before the count does.
+        let by_bytes = rest[..=by_count].partition_point(|&sum| sum - before < bytes_left);
+        let cut = if by_bytes <= by_count {
+            by_bytes
+        } else if self.frames + by_count + 1 == BATCH_FRAMES {
+            by_count
+        } else {
+            // No cut here: the rest of the batch joins the batch in progress.
+            self.frames += rest.len();
+            self.bytes += (rest[last] - before) as usize;
+            return None;
+        };
+        self.frames = 0;
+        self.bytes = 0;
+        Some(next + cut)
+    }
+}
+
+/// The frames of a walked batch, with what the calling thread needs to replay the serial
+/// reader's accounting without going through them one by one.
+#[derive(Debug, Default)]
+struct WalkedFrames {
+    frames: Vec<FrameMeta>,
+    /// Captured bytes of the frames up to and including each one.
+    byte_sums: Vec<u64>,
+    /// Frames with a timestamp earlier than the frame before, inside the batch.
+    backwards: u64,
+}
+
+impl WalkedFrames {
+    /// Takes the frames of `batch` (leaving it empty) and sums them up.
+    fn take(&mut self, batch: &mut FrameBatch) {
+        std::mem::swap(&mut self.frames, &mut batch.frames);
+        batch.clear();
+        self.byte_sums.clear();
+        self.backwards = 0;
+        let mut bytes = 0;
+        let mut last_ts_ns = self.frames.first().map_or(0, |f| f.ts_ns);
+        for frame in &self.frames {
+            bytes += u64::from(frame.caplen);
+            self.byte_sums.push(bytes);
+            self.backwards += u64::from(frame.ts_ns < last_ts_ns);
+            last_ts_ns = frame.ts_ns;
+        }
+    }
+}
+
+/// Walks the records of `start..end` and decodes them batch by batch in `batch`, handing the
+/// frames on in `walked` (both empty, reused from walk to walk, so that a file costs no
+/// allocations per segment); `deliver` takes each
+/// batch's outcome and frames and hands back frames to reuse, or `None` to stop.
 /// Returns how the walk ended (`None`: stopped). The pages walked are released batch by batch
 /// once decoded: outcomes own what they keep, and frames only say where the bytes were.
 fn walk_and_decode(
@@ -106,7 +177,8 @@ fn walk_and_decode(
     start: usize,
     end: usize,
     batch: &mut FrameBatch,
-    mut deliver: impl FnMut(BatchOutcome, Vec<FrameMeta>) -> Option<Vec<FrameMeta>>,
+    walked: &mut WalkedFrames,
+    mut deliver: impl FnMut(BatchOutcome, WalkedFrames) -> Option<WalkedFrames>,
 ) -> Option<WalkEnd> {
     let mut walk = pcap.walk(start, end);
     let mut ordered = Vec::new();
@@ -114,10 +186,8 @@ fn walk_and_decode(
         let ended = walk.fill_batch(batch, BATCH_FRAMES, BATCH_BYTES);
         if !batch.frames.is_empty() {
             let outcome = decode_batch(batch, decode, &mut ordered);
-            let frames = std::mem::take(&mut batch.frames);
-            batch.clear();
-            batch.frames = deliver(outcome, frames)?;
-            batch.frames.clear();
+            walked.take(batch);
+            *walked = deliver(outcome, std::mem::take(walked))?;
             walk.release_walked();
         }
         if ended.is_some() {
@@ -143,13 +213,12 @@ struct Replay<'p> {
     segment_frames: u64,
     packets: u64,
     captured_bytes: u64,
-    /// The serial reader's batch in progress: frames, bytes and last timestamp.
-    batch_frames: usize,
-    batch_bytes: usize,
-    batch_last_ts_ns: u64,
+    /// The serial reader's batch in progress.
+    serial: SerialBatch,
     error: Option<CaptureError>,
-    /// The batch of the walks on this thread.
+    /// The batch and frames of the walks on this thread.
     walk_batch: FrameBatch,
+    walk_frames: WalkedFrames,
 }
 
 impl<'p> Replay<'p> {
@@ -165,11 +234,10 @@ impl<'p> Replay<'p> {
             segment_frames: 0,
             packets: 0,
             captured_bytes: 0,
-            batch_frames: 0,
-            batch_bytes: 0,
-            batch_last_ts_ns: 0,
+            serial: SerialBatch::default(),
             error: None,
             walk_batch: FrameBatch::default(),
+            walk_frames: WalkedFrames::default(),
         }
     }
 
@@ -180,21 +248,29 @@ impl<'p> Replay<'p> {
 
     /// Folds one decoded batch of the current segment into the analysis, as the serial reader's
     /// batches would have brought it: frame numbers made absolute, time passing at the serial
-    /// batch boundaries.
+    /// batch boundaries (found from the batch's running byte sums, not frame by frame).
     fn apply(
         &mut self,
         aggregator: &mut Aggregator<'_, '_>,
         timeline: &mut Timeline,
         mut outcome: BatchOutcome,
-        frames: &[FrameMeta],
+        walked: &WalkedFrames,
     ) {
-        let Some(first) = frames.first() else {
+        let frames = &walked.frames;
+        let (Some(first), Some(last), Some(&bytes)) =
+            (frames.first(), frames.last(), walked.byte_sums.last())
+        else {
             return;
         };
         aggregator.start_capture(first.ts_ns);
         aggregator
             .analyzer
             .add_counters(std::mem::take(&mut outcome.counters));
+        timeline.count(first.ts_ns);
+        timeline.backwards += walked.backwards;
+        timeline.last_ts_ns = last.ts_ns;
+        self.packets += frames.len() as u64;
+        self.captured_bytes += bytes;
         // Walkers number frames from 1 in each segment.
         let base = self.frames_before;
         for item in &mut outcome.ordered {
@@ -203,28 +279,24 @@ impl<'p> Replay<'p> {
             }
         }
         let mut items = outcome.ordered.into_iter().peekable();
-        for frame in frames {
-            timeline.count(frame.ts_ns);
-            self.packets += 1;
-            self.captured_bytes += u64::from(frame.caplen);
-            self.batch_frames += 1;
-            self.batch_bytes += frame.caplen as usize;
-            self.batch_last_ts_ns = frame.ts_ns;
-            if self.batch_frames >= BATCH_FRAMES || self.batch_bytes >= BATCH_BYTES {
-                let last = base + frame.frame_number;
-                loop {
-                    let due = items
-                        .peek_mut()
-                        .and_then(Decoded::frame_mut)
-                        .is_some_and(|f| f.frame_number <= last);
-                    let Some(item) = items.next_if(|_| due) else {
-                        break;
-                    };
-                    aggregator.feed(item);
-                }
-                self.end_batch(aggregator);
+        let mut next = 0;
+        while let Some(cut) = self.serial.next_cut(&walked.byte_sums, next) {
+            let frame = &frames[cut];
+            let last_number = base + frame.frame_number;
+            loop {
+                let due = items
+                    .peek_mut()
+                    .and_then(Decoded::frame_mut)
+                    .is_some_and(|f| f.frame_number <= last_number);
+                let Some(item) = items.next_if(|_| due) else {
+                    break;
+                };
+                aggregator.feed(item);
             }
+            aggregator.end_batch(frame.ts_ns);
+            next = cut + 1;
         }
+        self.serial.last_ts_ns = last.ts_ns;
         for item in items {
             aggregator.feed(item);
         }
@@ -234,11 +306,10 @@ impl<'p> Replay<'p> {
 
     /// Ends the serial reader's batch in progress, if it holds frames.
     fn end_batch(&mut self, aggregator: &mut Aggregator<'_, '_>) {
-        if self.batch_frames > 0 {
-            aggregator.end_batch(self.batch_last_ts_ns);
+        if self.serial.frames > 0 {
+            aggregator.end_batch(self.serial.last_ts_ns);
         }
-        self.batch_frames = 0;
-        self.batch_bytes = 0;
+        self.serial = SerialBatch::default();
     }
 
     /// Takes the end of the current segment's walk (from its true start).
@@ -266,18 +337,21 @@ impl<'p> Replay<'p> {
         let (_, end) = segment_bounds(self.pcap, self.segment_bytes, self.next_segment);
         let pcap = self.pcap;
         let mut batch = std::mem::take(&mut self.walk_batch);
+        let mut walked = std::mem::take(&mut self.walk_frames);
         let ended = walk_and_decode(
             pcap,
             decode,
             self.chain,
             end,
             &mut batch,
-            |outcome, frames| {
-                self.apply(aggregator, timeline, outcome, &frames);
-                Some(frames)
+            &mut walked,
+            |outcome, walked| {
+                self.apply(aggregator, timeline, outcome, &walked);
+                Some(walked)
             },
         );
         self.walk_batch = batch;
+        self.walk_frames = walked;
         // Nothing stops a walk on the calling thread.
         if let Some(ended) = ended {
             self.end_segment(ended);
@@ -313,7 +387,7 @@ fn read_in_parallel(
         let _ = ticket_tx.send(segment);
     }
     let (walked_tx, walked_rx) = bounded::<Walked>(walkers * QUEUE_PER_WALKER);
-    let (recycle_tx, recycle_rx) = bounded::<Vec<FrameMeta>>(walkers * QUEUE_PER_WALKER);
+    let (recycle_tx, recycle_rx) = bounded::<WalkedFrames>(walkers * QUEUE_PER_WALKER);
     let stop = AtomicBool::new(false);
     let pcap = replay.pcap;
     std::thread::scope(|scope| {
@@ -393,7 +467,7 @@ struct Walker<'p> {
     segment_bytes: usize,
     tickets: Receiver<usize>,
     walked: Sender<Walked>,
-    recycle: Receiver<Vec<FrameMeta>>,
+    recycle: Receiver<WalkedFrames>,
     stop: &'p AtomicBool,
 }
 
@@ -402,6 +476,7 @@ impl Walker<'_> {
         // The segment this walker walked last and where its chain left it.
         let mut chain: Option<(usize, usize)> = None;
         let mut batch = FrameBatch::default();
+        let mut walked = WalkedFrames::default();
         for segment in self.tickets.iter() {
             let (first_byte, last_byte) = segment_bounds(self.pcap, self.segment_bytes, segment);
             let start = match chain {
@@ -423,6 +498,7 @@ impl Walker<'_> {
                 start,
                 last_byte,
                 &mut batch,
+                &mut walked,
                 |outcome, frames| {
                     send(Walked::Batch {
                         segment,
@@ -442,6 +518,61 @@ impl Walker<'_> {
             if !send(Walked::End { segment, end }) {
                 return;
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The serial reader's cuts, frame by frame: the indices of the frames that end a batch.
+    fn serial_cuts(caplens: &[u64]) -> (Vec<usize>, SerialBatch) {
+        let mut cuts = Vec::new();
+        let mut open = SerialBatch::default();
+        for (index, caplen) in caplens.iter().enumerate() {
+            open.frames += 1;
+            open.bytes += *caplen as usize;
+            if open.frames == BATCH_FRAMES || open.bytes >= BATCH_BYTES {
+                cuts.push(index);
+                open = SerialBatch::default();
+            }
+        }
+        (cuts, open)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, .. ProptestConfig::default() })]
+
+        #[test]
+        fn cuts_from_byte_sums_are_the_serial_readers(
+            caplens in proptest::collection::vec(
+                prop_oneof![0u64..100, 0u64..2000, 60_000u64..70_000], 1..7000),
+            chunk_sizes in proptest::collection::vec(1usize..3000, 1..20),
+        ) {
+            let (expected, expected_open) = serial_cuts(&caplens);
+            let mut cuts = Vec::new();
+            let mut open = SerialBatch::default();
+            let mut done = 0;
+            for chunk in chunk_sizes.iter().cycle() {
+                let chunk = &caplens[done..(done + chunk).min(caplens.len())];
+                let sums: Vec<u64> = chunk
+                    .iter()
+                    .scan(0, |sum, caplen| { *sum += caplen; Some(*sum) })
+                    .collect();
+                let mut next = 0;
+                while let Some(cut) = open.next_cut(&sums, next) {
+                    cuts.push(done + cut);
+                    next = cut + 1;
+                }
+                done += chunk.len();
+                if done == caplens.len() {
+                    break;
+                }
+            }
+            prop_assert_eq!(cuts, expected);
+            prop_assert_eq!((open.frames, open.bytes), (expected_open.frames, expected_open.bytes));
         }
     }
 }
