@@ -149,19 +149,21 @@ impl MappedPcap {
             .get(offset..offset.checked_add(RECORD_HEADER_BYTES)?)?
             .try_into()
             .ok()?;
-        let field = |at: usize| {
-            let word = [bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]];
-            if self.big_endian {
-                u32::from_be_bytes(word)
-            } else {
-                u32::from_le_bytes(word)
-            }
+        let word = |at: usize| {
+            u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+        };
+        let words = [word(0), word(4), word(8), word(12)];
+        // One test of the byte order per header, not one per field.
+        let [ts_sec, ts_frac, caplen, origlen] = if self.big_endian {
+            words.map(u32::swap_bytes)
+        } else {
+            words
         };
         Some(RecordHeader {
-            ts_sec: field(0),
-            ts_frac: field(4),
-            caplen: field(8),
-            origlen: field(12),
+            ts_sec,
+            ts_frac,
+            caplen,
+            origlen,
         })
     }
 
