@@ -28,6 +28,9 @@ const RESYNC_MAX_SPREAD_SECONDS: u32 = 24 * 60 * 60;
 /// than a batch holds, so a batch rarely faults); behind the walk the pages are released, so a
 /// walker keeps only a few megabytes of the file resident.
 const POPULATE_AHEAD_BYTES: usize = 4 * 1024 * 1024;
+/// Walked bytes released at a time: each release makes the kernel flush the other threads'
+/// TLBs (an interrupt per core), so not after every batch.
+const RELEASE_STEP_BYTES: usize = 8 * 1024 * 1024;
 
 /// A regular, uncompressed legacy pcap file with 16-byte record headers, mapped into memory.
 #[derive(Debug)]
@@ -332,8 +335,11 @@ impl SegmentWalk<'_> {
     }
 
     /// Releases the pages of the records walked so far (their batches must be decoded: frames
-    /// point into these pages).
+    /// point into these pages), every few megabytes and when the walk has ended.
     pub fn release_walked(&mut self) {
+        if self.finished.is_none() && self.position - self.released_to < RELEASE_STEP_BYTES {
+            return;
+        }
         release_pages(&self.pcap.map, self.released_to, self.position);
         self.released_to = self
             .released_to

@@ -188,8 +188,8 @@ fn walk_and_decode(
             let outcome = decode_batch(batch, decode, &mut ordered);
             walked.take(batch);
             *walked = deliver(outcome, std::mem::take(walked))?;
-            walk.release_walked();
         }
+        walk.release_walked();
         if ended.is_some() {
             return ended;
         }
