@@ -177,6 +177,7 @@ fn end_to_end(c: &mut Criterion) {
                 decode: decode_config(),
                 watching: watching(),
                 threads,
+                segment_bytes: pipeline::SEGMENT_BYTES,
                 progress: None,
                 pairing: PAIRING,
                 reassembly: limits(),

@@ -195,6 +195,10 @@ struct InputArgs {
     /// Never show a progress bar (it is shown on stderr only when stderr is a terminal).
     #[arg(long)]
     no_progress: bool,
+    /// Bytes per segment when threads read a pcap file together; 0 reads with one reader
+    /// (for tests: tiny segments exercise the segment boundaries).
+    #[arg(long, value_name = "BYTES", hide = true, default_value_t = crate::pipeline::SEGMENT_BYTES)]
+    segment_bytes: usize,
     /// Seconds of capture time after which a query without a response is unanswered.
     #[arg(long, value_name = "SECONDS", default_value_t = 5.0, value_parser = positive_seconds)]
     query_timeout: f64,
@@ -379,6 +383,8 @@ pub struct InputConfig {
     pub threads: usize,
     /// Show a progress bar when stderr is a terminal.
     pub progress: bool,
+    /// Segment size for reading pcap files on several threads (0: one reader).
+    pub segment_bytes: usize,
     /// Query timeout and pairing state cap.
     pub pairing: PairingSettings,
     /// Reassembly timeouts and limits.
@@ -528,6 +534,7 @@ impl InputArgs {
             dns_ports,
             threads,
             progress: !self.no_progress,
+            segment_bytes: self.segment_bytes,
             reassembly: {
                 let total = mebibytes(self.reassembly_memory);
                 ReassemblyLimits {

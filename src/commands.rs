@@ -103,6 +103,7 @@ pub(crate) fn run_config(input: &InputConfig, watching: Watching, watch: WatchLi
         },
         watching,
         threads: input.threads,
+        segment_bytes: input.segment_bytes,
         progress: None,
         pairing: input.pairing,
         reassembly: input.reassembly,

@@ -6,19 +6,26 @@
 //! commute; each batch carries its own. Live sources add wall-clock ticks to their batches (as
 //! values), so timeouts fire on a quiet link, and an observer sees the analysis after each batch.
 //! In the steady state nothing here allocates per packet.
+//!
+//! Mapped legacy pcap files take another road ([`segmented`]): there a single reader could not
+//! keep up, so every thread walks and decodes segments of the file, and the calling thread
+//! checks where each segment's records start and replays the serial reader's accounting.
 
 use crate::analyze::{
     Analysis, Analyzer, FindingKey, Occurrences, PairingSettings, Retired, Transaction, Watching,
 };
 use crate::capture::{
     BatchSource, CaptureError, FileSource, FileSummary, FrameBatch, InputPath, InterfaceHealth,
-    SourceSummary,
+    MappedPcap, SourceSummary,
 };
 use crate::decode::{decode_frame, DecodeConfig, Decoded, Reassembler, ReassemblyLimits, Skip};
 use crate::pseudonym::Pseudonymizer;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+
+mod segmented;
+pub use segmented::SEGMENT_BYTES;
 
 /// Frames per batch: large enough that channel costs vanish, small enough to stay in cache.
 pub const BATCH_FRAMES: usize = 2048;
@@ -36,8 +43,13 @@ pub struct RunConfig {
     pub decode: DecodeConfig,
     /// Expectations or discovery.
     pub watching: Watching,
-    /// Busy threads in all, the reader included (1 = everything on the calling thread).
+    /// Busy threads in all, the reader included (1 = everything on the calling thread): the
+    /// reader and decode workers, or for segmented files the segment walkers. The calling
+    /// thread, which folds their results in order, comes on top (it mostly waits).
     pub threads: usize,
+    /// Mapped legacy pcap files are read in segments of this many bytes, by all threads at
+    /// once ([`SEGMENT_BYTES`] by default); 0 reads them with the file reader like other inputs.
+    pub segment_bytes: usize,
     /// Called with (bytes done, bytes total) as inputs are read.
     pub progress: Option<fn(u64, u64)>,
     /// Query timeout and state cap for query/response pairing.
@@ -123,6 +135,8 @@ struct Aggregator<'a, 's> {
     sink: &'s mut dyn FnMut(&Transaction),
     observe: &'s mut dyn FnMut(&Progress<'_, '_>),
     pseudonymize: Option<Pseudonymizer>,
+    /// The first frame of the run has been seen (pairing knows when the capture started).
+    capture_started: bool,
     next_sequence: u64,
     waiting: BTreeMap<u64, BatchOutcome>,
     reassembled: Vec<Result<Decoded, Skip>>,
@@ -133,7 +147,31 @@ struct Aggregator<'a, 's> {
     retire: Option<Sender<Retired>>,
 }
 
-impl Aggregator<'_, '_> {
+impl<'a, 's> Aggregator<'a, 's> {
+    fn new(
+        config: &'a RunConfig,
+        sink: &'s mut dyn FnMut(&Transaction),
+        observe: &'s mut dyn FnMut(&Progress<'_, '_>),
+    ) -> Self {
+        Aggregator {
+            analyzer: Analyzer::new(
+                &config.watching,
+                config.pairing,
+                config.decode.watch.decodes_every_query(),
+            ),
+            reassembler: Reassembler::new(&config.decode, config.reassembly),
+            sink,
+            observe,
+            pseudonymize: config.pseudonymize,
+            capture_started: false,
+            next_sequence: 0,
+            waiting: BTreeMap::new(),
+            reassembled: Vec::new(),
+            spare: Vec::new(),
+            retire: None,
+        }
+    }
+
     fn accept(&mut self, outcome: BatchOutcome) {
         if outcome.sequence == self.next_sequence {
             self.process(outcome);
@@ -146,18 +184,33 @@ impl Aggregator<'_, '_> {
     }
 
     fn process(&mut self, mut outcome: BatchOutcome) {
-        if outcome.sequence == 0 {
-            self.analyzer.set_capture_start(outcome.first_ts_ns);
-        }
+        self.start_capture(outcome.first_ts_ns);
         self.analyzer
             .add_counters(std::mem::take(&mut outcome.counters));
         for item in outcome.ordered.drain(..) {
-            self.reassembler.accept(item, &mut self.reassembled);
-            self.apply_reassembled();
+            self.feed(item);
         }
         self.spare = outcome.ordered;
         // Live: time also passes on a quiet link (the tick); files: only capture time counts.
-        let now_ns = outcome.last_ts_ns.max(outcome.tick_ns);
+        self.end_batch(outcome.last_ts_ns.max(outcome.tick_ns));
+    }
+
+    /// Tells pairing when the capture started, at the run's first batch.
+    fn start_capture(&mut self, first_ts_ns: u64) {
+        if !self.capture_started {
+            self.capture_started = true;
+            self.analyzer.set_capture_start(first_ts_ns);
+        }
+    }
+
+    /// Takes one item that needs capture order.
+    fn feed(&mut self, item: Decoded) {
+        self.reassembler.accept(item, &mut self.reassembled);
+        self.apply_reassembled();
+    }
+
+    /// Ends a batch: capture time has reached `now_ns`.
+    fn end_batch(&mut self, now_ns: u64) {
         self.reassembler.advance(now_ns, &mut self.reassembled);
         self.apply_reassembled();
         self.analyzer.advance(now_ns, self.sink);
@@ -234,21 +287,33 @@ impl Progress<'_, '_> {
     }
 }
 
-/// Reads `source` into batches and hands each to `deliver`, which returns an empty batch to
-/// reuse. Returns what the source read and how many frames went back in time.
+/// Frames whose timestamp went back in time, counted across the whole timeline.
+#[derive(Debug, Default)]
+struct Timeline {
+    last_ts_ns: u64,
+    backwards: u64,
+}
+
+impl Timeline {
+    fn count(&mut self, ts_ns: u64) {
+        self.backwards += u64::from(ts_ns < self.last_ts_ns);
+        self.last_ts_ns = ts_ns;
+    }
+}
+
+/// Reads `source` into batches (sequence numbers from 0) and hands each to `deliver`, which
+/// returns an empty batch to reuse. Returns what the source read.
 fn read_source(
     source: &mut dyn BatchSource,
+    timeline: &mut Timeline,
     mut deliver: impl FnMut(FrameBatch) -> FrameBatch,
-) -> (SourceSummary, u64) {
-    let mut backwards = 0;
-    let mut last_ts_ns = 0;
+) -> SourceSummary {
     let mut sequence = 0;
     let mut batch = FrameBatch::default();
     loop {
         let more = source.next_batch(&mut batch, BATCH_FRAMES, BATCH_BYTES);
         for frame in &batch.frames {
-            backwards += u64::from(frame.ts_ns < last_ts_ns);
-            last_ts_ns = frame.ts_ns;
+            timeline.count(frame.ts_ns);
         }
         if !batch.frames.is_empty() || batch.tick_ns != 0 {
             batch.sequence = sequence;
@@ -257,16 +322,74 @@ fn read_source(
         }
         batch.clear();
         if !more {
-            return (source.finish(), backwards);
+            return source.finish();
         }
     }
 }
 
-/// Runs the whole pipeline over `config.inputs`.
+/// Runs the whole pipeline over `config.inputs`, one after the other.
 /// Finished transactions go to `sink` as they finish (in a deterministic order).
 pub fn run(config: &RunConfig, sink: &mut dyn FnMut(&Transaction)) -> RunOutcome {
-    let mut source = FileSource::new(config.inputs.clone(), config.progress);
-    run_source(config, &mut source, &mut |_| {}, sink)
+    let started = Instant::now();
+    let mut observe = |_: &Progress<'_, '_>| {};
+    let mut aggregator = Aggregator::new(config, sink, &mut observe);
+    let mut timeline = Timeline::default();
+    let mut read = SourceSummary::default();
+    let mut meter = ProgressMeter {
+        callback: config.progress,
+        done_bytes: 0,
+        total_bytes: config.inputs.iter().filter_map(InputPath::size_bytes).sum(),
+    };
+    for (index, input) in config.inputs.iter().enumerate() {
+        let file_index = index as u16;
+        let mapped = match config.segment_bytes {
+            0 => None,
+            _ => MappedPcap::open(input, file_index),
+        };
+        if let Some(pcap) = mapped {
+            let (file, error) =
+                segmented::read_file(config, &pcap, &mut aggregator, &mut timeline, meter);
+            read.files.push(file);
+            read.errors.extend(error);
+        } else {
+            let mut source = FileSource::single(
+                input.clone(),
+                file_index,
+                meter.callback,
+                meter.done_bytes,
+                meter.total_bytes,
+            );
+            let summary = read_batches(config, &mut source, &mut aggregator, &mut timeline);
+            read.files.extend(summary.files);
+            read.errors.extend(summary.errors);
+        }
+        meter.done_bytes += input.size_bytes().unwrap_or(0);
+    }
+    RunOutcome {
+        analysis: aggregator.finish(),
+        files: read.files,
+        interfaces: read.interfaces,
+        timestamps_backwards: timeline.backwards,
+        errors: read.errors,
+        elapsed: started.elapsed(),
+    }
+}
+
+/// Where the run's progress callback stands: bytes of the inputs before the current one.
+#[derive(Debug, Clone, Copy)]
+struct ProgressMeter {
+    callback: Option<fn(u64, u64)>,
+    done_bytes: u64,
+    total_bytes: u64,
+}
+
+impl ProgressMeter {
+    /// Reports that `bytes` of the current input are done.
+    fn report(&self, bytes: u64) {
+        if let Some(callback) = self.callback {
+            callback(self.done_bytes + bytes, self.total_bytes);
+        }
+    }
 }
 
 /// Runs the whole pipeline over any capture source (`config.inputs` is not used).
@@ -278,39 +401,37 @@ pub fn run_source(
     sink: &mut dyn FnMut(&Transaction),
 ) -> RunOutcome {
     let started = Instant::now();
-    let mut aggregator = Aggregator {
-        analyzer: Analyzer::new(
-            &config.watching,
-            config.pairing,
-            config.decode.watch.decodes_every_query(),
-        ),
-        reassembler: Reassembler::new(&config.decode, config.reassembly),
-        sink,
-        observe,
-        pseudonymize: config.pseudonymize,
-        next_sequence: 0,
-        waiting: BTreeMap::new(),
-        reassembled: Vec::new(),
-        spare: Vec::new(),
-        retire: None,
-    };
-    let (summary, timestamps_backwards) = if config.threads <= 1 {
-        read_source(source, |batch| {
+    let mut aggregator = Aggregator::new(config, sink, observe);
+    let mut timeline = Timeline::default();
+    let summary = read_batches(config, source, &mut aggregator, &mut timeline);
+    RunOutcome {
+        analysis: aggregator.finish(),
+        files: summary.files,
+        interfaces: summary.interfaces,
+        timestamps_backwards: timeline.backwards,
+        errors: summary.errors,
+        elapsed: started.elapsed(),
+    }
+}
+
+/// Reads `source` through the reader and the decode workers into `aggregator`.
+fn read_batches(
+    config: &RunConfig,
+    source: &mut dyn BatchSource,
+    aggregator: &mut Aggregator<'_, '_>,
+    timeline: &mut Timeline,
+) -> SourceSummary {
+    // Each source numbers its batches from 0.
+    aggregator.next_sequence = 0;
+    if config.threads <= 1 {
+        read_source(source, timeline, |batch| {
             let mut ordered = std::mem::take(&mut aggregator.spare);
             let outcome = decode_batch(&batch, &config.decode, &mut ordered);
             aggregator.accept(outcome);
             batch
         })
     } else {
-        run_threaded(config, source, &mut aggregator)
-    };
-    RunOutcome {
-        analysis: aggregator.finish(),
-        files: summary.files,
-        interfaces: summary.interfaces,
-        timestamps_backwards,
-        errors: summary.errors,
-        elapsed: started.elapsed(),
+        run_threaded(config, source, aggregator, timeline)
     }
 }
 
@@ -338,7 +459,8 @@ fn run_threaded(
     config: &RunConfig,
     source: &mut dyn BatchSource,
     aggregator: &mut Aggregator<'_, '_>,
-) -> (SourceSummary, u64) {
+    timeline: &mut Timeline,
+) -> SourceSummary {
     let workers = config.threads - 1;
     let (work_tx, work_rx): (Sender<FrameBatch>, Receiver<FrameBatch>) =
         bounded(workers * QUEUE_PER_WORKER);
@@ -366,7 +488,7 @@ fn run_threaded(
         }
         let reader = scope.spawn(move || {
             let mut ordered = Vec::new();
-            let summary = read_source(source, |batch| {
+            let summary = read_source(source, timeline, |batch| {
                 // Workers only stop when this sender is dropped, so sending cannot fail here.
                 let _ = work_tx.send(batch);
                 // When work piles up, the reader is the idle core: it decodes a queued batch too.

@@ -7,6 +7,8 @@ use super::{BatchSource, CaptureError, CaptureReader, FileSummary, FrameBatch, I
 /// Reads capture files (or standard input) in order.
 pub struct FileSource {
     inputs: Vec<InputPath>,
+    /// Index in the run of `inputs[0]`.
+    first_file_index: u16,
     progress: Option<fn(u64, u64)>,
     total_bytes: u64,
     done_bytes: u64,
@@ -22,6 +24,7 @@ impl FileSource {
         let total_bytes = inputs.iter().filter_map(InputPath::size_bytes).sum();
         FileSource {
             inputs,
+            first_file_index: 0,
             progress,
             total_bytes,
             done_bytes: 0,
@@ -32,10 +35,27 @@ impl FileSource {
         }
     }
 
+    /// A source over the one input `input`, the `file_index`-th of a run in which
+    /// `done_bytes` of `total_bytes` were read before it (for progress).
+    pub fn single(
+        input: InputPath,
+        file_index: u16,
+        progress: Option<fn(u64, u64)>,
+        done_bytes: u64,
+        total_bytes: u64,
+    ) -> Self {
+        FileSource {
+            first_file_index: file_index,
+            done_bytes,
+            total_bytes,
+            ..FileSource::new(vec![input], progress)
+        }
+    }
+
     /// Opens the next input that can be opened; false when none is left.
     fn open_next(&mut self) -> bool {
         while let Some(input) = self.inputs.get(self.next_input) {
-            let file_index = self.next_input as u16;
+            let file_index = self.first_file_index + self.next_input as u16;
             self.next_input += 1;
             match CaptureReader::open(input, file_index) {
                 Ok(reader) => {

@@ -387,7 +387,7 @@ fn legacy_layout(header: &PcapHeader) -> Layout {
 }
 
 /// The LINKTYPE value proper: the upper bits of the pcap header field carry FCS information.
-fn linktype_number(raw: i32) -> u32 {
+pub(super) fn linktype_number(raw: i32) -> u32 {
     (raw as u32) & 0xffff
 }
 

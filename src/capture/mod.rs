@@ -9,6 +9,7 @@ mod files;
 mod format;
 #[cfg(feature = "live")]
 mod live;
+mod segments;
 mod source;
 mod write;
 
@@ -17,6 +18,7 @@ pub use files::FileSource;
 pub use format::{CaptureReader, FileSummary};
 #[cfg(feature = "live")]
 pub use live::{default_filter, LiveError, LiveOptions, LiveSource, DEFAULT_BPF};
+pub use segments::{MappedPcap, SegmentWalk, WalkEnd};
 pub use source::InputPath;
 pub use write::{CaptureWriter, WriteFormat};
 

@@ -14,13 +14,13 @@ const RELEASE_STEP_BYTES: usize = 32 * 1024 * 1024;
 /// How far ahead of the read position mapped bytes are prefetched into the CPU cache: frames
 /// are not copied, so nothing else streams them in, and reading record headers one by one would
 /// wait on memory for each.
-const PREFETCH_DISTANCE_BYTES: usize = 8 * 1024;
+pub(super) const PREFETCH_DISTANCE_BYTES: usize = 8 * 1024;
 /// Cache line size for prefetching.
 const CACHE_LINE_BYTES: usize = 64;
 /// Map bytes kept behind the read position: batches point into the map (frames are not
 /// copied), and the batches still queued or being decoded lie in this stretch.
 const RELEASE_MARGIN_BYTES: usize = 16 * 1024 * 1024;
-const PAGE_BYTES: usize = 4096;
+pub(super) const PAGE_BYTES: usize = 4096;
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 
@@ -193,16 +193,7 @@ impl ByteWindow {
             let behind = self.position.saturating_sub(RELEASE_MARGIN_BYTES);
             let page_aligned = behind / PAGE_BYTES * PAGE_BYTES;
             if page_aligned.saturating_sub(self.released) >= RELEASE_STEP_BYTES {
-                // SAFETY: a read-only shared file mapping: MADV_DONTNEED only drops the pages
-                // from this process; the data stays the file's, and a batch that still reads
-                // one of them (unlikely this far behind) faults it in again from the file.
-                let _ = unsafe {
-                    map.unchecked_advise_range(
-                        memmap2::UncheckedAdvice::DontNeed,
-                        self.released,
-                        page_aligned - self.released,
-                    )
-                };
+                release_pages(map, self.released, page_aligned);
                 self.released = page_aligned;
             }
         }
@@ -291,7 +282,7 @@ fn read_up_to(mut file: &File, buffer: &mut [u8]) -> io::Result<usize> {
 
 /// Asks the CPU to load `length` bytes of `map` from `start` into its cache (x86_64 only; a
 /// hint, never a fault: addresses past the map are skipped).
-fn prefetch(map: &[u8], start: usize, length: usize) {
+pub(super) fn prefetch(map: &[u8], start: usize, length: usize) {
     #[cfg(target_arch = "x86_64")]
     {
         let end = (start + length).min(map.len());
@@ -308,4 +299,30 @@ fn prefetch(map: &[u8], start: usize, length: usize) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (map, start, length);
+}
+
+/// Maps the pages of `map` covering `start..end` in one go (a hint; ignored by kernels before
+/// 5.14). Faulting them in one by one costs more, and a CPU prefetch of a page not yet mapped
+/// is dropped, so without it prefetching ahead is lost at every fault-around window.
+pub(super) fn populate_pages(map: &memmap2::Mmap, start: usize, end: usize) {
+    let first = start / PAGE_BYTES * PAGE_BYTES;
+    let last = end.min(map.len());
+    if last > first {
+        let _ = map.advise_range(memmap2::Advice::PopulateRead, first, last - first);
+    }
+}
+
+/// Hands the whole pages of `map` inside `start..end` back to the kernel, so that resident
+/// memory does not grow with the file.
+pub(super) fn release_pages(map: &memmap2::Mmap, start: usize, end: usize) {
+    let first = start.div_ceil(PAGE_BYTES) * PAGE_BYTES;
+    let last = end.min(map.len()) / PAGE_BYTES * PAGE_BYTES;
+    if last > first {
+        // SAFETY: a read-only shared file mapping: MADV_DONTNEED only drops the pages from
+        // this process; the data stays the file's, and whoever still reads one of them (a batch
+        // not yet decoded, a segment read again) faults it in again from the file.
+        let _ = unsafe {
+            map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, first, last - first)
+        };
+    }
 }

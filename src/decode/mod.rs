@@ -280,6 +280,19 @@ pub enum Decoded {
     Connection(Box<ConnectionAttempt>),
 }
 
+impl Decoded {
+    /// The frame an item that needs capture order came in (none for the counted kinds).
+    pub fn frame_mut(&mut self) -> Option<&mut FrameContext> {
+        match self {
+            Decoded::Watched(message) => Some(&mut message.frame),
+            Decoded::Segment(segment) => Some(&mut segment.frame),
+            Decoded::Fragment(fragment) => Some(&mut fragment.frame),
+            Decoded::Connection(attempt) => Some(&mut attempt.frame),
+            Decoded::Unwatched { .. } | Decoded::Undecodable { .. } => None,
+        }
+    }
+}
+
 /// Frame-level facts that go with every decoded DNS message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FrameContext {

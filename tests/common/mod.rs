@@ -171,6 +171,7 @@ pub fn run_config(
         },
         watching,
         threads,
+        segment_bytes: pcdns::pipeline::SEGMENT_BYTES,
         progress: None,
         pairing: pcdns::analyze::PairingSettings {
             query_timeout_ns: 5_000_000_000,
