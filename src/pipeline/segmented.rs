@@ -27,8 +27,11 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Default segment size: large enough that guessing a segment's first record is rare work,
-/// small enough that the walkers' pages in memory stay few.
-pub const SEGMENT_BYTES: usize = 32 * 1024 * 1024;
+/// small enough that the walkers' pages in memory stay few, and that what walkers decode ahead
+/// of the aggregator stays small when every frame is a watched response (measured on 2 M
+/// responses at 2 threads: 32 MiB segments peaked at 285 MB and took 2.47 s, 4 MiB at 125 MB
+/// and 2.26 s; 5 M packets without DNS: 0.33 s and 0.35 s).
+pub const SEGMENT_BYTES: usize = 4 * 1024 * 1024;
 /// Segments handed out per walker beyond the one the aggregator waits for: bounds the
 /// outcomes held for later segments.
 const TICKETS_PER_WALKER: usize = 2;
