@@ -37,6 +37,12 @@ pub struct Placement {
 }
 
 impl Placement {
+    /// Counts one answer holding the address at `position` (0: first).
+    pub fn count(&mut self, position: usize) {
+        self.present += 1;
+        self.first += u64::from(position == 0);
+    }
+
     /// Adds `other` into `self`.
     pub fn merge(&mut self, other: Placement) {
         self.present += other.present;
@@ -155,8 +161,7 @@ pub(super) fn place_capped(
     if placements.len() <= SMALL_MAP && addresses.len() <= 64 {
         for (address, placement) in placements.iter_mut() {
             for (position, _) in addresses.iter().enumerate().filter(|(_, a)| *a == address) {
-                placement.present += 1;
-                placement.first += u64::from(position == 0);
+                placement.count(position);
                 counted |= 1 << position;
             }
         }
@@ -166,15 +171,9 @@ pub(super) fn place_capped(
         if position < 64 && counted & (1 << position) != 0 {
             continue;
         }
-        if let Some(placement) = placements.get_mut(address) {
-            placement.present += 1;
-            placement.first += u64::from(position == 0);
-        } else if placements.len() < cap {
-            let placement = placements.entry(*address).or_default();
-            placement.present += 1;
-            placement.first += u64::from(position == 0);
-        } else {
-            did_not_fit += 1;
+        match tracked_entry(placements, *address, cap) {
+            Some(placement) => placement.count(position),
+            None => did_not_fit += 1,
         }
     }
     did_not_fit
@@ -467,9 +466,7 @@ mod tests {
         let mut did_not_fit = 0;
         for (position, address) in addresses.iter().enumerate() {
             if placements.contains_key(address) || placements.len() < cap {
-                let placement = placements.entry(*address).or_default();
-                placement.present += 1;
-                placement.first += u64::from(position == 0);
+                placements.entry(*address).or_default().count(position);
             } else {
                 did_not_fit += 1;
             }
