@@ -526,13 +526,8 @@ fn read_plain_question(message: &[u8]) -> Option<(Question, usize)> {
     }
     let qtype = read_u16_at(message, offset + 1)?;
     read_u16_at(message, offset + 3)?; // QCLASS: any value is accepted, as hickory-proto does
-    let name = if count == 0 {
-        ".".to_string()
-    } else {
-        labels_text(labels[..count].iter().copied())
-    };
     let question = Question {
-        name: name.into(),
+        name: labels_shared(labels[..count].iter().copied()),
         qtype,
     };
     Some((question, offset + 5 - HEADER_LEN))
@@ -551,6 +546,29 @@ fn display_name(name: &hickory_proto::rr::Name) -> String {
 /// Labels joined with dots in presentation form (see [`display_name`]).
 fn labels_text<'a>(labels: impl Iterator<Item = &'a [u8]>) -> String {
     let mut text = String::with_capacity(64);
+    push_labels(&mut text, labels);
+    text
+}
+
+thread_local! {
+    /// The buffer [`labels_shared`] formats names in.
+    static NAME_TEXT: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// Like [`labels_text`] (no labels: the root, "."), as a shared string: one allocation.
+fn labels_shared<'a>(mut labels: impl Iterator<Item = &'a [u8]>) -> Arc<str> {
+    let Some(first) = labels.next() else {
+        return Arc::from(".");
+    };
+    NAME_TEXT.with_borrow_mut(|text| {
+        text.clear();
+        push_labels(text, std::iter::once(first).chain(labels));
+        Arc::from(text.as_str())
+    })
+}
+
+/// Appends labels joined with dots in presentation form to `text`.
+fn push_labels<'a>(text: &mut String, labels: impl Iterator<Item = &'a [u8]>) {
     for (index, label) in labels.enumerate() {
         if index > 0 {
             text.push('.');
@@ -574,7 +592,6 @@ fn labels_text<'a>(labels: impl Iterator<Item = &'a [u8]>) -> String {
             }
         }
     }
-    text
 }
 
 /// RDATA in presentation form. Some hickory-proto Display impls refuse (OPT answers with an
@@ -610,7 +627,7 @@ fn owner_name(
     match last_owner {
         Some((at, text)) if *at == name_at => text.clone(),
         _ => {
-            let text: Arc<str> = display_name(&record.name).into();
+            let text = labels_shared(record.name.iter());
             *last_owner = Some((name_at, text.clone()));
             text
         }

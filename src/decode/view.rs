@@ -6,6 +6,7 @@
 
 use super::dns::{Answer, AnswerData, Flags, Question};
 use crate::expect::normalize;
+use std::cell::RefCell;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -91,7 +92,7 @@ pub struct ResponseView {
 impl ResponseView {
     /// Reduces a message with these flags, question and answers.
     pub fn of(flags: &Flags, question: &Question, answers: &[Answer]) -> Self {
-        let mut chain: Vec<Arc<str>> = vec![normalize(&question.name).into()];
+        let mut chain: Vec<Arc<str>> = vec![normalized_shared(&question.name)];
         for _ in 0..MAX_CNAME_HOPS {
             let current = chain.last().map(|name| &**name).unwrap_or_default();
             let next = answers.iter().find_map(|answer| match &answer.data {
@@ -163,6 +164,25 @@ impl ResponseView {
     pub fn question_key(&self) -> &Arc<str> {
         &self.chain[0]
     }
+}
+
+thread_local! {
+    /// The buffer [`normalized_shared`] lowercases names in.
+    static NORMALIZED: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// `name` normalized (as [`normalize`]), as a shared string: the same allocation when it
+/// already is normalized, one new allocation otherwise.
+fn normalized_shared(name: &Arc<str>) -> Arc<str> {
+    if !name.ends_with('.') && !name.bytes().any(|b| b.is_ascii_uppercase()) {
+        return name.clone();
+    }
+    NORMALIZED.with_borrow_mut(|text| {
+        text.clear();
+        text.push_str(name.trim_end_matches('.'));
+        text.make_ascii_lowercase();
+        Arc::from(text.as_str())
+    })
 }
 
 /// True when `name` (any case, trailing dot or not) is `normalized`, without allocating.
