@@ -425,11 +425,14 @@ impl<'w> Analyzer<'w> {
         if let (Some(watched), true) = (&watched, message.flags.response) {
             self.remember_answer(&message, watched);
         }
+        // Queries are decoded for every name, or for the watched ones: is the question one?
+        let question = message.view.question_key();
+        // (A name watched as asked is one: no second lookup.)
         let tracked = self.tracks_every_query
-            || self
-                .watching
-                .expectations()
-                .is_some_and(|e| e.find_normalized(message.view.question_key()).is_some());
+            || self.watching.expectations().is_some_and(|e| {
+                watched.as_ref().is_some_and(|w| *w.key == **question)
+                    || e.find_normalized(question).is_some()
+            });
         if let Some(query) = self.pairing.observe(message, watched, tracked) {
             self.retired.messages.push(query);
         }
