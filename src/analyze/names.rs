@@ -180,7 +180,7 @@ pub(super) fn place_capped(
 }
 
 /// The entry of `key` in `map`, created if the map holds fewer than `cap` entries.
-fn tracked_entry<V: Default>(
+pub(super) fn tracked_entry<V: Default>(
     map: &mut BTreeMap<IpAddr, V>,
     key: IpAddr,
     cap: usize,

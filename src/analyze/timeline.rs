@@ -5,7 +5,7 @@
 //! buckets are aligned to multiples of their width, so re-bucketing is exact and `merge`
 //! (coarsen both to the wider width, then add) is associative and commutative.
 
-use super::names::{place_capped, AnswerSet, Placement};
+use super::names::{place_capped, tracked_entry, AnswerSet, Placement};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -120,9 +120,12 @@ impl Timeline {
             MAX_ADDRESSES_PER_BUCKET,
         );
         if let Some(set) = response.complete_set {
-            let known = bucket.server_sets.contains_key(&response.server);
-            if known || bucket.server_sets.len() < MAX_SERVERS_PER_BUCKET {
-                let sets = bucket.server_sets.entry(response.server).or_default();
+            let tracked = tracked_entry(
+                &mut bucket.server_sets,
+                response.server,
+                MAX_SERVERS_PER_BUCKET,
+            );
+            if let Some(sets) = tracked {
                 if sets.len() < MAX_SETS_PER_SERVER && !sets.contains(set) {
                     sets.insert(set.clone());
                 }

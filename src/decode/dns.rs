@@ -449,7 +449,7 @@ fn decode_sections(message: &[u8], header: &Header) -> Sections {
             // answers.
             _ => match Query::read(&mut decoder) {
                 Ok(query) => Question {
-                    name: display_name(query.name()).into(),
+                    name: labels_shared(query.name().iter()),
                     qtype: u16::from(query.query_type()),
                 },
                 Err(_) => return sections,

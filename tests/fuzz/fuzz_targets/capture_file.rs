@@ -6,12 +6,13 @@
 
 use libfuzzer_sys::fuzz_target;
 use pcdns::capture::{CaptureReader, FrameBatch, InputPath};
-use pcdns::decode::{
-    decode_frame, DecodeConfig, FragmentLimits, ReassemblyLimits, Reassembler, TcpLimits,
-    WatchList,
-};
+use pcdns::decode::{decode_frame, DecodeConfig, Reassembler, WatchList};
 use std::path::PathBuf;
 use std::sync::OnceLock;
+
+#[path = "limits.rs"]
+mod limits;
+use limits::LIMITS;
 
 fn path() -> &'static PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
@@ -19,20 +20,6 @@ fn path() -> &'static PathBuf {
         std::env::temp_dir().join(format!("pcdns-fuzz-capture-{}.bin", std::process::id()))
     })
 }
-
-const LIMITS: ReassemblyLimits = ReassemblyLimits {
-    fragments: FragmentLimits {
-        timeout_ns: 1_000_000_000,
-        max_datagrams: 16,
-        max_bytes: 256 * 1024,
-    },
-    tcp: TcpLimits {
-        idle_ns: 1_000_000_000,
-        max_directions: 16,
-        max_direction_bytes: 70_000,
-        max_bytes: 512 * 1024,
-    },
-};
 
 fuzz_target!(|data: &[u8]| {
     let path = path();

@@ -9,10 +9,14 @@
 use libfuzzer_sys::fuzz_target;
 use pcdns::analyze::{PairingSettings, Watching};
 use pcdns::capture::InputPath;
-use pcdns::decode::{DecodeConfig, FragmentLimits, ReassemblyLimits, TcpLimits, WatchList};
+use pcdns::decode::{DecodeConfig, WatchList};
 use pcdns::pipeline::{run, RunConfig};
 use std::path::PathBuf;
 use std::sync::OnceLock;
+
+#[path = "limits.rs"]
+mod limits;
+use limits::LIMITS;
 
 fn path() -> &'static PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
@@ -39,19 +43,7 @@ fn facts(threads: usize, segment_bytes: usize) -> String {
             max_pending: 64,
             max_bytes: 1 << 20,
         },
-        reassembly: ReassemblyLimits {
-            fragments: FragmentLimits {
-                timeout_ns: 1_000_000_000,
-                max_datagrams: 16,
-                max_bytes: 256 * 1024,
-            },
-            tcp: TcpLimits {
-                idle_ns: 1_000_000_000,
-                max_directions: 16,
-                max_direction_bytes: 70_000,
-                max_bytes: 512 * 1024,
-            },
-        },
+        reassembly: LIMITS,
         pseudonymize: None,
     };
     let mut transactions = Vec::new();
@@ -75,6 +67,14 @@ fuzz_target!(|data: &[u8]| {
     }
     let segment_bytes = 24 + usize::from(size) * 24;
     let serial = facts(1, 0);
-    assert_eq!(serial, facts(1, segment_bytes), "one thread, segments of {segment_bytes}");
-    assert_eq!(serial, facts(3, segment_bytes), "three threads, segments of {segment_bytes}");
+    assert_eq!(
+        serial,
+        facts(1, segment_bytes),
+        "one thread, segments of {segment_bytes}"
+    );
+    assert_eq!(
+        serial,
+        facts(3, segment_bytes),
+        "three threads, segments of {segment_bytes}"
+    );
 });
