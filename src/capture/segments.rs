@@ -6,8 +6,8 @@
 //! a segment) the caller must check against the record chain (the pipeline does). It never
 //! copies frames, never decodes above the capture format and knows nothing about threads.
 
-use super::source::{populate_pages, prefetch, release_pages, InputPath};
-use super::source::{PAGE_BYTES, PREFETCH_DISTANCE_BYTES};
+use super::source::{map_file, populate_pages, prefetch, release_pages, release_start};
+use super::source::{InputPath, PREFETCH_DISTANCE_BYTES};
 use super::{format::linktype_number, format::ContainerFormat, source::Compression};
 use super::{CaptureError, CaptureProblem, FileSummary, FrameBatch, FrameMeta, MAX_RECORD_BYTES};
 use std::fs::File;
@@ -84,9 +84,7 @@ impl MappedPcap {
         if !metadata.is_file() || metadata.len() < FILE_HEADER_BYTES as u64 {
             return None;
         }
-        // SAFETY: the map is read-only; pcdns does not modify capture files, and a file
-        // truncated by another process while mapped is outside its contract (as for the reader).
-        let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
+        let map = map_file(&file).ok()?;
         let (_, header) = pcap_parser::parse_pcap_header(&map).ok()?;
         if header.is_modified_format() {
             return None;
@@ -263,7 +261,7 @@ impl MappedPcap {
             frames: 0,
             finished: None,
             populated_to: start,
-            released_to: start / PAGE_BYTES * PAGE_BYTES,
+            released_to: release_start(start),
         }
     }
 }
@@ -340,10 +338,7 @@ impl SegmentWalk<'_> {
         if self.finished.is_none() && self.position - self.released_to < RELEASE_STEP_BYTES {
             return;
         }
-        release_pages(&self.pcap.map, self.released_to, self.position);
-        self.released_to = self
-            .released_to
-            .max(self.position / PAGE_BYTES * PAGE_BYTES);
+        self.released_to = release_pages(&self.pcap.map, self.released_to, self.position);
     }
 }
 
