@@ -3,6 +3,7 @@
 //! expectations. No I/O, no clock: time is the capture timestamp. `Default` is the identity of
 //! `merge`, which is associative and commutative.
 
+mod client_table;
 pub mod connections;
 mod findings;
 mod latency;

@@ -1,6 +1,7 @@
 //! Per-name facts: rcodes, distinct answer sets, member placement (present, first), and the
 //! per-client and per-server views; plus the checks of one response against its expected name.
 
+use super::client_table::ClientTable;
 use super::connections::{merge_members, MemberConnections};
 use super::findings::{record_finding, FindingKey, FindingKind};
 use super::latency::LatencyHistogram;
@@ -101,7 +102,7 @@ pub struct NameFacts {
     /// Per address: present and first.
     pub addresses: BTreeMap<IpAddr, Placement>,
     /// Per client.
-    pub clients: BTreeMap<IpAddr, ClientFacts>,
+    pub clients: ClientTable,
     /// Per DNS server.
     pub servers: BTreeMap<IpAddr, ServerFacts>,
     /// Names that were asked and led here through a CNAME, with counts.
@@ -253,7 +254,7 @@ impl NameFacts {
                 self.untracked_answer_sets += 1;
             }
         }
-        match tracked_entry(&mut self.clients, event.client, MAX_CLIENTS_PER_NAME) {
+        match self.clients.tracked(event.client, MAX_CLIENTS_PER_NAME) {
             Some(client) => {
                 client.responses += 1;
                 client.multi_answers += u64::from(multi);
@@ -351,7 +352,7 @@ impl NameFacts {
             self.addresses.entry(address).or_default().merge(placement);
         }
         for (address, theirs) in other.clients {
-            let mine = self.clients.entry(address).or_default();
+            let mine = self.clients.entry(address);
             mine.responses += theirs.responses;
             mine.multi_answers += theirs.multi_answers;
             for (member, placement) in theirs.addresses {

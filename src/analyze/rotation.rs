@@ -369,9 +369,7 @@ mod tests {
             ),
         ]);
         let stuck = IpAddr::from([172, 16, 0, 1]);
-        facts
-            .clients
-            .insert(stuck, client_with(&[(1, 20), (2, 0)], 20));
+        *facts.clients.entry(stuck) = client_with(&[(1, 20), (2, 0)], 20);
         let members = [address(1), address(2)];
         let view = rotation(
             &facts,
@@ -397,9 +395,7 @@ mod tests {
         // Clients in 10.10.10.0/24 always get 10.10.10.1 first; member 10.20.0.1 elsewhere.
         let members = [address(1), IpAddr::from([10, 20, 0, 1])];
         for host in 100..110 {
-            facts
-                .clients
-                .insert(address(host), client_with(&[(1, 5)], 5));
+            *facts.clients.entry(address(host)) = client_with(&[(1, 5)], 5);
         }
         let view = rotation(
             &facts,

@@ -1,0 +1,124 @@
+//! The per-client facts of one name: a hash table, because every response looks its client up
+//! among thousands (a tree search there was a dozen address compares and as many cache misses
+//! on the analysing thread), seen in address order wherever it is read, reported or saved, so
+//! that output never depends on the table's layout.
+
+use super::names::ClientFacts;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+/// Clients of one name with what each received.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientTable {
+    clients: HashMap<IpAddr, ClientFacts, ahash::RandomState>,
+}
+
+impl ClientTable {
+    /// Clients held.
+    pub fn len(&self) -> usize {
+        self.clients.len()
+    }
+
+    /// True when no client is held.
+    pub fn is_empty(&self) -> bool {
+        self.clients.is_empty()
+    }
+
+    /// The facts of `client`, created if fewer than `cap` clients are held; `None` for a
+    /// further client.
+    pub fn tracked(&mut self, client: IpAddr, cap: usize) -> Option<&mut ClientFacts> {
+        if self.clients.len() < cap {
+            return Some(self.clients.entry(client).or_default());
+        }
+        self.clients.get_mut(&client)
+    }
+
+    /// The facts of `client`, created if missing (merging and tests; no cap).
+    pub fn entry(&mut self, client: IpAddr) -> &mut ClientFacts {
+        self.clients.entry(client).or_default()
+    }
+
+    /// Clients and their facts in address order.
+    pub fn iter(&self) -> impl Iterator<Item = (&IpAddr, &ClientFacts)> {
+        let mut sorted: Vec<_> = self.clients.iter().collect();
+        sorted.sort_unstable_by_key(|(client, _)| **client);
+        sorted.into_iter()
+    }
+
+    /// Client addresses in address order.
+    pub fn keys(&self) -> impl Iterator<Item = &IpAddr> {
+        self.iter().map(|(client, _)| client)
+    }
+}
+
+impl IntoIterator for ClientTable {
+    type Item = (IpAddr, ClientFacts);
+    type IntoIter = std::vec::IntoIter<(IpAddr, ClientFacts)>;
+
+    /// Clients and their facts in address order.
+    fn into_iter(self) -> Self::IntoIter {
+        let mut sorted: Vec<_> = self.clients.into_iter().collect();
+        sorted.sort_unstable_by_key(|(client, _)| *client);
+        sorted.into_iter()
+    }
+}
+
+impl FromIterator<(IpAddr, ClientFacts)> for ClientTable {
+    fn from_iter<I: IntoIterator<Item = (IpAddr, ClientFacts)>>(iter: I) -> Self {
+        ClientTable {
+            clients: iter.into_iter().collect(),
+        }
+    }
+}
+
+/// Saved as a map in address order (as the tree it replaced was).
+impl Serialize for ClientTable {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for ClientTable {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(HashMap::<IpAddr, ClientFacts>::deserialize(deserializer)?
+            .into_iter()
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(last: u8) -> IpAddr {
+        IpAddr::from([10, 0, 0, last])
+    }
+
+    #[test]
+    fn iterates_and_saves_in_address_order_whatever_the_insertion_order() {
+        let mut table = ClientTable::default();
+        for last in [9, 3, 200, 1, 77] {
+            table.entry(client(last)).responses = u64::from(last);
+        }
+        let keys: Vec<IpAddr> = table.keys().copied().collect();
+        assert_eq!(keys, [1, 3, 9, 77, 200].map(client));
+        let owned: Vec<IpAddr> = table.clone().into_iter().map(|(c, _)| c).collect();
+        assert_eq!(owned, keys);
+        let saved = serde_json::to_string(&table).unwrap();
+        assert!(saved.starts_with(r#"{"10.0.0.1":"#), "{saved}");
+        let back: ClientTable = serde_json::from_str(&saved).unwrap();
+        assert_eq!(back, table);
+    }
+
+    #[test]
+    fn holds_at_most_cap_clients_and_still_finds_the_held_ones() {
+        let mut table = ClientTable::default();
+        assert!(table.tracked(client(1), 2).is_some());
+        assert!(table.tracked(client(2), 2).is_some());
+        assert!(table.tracked(client(3), 2).is_none());
+        table.tracked(client(1), 2).unwrap().responses += 1;
+        assert_eq!(table.len(), 2);
+        assert_eq!(table.iter().next().unwrap().1.responses, 1);
+    }
+}
