@@ -6,7 +6,8 @@
 //! a segment) the caller must check against the record chain (the pipeline does). It never
 //! copies frames, never decodes above the capture format and knows nothing about threads.
 
-use super::source::{map_file, populate_pages, prefetch, release_pages, release_start};
+use super::source::{map_file, populate_pages, prefetch, release_pages};
+use super::source::{release_block_end, release_start};
 use super::source::{InputPath, PREFETCH_DISTANCE_BYTES};
 use super::{format::linktype_number, format::ContainerFormat, source::Compression};
 use super::{CaptureError, CaptureProblem, FileSummary, FrameBatch, FrameMeta, MAX_RECORD_BYTES};
@@ -333,12 +334,18 @@ impl SegmentWalk<'_> {
     }
 
     /// Releases the pages of the records walked so far (their batches must be decoded: frames
-    /// point into these pages), every few megabytes and when the walk has ended.
+    /// point into these pages), every few megabytes and when the walk has ended. At the end the
+    /// block holding the last record's end goes too, although the next segment's first records
+    /// may share it: its walker may already have released it, and if this walk mapped it in
+    /// again nobody else would release it (a block kept per segment grew resident memory with
+    /// the file). A walker still reading there maps the block in again.
     pub fn release_walked(&mut self) {
-        if self.finished.is_none() && self.position - self.released_to < RELEASE_STEP_BYTES {
-            return;
-        }
-        self.released_to = release_pages(&self.pcap.map, self.released_to, self.position);
+        let end = match self.finished {
+            Some(_) => release_block_end(self.position),
+            None if self.position - self.released_to >= RELEASE_STEP_BYTES => self.position,
+            None => return,
+        };
+        self.released_to = release_pages(&self.pcap.map, self.released_to, end);
     }
 }
 

@@ -347,3 +347,9 @@ pub(super) fn release_pages(map: &memmap2::Mmap, start: usize, end: usize) -> us
 pub(super) fn release_start(offset: usize) -> usize {
     offset / RELEASE_BLOCK_BYTES * RELEASE_BLOCK_BYTES
 }
+
+/// The block boundary at or after `offset`: releasing up to it includes the block `offset`
+/// falls in.
+pub(super) fn release_block_end(offset: usize) -> usize {
+    offset.next_multiple_of(RELEASE_BLOCK_BYTES)
+}
