@@ -330,7 +330,12 @@ pub(super) fn map_file(file: &File) -> io::Result<memmap2::Mmap> {
 /// from a block boundary ([`release_start`]), so nothing is left behind between calls.
 pub(super) fn release_pages(map: &memmap2::Mmap, start: usize, end: usize) -> usize {
     let first = start.div_ceil(RELEASE_BLOCK_BYTES) * RELEASE_BLOCK_BYTES;
-    let last = end.min(map.len()) / RELEASE_BLOCK_BYTES * RELEASE_BLOCK_BYTES;
+    // The file's last block is released whole although it is shorter.
+    let last = if end >= map.len() {
+        map.len()
+    } else {
+        end / RELEASE_BLOCK_BYTES * RELEASE_BLOCK_BYTES
+    };
     if last <= first {
         return start;
     }
