@@ -25,9 +25,9 @@ EXPECT=$DIR/synth.toml
 [ -s "$CAPTURE" ] || "$PCDNS" synth -o "$CAPTURE" --packets "$PACKETS" --seed "$SEED" --expect-out "$EXPECT"
 [ -s "$SLICE" ] || "$PCDNS" synth -o "$SLICE" --packets "$TSHARK_SLICE" --seed "$SEED" --expect-out "$EXPECT"
 
-# Put both files in the page cache (see page_cache.sh; WARM=cat loads them with cat instead).
+# Put both files in the page cache as if read from disk (see page_cache.sh).
 source benches/page_cache.sh
-load_into_page_cache "$PCDNS" "$CAPTURE" "$SLICE"
+load_into_page_cache "$CAPTURE" "$SLICE"
 
 # median_seconds COMMAND...: runs the command RUNS times, prints the median wall time.
 median_seconds() {

@@ -14,7 +14,7 @@ MIXES=${MIXES:-a b c}
 DIR=${DIR:-/tmp/pcdns-bench}
 SEED=${SEED:-12}
 mkdir -p "$DIR"
-source benches/page_cache.sh # WARM=cat loads the captures with cat instead of a pcdns run
+source benches/page_cache.sh
 cargo build --release --quiet
 PCDNS=$PWD/target/release/pcdns
 BUILDS=("$PCDNS")
@@ -44,7 +44,7 @@ printf '%-4s %-8s %-50s %10s %14s\n' mix threads build "median s" "per second"
 for mix in $MIXES; do
     file=$(capture "$mix")
     case $mix in a | b) packets=5000000 ;; c) packets=2000000 ;; esac
-    load_into_page_cache "$PCDNS" "$file"
+    load_into_page_cache "$file"
     declare -A times=()
     for _ in $(seq "$RUNS"); do
         for build in "${BUILDS[@]}"; do

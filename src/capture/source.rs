@@ -311,10 +311,11 @@ pub(super) fn populate_pages(map: &memmap2::Mmap, start: usize, end: usize) {
     }
 }
 
-/// Maps a capture file read-only and asks for huge pages: file pages the kernel reads in for
-/// this map then go into the page cache as huge pages where it can, and a file cached that way
-/// is mapped with one page-table entry per 2 MiB instead of 512 (on (a) of issue #5, the kernel's
-/// page-table work was about half of the run).
+/// Maps a capture file read-only and asks for huge pages. A file the page cache holds in 2 MiB
+/// pages (as a file read from disk mostly is; one just written is not) is then mapped with one
+/// page-table entry per 2 MiB instead of 512, and pages the kernel reads in for this map go
+/// into the cache that way. On mix (a) of issue #5 the kernel's page-table work was about half
+/// of the run with 4 KiB pages.
 pub(super) fn map_file(file: &File) -> io::Result<memmap2::Mmap> {
     // SAFETY: the map is read-only; pcdns does not modify capture files, and a file truncated by
     // another process while mapped is outside its contract.
