@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 /// Clients of one name with what each received.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct ClientTable {
     clients: HashMap<IpAddr, ClientFacts, ahash::RandomState>,
 }
@@ -72,6 +72,13 @@ impl FromIterator<(IpAddr, ClientFacts)> for ClientTable {
     }
 }
 
+/// Shown in address order too: equal tables print alike (differential tests compare prints).
+impl std::fmt::Debug for ClientTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
 /// Saved as a map in address order (as the tree it replaced was).
 impl Serialize for ClientTable {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -109,6 +116,10 @@ mod tests {
         assert!(saved.starts_with(r#"{"10.0.0.1":"#), "{saved}");
         let back: ClientTable = serde_json::from_str(&saved).unwrap();
         assert_eq!(back, table);
+        // Built in another order (and another hash seed), it prints the same.
+        let reversed: ClientTable = table.clone().into_iter().rev().collect();
+        assert_eq!(format!("{reversed:?}"), format!("{table:?}"));
+        assert!(format!("{table:?}").starts_with("{10.0.0.1: ClientFacts"));
     }
 
     #[test]
