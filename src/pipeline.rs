@@ -144,7 +144,7 @@ struct Aggregator<'a, 's> {
     spare: Vec<Decoded>,
     /// Where finished transactions and messages go to be dropped: a decode worker (threads),
     /// or nowhere (dropped here, one thread).
-    retire: Option<Sender<Retired>>,
+    retire: Option<RetireChannels>,
 }
 
 impl<'a, 's> Aggregator<'a, 's> {
@@ -214,10 +214,14 @@ impl<'a, 's> Aggregator<'a, 's> {
         self.reassembler.advance(now_ns, &mut self.reassembled);
         self.apply_reassembled();
         self.analyzer.advance(now_ns, self.sink);
-        let retired = self.analyzer.take_retired();
-        if let (Some(retire), false) = (&self.retire, retired.is_empty()) {
-            // A full channel only means this batch's leftovers are dropped here.
-            let _ = retire.try_send(retired);
+        match &self.retire {
+            Some(retire) if self.analyzer.has_retired() => {
+                let spare = retire.spare.try_recv().unwrap_or_default();
+                // A full channel only means this batch's leftovers are dropped here.
+                let _ = retire.to_drop.try_send(self.analyzer.swap_retired(spare));
+            }
+            Some(_) => {}
+            None => self.analyzer.drop_retired(),
         }
         self.next_sequence += 1;
         (self.observe)(&Progress {
@@ -435,17 +439,55 @@ fn read_batches(
     }
 }
 
+/// The aggregating thread's end of retiring: what the analysis is done with goes to a decode
+/// thread to be dropped, and the emptied vectors come back.
+struct RetireChannels {
+    to_drop: Sender<Retired>,
+    spare: Receiver<Retired>,
+}
+
+/// A decode thread's end of retiring (see [`RetireChannels`]).
+#[derive(Clone)]
+struct RetiredDropper {
+    retired: Receiver<Retired>,
+    spare: Sender<Retired>,
+}
+
+impl RetiredDropper {
+    /// Drops what was retired so far and hands the emptied vectors back (a full channel
+    /// only means they are freed here).
+    fn drop_retired(&self) {
+        for mut retired in self.retired.try_iter() {
+            retired.clear();
+            let _ = self.spare.try_send(retired);
+        }
+    }
+}
+
+/// Channels for retiring, each holding up to `capacity` batches' leftovers.
+fn retire_channels(capacity: usize) -> (RetireChannels, RetiredDropper) {
+    let (to_drop, retired) = bounded(capacity);
+    let (spare_tx, spare) = bounded(capacity);
+    (
+        RetireChannels { to_drop, spare },
+        RetiredDropper {
+            retired,
+            spare: spare_tx,
+        },
+    )
+}
+
 /// Decodes batches from `work` until it closes; drops what the analysis retired.
 fn decode_worker(
     config: &DecodeConfig,
     work: &Receiver<FrameBatch>,
     recycle: &Sender<FrameBatch>,
     results: &Sender<BatchOutcome>,
-    retired: &Receiver<Retired>,
+    retired: &RetiredDropper,
 ) {
     let mut ordered = Vec::new();
     for batch in work {
-        retired.try_iter().for_each(drop);
+        retired.drop_retired();
         let outcome = decode_batch(&batch, config, &mut ordered);
         // The reader may have finished; a full or closed recycle channel only means less reuse.
         let _ = recycle.try_send(batch);
@@ -466,9 +508,10 @@ fn run_threaded(
         bounded(workers * QUEUE_PER_WORKER);
     let (recycle_tx, recycle_rx) = bounded::<FrameBatch>(workers * QUEUE_PER_WORKER + 4);
     let (result_tx, result_rx) = bounded::<BatchOutcome>(workers * 4 + 4);
-    let (retire_tx, retire_rx) = bounded::<Retired>(workers * 4 + 4);
-    aggregator.retire = Some(retire_tx);
+    let (retire_channels, retire_rx) = retire_channels(workers * 4 + 4);
+    aggregator.retire = Some(retire_channels);
     std::thread::scope(|scope| {
+        let mut workers_running = Vec::with_capacity(workers);
         for _ in 0..workers {
             let (work_rx, recycle_tx, result_tx, retire_rx) = (
                 work_rx.clone(),
@@ -476,7 +519,7 @@ fn run_threaded(
                 result_tx.clone(),
                 retire_rx.clone(),
             );
-            scope.spawn(move || {
+            workers_running.push(scope.spawn(move || {
                 decode_worker(
                     &config.decode,
                     &work_rx,
@@ -484,7 +527,7 @@ fn run_threaded(
                     &result_tx,
                     &retire_rx,
                 )
-            });
+            }));
         }
         let reader = scope.spawn(move || {
             let mut ordered = Vec::new();
@@ -509,8 +552,20 @@ fn run_threaded(
             aggregator.accept(outcome);
         }
         aggregator.retire = None;
+        join_all(workers_running);
         reader
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })
+}
+
+/// Waits until scoped threads have exited, thread-locals dropped (the scope itself only waits
+/// until their functions return; leak checkers then see the thread-locals of a thread still
+/// exiting as leaked), and passes a panic of theirs on.
+fn join_all(handles: Vec<std::thread::ScopedJoinHandle<'_, ()>>) {
+    for handle in handles {
+        if let Err(panic) = handle.join() {
+            std::panic::resume_unwind(panic);
+        }
+    }
 }

@@ -376,6 +376,12 @@ impl Retired {
     pub fn is_empty(&self) -> bool {
         self.transactions.is_empty() && self.messages.is_empty()
     }
+
+    /// Drops what it holds, keeping the vectors' room for the next batch.
+    pub fn clear(&mut self) {
+        self.transactions.clear();
+        self.messages.clear();
+    }
 }
 
 /// The sequential front of the analysis: feeds messages in capture order through pairing and
@@ -516,11 +522,24 @@ impl<'w> Analyzer<'w> {
     }
 
     /// What the analysis finished with since the last call: transactions already recorded and
-    /// logged, and queries already paired. Decode workers allocated them; the pipeline hands
-    /// them back to a worker to drop (a free on another thread than the allocating one is
-    /// costly, and the sequential analysis is the bottleneck).
-    pub fn take_retired(&mut self) -> Retired {
-        std::mem::take(&mut self.retired)
+    /// logged, and queries already paired; `spare` (emptied) collects from now on. Decode
+    /// workers allocated them; the pipeline hands them back to a worker to drop (a free on
+    /// another thread than the allocating one is costly, and the sequential analysis is the
+    /// bottleneck), and the worker hands the emptied vectors back for reuse (growing new ones
+    /// for every batch took fresh pages from the kernel, zeroed, on the analysing thread).
+    pub fn swap_retired(&mut self, spare: Retired) -> Retired {
+        debug_assert!(spare.is_empty());
+        std::mem::replace(&mut self.retired, spare)
+    }
+
+    /// True when the analysis finished with something since the last swap.
+    pub fn has_retired(&self) -> bool {
+        !self.retired.is_empty()
+    }
+
+    /// Drops what the analysis finished with, here (one thread).
+    pub fn drop_retired(&mut self) {
+        self.retired.clear();
     }
 
     /// Ends the capture and returns the analysis, with the run's reassembly counters.

@@ -17,9 +17,9 @@
 //! serial ones (every [`BATCH_FRAMES`] frames or [`BATCH_BYTES`] bytes, and at the end of the
 //! file).
 
-use super::{decode_batch, Aggregator, BatchOutcome, ProgressMeter, RunConfig, Timeline};
+use super::{decode_batch, retire_channels, Aggregator, BatchOutcome, ProgressMeter};
+use super::{join_all, RetiredDropper, RunConfig, Timeline};
 use super::{BATCH_BYTES, BATCH_FRAMES};
-use crate::analyze::Retired;
 use crate::capture::{CaptureError, FileSummary, FrameBatch, FrameMeta, MappedPcap, WalkEnd};
 use crate::decode::{DecodeConfig, Decoded};
 use crossbeam_channel::{bounded, Receiver, Sender};
@@ -392,11 +392,12 @@ fn read_in_parallel(
     }
     let (walked_tx, walked_rx) = bounded::<Walked>(walkers * QUEUE_PER_WALKER);
     let (recycle_tx, recycle_rx) = bounded::<WalkedFrames>(walkers * QUEUE_PER_WALKER);
-    let (retire_tx, retire_rx) = bounded::<Retired>(walkers * QUEUE_PER_WALKER);
-    aggregator.retire = Some(retire_tx);
+    let (retire_channels, retire_rx) = retire_channels(walkers * QUEUE_PER_WALKER);
+    aggregator.retire = Some(retire_channels);
     let stop = AtomicBool::new(false);
     let pcap = replay.pcap;
     std::thread::scope(|scope| {
+        let mut walkers_running = Vec::with_capacity(walkers);
         for _ in 0..walkers {
             let walker = Walker {
                 pcap,
@@ -408,7 +409,7 @@ fn read_in_parallel(
                 retired: retire_rx.clone(),
                 stop: &stop,
             };
-            scope.spawn(move || walker.run());
+            walkers_running.push(scope.spawn(move || walker.run()));
         }
         drop((walked_tx, ticket_rx, recycle_rx, retire_rx));
         let mut held: BTreeMap<usize, Vec<Walked>> = BTreeMap::new();
@@ -464,6 +465,7 @@ fn read_in_parallel(
         drop(ticket_tx);
         // Let walkers blocked on a full queue finish.
         for _ in walked_rx.iter() {}
+        join_all(walkers_running);
     });
     aggregator.retire = None;
 }
@@ -477,7 +479,7 @@ struct Walker<'p> {
     walked: Sender<Walked>,
     recycle: Receiver<WalkedFrames>,
     /// What the analysis retired, dropped here (off the aggregating thread).
-    retired: Receiver<Retired>,
+    retired: RetiredDropper,
     stop: &'p AtomicBool,
 }
 
@@ -510,7 +512,7 @@ impl Walker<'_> {
                 &mut batch,
                 &mut walked,
                 |outcome, frames| {
-                    self.retired.try_iter().for_each(drop);
+                    self.retired.drop_retired();
                     send(Walked::Batch {
                         segment,
                         outcome: Box::new(outcome),
