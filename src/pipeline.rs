@@ -508,16 +508,16 @@ fn run_threaded(
         bounded(workers * QUEUE_PER_WORKER);
     let (recycle_tx, recycle_rx) = bounded::<FrameBatch>(workers * QUEUE_PER_WORKER + 4);
     let (result_tx, result_rx) = bounded::<BatchOutcome>(workers * 4 + 4);
-    let (retire_channels, retire_rx) = retire_channels(workers * 4 + 4);
+    let (retire_channels, retired_dropper) = retire_channels(workers * 4 + 4);
     aggregator.retire = Some(retire_channels);
     std::thread::scope(|scope| {
         let mut workers_running = Vec::with_capacity(workers);
         for _ in 0..workers {
-            let (work_rx, recycle_tx, result_tx, retire_rx) = (
+            let (work_rx, recycle_tx, result_tx, retired_dropper) = (
                 work_rx.clone(),
                 recycle_tx.clone(),
                 result_tx.clone(),
-                retire_rx.clone(),
+                retired_dropper.clone(),
             );
             workers_running.push(scope.spawn(move || {
                 decode_worker(
@@ -525,7 +525,7 @@ fn run_threaded(
                     &work_rx,
                     &recycle_tx,
                     &result_tx,
-                    &retire_rx,
+                    &retired_dropper,
                 )
             }));
         }

@@ -20,7 +20,7 @@ const CACHE_LINE_BYTES: usize = 64;
 /// Map bytes kept behind the read position: batches point into the map (frames are not
 /// copied), and the batches still queued or being decoded lie in this stretch.
 const RELEASE_MARGIN_BYTES: usize = 16 * 1024 * 1024;
-pub(super) const PAGE_BYTES: usize = 4096;
+const PAGE_BYTES: usize = 4096;
 /// Consumed map bytes are handed back in whole blocks of this size, aligned to it in the file:
 /// the size of a huge page, so that a file mapped with huge pages never has one split (a split
 /// costs more than the release saves).

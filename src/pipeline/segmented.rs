@@ -392,7 +392,7 @@ fn read_in_parallel(
     }
     let (walked_tx, walked_rx) = bounded::<Walked>(walkers * QUEUE_PER_WALKER);
     let (recycle_tx, recycle_rx) = bounded::<WalkedFrames>(walkers * QUEUE_PER_WALKER);
-    let (retire_channels, retire_rx) = retire_channels(walkers * QUEUE_PER_WALKER);
+    let (retire_channels, retired_dropper) = retire_channels(walkers * QUEUE_PER_WALKER);
     aggregator.retire = Some(retire_channels);
     let stop = AtomicBool::new(false);
     let pcap = replay.pcap;
@@ -406,12 +406,12 @@ fn read_in_parallel(
                 tickets: ticket_rx.clone(),
                 walked: walked_tx.clone(),
                 recycle: recycle_rx.clone(),
-                retired: retire_rx.clone(),
+                retired: retired_dropper.clone(),
                 stop: &stop,
             };
             walkers_running.push(scope.spawn(move || walker.run()));
         }
-        drop((walked_tx, ticket_rx, recycle_rx, retire_rx));
+        drop((walked_tx, ticket_rx, recycle_rx, retired_dropper));
         let mut held: BTreeMap<usize, Vec<Walked>> = BTreeMap::new();
         // The current segment's walker started at the true chain (its outcomes count).
         let mut trusted = false;
