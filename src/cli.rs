@@ -189,9 +189,9 @@ struct InputArgs {
     /// Extra UDP port carrying DNS (53 is always included); repeat for more.
     #[arg(long = "dns-port", value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
     dns_ports: Vec<u16>,
-    /// Threads that read and decode (the reader and decode workers, or the segment walkers of a
-    /// pcap file); the thread that analyses their results in order comes on top (1: one thread
-    /// does everything) [default: number of CPUs].
+    /// Busy threads in all: the thread that analyses in capture order (and decodes while it
+    /// waits) and the threads that read and decode (1: one thread does everything) [default:
+    /// number of CPUs].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     threads: Option<u16>,
     /// Never show a progress bar (it is shown on stderr only when stderr is a terminal).

@@ -1,8 +1,8 @@
 //! The pipeline: the only place that knows about threads. A reader thread fills frame batches
-//! from a capture source (files, or live interfaces) in order; decode workers (the reader too, whenever work piles up) turn each
-//! batch into counters and the few items that need capture order (watched DNS messages, TCP
-//! segments, IP fragments); the calling thread reassembles and analyses those strictly in batch
-//! order, so a run on N threads produces exactly the analysis of a run on one thread. Counters
+//! from a capture source (files, or live interfaces) in order; decode workers (the reader too,
+//! whenever work piles up, and the calling thread while it waits) turn each batch into counters
+//! and the few items that need capture order (watched DNS messages, TCP segments, IP
+//! fragments); the calling thread reassembles and analyses those strictly in batch order, so a run on N threads produces exactly the analysis of a run on one thread. Counters
 //! commute; each batch carries its own. Live sources add wall-clock ticks to their batches (as
 //! values), so timeouts fire on a quiet link, and an observer sees the analysis after each batch.
 //! In the steady state nothing here allocates per packet.
@@ -20,7 +20,7 @@ use crate::capture::{
 };
 use crate::decode::{decode_frame, DecodeConfig, Decoded, Reassembler, ReassemblyLimits, Skip};
 use crate::pseudonym::Pseudonymizer;
-use crossbeam_channel::{bounded, Receiver, Sender};
+use crossbeam_channel::{bounded, Receiver, Sender, TryRecvError};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -43,9 +43,10 @@ pub struct RunConfig {
     pub decode: DecodeConfig,
     /// Expectations or discovery.
     pub watching: Watching,
-    /// Busy threads in all, the reader included (1 = everything on the calling thread): the
-    /// reader and decode workers, or for segmented files the segment walkers. The calling
-    /// thread, which folds their results in order, comes on top (it mostly waits).
+    /// Busy threads in all (1 = everything on the calling thread): a reader, decode workers
+    /// and the calling thread, or for segmented files segment walkers and the calling thread.
+    /// The calling thread applies the results in order and, while none is there, decodes
+    /// batches or walks segments itself.
     pub threads: usize,
     /// Mapped legacy pcap files are read in segments of this many bytes, by all threads at
     /// once ([`SEGMENT_BYTES`] by default); 0 reads them with the file reader like other inputs.
@@ -497,16 +498,19 @@ fn decode_worker(
     }
 }
 
+/// Reads on a reader thread, decodes on `config.threads - 2` decode workers and, while no
+/// outcome waits to be applied, on the calling thread (the reader also decodes when work
+/// piles up).
 fn run_threaded(
     config: &RunConfig,
     source: &mut dyn BatchSource,
     aggregator: &mut Aggregator<'_, '_>,
     timeline: &mut Timeline,
 ) -> SourceSummary {
-    let workers = config.threads - 1;
-    let (work_tx, work_rx): (Sender<FrameBatch>, Receiver<FrameBatch>) =
-        bounded(workers * QUEUE_PER_WORKER);
-    let (recycle_tx, recycle_rx) = bounded::<FrameBatch>(workers * QUEUE_PER_WORKER + 4);
+    let workers = config.threads - 2;
+    let queued = (workers + 1) * QUEUE_PER_WORKER;
+    let (work_tx, work_rx): (Sender<FrameBatch>, Receiver<FrameBatch>) = bounded(queued);
+    let (recycle_tx, recycle_rx) = bounded::<FrameBatch>(queued + 4);
     let (result_tx, result_rx) = bounded::<BatchOutcome>(workers * 4 + 4);
     let (retire_channels, retired_dropper) = retire_channels(workers * 4 + 4);
     aggregator.retire = Some(retire_channels);
@@ -529,14 +533,16 @@ fn run_threaded(
                 )
             }));
         }
+        let reader_work = work_rx.clone();
         let reader = scope.spawn(move || {
             let mut ordered = Vec::new();
             let summary = read_source(source, timeline, |batch| {
-                // Workers only stop when this sender is dropped, so sending cannot fail here.
+                // The calling thread holds a receiver until the end, so sending cannot fail.
                 let _ = work_tx.send(batch);
                 // When work piles up, the reader is the idle core: it decodes a queued batch too.
-                if work_rx.len() >= workers * QUEUE_PER_WORKER {
-                    if let Ok(queued) = work_rx.try_recv() {
+                if reader_work.len() >= queued {
+                    if let Ok(queued) = reader_work.try_recv() {
+                        retired_dropper.drop_retired();
                         let outcome = decode_batch(&queued, &config.decode, &mut ordered);
                         let _ = result_tx.send(outcome);
                         return queued;
@@ -548,15 +554,78 @@ fn run_threaded(
             drop(result_tx);
             summary
         });
-        for outcome in result_rx {
-            aggregator.accept(outcome);
-        }
+        apply_and_decode(config, aggregator, &result_rx, &work_rx, &recycle_tx);
         aggregator.retire = None;
         join_all(workers_running);
         reader
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })
+}
+
+/// The calling thread's part of a threaded read: applies outcomes as they come and, while
+/// none is there, decodes a batch of `work` itself. Returns when all outcomes are applied.
+fn apply_and_decode(
+    config: &RunConfig,
+    aggregator: &mut Aggregator<'_, '_>,
+    results: &Receiver<BatchOutcome>,
+    work: &Receiver<FrameBatch>,
+    recycle: &Sender<FrameBatch>,
+) {
+    loop {
+        let outcome = match next_for_aggregator(results, work) {
+            ForAggregator::Outcome(outcome) => outcome,
+            ForAggregator::Batch(batch) => {
+                let mut ordered = std::mem::take(&mut aggregator.spare);
+                let outcome = decode_batch(&batch, &config.decode, &mut ordered);
+                let _ = recycle.try_send(batch);
+                outcome
+            }
+            ForAggregator::Done => return,
+        };
+        aggregator.accept(outcome);
+    }
+}
+
+/// What the calling thread does next in a threaded read (moved once per batch: not boxed).
+#[allow(clippy::large_enum_variant)]
+enum ForAggregator {
+    /// Apply a decoded batch.
+    Outcome(BatchOutcome),
+    /// Decode a batch (nothing was there to apply).
+    Batch(FrameBatch),
+    /// Everything read was applied.
+    Done,
+}
+
+/// Waits for an outcome to apply (preferred) or a batch to decode.
+fn next_for_aggregator(
+    results: &Receiver<BatchOutcome>,
+    work: &Receiver<FrameBatch>,
+) -> ForAggregator {
+    loop {
+        if let Ok(outcome) = results.try_recv() {
+            return ForAggregator::Outcome(outcome);
+        }
+        match work.try_recv() {
+            Ok(batch) => return ForAggregator::Batch(batch),
+            // The reader is done: what is left are the outcomes of batches being decoded.
+            Err(TryRecvError::Disconnected) => {
+                return results
+                    .recv()
+                    .map_or(ForAggregator::Done, ForAggregator::Outcome)
+            }
+            Err(TryRecvError::Empty) => {}
+        }
+        crossbeam_channel::select! {
+            recv(results) -> outcome => if let Ok(outcome) = outcome {
+                return ForAggregator::Outcome(outcome);
+            },
+            recv(work) -> batch => if let Ok(batch) = batch {
+                return ForAggregator::Batch(batch);
+            },
+        }
+    }
 }
 
 /// Waits until scoped threads have exited, thread-locals dropped (the scope itself only waits

@@ -2,7 +2,8 @@
 //! the report, the exit status and the errors of `--segment-bytes 0` (one reader), with tiny
 //! segments that put boundaries everywhere, on the corpus and the samples, on a capture whose
 //! payloads hold fake record headers right after segment boundaries, on files cut or corrupted
-//! in a late segment, and (a property) on random records with random segment sizes.
+//! in a late segment, and (a property) on random records with random segment sizes; and the
+//! threaded reader of other inputs (`--segment-bytes 0` on 2 and 3 threads) as well.
 
 mod common;
 use common::*;
@@ -11,7 +12,8 @@ use proptest::prelude::*;
 use std::io::Write;
 use std::path::Path;
 
-const SEGMENT_SIZES: [&str; 2] = ["512", "4096"];
+/// 0: the reader thread and decode workers (and the calling thread decoding) instead.
+const SEGMENT_SIZES: [&str; 3] = ["0", "512", "4096"];
 const THREADS: [&str; 3] = ["1", "2", "3"];
 
 /// Runs `analyze` on `file` serially and in segments; returns the differences.

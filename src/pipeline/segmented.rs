@@ -1,13 +1,14 @@
 //! Mapped legacy pcap files read by every thread at once. One reader walking record headers
 //! cannot keep up (each header says where the next one is: a chain of memory loads), so the
-//! file is cut into segments of [`RunConfig::segment_bytes`] and each of the `--threads` walker
-//! threads takes the next segment (tickets, so walkers stay close together and memory stays
-//! bounded), walks the records whose headers start in it, decodes them in batches and sends the
-//! outcomes to the calling thread. A walker that did not walk the segment before does not know
-//! where its first record starts: it guesses ([`MappedPcap::resync`]).
+//! file is cut into segments of [`RunConfig::segment_bytes`] and each of `--threads` - 1 walker
+//! threads (and the calling thread, while it has nothing to apply) takes the next segment
+//! (tickets, so walkers stay close together and memory stays bounded), walks the records whose
+//! headers start in it, decodes them in batches and sends the outcomes to the calling thread. A
+//! walker that did not walk the segment before does not know where its first record starts: it
+//! guesses ([`MappedPcap::resync`]).
 //!
-//! The calling thread (the aggregator, not counted in `--threads`: it mostly waits) makes the
-//! result exactly that of the serial reader whatever the guesses were. It takes segments in
+//! The calling thread (the aggregator) makes the result exactly that of the serial reader
+//! whatever the guesses were. It takes segments in
 //! order and knows where the record chain really enters each one (where the previous segment's
 //! walk left it); a segment whose walker started elsewhere is thrown away and walked again on
 //! the calling thread from the right offset. It numbers frames (walkers count from 1 in each
@@ -20,10 +21,12 @@
 use super::{decode_batch, retire_channels, Aggregator, BatchOutcome, ProgressMeter};
 use super::{join_all, RetiredDropper, RunConfig, Timeline};
 use super::{BATCH_BYTES, BATCH_FRAMES};
-use crate::capture::{CaptureError, FileSummary, FrameBatch, FrameMeta, MappedPcap, WalkEnd};
+use crate::capture::{
+    CaptureError, FileSummary, FrameBatch, FrameMeta, MappedPcap, SegmentWalk, WalkEnd,
+};
 use crate::decode::{DecodeConfig, Decoded};
-use crossbeam_channel::{bounded, Receiver, Sender};
-use std::collections::BTreeMap;
+use crossbeam_channel::{bounded, Receiver, Sender, TryRecvError};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Default segment size: large enough that guessing a segment's first record is rare work,
@@ -38,7 +41,7 @@ const TICKETS_PER_WALKER: usize = 2;
 /// Messages queued per walker for the aggregator.
 const QUEUE_PER_WALKER: usize = 16;
 
-/// Reads one mapped legacy pcap file into `aggregator`: on `config.threads` walker threads, or
+/// Reads one mapped legacy pcap file into `aggregator`: on `config.threads` threads, or
 /// with one thread on the calling thread alone. Returns the file's summary and its error, if
 /// a record is broken.
 pub(super) fn read_file(
@@ -169,12 +172,31 @@ impl WalkedFrames {
     }
 }
 
+/// Walks and decodes the next batch of `walk` in `batch` (empty), moving its frames to
+/// `walked`. Returns the batch's outcome (none if no frame was left) and how the walk ended,
+/// once it has. The pages walked are released once decoded: outcomes own what they keep, and
+/// frames only say where the bytes were.
+fn walk_batch(
+    walk: &mut SegmentWalk<'_>,
+    decode: &DecodeConfig,
+    batch: &mut FrameBatch,
+    walked: &mut WalkedFrames,
+    ordered: &mut Vec<Decoded>,
+) -> (Option<BatchOutcome>, Option<WalkEnd>) {
+    let ended = walk.fill_batch(batch, BATCH_FRAMES, BATCH_BYTES);
+    let outcome = (!batch.frames.is_empty()).then(|| {
+        let outcome = decode_batch(batch, decode, ordered);
+        walked.take(batch);
+        outcome
+    });
+    walk.release_walked();
+    (outcome, ended)
+}
+
 /// Walks the records of `start..end` and decodes them batch by batch in `batch`, handing the
 /// frames on in `walked` (both empty, reused from walk to walk, so that a file costs no
-/// allocations per segment); `deliver` takes each
-/// batch's outcome and frames and hands back frames to reuse, or `None` to stop.
-/// Returns how the walk ended (`None`: stopped). The pages walked are released batch by batch
-/// once decoded: outcomes own what they keep, and frames only say where the bytes were.
+/// allocations per segment); `deliver` takes each batch's outcome and frames and hands back
+/// frames to reuse, or `None` to stop. Returns how the walk ended (`None`: stopped).
 fn walk_and_decode(
     pcap: &MappedPcap,
     decode: &DecodeConfig,
@@ -187,17 +209,40 @@ fn walk_and_decode(
     let mut walk = pcap.walk(start, end);
     let mut ordered = Vec::new();
     loop {
-        let ended = walk.fill_batch(batch, BATCH_FRAMES, BATCH_BYTES);
-        if !batch.frames.is_empty() {
-            let outcome = decode_batch(batch, decode, &mut ordered);
-            walked.take(batch);
+        let (outcome, ended) = walk_batch(&mut walk, decode, batch, walked, &mut ordered);
+        if let Some(outcome) = outcome {
             *walked = deliver(outcome, std::mem::take(walked))?;
         }
-        walk.release_walked();
         if ended.is_some() {
             return ended;
         }
     }
+}
+
+/// Where the record chain goes on after a walk of `segment` ended with `end` (nowhere known
+/// after a broken record).
+fn chain_after(segment: usize, end: &WalkEnd) -> Option<(usize, usize)> {
+    match end {
+        WalkEnd::Next(next) => Some((segment, *next)),
+        WalkEnd::Broken(..) => None,
+    }
+}
+
+/// Where a walk of `segment` starts: the first record of the file, where the walk of the
+/// segment before left the chain (`chain`: that segment and the offset), or a guess.
+fn walk_start(
+    pcap: &MappedPcap,
+    segment_bytes: usize,
+    segment: usize,
+    chain: Option<(usize, usize)>,
+) -> (usize, usize) {
+    let (first_byte, last_byte) = segment_bounds(pcap, segment_bytes, segment);
+    let start = match chain {
+        Some((walked, next)) if walked + 1 == segment => next,
+        _ if segment == 0 => pcap.first_record(),
+        _ => pcap.resync(first_byte, last_byte),
+    };
+    (start, last_byte)
 }
 
 /// The aggregator's side of one file: the true record chain, and the serial reader's
@@ -376,26 +421,38 @@ impl<'p> Replay<'p> {
     }
 }
 
-/// Walks segments on `config.threads` walker threads; the calling thread takes their outcomes
-/// in segment order, checks each segment's start and walks again those that started wrong.
+/// Walks segments on `config.threads - 1` walker threads and, while it has nothing to apply,
+/// on the calling thread; the calling thread takes the outcomes in segment order, checks each
+/// segment's start and walks again those that started wrong.
 fn read_in_parallel(
     config: &RunConfig,
     replay: &mut Replay<'_>,
     aggregator: &mut Aggregator<'_, '_>,
     timeline: &mut Timeline,
 ) {
-    let walkers = config.threads;
-    let ahead = walkers * TICKETS_PER_WALKER;
+    let walkers = config.threads - 1;
+    let ahead = config.threads * TICKETS_PER_WALKER;
     let (ticket_tx, ticket_rx) = bounded::<usize>(replay.segments);
     for segment in 0..replay.segments.min(ahead) {
         let _ = ticket_tx.send(segment);
     }
     let (walked_tx, walked_rx) = bounded::<Walked>(walkers * QUEUE_PER_WALKER);
-    let (recycle_tx, recycle_rx) = bounded::<WalkedFrames>(walkers * QUEUE_PER_WALKER);
+    let (recycle_tx, recycle_rx) = bounded::<WalkedFrames>(config.threads * QUEUE_PER_WALKER);
     let (retire_channels, retired_dropper) = retire_channels(walkers * QUEUE_PER_WALKER);
     aggregator.retire = Some(retire_channels);
     let stop = AtomicBool::new(false);
     let pcap = replay.pcap;
+    let mut idle = IdleWalks {
+        pcap,
+        decode: &config.decode,
+        segment_bytes: config.segment_bytes,
+        tickets: ticket_rx.clone(),
+        recycle: recycle_rx.clone(),
+        walking: None,
+        chain: None,
+        batch: FrameBatch::default(),
+        ordered: Vec::new(),
+    };
     std::thread::scope(|scope| {
         let mut walkers_running = Vec::with_capacity(walkers);
         for _ in 0..walkers {
@@ -412,24 +469,15 @@ fn read_in_parallel(
             walkers_running.push(scope.spawn(move || walker.run()));
         }
         drop((walked_tx, ticket_rx, recycle_rx, retired_dropper));
-        let mut held: BTreeMap<usize, Vec<Walked>> = BTreeMap::new();
-        // The current segment's walker started at the true chain (its outcomes count).
+        let mut held = Held::default();
+        // The current segment's walk started at the true chain (its outcomes count).
         let mut trusted = false;
         'segments: while replay.more() {
             let current = replay.next_segment;
-            let mut queued = held.remove(&current).unwrap_or_default().into_iter();
             loop {
-                let message = match queued.next() {
-                    Some(message) => message,
-                    None => match walked_rx.recv() {
-                        Ok(message) if message.segment() == current => message,
-                        Ok(message) => {
-                            held.entry(message.segment()).or_default().push(message);
-                            continue;
-                        }
-                        // Walkers only leave early when told to stop.
-                        Err(_) => break 'segments,
-                    },
+                let Some(message) = held.next(current, &walked_rx, &mut idle, replay) else {
+                    // Walkers only leave early when told to stop.
+                    break 'segments;
                 };
                 match message {
                     Walked::Start { offset, .. } => {
@@ -456,6 +504,7 @@ fn read_in_parallel(
                     }
                 }
             }
+            held.forget(current);
             let next_ticket = current + ahead;
             if next_ticket < replay.segments {
                 let _ = ticket_tx.send(next_ticket);
@@ -468,6 +517,109 @@ fn read_in_parallel(
         join_all(walkers_running);
     });
     aggregator.retire = None;
+}
+
+/// Walked messages received (or walked on the calling thread) before their segment's turn.
+#[derive(Default)]
+struct Held(BTreeMap<usize, VecDeque<Walked>>);
+
+impl Held {
+    fn push(&mut self, message: Walked) {
+        self.0
+            .entry(message.segment())
+            .or_default()
+            .push_back(message);
+    }
+
+    /// The next message of `segment`: one held, one received, or one walked on this thread
+    /// while nothing was received. `None` when none can come any more.
+    fn next(
+        &mut self,
+        segment: usize,
+        walked: &Receiver<Walked>,
+        idle: &mut IdleWalks<'_>,
+        replay: &Replay<'_>,
+    ) -> Option<Walked> {
+        loop {
+            if let Some(message) = self.0.get_mut(&segment).and_then(VecDeque::pop_front) {
+                return Some(message);
+            }
+            match walked.try_recv() {
+                Ok(message) => self.push(message),
+                Err(_) if idle.step(replay, self) => {}
+                Err(TryRecvError::Disconnected) => return None,
+                Err(TryRecvError::Empty) => self.push(walked.recv().ok()?),
+            }
+        }
+    }
+
+    /// Drops what is left of `segment` (nothing, once its end was taken).
+    fn forget(&mut self, segment: usize) {
+        self.0.remove(&segment);
+    }
+}
+
+/// The calling thread's walking while it waits: it takes segment tickets like a walker and
+/// walks its segment one batch at a time, so that it returns to applying as soon as a walker's
+/// outcome of the segment it needs is there.
+struct IdleWalks<'p> {
+    pcap: &'p MappedPcap,
+    decode: &'p DecodeConfig,
+    segment_bytes: usize,
+    tickets: Receiver<usize>,
+    recycle: Receiver<WalkedFrames>,
+    /// The segment in hand and its walk.
+    walking: Option<(usize, SegmentWalk<'p>)>,
+    /// The segment this thread walked last and where its chain left it.
+    chain: Option<(usize, usize)>,
+    batch: FrameBatch,
+    ordered: Vec<Decoded>,
+}
+
+impl IdleWalks<'_> {
+    /// One step of work, its messages put in `held`: starts the next ticket's segment, or walks
+    /// a batch of the segment in hand. Returns false when no work is left.
+    fn step(&mut self, replay: &Replay<'_>, held: &mut Held) -> bool {
+        let Some((segment, walk)) = &mut self.walking else {
+            let Ok(segment) = self.tickets.try_recv() else {
+                return false;
+            };
+            // The true chain is known for the segment the calling thread applies next.
+            let chain = match segment == replay.next_segment && segment > 0 {
+                true => Some((segment - 1, replay.chain)),
+                false => self.chain,
+            };
+            let (start, end) = walk_start(self.pcap, self.segment_bytes, segment, chain);
+            held.push(Walked::Start {
+                segment,
+                offset: start,
+            });
+            self.walking = Some((segment, self.pcap.walk(start, end)));
+            return true;
+        };
+        let segment = *segment;
+        let mut frames = self.recycle.try_recv().unwrap_or_default();
+        let (outcome, ended) = walk_batch(
+            walk,
+            self.decode,
+            &mut self.batch,
+            &mut frames,
+            &mut self.ordered,
+        );
+        if let Some(outcome) = outcome {
+            held.push(Walked::Batch {
+                segment,
+                outcome: Box::new(outcome),
+                frames,
+            });
+        }
+        if let Some(end) = ended {
+            self.chain = chain_after(segment, &end);
+            held.push(Walked::End { segment, end });
+            self.walking = None;
+        }
+        true
+    }
 }
 
 /// A walker thread: takes segment tickets in order until they run out or it is told to stop.
@@ -490,12 +642,7 @@ impl Walker<'_> {
         let mut batch = FrameBatch::default();
         let mut walked = WalkedFrames::default();
         for segment in self.tickets.iter() {
-            let (first_byte, last_byte) = segment_bounds(self.pcap, self.segment_bytes, segment);
-            let start = match chain {
-                Some((walked, next)) if walked + 1 == segment => next,
-                _ if segment == 0 => self.pcap.first_record(),
-                _ => self.pcap.resync(first_byte, last_byte),
-            };
+            let (start, last_byte) = walk_start(self.pcap, self.segment_bytes, segment, chain);
             let send =
                 |message| !self.stop.load(Ordering::Relaxed) && self.walked.send(message).is_ok();
             if !send(Walked::Start {
@@ -524,10 +671,7 @@ impl Walker<'_> {
             let Some(end) = walked else {
                 return;
             };
-            chain = match end {
-                WalkEnd::Next(next) => Some((segment, next)),
-                WalkEnd::Broken(..) => None,
-            };
+            chain = chain_after(segment, &end);
             if !send(Walked::End { segment, end }) {
                 return;
             }
