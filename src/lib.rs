@@ -43,6 +43,7 @@
 //! - Threads live in `pipeline`; the one exception is the metrics endpoint's listener thread
 //!   (`monitor`), which only copies out the latest published text.
 
+pub mod allocator;
 pub mod analyze;
 pub mod capture;
 pub mod cli;

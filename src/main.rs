@@ -3,10 +3,9 @@
 use clap::Parser;
 use std::process::ExitCode;
 
-/// mimalloc: the analysis frees on one thread what decode workers allocated on others, which
-/// glibc malloc does slowly (measured in the closing note of #5).
+/// mimalloc (see `pcdns::allocator`).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: pcdns::allocator::Mimalloc = pcdns::allocator::Mimalloc;
 
 fn main() -> ExitCode {
     let config = pcdns::cli::Cli::parse().into_config();
