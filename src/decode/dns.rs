@@ -24,7 +24,7 @@ const OPCODE_QUERY: u8 = 0;
 /// The names to decode in full, pre-encoded as lowercase wire bytes.
 #[derive(Debug, Clone, Default)]
 pub struct WatchList {
-    wire_names: Vec<Vec<u8>>,
+    wire_names: Vec<WireName>,
     /// Near misses: each watched name's labels without the root (matched as a prefix of a
     /// longer name: suffix devolution), and its first label alone (a single-label lookup).
     near_prefixes: Vec<Vec<u8>>,
@@ -52,7 +52,7 @@ impl WatchList {
             })
             .collect();
         WatchList {
-            wire_names,
+            wire_names: wire_names.into_iter().map(WireName::new).collect(),
             near_prefixes,
             near_single_labels,
             match_all: false,
@@ -77,7 +77,7 @@ impl WatchList {
     fn matches(&self, message: &[u8], offset: usize) -> bool {
         self.wire_names
             .iter()
-            .any(|watched| name_equals(message, offset, watched, false))
+            .any(|watched| watched.found_at(message, offset))
     }
 
     /// True when the name at `offset` was after a watched one: the watched name with more
@@ -90,6 +90,63 @@ impl WatchList {
                 .near_single_labels
                 .iter()
                 .any(|single| name_equals(message, offset, single, false))
+    }
+}
+
+/// A watched name as lowercase wire bytes, with the bit that folds ASCII case set at each
+/// lowercase letter: a name written out in full (as a question name always is) is compared
+/// eight bytes at a time.
+#[derive(Debug, Clone)]
+struct WireName {
+    bytes: Vec<u8>,
+    /// 0x20 where `bytes` holds a lowercase letter (`b | 0x20` lowercases a letter `b`; length
+    /// bytes, at most 63, and other characters must match exactly).
+    case_bits: Vec<u8>,
+}
+
+impl WireName {
+    fn new(bytes: Vec<u8>) -> Self {
+        let case_bits = bytes
+            .iter()
+            .map(|b| if b.is_ascii_lowercase() { 0x20 } else { 0 })
+            .collect();
+        WireName { bytes, case_bits }
+    }
+
+    /// True when the name at `offset` in `message` is this one (see [`name_equals`]).
+    fn found_at(&self, message: &[u8], offset: usize) -> bool {
+        let Some(&first) = message.get(offset) else {
+            return false;
+        };
+        // Other names mostly differ right there, in the first label's length; a compression
+        // pointer takes the label walk.
+        if Some(&first) != self.bytes.first() {
+            return first & 0xc0 == 0xc0 && name_equals(message, offset, &self.bytes, false);
+        }
+        message
+            .get(offset..offset + self.bytes.len())
+            .is_some_and(|written| self.written_out_is(written))
+            || name_equals(message, offset, &self.bytes, false)
+    }
+
+    /// True when `written` (as long as this name) is this name written out without
+    /// compression, ASCII case ignored.
+    fn written_out_is(&self, written: &[u8]) -> bool {
+        const WORD: usize = 8;
+        let word = |bytes: &[u8]| u64::from_ne_bytes(bytes.try_into().unwrap_or_default());
+        let words = written
+            .chunks_exact(WORD)
+            .zip(self.bytes.chunks_exact(WORD))
+            .zip(self.case_bits.chunks_exact(WORD));
+        let tail = written.len() / WORD * WORD;
+        words
+            .into_iter()
+            .all(|((written, name), case)| word(written) | word(case) == word(name))
+            && written[tail..]
+                .iter()
+                .zip(&self.bytes[tail..])
+                .zip(&self.case_bits[tail..])
+                .all(|((written, name), case)| written | case == *name)
     }
 }
 
@@ -578,7 +635,8 @@ fn push_labels<'a>(text: &mut String, labels: impl Iterator<Item = &'a [u8]>) {
             .iter()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
         {
-            text.push_str(std::str::from_utf8(label).unwrap_or_default());
+            // SAFETY: every byte of the label is ASCII (just checked), so the text stays UTF-8.
+            unsafe { text.as_mut_vec() }.extend_from_slice(label);
             continue;
         }
         for &byte in label {
@@ -925,5 +983,34 @@ pub(crate) mod tests {
         assert_eq!(type_name(1), "A");
         assert_eq!(type_name(28), "AAAA");
         assert_eq!(type_name(65280), "TYPE65280");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn written_out_names_compare_as_the_label_walk_does(
+            name in "[a-zA-Z0-9_`@{-]{1,20}(\\.[a-zA-Z0-9_`@{-]{1,20}){0,4}",
+            flips in proptest::collection::vec(proptest::prelude::any::<bool>(), 120),
+            changed in proptest::option::of((0usize..120, proptest::prelude::any::<u8>())),
+        ) {
+            let watched = WireName::new(wire_lowercase(&name));
+            // The name as a message writes it: any case, maybe one byte changed.
+            let mut written = wire(&name);
+            for (byte, flip) in written.iter_mut().zip(&flips) {
+                if *flip && byte.is_ascii_alphabetic() {
+                    *byte ^= 0x20;
+                }
+            }
+            if let Some((at, value)) = changed {
+                let at = at % written.len();
+                written[at] = value;
+            }
+            proptest::prop_assert_eq!(
+                watched.written_out_is(&written),
+                name_equals(&written, 0, &watched.bytes, false)
+            );
+            if changed.is_none() {
+                proptest::prop_assert!(watched.found_at(&written, 0));
+            }
+        }
     }
 }
