@@ -564,18 +564,16 @@ fn edns_udp_size(message: &[u8], mut offset: usize, header: &Header) -> Option<u
 /// cost. Returns the question and its length; None for anything else, which hickory-proto reads.
 fn read_plain_question(message: &[u8]) -> Option<(Question, usize)> {
     const MAX_NAME_LEN: usize = 255; // RFC 1035 §2.3.4, counted as on the wire
-    let mut labels: [&[u8]; 128] = [&[]; 128];
-    let (mut offset, mut count) = (HEADER_LEN, 0);
+    let mut offset = HEADER_LEN;
     loop {
         let length = usize::from(*message.get(offset)?);
         if length == 0 {
             break;
         }
-        if length > 63 || count == labels.len() {
+        if length > 63 {
             return None;
         }
-        labels[count] = message.get(offset + 1..offset + 1 + length)?;
-        count += 1;
+        message.get(offset + 1..offset + 1 + length)?;
         offset += 1 + length;
         if offset - HEADER_LEN >= MAX_NAME_LEN {
             return None;
@@ -583,8 +581,16 @@ fn read_plain_question(message: &[u8]) -> Option<(Question, usize)> {
     }
     let qtype = read_u16_at(message, offset + 1)?;
     read_u16_at(message, offset + 3)?; // QCLASS: any value is accepted, as hickory-proto does
+                                       // The labels are all there (just checked): read them again as they come.
+    let labels = std::iter::successors(Some(HEADER_LEN), |&at| {
+        Some(at + 1 + usize::from(message[at]))
+    })
+    .map_while(|at| match usize::from(message[at]) {
+        0 => None,
+        length => Some(&message[at + 1..at + 1 + length]),
+    });
     let question = Question {
-        name: labels_shared(labels[..count].iter().copied()),
+        name: labels_shared(labels),
         qtype,
     };
     Some((question, offset + 5 - HEADER_LEN))
