@@ -1,9 +1,9 @@
 //! Fuzzes the segmented reading of plain pcap files differentially: the input (after its first
-//! byte) is written to a per-process file under /tmp and analysed three times — with the serial
-//! reader, and read in segments (size from the first byte, 24 to 6144 bytes, so that even small
-//! inputs have several) on one thread and on three — and the three runs must agree on the
-//! analysis, the file summaries, the timestamps that went backwards, the errors and the
-//! transaction log. Never panicking is checked on the way.
+//! byte) is written to a per-process file under /tmp and analysed five times — with the serial
+//! reader, read in segments (size from the first byte, 24 to 6144 bytes, so that even small
+//! inputs have several) on one, two and three threads, and with the threaded reader on two —
+//! and the runs must agree on the analysis, the file summaries, the timestamps that went
+//! backwards, the errors and the transaction log. Never panicking is checked on the way.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -72,9 +72,17 @@ fuzz_target!(|data: &[u8]| {
         facts(1, segment_bytes),
         "one thread, segments of {segment_bytes}"
     );
+    // Two threads: one walker, and the calling thread walking while it waits.
+    assert_eq!(
+        serial,
+        facts(2, segment_bytes),
+        "two threads, segments of {segment_bytes}"
+    );
     assert_eq!(
         serial,
         facts(3, segment_bytes),
         "three threads, segments of {segment_bytes}"
     );
+    // The threaded reader: a reader thread and the calling thread decoding.
+    assert_eq!(serial, facts(2, 0), "two threads, one reader");
 });
