@@ -21,6 +21,7 @@
 //! - [`pseudonym`]: keyed-hash pseudonyms for client addresses.
 //! - [`synth`]: reproducible synthetic captures for benchmarks and hostile-traffic tests.
 //! - [`commands`]: runs a command, writes output, picks the exit status.
+//! - [`allocator`]: the binary's global allocator (mimalloc, plain entry points where they do).
 //!
 //! # Invariants
 //!

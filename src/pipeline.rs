@@ -2,9 +2,10 @@
 //! from a capture source (files, or live interfaces) in order; decode workers (the reader too,
 //! whenever work piles up, and the calling thread while it waits) turn each batch into counters
 //! and the few items that need capture order (watched DNS messages, TCP segments, IP
-//! fragments); the calling thread reassembles and analyses those strictly in batch order, so a run on N threads produces exactly the analysis of a run on one thread. Counters
-//! commute; each batch carries its own. Live sources add wall-clock ticks to their batches (as
-//! values), so timeouts fire on a quiet link, and an observer sees the analysis after each batch.
+//! fragments); the calling thread reassembles and analyses those strictly in batch order, so a
+//! run on N threads produces exactly the analysis of a run on one thread. Counters commute;
+//! each batch carries its own. Live sources add wall-clock ticks to their batches (as values),
+//! so timeouts fire on a quiet link, and an observer sees the analysis after each batch.
 //! In the steady state nothing here allocates per packet.
 //!
 //! Mapped legacy pcap files take another road ([`segmented`]): there a single reader could not

@@ -8,15 +8,14 @@
 //! guesses ([`MappedPcap::resync`]).
 //!
 //! The calling thread (the aggregator) makes the result exactly that of the serial reader
-//! whatever the guesses were. It takes segments in
-//! order and knows where the record chain really enters each one (where the previous segment's
-//! walk left it); a segment whose walker started elsewhere is thrown away and walked again on
-//! the calling thread from the right offset. It numbers frames (walkers count from 1 in each
-//! segment), counts timestamps that go backwards, sums the file summary, stops at the first
-//! broken record with the reader's error, and replays the reader's batch boundaries: the
-//! analysis lets capture time pass at the end of each batch, so the boundaries must be the
-//! serial ones (every [`BATCH_FRAMES`] frames or [`BATCH_BYTES`] bytes, and at the end of the
-//! file).
+//! whatever the guesses were. It takes segments in order and knows where the record chain
+//! really enters each one (where the previous segment's walk left it); a segment whose walker
+//! started elsewhere is thrown away and walked again on the calling thread from the right
+//! offset. It numbers frames (walkers count from 1 in each segment), counts timestamps that go
+//! backwards, sums the file summary, stops at the first broken record with the reader's error,
+//! and replays the reader's batch boundaries: the analysis lets capture time pass at the end of
+//! each batch, so the boundaries must be the serial ones (every [`BATCH_FRAMES`] frames or
+//! [`BATCH_BYTES`] bytes, and at the end of the file).
 
 use super::{decode_batch, retire_channels, Aggregator, BatchOutcome, ProgressMeter};
 use super::{join_all, RetiredDropper, RunConfig, Timeline};
@@ -35,9 +34,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// responses at 2 threads: 32 MiB segments peaked at 285 MB and took 2.47 s, 4 MiB at 125 MB
 /// and 2.26 s; 5 M packets without DNS: 0.33 s and 0.35 s).
 pub const SEGMENT_BYTES: usize = 4 * 1024 * 1024;
-/// Segments handed out per walker beyond the one the aggregator waits for: bounds the
-/// outcomes held for later segments.
-const TICKETS_PER_WALKER: usize = 2;
+/// Segments handed out per thread (the walkers and the calling thread) beyond the one the
+/// aggregator waits for: bounds the outcomes held for later segments.
+const TICKETS_PER_THREAD: usize = 2;
 /// Messages queued per walker for the aggregator.
 const QUEUE_PER_WALKER: usize = 16;
 
@@ -228,8 +227,9 @@ fn chain_after(segment: usize, end: &WalkEnd) -> Option<(usize, usize)> {
     }
 }
 
-/// Where a walk of `segment` starts: the first record of the file, where the walk of the
-/// segment before left the chain (`chain`: that segment and the offset), or a guess.
+/// Where a walk of `segment` starts, and where the segment ends: the walk starts at the first
+/// record of the file, where the walk of the segment before left the chain (`chain`: that
+/// segment and the offset), or at a guess.
 fn walk_start(
     pcap: &MappedPcap,
     segment_bytes: usize,
@@ -431,7 +431,7 @@ fn read_in_parallel(
     timeline: &mut Timeline,
 ) {
     let walkers = config.threads - 1;
-    let ahead = config.threads * TICKETS_PER_WALKER;
+    let ahead = config.threads * TICKETS_PER_THREAD;
     let (ticket_tx, ticket_rx) = bounded::<usize>(replay.segments);
     for segment in 0..replay.segments.min(ahead) {
         let _ = ticket_tx.send(segment);
