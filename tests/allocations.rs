@@ -93,7 +93,9 @@ fn allocations_of_run(file: &tempfile::NamedTempFile, threads: usize) -> u64 {
         threads,
         1000,
     );
-    let _one_run = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _one_run = ONE_RUN_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let counter = || match threads {
         1 => ALLOCATIONS.with(Cell::get),
         _ => ALL_THREADS.load(Ordering::Relaxed),
