@@ -24,29 +24,33 @@ fn plain_fits(align: usize, size: usize) -> bool {
     align <= MALLOC_ALIGN && align <= size
 }
 
+/// A block for `layout` from the plain entry point where it fits, from the aligned one
+/// otherwise.
+fn allocate(
+    layout: Layout,
+    plain: unsafe extern "C" fn(usize) -> *mut c_void,
+    aligned: unsafe extern "C" fn(usize, usize) -> *mut c_void,
+) -> *mut u8 {
+    // SAFETY: `plain` and `aligned` are mimalloc's allocation entry points (the only callers
+    // are below); a null result is passed on as allocation failure.
+    unsafe {
+        match plain_fits(layout.align(), layout.size()) {
+            true => plain(layout.size()),
+            false => aligned(layout.size(), layout.align()),
+        }
+        .cast()
+    }
+}
+
 // SAFETY: every block comes from mimalloc with at least the layout's alignment (the plain
 // calls only where malloc's guarantee covers it) and goes back to mimalloc.
 unsafe impl GlobalAlloc for Mimalloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: plain FFI calls; a null result is passed on as allocation failure.
-        unsafe {
-            match plain_fits(layout.align(), layout.size()) {
-                true => mi_malloc(layout.size()),
-                false => mi_malloc_aligned(layout.size(), layout.align()),
-            }
-            .cast()
-        }
+        allocate(layout, mi_malloc, mi_malloc_aligned)
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: as for `alloc`.
-        unsafe {
-            match plain_fits(layout.align(), layout.size()) {
-                true => mi_zalloc(layout.size()),
-                false => mi_zalloc_aligned(layout.size(), layout.align()),
-            }
-            .cast()
-        }
+        allocate(layout, mi_zalloc, mi_zalloc_aligned)
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, _layout: Layout) {

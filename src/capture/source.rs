@@ -330,12 +330,12 @@ pub(super) fn map_file(file: &File) -> io::Result<memmap2::Mmap> {
 /// end of the last block released, or `start` when no whole block was inside. Callers start
 /// from a block boundary ([`release_start`]), so nothing is left behind between calls.
 pub(super) fn release_pages(map: &memmap2::Mmap, start: usize, end: usize) -> usize {
-    let first = start.div_ceil(RELEASE_BLOCK_BYTES) * RELEASE_BLOCK_BYTES;
+    let first = release_block_end(start);
     // The file's last block is released whole although it is shorter.
     let last = if end >= map.len() {
         map.len()
     } else {
-        end / RELEASE_BLOCK_BYTES * RELEASE_BLOCK_BYTES
+        release_start(end)
     };
     if last <= first {
         return start;

@@ -581,7 +581,8 @@ fn read_plain_question(message: &[u8]) -> Option<(Question, usize)> {
     }
     let qtype = read_u16_at(message, offset + 1)?;
     read_u16_at(message, offset + 3)?; // QCLASS: any value is accepted, as hickory-proto does
-                                       // The labels are all there (just checked): read them again as they come.
+
+    // The labels are all there (just checked): read them again as they come.
     let labels = std::iter::successors(Some(HEADER_LEN), |&at| {
         Some(at + 1 + usize::from(message[at]))
     })
