@@ -6,6 +6,7 @@
 //! mergeable result kept per name.
 
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -87,22 +88,19 @@ pub fn merge_members(
 }
 
 /// Leading addresses of an answer remembered (a connection to a later one counts as without
-/// answer); kept inline, so remembering an answer allocates nothing.
+/// answer).
 const REMEMBERED_POSITIONS: usize = MAX_POSITIONS;
+/// Addresses of an answer kept inline: a pool's, in a slot small enough that the table probed
+/// on every watched response stays dense. A longer answer moves its slot's addresses to the
+/// heap once; the slot keeps that room when it is overwritten.
+const INLINE_ADDRESSES: usize = 5;
 
 #[derive(Debug, Clone)]
 struct RecentAnswer {
     name: Arc<str>,
     ts_ns: u64,
     valid_ns: u64,
-    addresses: [IpAddr; REMEMBERED_POSITIONS],
-    count: usize,
-}
-
-impl RecentAnswer {
-    fn addresses(&self) -> &[IpAddr] {
-        &self.addresses[..self.count]
-    }
+    addresses: SmallVec<[IpAddr; INLINE_ADDRESSES]>,
 }
 
 /// The answers one client received: the first name's inline (most clients ask for one pool
@@ -132,8 +130,7 @@ impl ClientAnswers {
                     name: name.clone(),
                     ts_ns,
                     valid_ns: 0,
-                    addresses: [IpAddr::from([0, 0, 0, 0]); REMEMBERED_POSITIONS],
-                    count: 0,
+                    addresses: SmallVec::new(),
                 };
                 match self.first {
                     None => self.first = Some(empty),
@@ -180,18 +177,17 @@ impl RecentAnswers {
                 return;
             }
         };
-        // The slot is overwritten in place (an answer is a few hundred bytes).
+        // The slot is overwritten in place.
         let answer = answers.slot_for(name, ts_ns);
         if !Arc::ptr_eq(&answer.name, name) {
             answer.name = name.clone();
         }
         answer.ts_ns = ts_ns;
         answer.valid_ns = (u64::from(ttl_s) * 1_000_000_000).max(MIN_WINDOW_NS);
-        answer.count = 0;
-        for (slot, address) in answer.addresses.iter_mut().zip(addresses) {
-            *slot = address;
-            answer.count += 1;
-        }
+        answer.addresses.clear();
+        answer
+            .addresses
+            .extend(addresses.into_iter().take(REMEMBERED_POSITIONS));
     }
 
     /// The most recent answer `client` received that held `target` and is still valid at
@@ -206,7 +202,7 @@ impl RecentAnswers {
             .get(client)?
             .iter()
             .filter(|a| a.ts_ns <= ts_ns && ts_ns - a.ts_ns <= a.valid_ns)
-            .filter_map(|a| Some((a, a.addresses().iter().position(|x| x == target)?)))
+            .filter_map(|a| Some((a, a.addresses.iter().position(|x| x == target)?)))
             .max_by_key(|(a, _)| a.ts_ns)
             .map(|(a, position)| (a.name.clone(), position))
     }

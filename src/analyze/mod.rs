@@ -11,6 +11,7 @@ mod names;
 mod occurrences;
 mod pairing;
 mod pairs;
+mod placements;
 pub mod rotation;
 pub mod timeline;
 mod truncation;
@@ -18,7 +19,9 @@ mod truncation;
 use findings::record_finding;
 pub use findings::{FindingKey, FindingKind, Severity};
 pub use latency::{bucket_upper_ns, LatencyHistogram};
-pub use names::{AnswerSet, ClientFacts, NameFacts, Placement, RcodeClass, ServerFacts};
+pub use names::{
+    AnswerSet, ClientFacts, NameFacts, Placement, Placements, RcodeClass, ServerFacts,
+};
 pub use occurrences::{Event, FrameRef, Occurrences};
 pub use pairing::{PairingCounters, PairingSettings, Status, Transaction, WatchedName};
 pub use truncation::{TruncatedAnswer, TruncationCounters};

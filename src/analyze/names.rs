@@ -6,11 +6,12 @@ use super::connections::{merge_members, MemberConnections};
 use super::findings::{record_finding, FindingKey, FindingKind};
 use super::latency::LatencyHistogram;
 use super::occurrences::{Event, FrameRef, Occurrences};
+pub use super::placements::{Placement, Placements};
 use super::timeline::{Timeline, TimelineResponse};
 use crate::decode::DnsMessage;
 pub use crate::decode::RcodeClass;
 use crate::expect::Expectations;
-use serde::{Deserialize, Serialize};
+
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -28,29 +29,6 @@ const TYPE_AAAA: u16 = 28;
 /// A distinct answer set: the addresses of one answer, sorted (order is counted separately).
 pub type AnswerSet = Vec<IpAddr>;
 
-/// How often an address was in an answer, and how often it came first.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Placement {
-    /// Answers containing it.
-    pub present: u64,
-    /// Answers in which it was the first address.
-    pub first: u64,
-}
-
-impl Placement {
-    /// Counts one answer holding the address at `position` (0: first).
-    pub fn count(&mut self, position: usize) {
-        self.present += 1;
-        self.first += u64::from(position == 0);
-    }
-
-    /// Adds `other` into `self`.
-    pub fn merge(&mut self, other: Placement) {
-        self.present += other.present;
-        self.first += other.first;
-    }
-}
-
 /// What one client received for a name.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ClientFacts {
@@ -59,7 +37,7 @@ pub struct ClientFacts {
     /// Responses with two or more addresses (where an order can rotate).
     pub multi_answers: u64,
     /// Per address received: present and first.
-    pub addresses: BTreeMap<IpAddr, Placement>,
+    pub addresses: Placements,
 }
 
 /// What one DNS server answered for a name.
@@ -100,7 +78,7 @@ pub struct NameFacts {
     #[serde(with = "super::pairs")]
     pub answer_sets: BTreeMap<AnswerSet, Occurrences>,
     /// Per address: present and first.
-    pub addresses: BTreeMap<IpAddr, Placement>,
+    pub addresses: Placements,
     /// Per client.
     pub clients: ClientTable,
     /// Per DNS server.
@@ -140,44 +118,6 @@ pub(super) fn event_of(message: &DnsMessage) -> Event {
         server: message.source.ip(),
         client: message.destination.ip(),
     }
-}
-
-fn place(placements: &mut BTreeMap<IpAddr, Placement>, addresses: &[IpAddr]) {
-    place_capped(placements, addresses, usize::MAX);
-}
-
-/// Maps at most this big are searched by one pass over their entries (a pool's members).
-const SMALL_MAP: usize = 16;
-
-/// Counts each address of an answer in `placements` (present; first at position 0), adding
-/// new addresses while the map holds fewer than `cap`. Returns how many did not fit.
-/// Nearly every answer names addresses the map already holds, and for a small map one pass
-/// comparing addresses for equality is much cheaper than a tree search per address.
-pub(super) fn place_capped(
-    placements: &mut BTreeMap<IpAddr, Placement>,
-    addresses: &[IpAddr],
-    cap: usize,
-) -> u64 {
-    let mut counted = 0u64; // bit i: the address at position i was counted
-    if placements.len() <= SMALL_MAP && addresses.len() <= 64 {
-        for (address, placement) in placements.iter_mut() {
-            for (position, _) in addresses.iter().enumerate().filter(|(_, a)| *a == address) {
-                placement.count(position);
-                counted |= 1 << position;
-            }
-        }
-    }
-    let mut did_not_fit = 0;
-    for (position, address) in addresses.iter().enumerate() {
-        if position < 64 && counted & (1 << position) != 0 {
-            continue;
-        }
-        match tracked_entry(placements, *address, cap) {
-            Some(placement) => placement.count(position),
-            None => did_not_fit += 1,
-        }
-    }
-    did_not_fit
 }
 
 /// The entry of `key` in `map`, created if the map holds fewer than `cap` entries.
@@ -240,7 +180,7 @@ impl NameFacts {
         });
         let stale = complete_set.and_then(|set| self.track_change(set, event.ts_ns));
         if let Some(set) = set {
-            place(&mut self.addresses, &view.addresses);
+            self.addresses.place(&view.addresses);
             let ttl = u64::from(view.max_ttl.unwrap_or(0));
             // Known sets (nearly every response) are found without copying the key.
             if let Some(occurrences) = self.answer_sets.get_mut(set) {
@@ -258,7 +198,7 @@ impl NameFacts {
             Some(client) => {
                 client.responses += 1;
                 client.multi_answers += u64::from(multi);
-                place(&mut client.addresses, &view.addresses);
+                client.addresses.place(&view.addresses);
             }
             None => self.untracked_clients += 1,
         }
@@ -348,16 +288,12 @@ impl NameFacts {
         for (set, occurrences) in other.answer_sets {
             self.answer_sets.entry(set).or_default().merge(occurrences);
         }
-        for (address, placement) in other.addresses {
-            self.addresses.entry(address).or_default().merge(placement);
-        }
+        self.addresses.merge(other.addresses);
         for (address, theirs) in other.clients {
             let mine = self.clients.entry(address);
             mine.responses += theirs.responses;
             mine.multi_answers += theirs.multi_answers;
-            for (member, placement) in theirs.addresses {
-                mine.addresses.entry(member).or_default().merge(placement);
-            }
+            mine.addresses.merge(theirs.addresses);
         }
         for (address, theirs) in other.servers {
             let mine = self.servers.entry(address).or_default();
@@ -450,51 +386,6 @@ pub fn check_response(
                 &format_args!("max {limit}"),
                 u64::from(ttl),
             );
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// What `place_capped` must do: each position in turn, as a tree search.
-    fn place_one_by_one(
-        placements: &mut BTreeMap<IpAddr, Placement>,
-        addresses: &[IpAddr],
-        cap: usize,
-    ) -> u64 {
-        let mut did_not_fit = 0;
-        for (position, address) in addresses.iter().enumerate() {
-            if placements.contains_key(address) || placements.len() < cap {
-                placements.entry(*address).or_default().count(position);
-            } else {
-                did_not_fit += 1;
-            }
-        }
-        did_not_fit
-    }
-
-    #[test]
-    fn placing_answers_counts_as_one_search_per_address_would() {
-        let mut rng = fastrand::Rng::with_seed(7);
-        for _ in 0..2000 {
-            let cap = rng.usize(1..24);
-            let (mut fast, mut reference) = (BTreeMap::new(), BTreeMap::new());
-            for _ in 0..rng.usize(1..12) {
-                // Few distinct addresses (repeats within an answer included), some IPv6.
-                let answer: Vec<IpAddr> = (0..rng.usize(0..70))
-                    .map(|_| match rng.u8(0..30) {
-                        0 => IpAddr::from([0xfd00, 0, 0, 0, 0, 0, 0, u16::from(rng.u8(..))]),
-                        n => IpAddr::from([10, 10, 10, n]),
-                    })
-                    .collect();
-                assert_eq!(
-                    place_capped(&mut fast, &answer, cap),
-                    place_one_by_one(&mut reference, &answer, cap)
-                );
-                assert_eq!(fast, reference);
-            }
         }
     }
 }

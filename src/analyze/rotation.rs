@@ -295,7 +295,7 @@ fn round(value: f64, places: i32) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analyze::{ClientFacts, Placement, ServerFacts};
+    use crate::analyze::{ClientFacts, Placement, Placements, ServerFacts};
 
     #[test]
     fn chi_square_matches_known_values() {
@@ -352,7 +352,7 @@ mod tests {
                 ..Default::default()
             },
         );
-        facts.addresses = BTreeMap::from([
+        facts.addresses = Placements::from_iter([
             (
                 address(1),
                 Placement {

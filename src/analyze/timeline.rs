@@ -5,7 +5,8 @@
 //! buckets are aligned to multiples of their width, so re-bucketing is exact and `merge`
 //! (coarsen both to the wider width, then add) is associative and commutative.
 
-use super::names::{place_capped, tracked_entry, AnswerSet, Placement};
+use super::names::{tracked_entry, AnswerSet};
+use super::placements::Placements;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -31,7 +32,7 @@ pub struct Bucket {
     /// Queries that got no response within the query timeout (at the time of the query).
     pub unanswered: u64,
     /// Per address: answers containing it, answers where it came first.
-    pub addresses: BTreeMap<IpAddr, Placement>,
+    pub addresses: Placements,
     /// Address occurrences beyond [`MAX_ADDRESSES_PER_BUCKET`].
     pub other_addresses: u64,
     /// Per DNS server, the distinct complete answer sets it gave.
@@ -44,9 +45,7 @@ impl Bucket {
         self.failures += other.failures;
         self.unanswered += other.unanswered;
         self.other_addresses += other.other_addresses;
-        for (address, placement) in other.addresses {
-            self.addresses.entry(address).or_default().merge(placement);
-        }
+        self.addresses.merge(other.addresses);
         for (server, sets) in other.server_sets {
             self.server_sets.entry(server).or_default().extend(sets);
         }
@@ -114,11 +113,9 @@ impl Timeline {
         let bucket = self.bucket_at(response.ts_ns);
         bucket.responses += 1;
         bucket.failures += u64::from(response.failed);
-        bucket.other_addresses += place_capped(
-            &mut bucket.addresses,
-            response.addresses,
-            MAX_ADDRESSES_PER_BUCKET,
-        );
+        bucket.other_addresses += bucket
+            .addresses
+            .place_capped(response.addresses, MAX_ADDRESSES_PER_BUCKET);
         if let Some(set) = response.complete_set {
             let tracked = tracked_entry(
                 &mut bucket.server_sets,

@@ -4,7 +4,7 @@
 use super::*;
 use crate::analyze::{
     Analysis, FindingKey, FrameRef, LatencyHistogram, NameFacts, Occurrences, PairingSettings,
-    Placement, RcodeClass, Watching,
+    Placements, RcodeClass, Watching,
 };
 use crate::decode::ReassemblyLimits;
 use crate::expect::{normalize, Expectations, ExpectedName};
@@ -382,7 +382,7 @@ fn role_of(address: &IpAddr, entry: Option<&ExpectedName>) -> &'static str {
 }
 
 fn address_reports(
-    placements: &BTreeMap<IpAddr, Placement>,
+    placements: &Placements,
     entry: Option<&ExpectedName>,
     include_absent_members: bool,
 ) -> Vec<AddressReport> {
