@@ -518,9 +518,13 @@ impl<'w> Analyzer<'w> {
         let retired = &mut self.retired.transactions;
         let start = retired.len();
         retired.extend(self.pairing.drain_closed());
-        for transaction in &retired[start..] {
+        for transaction in &mut retired[start..] {
             self.analysis.record_transaction(transaction, self.watching);
             sink(transaction);
+            // Released here: the names' reference counts are shared with the analysis, and
+            // dropped on the worker that frees retired transactions their cache line would go
+            // back and forth between the two threads on every response.
+            transaction.watched = None;
         }
     }
 

@@ -229,7 +229,7 @@ impl NameFacts {
     /// change; an older set seen after the latest change plus its own TTL is stale (returns
     /// the time of the change).
     fn track_change(&mut self, set: &AnswerSet, ts_ns: u64) -> Option<u64> {
-        if !self.complete_sets_first_seen.contains_key(set) {
+        let Some(&first_seen) = self.complete_sets_first_seen.get(set) else {
             if self.complete_sets_first_seen.len() < MAX_ANSWER_SETS_PER_NAME {
                 self.complete_sets_first_seen.insert(set.clone(), ts_ns);
                 if self
@@ -241,9 +241,8 @@ impl NameFacts {
                 }
             }
             return None;
-        }
+        };
         let (latest, changed_at) = self.last_change.as_ref()?;
-        let first_seen = self.complete_sets_first_seen.get(set).copied()?;
         if latest == set || first_seen >= *changed_at {
             return None;
         }

@@ -101,6 +101,10 @@ impl Timeline {
             self.width_ns = BASE_BUCKET_NS;
         }
         let start = ts_ns - ts_ns % self.width_ns;
+        // Nearly every response falls in the latest bucket.
+        if self.buckets.last_key_value().is_some_and(|(last, _)| *last == start) {
+            return self.buckets.last_entry().expect("just seen").into_mut();
+        }
         if !self.buckets.contains_key(&start) && self.buckets.len() >= MAX_BUCKETS {
             self.coarsen(self.width_ns * 2);
             return self.bucket_at(ts_ns);
