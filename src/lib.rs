@@ -53,6 +53,7 @@ pub mod decode;
 pub mod expect;
 pub mod monitor;
 pub mod pipeline;
+pub mod prefetch;
 pub mod pseudonym;
 pub mod report;
 pub mod synth;

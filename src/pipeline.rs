@@ -107,6 +107,10 @@ fn count_or_keep(counters: &mut Analysis, result: Result<Decoded, Skip>) -> Opti
     None
 }
 
+/// How many results ahead of the one analysed a watched message's per-client state is
+/// prefetched: enough for the loads to arrive, few enough that they are still cached.
+const PREFETCH_AHEAD: usize = 4;
+
 /// Decodes a batch: counts into `counters`, keeps the ordered items in `ordered`.
 fn decode_batch(
     batch: &FrameBatch,
@@ -189,9 +193,11 @@ impl<'a, 's> Aggregator<'a, 's> {
         self.start_capture(outcome.first_ts_ns);
         self.analyzer
             .add_counters(std::mem::take(&mut outcome.counters));
-        for item in outcome.ordered.drain(..) {
-            self.feed(item);
+        let mut items = outcome.ordered.drain(..);
+        while let Some(item) = items.next() {
+            self.feed(item, items.as_slice());
         }
+        drop(items);
         self.spare = outcome.ordered;
         // Live: time also passes on a quiet link (the tick); files: only capture time counts.
         self.end_batch(outcome.last_ts_ns.max(outcome.tick_ns));
@@ -205,8 +211,14 @@ impl<'a, 's> Aggregator<'a, 's> {
         }
     }
 
-    /// Takes one item that needs capture order.
-    fn feed(&mut self, item: Decoded) {
+    /// Takes one item that needs capture order; `rest`: the items after it in its batch (the
+    /// watched message [`PREFETCH_AHEAD`] places on has its per-client state prefetched).
+    fn feed(&mut self, item: Decoded, rest: &[Decoded]) {
+        if let (None, Some(Decoded::Watched(ahead))) =
+            (&self.pseudonymize, rest.get(PREFETCH_AHEAD - 1))
+        {
+            self.analyzer.prefetch(ahead);
+        }
         self.reassembler.accept(item, &mut self.reassembled);
         self.apply_reassembled();
     }

@@ -448,6 +448,14 @@ impl<'w> Analyzer<'w> {
         }
     }
 
+    /// Starts loading the per-client state that ingesting `message` will update (expectations
+    /// only; see [`RecentAnswers::prefetch`]); changes nothing.
+    pub fn prefetch(&self, message: &DnsMessage) {
+        if message.flags.response && self.watching.expectations().is_some() {
+            self.recent_answers.prefetch(&message.destination.ip());
+        }
+    }
+
     /// Remembers the addresses a client received for a pool name (expectations only), so its
     /// later connection attempts can be matched with the answer.
     fn remember_answer(&mut self, message: &DnsMessage, watched: &WatchedName) {

@@ -102,7 +102,11 @@ impl Timeline {
         }
         let start = ts_ns - ts_ns % self.width_ns;
         // Nearly every response falls in the latest bucket.
-        if self.buckets.last_key_value().is_some_and(|(last, _)| *last == start) {
+        if self
+            .buckets
+            .last_key_value()
+            .is_some_and(|(last, _)| *last == start)
+        {
             return self.buckets.last_entry().expect("just seen").into_mut();
         }
         if !self.buckets.contains_key(&start) && self.buckets.len() >= MAX_BUCKETS {

@@ -15,8 +15,6 @@ const RELEASE_STEP_BYTES: usize = 32 * 1024 * 1024;
 /// are not copied, so nothing else streams them in, and reading record headers one by one would
 /// wait on memory for each.
 pub(super) const PREFETCH_DISTANCE_BYTES: usize = 8 * 1024;
-/// Cache line size for prefetching.
-const CACHE_LINE_BYTES: usize = 64;
 /// Map bytes kept behind the read position: batches point into the map (frames are not
 /// copied), and the batches still queued or being decoded lie in this stretch.
 const RELEASE_MARGIN_BYTES: usize = 16 * 1024 * 1024;
@@ -279,25 +277,13 @@ fn read_up_to(mut file: &File, buffer: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
-/// Asks the CPU to load `length` bytes of `map` from `start` into its cache (x86_64 only; a
-/// hint, never a fault: addresses past the map are skipped).
+/// Asks the CPU to load `length` bytes of `map` from `start` into its cache (a hint; bytes
+/// past the map are skipped).
 pub(super) fn prefetch(map: &[u8], start: usize, length: usize) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let end = (start + length).min(map.len());
-        let mut line = start / CACHE_LINE_BYTES * CACHE_LINE_BYTES;
-        while line < end {
-            // SAFETY: `line` is inside the map; a prefetch only hints the cache and never faults.
-            unsafe {
-                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                    map.as_ptr().add(line).cast(),
-                );
-            }
-            line += CACHE_LINE_BYTES;
-        }
+    let end = start.saturating_add(length).min(map.len());
+    if start < end {
+        crate::prefetch::prefetch_bytes(&map[start..end]);
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (map, start, length);
 }
 
 /// Maps the pages of `map` covering `start..end` in one go (a hint; ignored by kernels before

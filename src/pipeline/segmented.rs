@@ -327,27 +327,26 @@ impl<'p> Replay<'p> {
                 frame.frame_number += base;
             }
         }
-        let mut items = outcome.ordered.into_iter().peekable();
+        let mut items = outcome.ordered.into_iter();
         let mut next = 0;
         while let Some(cut) = self.serial.next_cut(&walked.byte_sums, next) {
             let frame = &frames[cut];
             let last_number = base + frame.frame_number;
-            loop {
-                let due = items
-                    .peek_mut()
-                    .and_then(Decoded::frame_mut)
-                    .is_some_and(|f| f.frame_number <= last_number);
-                let Some(item) = items.next_if(|_| due) else {
-                    break;
-                };
-                aggregator.feed(item);
+            while items
+                .as_mut_slice()
+                .first_mut()
+                .and_then(Decoded::frame_mut)
+                .is_some_and(|f| f.frame_number <= last_number)
+            {
+                let item = items.next().expect("seen just above");
+                aggregator.feed(item, items.as_slice());
             }
             aggregator.end_batch(frame.ts_ns);
             next = cut + 1;
         }
         self.serial.last_ts_ns = last.ts_ns;
-        for item in items {
-            aggregator.feed(item);
+        while let Some(item) = items.next() {
+            aggregator.feed(item, items.as_slice());
         }
         self.segment_frames += frames.len() as u64;
         self.meter.report(self.captured_bytes);

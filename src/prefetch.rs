@@ -1,0 +1,35 @@
+//! Cache prefetch hints: ask the CPU to start loading memory that will be read soon, without
+//! waiting for it (x86_64 only; elsewhere they do nothing). A hint never faults, whatever the
+//! address, so these are safe to call on any memory the caller can name.
+
+/// Cache line size assumed for prefetching.
+pub const CACHE_LINE_BYTES: usize = 64;
+
+/// Prefetches every cache line of `bytes`.
+pub fn prefetch_bytes(bytes: &[u8]) {
+    prefetch_range(bytes.as_ptr(), bytes.len());
+}
+
+/// Prefetches every cache line `value` occupies.
+pub fn prefetch_value<T>(value: &T) {
+    prefetch_range((value as *const T).cast(), std::mem::size_of::<T>());
+}
+
+fn prefetch_range(start: *const u8, length: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let end = start as usize + length;
+        let mut line = start as usize / CACHE_LINE_BYTES * CACHE_LINE_BYTES;
+        while line < end {
+            // SAFETY: a prefetch only hints the cache; it never faults, whatever the address.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                    line as *const i8,
+                );
+            }
+            line += CACHE_LINE_BYTES;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (start, length);
+}
