@@ -107,9 +107,11 @@ fn count_or_keep(counters: &mut Analysis, result: Result<Decoded, Skip>) -> Opti
     None
 }
 
-/// How many results ahead of the one analysed a watched message's per-client state is
-/// prefetched: enough for the loads to arrive, few enough that they are still cached.
+/// How many items ahead of the one analysed a watched message's parts and per-client state
+/// are prefetched: enough for the loads to arrive, few enough that they are still cached.
 const PREFETCH_AHEAD: usize = 4;
+/// How many items ahead a watched message itself is prefetched (before its parts are).
+const PREFETCH_MESSAGE_AHEAD: usize = 8;
 
 /// Decodes a batch: counts into `counters`, keeps the ordered items in `ordered`.
 fn decode_batch(
@@ -211,13 +213,17 @@ impl<'a, 's> Aggregator<'a, 's> {
         }
     }
 
-    /// Takes one item that needs capture order; `rest`: the items after it in its batch (the
-    /// watched message [`PREFETCH_AHEAD`] places on has its per-client state prefetched).
+    /// Takes one item that needs capture order; `rest`: the items after it in its batch. Messages
+    /// were decoded on another core: the watched message [`PREFETCH_MESSAGE_AHEAD`] places on is
+    /// prefetched (reading it first would wait for the other core's cache), and the one
+    /// [`PREFETCH_AHEAD`] places on, cached by then, has its parts and per-client state prefetched.
     fn feed(&mut self, item: Decoded, rest: &[Decoded]) {
-        if let (None, Some(Decoded::Watched(ahead))) =
-            (&self.pseudonymize, rest.get(PREFETCH_AHEAD - 1))
-        {
-            self.analyzer.prefetch(ahead);
+        if let Some(Decoded::Watched(far)) = rest.get(PREFETCH_MESSAGE_AHEAD - 1) {
+            crate::prefetch::prefetch_value(&**far);
+        }
+        if let Some(Decoded::Watched(near)) = rest.get(PREFETCH_AHEAD - 1) {
+            // Pseudonymised clients are keyed by their pseudonym, known only when fed.
+            self.analyzer.prefetch(near, self.pseudonymize.is_none());
         }
         self.reassembler.accept(item, &mut self.reassembled);
         self.apply_reassembled();

@@ -5,9 +5,9 @@
 /// Cache line size assumed for prefetching.
 pub const CACHE_LINE_BYTES: usize = 64;
 
-/// Prefetches every cache line of `bytes`.
-pub fn prefetch_bytes(bytes: &[u8]) {
-    prefetch_range(bytes.as_ptr(), bytes.len());
+/// Prefetches every cache line of the items of `items` (not what they point to).
+pub fn prefetch_slice<T>(items: &[T]) {
+    prefetch_range(items.as_ptr().cast(), std::mem::size_of_val(items));
 }
 
 /// Prefetches every cache line `value` occupies.

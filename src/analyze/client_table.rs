@@ -3,15 +3,16 @@
 //! on the analysing thread), seen in address order wherever it is read, reported or saved, so
 //! that output never depends on the table's layout.
 
+use super::client_map::ClientMap;
 use super::names::ClientFacts;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::HashMap;
 use std::net::IpAddr;
 
 /// Clients of one name with what each received.
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct ClientTable {
-    clients: HashMap<IpAddr, ClientFacts, ahash::RandomState>,
+    clients: ClientMap<ClientFacts>,
 }
 
 impl ClientTable {
@@ -22,21 +23,25 @@ impl ClientTable {
 
     /// True when no client is held.
     pub fn is_empty(&self) -> bool {
-        self.clients.is_empty()
+        self.clients.len() == 0
     }
 
     /// The facts of `client`, created if fewer than `cap` clients are held; `None` for a
     /// further client.
     pub fn tracked(&mut self, client: IpAddr, cap: usize) -> Option<&mut ClientFacts> {
-        if self.clients.len() < cap {
-            return Some(self.clients.entry(client).or_default());
-        }
-        self.clients.get_mut(&client)
+        self.clients.tracked(client, cap)
     }
 
     /// The facts of `client`, created if missing (merging and tests; no cap).
     pub fn entry(&mut self, client: IpAddr) -> &mut ClientFacts {
-        self.clients.entry(client).or_default()
+        self.clients
+            .tracked(client, usize::MAX)
+            .expect("an uncapped table takes every client")
+    }
+
+    /// Asks the CPU to load `client`'s facts into its cache (see [`ClientMap::prefetch`]).
+    pub fn prefetch(&self, client: &IpAddr) {
+        self.clients.prefetch(client);
     }
 
     /// Clients and their facts in address order.
@@ -52,6 +57,18 @@ impl ClientTable {
     }
 }
 
+impl PartialEq for ClientTable {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len()
+            && self
+                .clients
+                .iter()
+                .all(|(client, facts)| other.clients.get(client) == Some(facts))
+    }
+}
+
+impl Eq for ClientTable {}
+
 impl IntoIterator for ClientTable {
     type Item = (IpAddr, ClientFacts);
     type IntoIter = std::vec::IntoIter<(IpAddr, ClientFacts)>;
@@ -65,10 +82,13 @@ impl IntoIterator for ClientTable {
 }
 
 impl FromIterator<(IpAddr, ClientFacts)> for ClientTable {
+    /// Collects clients; a client given twice keeps its last facts.
     fn from_iter<I: IntoIterator<Item = (IpAddr, ClientFacts)>>(iter: I) -> Self {
-        ClientTable {
-            clients: iter.into_iter().collect(),
+        let mut table = ClientTable::default();
+        for (client, facts) in iter {
+            *table.entry(client) = facts;
         }
+        table
     }
 }
 

@@ -5,7 +5,7 @@
 //! [`RecentAnswers`] is the sequential lookup state (bounded); [`MemberConnections`] is the
 //! mergeable result kept per name.
 
-use hashbrown::HashTable;
+use super::client_map::ClientMap;
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 use std::collections::{BTreeMap, BTreeSet};
@@ -151,12 +151,9 @@ impl ClientAnswers {
 }
 
 /// The most recent answers each client received, for matching its connection attempts.
-/// A raw hash table, so that the pipeline can prefetch a client's slot a few responses
-/// before it is written (see [`RecentAnswers::prefetch`]).
 #[derive(Default)]
 pub struct RecentAnswers {
-    by_client: HashTable<(IpAddr, ClientAnswers)>,
-    hasher: ahash::RandomState,
+    by_client: ClientMap<ClientAnswers>,
     /// Answers not remembered because [`MAX_REMEMBERED_CLIENTS`] was reached.
     pub untracked: u64,
 }
@@ -171,18 +168,9 @@ impl std::fmt::Debug for RecentAnswers {
 }
 
 impl RecentAnswers {
-    fn hash(&self, client: &IpAddr) -> u64 {
-        self.hasher.hash_one(client)
-    }
-
-    /// Asks the CPU to load `client`'s slot into the cache (no effect on what is stored): the
-    /// table outgrows the cache with thousands of clients, and on the analysing thread a miss
-    /// on every watched response was a tenth of its time.
+    /// Asks the CPU to load `client`'s answers into its cache (see [`ClientMap::prefetch`]).
     pub fn prefetch(&self, client: &IpAddr) {
-        // A slot with the hash's tag; almost always the client's own (no key is read here).
-        if let Some(slot) = self.by_client.find(self.hash(client), |_| true) {
-            crate::prefetch::prefetch_value(slot);
-        }
+        self.by_client.prefetch(client);
     }
 
     /// Remembers that `client` received `addresses` (answer order; the first
@@ -195,23 +183,9 @@ impl RecentAnswers {
         ttl_s: u32,
         addresses: impl IntoIterator<Item = IpAddr>,
     ) {
-        let hash = self.hash(&client);
-        let tracked = self.by_client.len() < MAX_REMEMBERED_CLIENTS;
-        let answers = match self.by_client.find_mut(hash, |(held, _)| *held == client) {
-            Some((_, answers)) => answers,
-            None if tracked => {
-                let hasher = |(held, _): &(IpAddr, ClientAnswers)| self.hasher.hash_one(held);
-                let slot = (client, ClientAnswers::default());
-                &mut self
-                    .by_client
-                    .insert_unique(hash, slot, hasher)
-                    .into_mut()
-                    .1
-            }
-            None => {
-                self.untracked += 1;
-                return;
-            }
+        let Some(answers) = self.by_client.tracked(client, MAX_REMEMBERED_CLIENTS) else {
+            self.untracked += 1;
+            return;
         };
         // The slot is overwritten in place.
         let answer = answers.slot_for(name, ts_ns);
@@ -235,8 +209,7 @@ impl RecentAnswers {
         ts_ns: u64,
     ) -> Option<(Arc<str>, usize)> {
         self.by_client
-            .find(self.hash(client), |(held, _)| held == client)?
-            .1
+            .get(client)?
             .iter()
             .filter(|a| a.ts_ns <= ts_ns && ts_ns - a.ts_ns <= a.valid_ns)
             .filter_map(|a| Some((a, a.addresses.iter().position(|x| x == target)?)))

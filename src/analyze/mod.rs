@@ -3,6 +3,7 @@
 //! expectations. No I/O, no clock: time is the capture timestamp. `Default` is the identity of
 //! `merge`, which is associative and commutative.
 
+mod client_map;
 mod client_table;
 pub mod connections;
 mod findings;
@@ -365,6 +366,9 @@ fn min_option(a: Option<u64>, b: Option<u64>, pick: fn(u64, u64) -> u64) -> Opti
     }
 }
 
+/// Names whose client tables are prefetched for each watched response (beyond, none are).
+const PREFETCHED_NAMES: usize = 4;
+
 /// Transactions and messages the analysis is done with (see [`Analyzer::take_retired`]).
 #[derive(Debug, Default)]
 pub struct Retired {
@@ -448,11 +452,24 @@ impl<'w> Analyzer<'w> {
         }
     }
 
-    /// Starts loading the per-client state that ingesting `message` will update (expectations
-    /// only; see [`RecentAnswers::prefetch`]); changes nothing.
-    pub fn prefetch(&self, message: &DnsMessage) {
-        if message.flags.response && self.watching.expectations().is_some() {
-            self.recent_answers.prefetch(&message.destination.ip());
+    /// Starts loading what ingesting `message` will read: its answers, name chain and addresses,
+    /// and (`clients`; expectations only) the per-client state it will update (see
+    /// [`ClientMap::prefetch`](client_map::ClientMap::prefetch)); changes nothing.
+    pub fn prefetch(&self, message: &DnsMessage, clients: bool) {
+        crate::prefetch::prefetch_slice(&message.answers);
+        crate::prefetch::prefetch_slice(&message.view.chain);
+        crate::prefetch::prefetch_slice(&message.view.addresses);
+        if !clients || !message.flags.response || self.watching.expectations().is_none() {
+            return;
+        }
+        let client = message.destination.ip();
+        self.recent_answers.prefetch(&client);
+        // Which expected name the message counts for is known only once it is attributed;
+        // expectations name a few pools, so the client's slot is hinted in each name's table.
+        if self.analysis.names.len() <= PREFETCHED_NAMES {
+            for facts in self.analysis.names.values() {
+                facts.clients.prefetch(&client);
+            }
         }
     }
 

@@ -282,7 +282,7 @@ fn read_up_to(mut file: &File, buffer: &mut [u8]) -> io::Result<usize> {
 pub(super) fn prefetch(map: &[u8], start: usize, length: usize) {
     let end = start.saturating_add(length).min(map.len());
     if start < end {
-        crate::prefetch::prefetch_bytes(&map[start..end]);
+        crate::prefetch::prefetch_slice(&map[start..end]);
     }
 }
 
