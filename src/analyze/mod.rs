@@ -241,8 +241,20 @@ impl Analysis {
     ) -> Option<(WatchedName, Option<usize>)> {
         let view = &message.view;
         match watching {
-            Watching::Expectations(expectations) => view.chain.iter().find_map(|name| {
-                let index = expectations.find_normalized(name)?;
+            Watching::Expectations(expectations) => {
+                // The decoder found the question in the watch list, built from the
+                // expectations in order: that entry, if its name is indeed the question's.
+                let asked = message.watched_question.map(usize::from).filter(|&index| {
+                    expectations
+                        .names
+                        .get(index)
+                        .is_some_and(|entry| *entry.key == *view.chain[0])
+                });
+                let index = asked.or_else(|| {
+                    view.chain
+                        .iter()
+                        .find_map(|name| expectations.find_normalized(name))
+                })?;
                 let entry = &expectations.names[index];
                 Some((
                     WatchedName {
@@ -251,7 +263,7 @@ impl Analysis {
                     },
                     Some(index),
                 ))
-            }),
+            }
             Watching::Discovery => {
                 let key = &*view.chain[0];
                 if !self.names.contains_key(key) && self.names.len() >= MAX_DISCOVERED_NAMES {
@@ -607,5 +619,54 @@ impl<'w> Analyzer<'w> {
     /// Pairing settings in force.
     pub fn settings(&self) -> PairingSettings {
         self.pairing.settings()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{Flags, FrameContext, Question, ResponseView, Transport};
+
+    fn response_for(name: &str, watched_question: Option<u16>) -> DnsMessage {
+        let flags = Flags {
+            response: true,
+            ..Flags::default()
+        };
+        let question = Question {
+            name: name.into(),
+            qtype: 1,
+        };
+        DnsMessage {
+            view: ResponseView::of(&flags, &question, &[]),
+            frame: FrameContext {
+                ts_ns: 1,
+                file_index: 0,
+                frame_number: 1,
+            },
+            source: "192.0.2.53:53".parse().unwrap(),
+            destination: "192.0.2.10:40000".parse().unwrap(),
+            transport: Transport::Udp,
+            id: 1,
+            flags,
+            question,
+            answers: Vec::new(),
+            answers_complete: true,
+            edns_udp_size: None,
+            watched_question,
+        }
+    }
+
+    #[test]
+    fn the_decoders_watch_list_position_is_only_a_hint() {
+        let toml = "[[pool]]\nname = \"a.example\"\nmembers = [\"10.0.0.1\"]\n\n\
+                    [[pool]]\nname = \"B.example\"\nmembers = [\"10.0.0.2\"]\n";
+        let watching = Watching::Expectations(crate::expect::parse("t.toml", toml).unwrap());
+        // Right, wrong, out of range, absent: the question's own entry every time.
+        for hint in [Some(1), Some(0), Some(7), None] {
+            let mut analysis = Analysis::default();
+            let message = response_for("b.EXAMPLE", hint);
+            let watched = analysis.ingest(&message, &watching).expect("attributed");
+            assert_eq!(&*watched.key, "b.example", "hint {hint:?}");
+        }
     }
 }

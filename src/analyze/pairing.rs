@@ -619,6 +619,7 @@ mod tests {
             answers,
             answers_complete: true,
             edns_udp_size: None,
+            watched_question: None,
         }
     }
 

@@ -75,9 +75,14 @@ impl WatchList {
 
     /// True when the name at `offset` in `message` is a watched one.
     fn matches(&self, message: &[u8], offset: usize) -> bool {
+        self.position(message, offset).is_some()
+    }
+
+    /// Which watched name (in the order given) is at `offset`, if one is.
+    fn position(&self, message: &[u8], offset: usize) -> Option<usize> {
         self.wire_names
             .iter()
-            .any(|watched| watched.found_at(message, offset))
+            .position(|watched| watched.found_at(message, offset))
     }
 
     /// True when the name at `offset` was after a watched one: the watched name with more
@@ -277,6 +282,9 @@ pub struct DnsMessage {
     pub edns_udp_size: Option<u16>,
     /// The message reduced to what the analysis reads (worked out here, on the decode workers).
     pub view: ResponseView,
+    /// The position of the question name in the watch list, when it is a watched name (with
+    /// expectations the list holds their names in order: a hint the analysis checks by name).
+    pub watched_question: Option<u16>,
 }
 
 /// Header fields the prefilter reads.
@@ -430,8 +438,9 @@ pub fn decode_message(
     if header.flags.opcode != OPCODE_QUERY || header.question_count == 0 {
         return Ok(unwatched);
     }
+    let watched_question = watch.position(message, HEADER_LEN);
     let watched = watch.match_all
-        || watch.matches(message, HEADER_LEN)
+        || watched_question.is_some()
         || (header.flags.response
             && header.answer_count > 0
             && skip_name(message, HEADER_LEN).is_some_and(|after| {
@@ -469,6 +478,7 @@ pub fn decode_message(
         edns_udp_size: sections
             .end
             .and_then(|end| edns_udp_size(message, end, &header)),
+        watched_question: watched_question.and_then(|position| u16::try_from(position).ok()),
     })))
 }
 
