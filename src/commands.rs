@@ -183,8 +183,13 @@ fn run_analyze(config: &AnalyzeConfig) -> Result<Status, CommandError> {
         config.insight,
     );
     let stdout_terminal = io::stdout().is_terminal();
-    let text = match config.format {
-        Format::Json => report::render_json(&report),
+    match config.format {
+        Format::Json => {
+            let mut stdout = io::BufWriter::new(io::stdout().lock());
+            quiet_on_broken_pipe(
+                report::write_json(&report, &mut stdout).and_then(|()| stdout.flush()),
+            )?;
+        }
         Format::Text => {
             let colour = match config.colour {
                 ColourChoice::Always => true,
@@ -200,17 +205,17 @@ fn run_analyze(config: &AnalyzeConfig) -> Result<Status, CommandError> {
                     outcome.analysis.traffic.packets as f64 / seconds.max(1e-9),
                 )
             });
-            report::render_text(
+            let text = report::render_text(
                 &report,
                 TextStyle {
                     colour,
                     processing,
                     max_clients: config.max_clients,
                 },
-            )
+            );
+            write_stdout(&text)?;
         }
-    };
-    write_stdout(&text)?;
+    }
     if let Some(path) = &config.html {
         std::fs::write(path, report::render_html(&report))
             .map_err(|e| CommandError::File(path.display().to_string(), e))?;

@@ -430,7 +430,22 @@ pub fn render_json_line(report: &Report) -> String {
 
 /// Renders `report` as pretty JSON with a trailing newline.
 pub fn render_json(report: &Report) -> String {
-    with_newline(serde_json::to_string_pretty(report))
+    let mut json = Vec::new();
+    write_json(report, &mut json).expect("writing into memory does not fail");
+    String::from_utf8(json).expect("serde_json writes UTF-8")
+}
+
+/// Writes `report` as pretty JSON with a trailing newline, as it is serialized: the report of
+/// thousands of clients is megabytes, and building it in memory first cost a run's last
+/// stretch (one thread) fresh pages and copies.
+pub fn write_json(report: &Report, out: &mut impl std::io::Write) -> std::io::Result<()> {
+    match serde_json::to_writer_pretty(&mut *out, report) {
+        Ok(()) => out.write_all(b"\n"),
+        Err(e) if e.is_io() => Err(e.into()),
+        // Only a map whose keys are not strings fails, a bug no input can cause: fail loudly
+        // rather than print half a report.
+        Err(e) => panic!("every map in the report has string keys: {e}"),
+    }
 }
 
 /// The serialized report and a newline. Serializing can only fail on a map whose keys are not
