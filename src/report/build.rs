@@ -56,12 +56,15 @@ pub fn build(outcome: &RunOutcome, watching: &Watching, options: ReportOptions) 
                 .names
                 .iter()
                 .map(|entry| {
-                    let facts = analysis
-                        .names
-                        .get(&normalize(&entry.name))
-                        .cloned()
-                        .unwrap_or_else(|| NameFacts::named(entry.name.clone()));
-                    name_report(&facts, Some(entry), expectations, &context)
+                    let never_seen;
+                    let facts = match analysis.names.get(&normalize(&entry.name)) {
+                        Some(facts) => facts,
+                        None => {
+                            never_seen = NameFacts::named(entry.name.clone());
+                            &never_seen
+                        }
+                    };
+                    name_report(facts, Some(entry), expectations, &context)
                 })
                 .collect()
         }
