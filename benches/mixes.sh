@@ -46,14 +46,23 @@ for mix in $MIXES; do
     case $mix in a | b) packets=5000000 ;; c) packets=2000000 ;; esac
     load_into_page_cache "$file"
     declare -A times=()
-    for _ in $(seq "$RUNS"); do
-        for build in "${BUILDS[@]}"; do
-            for threads in 1 2; do
-                start=$(date +%s%N)
-                "$build" analyze "$file" --expect "$DIR/synth.toml" --format json --threads "$threads" > /dev/null 2>&1 || true
-                end=$(date +%s%N)
-                times["$build $threads"]+="$(( end - start )) "
-            done
+    combos=()
+    for build in "${BUILDS[@]}"; do
+        for threads in 1 2; do
+            combos+=("$threads $build")
+        done
+    done
+    for round in $(seq 0 $((RUNS - 1))); do
+        # Each round starts one combination later, so that no build or thread count always
+        # runs first (the first run after another often runs slower on a shared VM).
+        for i in "${!combos[@]}"; do
+            combo=${combos[$(( (round + i) % ${#combos[@]} ))]}
+            threads=${combo%% *}
+            build=${combo#* }
+            start=$(date +%s%N)
+            "$build" analyze "$file" --expect "$DIR/synth.toml" --format json --threads "$threads" > /dev/null 2>&1 || true
+            end=$(date +%s%N)
+            times["$build $threads"]+="$(( end - start )) "
         done
     done
     for build in "${BUILDS[@]}"; do
