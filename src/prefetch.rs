@@ -3,7 +3,7 @@
 //! address, so these are safe to call on any memory the caller can name.
 
 /// Cache line size assumed for prefetching.
-pub const CACHE_LINE_BYTES: usize = 64;
+const CACHE_LINE_BYTES: usize = 64;
 
 /// Prefetches every cache line of the items of `items` (not what they point to).
 pub fn prefetch_slice<T>(items: &[T]) {

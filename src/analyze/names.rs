@@ -11,7 +11,6 @@ use super::timeline::{Timeline, TimelineResponse};
 use crate::decode::DnsMessage;
 pub use crate::decode::RcodeClass;
 use crate::expect::Expectations;
-
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 

@@ -112,15 +112,19 @@ impl Placements {
 
     /// Counts each address of an answer (present; first at position 0), adding new addresses
     /// while fewer than `cap` are held. Returns how many did not fit.
-    /// Nearly every answer names only addresses already held: a first pass counts those with
-    /// one scan of the entries per address; the rest, if any, are added in answer order.
+    /// Nearly every answer names only addresses already held: in a short map a first pass
+    /// counts those with one scan of the entries per address; the rest, if any (and every
+    /// address, in a long map), are then searched and added in answer order.
     pub fn place_capped(&mut self, addresses: &[IpAddr], cap: usize) -> u64 {
-        let mut uncounted = 0u64; // bit i: the address at position i is not held yet
-        let entries = &mut self.entries[..];
-        for (position, address) in addresses.iter().enumerate().take(64) {
-            match entries.iter_mut().find(|(held, _)| held == address) {
-                Some((_, placement)) => placement.count(position),
-                None => uncounted |= 1 << position,
+        let mut uncounted = u64::MAX; // bit i: the address at position i is not counted yet
+        if self.entries.len() <= SCANNED {
+            uncounted = 0;
+            let entries = &mut self.entries[..];
+            for (position, address) in addresses.iter().enumerate().take(64) {
+                match entries.iter_mut().find(|(held, _)| held == address) {
+                    Some((_, placement)) => placement.count(position),
+                    None => uncounted |= 1 << position,
+                }
             }
         }
         if uncounted == 0 && addresses.len() <= 64 {
