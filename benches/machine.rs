@@ -81,9 +81,14 @@ fn main() {
         "{:<10} {:>10} {:>12} {:>16}",
         "job", "threads", "median s", "speed-up vs 1"
     );
-    let jobs: [(&str, Job, f64); 2] = [
-        ("compute", |_| compute_job(), 0.0),
-        ("stream", stream_job, (STREAM_BYTES * STREAM_PASSES) as f64),
+    // Each job, and the bytes one run of it reads (none for computation).
+    let jobs: [(&str, Job, Option<f64>); 2] = [
+        ("compute", |_| compute_job(), None),
+        (
+            "stream",
+            stream_job,
+            Some((STREAM_BYTES * STREAM_PASSES) as f64),
+        ),
     ];
     for (name, job, bytes_per_thread) in jobs {
         let mut one_thread = None;
@@ -96,13 +101,12 @@ fn main() {
             let single = *one_thread.get_or_insert(time);
             // Each thread does a whole job: speed-up is the work done per second.
             let speed_up = count as f64 * single.as_secs_f64() / time.as_secs_f64();
-            let rate = match bytes_per_thread {
-                0.0 => String::new(),
-                bytes => format!(
+            let rate = bytes_per_thread.map_or(String::new(), |bytes| {
+                format!(
                     "  ({:.1} GB/s)",
                     bytes * count as f64 / time.as_secs_f64() / 1e9
-                ),
-            };
+                )
+            });
             println!(
                 "{name:<10} {count:>10} {:>12.3} {speed_up:>15.2}x{rate}",
                 time.as_secs_f64()
