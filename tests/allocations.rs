@@ -5,7 +5,7 @@
 //! [`pcdns::pipeline::BATCH_FRAMES`] frames (a walked batch's outcome is boxed to cross between
 //! threads). A counting global allocator counts every allocation the test's own thread makes
 //! during a one-thread run, and every allocation of any thread during a two-thread run (the
-//! runs are serialized, so the other test's runs are not counted).
+//! tests are serialized, so nothing of the other test is counted).
 
 mod common;
 use common::{run_config, synth_capture};
@@ -29,8 +29,8 @@ thread_local! {
 /// Allocations made by any thread while [`COUNTING_ALL_THREADS`] is on.
 static ALL_THREADS: AtomicU64 = AtomicU64::new(0);
 static COUNTING_ALL_THREADS: AtomicBool = AtomicBool::new(false);
-/// Runs are counted one at a time.
-static ONE_RUN_AT_A_TIME: Mutex<()> = Mutex::new(());
+/// The tests run one at a time, so that nothing else allocates during a counted run.
+static ONE_TEST_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn count_one() {
     // During thread teardown the counter may be gone; those allocations are not the run's.
@@ -93,9 +93,6 @@ fn allocations_of_run(file: &tempfile::NamedTempFile, threads: usize) -> u64 {
         threads,
         1000,
     );
-    let _one_run = ONE_RUN_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let counter = || match threads {
         1 => ALLOCATIONS.with(Cell::get),
         _ => ALL_THREADS.load(Ordering::Relaxed),
@@ -117,6 +114,11 @@ fn allocations_of_run(file: &tempfile::NamedTempFile, threads: usize) -> u64 {
 const ALLOCATIONS_PER_BATCH: u64 = 4;
 
 fn assert_flat(non_dns: f64, other_dns: f64, label: &str) {
+    // The whole test, writing its captures included, holds the lock: a two-thread run counts
+    // every thread's allocations, and the other test writing its captures allocates.
+    let _one_test = ONE_TEST_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let (small_file, large_file) = (
         capture(100_000, non_dns, other_dns),
         capture(1_000_000, non_dns, other_dns),
