@@ -18,6 +18,7 @@ pub mod timeline;
 mod truncation;
 
 use findings::record_finding;
+use findings::AddressSubject;
 pub use findings::{FindingKey, FindingKind, Severity};
 pub use latency::{bucket_upper_ns, LatencyHistogram};
 pub use names::{
@@ -226,7 +227,7 @@ impl Analysis {
             &mut self.findings,
             kind,
             &watched.display,
-            &server,
+            &AddressSubject(server),
             &event,
             0,
         );
@@ -297,7 +298,7 @@ impl Analysis {
             &mut self.findings,
             kind,
             &watched.display,
-            &event.server,
+            &AddressSubject(event.server),
             &event,
             0,
         );

@@ -3,7 +3,7 @@
 
 use super::client_table::ClientTable;
 use super::connections::{merge_members, MemberConnections};
-use super::findings::{record_finding, FindingKey, FindingKind};
+use super::findings::{record_finding, AddressSubject, FindingKey, FindingKind};
 use super::latency::LatencyHistogram;
 use super::occurrences::{Event, FrameRef, Occurrences};
 pub use super::placements::{Placement, Placements};
@@ -325,7 +325,11 @@ pub fn check_response(
         record_finding(findings, kind, &expected.name, subject, &event, value);
     };
     if !expectations.is_authorized(&event.server) {
-        record(FindingKind::UnauthorizedServer, &event.server, 0);
+        record(
+            FindingKind::UnauthorizedServer,
+            &AddressSubject(event.server),
+            0,
+        );
     }
     match view.rcode {
         RcodeClass::Nxdomain => record(FindingKind::Nxdomain, &"", 0),
@@ -357,7 +361,7 @@ pub fn check_response(
         }
         RcodeClass::Noerror => {
             for address in view.addresses.iter().filter(|a| !expected.allows(a)) {
-                record(FindingKind::WrongAddress, address, 0);
+                record(FindingKind::WrongAddress, &AddressSubject(*address), 0);
             }
             // Members are missing only from a complete answer of their own family.
             let complete = message.answers_complete;
@@ -372,7 +376,7 @@ pub fn check_response(
                 }
             }) {
                 if !view.addresses.contains(member) {
-                    record(FindingKind::MissingMember, member, 0);
+                    record(FindingKind::MissingMember, &AddressSubject(*member), 0);
                 }
             }
         }
