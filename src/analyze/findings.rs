@@ -161,6 +161,7 @@ impl fmt::Display for AddressSubject {
                 text[len] = b'.';
                 len += 1;
             }
+            // Hundreds and tens are written in any case and kept only when the octet has them.
             for (digit, shown) in [(octet / 100, octet >= 100), (octet / 10 % 10, octet >= 10)] {
                 text[len] = b'0' + digit;
                 len += usize::from(shown);

@@ -17,8 +17,7 @@ pub mod rotation;
 pub mod timeline;
 mod truncation;
 
-use findings::record_finding;
-use findings::AddressSubject;
+use findings::{record_finding, AddressSubject};
 pub use findings::{FindingKey, FindingKind, Severity};
 pub use latency::{bucket_upper_ns, LatencyHistogram};
 pub use names::{
