@@ -14,6 +14,7 @@ mod pairing;
 mod pairs;
 mod placements;
 pub mod rotation;
+mod set_map;
 pub mod timeline;
 mod truncation;
 
@@ -25,6 +26,7 @@ pub use names::{
 };
 pub use occurrences::{Event, FrameRef, Occurrences};
 pub use pairing::{PairingCounters, PairingSettings, Status, Transaction, WatchedName};
+pub use set_map::{set_hash, SetKey, SetMap};
 pub use truncation::{TruncatedAnswer, TruncationCounters};
 
 use crate::decode::{ConnectionAttempt, DnsMessage, ReassemblyCounters, Skip, SkipCounts};

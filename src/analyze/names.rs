@@ -7,6 +7,7 @@ use super::findings::{record_finding, AddressSubject, FindingKey, FindingKind};
 use super::latency::LatencyHistogram;
 use super::occurrences::{Event, FrameRef, Occurrences};
 pub use super::placements::{Placement, Placements};
+use super::set_map::{SetKey, SetMap};
 use super::timeline::{Timeline, TimelineResponse};
 use crate::decode::DnsMessage;
 pub use crate::decode::RcodeClass;
@@ -47,8 +48,7 @@ pub struct ServerFacts {
     /// Responses by rcode class.
     pub rcodes: BTreeMap<RcodeClass, u64>,
     /// Distinct answer sets it gave.
-    #[serde(with = "super::pairs")]
-    pub answer_sets: BTreeMap<AnswerSet, u64>,
+    pub answer_sets: SetMap<u64>,
     /// Response times of its answered queries.
     pub latency: LatencyHistogram,
     /// Responses to recursive queries (RD set) with two or more addresses (where an order
@@ -74,8 +74,7 @@ pub struct NameFacts {
     /// Responses by rcode class.
     pub rcodes: BTreeMap<RcodeClass, u64>,
     /// Distinct answer sets with their occurrences.
-    #[serde(with = "super::pairs")]
-    pub answer_sets: BTreeMap<AnswerSet, Occurrences>,
+    pub answer_sets: SetMap<Occurrences>,
     /// Per address: present and first.
     pub addresses: Placements,
     /// Per client.
@@ -97,8 +96,7 @@ pub struct NameFacts {
     /// Counts over time.
     pub timeline: Timeline,
     /// When each complete answer set (not cut short) was first seen.
-    #[serde(with = "super::pairs")]
-    pub complete_sets_first_seen: BTreeMap<AnswerSet, u64>,
+    pub complete_sets_first_seen: SetMap<u64>,
     /// The complete answer set first seen last, and when: the last change (kept in step with
     /// `complete_sets_first_seen`, latest time first, then the larger set).
     pub last_change: Option<(AnswerSet, u64)>,
@@ -164,7 +162,7 @@ impl NameFacts {
         }
         let event = event_of(message);
         let multi = view.addresses.len() >= 2;
-        let set = (!view.set.is_empty()).then_some(&view.set);
+        let set = (!view.set.is_empty()).then(|| view.set_key());
         let complete_set = set.filter(|_| message.answers_complete);
         self.timeline.record_response(&TimelineResponse {
             ts_ns: event.ts_ns,
@@ -174,7 +172,9 @@ impl NameFacts {
             } else {
                 &[]
             },
-            complete_set: complete_set.filter(|_| timeline_detail),
+            complete_set: complete_set
+                .filter(|_| timeline_detail)
+                .map(|key| key.set()),
             failed: view.rcode.is_failure(),
         });
         let stale = complete_set.and_then(|set| self.track_change(set, event.ts_ns));
@@ -186,8 +186,7 @@ impl NameFacts {
                 occurrences.record_value(&event, ttl);
             } else if self.answer_sets.len() < MAX_ANSWER_SETS_PER_NAME {
                 self.answer_sets
-                    .entry(set.clone())
-                    .or_default()
+                    .entry_or_default(set.set().to_vec())
                     .record_value(&event, ttl);
             } else {
                 self.untracked_answer_sets += 1;
@@ -218,7 +217,7 @@ impl NameFacts {
             if let Some(count) = server.answer_sets.get_mut(set) {
                 *count += 1;
             } else if server.answer_sets.len() < MAX_ANSWER_SETS_PER_NAME {
-                server.answer_sets.insert(set.clone(), 1);
+                server.answer_sets.insert(set.set().to_vec(), 1);
             }
         }
         stale
@@ -227,25 +226,26 @@ impl NameFacts {
     /// Notes a complete answer set seen at `ts_ns`: a set never seen before is the latest
     /// change; an older set seen after the latest change plus its own TTL is stale (returns
     /// the time of the change).
-    fn track_change(&mut self, set: &AnswerSet, ts_ns: u64) -> Option<u64> {
-        let Some(&first_seen) = self.complete_sets_first_seen.get(set) else {
+    fn track_change(&mut self, key: SetKey<'_>, ts_ns: u64) -> Option<u64> {
+        let set = key.set();
+        let Some(&first_seen) = self.complete_sets_first_seen.get(key) else {
             if self.complete_sets_first_seen.len() < MAX_ANSWER_SETS_PER_NAME {
-                self.complete_sets_first_seen.insert(set.clone(), ts_ns);
+                self.complete_sets_first_seen.insert(set.to_vec(), ts_ns);
                 if self
                     .last_change
                     .as_ref()
-                    .is_none_or(|(latest, at)| (ts_ns, set) > (*at, latest))
+                    .is_none_or(|(latest, at)| (ts_ns, set) > (*at, latest.as_slice()))
                 {
-                    self.last_change = Some((set.clone(), ts_ns));
+                    self.last_change = Some((set.to_vec(), ts_ns));
                 }
             }
             return None;
         };
         let (latest, changed_at) = self.last_change.as_ref()?;
-        if latest == set || first_seen >= *changed_at {
+        if latest.as_slice() == set || first_seen >= *changed_at {
             return None;
         }
-        let ttl_s = self.answer_sets.get(set).map_or(0, |o| o.largest);
+        let ttl_s = self.answer_sets.get(key).map_or(0, |o| o.largest);
         let expires = changed_at.saturating_add(ttl_s.saturating_mul(1_000_000_000));
         (ts_ns > expires).then_some(*changed_at)
     }
@@ -267,15 +267,13 @@ impl NameFacts {
         self.timeline.merge(other.timeline);
         merge_members(&mut self.connections, other.connections);
         for (set, first_seen) in other.complete_sets_first_seen {
-            let mine = self
-                .complete_sets_first_seen
-                .entry(set)
-                .or_insert(first_seen);
-            *mine = (*mine).min(first_seen);
+            match self.complete_sets_first_seen.get_mut(SetKey::of(&set)) {
+                Some(mine) => *mine = (*mine).min(first_seen),
+                None => self.complete_sets_first_seen.insert(set, first_seen),
+            }
         }
-        while self.complete_sets_first_seen.len() > MAX_ANSWER_SETS_PER_NAME {
-            self.complete_sets_first_seen.pop_last();
-        }
+        self.complete_sets_first_seen
+            .truncate(MAX_ANSWER_SETS_PER_NAME);
         self.last_change = self
             .complete_sets_first_seen
             .iter()
@@ -284,7 +282,7 @@ impl NameFacts {
         add_counts(&mut self.rcodes, other.rcodes);
         add_counts(&mut self.aliases, other.aliases);
         for (set, occurrences) in other.answer_sets {
-            self.answer_sets.entry(set).or_default().merge(occurrences);
+            self.answer_sets.entry_or_default(set).merge(occurrences);
         }
         self.addresses.merge(other.addresses);
         for (address, theirs) in other.clients {
@@ -300,7 +298,9 @@ impl NameFacts {
             add_counts(&mut mine.first, theirs.first);
             mine.latency.merge(&theirs.latency);
             add_counts(&mut mine.rcodes, theirs.rcodes);
-            add_counts(&mut mine.answer_sets, theirs.answer_sets);
+            for (set, count) in theirs.answer_sets {
+                *mine.answer_sets.entry_or_default(set) += count;
+            }
         }
     }
 }

@@ -81,7 +81,7 @@ pub struct TimelineResponse<'a> {
     /// Addresses in answer order.
     pub addresses: &'a [IpAddr],
     /// The sorted answer set, when the answer is complete and has addresses.
-    pub complete_set: Option<&'a AnswerSet>,
+    pub complete_set: Option<&'a [IpAddr]>,
     /// A failure (NXDOMAIN, SERVFAIL, REFUSED, NODATA, other).
     pub failed: bool,
 }
@@ -132,7 +132,7 @@ impl Timeline {
             );
             if let Some(sets) = tracked {
                 if sets.len() < MAX_SETS_PER_SERVER && !sets.contains(set) {
-                    sets.insert(set.clone());
+                    sets.insert(set.to_vec());
                 }
             }
         }

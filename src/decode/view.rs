@@ -5,6 +5,7 @@
 //! the sequential analysis only reads it. Pure: no I/O, no state.
 
 use super::dns::{Answer, AnswerData, Flags, Question};
+use crate::analyze::{set_hash, SetKey};
 use crate::expect::normalize;
 use std::cell::RefCell;
 use std::hash::{BuildHasher, Hash, Hasher};
@@ -80,6 +81,8 @@ pub struct ResponseView {
     pub addresses: Vec<IpAddr>,
     /// The same addresses, sorted and without repeats: the answer set.
     pub set: Vec<IpAddr>,
+    /// The answer set's hash ([`set_hash`]), for the analysis's lookups.
+    pub set_hash: u64,
     /// Largest TTL of the records on the chain.
     pub max_ttl: Option<u32>,
     /// The rcode class.
@@ -153,11 +156,17 @@ impl ResponseView {
         ResponseView {
             chain,
             addresses,
+            set_hash: set_hash(&set),
             set,
             max_ttl,
             rcode,
             signature: signature(flags.rcode, answers),
         }
+    }
+
+    /// The answer set with its hash, as the analysis looks it up.
+    pub fn set_key(&self) -> SetKey<'_> {
+        SetKey::with_hash(&self.set, self.set_hash)
     }
 
     /// The normalized question name.

@@ -1,0 +1,277 @@
+//! Maps keyed by answer sets. The sequential analysis looks every watched response's set up in
+//! several of them (the name's sets, the server's sets, when each set was first seen), and a
+//! search tree compared whole sets at every step of each search (~125 instructions a lookup).
+//! Here a set is found by a hash of its addresses, worked out on the decode threads, and
+//! compared once (~86 instructions a lookup). Everything a reader sees (iteration, `Debug`, the
+//! saved state) is in set order, as with the `BTreeMap` this replaced.
+
+use super::names::AnswerSet;
+use hashbrown::HashTable;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use std::net::IpAddr;
+
+/// Values keyed by answer set.
+#[derive(Clone)]
+pub struct SetMap<V> {
+    slots: HashTable<(AnswerSet, V)>,
+}
+
+/// An answer set and its hash. The hash is worked out once per response, on the decode threads
+/// ([`ResponseView::set_key`](crate::decode::ResponseView::set_key)), for all the maps the
+/// analysis looks the set up in.
+#[derive(Debug, Clone, Copy)]
+pub struct SetKey<'a> {
+    set: &'a [IpAddr],
+    hash: u64,
+}
+
+impl<'a> SetKey<'a> {
+    /// `set` with its hash worked out here.
+    pub fn of(set: &'a [IpAddr]) -> Self {
+        SetKey {
+            set,
+            hash: set_hash(set),
+        }
+    }
+
+    /// `set` with `hash`, which must be [`set_hash`] of it.
+    pub fn with_hash(set: &'a [IpAddr], hash: u64) -> Self {
+        debug_assert_eq!(hash, set_hash(set));
+        SetKey { set, hash }
+    }
+
+    /// The addresses.
+    pub fn set(&self) -> &'a [IpAddr] {
+        self.set
+    }
+}
+
+/// A hash of a set's addresses (FxHash's mixing step per address). Fixed, not seeded: the
+/// tables are capped at [`MAX_ANSWER_SETS_PER_NAME`](super::names::MAX_ANSWER_SETS_PER_NAME)
+/// sets, so colliding sets cost at most a scan of a capped table.
+pub fn set_hash(set: &[IpAddr]) -> u64 {
+    const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+    let mix = |hash: u64, word: u64| (hash.rotate_left(5) ^ word).wrapping_mul(SEED);
+    set.iter()
+        .fold(set.len() as u64, |hash, address| match address {
+            IpAddr::V4(v4) => mix(hash, u64::from(u32::from(*v4))),
+            IpAddr::V6(v6) => {
+                let bits = u128::from(*v6);
+                mix(mix(hash, (bits >> 64) as u64), bits as u64)
+            }
+        })
+}
+
+impl<V> Default for SetMap<V> {
+    fn default() -> Self {
+        SetMap {
+            slots: HashTable::new(),
+        }
+    }
+}
+
+impl<V> SetMap<V> {
+    /// Sets held.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// True when no set is held.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// The value of the set, if held.
+    pub fn get(&self, key: SetKey<'_>) -> Option<&V> {
+        let (_, value) = self.slots.find(key.hash, |(held, _)| held == key.set)?;
+        Some(value)
+    }
+
+    /// The value of the set, if held, to change.
+    pub fn get_mut(&mut self, key: SetKey<'_>) -> Option<&mut V> {
+        let (_, value) = self.slots.find_mut(key.hash, |(held, _)| held == key.set)?;
+        Some(value)
+    }
+
+    /// The value of `set`, created (default) if not held.
+    pub fn entry_or_default(&mut self, set: AnswerSet) -> &mut V
+    where
+        V: Default,
+    {
+        let entry = self.slots.entry(
+            set_hash(&set),
+            |(held, _)| *held == set,
+            |(held, _)| set_hash(held),
+        );
+        &mut entry.or_insert_with(|| (set, V::default())).into_mut().1
+    }
+
+    /// Holds `value` for `set`, replacing any value it had.
+    pub fn insert(&mut self, set: AnswerSet, value: V) {
+        match self.get_mut(SetKey::of(&set)) {
+            Some(held) => *held = value,
+            None => {
+                self.slots
+                    .insert_unique(set_hash(&set), (set, value), |(held, _)| set_hash(held));
+            }
+        }
+    }
+
+    /// Keeps the `len` first sets (in set order) and drops the rest.
+    pub fn truncate(&mut self, len: usize) {
+        if self.slots.len() <= len {
+            return;
+        }
+        let mut held: Vec<(AnswerSet, V)> = std::mem::take(&mut self.slots).into_iter().collect();
+        held.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        held.truncate(len);
+        *self = held.into_iter().collect();
+    }
+
+    /// Sets and values in set order.
+    pub fn iter(&self) -> std::vec::IntoIter<(&AnswerSet, &V)> {
+        let mut held: Vec<(&AnswerSet, &V)> = self.slots.iter().map(|(s, v)| (s, v)).collect();
+        held.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        held.into_iter()
+    }
+
+    /// The values, to change, in no particular order.
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
+        self.slots.iter_mut().map(|(_, value)| value)
+    }
+}
+
+impl<V> IntoIterator for SetMap<V> {
+    type Item = (AnswerSet, V);
+    type IntoIter = std::vec::IntoIter<(AnswerSet, V)>;
+
+    /// Sets and values in set order.
+    fn into_iter(self) -> Self::IntoIter {
+        let mut held: Vec<(AnswerSet, V)> = self.slots.into_iter().collect();
+        held.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        held.into_iter()
+    }
+}
+
+impl<V> FromIterator<(AnswerSet, V)> for SetMap<V> {
+    /// A repeated set: the last value wins.
+    fn from_iter<I: IntoIterator<Item = (AnswerSet, V)>>(pairs: I) -> Self {
+        let mut map = SetMap::default();
+        for (set, value) in pairs {
+            map.insert(set, value);
+        }
+        map
+    }
+}
+
+impl<V: PartialEq> PartialEq for SetMap<V> {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len()
+            && self
+                .slots
+                .iter()
+                .all(|(set, value)| other.get(SetKey::of(set)) == Some(value))
+    }
+}
+
+impl<V: Eq> Eq for SetMap<V> {}
+
+impl<V: fmt::Debug> fmt::Debug for SetMap<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+/// Saved as a list of [set, value] pairs in set order (JSON keys must be strings).
+impl<V: Serialize> Serialize for SetMap<V> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for SetMap<V> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Vec::<(AnswerSet, V)>::deserialize(deserializer)?
+            .into_iter()
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn set(lasts: &[u8]) -> AnswerSet {
+        lasts
+            .iter()
+            .map(|&l| IpAddr::from([10, 10, 10, l]))
+            .collect()
+    }
+
+    /// Sets of IPv4 and IPv6 addresses, some sharing prefixes, in no order.
+    fn sets() -> Vec<AnswerSet> {
+        let mut sets: Vec<AnswerSet> = (0..40u8)
+            .map(|n| set(&[n % 7, n % 5 + 7, n / 3 + 20][..usize::from(n % 3) + 1]))
+            .collect();
+        sets.push(vec!["2001:db8::1".parse().unwrap()]);
+        sets.push(vec![IpAddr::from([10, 10, 10, 1]), "::1".parse().unwrap()]);
+        sets.push(Vec::new());
+        sets
+    }
+
+    #[test]
+    fn behaves_as_the_search_tree_it_replaced() {
+        let mut map: SetMap<u64> = SetMap::default();
+        let mut tree: BTreeMap<AnswerSet, u64> = BTreeMap::new();
+        for (n, s) in sets().into_iter().enumerate() {
+            *map.entry_or_default(s.clone()) += n as u64;
+            *tree.entry(s.clone()).or_default() += n as u64;
+            if n % 4 == 0 {
+                map.insert(s.clone(), 1);
+                tree.insert(s, 1);
+            }
+        }
+        assert_eq!(map.len(), tree.len());
+        assert!(map.iter().eq(tree.iter()), "iteration in set order");
+        assert_eq!(format!("{map:?}"), format!("{tree:?}"));
+        for s in sets().iter().chain([&set(&[99])]) {
+            let key = SetKey::with_hash(s, set_hash(s));
+            assert_eq!(map.get(key), tree.get(s));
+            assert_eq!(map.get_mut(SetKey::of(s)).copied(), tree.get(s).copied());
+        }
+        let saved = serde_json::to_string(&map).unwrap();
+        assert_eq!(
+            saved,
+            serde_json::to_string(&Vec::from_iter(&tree)).unwrap()
+        );
+        let restored: SetMap<u64> = serde_json::from_str(&saved).unwrap();
+        assert_eq!(restored, map);
+        for value in map.values_mut() {
+            *value += 1;
+        }
+        for value in tree.values_mut() {
+            *value += 1;
+        }
+        for len in [tree.len() + 1, tree.len(), 7, 1, 0] {
+            map.truncate(len);
+            while tree.len() > len {
+                tree.pop_last();
+            }
+            assert!(map.iter().eq(tree.iter()), "truncated to {len}");
+        }
+        assert!(map.is_empty());
+    }
+
+    #[test]
+    fn equal_whatever_the_order_of_insertion() {
+        let forward: SetMap<u64> = sets().into_iter().map(|s| (s, 1)).collect();
+        let backward: SetMap<u64> = sets().into_iter().rev().map(|s| (s, 1)).collect();
+        assert_eq!(forward, backward);
+        assert!(forward.into_iter().eq(backward.into_iter()));
+        let mut other: SetMap<u64> = sets().into_iter().map(|s| (s, 1)).collect();
+        other.insert(set(&[1]), 2);
+        assert_ne!(other, sets().into_iter().map(|s| (s, 1)).collect());
+    }
+}
