@@ -1,5 +1,5 @@
-//! Saves a map whose keys are not strings (answer sets, finding keys) as a list of
-//! [key, value] pairs, so that the state can travel in JSON.
+//! Saves a map whose keys are not strings (finding keys; answer sets are saved the same way by
+//! `SetMap`) as a list of [key, value] pairs, so that the state can travel in JSON.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeMap;
