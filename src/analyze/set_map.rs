@@ -9,7 +9,9 @@ use super::names::AnswerSet;
 use hashbrown::HashTable;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
+use std::hash::{BuildHasher, Hasher};
 use std::net::IpAddr;
+use std::sync::LazyLock;
 
 /// Values keyed by answer set.
 #[derive(Clone)]
@@ -47,20 +49,22 @@ impl<'a> SetKey<'a> {
     }
 }
 
-/// A hash of a set's addresses (FxHash's mixing step per address). Fixed, not seeded: the
-/// tables are capped at [`MAX_ANSWER_SETS_PER_NAME`](super::names::MAX_ANSWER_SETS_PER_NAME)
-/// sets, so colliding sets cost at most a scan of a capped table.
+/// The hasher of answer sets, seeded at random once per process.
+static SET_HASHER: LazyLock<ahash::RandomState> = LazyLock::new(ahash::RandomState::new);
+
+/// A hash of a set's addresses, seeded per process: answers come from the network, and with a
+/// hash known in advance crafted answer sets could all collide, turning every lookup into a
+/// scan of up to [`MAX_ANSWER_SETS_PER_NAME`](super::names::MAX_ANSWER_SETS_PER_NAME) sets.
 pub fn set_hash(set: &[IpAddr]) -> u64 {
-    const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-    let mix = |hash: u64, word: u64| (hash.rotate_left(5) ^ word).wrapping_mul(SEED);
-    set.iter()
-        .fold(set.len() as u64, |hash, address| match address {
-            IpAddr::V4(v4) => mix(hash, u64::from(u32::from(*v4))),
-            IpAddr::V6(v6) => {
-                let bits = u128::from(*v6);
-                mix(mix(hash, (bits >> 64) as u64), bits as u64)
-            }
-        })
+    let mut hasher = SET_HASHER.build_hasher();
+    hasher.write_usize(set.len());
+    for address in set {
+        match address {
+            IpAddr::V4(v4) => hasher.write_u32(u32::from(*v4)),
+            IpAddr::V6(v6) => hasher.write_u128(u128::from(*v6)),
+        }
+    }
+    hasher.finish()
 }
 
 impl<V> Default for SetMap<V> {
