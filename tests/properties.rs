@@ -2,7 +2,7 @@
 //! fragment sequences never panic reassembly nor break its limits, and analyses merge the same
 //! whatever the grouping and order (Default is the identity).
 
-use pcdns::analyze::{Analysis, Watching};
+use pcdns::analyze::{AddressFindings, Analysis, Watching};
 use pcdns::capture::FrameMeta;
 use pcdns::decode::{
     decode_frame, DecodeConfig, Decoded, FragmentLimits, FragmentTable, FrameContext,
@@ -154,9 +154,11 @@ proptest! {
         let (first, second) = (split_a.min(split_b).min(messages.len()), split_a.max(split_b).min(messages.len()));
         let analysis_of = |slice: &[Box<pcdns::decode::DnsMessage>]| {
             let mut analysis = Analysis::default();
+            let mut gathered = AddressFindings::default();
             for message in slice {
-                analysis.ingest(message, &watching);
+                analysis.ingest(message, &watching, &mut gathered);
             }
+            gathered.fold_into(&mut analysis.findings);
             analysis
         };
         let whole = analysis_of(&messages);

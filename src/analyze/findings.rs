@@ -213,10 +213,121 @@ pub fn record_finding(
     });
 }
 
+/// Findings gathered before they are folded into the map.
+const GATHERED: usize = 16;
+
+/// Findings whose subject is an address (wrong addresses, missing members, unauthorized servers,
+/// unsolicited responses, ...), gathered in a short list under their kind, name and address and
+/// folded into the findings map in bulk. On the sequential analysis nearly every watched response
+/// records one, nearly always one recorded a moment before: found here it costs a few compares,
+/// where the map's key needs the address written out as text and compared as text. Folding is
+/// exact (recording an event equals merging a one-event record, and merging is associative and
+/// commutative), so when it happens changes nothing.
+#[derive(Debug, Default)]
+pub struct AddressFindings {
+    gathered: Vec<(FindingKind, IpAddr, Box<str>, Occurrences)>,
+}
+
+impl AddressFindings {
+    /// Records `event` (carrying `value`) under the finding (`kind`, `name`, `address`), folding
+    /// what was gathered into `findings` first when the list is full.
+    pub fn record(
+        &mut self,
+        findings: &mut BTreeMap<FindingKey, Occurrences>,
+        kind: FindingKind,
+        name: &str,
+        address: IpAddr,
+        event: &Event,
+        value: u64,
+    ) {
+        let held = self
+            .gathered
+            .iter_mut()
+            .find(|(k, a, n, _)| *k == kind && *a == address && **n == *name);
+        if let Some((.., occurrences)) = held {
+            occurrences.record_value(event, value);
+            return;
+        }
+        if self.gathered.len() == GATHERED {
+            self.fold_into(findings);
+        }
+        let mut occurrences = Occurrences::default();
+        occurrences.record_value(event, value);
+        self.gathered
+            .push((kind, address, name.into(), occurrences));
+    }
+
+    /// True when nothing is waiting to be folded.
+    pub fn is_empty(&self) -> bool {
+        self.gathered.is_empty()
+    }
+
+    /// Moves everything gathered into `findings`.
+    pub fn fold_into(&mut self, findings: &mut BTreeMap<FindingKey, Occurrences>) {
+        for (kind, address, name, occurrences) in self.gathered.drain(..) {
+            let key = FindingKey {
+                kind,
+                name: name.into(),
+                subject: AddressSubject(address).to_string(),
+            };
+            findings.entry(key).or_default().merge(occurrences);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::AddressSubject;
-    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    use super::*;
+    use crate::analyze::occurrences::FrameRef;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    #[test]
+    fn gathered_findings_fold_into_what_recording_each_one_gives() {
+        let names = ["Pool.contoso.com", "Other.contoso.com"];
+        let kinds = [
+            FindingKind::WrongAddress,
+            FindingKind::MissingMember,
+            FindingKind::UnsolicitedResponse,
+        ];
+        let addresses: Vec<IpAddr> = (1..=7u8)
+            .map(|n| IpAddr::from([10, 10, 10, n]))
+            .chain(["2001:db8::53".parse().unwrap()])
+            .collect();
+        let mut recorded = BTreeMap::new();
+        let mut gathered_into = BTreeMap::new();
+        let mut gathered = AddressFindings::default();
+        // 48 keys (the list folds whenever 16 are gathered), events out of time order.
+        for n in 0..3000u64 {
+            let (kind, name) = (kinds[(n % 3) as usize], names[(n / 7 % 2) as usize]);
+            let address = addresses[(n * 5 / 3 % 8) as usize];
+            let event = Event {
+                ts_ns: 1_000_000 - n * 37 % 1001,
+                frame: FrameRef {
+                    file_index: 0,
+                    frame_number: n * 13 % 2999 + 1,
+                },
+                server: addresses[(n % 5) as usize],
+                client: IpAddr::from([198, 51, 100, (n % 23) as u8]),
+            };
+            let value = n % 11;
+            record_finding(
+                &mut recorded,
+                kind,
+                name,
+                &AddressSubject(address),
+                &event,
+                value,
+            );
+            gathered.record(&mut gathered_into, kind, name, address, &event, value);
+            if n % 401 == 0 {
+                gathered.fold_into(&mut gathered_into);
+                assert!(gathered.is_empty());
+            }
+        }
+        gathered.fold_into(&mut gathered_into);
+        assert_eq!(recorded.len(), 48);
+        assert_eq!(gathered_into, recorded);
+    }
 
     #[test]
     fn an_address_subject_is_written_as_display_writes_the_address() {

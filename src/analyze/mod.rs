@@ -18,7 +18,8 @@ mod set_map;
 pub mod timeline;
 mod truncation;
 
-use findings::{record_finding, AddressSubject};
+use findings::record_finding;
+pub use findings::AddressFindings;
 pub use findings::{FindingKey, FindingKind, Severity};
 pub use latency::{bucket_upper_ns, LatencyHistogram};
 pub use names::{
@@ -120,8 +121,14 @@ impl Analysis {
         self.traffic.responses += u64::from(is_response);
     }
 
-    /// Records a fully decoded DNS message; returns the watched name it counts for, if any.
-    pub fn ingest(&mut self, message: &DnsMessage, watching: &Watching) -> Option<WatchedName> {
+    /// Records a fully decoded DNS message (findings about an address in `gathered`, to be
+    /// folded in later); returns the watched name it counts for, if any.
+    pub fn ingest(
+        &mut self,
+        message: &DnsMessage,
+        watching: &Watching,
+        gathered: &mut AddressFindings,
+    ) -> Option<WatchedName> {
         self.traffic.dns_messages += 1;
         self.traffic.watched_messages += 1;
         self.traffic.responses += u64::from(message.flags.response);
@@ -139,7 +146,7 @@ impl Analysis {
         self.traffic.watched_responses += 1;
         let stale_since = facts.record_response(message, via_alias, entry.is_some());
         if let (Some(expectations), Some(entry)) = (watching.expectations(), entry) {
-            names::check_response(&mut self.findings, expectations, entry, message);
+            names::check_response(&mut self.findings, gathered, expectations, entry, message);
             if stale_since.is_some() {
                 let old_set: Vec<String> = view.set.iter().map(ToString::to_string).collect();
                 let (name, event) = (&*watched.display, names::event_of(message));
@@ -177,8 +184,13 @@ impl Analysis {
     }
 
     /// Records what a finished transaction says: latency, unanswered queries, unsolicited and
-    /// conflicting answers (findings only for expected names).
-    pub fn record_transaction(&mut self, transaction: &Transaction, watching: &Watching) {
+    /// conflicting answers (findings only for expected names, in `gathered`).
+    pub fn record_transaction(
+        &mut self,
+        transaction: &Transaction,
+        watching: &Watching,
+        gathered: &mut AddressFindings,
+    ) {
         let Some(watched) = &transaction.watched else {
             return;
         };
@@ -224,11 +236,11 @@ impl Analysis {
             server,
             client: transaction.client.ip(),
         };
-        record_finding(
+        gathered.record(
             &mut self.findings,
             kind,
             &watched.display,
-            &AddressSubject(server),
+            server,
             &event,
             0,
         );
@@ -283,8 +295,14 @@ impl Analysis {
         }
     }
 
-    /// Records a truncated answer that was never retried over TCP (a finding for an expected name).
-    pub fn record_not_retried(&mut self, answer: &TruncatedAnswer, watching: &Watching) {
+    /// Records a truncated answer that was never retried over TCP (a finding for an expected
+    /// name, in `gathered`).
+    pub fn record_not_retried(
+        &mut self,
+        answer: &TruncatedAnswer,
+        watching: &Watching,
+        gathered: &mut AddressFindings,
+    ) {
         let (Some(watched), Some(_)) = (&answer.watched, watching.expectations()) else {
             return;
         };
@@ -295,11 +313,11 @@ impl Analysis {
             client: answer.client.ip(),
         };
         let kind = FindingKind::TruncatedNotRetried;
-        record_finding(
+        gathered.record(
             &mut self.findings,
             kind,
             &watched.display,
-            &AddressSubject(event.server),
+            event.server,
             &event,
             0,
         );
@@ -417,6 +435,8 @@ pub struct Analyzer<'w> {
     /// What the analysis is done with, waiting to be dropped where dropping costs the
     /// sequential analysis nothing (see [`Self::take_retired`]).
     retired: Retired,
+    /// Findings about an address since the last batch's end, folded into the analysis then.
+    gathered: AddressFindings,
 }
 
 impl<'w> Analyzer<'w> {
@@ -434,6 +454,7 @@ impl<'w> Analyzer<'w> {
             tracks_every_query,
             recent_answers: RecentAnswers::default(),
             retired: Retired::default(),
+            gathered: AddressFindings::default(),
         }
     }
 
@@ -449,7 +470,9 @@ impl<'w> Analyzer<'w> {
 
     /// Analyses one decoded message.
     pub fn ingest(&mut self, message: Box<DnsMessage>) {
-        let watched = self.analysis.ingest(&message, self.watching);
+        let watched = self
+            .analysis
+            .ingest(&message, self.watching, &mut self.gathered);
         if let (Some(watched), true) = (&watched, message.flags.response) {
             self.remember_answer(&message, watched);
         }
@@ -552,19 +575,22 @@ impl<'w> Analyzer<'w> {
         let not_retried: Vec<TruncatedAnswer> =
             self.pairing.truncation.drain_not_retried().collect();
         for answer in &not_retried {
-            self.analysis.record_not_retried(answer, self.watching);
+            self.analysis
+                .record_not_retried(answer, self.watching, &mut self.gathered);
         }
         let retired = &mut self.retired.transactions;
         let start = retired.len();
         retired.extend(self.pairing.drain_closed());
         for transaction in &mut retired[start..] {
-            self.analysis.record_transaction(transaction, self.watching);
+            self.analysis
+                .record_transaction(transaction, self.watching, &mut self.gathered);
             sink(transaction);
             // Released here: the names' reference counts are shared with the analysis, and
             // dropped on the worker that frees retired transactions their cache line would go
             // back and forth between the two threads on every response.
             transaction.watched = None;
         }
+        self.gathered.fold_into(&mut self.analysis.findings);
     }
 
     /// What the analysis finished with since the last call: transactions already recorded and
@@ -606,11 +632,13 @@ impl<'w> Analyzer<'w> {
     /// What was learned so far (pairing and reassembly counters are filled in by
     /// [`Self::snapshot`] and [`Self::finish`]).
     pub fn analysis(&self) -> &Analysis {
+        debug_assert!(self.gathered.is_empty(), "read between batches");
         &self.analysis
     }
 
     /// A copy of what was learned so far, with the counters of pairing and of reassembly.
     pub fn snapshot(&self, reassembly: ReassemblyCounters) -> Analysis {
+        debug_assert!(self.gathered.is_empty(), "taken between batches");
         let mut analysis = self.analysis.clone();
         analysis.traffic.reassembly = reassembly;
         analysis.traffic.pairing = self.pairing.counters;
@@ -667,8 +695,13 @@ mod tests {
         for hint in [Some(1), Some(0), Some(7), None] {
             let mut analysis = Analysis::default();
             let message = response_for("b.EXAMPLE", hint);
-            let watched = analysis.ingest(&message, &watching).expect("attributed");
-            assert_eq!(&*watched.key, "b.example", "hint {hint:?}");
+            let mut gathered = AddressFindings::default();
+            let watched = analysis.ingest(&message, &watching, &mut gathered);
+            assert_eq!(
+                &*watched.expect("attributed").key,
+                "b.example",
+                "hint {hint:?}"
+            );
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use super::client_table::ClientTable;
 use super::connections::{merge_members, MemberConnections};
-use super::findings::{record_finding, AddressSubject, FindingKey, FindingKind};
+use super::findings::{record_finding, AddressFindings, FindingKey, FindingKind};
 use super::latency::LatencyHistogram;
 use super::occurrences::{Event, FrameRef, Occurrences};
 pub use super::placements::{Placement, Placements};
@@ -311,9 +311,11 @@ fn add_counts<K: Ord>(into: &mut BTreeMap<K, u64>, from: BTreeMap<K, u64>) {
     }
 }
 
-/// Checks one response for the expected name `entry` and records its findings.
+/// Checks one response for the expected name `entry` and records its findings (those about an
+/// address in `gathered`).
 pub fn check_response(
     findings: &mut BTreeMap<FindingKey, Occurrences>,
+    gathered: &mut AddressFindings,
     expectations: &Expectations,
     entry: usize,
     message: &DnsMessage,
@@ -321,21 +323,26 @@ pub fn check_response(
     let view = &message.view;
     let expected = &expectations.names[entry];
     let event = event_of(message);
-    let mut record = |kind: FindingKind, subject: &dyn std::fmt::Display, value: u64| {
-        record_finding(findings, kind, &expected.name, subject, &event, value);
+    let name = &expected.name;
+    let mut record_address =
+        |findings: &mut BTreeMap<FindingKey, Occurrences>, kind: FindingKind, address: IpAddr| {
+            gathered.record(findings, kind, name, address, &event, 0);
+        };
+    let record = |findings: &mut BTreeMap<FindingKey, Occurrences>,
+                  kind: FindingKind,
+                  subject: &dyn std::fmt::Display,
+                  value: u64| {
+        record_finding(findings, kind, name, subject, &event, value);
     };
     if !expectations.is_authorized(&event.server) {
-        record(
-            FindingKind::UnauthorizedServer,
-            &AddressSubject(event.server),
-            0,
-        );
+        record_address(findings, FindingKind::UnauthorizedServer, event.server);
     }
     match view.rcode {
-        RcodeClass::Nxdomain => record(FindingKind::Nxdomain, &"", 0),
-        RcodeClass::Servfail => record(FindingKind::Servfail, &"", 0),
-        RcodeClass::Refused => record(FindingKind::Refused, &"", 0),
+        RcodeClass::Nxdomain => record(findings, FindingKind::Nxdomain, &"", 0),
+        RcodeClass::Servfail => record(findings, FindingKind::Servfail, &"", 0),
+        RcodeClass::Refused => record(findings, FindingKind::Refused, &"", 0),
         RcodeClass::Other => record(
+            findings,
             FindingKind::OtherRcode,
             &format_args!("rcode {}", message.flags.rcode),
             0,
@@ -353,6 +360,7 @@ pub fn check_response(
             // NODATA for a type the expectations do not define (AAAA for an IPv4-only pool) is only counted.
             if family.is_some_and(|ipv4| expected.defines_family(ipv4)) {
                 record(
+                    findings,
                     FindingKind::Nodata,
                     &crate::decode::type_name(message.question.qtype),
                     0,
@@ -361,7 +369,7 @@ pub fn check_response(
         }
         RcodeClass::Noerror => {
             for address in view.addresses.iter().filter(|a| !expected.allows(a)) {
-                record(FindingKind::WrongAddress, &AddressSubject(*address), 0);
+                record_address(findings, FindingKind::WrongAddress, *address);
             }
             // Members are missing only from a complete answer of their own family.
             let complete = message.answers_complete;
@@ -376,7 +384,7 @@ pub fn check_response(
                 }
             }) {
                 if !view.addresses.contains(member) {
-                    record(FindingKind::MissingMember, &AddressSubject(*member), 0);
+                    record_address(findings, FindingKind::MissingMember, *member);
                 }
             }
         }
@@ -384,6 +392,7 @@ pub fn check_response(
     if let (Some(limit), Some(ttl)) = (expected.max_ttl, view.max_ttl) {
         if ttl > limit {
             record(
+                findings,
                 FindingKind::TtlAboveMax,
                 &format_args!("max {limit}"),
                 u64::from(ttl),
