@@ -25,7 +25,7 @@ pub use latency::{bucket_upper_ns, LatencyHistogram};
 pub use names::{
     AnswerSet, ClientFacts, NameFacts, Placement, Placements, RcodeClass, ServerFacts,
 };
-pub use occurrences::{Event, FrameRef, Occurrences};
+pub use occurrences::{Event, FrameRef, Occurrences, Peers};
 pub use pairing::{PairingCounters, PairingSettings, Status, Transaction, WatchedName};
 pub use set_map::{set_hash, SetKey, SetMap};
 pub use truncation::{TruncatedAnswer, TruncationCounters};

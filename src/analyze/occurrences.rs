@@ -2,8 +2,8 @@
 //! can open in Wireshark. Mergeable: `Default` is the identity and `merge` is associative and
 //! commutative, so per-shard results combine exactly.
 
-use serde::Serialize;
-use std::collections::BTreeSet;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use smallvec::SmallVec;
 use std::net::IpAddr;
 
 /// Example frames kept per occurrence record.
@@ -34,9 +34,9 @@ pub struct Occurrences {
     /// The earliest frames (by file, then frame number).
     pub examples: Vec<FrameRef>,
     /// DNS servers involved (the lowest addresses, at most [`MAX_NAMED_PEERS`]).
-    pub servers: BTreeSet<IpAddr>,
+    pub servers: Peers,
     /// Clients involved (the lowest addresses, at most [`MAX_NAMED_PEERS`]).
-    pub clients: BTreeSet<IpAddr>,
+    pub clients: Peers,
     /// The largest value seen, where the kind of occurrence has one (e.g. a TTL).
     pub largest: u64,
     /// The latest frame (by timestamp, then by frame): what a live event points at.
@@ -84,8 +84,8 @@ impl Occurrences {
                 self.examples.truncate(MAX_EXAMPLE_FRAMES);
             }
         }
-        insert_capped(&mut self.servers, event.server);
-        insert_capped(&mut self.clients, event.client);
+        self.servers.insert(event.server);
+        self.clients.insert(event.client);
     }
 
     /// Adds `other` into `self`.
@@ -111,24 +111,81 @@ impl Occurrences {
             self.examples.dedup();
             self.examples.truncate(MAX_EXAMPLE_FRAMES);
         }
-        merge_capped(&mut self.servers, other.servers);
-        merge_capped(&mut self.clients, other.clients);
+        self.servers.merge(&other.servers);
+        self.clients.merge(&other.clients);
     }
 }
 
-fn insert_capped(into: &mut BTreeSet<IpAddr>, address: IpAddr) {
-    if into.len() < MAX_NAMED_PEERS || into.last().is_some_and(|last| address < *last) {
-        into.insert(address);
-        if into.len() > MAX_NAMED_PEERS {
-            into.pop_last();
+/// The lowest distinct addresses of the servers or clients involved, at most
+/// [`MAX_NAMED_PEERS`], in order and held inline: every finding and answer set records one of
+/// each per event, and a short scan here costs a fraction of a tree's insert (saved and read as
+/// a list, as the `BTreeSet` it replaces was).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Peers(SmallVec<[IpAddr; MAX_NAMED_PEERS]>);
+
+impl Peers {
+    /// Adds `address` if it is among the lowest [`MAX_NAMED_PEERS`] held.
+    pub fn insert(&mut self, address: IpAddr) {
+        let held = &mut self.0;
+        // Nearly always the address is held already (a few servers) or beyond the lowest held
+        // (many clients); equality is cheaper to test than order.
+        if held.len() == MAX_NAMED_PEERS && held.last().is_some_and(|last| address >= *last)
+            || held.contains(&address)
+        {
+            return;
+        }
+        let position = held.iter().position(|peer| *peer > address);
+        if held.len() == MAX_NAMED_PEERS {
+            held.pop();
+        }
+        held.insert(position.unwrap_or(held.len()), address);
+    }
+
+    /// Adds every address of `other` (the lowest stay).
+    pub fn merge(&mut self, other: &Peers) {
+        for address in other.iter() {
+            self.insert(*address);
         }
     }
+
+    /// The addresses, lowest first.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &IpAddr> + ExactSizeIterator {
+        self.0.iter()
+    }
+
+    /// How many are held.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when none is held.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
-fn merge_capped(into: &mut BTreeSet<IpAddr>, from: BTreeSet<IpAddr>) {
-    into.extend(from);
-    while into.len() > MAX_NAMED_PEERS {
-        into.pop_last();
+impl FromIterator<IpAddr> for Peers {
+    fn from_iter<I: IntoIterator<Item = IpAddr>>(addresses: I) -> Self {
+        let mut peers = Peers::default();
+        addresses
+            .into_iter()
+            .for_each(|address| peers.insert(address));
+        peers
+    }
+}
+
+impl Serialize for Peers {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Peers {
+    /// Any list (a saved state is input): kept as recording its addresses would keep them.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Vec::<IpAddr>::deserialize(deserializer)?
+            .into_iter()
+            .collect())
     }
 }
 
@@ -152,6 +209,41 @@ mod tests {
         let mut occurrences = Occurrences::default();
         events.iter().for_each(|e| occurrences.record(e));
         occurrences
+    }
+
+    /// What [`Peers`] must hold: the lowest distinct addresses, at most [`MAX_NAMED_PEERS`].
+    fn lowest(addresses: impl IntoIterator<Item = IpAddr>) -> Vec<IpAddr> {
+        let all: std::collections::BTreeSet<IpAddr> = addresses.into_iter().collect();
+        all.into_iter().take(MAX_NAMED_PEERS).collect()
+    }
+
+    #[test]
+    fn peers_keep_the_lowest_addresses_and_save_as_a_sorted_list() {
+        let mut rng = fastrand::Rng::with_seed(5);
+        for _ in 0..300 {
+            let addresses: Vec<IpAddr> = (0..rng.usize(0..40))
+                .map(|_| match rng.u8(0..4) {
+                    0 => IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, rng.u16(0..20)]),
+                    _ => IpAddr::from([10, 0, rng.u8(0..3), rng.u8(0..12)]),
+                })
+                .collect();
+            let split = rng.usize(0..=addresses.len());
+            let peers: Peers = addresses.iter().copied().collect();
+            assert_eq!(
+                peers.iter().copied().collect::<Vec<_>>(),
+                lowest(addresses.clone())
+            );
+            let mut merged: Peers = addresses[..split].iter().copied().collect();
+            merged.merge(&addresses[split..].iter().copied().collect());
+            assert_eq!(merged, peers);
+            let json = serde_json::to_string(&peers).unwrap();
+            assert_eq!(json, serde_json::to_string(&lowest(addresses)).unwrap());
+            assert_eq!(serde_json::from_str::<Peers>(&json).unwrap(), peers);
+        }
+        let unsorted: Peers =
+            serde_json::from_str(r#"["10.0.0.9","10.0.0.1","10.0.0.9"]"#).unwrap();
+        assert_eq!(unsorted.iter().count(), 2);
+        assert_eq!(unsorted.iter().next(), Some(&IpAddr::from([10, 0, 0, 1])));
     }
 
     #[test]
@@ -184,8 +276,8 @@ mod tests {
                 first_ts_ns: e.ts_ns,
                 last_ts_ns: e.ts_ns,
                 examples: vec![e.frame],
-                servers: BTreeSet::from([e.server]),
-                clients: BTreeSet::from([e.client]),
+                servers: Peers::from_iter([e.server]),
+                clients: Peers::from_iter([e.client]),
                 largest: e.ts_ns % 7,
                 last_frame: Some(e.frame),
             });
