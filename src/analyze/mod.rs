@@ -194,10 +194,12 @@ impl Analysis {
         let Some(watched) = &transaction.watched else {
             return;
         };
-        let facts = facts_of(&mut self.names, watched);
+        // (Ingesting the transaction's messages made the name's facts: only the outcomes that
+        // count into them look them up.)
         let server = transaction.server.ip();
         let kind = match transaction.status {
             Status::Answered => {
+                let facts = facts_of(&mut self.names, watched);
                 let rtt = transaction.rtt_ns.unwrap_or_default();
                 facts.latency.record(rtt);
                 if let Some(server_facts) = facts.servers.get_mut(&server) {
@@ -206,6 +208,7 @@ impl Analysis {
                 return;
             }
             Status::Unanswered => {
+                let facts = facts_of(&mut self.names, watched);
                 facts.unanswered += 1;
                 if let Some((query_ts_ns, _)) = transaction.query {
                     facts.timeline.record_unanswered(query_ts_ns);
