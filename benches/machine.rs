@@ -1,13 +1,18 @@
 //! What two threads can give on this machine, whatever the program: the speed-up of work that
 //! only computes (a dependent multiply chain per thread, in registers) and of work that only
 //! streams memory (each thread sums its own buffer, larger than any cache), on 1 and on N
-//! threads. The end-to-end ratios of issue #5 (2 threads against 1) are judged against these:
-//! a run that streams its capture through memory cannot scale better than streaming does.
+//! threads; and the handoff, how long one cache line takes to go from one thread to another
+//! and back. The end-to-end ratios of issue #5 (2 threads against 1) are judged against these:
+//! a run that streams its capture through memory cannot scale better than streaming does, and
+//! every watched response crosses between the pipeline's threads (decoded on one, analysed on
+//! another, freed on the first), so its 2-thread time follows the handoff.
 //!
 //!   cargo bench --bench machine              # 1 and 2 threads, medians of 5
 //!   RUNS=9 THREADS=4 cargo bench --bench machine
+//!   JOBS=handoff cargo bench --bench machine # the handoff alone (a second)
 
 use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Multiply-add steps per thread of the compute job.
@@ -16,6 +21,9 @@ const COMPUTE_STEPS: u64 = 400_000_000;
 const STREAM_BYTES: usize = 512 << 20;
 /// Passes over the buffer per streaming job.
 const STREAM_PASSES: usize = 4;
+
+/// Round trips of one cache line between two threads per handoff measurement.
+const HANDOFF_ROUND_TRIPS: u64 = 2_000_000;
 
 /// A job one thread runs on its own buffer.
 type Job = fn(&[u64]);
@@ -50,6 +58,27 @@ fn time_parallel(threads: usize, buffers: &[Vec<u64>], job: Job) -> Duration {
     start.elapsed()
 }
 
+/// The time of one round trip of a cache line between two threads: each waits for the other's
+/// count on one shared line, then writes the next.
+fn handoff_round_trip() -> Duration {
+    let line = AtomicU64::new(0);
+    let relay = |parity: u64| {
+        for step in 0..HANDOFF_ROUND_TRIPS {
+            let mine = 2 * step + parity;
+            while line.load(Ordering::Acquire) != mine {
+                std::hint::spin_loop();
+            }
+            line.store(mine + 1, Ordering::Release);
+        }
+    };
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        scope.spawn(|| relay(1));
+        relay(0);
+    });
+    start.elapsed() / HANDOFF_ROUND_TRIPS as u32
+}
+
 fn median(mut times: Vec<Duration>) -> Duration {
     times.sort();
     times[times.len() / 2]
@@ -69,6 +98,14 @@ fn main() {
         return;
     }
     let runs = env_number("RUNS", 5).max(1);
+    let handoff = median((0..runs).map(|_| handoff_round_trip()).collect());
+    println!(
+        "handoff: a cache line from one thread to another and back in {} ns (median of {runs})",
+        handoff.as_nanos()
+    );
+    if std::env::var("JOBS").is_ok_and(|jobs| jobs == "handoff") {
+        return;
+    }
     let threads = env_number("THREADS", 2).max(2);
     let buffers: Vec<Vec<u64>> = (0..threads)
         .map(|seed| vec![seed as u64 + 1; STREAM_BYTES / 8])

@@ -5,6 +5,9 @@
 #   bash benches/mixes.sh                  # 5 M packets of (a) and (b), 2 M responses of (c)
 #   RUNS=7 MIXES="a c" bash benches/mixes.sh
 #   OTHER=/path/to/other/pcdns bash benches/mixes.sh   # also times another build, interleaved
+# Before and after each mix it prints the handoff (a cache line between two threads and back,
+# `cargo bench --bench machine`): this VM has phases in which it is several times slower, and
+# every watched response crosses between the threads, so 2-thread times follow it.
 # Captures go to $DIR (default /tmp/pcdns-bench), never into the repository.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +20,9 @@ mkdir -p "$DIR"
 source benches/page_cache.sh
 cargo build --release --quiet
 PCDNS=$PWD/target/release/pcdns
+handoff() {
+    JOBS=handoff RUNS=3 cargo bench --quiet --bench machine 2>/dev/null | grep '^handoff' || true
+}
 BUILDS=("$PCDNS")
 [ -n "${OTHER:-}" ] && BUILDS+=("$OTHER")
 
@@ -45,6 +51,7 @@ for mix in $MIXES; do
     file=$(capture "$mix")
     case $mix in a | b) packets=5000000 ;; c) packets=2000000 ;; esac
     load_into_page_cache "$file"
+    echo "before $mix: $(handoff)"
     declare -A times=()
     combos=()
     for build in "${BUILDS[@]}"; do
@@ -72,4 +79,5 @@ for mix in $MIXES; do
         done
     done
     unset times
+    echo "after $mix: $(handoff)"
 done
