@@ -19,8 +19,7 @@ pub mod timeline;
 mod truncation;
 
 use findings::record_finding;
-pub use findings::AddressFindings;
-pub use findings::{FindingKey, FindingKind, Severity};
+pub use findings::{AddressFindings, FindingKey, FindingKind, Severity};
 pub use latency::{bucket_upper_ns, LatencyHistogram};
 pub use names::{
     AnswerSet, ClientFacts, NameFacts, Placement, Placements, RcodeClass, ServerFacts,
