@@ -203,6 +203,23 @@ fn same_name(name: &str, normalized: &str) -> bool {
 /// that decoded the message.
 const SIGNATURE_HASHER: ahash::RandomState = ahash::RandomState::with_seeds(1, 2, 3, 4);
 
+/// Bytes of a name lowercased and hashed at a time.
+const DIGEST_CHUNK: usize = 64;
+
+/// A digest of `name` ignoring ASCII case: lowercased a chunk at a time on the stack and hashed
+/// a chunk at a time (a byte at a time, hashing was a fifth of decoding a watched response).
+fn lowercase_digest(name: &str) -> u64 {
+    let mut hasher = SIGNATURE_HASHER.build_hasher();
+    let mut lowered = [0u8; DIGEST_CHUNK];
+    for chunk in name.as_bytes().chunks(DIGEST_CHUNK) {
+        let lowered = &mut lowered[..chunk.len()];
+        lowered.copy_from_slice(chunk);
+        lowered.make_ascii_lowercase();
+        hasher.write(lowered);
+    }
+    hasher.finish()
+}
+
 /// Order-insensitive digest of the rcode and answer records: the per-record digests are added.
 fn signature(rcode: u8, answers: &[Answer]) -> u64 {
     // Records of one owner share its name: its digest is worked out once.
@@ -211,11 +228,7 @@ fn signature(rcode: u8, answers: &[Answer]) -> u64 {
         let owner_digest = match owner {
             Some((name, digest)) if Arc::ptr_eq(name, &answer.name) => digest,
             _ => {
-                let mut hasher = SIGNATURE_HASHER.build_hasher();
-                for byte in answer.name.trim_end_matches('.').bytes() {
-                    hasher.write_u8(byte.to_ascii_lowercase());
-                }
-                let digest = hasher.finish();
+                let digest = lowercase_digest(answer.name.trim_end_matches('.'));
                 owner = Some((&answer.name, digest));
                 digest
             }
@@ -227,4 +240,39 @@ fn signature(rcode: u8, answers: &[Answer]) -> u64 {
         sum.wrapping_add(hasher.finish())
     });
     records ^ u64::from(rcode).rotate_left(56)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn a(owner: &Arc<str>, last_octet: u8) -> Answer {
+        Answer {
+            name: owner.clone(),
+            rtype: TYPE_A,
+            ttl: 60,
+            data: AnswerData::A(Ipv4Addr::new(10, 10, 10, last_octet)),
+        }
+    }
+
+    #[test]
+    fn signatures_ignore_order_case_and_trailing_dots_and_see_everything_else() {
+        let long = format!("{}.PersistentChatPool.contoso.com", "Label".repeat(30));
+        for name in ["PersistentChatPool.contoso.com", long.as_str()] {
+            let (written, other_case): (Arc<str>, Arc<str>) = (
+                name.into(),
+                format!("{}.", name.to_ascii_lowercase()).into(),
+            );
+            let mine = signature(0, &[a(&written, 1), a(&written, 2)]);
+            assert_eq!(mine, signature(0, &[a(&other_case, 2), a(&other_case, 1)]));
+            assert_ne!(mine, signature(0, &[a(&written, 1), a(&written, 3)]));
+            assert_ne!(mine, signature(3, &[a(&written, 1), a(&written, 2)]));
+            let renamed: Arc<str> = name.replacen('o', "0", 1).into();
+            assert_ne!(mine, signature(0, &[a(&renamed, 1), a(&renamed, 2)]));
+        }
+        // A difference in the name's last chunk counts as much as one in its first.
+        let (x, y): (Arc<str>, Arc<str>) = (format!("{long}x").into(), format!("{long}y").into());
+        assert_ne!(signature(0, &[a(&x, 1)]), signature(0, &[a(&y, 1)]));
+    }
 }
