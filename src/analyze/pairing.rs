@@ -8,7 +8,10 @@
 use super::occurrences::FrameRef;
 use super::truncation::{TruncatedAnswer, TruncationTracker};
 use crate::decode::{DnsMessage, Flags, Transport};
-use std::collections::{HashMap, VecDeque};
+use hashbrown::hash_map::Entry;
+use hashbrown::{Equivalent, HashMap};
+use std::collections::VecDeque;
+use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -72,8 +75,9 @@ pub struct Transaction {
     pub transport: Transport,
     /// DNS id.
     pub id: u16,
-    /// Question name as sent.
-    pub qname: Arc<str>,
+    /// Question name as sent in the query, when there was one (otherwise the response's
+    /// question says it: see [`Transaction::qname`]).
+    query_name: Option<Arc<str>>,
     /// Question type.
     pub qtype: u16,
     /// First query: capture time (ns) and frame.
@@ -98,6 +102,17 @@ pub struct Transaction {
     pub query_edns_udp_size: Option<u16>,
     /// For a TCP query that retries a truncated UDP answer: that answer's frame.
     pub retry_of_truncated: Option<FrameRef>,
+}
+
+impl Transaction {
+    /// Question name as sent: the query's, or the response's when no query was seen.
+    pub fn qname(&self) -> &str {
+        match (&self.query_name, &self.response) {
+            (Some(name), _) => name,
+            (None, Some(response)) => &response.question.name,
+            (None, None) => "",
+        }
+    }
 }
 
 /// Pairing settings.
@@ -194,7 +209,7 @@ fn queue_entry_bytes(key: &Key) -> usize {
     GROWTH_SLACK * std::mem::size_of::<(u64, u64, Table, Key)>() + string_bytes(&key.qname)
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Key {
     client: SocketAddr,
     server: SocketAddr,
@@ -204,21 +219,74 @@ struct Key {
     qtype: u16,
 }
 
-impl Key {
-    fn of(message: &DnsMessage) -> Self {
+/// A key's fields with the name borrowed: what the tables hash and compare. A message is
+/// looked up through it without touching its name's reference count: the name was allocated
+/// on a decode worker, which frees it later, and a count written here would send its cache
+/// line back and forth between the two threads for every response.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct KeyRef<'a> {
+    client: SocketAddr,
+    server: SocketAddr,
+    transport: Transport,
+    id: u16,
+    qname: &'a str,
+    qtype: u16,
+}
+
+impl<'a> KeyRef<'a> {
+    fn of(message: &'a DnsMessage) -> Self {
         let (client, server) = if message.flags.response {
             (message.destination, message.source)
         } else {
             (message.source, message.destination)
         };
-        Key {
+        KeyRef {
             client,
             server,
             transport: message.transport,
             id: message.id,
-            qname: message.view.question_key().clone(),
+            qname: message.view.question_key(),
             qtype: message.question.qtype,
         }
+    }
+
+    /// The owned key, sharing `qname` (the same name as `self.qname`).
+    fn to_key(self, qname: &Arc<str>) -> Key {
+        debug_assert_eq!(**qname, *self.qname);
+        Key {
+            client: self.client,
+            server: self.server,
+            transport: self.transport,
+            id: self.id,
+            qname: qname.clone(),
+            qtype: self.qtype,
+        }
+    }
+}
+
+impl Key {
+    fn as_ref(&self) -> KeyRef<'_> {
+        KeyRef {
+            client: self.client,
+            server: self.server,
+            transport: self.transport,
+            id: self.id,
+            qname: &self.qname,
+            qtype: self.qtype,
+        }
+    }
+}
+
+/// Hashed as its [`KeyRef`], so either finds the other.
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_ref().hash(state);
+    }
+}
+
+impl Equivalent<Key> for KeyRef<'_> {
+    fn equivalent(&self, key: &Key) -> bool {
+        *self == key.as_ref()
     }
 }
 
@@ -327,17 +395,17 @@ impl Pairing {
         tracked: bool,
     ) -> Option<Box<DnsMessage>> {
         self.advance(message.frame.ts_ns);
-        let key = Key::of(&message);
         if message.flags.response {
-            self.observe_response(key, message, watched, tracked);
+            self.observe_response(message, watched, tracked);
             None
         } else {
-            self.observe_query(key, &message, watched);
+            self.observe_query(&message, watched);
             Some(message)
         }
     }
 
-    fn observe_query(&mut self, key: Key, message: &DnsMessage, watched: Option<WatchedName>) {
+    fn observe_query(&mut self, message: &DnsMessage, watched: Option<WatchedName>) {
+        let key = KeyRef::of(message).to_key(message.view.question_key());
         let ts = message.frame.ts_ns;
         let sequence = self.take_sequence();
         if let Some(pending) = self.pending.get_mut(&key) {
@@ -389,22 +457,23 @@ impl Pairing {
         self.counters.peak_bytes = self.counters.peak_bytes.max(self.held_bytes as u64);
     }
 
+    /// Pairs a response. Orphans and duplicates (most responses of a capture without queries)
+    /// are only looked up: nothing of the message is cloned here (see [`KeyRef`]).
     fn observe_response(
         &mut self,
-        key: Key,
         message: Box<DnsMessage>,
         watched: Option<WatchedName>,
         tracked: bool,
     ) {
         let ts = message.frame.ts_ns;
-        let (qname_key, qtype) = (key.qname.clone(), key.qtype);
+        let key = KeyRef::of(&message);
         let mut transaction = Transaction {
             status: Status::Orphan,
             client: key.client,
             server: key.server,
             transport: key.transport,
             id: key.id,
-            qname: message.question.name.clone(),
+            query_name: None,
             qtype: key.qtype,
             query: None,
             query_flags: None,
@@ -418,12 +487,12 @@ impl Pairing {
             query_edns_udp_size: None,
             retry_of_truncated: None,
         };
-        if let Some(pending) = self.pending.remove(&key) {
-            self.held_bytes -= key.bytes() + pending.bytes() + HASH_SLOT_OVERHEAD;
+        if let Some((stored, pending)) = self.pending.remove_entry(&key) {
+            self.held_bytes -= stored.bytes() + pending.bytes() + HASH_SLOT_OVERHEAD;
             transaction.status = Status::Answered;
             transaction.query = Some((pending.query_ts_ns, pending.frame));
             transaction.query_flags = Some(pending.flags);
-            transaction.qname = pending.qname;
+            transaction.query_name = Some(pending.qname);
             transaction.retries = pending.retries;
             transaction.retry_frames = pending.retry_frames;
             transaction.rtt_ns = Some(ts.saturating_sub(pending.query_ts_ns));
@@ -434,7 +503,7 @@ impl Pairing {
             let sequence = self.take_sequence();
             self.make_room(true);
             let replaced = self.answered.insert(
-                key.clone(),
+                stored.clone(),
                 RecentAnswer {
                     sequence,
                     signature: message.view.signature,
@@ -442,9 +511,9 @@ impl Pairing {
             );
             // The same key answered again (id and port reused): one entry, counted once.
             if replaced.is_none() {
-                self.held_bytes += answered_entry_bytes(&key);
+                self.held_bytes += answered_entry_bytes(&stored);
             }
-            self.push_order(ts, sequence, Table::Answered, key);
+            self.push_order(ts, sequence, Table::Answered, stored);
         } else if let Some(first) = self.answered.get(&key) {
             transaction.status = Status::Duplicate;
             transaction.answers_differ = first.signature != message.view.signature;
@@ -469,7 +538,8 @@ impl Pairing {
                 server: transaction.server,
                 watched: transaction.watched.clone(),
             };
-            self.truncation.truncated(answer, qname_key, qtype);
+            let qname = message.view.question_key().clone();
+            self.truncation.truncated(answer, qname, transaction.qtype);
         }
         transaction.response = Some(message);
         self.closed.push(transaction);
@@ -511,28 +581,23 @@ impl Pairing {
         self.held_bytes -= queue_entry_bytes(&key);
         match table {
             Table::Answered => {
-                if self
-                    .answered
-                    .get(&key)
-                    .is_some_and(|a| a.sequence == sequence)
-                {
-                    self.answered.remove(&key);
-                    self.held_bytes -= answered_entry_bytes(&key);
-                    self.counters.evicted_answers += u64::from(status == Status::Evicted);
+                if let Entry::Occupied(entry) = self.answered.entry(key) {
+                    if entry.get().sequence == sequence {
+                        let (key, _) = entry.remove_entry();
+                        self.held_bytes -= answered_entry_bytes(&key);
+                        self.counters.evicted_answers += u64::from(status == Status::Evicted);
+                    }
                 }
             }
             Table::Pending => {
                 // A stale queue entry (the query was retransmitted or answered since) is skipped.
-                if self
-                    .pending
-                    .get(&key)
-                    .is_none_or(|p| p.sequence != sequence)
-                {
-                    return;
-                }
-                let Some(pending) = self.pending.remove(&key) else {
+                let Entry::Occupied(entry) = self.pending.entry(key) else {
                     return;
                 };
+                if entry.get().sequence != sequence {
+                    return;
+                }
+                let (key, pending) = entry.remove_entry();
                 self.held_bytes -= key.bytes() + pending.bytes() + HASH_SLOT_OVERHEAD;
                 match status {
                     Status::Evicted => self.counters.evicted_queries += 1,
@@ -545,7 +610,7 @@ impl Pairing {
                     server: key.server,
                     transport: key.transport,
                     id: key.id,
-                    qname: pending.qname,
+                    query_name: Some(pending.qname),
                     qtype: key.qtype,
                     query: Some((pending.query_ts_ns, pending.frame)),
                     query_flags: Some(pending.flags),
@@ -800,7 +865,7 @@ mod tests {
         for n in 0..2_000u16 {
             let frame = u64::from(n) * 3;
             let query = message(frame + 1, f64::from(n) * 0.001, false, n, None);
-            let key = Key::of(&query);
+            let key = KeyRef::of(&query).to_key(query.view.question_key());
             largest_entry = largest_entry.max(key.bytes() * 2 + 400);
             pairing.observe(Box::new(query), None, true);
             // Every fourth query is answered twice: a recent answer, then a duplicate.

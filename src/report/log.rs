@@ -166,7 +166,7 @@ pub fn log_line(transaction: &Transaction, file_names: &[String]) -> LogLine {
         proto: transaction.transport,
         trans_id: transaction.id,
         rtt: transaction.rtt_ns.map(seconds),
-        query: transaction.qname.to_string(),
+        query: transaction.qname().to_string(),
         qtype: transaction.qtype,
         qtype_name: type_name(transaction.qtype),
         rcode: response.map(|r| r.flags.rcode),
