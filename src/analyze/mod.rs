@@ -33,6 +33,7 @@ use crate::decode::{ConnectionAttempt, DnsMessage, ReassemblyCounters, Skip, Ski
 use crate::expect::Expectations;
 use connections::RecentAnswers;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Most distinct names tracked in discovery mode; responses for further names are counted.
 pub const MAX_DISCOVERED_NAMES: usize = 10_000;
@@ -403,25 +404,35 @@ fn min_option(a: Option<u64>, b: Option<u64>, pick: fn(u64, u64) -> u64) -> Opti
 /// Names whose client tables are prefetched for each watched response (beyond, none are).
 const PREFETCHED_NAMES: usize = 4;
 
-/// Transactions and messages the analysis is done with (see [`Analyzer::take_retired`]).
+/// What the analysis is done with that a decode worker allocated: responses and queries
+/// (already paired and recorded), and queries' names (see [`Analyzer::swap_retired`]). Only
+/// these go back: a finished transaction itself was made on the analysing thread, and a decode
+/// worker reading it just to drop it would fetch its lines from the other core.
 #[derive(Debug, Default)]
 pub struct Retired {
-    /// Finished transactions, recorded and handed to the sink.
-    pub transactions: Vec<Transaction>,
-    /// Queries, already paired.
+    /// Messages, recorded and paired.
     pub messages: Vec<Box<DnsMessage>>,
+    /// Question names of finished transactions' queries (shared with the queries' messages).
+    pub names: Vec<Arc<str>>,
 }
 
 impl Retired {
     /// True when there is nothing to drop.
     pub fn is_empty(&self) -> bool {
-        self.transactions.is_empty() && self.messages.is_empty()
+        self.messages.is_empty() && self.names.is_empty()
     }
 
     /// Drops what it holds, keeping the vectors' room for the next batch.
     pub fn clear(&mut self) {
-        self.transactions.clear();
         self.messages.clear();
+        self.names.clear();
+    }
+
+    /// Keeps the parts of a finished transaction a decode worker allocated; drops the rest.
+    fn keep_decoded_parts(&mut self, transaction: Transaction) {
+        let (response, query_name) = transaction.into_decoded_parts();
+        self.messages.extend(response);
+        self.names.extend(query_name);
     }
 }
 
@@ -435,7 +446,7 @@ pub struct Analyzer<'w> {
     tracks_every_query: bool,
     recent_answers: RecentAnswers,
     /// What the analysis is done with, waiting to be dropped where dropping costs the
-    /// sequential analysis nothing (see [`Self::take_retired`]).
+    /// sequential analysis nothing (see [`Self::swap_retired`]).
     retired: Retired,
     /// Findings about an address since the last batch's end, folded into the analysis then.
     gathered: AddressFindings,
@@ -580,23 +591,19 @@ impl<'w> Analyzer<'w> {
             self.analysis
                 .record_not_retried(answer, self.watching, &mut self.gathered);
         }
-        let retired = &mut self.retired.transactions;
-        let start = retired.len();
-        retired.extend(self.pairing.drain_closed());
-        for transaction in &mut retired[start..] {
+        for transaction in self.pairing.drain_closed() {
             self.analysis
-                .record_transaction(transaction, self.watching, &mut self.gathered);
-            sink(transaction);
-            // Released here: the names' reference counts are shared with the analysis, and
-            // dropped on the worker that frees retired transactions their cache line would go
-            // back and forth between the two threads on every response.
-            transaction.watched = None;
+                .record_transaction(&transaction, self.watching, &mut self.gathered);
+            sink(&transaction);
+            // The watched name's reference counts are the analysis's: released here with
+            // the rest of what this thread made.
+            self.retired.keep_decoded_parts(transaction);
         }
         self.gathered.fold_into(&mut self.analysis.findings);
     }
 
-    /// What the analysis finished with since the last call: transactions already recorded and
-    /// logged, and queries already paired; `spare` (emptied) collects from now on. Decode
+    /// What the analysis finished with since the last call: the messages of transactions already
+    /// recorded and logged, and queries already paired; `spare` (emptied) collects from now on. Decode
     /// workers allocated them; the pipeline hands them back to a worker to drop (a free on
     /// another thread than the allocating one is costly, and the sequential analysis is the
     /// bottleneck), and the worker hands the emptied vectors back for reuse (growing new ones

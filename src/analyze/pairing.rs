@@ -113,6 +113,11 @@ impl Transaction {
             (None, None) => "",
         }
     }
+
+    /// The parts a decode worker allocated: the response, and the query's name.
+    pub fn into_decoded_parts(self) -> (Option<Box<DnsMessage>>, Option<Arc<str>>) {
+        (self.response, self.query_name)
+    }
 }
 
 /// Pairing settings.
