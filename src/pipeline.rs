@@ -258,13 +258,7 @@ impl<'a, 's> Aggregator<'a, 's> {
             match count_or_keep(&mut counters, result) {
                 Some(Decoded::Watched(mut message)) => {
                     if let Some(pseudonyms) = &self.pseudonymize {
-                        // The client is the receiver of a response, the sender of a query.
-                        let client = if message.flags.response {
-                            &mut message.destination
-                        } else {
-                            &mut message.source
-                        };
-                        client.set_ip(pseudonyms.address(client.ip()));
+                        message.set_client_ip(pseudonyms.address(message.client().ip()));
                     }
                     self.analyzer.ingest(message)
                 }

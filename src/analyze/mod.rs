@@ -25,7 +25,9 @@ pub use names::{
     AnswerSet, ClientFacts, NameFacts, Placement, Placements, RcodeClass, ServerFacts,
 };
 pub use occurrences::{Event, FrameRef, Occurrences, Peers};
-pub use pairing::{PairingCounters, PairingSettings, Status, Transaction, WatchedName};
+pub use pairing::{
+    pairing_hash, PairingCounters, PairingSettings, Status, Transaction, WatchedName,
+};
 pub use set_map::{set_hash, SetKey, SetMap};
 pub use truncation::{TruncatedAnswer, TruncationCounters};
 
@@ -675,7 +677,7 @@ mod tests {
             name: name.into(),
             qtype: 1,
         };
-        DnsMessage {
+        let mut message = DnsMessage {
             view: ResponseView::of(&flags, &question, &[]),
             frame: FrameContext {
                 ts_ns: 1,
@@ -692,7 +694,10 @@ mod tests {
             answers_complete: true,
             edns_udp_size: None,
             watched_question,
-        }
+            pairing_hash: 0,
+        };
+        message.update_pairing_hash();
+        message
     }
 
     #[test]

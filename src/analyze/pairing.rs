@@ -11,9 +11,9 @@ use crate::decode::{DnsMessage, Flags, Transport};
 use hashbrown::hash_map::Entry;
 use hashbrown::{Equivalent, HashMap};
 use std::collections::VecDeque;
-use std::hash::{Hash, Hasher};
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, LazyLock};
 
 /// Retry frames remembered per transaction.
 const MAX_RETRY_FRAMES: usize = 8;
@@ -214,22 +214,21 @@ fn queue_entry_bytes(key: &Key) -> usize {
     GROWTH_SLACK * std::mem::size_of::<(u64, u64, Table, Key)>() + string_bytes(&key.qname)
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Key {
-    client: SocketAddr,
-    server: SocketAddr,
-    transport: Transport,
-    id: u16,
-    qname: Arc<str>,
-    qtype: u16,
+/// The hasher of pairing keys, seeded at random once per process: keys come from the network,
+/// and with a hash known in advance crafted queries could all collide.
+static KEY_HASHER: LazyLock<foldhash::fast::RandomState> =
+    LazyLock::new(foldhash::fast::RandomState::default);
+
+/// The hash of a message's pairing key: its client and server (address and port), transport,
+/// id, question name (normalized) and type. The decoder works it out on the decode workers
+/// ([`DnsMessage::pairing_hash`]); the tables then only compare.
+pub fn pairing_hash(message: &DnsMessage) -> u64 {
+    KEY_HASHER.hash_one(KeyFields::of(message))
 }
 
-/// A key's fields with the name borrowed: what the tables hash and compare. A message is
-/// looked up through it without touching its name's reference count: the name was allocated
-/// on a decode worker, which frees it later, and a count written here would send its cache
-/// line back and forth between the two threads for every response.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-struct KeyRef<'a> {
+/// What a pairing key is made of, with the name borrowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct KeyFields<'a> {
     client: SocketAddr,
     server: SocketAddr,
     transport: Transport,
@@ -238,14 +237,14 @@ struct KeyRef<'a> {
     qtype: u16,
 }
 
-impl<'a> KeyRef<'a> {
+impl<'a> KeyFields<'a> {
     fn of(message: &'a DnsMessage) -> Self {
         let (client, server) = if message.flags.response {
             (message.destination, message.source)
         } else {
             (message.source, message.destination)
         };
-        KeyRef {
+        KeyFields {
             client,
             server,
             transport: message.transport,
@@ -254,24 +253,79 @@ impl<'a> KeyRef<'a> {
             qtype: message.question.qtype,
         }
     }
+}
 
-    /// The owned key, sharing `qname` (the same name as `self.qname`).
+/// The fixed-size fields packed into four words before the name (a derived hash would feed the
+/// hasher a round per field and per address part: twice the cost, on the decode workers).
+impl Hash for KeyFields<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let bits = |address: &SocketAddr| match address.ip() {
+            IpAddr::V4(ip) => u128::from(ip.to_bits()),
+            IpAddr::V6(ip) => ip.to_bits(),
+        };
+        state.write_u128(bits(&self.client));
+        state.write_u128(bits(&self.server));
+        state.write_u64(
+            u64::from(self.client.port()) << 48
+                | u64::from(self.server.port()) << 32
+                | u64::from(self.id) << 16
+                | u64::from(self.qtype),
+        );
+        state.write_u8(self.transport as u8);
+        state.write(self.qname.as_bytes());
+    }
+}
+
+/// A key held in the tables and the expiry queue, with its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Key {
+    client: SocketAddr,
+    server: SocketAddr,
+    transport: Transport,
+    id: u16,
+    qname: Arc<str>,
+    qtype: u16,
+    hash: u64,
+}
+
+/// A message's key as looked up: its fields borrowed, and the hash the decoder worked out. A
+/// lookup touches nothing of the message: its name was allocated on a decode worker, which
+/// frees it later, and a reference count written here would send the name's cache line back
+/// and forth between the two threads for every response.
+#[derive(Clone, Copy)]
+struct KeyRef<'a> {
+    fields: KeyFields<'a>,
+    hash: u64,
+}
+
+impl<'a> KeyRef<'a> {
+    fn of(message: &'a DnsMessage) -> Self {
+        debug_assert_eq!(message.pairing_hash, pairing_hash(message), "stale pairing hash");
+        KeyRef {
+            fields: KeyFields::of(message),
+            hash: message.pairing_hash,
+        }
+    }
+
+    /// The owned key, sharing `qname` (the same name as the fields').
     fn to_key(self, qname: &Arc<str>) -> Key {
-        debug_assert_eq!(**qname, *self.qname);
+        let fields = self.fields;
+        debug_assert_eq!(**qname, *fields.qname);
         Key {
-            client: self.client,
-            server: self.server,
-            transport: self.transport,
-            id: self.id,
+            client: fields.client,
+            server: fields.server,
+            transport: fields.transport,
+            id: fields.id,
             qname: qname.clone(),
-            qtype: self.qtype,
+            qtype: fields.qtype,
+            hash: self.hash,
         }
     }
 }
 
 impl Key {
-    fn as_ref(&self) -> KeyRef<'_> {
-        KeyRef {
+    fn fields(&self) -> KeyFields<'_> {
+        KeyFields {
             client: self.client,
             server: self.server,
             transport: self.transport,
@@ -282,18 +336,47 @@ impl Key {
     }
 }
 
-/// Hashed as its [`KeyRef`], so either finds the other.
+/// Keys and their lookups hash as their stored hash (see [`StoredHash`]).
 impl Hash for Key {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.as_ref().hash(state);
+        state.write_u64(self.hash);
+    }
+}
+
+impl Hash for KeyRef<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
     }
 }
 
 impl Equivalent<Key> for KeyRef<'_> {
     fn equivalent(&self, key: &Key) -> bool {
-        *self == key.as_ref()
+        self.hash == key.hash && self.fields == key.fields()
     }
 }
+
+/// The "hasher" of the pairing tables: keys arrive hashed, so it passes the hash through.
+#[derive(Default)]
+struct StoredHash(u64);
+
+impl Hasher for StoredHash {
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is called (by `Key` and `KeyRef`); anything else is still hashed.
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+
+    fn write_u64(&mut self, hash: u64) {
+        self.0 = hash;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type KeyTable<V> = HashMap<Key, V, BuildHasherDefault<StoredHash>>;
 
 #[derive(Debug)]
 struct PendingQuery {
@@ -325,8 +408,8 @@ enum Table {
 #[derive(Debug)]
 pub struct Pairing {
     settings: PairingSettings,
-    pending: HashMap<Key, PendingQuery, ahash::RandomState>,
-    answered: HashMap<Key, RecentAnswer, ahash::RandomState>,
+    pending: KeyTable<PendingQuery>,
+    answered: KeyTable<RecentAnswer>,
     /// Expiry queue in insertion order: (deadline, sequence, table, key).
     order: VecDeque<(u64, u64, Table, Key)>,
     next_sequence: u64,
@@ -472,14 +555,15 @@ impl Pairing {
     ) {
         let ts = message.frame.ts_ns;
         let key = KeyRef::of(&message);
+        let fields = key.fields;
         let mut transaction = Transaction {
             status: Status::Orphan,
-            client: key.client,
-            server: key.server,
-            transport: key.transport,
-            id: key.id,
+            client: fields.client,
+            server: fields.server,
+            transport: fields.transport,
+            id: fields.id,
             query_name: None,
-            qtype: key.qtype,
+            qtype: fields.qtype,
             query: None,
             query_flags: None,
             retries: 0,
@@ -673,7 +757,7 @@ mod tests {
                 }]
             })
             .unwrap_or_default();
-        DnsMessage {
+        let mut message = DnsMessage {
             view: ResponseView::of(&flags, &question, &answers),
             frame: FrameContext {
                 ts_ns: (ts_s * SECOND as f64) as u64,
@@ -690,7 +774,10 @@ mod tests {
             answers_complete: true,
             edns_udp_size: None,
             watched_question: None,
-        }
+            pairing_hash: 0,
+        };
+        message.update_pairing_hash();
+        message
     }
 
     fn run(
@@ -820,9 +907,11 @@ mod tests {
         let mut tcp_query = message(3, 0.2, false, 9, None);
         tcp_query.transport = Transport::Tcp;
         tcp_query.source.set_port(40001);
+        tcp_query.update_pairing_hash();
         let mut tcp_answer = message(4, 0.3, true, 9, Some([10, 0, 0, 1]));
         tcp_answer.transport = Transport::Tcp;
         tcp_answer.destination.set_port(40001);
+        tcp_answer.update_pairing_hash();
         let messages = [
             message(1, 0.0, false, 8, None),
             truncated,
@@ -871,7 +960,13 @@ mod tests {
             let frame = u64::from(n) * 3;
             let query = message(frame + 1, f64::from(n) * 0.001, false, n, None);
             let key = KeyRef::of(&query).to_key(query.view.question_key());
-            largest_entry = largest_entry.max(key.bytes() * 2 + 400);
+            // A query (no retries here) or a recent answer, each with its queue entry.
+            let query_entry = key.bytes()
+                + GROWTH_SLACK * std::mem::size_of::<PendingQuery>()
+                + string_bytes(&query.question.name)
+                + HASH_SLOT_OVERHEAD;
+            let entry = query_entry.max(answered_entry_bytes(&key)) + queue_entry_bytes(&key);
+            largest_entry = largest_entry.max(entry);
             pairing.observe(Box::new(query), None, true);
             // Every fourth query is answered twice: a recent answer, then a duplicate.
             if n % 4 == 0 {

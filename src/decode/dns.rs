@@ -285,6 +285,37 @@ pub struct DnsMessage {
     /// The position of the question name in the watch list, when it is a watched name (with
     /// expectations the list holds their names in order: a hint the analysis checks by name).
     pub watched_question: Option<u16>,
+    /// The hash of its pairing key ([`pairing_hash`](crate::analyze::pairing_hash)), worked out
+    /// here on the decode workers; kept current by [`Self::set_client_ip`] and
+    /// [`Self::update_pairing_hash`].
+    pub pairing_hash: u64,
+}
+
+impl DnsMessage {
+    /// Works the pairing hash out again (after building or changing a message by hand).
+    pub fn update_pairing_hash(&mut self) {
+        self.pairing_hash = crate::analyze::pairing_hash(self);
+    }
+
+    /// The client: the receiver of a response, the sender of a query.
+    pub fn client(&self) -> SocketAddr {
+        if self.flags.response {
+            self.destination
+        } else {
+            self.source
+        }
+    }
+
+    /// Replaces the client's address.
+    pub fn set_client_ip(&mut self, ip: IpAddr) {
+        let client = if self.flags.response {
+            &mut self.destination
+        } else {
+            &mut self.source
+        };
+        client.set_ip(ip);
+        self.update_pairing_hash();
+    }
 }
 
 /// Header fields the prefilter reads.
@@ -463,7 +494,7 @@ pub fn decode_message(
         return Ok(super::Decoded::Undecodable { is_response, why });
     };
     let view = ResponseView::of(&header.flags, &question, &sections.answers);
-    Ok(super::Decoded::Watched(Box::new(DnsMessage {
+    let mut message = Box::new(DnsMessage {
         view,
         frame,
         source,
@@ -479,7 +510,10 @@ pub fn decode_message(
             .end
             .and_then(|end| edns_udp_size(message, end, &header)),
         watched_question: watched_question.and_then(|position| u16::try_from(position).ok()),
-    })))
+        pairing_hash: 0,
+    });
+    message.update_pairing_hash();
+    Ok(super::Decoded::Watched(message))
 }
 
 /// What could be decoded of the question and answer sections.
