@@ -6,20 +6,69 @@
 //! clients sort them.
 
 use hashbrown::HashTable;
+use std::hash::BuildHasher;
 use std::net::IpAddr;
+use std::sync::LazyLock;
+
+/// The hasher of client addresses, seeded at random once per process: addresses come from the
+/// network, and with a hash known in advance crafted clients could all collide.
+static CLIENT_HASHER: LazyLock<foldhash::fast::RandomState> =
+    LazyLock::new(foldhash::fast::RandomState::default);
+
+/// A client address with its hash. The decoder hashes each message's client on the decode
+/// workers ([`DnsMessage::client_hash`](crate::decode::DnsMessage::client_hash)), so the
+/// analysing thread's lookups in every client table only compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashedClient {
+    address: IpAddr,
+    hash: u64,
+}
+
+impl HashedClient {
+    /// `address`, hashed here.
+    pub fn new(address: IpAddr) -> Self {
+        HashedClient {
+            address,
+            hash: Self::hash_of(&address),
+        }
+    }
+
+    /// `address` with the hash [`Self::hash_of`] gave it earlier (checked in debug builds).
+    pub fn with_hash(address: IpAddr, hash: u64) -> Self {
+        debug_assert_eq!(hash, Self::hash_of(&address), "stale client hash");
+        HashedClient { address, hash }
+    }
+
+    /// The hash of `address` (in this process).
+    pub fn hash_of(address: &IpAddr) -> u64 {
+        let bits = match address {
+            IpAddr::V4(ip) => u128::from(ip.to_bits()),
+            IpAddr::V6(ip) => ip.to_bits(),
+        };
+        CLIENT_HASHER.hash_one(bits)
+    }
+
+    /// The address.
+    pub fn address(&self) -> IpAddr {
+        self.address
+    }
+}
 
 /// Per-client values keyed by client address.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct ClientMap<V> {
     slots: HashTable<(IpAddr, V)>,
-    hasher: ahash::RandomState,
+}
+
+impl<V> Default for ClientMap<V> {
+    fn default() -> Self {
+        ClientMap {
+            slots: HashTable::new(),
+        }
+    }
 }
 
 impl<V> ClientMap<V> {
-    fn hash(&self, client: &IpAddr) -> u64 {
-        self.hasher.hash_one(client)
-    }
-
     /// Clients held.
     pub fn len(&self) -> usize {
         self.slots.len()
@@ -29,28 +78,26 @@ impl<V> ClientMap<V> {
     pub fn get(&self, client: &IpAddr) -> Option<&V> {
         let (_, value) = self
             .slots
-            .find(self.hash(client), |(held, _)| held == client)?;
+            .find(HashedClient::hash_of(client), |(held, _)| held == client)?;
         Some(value)
     }
 
     /// The value of `client`, created (default) while fewer than `cap` clients are held;
     /// `None` for a further client.
-    pub fn tracked(&mut self, client: IpAddr, cap: usize) -> Option<&mut V>
+    pub fn tracked(&mut self, client: HashedClient, cap: usize) -> Option<&mut V>
     where
         V: Default,
     {
-        let hash = self.hash(&client);
         let held = self.slots.len();
-        let hasher = &self.hasher;
         let entry = self.slots.entry(
-            hash,
-            |(held, _)| *held == client,
-            |(held, _)| hasher.hash_one(held),
+            client.hash,
+            |(held, _)| *held == client.address,
+            |(held, _)| HashedClient::hash_of(held),
         );
         match entry {
             hashbrown::hash_table::Entry::Occupied(slot) => Some(&mut slot.into_mut().1),
             hashbrown::hash_table::Entry::Vacant(slot) if held < cap => {
-                Some(&mut slot.insert((client, V::default())).into_mut().1)
+                Some(&mut slot.insert((client.address, V::default())).into_mut().1)
             }
             hashbrown::hash_table::Entry::Vacant(_) => None,
         }
@@ -58,8 +105,8 @@ impl<V> ClientMap<V> {
 
     /// Asks the CPU to load `client`'s slot into its cache; changes nothing. The slot is the
     /// first whose hash tag matches, almost always the client's own (no key is read here).
-    pub fn prefetch(&self, client: &IpAddr) {
-        if let Some(slot) = self.slots.find(self.hash(client), |_| true) {
+    pub fn prefetch(&self, client: HashedClient) {
+        if let Some(slot) = self.slots.find(client.hash, |_| true) {
             crate::prefetch::prefetch_value(slot);
         }
     }
@@ -88,17 +135,21 @@ mod tests {
         IpAddr::from([10, 0, 0, last])
     }
 
+    fn hashed(last: u8) -> HashedClient {
+        HashedClient::new(client(last))
+    }
+
     #[test]
     fn holds_at_most_cap_clients_and_prefetching_changes_nothing() {
         let mut map: ClientMap<u64> = ClientMap::default();
-        map.prefetch(&client(1)); // empty table: no slot, no hint
-        *map.tracked(client(1), 2).unwrap() += 5;
-        *map.tracked(client(2), 2).unwrap() += 7;
-        assert!(map.tracked(client(3), 2).is_none());
+        map.prefetch(hashed(1)); // empty table: no slot, no hint
+        *map.tracked(hashed(1), 2).unwrap() += 5;
+        *map.tracked(hashed(2), 2).unwrap() += 7;
+        assert!(map.tracked(hashed(3), 2).is_none());
         for last in 0..=3 {
-            map.prefetch(&client(last));
+            map.prefetch(hashed(last));
         }
-        *map.tracked(client(1), 2).unwrap() += 1;
+        *map.tracked(hashed(1), 2).unwrap() += 1;
         assert_eq!(map.len(), 2);
         assert_eq!(map.get(&client(1)), Some(&6));
         assert_eq!(map.get(&client(2)), Some(&7));

@@ -3,7 +3,7 @@
 //! on the analysing thread), seen in address order wherever it is read, reported or saved, so
 //! that output never depends on the table's layout.
 
-use super::client_map::ClientMap;
+use super::client_map::{ClientMap, HashedClient};
 use super::names::ClientFacts;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::HashMap;
@@ -28,19 +28,19 @@ impl ClientTable {
 
     /// The facts of `client`, created if fewer than `cap` clients are held; `None` for a
     /// further client.
-    pub fn tracked(&mut self, client: IpAddr, cap: usize) -> Option<&mut ClientFacts> {
+    pub fn tracked(&mut self, client: HashedClient, cap: usize) -> Option<&mut ClientFacts> {
         self.clients.tracked(client, cap)
     }
 
     /// The facts of `client`, created if missing (merging and tests; no cap).
     pub fn entry(&mut self, client: IpAddr) -> &mut ClientFacts {
         self.clients
-            .tracked(client, usize::MAX)
+            .tracked(HashedClient::new(client), usize::MAX)
             .expect("an uncapped table takes every client")
     }
 
     /// Asks the CPU to load `client`'s facts into its cache (see [`ClientMap::prefetch`]).
-    pub fn prefetch(&self, client: &IpAddr) {
+    pub fn prefetch(&self, client: HashedClient) {
         self.clients.prefetch(client);
     }
 
@@ -145,10 +145,11 @@ mod tests {
     #[test]
     fn holds_at_most_cap_clients_and_still_finds_the_held_ones() {
         let mut table = ClientTable::default();
-        assert!(table.tracked(client(1), 2).is_some());
-        assert!(table.tracked(client(2), 2).is_some());
-        assert!(table.tracked(client(3), 2).is_none());
-        table.tracked(client(1), 2).unwrap().responses += 1;
+        let hashed = |last| HashedClient::new(client(last));
+        assert!(table.tracked(hashed(1), 2).is_some());
+        assert!(table.tracked(hashed(2), 2).is_some());
+        assert!(table.tracked(hashed(3), 2).is_none());
+        table.tracked(hashed(1), 2).unwrap().responses += 1;
         assert_eq!(table.len(), 2);
         assert_eq!(table.iter().next().unwrap().1.responses, 1);
     }

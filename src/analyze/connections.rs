@@ -5,7 +5,7 @@
 //! [`RecentAnswers`] is the sequential lookup state (bounded); [`MemberConnections`] is the
 //! mergeable result kept per name.
 
-use super::client_map::ClientMap;
+use super::client_map::{ClientMap, HashedClient};
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 use std::collections::{BTreeMap, BTreeSet};
@@ -169,7 +169,7 @@ impl std::fmt::Debug for RecentAnswers {
 
 impl RecentAnswers {
     /// Asks the CPU to load `client`'s answers into its cache (see [`ClientMap::prefetch`]).
-    pub fn prefetch(&self, client: &IpAddr) {
+    pub fn prefetch(&self, client: HashedClient) {
         self.by_client.prefetch(client);
     }
 
@@ -177,7 +177,7 @@ impl RecentAnswers {
     /// [`REMEMBERED_POSITIONS`]) for `name` at `ts_ns`.
     pub fn remember(
         &mut self,
-        client: IpAddr,
+        client: HashedClient,
         name: &Arc<str>,
         ts_ns: u64,
         ttl_s: u32,
@@ -231,11 +231,12 @@ mod tests {
         let mut recent = RecentAnswers::default();
         let (pool, other): (Arc<str>, Arc<str>) = ("pool".into(), "other".into());
         let client = IpAddr::from([172, 16, 0, 9]);
-        recent.prefetch(&client); // on an empty table, and below on a filled one: a hint only
-        recent.remember(client, &pool, 1_000, 60, [ip(2), ip(1)]);
-        recent.remember(client, &other, 2_000, 60, [ip(1)]);
-        recent.prefetch(&client);
-        recent.prefetch(&IpAddr::from([172, 16, 0, 1]));
+        let hashed = HashedClient::new(client);
+        recent.prefetch(hashed); // on an empty table, and below on a filled one: a hint only
+        recent.remember(hashed, &pool, 1_000, 60, [ip(2), ip(1)]);
+        recent.remember(hashed, &other, 2_000, 60, [ip(1)]);
+        recent.prefetch(hashed);
+        recent.prefetch(HashedClient::new(IpAddr::from([172, 16, 0, 1])));
         assert_eq!(
             recent.lookup(&client, &ip(2), 5_000),
             Some((pool.clone(), 0))
@@ -253,11 +254,12 @@ mod tests {
     fn a_client_keeps_the_latest_answer_per_name_and_drops_the_oldest_name() {
         let mut recent = RecentAnswers::default();
         let client = IpAddr::from([172, 16, 0, 9]);
+        let hashed = HashedClient::new(client);
         let names: Vec<Arc<str>> = (0..=MAX_ANSWERS_PER_CLIENT)
             .map(|n| format!("n{n}").into())
             .collect();
         for (n, name) in names.iter().enumerate() {
-            recent.remember(client, name, 1_000 + n as u64, 60, [ip(n as u8)]);
+            recent.remember(hashed, name, 1_000 + n as u64, 60, [ip(n as u8)]);
         }
         // One name more than fits: the oldest (n0) made room for the newest.
         assert_eq!(recent.lookup(&client, &ip(0), 5_000), None);
@@ -268,7 +270,7 @@ mod tests {
             );
         }
         // A newer answer for a known name replaces its older one in place.
-        recent.remember(client, &names[3], 3_000, 60, [ip(40), ip(3)]);
+        recent.remember(hashed, &names[3], 3_000, 60, [ip(40), ip(3)]);
         assert_eq!(
             recent.lookup(&client, &ip(3), 5_000),
             Some((names[3].clone(), 1))

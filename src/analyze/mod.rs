@@ -19,6 +19,7 @@ pub mod timeline;
 mod truncation;
 
 use findings::record_finding;
+pub use client_map::HashedClient;
 pub use findings::{AddressFindings, FindingKey, FindingKind, Severity};
 pub use latency::{bucket_upper_ns, LatencyHistogram};
 pub use names::{
@@ -514,13 +515,13 @@ impl<'w> Analyzer<'w> {
         if !clients || !message.flags.response || self.watching.expectations().is_none() {
             return;
         }
-        let client = message.destination.ip();
-        self.recent_answers.prefetch(&client);
+        let client = message.hashed_client();
+        self.recent_answers.prefetch(client);
         // Which expected name the message counts for is known only once it is attributed;
         // expectations name a few pools, so the client's slot is hinted in each name's table.
         if self.analysis.names.len() <= PREFETCHED_NAMES {
             for facts in self.analysis.names.values() {
-                facts.clients.prefetch(&client);
+                facts.clients.prefetch(client);
             }
         }
     }
@@ -540,7 +541,7 @@ impl<'w> Analyzer<'w> {
             return;
         }
         let ttl = message.answers.iter().map(|a| a.ttl).max().unwrap_or(0);
-        let client = message.destination.ip();
+        let client = message.hashed_client();
         self.recent_answers
             .remember(client, &watched.key, message.frame.ts_ns, ttl, addresses);
     }
@@ -695,8 +696,9 @@ mod tests {
             edns_udp_size: None,
             watched_question,
             pairing_hash: 0,
+            client_hash: 0,
         };
-        message.update_pairing_hash();
+        message.update_hashes();
         message
     }
 

@@ -775,8 +775,9 @@ mod tests {
             edns_udp_size: None,
             watched_question: None,
             pairing_hash: 0,
+            client_hash: 0,
         };
-        message.update_pairing_hash();
+        message.update_hashes();
         message
     }
 
@@ -907,11 +908,11 @@ mod tests {
         let mut tcp_query = message(3, 0.2, false, 9, None);
         tcp_query.transport = Transport::Tcp;
         tcp_query.source.set_port(40001);
-        tcp_query.update_pairing_hash();
+        tcp_query.update_hashes();
         let mut tcp_answer = message(4, 0.3, true, 9, Some([10, 0, 0, 1]));
         tcp_answer.transport = Transport::Tcp;
         tcp_answer.destination.set_port(40001);
-        tcp_answer.update_pairing_hash();
+        tcp_answer.update_hashes();
         let messages = [
             message(1, 0.0, false, 8, None),
             truncated,

@@ -7,6 +7,7 @@
 
 use super::view::ResponseView;
 use super::{FrameContext, Layer, Skip, Transport};
+use crate::analyze::HashedClient;
 use hickory_proto::op::Query;
 use hickory_proto::rr::{RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
@@ -287,14 +288,23 @@ pub struct DnsMessage {
     pub watched_question: Option<u16>,
     /// The hash of its pairing key ([`pairing_hash`](crate::analyze::pairing_hash)), worked out
     /// here on the decode workers; kept current by [`Self::set_client_ip`] and
-    /// [`Self::update_pairing_hash`].
+    /// [`Self::update_hashes`].
     pub pairing_hash: u64,
+    /// The hash of its client's address ([`HashedClient::hash_of`]), likewise.
+    pub client_hash: u64,
 }
 
 impl DnsMessage {
-    /// Works the pairing hash out again (after building or changing a message by hand).
-    pub fn update_pairing_hash(&mut self) {
+    /// Works the pairing and client hashes out again (after building or changing a message by
+    /// hand).
+    pub fn update_hashes(&mut self) {
         self.pairing_hash = crate::analyze::pairing_hash(self);
+        self.client_hash = HashedClient::hash_of(&self.client().ip());
+    }
+
+    /// The client's address with its hash.
+    pub fn hashed_client(&self) -> HashedClient {
+        HashedClient::with_hash(self.client().ip(), self.client_hash)
     }
 
     /// The client: the receiver of a response, the sender of a query.
@@ -314,7 +324,7 @@ impl DnsMessage {
             &mut self.source
         };
         client.set_ip(ip);
-        self.update_pairing_hash();
+        self.update_hashes();
     }
 }
 
@@ -511,8 +521,9 @@ pub fn decode_message(
             .and_then(|end| edns_udp_size(message, end, &header)),
         watched_question: watched_question.and_then(|position| u16::try_from(position).ok()),
         pairing_hash: 0,
+        client_hash: 0,
     });
-    message.update_pairing_hash();
+    message.update_hashes();
     Ok(super::Decoded::Watched(message))
 }
 
