@@ -431,9 +431,9 @@ impl Retired {
         self.names.clear();
     }
 
-    /// Keeps the parts of a finished transaction a decode worker allocated; drops the rest.
-    fn keep_decoded_parts(&mut self, transaction: Transaction) {
-        let (response, query_name) = transaction.into_decoded_parts();
+    /// Takes the parts of a finished transaction a decode worker allocated.
+    fn keep_decoded_parts(&mut self, transaction: &mut Transaction) {
+        let (response, query_name) = transaction.take_decoded_parts();
         self.messages.extend(response);
         self.names.extend(query_name);
     }
@@ -594,14 +594,15 @@ impl<'w> Analyzer<'w> {
             self.analysis
                 .record_not_retried(answer, self.watching, &mut self.gathered);
         }
-        for transaction in self.pairing.drain_closed() {
-            self.analysis
-                .record_transaction(&transaction, self.watching, &mut self.gathered);
-            sink(&transaction);
+        let (analysis, watching) = (&mut self.analysis, self.watching);
+        let (gathered, retired) = (&mut self.gathered, &mut self.retired);
+        self.pairing.visit_closed(|transaction| {
+            analysis.record_transaction(transaction, watching, gathered);
+            sink(transaction);
             // The watched name's reference counts are the analysis's: released here with
             // the rest of what this thread made.
-            self.retired.keep_decoded_parts(transaction);
-        }
+            retired.keep_decoded_parts(transaction);
+        });
         self.gathered.fold_into(&mut self.analysis.findings);
     }
 
