@@ -258,40 +258,48 @@ pub struct Answer {
 }
 
 /// A DNS message about a watched name, decoded in full (question and answer section).
+///
+/// Laid out in this order (`repr(C)`) for the two threads of a run: a decode worker allocates
+/// the message and later frees it, reading only its heap handles (answers, view, question) to
+/// do so; the analysing thread reads it all but writes only `frame` (its frame number, once the
+/// frames before its segment are counted). The handles come first and `frame` after them,
+/// beyond the third 64-byte line (messages are allocated 64-byte aligned in blocks of five
+/// lines), so freeing a message never reads a line the other core wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[repr(C)]
 pub struct DnsMessage {
-    /// Where and when it was captured.
-    pub frame: FrameContext,
+    /// The answer section, in order (as far as it could be decoded).
+    pub answers: Vec<Answer>,
+    /// The message reduced to what the analysis reads (worked out here, on the decode workers).
+    pub view: ResponseView,
+    /// The first question.
+    pub question: Question,
     /// Sender.
     pub source: SocketAddr,
     /// Receiver.
     pub destination: SocketAddr,
-    /// UDP or TCP.
-    pub transport: Transport,
-    /// DNS transaction id.
-    pub id: u16,
-    /// Header flags.
-    pub flags: Flags,
-    /// The first question.
-    pub question: Question,
-    /// The answer section, in order (as far as it could be decoded).
-    pub answers: Vec<Answer>,
-    /// False when the answer section was cut short (snaplen), malformed part-way or the
-    /// response is truncated (TC): the answers present are real, but absent ones prove nothing.
-    pub answers_complete: bool,
-    /// The UDP payload size advertised in an EDNS0 OPT record, if any.
-    pub edns_udp_size: Option<u16>,
-    /// The message reduced to what the analysis reads (worked out here, on the decode workers).
-    pub view: ResponseView,
-    /// The position of the question name in the watch list, when it is a watched name (with
-    /// expectations the list holds their names in order: a hint the analysis checks by name).
-    pub watched_question: Option<u16>,
+    /// Where and when it was captured.
+    pub frame: FrameContext,
     /// The hash of its pairing key ([`pairing_hash`](crate::analyze::pairing_hash)), worked out
     /// here on the decode workers; kept current by [`Self::set_client_ip`] and
     /// [`Self::update_hashes`].
     pub pairing_hash: u64,
     /// The hash of its client's address ([`HashedClient::hash_of`]), likewise.
     pub client_hash: u64,
+    /// UDP or TCP.
+    pub transport: Transport,
+    /// DNS transaction id.
+    pub id: u16,
+    /// Header flags.
+    pub flags: Flags,
+    /// False when the answer section was cut short (snaplen), malformed part-way or the
+    /// response is truncated (TC): the answers present are real, but absent ones prove nothing.
+    pub answers_complete: bool,
+    /// The UDP payload size advertised in an EDNS0 OPT record, if any.
+    pub edns_udp_size: Option<u16>,
+    /// The position of the question name in the watch list, when it is a watched name (with
+    /// expectations the list holds their names in order: a hint the analysis checks by name).
+    pub watched_question: Option<u16>,
 }
 
 impl DnsMessage {
@@ -814,6 +822,16 @@ pub fn type_name(rtype: u16) -> String {
 pub(crate) mod tests {
     use super::*;
     use crate::decode::Decoded;
+
+    #[test]
+    fn a_message_is_freed_without_reading_the_line_the_analysis_writes() {
+        use std::mem::{offset_of, size_of};
+        let line = |offset: usize| offset / 64;
+        let handles_end = offset_of!(DnsMessage, question) + size_of::<Question>() - 1;
+        assert!(line(offset_of!(DnsMessage, frame)) > line(handles_end));
+        // Five lines: mimalloc's 320-byte blocks, which start 64-byte aligned.
+        assert!(size_of::<DnsMessage>() <= 320);
+    }
 
     /// Wire bytes of `name` in its original case.
     fn wire(name: &str) -> Vec<u8> {
