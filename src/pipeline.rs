@@ -150,8 +150,8 @@ struct Aggregator<'a, 's> {
     reassembled: Vec<Result<Decoded, Skip>>,
     /// A spare vector handed back to the decoder so batches reuse it.
     spare: Vec<Decoded>,
-    /// Where finished transactions and messages go to be dropped: a decode worker (threads),
-    /// or nowhere (dropped here, one thread).
+    /// Where the messages of finished transactions go to be dropped: a decode worker
+    /// (threads), or nowhere (dropped here, one thread).
     retire: Option<RetireChannels>,
 }
 
