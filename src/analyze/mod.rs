@@ -505,13 +505,13 @@ impl<'w> Analyzer<'w> {
         }
     }
 
-    /// Starts loading what ingesting `message` will read: its answers, name chain and addresses,
-    /// and (`clients`; expectations only) the per-client state it will update (see
+    /// Starts loading what ingesting `message` will read: its name chain, addresses and answer
+    /// set, and (`clients`; expectations only) the per-client state it will update (see
     /// [`ClientMap::prefetch`](client_map::ClientMap::prefetch)); changes nothing.
     pub fn prefetch(&self, message: &DnsMessage, clients: bool) {
-        crate::prefetch::prefetch_slice(&message.answers);
         crate::prefetch::prefetch_slice(&message.view.chain);
         crate::prefetch::prefetch_slice(&message.view.addresses);
+        crate::prefetch::prefetch_slice(&message.view.set);
         if !clients || !message.flags.response || self.watching.expectations().is_none() {
             return;
         }
@@ -527,21 +527,17 @@ impl<'w> Analyzer<'w> {
     }
 
     /// Remembers the addresses a client received for a pool name (expectations only), so its
-    /// later connection attempts can be matched with the answer.
+    /// later connection attempts can be matched with the answer: those at the end of the
+    /// answer's CNAME chain, in answer order, with the chain's largest TTL (read from the view:
+    /// the answer records themselves stay on the decode worker's side).
     fn remember_answer(&mut self, message: &DnsMessage, watched: &WatchedName) {
-        if self.watching.expectations().is_none() {
+        let view = &message.view;
+        if self.watching.expectations().is_none() || view.addresses.is_empty() {
             return;
         }
-        let mut addresses = message
-            .answers
-            .iter()
-            .filter_map(|a| a.data.address())
-            .peekable();
-        if addresses.peek().is_none() {
-            return;
-        }
-        let ttl = message.answers.iter().map(|a| a.ttl).max().unwrap_or(0);
+        let ttl = view.max_ttl.unwrap_or(0);
         let client = message.hashed_client();
+        let addresses = view.addresses.iter().copied();
         self.recent_answers
             .remember(client, &watched.key, message.frame.ts_ns, ttl, addresses);
     }
