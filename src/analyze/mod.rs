@@ -18,8 +18,8 @@ mod set_map;
 pub mod timeline;
 mod truncation;
 
-use findings::record_finding;
 pub use client_map::HashedClient;
+use findings::record_finding;
 pub use findings::{AddressFindings, FindingKey, FindingKind, Severity};
 pub use latency::{bucket_upper_ns, LatencyHistogram};
 pub use names::{

@@ -192,7 +192,10 @@ impl NameFacts {
                 self.untracked_answer_sets += 1;
             }
         }
-        match self.clients.tracked(message.hashed_client(), MAX_CLIENTS_PER_NAME) {
+        match self
+            .clients
+            .tracked(message.hashed_client(), MAX_CLIENTS_PER_NAME)
+        {
             Some(client) => {
                 client.responses += 1;
                 client.multi_answers += u64::from(multi);

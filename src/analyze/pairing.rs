@@ -301,7 +301,11 @@ struct KeyRef<'a> {
 
 impl<'a> KeyRef<'a> {
     fn of(message: &'a DnsMessage) -> Self {
-        debug_assert_eq!(message.pairing_hash, pairing_hash(message), "stale pairing hash");
+        debug_assert_eq!(
+            message.pairing_hash,
+            pairing_hash(message),
+            "stale pairing hash"
+        );
         KeyRef {
             fields: KeyFields::of(message),
             hash: message.pairing_hash,
