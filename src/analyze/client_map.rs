@@ -15,6 +15,15 @@ use std::sync::LazyLock;
 static CLIENT_HASHER: LazyLock<foldhash::fast::RandomState> =
     LazyLock::new(foldhash::fast::RandomState::default);
 
+/// An address as one number, for hashing (an IPv4 address and its IPv4-mapped IPv6 form hash
+/// alike; tables still tell them apart by comparing the addresses).
+pub(super) fn address_bits(address: &IpAddr) -> u128 {
+    match address {
+        IpAddr::V4(ip) => u128::from(ip.to_bits()),
+        IpAddr::V6(ip) => ip.to_bits(),
+    }
+}
+
 /// A client address with its hash. The decoder hashes each message's client on the decode
 /// workers ([`DnsMessage::client_hash`](crate::decode::DnsMessage::client_hash)), so the
 /// analysing thread's lookups in every client table only compare.
@@ -41,11 +50,7 @@ impl HashedClient {
 
     /// The hash of `address` (in this process).
     pub fn hash_of(address: &IpAddr) -> u64 {
-        let bits = match address {
-            IpAddr::V4(ip) => u128::from(ip.to_bits()),
-            IpAddr::V6(ip) => ip.to_bits(),
-        };
-        CLIENT_HASHER.hash_one(bits)
+        CLIENT_HASHER.hash_one(address_bits(address))
     }
 
     /// The address.

@@ -5,6 +5,7 @@
 //! a second response to an answered query is a duplicate (flagged when its answers differ).
 //! State is bounded: beyond the cap the oldest entries are evicted and counted.
 
+use super::client_map::address_bits;
 use super::occurrences::FrameRef;
 use super::truncation::{TruncatedAnswer, TruncationTracker};
 use crate::decode::{DnsMessage, Flags, Transport};
@@ -12,7 +13,7 @@ use hashbrown::hash_map::Entry;
 use hashbrown::{Equivalent, HashMap};
 use std::collections::VecDeque;
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, LazyLock};
 
 /// Retry frames remembered per transaction.
@@ -260,12 +261,8 @@ impl<'a> KeyFields<'a> {
 /// hasher a round per field and per address part: twice the cost, on the decode workers).
 impl Hash for KeyFields<'_> {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        let bits = |address: &SocketAddr| match address.ip() {
-            IpAddr::V4(ip) => u128::from(ip.to_bits()),
-            IpAddr::V6(ip) => ip.to_bits(),
-        };
-        state.write_u128(bits(&self.client));
-        state.write_u128(bits(&self.server));
+        state.write_u128(address_bits(&self.client.ip()));
+        state.write_u128(address_bits(&self.server.ip()));
         state.write_u64(
             u64::from(self.client.port()) << 48
                 | u64::from(self.server.port()) << 32
