@@ -52,11 +52,6 @@ impl HashedClient {
     pub fn hash_of(address: &IpAddr) -> u64 {
         CLIENT_HASHER.hash_one(address_bits(address))
     }
-
-    /// The address.
-    pub fn address(&self) -> IpAddr {
-        self.address
-    }
 }
 
 /// Per-client values keyed by client address.

@@ -241,14 +241,9 @@ struct KeyFields<'a> {
 
 impl<'a> KeyFields<'a> {
     fn of(message: &'a DnsMessage) -> Self {
-        let (client, server) = if message.flags.response {
-            (message.destination, message.source)
-        } else {
-            (message.source, message.destination)
-        };
         KeyFields {
-            client,
-            server,
+            client: message.client(),
+            server: message.server(),
             transport: message.transport,
             id: message.id,
             qname: message.view.question_key(),

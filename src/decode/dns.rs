@@ -324,6 +324,15 @@ impl DnsMessage {
         }
     }
 
+    /// The DNS server: the sender of a response, the receiver of a query.
+    pub fn server(&self) -> SocketAddr {
+        if self.flags.response {
+            self.source
+        } else {
+            self.destination
+        }
+    }
+
     /// Replaces the client's address.
     pub fn set_client_ip(&mut self, ip: IpAddr) {
         let client = if self.flags.response {
