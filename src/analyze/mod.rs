@@ -151,7 +151,7 @@ impl Analysis {
         if let (Some(expectations), Some(entry)) = (watching.expectations(), entry) {
             names::check_response(&mut self.findings, gathered, expectations, entry, message);
             if stale_since.is_some() {
-                let old_set: Vec<String> = view.set.iter().map(ToString::to_string).collect();
+                let old_set: Vec<String> = view.set().iter().map(ToString::to_string).collect();
                 let (name, event) = (&*watched.display, names::event_of(message));
                 let subject = old_set.join(", ");
                 let kind = FindingKind::StaleAnswer;
@@ -505,13 +505,10 @@ impl<'w> Analyzer<'w> {
         }
     }
 
-    /// Starts loading what ingesting `message` will read: its name chain, addresses and answer
-    /// set, and (`clients`; expectations only) the per-client state it will update (see
+    /// Starts loading what ingesting `message` will read: what its view keeps on the heap, and (`clients`; expectations only) the per-client state it will update (see
     /// [`ClientMap::prefetch`](client_map::ClientMap::prefetch)); changes nothing.
     pub fn prefetch(&self, message: &DnsMessage, clients: bool) {
-        crate::prefetch::prefetch_slice(&message.view.chain);
-        crate::prefetch::prefetch_slice(&message.view.addresses);
-        crate::prefetch::prefetch_slice(&message.view.set);
+        message.view.prefetch();
         if !clients || !message.flags.response || self.watching.expectations().is_none() {
             return;
         }
@@ -532,12 +529,12 @@ impl<'w> Analyzer<'w> {
     /// the answer records themselves stay on the decode worker's side).
     fn remember_answer(&mut self, message: &DnsMessage, watched: &WatchedName) {
         let view = &message.view;
-        if self.watching.expectations().is_none() || view.addresses.is_empty() {
+        if self.watching.expectations().is_none() || view.addresses().is_empty() {
             return;
         }
         let ttl = view.max_ttl.unwrap_or(0);
         let client = message.hashed_client();
-        let addresses = view.addresses.iter().copied();
+        let addresses = view.addresses().iter().copied();
         self.recent_answers
             .remember(client, &watched.key, message.frame.ts_ns, ttl, addresses);
     }

@@ -161,14 +161,14 @@ impl NameFacts {
             }
         }
         let event = event_of(message);
-        let multi = view.addresses.len() >= 2;
-        let set = (!view.set.is_empty()).then(|| view.set_key());
+        let multi = view.addresses().len() >= 2;
+        let set = (!view.set().is_empty()).then(|| view.set_key());
         let complete_set = set.filter(|_| message.answers_complete);
         self.timeline.record_response(&TimelineResponse {
             ts_ns: event.ts_ns,
             server: event.server,
             addresses: if timeline_detail {
-                &view.addresses
+                view.addresses()
             } else {
                 &[]
             },
@@ -179,7 +179,7 @@ impl NameFacts {
         });
         let stale = complete_set.and_then(|set| self.track_change(set, event.ts_ns));
         if let Some(set) = set {
-            self.addresses.place(&view.addresses);
+            self.addresses.place(view.addresses());
             let ttl = u64::from(view.max_ttl.unwrap_or(0));
             // Known sets (nearly every response) are found without copying the key.
             if let Some(occurrences) = self.answer_sets.get_mut(set) {
@@ -199,7 +199,7 @@ impl NameFacts {
             Some(client) => {
                 client.responses += 1;
                 client.multi_answers += u64::from(multi);
-                client.addresses.place(&view.addresses);
+                client.addresses.place(view.addresses());
             }
             None => self.untracked_clients += 1,
         }
@@ -214,7 +214,7 @@ impl NameFacts {
         // resolver are its upstream view and would count the same lookups twice.
         if multi && message.flags.recursion_desired {
             server.multi_answers += 1;
-            *server.first.entry(view.addresses[0]).or_default() += 1;
+            *server.first.entry(view.addresses()[0]).or_default() += 1;
         }
         if let Some(set) = set {
             if let Some(count) = server.answer_sets.get_mut(set) {
@@ -371,12 +371,12 @@ pub fn check_response(
             }
         }
         RcodeClass::Noerror => {
-            for address in view.addresses.iter().filter(|a| !expected.allows(a)) {
+            for address in view.addresses().iter().filter(|a| !expected.allows(a)) {
                 record_address(findings, FindingKind::WrongAddress, *address);
             }
             // Members are missing only from a complete answer of their own family.
             let complete = message.answers_complete;
-            let answered = |ipv4: bool| view.addresses.iter().any(|a| a.is_ipv4() == ipv4);
+            let answered = |ipv4: bool| view.addresses().iter().any(|a| a.is_ipv4() == ipv4);
             let (v4_answered, v6_answered) =
                 (complete && answered(true), complete && answered(false));
             for member in expected.members.iter().filter(|m| {
@@ -386,7 +386,7 @@ pub fn check_response(
                     v6_answered
                 }
             }) {
-                if !view.addresses.contains(member) {
+                if !view.addresses().contains(member) {
                     record_address(findings, FindingKind::MissingMember, *member);
                 }
             }

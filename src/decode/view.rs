@@ -7,6 +7,7 @@
 use super::dns::{Answer, AnswerData, Flags, Question};
 use crate::analyze::{set_hash, SetKey};
 use crate::expect::normalize;
+use smallvec::{smallvec, SmallVec};
 use std::cell::RefCell;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::IpAddr;
@@ -16,6 +17,9 @@ use std::sync::Arc;
 const MAX_CNAME_HOPS: usize = 16;
 const TYPE_A: u16 = 1;
 const TYPE_AAAA: u16 = 28;
+/// Addresses a view holds inline: a pool of four, in answer order and as the answer set.
+/// Beyond, they go to the heap.
+const INLINE_ADDRESSES: usize = 8;
 
 /// What a response's rcode and answers amount to.
 #[derive(
@@ -71,16 +75,21 @@ impl RcodeClass {
 }
 
 /// A message reduced to what the analysis needs.
+///
+/// Held inline where a response usually fits (one name, a pool's addresses): the decode worker
+/// allocates and frees every message while the analysing thread on another core reads it, so
+/// each separate allocation is one more allocation and free there and one more cache line to
+/// cross between the cores.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResponseView {
     /// Normalized names (lowercase, no trailing dot): the question name, then each CNAME
     /// target followed.
-    pub chain: Vec<Arc<str>>,
-    /// A/AAAA addresses owned by a name on the chain, in answer order (of the asked family
-    /// for A and AAAA questions).
-    pub addresses: Vec<IpAddr>,
-    /// The same addresses, sorted and without repeats: the answer set.
-    pub set: Vec<IpAddr>,
+    pub chain: SmallVec<[Arc<str>; 1]>,
+    /// The addresses ([`Self::addresses`]) followed by the answer set ([`Self::set`]): one
+    /// list, so that both fit inline.
+    addresses_then_set: SmallVec<[IpAddr; INLINE_ADDRESSES]>,
+    /// Where the answer set starts in `addresses_then_set`.
+    set_start: u32,
     /// The answer set's hash ([`set_hash`]), for the analysis's lookups.
     pub set_hash: u64,
     /// Largest TTL of the records on the chain.
@@ -95,7 +104,7 @@ pub struct ResponseView {
 impl ResponseView {
     /// Reduces a message with these flags, question and answers.
     pub fn of(flags: &Flags, question: &Question, answers: &[Answer]) -> Self {
-        let mut chain: Vec<Arc<str>> = vec![normalized_shared(&question.name)];
+        let mut chain: SmallVec<[Arc<str>; 1]> = smallvec![normalized_shared(&question.name)];
         for _ in 0..MAX_CNAME_HOPS {
             let current = chain.last().map(|name| &**name).unwrap_or_default();
             let next = answers.iter().find_map(|answer| match &answer.data {
@@ -114,7 +123,7 @@ impl ResponseView {
         let qtype = question.qtype;
         // One pass over the answers; records of one owner share its name, so the chain test
         // runs once per owner.
-        let mut addresses = Vec::with_capacity(answers.len());
+        let mut addresses: SmallVec<[IpAddr; INLINE_ADDRESSES]> = SmallVec::new();
         let (mut has_data, mut max_ttl) = (false, None::<u32>);
         let mut last_owner: Option<(&Arc<str>, bool)> = None;
         for answer in answers {
@@ -136,7 +145,9 @@ impl ResponseView {
                 TYPE_AAAA => address.is_ipv6(),
                 _ => true,
             });
-            addresses.extend(wanted);
+            if let Some(address) = wanted {
+                addresses.push(address);
+            }
         }
         if matches!(qtype, TYPE_A | TYPE_AAAA) {
             has_data = !addresses.is_empty();
@@ -150,23 +161,44 @@ impl ResponseView {
             5 => RcodeClass::Refused,
             _ => RcodeClass::Other,
         };
-        let mut set = addresses.clone();
+        let mut set: SmallVec<[IpAddr; INLINE_ADDRESSES / 2]> = SmallVec::from_slice(&addresses);
         set.sort_unstable();
         set.dedup();
+        let set_start = u32::try_from(addresses.len()).expect("a message holds few addresses");
+        let mut addresses_then_set = addresses;
+        addresses_then_set.extend_from_slice(&set);
         ResponseView {
             chain,
-            addresses,
+            addresses_then_set,
+            set_start,
             set_hash: set_hash(&set),
-            set,
             max_ttl,
             rcode,
             signature: signature(flags.rcode, answers),
         }
     }
 
+    /// A/AAAA addresses owned by a name on the chain, in answer order (of the asked family
+    /// for A and AAAA questions).
+    pub fn addresses(&self) -> &[IpAddr] {
+        &self.addresses_then_set[..self.set_start as usize]
+    }
+
+    /// The same addresses, sorted and without repeats: the answer set.
+    pub fn set(&self) -> &[IpAddr] {
+        &self.addresses_then_set[self.set_start as usize..]
+    }
+
+    /// Starts loading what the view keeps on the heap when it does not fit inline: a CNAME
+    /// chain's list of names, more addresses than a pool of four (see [`crate::prefetch`]).
+    pub fn prefetch(&self) {
+        crate::prefetch::prefetch_slice(&self.chain);
+        crate::prefetch::prefetch_slice(&self.addresses_then_set);
+    }
+
     /// The answer set with its hash, as the analysis looks it up.
     pub fn set_key(&self) -> SetKey<'_> {
-        SetKey::with_hash(&self.set, self.set_hash)
+        SetKey::with_hash(self.set(), self.set_hash)
     }
 
     /// The normalized question name.
