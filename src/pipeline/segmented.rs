@@ -320,33 +320,28 @@ impl<'p> Replay<'p> {
         timeline.last_ts_ns = last.ts_ns;
         self.packets += frames.len() as u64;
         self.captured_bytes += bytes;
-        // Walkers number frames from 1 in each segment.
+        // Walkers number frames from 1 in each segment; an item's number is made absolute as
+        // it is fed (when the analysis reads its message anyway, prefetched: a pass over the
+        // batch beforehand waited for each message's line from the walker's core).
         let base = self.frames_before;
-        for item in &mut outcome.ordered {
-            if let Some(frame) = item.frame_mut() {
-                frame.frame_number += base;
-            }
-        }
         let mut items = outcome.ordered.into_iter();
         let mut next = 0;
         while let Some(cut) = self.serial.next_cut(&walked.byte_sums, next) {
             let frame = &frames[cut];
-            let last_number = base + frame.frame_number;
             while items
                 .as_mut_slice()
                 .first_mut()
                 .and_then(Decoded::frame_mut)
-                .is_some_and(|f| f.frame_number <= last_number)
+                .is_some_and(|f| f.frame_number <= frame.frame_number)
             {
-                let item = items.next().expect("seen just above");
-                aggregator.feed(item, items.as_slice());
+                feed_numbered(aggregator, &mut items, base);
             }
             aggregator.end_batch(frame.ts_ns);
             next = cut + 1;
         }
         self.serial.last_ts_ns = last.ts_ns;
-        while let Some(item) = items.next() {
-            aggregator.feed(item, items.as_slice());
+        while !items.as_slice().is_empty() {
+            feed_numbered(aggregator, &mut items, base);
         }
         self.segment_frames += frames.len() as u64;
         self.meter.report(self.captured_bytes);
@@ -418,6 +413,22 @@ impl<'p> Replay<'p> {
             self.error,
         )
     }
+}
+
+/// Feeds the next of `items` to the analysis, its frame number made absolute (`base` frames
+/// came before its segment).
+fn feed_numbered(
+    aggregator: &mut Aggregator<'_, '_>,
+    items: &mut std::vec::IntoIter<Decoded>,
+    base: u64,
+) {
+    let Some(mut item) = items.next() else {
+        return;
+    };
+    if let Some(frame) = item.frame_mut() {
+        frame.frame_number += base;
+    }
+    aggregator.feed(item, items.as_slice());
 }
 
 /// Walks segments on `config.threads - 1` walker threads and, while it has nothing to apply,
