@@ -77,6 +77,11 @@ for mix in $MIXES; do
             median=$(printf '%s\n' ${times["$build $threads"]} | sort -n | awk '{ a[NR] = $1 } END { printf "%.3f", a[int((NR + 1) / 2)] / 1e9 }')
             printf '%-4s %-8s %-50s %10s %14.0f\n' "$mix" "$threads" "$build" "$median" "$(echo "$packets / $median" | bc -l)"
         done
+        # The two thread counts of one round ran back to back, in the same phase of the VM:
+        # their ratio, round by round, moves less than the ratio of the two medians.
+        paste <(printf '%s\n' ${times["$build 1"]}) <(printf '%s\n' ${times["$build 2"]}) |
+            awk '{ printf "%.4f\n", $1 / $2 }' | sort -n |
+            awk '{ r[NR] = $1 } END { printf "%-4s 2 vs 1 threads, per round: median %.2fx, range %.2f-%.2fx\n", mix, r[int((NR + 1) / 2)], r[1], r[NR] }' mix="$mix"
     done
     unset times
     echo "after $mix: $(handoff)"
