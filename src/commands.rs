@@ -174,6 +174,7 @@ fn report_read_errors(outcome: &RunOutcome) {
 
 fn run_analyze(config: &AnalyzeConfig) -> Result<Status, CommandError> {
     let (watching, watch) = watching_of(config.expect.as_deref(), false)?;
+    let watch = watch.dropping_answer_records();
     let (outcome, watching) = run_pipeline(&config.input, watching, watch, &mut |_| {});
     let report = build_report(
         &outcome,
@@ -243,7 +244,7 @@ fn run_expect(config: &ExpectConfig) -> Result<Status, CommandError> {
     let (outcome, watching) = run_pipeline(
         &config.input,
         Watching::Discovery,
-        WatchList::everything(),
+        WatchList::everything().dropping_answer_records(),
         &mut |_| {},
     );
     let report = build_report(

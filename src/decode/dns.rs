@@ -11,6 +11,7 @@ use crate::analyze::HashedClient;
 use hickory_proto::op::Query;
 use hickory_proto::rr::{RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
+use std::cell::Cell;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
@@ -32,6 +33,9 @@ pub struct WatchList {
     near_single_labels: Vec<Vec<u8>>,
     /// Decode every message (discovery and the transaction log of all names).
     match_all: bool,
+    /// Drop a message's answer records once its view is worked out (see
+    /// [`Self::dropping_answer_records`]).
+    drops_answer_records: bool,
 }
 
 impl WatchList {
@@ -57,6 +61,7 @@ impl WatchList {
             near_prefixes,
             near_single_labels,
             match_all: false,
+            drops_answer_records: false,
         }
     }
 
@@ -72,6 +77,17 @@ impl WatchList {
     /// true orphan, whatever its name).
     pub fn decodes_every_query(&self) -> bool {
         self.match_all
+    }
+
+    /// The same list, but decoded messages keep no answer records ([`DnsMessage::answers`]
+    /// stays empty) once their view is worked out: only the transaction log prints them, and
+    /// the analysis reads the view. Each message then holds one allocation less, from its
+    /// decoding until the decode worker frees it after the analysis.
+    pub fn dropping_answer_records(self) -> Self {
+        WatchList {
+            drops_answer_records: true,
+            ..self
+        }
     }
 
     /// True when the name at `offset` in `message` is a watched one.
@@ -268,7 +284,8 @@ pub struct Answer {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[repr(C)]
 pub struct DnsMessage {
-    /// The answer section, in order (as far as it could be decoded).
+    /// The answer section, in order (as far as it could be decoded); empty when the watch list
+    /// drops answer records ([`WatchList::dropping_answer_records`]).
     pub answers: Vec<Answer>,
     /// The message reduced to what the analysis reads (worked out here, on the decode workers).
     pub view: ResponseView,
@@ -511,7 +528,7 @@ pub fn decode_message(
     if !watched {
         return Ok(unwatched);
     }
-    let sections = decode_sections(message, &header);
+    let sections = decode_sections(message, &header, ANSWER_SCRATCH.take());
     let Some(question) = sections.question else {
         let why = if truncated {
             Skip::Truncated(Layer::Dns)
@@ -521,6 +538,15 @@ pub fn decode_message(
         return Ok(super::Decoded::Undecodable { is_response, why });
     };
     let view = ResponseView::of(&header.flags, &question, &sections.answers);
+    let answers = match watch.drops_answer_records {
+        false => sections.answers,
+        true => {
+            let mut scratch = sections.answers;
+            scratch.clear();
+            ANSWER_SCRATCH.set(scratch);
+            Vec::new()
+        }
+    };
     let mut message = Box::new(DnsMessage {
         view,
         frame,
@@ -530,7 +556,7 @@ pub fn decode_message(
         id: header.id,
         flags: header.flags,
         question,
-        answers: sections.answers,
+        answers,
         // A truncated (TC) response holds only part of the answer by definition (RFC 2181 §9).
         answers_complete: sections.complete && !header.flags.truncated,
         edns_udp_size: sections
@@ -553,12 +579,19 @@ struct Sections {
     end: Option<usize>,
 }
 
+thread_local! {
+    /// The answer vector of the last message whose answer records were dropped, emptied, for
+    /// the next one to decode into.
+    static ANSWER_SCRATCH: Cell<Vec<Answer>> = const { Cell::new(Vec::new()) };
+}
+
 /// Decodes the question and answer sections with hickory-proto, keeping what precedes an error
-/// (as tshark does): a record cut by the snaplen does not hide the records before it.
-fn decode_sections(message: &[u8], header: &Header) -> Sections {
+/// (as tshark does): a record cut by the snaplen does not hide the records before it. The
+/// answers go into `answers` (empty; its capacity is reused).
+fn decode_sections(message: &[u8], header: &Header, answers: Vec<Answer>) -> Sections {
     let mut sections = Sections {
         question: None,
-        answers: Vec::new(),
+        answers,
         complete: false,
         end: None,
     };
@@ -950,6 +983,42 @@ pub(crate) mod tests {
             ]
         );
         assert_eq!(decoded.answers[0].ttl, 3600);
+    }
+
+    #[test]
+    fn a_watch_list_dropping_answer_records_keeps_the_view_only() {
+        let watch = WatchList::names(["chat.contoso.com"]);
+        let dropping = watch.clone().dropping_answer_records();
+        // Twice, so that the second message decodes into the first one's emptied vector.
+        for (id, last) in [(1u16, 1u8), (2, 9)] {
+            let message = response(
+                id,
+                0,
+                "Chat.contoso.com",
+                &[(1, vec![10, 10, 10, last]), (1, vec![10, 10, 10, 2])],
+            );
+            let Ok(Decoded::Watched(kept)) = decode(&message, &watch) else {
+                panic!("not watched")
+            };
+            let Ok(Decoded::Watched(dropped)) = decode(&message, &dropping) else {
+                panic!("not watched")
+            };
+            assert_eq!(kept.answers.len(), 2);
+            assert!(dropped.answers.is_empty());
+            assert_eq!(dropped.view, kept.view);
+            assert_eq!(
+                dropped.view.addresses()[0],
+                IpAddr::from([10, 10, 10, last])
+            );
+            assert!(dropped.answers_complete);
+            assert_eq!(
+                DnsMessage {
+                    answers: kept.answers.clone(),
+                    ..*dropped
+                },
+                *kept
+            );
+        }
     }
 
     #[test]

@@ -247,7 +247,8 @@ pub fn run(config: &MonitorConfig) -> Result<Status, CommandError> {
     let mut tracker = FindingTracker::new(config.event_interval_ns);
     let mut counters = MonitorCounters::default();
     loop {
-        let mut run = run_config(&config.input, watching.clone(), watch.clone());
+        let decoded = watch.clone().dropping_answer_records();
+        let mut run = run_config(&config.input, watching.clone(), decoded);
         run.pseudonymize = config.pseudonymize.as_deref().map(Pseudonymizer::new);
         let started = Instant::now();
         let mut observer = Observer {
