@@ -505,7 +505,8 @@ impl<'w> Analyzer<'w> {
         }
     }
 
-    /// Starts loading what ingesting `message` will read: what its view keeps on the heap, and (`clients`; expectations only) the per-client state it will update (see
+    /// Starts loading what ingesting `message` will read: what its view keeps on the heap, and
+    /// (`clients`; expectations only) the per-client state it will update (see
     /// [`ClientMap::prefetch`](client_map::ClientMap::prefetch)); changes nothing.
     pub fn prefetch(&self, message: &DnsMessage, clients: bool) {
         message.view.prefetch();

@@ -289,6 +289,34 @@ mod tests {
     }
 
     #[test]
+    fn addresses_keep_answer_order_and_the_set_is_sorted_without_repeats_inline_or_not() {
+        let owner: Arc<str> = "Pool.contoso.com".into();
+        let flags = Flags {
+            response: true,
+            ..Flags::default()
+        };
+        let question = Question {
+            name: owner.clone(),
+            qtype: TYPE_A,
+        };
+        // A pool of four (inline), and twelve with repeats (on the heap).
+        for octets in [vec![3, 1, 4, 2], vec![9, 3, 7, 3, 1, 12, 5, 9, 2, 11, 4, 6]] {
+            let answers: Vec<Answer> = octets.iter().map(|&o| a(&owner, o)).collect();
+            let view = ResponseView::of(&flags, &question, &answers);
+            let address = |o: &u8| IpAddr::from([10, 10, 10, *o]);
+            let in_order: Vec<IpAddr> = octets.iter().map(address).collect();
+            let mut sorted = in_order.clone();
+            sorted.sort();
+            sorted.dedup();
+            assert_eq!(view.addresses(), in_order.as_slice());
+            assert_eq!(view.set(), sorted.as_slice());
+            assert_eq!(view.set_hash, set_hash(&sorted));
+            assert_eq!(&*view.chain[0], "pool.contoso.com");
+            assert_eq!(view.rcode, RcodeClass::Noerror);
+        }
+    }
+
+    #[test]
     fn signatures_ignore_order_case_and_trailing_dots_and_see_everything_else() {
         let long = format!("{}.PersistentChatPool.contoso.com", "Label".repeat(30));
         for name in ["PersistentChatPool.contoso.com", long.as_str()] {
