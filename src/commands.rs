@@ -6,61 +6,16 @@ use crate::analyze::{Severity, Watching};
 use crate::cli::{
     AnalyzeConfig, ColourChoice, Config, ExpectConfig, Format, InputConfig, LogConfig, MergeConfig,
 };
-use crate::decode::{DecodeConfig, WatchList};
-use crate::expect::{self, ExpectError, Expectations};
+use crate::decode::WatchList;
+use crate::job::{
+    build_report, quiet_on_broken_pipe, render_plain, run_config, watching_of, write_stdout,
+};
+pub use crate::job::{CommandError, Status};
 use crate::pipeline::{self, RunConfig, RunOutcome};
 use crate::report::insight::InsightOptions;
 use crate::report::{self, Report, ReportOptions, TextStyle};
 use std::io::{self, IsTerminal, Write};
 use std::sync::OnceLock;
-
-/// How a command ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    /// Nothing at or above the chosen severity.
-    Clean,
-    /// Findings at or above the chosen severity.
-    Findings,
-    /// An input could not be read (the report still covers what was read).
-    InputError,
-}
-
-impl Status {
-    /// The process exit code: 0 clean, 1 findings, 2 error.
-    pub fn exit_code(self) -> u8 {
-        match self {
-            Status::Clean => 0,
-            Status::Findings => 1,
-            Status::InputError => 2,
-        }
-    }
-}
-
-/// A failure that prevents any report.
-#[derive(Debug, thiserror::Error)]
-pub enum CommandError {
-    /// The expectations file is wrong.
-    #[error("{0}")]
-    Expectations(#[from] ExpectError),
-    /// Writing the output failed.
-    #[error("cannot write the report: {0}")]
-    Output(io::Error),
-    /// Writing a file failed.
-    #[error("cannot write {0}: {1}")]
-    File(String, io::Error),
-    /// Reading a file failed.
-    #[error("cannot read {0}: {1}")]
-    Read(String, io::Error),
-    /// Reports cannot be merged.
-    #[error("{0}")]
-    Merge(String),
-    /// Live capture could not start, or monitoring could not be set up.
-    #[error("{0}")]
-    Monitor(String),
-    /// Built without the `live` feature.
-    #[error("this pcdns was built without live capture. Install libpcap (Debian/Ubuntu: apt-get install libpcap-dev; Fedora: dnf install libpcap-devel) and rebuild with: cargo build --release --features live")]
-    LiveNotBuilt,
-}
 
 /// Runs `config`.
 pub fn run(config: Config) -> Result<Status, CommandError> {
@@ -89,28 +44,6 @@ fn show_progress(done: u64, total: u64) {
     bar.set_position(done.min(total));
 }
 
-/// The pipeline settings of `input` (no progress bar, no pseudonyms).
-pub(crate) fn run_config(input: &InputConfig, watching: Watching, watch: WatchList) -> RunConfig {
-    RunConfig {
-        inputs: input.inputs.clone(),
-        decode: DecodeConfig {
-            dns_ports: input.dns_ports.clone(),
-            watch,
-            connection_targets: watching
-                .expectations()
-                .map(Expectations::addresses)
-                .unwrap_or_default(),
-        },
-        watching,
-        threads: input.threads,
-        segment_bytes: input.segment_bytes,
-        progress: None,
-        pairing: input.pairing,
-        reassembly: input.reassembly,
-        pseudonymize: None,
-    }
-}
-
 fn run_pipeline(
     input: &InputConfig,
     watching: Watching,
@@ -127,43 +60,6 @@ fn run_pipeline(
         bar.finish_and_clear();
     }
     (outcome, config.watching)
-}
-
-pub(crate) fn write_stdout(text: &str) -> Result<(), CommandError> {
-    let mut stdout = io::stdout().lock();
-    quiet_on_broken_pipe(
-        stdout
-            .write_all(text.as_bytes())
-            .and_then(|()| stdout.flush()),
-    )
-}
-
-/// A reader that went away (`| head`) is not an error worth a message.
-fn quiet_on_broken_pipe(result: io::Result<()>) -> Result<(), CommandError> {
-    match result {
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        other => other.map_err(CommandError::Output),
-    }
-}
-
-/// The report of a run, stating the settings it ran with.
-pub(crate) fn build_report(
-    outcome: &RunOutcome,
-    watching: &Watching,
-    input: &InputConfig,
-    top_names: usize,
-    insight: InsightOptions,
-) -> Report {
-    report::build(
-        outcome,
-        watching,
-        ReportOptions {
-            top_names,
-            pairing: input.pairing,
-            reassembly: input.reassembly,
-            insight,
-        },
-    )
 }
 
 fn report_read_errors(outcome: &RunOutcome) {
@@ -264,25 +160,6 @@ fn run_expect(config: &ExpectConfig) -> Result<Status, CommandError> {
     })
 }
 
-/// Expectations (or discovery) and the names to decode in full (`every_name`: all of them).
-pub(crate) fn watching_of(
-    expect: Option<&std::path::Path>,
-    every_name: bool,
-) -> Result<(Watching, WatchList), CommandError> {
-    Ok(match expect {
-        Some(path) => {
-            let expectations = expect::load(path)?;
-            let watch = if every_name {
-                WatchList::everything()
-            } else {
-                WatchList::names(expectations.names.iter().map(|n| n.name.as_str()))
-            };
-            (Watching::Expectations(expectations), watch)
-        }
-        None => (Watching::Discovery, WatchList::everything()),
-    })
-}
-
 fn run_log(config: &LogConfig) -> Result<Status, CommandError> {
     let (watching, watch) = watching_of(config.expect.as_deref(), config.all)?;
     let file_names: Vec<String> = config
@@ -330,21 +207,6 @@ fn run_synth(command: &crate::cli::SynthCommand) -> Result<Status, CommandError>
             .map_err(|e| CommandError::File(expect_out.display().to_string(), e))?;
     }
     Ok(Status::Clean)
-}
-
-/// Renders a report without colour or processing rate (monitor and merge output).
-pub(crate) fn render_plain(report: &Report, format: Format) -> String {
-    match format {
-        Format::Json => report::render_json(report),
-        Format::Text => report::render_text(
-            report,
-            TextStyle {
-                colour: false,
-                processing: None,
-                max_clients: 20,
-            },
-        ),
-    }
 }
 
 fn run_merge(config: &MergeConfig) -> Result<Status, CommandError> {

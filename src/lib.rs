@@ -15,12 +15,14 @@
 //!   `live` feature, interfaces through libpcap), behind one trait, `BatchSource`.
 //! - [`decode`]: link → IP → UDP → DNS prefilter → hickory-proto, for watched names only.
 //! - [`analyze`]: per-name facts and findings; mergeable.
+//! - [`keys`]: the keys and hashes decode works out for analyze (a leaf both use).
 //! - [`pipeline`]: threads and channels; the only place that knows about threads.
 //! - [`report`]: the report snapshot and its text and JSON renderings.
 //! - [`monitor`]: `pcdns monitor`: live capture, events, periodic reports, Prometheus endpoint.
 //! - [`pseudonym`]: keyed-hash pseudonyms for client addresses.
 //! - [`synth`]: reproducible synthetic captures for benchmarks and hostile-traffic tests.
 //! - [`commands`]: runs a command, writes output, picks the exit status.
+//! - [`job`]: what the commands and `monitor` share (exit status, errors, run settings, report).
 //! - [`allocator`]: the binary's global allocator (mimalloc, plain entry points where they do).
 //!
 //! # Invariants
@@ -51,6 +53,8 @@ pub mod cli;
 pub mod commands;
 pub mod decode;
 pub mod expect;
+pub mod job;
+pub mod keys;
 pub mod monitor;
 pub mod pipeline;
 pub mod prefetch;

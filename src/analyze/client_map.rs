@@ -5,54 +5,9 @@
 //! ([`ClientMap::prefetch`]). Iteration order is the table's: callers that show or save
 //! clients sort them.
 
+use crate::keys::HashedClient;
 use hashbrown::HashTable;
-use std::hash::BuildHasher;
 use std::net::IpAddr;
-use std::sync::LazyLock;
-
-/// The hasher of client addresses, seeded at random once per process: addresses come from the
-/// network, and with a hash known in advance crafted clients could all collide.
-static CLIENT_HASHER: LazyLock<foldhash::fast::RandomState> =
-    LazyLock::new(foldhash::fast::RandomState::default);
-
-/// An address as one number, for hashing (an IPv4 address and its IPv4-mapped IPv6 form hash
-/// alike; tables still tell them apart by comparing the addresses).
-pub(super) fn address_bits(address: &IpAddr) -> u128 {
-    match address {
-        IpAddr::V4(ip) => u128::from(ip.to_bits()),
-        IpAddr::V6(ip) => ip.to_bits(),
-    }
-}
-
-/// A client address with its hash. The decoder hashes each message's client on the decode
-/// workers ([`DnsMessage::client_hash`](crate::decode::DnsMessage::client_hash)), so the
-/// analysing thread's lookups in every client table only compare.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HashedClient {
-    address: IpAddr,
-    hash: u64,
-}
-
-impl HashedClient {
-    /// `address`, hashed here.
-    pub fn new(address: IpAddr) -> Self {
-        HashedClient {
-            address,
-            hash: Self::hash_of(&address),
-        }
-    }
-
-    /// `address` with the hash [`Self::hash_of`] gave it earlier (checked in debug builds).
-    pub fn with_hash(address: IpAddr, hash: u64) -> Self {
-        debug_assert_eq!(hash, Self::hash_of(&address), "stale client hash");
-        HashedClient { address, hash }
-    }
-
-    /// The hash of `address` (in this process).
-    pub fn hash_of(address: &IpAddr) -> u64 {
-        CLIENT_HASHER.hash_one(address_bits(address))
-    }
-}
 
 /// Per-client values keyed by client address.
 #[derive(Clone)]
@@ -90,14 +45,14 @@ impl<V> ClientMap<V> {
     {
         let held = self.slots.len();
         let entry = self.slots.entry(
-            client.hash,
-            |(held, _)| *held == client.address,
+            client.hash(),
+            |(held, _)| *held == client.address(),
             |(held, _)| HashedClient::hash_of(held),
         );
         match entry {
             hashbrown::hash_table::Entry::Occupied(slot) => Some(&mut slot.into_mut().1),
             hashbrown::hash_table::Entry::Vacant(slot) if held < cap => {
-                Some(&mut slot.insert((client.address, V::default())).into_mut().1)
+                Some(&mut slot.insert((client.address(), V::default())).into_mut().1)
             }
             hashbrown::hash_table::Entry::Vacant(_) => None,
         }
@@ -106,7 +61,7 @@ impl<V> ClientMap<V> {
     /// Asks the CPU to load `client`'s slot into its cache; changes nothing. The slot is the
     /// first whose hash tag matches, almost always the client's own (no key is read here).
     pub fn prefetch(&self, client: HashedClient) {
-        if let Some(slot) = self.slots.find(client.hash, |_| true) {
+        if let Some(slot) = self.slots.find(client.hash(), |_| true) {
             crate::prefetch::prefetch_value(slot);
         }
     }

@@ -3,8 +3,9 @@
 //! on the analysing thread), seen in address order wherever it is read, reported or saved, so
 //! that output never depends on the table's layout.
 
-use super::client_map::{ClientMap, HashedClient};
+use super::client_map::ClientMap;
 use super::names::ClientFacts;
+use crate::keys::HashedClient;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::HashMap;
 use std::net::IpAddr;

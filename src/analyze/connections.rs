@@ -5,7 +5,8 @@
 //! [`RecentAnswers`] is the sequential lookup state (bounded); [`MemberConnections`] is the
 //! mergeable result kept per name.
 
-use super::client_map::{ClientMap, HashedClient};
+use super::client_map::ClientMap;
+use crate::keys::HashedClient;
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 use std::collections::{BTreeMap, BTreeSet};

@@ -18,7 +18,7 @@ mod set_map;
 pub mod timeline;
 mod truncation;
 
-pub use client_map::HashedClient;
+pub use crate::keys::{set_hash, HashedClient, SetKey};
 use findings::record_finding;
 pub use findings::{AddressFindings, FindingKey, FindingKind, Severity};
 pub use latency::{bucket_upper_ns, LatencyHistogram};
@@ -26,10 +26,8 @@ pub use names::{
     AnswerSet, ClientFacts, NameFacts, Placement, Placements, RcodeClass, ServerFacts,
 };
 pub use occurrences::{Event, FrameRef, Occurrences, Peers};
-pub use pairing::{
-    pairing_hash, PairingCounters, PairingSettings, Status, Transaction, WatchedName,
-};
-pub use set_map::{set_hash, SetKey, SetMap};
+pub use pairing::{PairingCounters, PairingSettings, Status, Transaction, WatchedName};
+pub use set_map::SetMap;
 pub use truncation::{TruncatedAnswer, TruncationCounters};
 
 use crate::decode::{ConnectionAttempt, DnsMessage, ReassemblyCounters, Skip, SkipCounts};

@@ -7,11 +7,12 @@ use super::findings::{record_finding, AddressFindings, FindingKey, FindingKind};
 use super::latency::LatencyHistogram;
 use super::occurrences::{Event, FrameRef, Occurrences};
 pub use super::placements::{Placement, Placements};
-use super::set_map::{SetKey, SetMap};
+use super::set_map::SetMap;
 use super::timeline::{Timeline, TimelineResponse};
 use crate::decode::DnsMessage;
 pub use crate::decode::RcodeClass;
 use crate::expect::Expectations;
+use crate::keys::SetKey;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -26,8 +27,7 @@ pub const MAX_ALIASES_PER_NAME: usize = 64;
 const TYPE_A: u16 = 1;
 const TYPE_AAAA: u16 = 28;
 
-/// A distinct answer set: the addresses of one answer, sorted (order is counted separately).
-pub type AnswerSet = Vec<IpAddr>;
+pub use crate::keys::AnswerSet;
 
 /// What one client received for a name.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

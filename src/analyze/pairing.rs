@@ -5,16 +5,16 @@
 //! a second response to an answered query is a duplicate (flagged when its answers differ).
 //! State is bounded: beyond the cap the oldest entries are evicted and counted.
 
-use super::client_map::address_bits;
 use super::occurrences::FrameRef;
 use super::truncation::{TruncatedAnswer, TruncationTracker};
-use crate::decode::{DnsMessage, Flags, Transport};
+use crate::decode::{DnsMessage, Flags};
+use crate::keys::{PairingFields, Transport};
 use hashbrown::hash_map::Entry;
 use hashbrown::{Equivalent, HashMap};
 use std::collections::VecDeque;
-use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::net::SocketAddr;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 /// Retry frames remembered per transaction.
 const MAX_RETRY_FRAMES: usize = 8;
@@ -216,59 +216,6 @@ fn queue_entry_bytes(key: &Key) -> usize {
     GROWTH_SLACK * std::mem::size_of::<(u64, u64, Table, Key)>() + string_bytes(&key.qname)
 }
 
-/// The hasher of pairing keys, seeded at random once per process: keys come from the network,
-/// and with a hash known in advance crafted queries could all collide.
-static KEY_HASHER: LazyLock<foldhash::fast::RandomState> =
-    LazyLock::new(foldhash::fast::RandomState::default);
-
-/// The hash of a message's pairing key: its client and server (address and port), transport,
-/// id, question name (normalized) and type. The decoder works it out on the decode workers
-/// ([`DnsMessage::pairing_hash`]); the tables then only compare.
-pub fn pairing_hash(message: &DnsMessage) -> u64 {
-    KEY_HASHER.hash_one(KeyFields::of(message))
-}
-
-/// What a pairing key is made of, with the name borrowed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct KeyFields<'a> {
-    client: SocketAddr,
-    server: SocketAddr,
-    transport: Transport,
-    id: u16,
-    qname: &'a str,
-    qtype: u16,
-}
-
-impl<'a> KeyFields<'a> {
-    fn of(message: &'a DnsMessage) -> Self {
-        KeyFields {
-            client: message.client(),
-            server: message.server(),
-            transport: message.transport,
-            id: message.id,
-            qname: message.view.question_key(),
-            qtype: message.question.qtype,
-        }
-    }
-}
-
-/// The fixed-size fields packed into four words before the name (a derived hash would feed the
-/// hasher a round per field and per address part: twice the cost, on the decode workers).
-impl Hash for KeyFields<'_> {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u128(address_bits(&self.client.ip()));
-        state.write_u128(address_bits(&self.server.ip()));
-        state.write_u64(
-            u64::from(self.client.port()) << 48
-                | u64::from(self.server.port()) << 32
-                | u64::from(self.id) << 16
-                | u64::from(self.qtype),
-        );
-        state.write_u8(self.transport as u8);
-        state.write(self.qname.as_bytes());
-    }
-}
-
 /// A key held in the tables and the expiry queue, with its hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Key {
@@ -287,7 +234,7 @@ struct Key {
 /// and forth between the two threads for every response.
 #[derive(Clone, Copy)]
 struct KeyRef<'a> {
-    fields: KeyFields<'a>,
+    fields: PairingFields<'a>,
     hash: u64,
 }
 
@@ -295,11 +242,11 @@ impl<'a> KeyRef<'a> {
     fn of(message: &'a DnsMessage) -> Self {
         debug_assert_eq!(
             message.pairing_hash,
-            pairing_hash(message),
+            message.pairing_fields().hash_key(),
             "stale pairing hash"
         );
         KeyRef {
-            fields: KeyFields::of(message),
+            fields: message.pairing_fields(),
             hash: message.pairing_hash,
         }
     }
@@ -321,8 +268,8 @@ impl<'a> KeyRef<'a> {
 }
 
 impl Key {
-    fn fields(&self) -> KeyFields<'_> {
-        KeyFields {
+    fn fields(&self) -> PairingFields<'_> {
+        PairingFields {
             client: self.client,
             server: self.server,
             transport: self.transport,

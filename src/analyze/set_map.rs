@@ -5,66 +5,15 @@
 //! compared once (~86 instructions a lookup). Everything a reader sees (iteration, `Debug`, the
 //! saved state) is in set order, as with the `BTreeMap` this replaced.
 
-use super::names::AnswerSet;
+use crate::keys::{set_hash, AnswerSet, SetKey};
 use hashbrown::HashTable;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
-use std::hash::{BuildHasher, Hasher};
-use std::net::IpAddr;
-use std::sync::LazyLock;
 
 /// Values keyed by answer set.
 #[derive(Clone)]
 pub struct SetMap<V> {
     slots: HashTable<(AnswerSet, V)>,
-}
-
-/// An answer set and its hash. The hash is worked out once per response, on the decode threads
-/// ([`ResponseView::set_key`](crate::decode::ResponseView::set_key)), for all the maps the
-/// analysis looks the set up in.
-#[derive(Debug, Clone, Copy)]
-pub struct SetKey<'a> {
-    set: &'a [IpAddr],
-    hash: u64,
-}
-
-impl<'a> SetKey<'a> {
-    /// `set` with its hash worked out here.
-    pub fn of(set: &'a [IpAddr]) -> Self {
-        SetKey {
-            set,
-            hash: set_hash(set),
-        }
-    }
-
-    /// `set` with `hash`, which must be [`set_hash`] of it.
-    pub fn with_hash(set: &'a [IpAddr], hash: u64) -> Self {
-        debug_assert_eq!(hash, set_hash(set));
-        SetKey { set, hash }
-    }
-
-    /// The addresses.
-    pub fn set(&self) -> &'a [IpAddr] {
-        self.set
-    }
-}
-
-/// The hasher of answer sets, seeded at random once per process.
-static SET_HASHER: LazyLock<ahash::RandomState> = LazyLock::new(ahash::RandomState::new);
-
-/// A hash of a set's addresses, seeded per process: answers come from the network, and with a
-/// hash known in advance crafted answer sets could all collide, turning every lookup into a
-/// scan of up to [`MAX_ANSWER_SETS_PER_NAME`](super::names::MAX_ANSWER_SETS_PER_NAME) sets.
-pub fn set_hash(set: &[IpAddr]) -> u64 {
-    let mut hasher = SET_HASHER.build_hasher();
-    hasher.write_usize(set.len());
-    for address in set {
-        match address {
-            IpAddr::V4(v4) => hasher.write_u32(u32::from(*v4)),
-            IpAddr::V6(v6) => hasher.write_u128(u128::from(*v6)),
-        }
-    }
-    hasher.finish()
 }
 
 impl<V> Default for SetMap<V> {
@@ -88,13 +37,15 @@ impl<V> SetMap<V> {
 
     /// The value of the set, if held.
     pub fn get(&self, key: SetKey<'_>) -> Option<&V> {
-        let (_, value) = self.slots.find(key.hash, |(held, _)| held == key.set)?;
+        let (_, value) = self.slots.find(key.hash(), |(held, _)| held == key.set())?;
         Some(value)
     }
 
     /// The value of the set, if held, to change.
     pub fn get_mut(&mut self, key: SetKey<'_>) -> Option<&mut V> {
-        let (_, value) = self.slots.find_mut(key.hash, |(held, _)| held == key.set)?;
+        let (_, value) = self
+            .slots
+            .find_mut(key.hash(), |(held, _)| held == key.set())?;
         Some(value)
     }
 
@@ -206,6 +157,7 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for SetMap<V> {
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
+    use std::net::IpAddr;
 
     fn set(lasts: &[u8]) -> AnswerSet {
         lasts

@@ -7,7 +7,7 @@
 
 use super::view::ResponseView;
 use super::{FrameContext, Layer, Skip, Transport};
-use crate::analyze::HashedClient;
+use crate::keys::{HashedClient, PairingFields};
 use hickory_proto::op::Query;
 use hickory_proto::rr::{RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
@@ -297,7 +297,7 @@ pub struct DnsMessage {
     pub destination: SocketAddr,
     /// Where and when it was captured.
     pub frame: FrameContext,
-    /// The hash of its pairing key ([`pairing_hash`](crate::analyze::pairing_hash)), worked out
+    /// The hash of its pairing key ([`PairingFields::hash_key`]), worked out
     /// here on the decode workers; kept current by [`Self::set_client_ip`] and
     /// [`Self::update_hashes`].
     pub pairing_hash: u64,
@@ -323,8 +323,21 @@ impl DnsMessage {
     /// Works the pairing and client hashes out again (after building or changing a message by
     /// hand).
     pub fn update_hashes(&mut self) {
-        self.pairing_hash = crate::analyze::pairing_hash(self);
+        self.pairing_hash = self.pairing_fields().hash_key();
         self.client_hash = HashedClient::hash_of(&self.client().ip());
+    }
+
+    /// What its pairing key is made of: client, server, transport, id, question name
+    /// (normalized) and type.
+    pub fn pairing_fields(&self) -> PairingFields<'_> {
+        PairingFields {
+            client: self.client(),
+            server: self.server(),
+            transport: self.transport,
+            id: self.id,
+            qname: self.view.question_key(),
+            qtype: self.question.qtype,
+        }
     }
 
     /// The client's address with its hash.

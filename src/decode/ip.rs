@@ -16,15 +16,7 @@ const TCP_SYN: u8 = 0x02;
 const TCP_RST: u8 = 0x04;
 const TCP_ACK: u8 = 0x10;
 
-/// The transport a DNS message arrived on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Transport {
-    /// DNS over UDP.
-    Udp,
-    /// DNS over TCP.
-    Tcp,
-}
+pub use crate::keys::Transport;
 
 /// A UDP datagram on a DNS port.
 #[derive(Debug, Clone, PartialEq, Eq)]

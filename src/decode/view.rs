@@ -5,8 +5,8 @@
 //! the sequential analysis only reads it. Pure: no I/O, no state.
 
 use super::dns::{Answer, AnswerData, Flags, Question};
-use crate::analyze::{set_hash, SetKey};
 use crate::expect::normalize;
+use crate::keys::{set_hash, SetKey};
 use smallvec::{smallvec, SmallVec};
 use std::cell::RefCell;
 use std::hash::{BuildHasher, Hash, Hasher};

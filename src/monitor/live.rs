@@ -11,7 +11,7 @@ use crate::capture::{
     BatchSource, EvidenceWriter, FrameRing, FrameTap, InterfaceHealth, LiveOptions, LiveSource,
 };
 use crate::cli::{Format, MonitorConfig};
-use crate::commands::{build_report, run_config, watching_of, write_stdout, CommandError, Status};
+use crate::job::{build_report, run_config, watching_of, write_stdout, CommandError, Status};
 use crate::pipeline::{self, Progress, RunOutcome};
 use crate::pseudonym::Pseudonymizer;
 use crate::report::{self, MonitorCounters, Report};
@@ -187,7 +187,7 @@ impl Observer<'_> {
     fn write_report(&mut self, report: &Report) {
         let text = match self.config.format {
             Format::Json => report::render_json_line(report),
-            Format::Text => crate::commands::render_plain(report, Format::Text),
+            Format::Text => crate::job::render_plain(report, Format::Text),
         };
         if let Err(e) = write_stdout(&text) {
             self.failure = Some(e.to_string());

@@ -15,7 +15,7 @@ mod output;
 mod privileges;
 
 use crate::cli::MonitorConfig;
-use crate::commands::{CommandError, Status};
+use crate::job::{CommandError, Status};
 
 /// Runs `pcdns monitor` until SIGINT/SIGTERM or until an interface fails.
 #[cfg(feature = "live")]
