@@ -58,6 +58,15 @@ impl<V> ClientMap<V> {
         }
     }
 
+    /// Removes `client` and returns its value, if held.
+    pub fn remove(&mut self, client: &IpAddr) -> Option<V> {
+        let slot = self
+            .slots
+            .find_entry(HashedClient::hash_of(client), |(held, _)| held == client)
+            .ok()?;
+        Some(slot.remove().0 .1)
+    }
+
     /// Asks the CPU to load `client`'s slot into its cache; changes nothing. The slot is the
     /// first whose hash tag matches, almost always the client's own (no key is read here).
     pub fn prefetch(&self, client: HashedClient) {

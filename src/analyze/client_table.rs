@@ -14,6 +14,9 @@ use std::net::IpAddr;
 #[derive(Clone, Default)]
 pub struct ClientTable {
     clients: ClientMap<ClientFacts>,
+    /// The highest address held, worked out when a full table meets a new client (a cache:
+    /// cleared whenever the clients held change while full).
+    highest_when_full: Option<IpAddr>,
 }
 
 impl ClientTable {
@@ -27,14 +30,48 @@ impl ClientTable {
         self.clients.len() == 0
     }
 
-    /// The facts of `client`, created if fewer than `cap` clients are held; `None` for a
-    /// further client.
-    pub fn tracked(&mut self, client: HashedClient, cap: usize) -> Option<&mut ClientFacts> {
-        self.clients.tracked(client, cap)
+    /// The facts of `client`, created if it is among the lowest `cap` addresses seen; a held
+    /// client it displaces goes to `evicted` with its facts. `None`: `client` is higher than
+    /// the `cap` clients held (see [`super::caps`]).
+    pub fn lowest_entry(
+        &mut self,
+        client: HashedClient,
+        cap: usize,
+        evicted: impl FnOnce(ClientFacts),
+    ) -> Option<&mut ClientFacts> {
+        if self.clients.len() >= cap && self.clients.get(&client.address()).is_none() {
+            let clients = &self.clients;
+            let highest = *self.highest_when_full.get_or_insert_with(|| {
+                clients
+                    .iter()
+                    .map(|(held, _)| *held)
+                    .max()
+                    .unwrap_or(client.address())
+            });
+            if client.address() >= highest {
+                return None;
+            }
+            if let Some(facts) = self.clients.remove(&highest) {
+                evicted(facts);
+            }
+            self.highest_when_full = None;
+        }
+        self.clients.tracked(client, usize::MAX)
+    }
+
+    /// Keeps the lowest `cap` clients, handing the facts of the others to `evicted`.
+    pub fn keep_lowest(&mut self, cap: usize, mut evicted: impl FnMut(ClientFacts)) {
+        if self.clients.len() <= cap {
+            return;
+        }
+        let mut held: Vec<(IpAddr, ClientFacts)> = std::mem::take(self).into_iter().collect();
+        held.drain(cap..).for_each(|(_, facts)| evicted(facts));
+        *self = held.into_iter().collect();
     }
 
     /// The facts of `client`, created if missing (merging and tests; no cap).
     pub fn entry(&mut self, client: IpAddr) -> &mut ClientFacts {
+        self.highest_when_full = None;
         self.clients
             .tracked(HashedClient::new(client), usize::MAX)
             .expect("an uncapped table takes every client")
@@ -147,10 +184,20 @@ mod tests {
     fn holds_at_most_cap_clients_and_still_finds_the_held_ones() {
         let mut table = ClientTable::default();
         let hashed = |last| HashedClient::new(client(last));
-        assert!(table.tracked(hashed(1), 2).is_some());
-        assert!(table.tracked(hashed(2), 2).is_some());
-        assert!(table.tracked(hashed(3), 2).is_none());
-        table.tracked(hashed(1), 2).unwrap().responses += 1;
+        let mut evicted = Vec::new();
+        let mut evict = |facts: ClientFacts| evicted.push(facts.responses);
+        table
+            .lowest_entry(hashed(3), 2, &mut evict)
+            .unwrap()
+            .responses += 3;
+        assert!(table.lowest_entry(hashed(2), 2, &mut evict).is_some());
+        assert!(table.lowest_entry(hashed(1), 2, &mut evict).is_some()); // evicts 3
+        assert!(table.lowest_entry(hashed(3), 2, &mut evict).is_none());
+        table
+            .lowest_entry(hashed(1), 2, &mut evict)
+            .unwrap()
+            .responses += 1;
+        assert_eq!(evicted, [3]);
         assert_eq!(table.len(), 2);
         assert_eq!(table.iter().next().unwrap().1.responses, 1);
     }

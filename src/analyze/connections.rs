@@ -5,6 +5,7 @@
 //! [`RecentAnswers`] is the sequential lookup state (bounded); [`MemberConnections`] is the
 //! mergeable result kept per name.
 
+use super::caps::{insert_lowest, keep_lowest_keys};
 use super::client_map::ClientMap;
 use crate::keys::HashedClient;
 use serde::{Deserialize, Serialize};
@@ -34,15 +35,13 @@ pub struct MemberConnections {
     pub by_position: Vec<u64>,
     /// Attempts with no such answer in the capture (cached from before it, or hard-coded).
     pub without_answer: u64,
-    /// Distinct clients that connected (up to [`MAX_CLIENTS_PER_MEMBER`]).
+    /// Distinct clients that connected (the lowest [`MAX_CLIENTS_PER_MEMBER`] addresses).
     pub clients: BTreeSet<IpAddr>,
 }
 
 impl MemberConnections {
     fn add_client(&mut self, client: IpAddr) {
-        if self.clients.len() < MAX_CLIENTS_PER_MEMBER || self.clients.contains(&client) {
-            self.clients.insert(client);
-        }
+        insert_lowest(&mut self.clients, client, MAX_CLIENTS_PER_MEMBER);
     }
 
     /// Records an attempt that followed an answer where the member was at `position`.
@@ -64,18 +63,22 @@ impl MemberConnections {
 
     /// Adds `other` into `self`.
     pub fn merge(&mut self, other: MemberConnections) {
-        self.after_answer += other.after_answer;
-        self.without_answer += other.without_answer;
-        if self.by_position.len() < other.by_position.len() {
-            self.by_position.resize(other.by_position.len(), 0);
+        let MemberConnections {
+            after_answer,
+            by_position,
+            without_answer,
+            clients,
+        } = other;
+        self.after_answer += after_answer;
+        self.without_answer += without_answer;
+        if self.by_position.len() < by_position.len() {
+            self.by_position.resize(by_position.len(), 0);
         }
-        for (slot, count) in other.by_position.into_iter().enumerate() {
+        for (slot, count) in by_position.into_iter().enumerate() {
             self.by_position[slot] += count;
         }
-        self.clients.extend(other.clients);
-        while self.clients.len() > MAX_CLIENTS_PER_MEMBER {
-            self.clients.pop_last();
-        }
+        self.clients.extend(clients);
+        keep_lowest_keys(&mut self.clients, MAX_CLIENTS_PER_MEMBER);
     }
 }
 

@@ -107,12 +107,18 @@ impl LatencyHistogram {
 
     /// Adds `other` into `self`.
     pub fn merge(&mut self, other: &LatencyHistogram) {
-        for (mine, theirs) in self.buckets.iter_mut().zip(&other.buckets) {
+        let LatencyHistogram {
+            buckets,
+            count,
+            max_ns,
+            sum_ns,
+        } = other;
+        for (mine, theirs) in self.buckets.iter_mut().zip(buckets) {
             *mine += theirs;
         }
-        self.count += other.count;
-        self.sum_ns = self.sum_ns.saturating_add(other.sum_ns);
-        self.max_ns = self.max_ns.max(other.max_ns);
+        self.count += count;
+        self.sum_ns = self.sum_ns.saturating_add(*sum_ns);
+        self.max_ns = self.max_ns.max(*max_ns);
     }
 
     /// The non-empty buckets as [bucket index, count], in bucket order.

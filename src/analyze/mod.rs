@@ -3,6 +3,7 @@
 //! expectations. No I/O, no clock: time is the capture timestamp. `Default` is the identity of
 //! `merge`, which is associative and commutative.
 
+mod caps;
 mod client_map;
 mod client_table;
 pub mod connections;
@@ -75,7 +76,7 @@ pub struct TrafficCounters {
     pub snaplen_truncated: u64,
     /// Frames that produced no DNS message, by reason.
     pub skipped: SkipCounts,
-    /// Responses for names beyond [`MAX_DISCOVERED_NAMES`] (discovery only).
+    /// Messages for names beyond the lowest [`MAX_DISCOVERED_NAMES`] (discovery only).
     pub untracked_name_responses: u64,
     /// Query/response pairing outcomes.
     pub pairing: PairingCounters,
@@ -99,6 +100,40 @@ pub struct Analysis {
     /// Findings with their occurrences.
     #[serde(with = "pairs")]
     pub findings: BTreeMap<FindingKey, Occurrences>,
+}
+
+impl TrafficCounters {
+    /// Adds `other` into `self` (every field: a field left out fails to compile).
+    pub fn merge(&mut self, other: TrafficCounters) {
+        let TrafficCounters {
+            packets,
+            dns_messages,
+            responses,
+            watched_messages,
+            watched_responses,
+            snaplen_truncated,
+            skipped,
+            untracked_name_responses,
+            pairing,
+            reassembly,
+            truncation,
+            first_ts_ns,
+            last_ts_ns,
+        } = other;
+        self.packets += packets;
+        self.dns_messages += dns_messages;
+        self.responses += responses;
+        self.watched_messages += watched_messages;
+        self.watched_responses += watched_responses;
+        self.snaplen_truncated += snaplen_truncated;
+        self.untracked_name_responses += untracked_name_responses;
+        self.pairing.merge(&pairing);
+        self.reassembly.merge(&reassembly);
+        self.truncation.merge(&truncation);
+        self.skipped.merge(&skipped);
+        self.first_ts_ns = min_option(self.first_ts_ns, first_ts_ns, u64::min);
+        self.last_ts_ns = min_option(self.last_ts_ns, last_ts_ns, u64::max);
+    }
 }
 
 impl Analysis {
@@ -140,6 +175,10 @@ impl Analysis {
         };
         let via_alias = *watched.key != *view.chain[0];
         let facts = facts_of(&mut self.names, &watched);
+        // A discovered name shows its smallest spelling, whatever the order it came in.
+        if entry.is_none() && *watched.display < *facts.display {
+            facts.display = watched.display.to_string();
+        }
         if !message.flags.response {
             facts.queries += 1;
             return Some(watched);
@@ -200,7 +239,9 @@ impl Analysis {
         let server = transaction.server.ip();
         let kind = match transaction.status {
             Status::Answered => {
-                let facts = facts_of(&mut self.names, watched);
+                let Some(facts) = self.transaction_facts(watched, watching) else {
+                    return;
+                };
                 let rtt = transaction.rtt_ns.unwrap_or_default();
                 facts.latency.record(rtt);
                 if let Some(server_facts) = facts.servers.get_mut(&server) {
@@ -209,7 +250,9 @@ impl Analysis {
                 return;
             }
             Status::Unanswered => {
-                let facts = facts_of(&mut self.names, watched);
+                let Some(facts) = self.transaction_facts(watched, watching) else {
+                    return;
+                };
                 facts.unanswered += 1;
                 if let Some((query_ts_ns, _)) = transaction.query {
                     facts.timeline.record_unanswered(query_ts_ns);
@@ -284,7 +327,7 @@ impl Analysis {
             }
             Watching::Discovery => {
                 let key = &*view.chain[0];
-                if !self.names.contains_key(key) && self.names.len() >= MAX_DISCOVERED_NAMES {
+                if !self.admit_discovered(key) {
                     self.traffic.untracked_name_responses += 1;
                     return None;
                 }
@@ -296,6 +339,40 @@ impl Analysis {
                     None,
                 ))
             }
+        }
+    }
+
+    /// True when the discovered name `key` is held or among the lowest
+    /// [`MAX_DISCOVERED_NAMES`] names seen (then it evicts the highest held name, whose
+    /// messages count as untracked; see [`caps`]).
+    fn admit_discovered(&mut self, key: &str) -> bool {
+        if self.names.len() < MAX_DISCOVERED_NAMES || self.names.contains_key(key) {
+            return true;
+        }
+        if self
+            .names
+            .last_key_value()
+            .is_none_or(|(highest, _)| key > highest.as_str())
+        {
+            return false;
+        }
+        if let Some((_, facts)) = self.names.pop_last() {
+            self.traffic.untracked_name_responses += facts.queries + facts.responses;
+        }
+        true
+    }
+
+    /// The facts a finished transaction of `watched` counts into: an expected name's (made if
+    /// need be), or a discovered name's while it is held (a name evicted since its messages
+    /// were ingested stays out).
+    fn transaction_facts(
+        &mut self,
+        watched: &WatchedName,
+        watching: &Watching,
+    ) -> Option<&mut NameFacts> {
+        match watching {
+            Watching::Expectations(_) => Some(facts_of(&mut self.names, watched)),
+            Watching::Discovery => self.names.get_mut(&*watched.key),
         }
     }
 
@@ -346,26 +423,22 @@ impl Analysis {
         }
     }
 
-    /// Adds `other` into `self`.
+    /// Adds `other` into `self` (every field: a field left out fails to compile).
     pub fn merge(&mut self, other: Analysis) {
-        let (mine, theirs) = (&mut self.traffic, other.traffic);
-        mine.packets += theirs.packets;
-        mine.dns_messages += theirs.dns_messages;
-        mine.responses += theirs.responses;
-        mine.watched_messages += theirs.watched_messages;
-        mine.watched_responses += theirs.watched_responses;
-        mine.snaplen_truncated += theirs.snaplen_truncated;
-        mine.untracked_name_responses += theirs.untracked_name_responses;
-        mine.pairing.merge(&theirs.pairing);
-        mine.reassembly.merge(&theirs.reassembly);
-        mine.truncation.merge(&theirs.truncation);
-        mine.skipped.merge(&theirs.skipped);
-        mine.first_ts_ns = min_option(mine.first_ts_ns, theirs.first_ts_ns, u64::min);
-        mine.last_ts_ns = min_option(mine.last_ts_ns, theirs.last_ts_ns, u64::max);
-        for (key, facts) in other.names {
+        let Analysis {
+            traffic,
+            names,
+            findings,
+        } = other;
+        self.traffic.merge(traffic);
+        for (key, facts) in names {
             self.names.entry(key).or_default().merge(facts);
         }
-        for (key, occurrences) in other.findings {
+        let untracked = &mut self.traffic.untracked_name_responses;
+        caps::keep_lowest(&mut self.names, MAX_DISCOVERED_NAMES, |facts| {
+            *untracked += facts.queries + facts.responses;
+        });
+        for (key, occurrences) in findings {
             self.findings.entry(key).or_default().merge(occurrences);
         }
     }

@@ -1,6 +1,7 @@
 //! Per-name facts: rcodes, distinct answer sets, member placement (present, first), and the
 //! per-client and per-server views; plus the checks of one response against its expected name.
 
+use super::caps::{keep_lowest, lowest_entry};
 use super::client_table::ClientTable;
 use super::connections::{merge_members, MemberConnections};
 use super::findings::{record_finding, AddressFindings, FindingKey, FindingKind};
@@ -16,7 +17,9 @@ use crate::keys::SetKey;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-/// Clients tracked per name; responses to further clients are counted in `untracked_clients`.
+/// Clients tracked per name (the lowest addresses, so the same whatever the order); responses
+/// to further clients are counted in `untracked_clients`. Likewise for servers, answer sets
+/// and aliases: every cap keeps the lowest keys (see [`super::caps`]).
 pub const MAX_CLIENTS_PER_NAME: usize = 4096;
 /// Servers tracked per name; responses from further servers are counted in `untracked_servers`.
 pub const MAX_SERVERS_PER_NAME: usize = 1024;
@@ -56,6 +59,13 @@ pub struct ServerFacts {
     pub multi_answers: u64,
     /// In those: how often each address came first.
     pub first: BTreeMap<IpAddr, u64>,
+    /// Answers whose set was beyond the lowest [`MAX_ANSWER_SETS_PER_NAME`] sets it gave.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub untracked_answer_sets: u64,
+}
+
+fn is_zero(count: &u64) -> bool {
+    *count == 0
 }
 
 /// Everything recorded for one name.
@@ -83,12 +93,15 @@ pub struct NameFacts {
     pub servers: BTreeMap<IpAddr, ServerFacts>,
     /// Names that were asked and led here through a CNAME, with counts.
     pub aliases: BTreeMap<String, u64>,
-    /// Responses to clients beyond [`MAX_CLIENTS_PER_NAME`].
+    /// Responses to clients beyond the lowest [`MAX_CLIENTS_PER_NAME`] addresses.
     pub untracked_clients: u64,
-    /// Responses from servers beyond [`MAX_SERVERS_PER_NAME`].
+    /// Responses from servers beyond the lowest [`MAX_SERVERS_PER_NAME`] addresses.
     pub untracked_servers: u64,
-    /// Answers whose set was beyond [`MAX_ANSWER_SETS_PER_NAME`].
+    /// Answers whose set was beyond the lowest [`MAX_ANSWER_SETS_PER_NAME`] sets.
     pub untracked_answer_sets: u64,
+    /// Responses through aliases beyond the lowest [`MAX_ALIASES_PER_NAME`] names.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub untracked_aliases: u64,
     /// Responses to queries without RD (a resolver asking an authoritative server).
     pub iterative_responses: u64,
     /// Responses with AA set (from an authoritative server).
@@ -115,18 +128,6 @@ pub(super) fn event_of(message: &DnsMessage) -> Event {
         server: message.source.ip(),
         client: message.destination.ip(),
     }
-}
-
-/// The entry of `key` in `map`, created if the map holds fewer than `cap` entries.
-pub(super) fn tracked_entry<V: Default>(
-    map: &mut BTreeMap<IpAddr, V>,
-    key: IpAddr,
-    cap: usize,
-) -> Option<&mut V> {
-    if map.len() < cap {
-        return Some(map.entry(key).or_default());
-    }
-    map.get_mut(&key)
 }
 
 impl NameFacts {
@@ -156,8 +157,12 @@ impl NameFacts {
         self.authoritative_responses += u64::from(message.flags.authoritative);
         if via_alias {
             let alias = message.question.name.to_ascii_lowercase();
-            if self.aliases.contains_key(&alias) || self.aliases.len() < MAX_ALIASES_PER_NAME {
-                *self.aliases.entry(alias).or_default() += 1;
+            let untracked = &mut self.untracked_aliases;
+            match lowest_entry(&mut self.aliases, alias, MAX_ALIASES_PER_NAME, |count| {
+                *untracked += count;
+            }) {
+                Some(count) => *count += 1,
+                None => *untracked += 1,
             }
         }
         let event = event_of(message);
@@ -181,31 +186,35 @@ impl NameFacts {
         if let Some(set) = set {
             self.addresses.place(view.addresses());
             let ttl = u64::from(view.max_ttl.unwrap_or(0));
-            // Known sets (nearly every response) are found without copying the key.
-            if let Some(occurrences) = self.answer_sets.get_mut(set) {
-                occurrences.record_value(&event, ttl);
-            } else if self.answer_sets.len() < MAX_ANSWER_SETS_PER_NAME {
-                self.answer_sets
-                    .entry_or_default(set.set().to_vec())
-                    .record_value(&event, ttl);
-            } else {
-                self.untracked_answer_sets += 1;
+            let untracked = &mut self.untracked_answer_sets;
+            match self
+                .answer_sets
+                .lowest_entry(set, MAX_ANSWER_SETS_PER_NAME, |o| *untracked += o.count)
+            {
+                Some(occurrences) => occurrences.record_value(&event, ttl),
+                None => *untracked += 1,
             }
         }
+        let untracked = &mut self.untracked_clients;
         match self
             .clients
-            .tracked(message.hashed_client(), MAX_CLIENTS_PER_NAME)
-        {
+            .lowest_entry(message.hashed_client(), MAX_CLIENTS_PER_NAME, |c| {
+                *untracked += c.responses
+            }) {
             Some(client) => {
                 client.responses += 1;
                 client.multi_answers += u64::from(multi);
                 client.addresses.place(view.addresses());
             }
-            None => self.untracked_clients += 1,
+            None => *untracked += 1,
         }
-        let Some(server) = tracked_entry(&mut self.servers, event.server, MAX_SERVERS_PER_NAME)
+        let untracked = &mut self.untracked_servers;
+        let Some(server) =
+            lowest_entry(&mut self.servers, event.server, MAX_SERVERS_PER_NAME, |s| {
+                *untracked += s.responses;
+            })
         else {
-            self.untracked_servers += 1;
+            *untracked += 1;
             return stale;
         };
         server.responses += 1;
@@ -217,10 +226,13 @@ impl NameFacts {
             *server.first.entry(view.addresses()[0]).or_default() += 1;
         }
         if let Some(set) = set {
-            if let Some(count) = server.answer_sets.get_mut(set) {
-                *count += 1;
-            } else if server.answer_sets.len() < MAX_ANSWER_SETS_PER_NAME {
-                server.answer_sets.insert(set.set().to_vec(), 1);
+            let untracked = &mut server.untracked_answer_sets;
+            match server
+                .answer_sets
+                .lowest_entry(set, MAX_ANSWER_SETS_PER_NAME, |count| *untracked += count)
+            {
+                Some(count) => *count += 1,
+                None => *untracked += 1,
             }
         }
         stale
@@ -253,58 +265,128 @@ impl NameFacts {
         (ts_ns > expires).then_some(*changed_at)
     }
 
-    /// Adds `other` into `self`.
+    /// Adds `other` into `self` (every field: a field left out fails to compile), then keeps
+    /// every capped collection's lowest keys, counting what goes as untracked.
     pub fn merge(&mut self, other: NameFacts) {
-        if self.display.is_empty() {
-            self.display = other.display;
+        let NameFacts {
+            display,
+            queries,
+            responses,
+            unanswered,
+            latency,
+            rcodes,
+            answer_sets,
+            addresses,
+            clients,
+            servers,
+            aliases,
+            untracked_clients,
+            untracked_servers,
+            untracked_answer_sets,
+            untracked_aliases,
+            iterative_responses,
+            authoritative_responses,
+            timeline,
+            complete_sets_first_seen,
+            last_change: _,
+            connections,
+        } = other;
+        // The same display whatever the order: the smallest spelling seen.
+        if self.display.is_empty() || (!display.is_empty() && display < self.display) {
+            self.display = display;
         }
-        self.queries += other.queries;
-        self.responses += other.responses;
-        self.unanswered += other.unanswered;
-        self.latency.merge(&other.latency);
-        self.untracked_clients += other.untracked_clients;
-        self.untracked_servers += other.untracked_servers;
-        self.untracked_answer_sets += other.untracked_answer_sets;
-        self.iterative_responses += other.iterative_responses;
-        self.authoritative_responses += other.authoritative_responses;
-        self.timeline.merge(other.timeline);
-        merge_members(&mut self.connections, other.connections);
-        for (set, first_seen) in other.complete_sets_first_seen {
+        self.queries += queries;
+        self.responses += responses;
+        self.unanswered += unanswered;
+        self.latency.merge(&latency);
+        self.untracked_clients += untracked_clients;
+        self.untracked_servers += untracked_servers;
+        self.untracked_answer_sets += untracked_answer_sets;
+        self.untracked_aliases += untracked_aliases;
+        self.iterative_responses += iterative_responses;
+        self.authoritative_responses += authoritative_responses;
+        self.timeline.merge(timeline);
+        merge_members(&mut self.connections, connections);
+        for (set, first_seen) in complete_sets_first_seen {
             match self.complete_sets_first_seen.get_mut(SetKey::of(&set)) {
                 Some(mine) => *mine = (*mine).min(first_seen),
                 None => self.complete_sets_first_seen.insert(set, first_seen),
             }
         }
         self.complete_sets_first_seen
-            .truncate(MAX_ANSWER_SETS_PER_NAME);
+            .keep_lowest(MAX_ANSWER_SETS_PER_NAME, |_| ());
         self.last_change = self
             .complete_sets_first_seen
             .iter()
             .max_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)))
             .map(|(set, at)| (set.clone(), *at));
-        add_counts(&mut self.rcodes, other.rcodes);
-        add_counts(&mut self.aliases, other.aliases);
-        for (set, occurrences) in other.answer_sets {
+        add_counts(&mut self.rcodes, rcodes);
+        add_counts(&mut self.aliases, aliases);
+        let untracked = &mut self.untracked_aliases;
+        keep_lowest(&mut self.aliases, MAX_ALIASES_PER_NAME, |count| {
+            *untracked += count;
+        });
+        for (set, occurrences) in answer_sets {
             self.answer_sets.entry_or_default(set).merge(occurrences);
         }
-        self.addresses.merge(other.addresses);
-        for (address, theirs) in other.clients {
-            let mine = self.clients.entry(address);
-            mine.responses += theirs.responses;
-            mine.multi_answers += theirs.multi_answers;
-            mine.addresses.merge(theirs.addresses);
+        let untracked = &mut self.untracked_answer_sets;
+        self.answer_sets
+            .keep_lowest(MAX_ANSWER_SETS_PER_NAME, |o| *untracked += o.count);
+        self.addresses.merge(addresses);
+        for (address, theirs) in clients {
+            self.clients.entry(address).merge(theirs);
         }
-        for (address, theirs) in other.servers {
-            let mine = self.servers.entry(address).or_default();
-            mine.responses += theirs.responses;
-            mine.multi_answers += theirs.multi_answers;
-            add_counts(&mut mine.first, theirs.first);
-            mine.latency.merge(&theirs.latency);
-            add_counts(&mut mine.rcodes, theirs.rcodes);
-            for (set, count) in theirs.answer_sets {
-                *mine.answer_sets.entry_or_default(set) += count;
-            }
+        let untracked = &mut self.untracked_clients;
+        self.clients
+            .keep_lowest(MAX_CLIENTS_PER_NAME, |c| *untracked += c.responses);
+        for (address, theirs) in servers {
+            self.servers.entry(address).or_default().merge(theirs);
         }
+        let untracked = &mut self.untracked_servers;
+        keep_lowest(&mut self.servers, MAX_SERVERS_PER_NAME, |s| {
+            *untracked += s.responses;
+        });
+    }
+}
+
+impl ClientFacts {
+    /// Adds `other` into `self` (every field).
+    fn merge(&mut self, other: ClientFacts) {
+        let ClientFacts {
+            responses,
+            multi_answers,
+            addresses,
+        } = other;
+        self.responses += responses;
+        self.multi_answers += multi_answers;
+        self.addresses.merge(addresses);
+    }
+}
+
+impl ServerFacts {
+    /// Adds `other` into `self` (every field), keeping the lowest answer sets.
+    fn merge(&mut self, other: ServerFacts) {
+        let ServerFacts {
+            responses,
+            rcodes,
+            answer_sets,
+            latency,
+            multi_answers,
+            first,
+            untracked_answer_sets,
+        } = other;
+        self.responses += responses;
+        self.multi_answers += multi_answers;
+        self.untracked_answer_sets += untracked_answer_sets;
+        add_counts(&mut self.first, first);
+        self.latency.merge(&latency);
+        add_counts(&mut self.rcodes, rcodes);
+        for (set, count) in answer_sets {
+            *self.answer_sets.entry_or_default(set) += count;
+        }
+        let untracked = &mut self.untracked_answer_sets;
+        self.answer_sets
+            .keep_lowest(MAX_ANSWER_SETS_PER_NAME, |count| *untracked += count);
     }
 }
 

@@ -97,22 +97,31 @@ impl Occurrences {
             *self = other;
             return;
         }
-        self.count += other.count;
+        let Occurrences {
+            count,
+            first_ts_ns,
+            last_ts_ns,
+            examples,
+            servers,
+            clients,
+            largest,
+            last_frame,
+        } = other;
+        self.count += count;
         self.last_frame = (self.last_ts_ns, self.last_frame)
-            .max((other.last_ts_ns, other.last_frame))
+            .max((last_ts_ns, last_frame))
             .1;
-        self.first_ts_ns = self.first_ts_ns.min(other.first_ts_ns);
-        self.last_ts_ns = self.last_ts_ns.max(other.last_ts_ns);
-        self.largest = self.largest.max(other.largest);
-        if self.examples.len() < MAX_EXAMPLE_FRAMES || other.examples.first() < self.examples.last()
-        {
-            self.examples.extend(other.examples);
+        self.first_ts_ns = self.first_ts_ns.min(first_ts_ns);
+        self.last_ts_ns = self.last_ts_ns.max(last_ts_ns);
+        self.largest = self.largest.max(largest);
+        if self.examples.len() < MAX_EXAMPLE_FRAMES || examples.first() < self.examples.last() {
+            self.examples.extend(examples);
             self.examples.sort_unstable();
             self.examples.dedup();
             self.examples.truncate(MAX_EXAMPLE_FRAMES);
         }
-        self.servers.merge(&other.servers);
-        self.clients.merge(&other.clients);
+        self.servers.merge(&servers);
+        self.clients.merge(&clients);
     }
 }
 

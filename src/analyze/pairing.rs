@@ -160,18 +160,32 @@ pub struct PairingCounters {
 }
 
 impl PairingCounters {
-    /// Adds `other` into `self`.
+    /// Adds `other` into `self` (every field: a field left out fails to compile). Peaks add up:
+    /// parts (shards, runs) may hold their state at the same time, so the merged peak is an upper
+    /// bound of what they held together, never an understatement.
     pub fn merge(&mut self, other: &PairingCounters) {
-        self.answered += other.answered;
-        self.unanswered += other.unanswered;
-        self.pending += other.pending;
-        self.orphans += other.orphans;
-        self.duplicates += other.duplicates;
-        self.unpaired += other.unpaired;
-        self.evicted_queries += other.evicted_queries;
-        self.evicted_answers += other.evicted_answers;
-        self.retries += other.retries;
-        self.peak_bytes = self.peak_bytes.max(other.peak_bytes);
+        let PairingCounters {
+            answered,
+            unanswered,
+            pending,
+            orphans,
+            duplicates,
+            unpaired,
+            evicted_queries,
+            evicted_answers,
+            retries,
+            peak_bytes,
+        } = *other;
+        self.answered += answered;
+        self.unanswered += unanswered;
+        self.pending += pending;
+        self.orphans += orphans;
+        self.duplicates += duplicates;
+        self.unpaired += unpaired;
+        self.evicted_queries += evicted_queries;
+        self.evicted_answers += evicted_answers;
+        self.retries += retries;
+        self.peak_bytes += peak_bytes;
     }
 }
 

@@ -28,8 +28,9 @@ impl Placement {
 
     /// Adds `other` into `self`.
     pub fn merge(&mut self, other: Placement) {
-        self.present += other.present;
-        self.first += other.first;
+        let Placement { present, first } = other;
+        self.present += present;
+        self.first += first;
     }
 }
 
@@ -90,28 +91,45 @@ impl Placements {
         self.entries.iter().map(|(address, _)| address)
     }
 
-    /// The counts of `address`, added (zero) while fewer than `cap` addresses are held;
-    /// `None` for a further address.
-    pub fn tracked(&mut self, address: IpAddr, cap: usize) -> Option<&mut Placement> {
+    /// The counts of `address`, added (zero) if it is among the lowest `cap` addresses seen,
+    /// displacing the highest held one, whose answers (`present`) are added to `dropped`;
+    /// `None` (and 1 added to `dropped`) for an address higher than the `cap` held (see
+    /// [`super::caps`]).
+    fn lowest_entry(
+        &mut self,
+        address: IpAddr,
+        cap: usize,
+        dropped: &mut u64,
+    ) -> Option<&mut Placement> {
         let index = match self.search(&address) {
             Ok(index) => index,
             Err(index) if self.entries.len() < cap => {
                 self.entries.insert(index, (address, Placement::default()));
                 index
             }
-            Err(_) => return None,
+            Err(index) if index < self.entries.len() => {
+                if let Some((_, highest)) = self.entries.pop() {
+                    *dropped += highest.present;
+                }
+                self.entries.insert(index, (address, Placement::default()));
+                index
+            }
+            Err(_) => {
+                *dropped += 1;
+                return None;
+            }
         };
         Some(&mut self.entries[index].1)
     }
 
     /// The counts of `address`, added if missing (no cap).
     pub fn entry(&mut self, address: IpAddr) -> &mut Placement {
-        self.tracked(address, usize::MAX)
+        self.lowest_entry(address, usize::MAX, &mut 0)
             .expect("an uncapped placement map takes every address")
     }
 
-    /// Counts each address of an answer (present; first at position 0), adding new addresses
-    /// while fewer than `cap` are held. Returns how many did not fit.
+    /// Counts each address of an answer (present; first at position 0), keeping the lowest
+    /// `cap` addresses. Returns how many address occurrences were refused or evicted.
     /// Nearly every answer names only addresses already held: in a short map a first pass
     /// counts those with one scan of the entries per address; the rest, if any (and every
     /// address, in a long map), are then searched and added in answer order.
@@ -135,9 +153,8 @@ impl Placements {
             if position < 64 && uncounted & (1 << position) == 0 {
                 continue;
             }
-            match self.tracked(*address, cap) {
-                Some(placement) => placement.count(position),
-                None => did_not_fit += 1,
+            if let Some(placement) = self.lowest_entry(*address, cap, &mut did_not_fit) {
+                placement.count(position);
             }
         }
         did_not_fit
@@ -238,10 +255,10 @@ mod tests {
     ) -> u64 {
         let mut did_not_fit = 0;
         for (position, address) in addresses.iter().enumerate() {
-            if placements.contains_key(address) || placements.len() < cap {
-                placements.entry(*address).or_default().count(position);
-            } else {
-                did_not_fit += 1;
+            let evicted = |placement: Placement| did_not_fit += placement.present;
+            match crate::analyze::caps::lowest_entry(placements, *address, cap, evicted) {
+                Some(placement) => placement.count(position),
+                None => did_not_fit += 1,
             }
         }
         did_not_fit

@@ -73,14 +73,52 @@ impl<V> SetMap<V> {
         }
     }
 
-    /// Keeps the `len` first sets (in set order) and drops the rest.
-    pub fn truncate(&mut self, len: usize) {
-        if self.slots.len() <= len {
+    /// The value of the set, found without copying the key (nearly every response), or
+    /// created if the set is among the lowest `cap` sets seen; a held set it displaces goes to
+    /// `evicted` with its value. `None`: the set is higher than the `cap` sets held (see
+    /// [`super::caps`]; the highest is found by a scan, which only traffic with more than
+    /// `cap` distinct sets reaches).
+    pub fn lowest_entry(
+        &mut self,
+        key: SetKey<'_>,
+        cap: usize,
+        evicted: impl FnOnce(V),
+    ) -> Option<&mut V>
+    where
+        V: Default,
+    {
+        if self.get(key).is_none() && self.slots.len() >= cap {
+            let highest = self.slots.iter().map(|(held, _)| held).max()?;
+            if key.set() > highest.as_slice() {
+                return None;
+            }
+            let highest = highest.clone();
+            let (_, value) = self
+                .slots
+                .find_entry(set_hash(&highest), |(held, _)| *held == highest)
+                .ok()?
+                .remove()
+                .0;
+            evicted(value);
+        }
+        if self.get(key).is_none() {
+            self.slots.insert_unique(
+                key.hash(),
+                (key.set().to_vec(), V::default()),
+                |(held, _)| set_hash(held),
+            );
+        }
+        self.get_mut(key)
+    }
+
+    /// Keeps the lowest `cap` sets, handing the values of the others to `evicted`.
+    pub fn keep_lowest(&mut self, cap: usize, evicted: impl FnMut(V)) {
+        if self.slots.len() <= cap {
             return;
         }
         let mut held: Vec<(AnswerSet, V)> = std::mem::take(&mut self.slots).into_iter().collect();
         held.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        held.truncate(len);
+        held.drain(cap..).map(|(_, value)| value).for_each(evicted);
         *self = held.into_iter().collect();
     }
 
@@ -211,13 +249,28 @@ mod tests {
             *value += 1;
         }
         for len in [tree.len() + 1, tree.len(), 7, 1, 0] {
-            map.truncate(len);
-            while tree.len() > len {
-                tree.pop_last();
-            }
-            assert!(map.iter().eq(tree.iter()), "truncated to {len}");
+            let (mut from_map, mut from_tree) = (0, 0);
+            map.keep_lowest(len, |value| from_map += value);
+            crate::analyze::caps::keep_lowest(&mut tree, len, |value| from_tree += value);
+            assert!(map.iter().eq(tree.iter()), "kept the lowest {len}");
+            assert_eq!(from_map, from_tree);
         }
         assert!(map.is_empty());
+        // Beyond the cap, a lower set evicts the highest and a higher one is refused.
+        let (low, high) = (set(&[1]), set(&[9]));
+        let mut capped: SetMap<u64> = SetMap::default();
+        let mut evicted = Vec::new();
+        *capped
+            .lowest_entry(SetKey::of(&high), 1, |v| evicted.push(v))
+            .unwrap() += 5;
+        *capped
+            .lowest_entry(SetKey::of(&low), 1, |v| evicted.push(v))
+            .unwrap() += 1;
+        assert!(capped
+            .lowest_entry(SetKey::of(&high), 1, |v| evicted.push(v))
+            .is_none());
+        assert_eq!(evicted, [5]);
+        assert_eq!(capped.get(SetKey::of(&low)), Some(&1));
     }
 
     #[test]

@@ -5,8 +5,9 @@
 //! buckets are aligned to multiples of their width, so re-bucketing is exact and `merge`
 //! (coarsen both to the wider width, then add) is associative and commutative.
 
-use super::names::{tracked_entry, AnswerSet};
+use super::caps::{insert_lowest, keep_lowest, keep_lowest_keys, lowest_entry};
 use super::placements::Placements;
+use crate::keys::AnswerSet;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -35,18 +36,29 @@ pub struct Bucket {
     pub addresses: Placements,
     /// Address occurrences beyond [`MAX_ADDRESSES_PER_BUCKET`].
     pub other_addresses: u64,
-    /// Per DNS server, the distinct complete answer sets it gave.
+    /// Per DNS server, the distinct complete answer sets it gave (the lowest
+    /// [`MAX_SERVERS_PER_BUCKET`] servers, the lowest [`MAX_SETS_PER_SERVER`] sets each: the
+    /// divergence check compares these; what the caps leave out is not counted, as a set
+    /// seen again cannot be told from a new one once dropped).
     pub server_sets: BTreeMap<IpAddr, BTreeSet<AnswerSet>>,
 }
 
 impl Bucket {
     fn merge(&mut self, other: Bucket) {
-        self.responses += other.responses;
-        self.failures += other.failures;
-        self.unanswered += other.unanswered;
-        self.other_addresses += other.other_addresses;
-        self.addresses.merge(other.addresses);
-        for (server, sets) in other.server_sets {
+        let Bucket {
+            responses,
+            failures,
+            unanswered,
+            addresses,
+            other_addresses,
+            server_sets,
+        } = other;
+        self.responses += responses;
+        self.failures += failures;
+        self.unanswered += unanswered;
+        self.other_addresses += other_addresses;
+        self.addresses.merge(addresses);
+        for (server, sets) in server_sets {
             self.server_sets.entry(server).or_default().extend(sets);
         }
         self.enforce_caps();
@@ -60,13 +72,9 @@ impl Bucket {
                 self.other_addresses += placement.present;
             }
         }
-        while self.server_sets.len() > MAX_SERVERS_PER_BUCKET {
-            self.server_sets.pop_last();
-        }
+        keep_lowest(&mut self.server_sets, MAX_SERVERS_PER_BUCKET, drop);
         for sets in self.server_sets.values_mut() {
-            while sets.len() > MAX_SETS_PER_SERVER {
-                sets.pop_last();
-            }
+            keep_lowest_keys(sets, MAX_SETS_PER_SERVER);
         }
     }
 }
@@ -125,15 +133,15 @@ impl Timeline {
             .addresses
             .place_capped(response.addresses, MAX_ADDRESSES_PER_BUCKET);
         if let Some(set) = response.complete_set {
-            let tracked = tracked_entry(
+            let server = response.server;
+            let held = lowest_entry(
                 &mut bucket.server_sets,
-                response.server,
+                server,
                 MAX_SERVERS_PER_BUCKET,
+                drop,
             );
-            if let Some(sets) = tracked {
-                if sets.len() < MAX_SETS_PER_SERVER && !sets.contains(set) {
-                    sets.insert(set.to_vec());
-                }
+            if let Some(sets) = held.filter(|sets| !sets.contains(set)) {
+                insert_lowest(sets, set.to_vec(), MAX_SETS_PER_SERVER);
             }
         }
     }
@@ -163,7 +171,11 @@ impl Timeline {
         let width = self.width_ns.max(other.width_ns);
         self.coarsen(width);
         other.coarsen(width);
-        for (start, bucket) in other.buckets {
+        let Timeline {
+            width_ns: _,
+            buckets,
+        } = other;
+        for (start, bucket) in buckets {
             self.buckets.entry(start).or_default().merge(bucket);
         }
         while self.buckets.len() > MAX_BUCKETS {

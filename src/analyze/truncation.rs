@@ -40,13 +40,20 @@ pub struct TruncationCounters {
 }
 
 impl TruncationCounters {
-    /// Adds `other` into `self`.
+    /// Adds `other` into `self` (every field: a field left out fails to compile).
     pub fn merge(&mut self, other: &TruncationCounters) {
-        self.truncated += other.truncated;
-        self.retried += other.retried;
-        self.not_retried += other.not_retried;
-        self.pending_at_end += other.pending_at_end;
-        self.evicted += other.evicted;
+        let TruncationCounters {
+            truncated,
+            retried,
+            not_retried,
+            pending_at_end,
+            evicted,
+        } = *other;
+        self.truncated += truncated;
+        self.retried += retried;
+        self.not_retried += not_retried;
+        self.pending_at_end += pending_at_end;
+        self.evicted += evicted;
     }
 }
 

@@ -46,16 +46,28 @@ pub struct FragmentCounters {
 }
 
 impl FragmentCounters {
-    /// Adds `other` into `self` (peaks: the larger).
+    /// Adds `other` into `self` (every field: a field left out fails to compile). Peaks add up:
+    /// parts (shards, runs) may hold their state at the same time, so the merged peak is an upper
+    /// bound of what they held together, never an understatement.
     pub fn merge(&mut self, other: &FragmentCounters) {
-        self.fragments += other.fragments;
-        self.reassembled += other.reassembled;
-        self.incomplete += other.incomplete;
-        self.evicted += other.evicted;
-        self.overlaps += other.overlaps;
-        self.inconsistent += other.inconsistent;
-        self.oversized += other.oversized;
-        self.peak_bytes = self.peak_bytes.max(other.peak_bytes);
+        let FragmentCounters {
+            fragments,
+            reassembled,
+            incomplete,
+            evicted,
+            overlaps,
+            inconsistent,
+            oversized,
+            peak_bytes,
+        } = *other;
+        self.fragments += fragments;
+        self.reassembled += reassembled;
+        self.incomplete += incomplete;
+        self.evicted += evicted;
+        self.overlaps += overlaps;
+        self.inconsistent += inconsistent;
+        self.oversized += oversized;
+        self.peak_bytes += peak_bytes;
     }
 }
 

@@ -27,8 +27,9 @@ pub struct ReassemblyCounters {
 impl ReassemblyCounters {
     /// Adds `other` into `self`.
     pub fn merge(&mut self, other: &ReassemblyCounters) {
-        self.fragments.merge(&other.fragments);
-        self.tcp.merge(&other.tcp);
+        let ReassemblyCounters { fragments, tcp } = other;
+        self.fragments.merge(fragments);
+        self.tcp.merge(tcp);
     }
 }
 

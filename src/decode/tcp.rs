@@ -49,16 +49,28 @@ pub struct TcpCounters {
 }
 
 impl TcpCounters {
-    /// Adds `other` into `self` (peaks: the larger).
+    /// Adds `other` into `self` (every field: a field left out fails to compile). Peaks add up:
+    /// parts (shards, runs) may hold their state at the same time, so the merged peak is an upper
+    /// bound of what they held together, never an understatement.
     pub fn merge(&mut self, other: &TcpCounters) {
-        self.segments += other.segments;
-        self.messages += other.messages;
-        self.directions += other.directions;
-        self.evicted += other.evicted;
-        self.dropped_bytes += other.dropped_bytes;
-        self.retransmitted_bytes += other.retransmitted_bytes;
-        self.resyncs += other.resyncs;
-        self.peak_bytes = self.peak_bytes.max(other.peak_bytes);
+        let TcpCounters {
+            segments,
+            messages,
+            directions,
+            evicted,
+            dropped_bytes,
+            retransmitted_bytes,
+            resyncs,
+            peak_bytes,
+        } = *other;
+        self.segments += segments;
+        self.messages += messages;
+        self.directions += directions;
+        self.evicted += evicted;
+        self.dropped_bytes += dropped_bytes;
+        self.retransmitted_bytes += retransmitted_bytes;
+        self.resyncs += resyncs;
+        self.peak_bytes += peak_bytes;
     }
 }
 
