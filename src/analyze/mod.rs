@@ -184,16 +184,9 @@ impl Analysis {
             return Some(watched);
         }
         self.traffic.watched_responses += 1;
-        let stale_since = facts.record_response(message, via_alias, entry.is_some());
+        facts.record_response(message, via_alias, entry.is_some());
         if let (Some(expectations), Some(entry)) = (watching.expectations(), entry) {
             names::check_response(&mut self.findings, gathered, expectations, entry, message);
-            if stale_since.is_some() {
-                let old_set: Vec<String> = view.set().iter().map(ToString::to_string).collect();
-                let (name, event) = (&*watched.display, names::event_of(message));
-                let subject = old_set.join(", ");
-                let kind = FindingKind::StaleAnswer;
-                record_finding(&mut self.findings, kind, name, &subject, &event, 0);
-            }
         }
         Some(watched)
     }
@@ -402,6 +395,30 @@ impl Analysis {
             &event,
             0,
         );
+    }
+
+    /// Stale answers of the expected names (see [`NameFacts::stale_answers`]), as findings
+    /// keyed by the older set; worked out on the merged analysis, never stored in it.
+    pub fn stale_answer_findings(
+        &self,
+        expectations: &Expectations,
+    ) -> Vec<(FindingKey, Occurrences)> {
+        let mut found = Vec::new();
+        for entry in &expectations.names {
+            let Some(facts) = self.names.get(&*entry.key) else {
+                continue;
+            };
+            for (set, occurrences) in facts.stale_answers() {
+                let subject: Vec<String> = set.iter().map(ToString::to_string).collect();
+                let key = FindingKey {
+                    kind: FindingKind::StaleAnswer,
+                    name: entry.label.to_string(),
+                    subject: subject.join(", "),
+                };
+                found.push((key, occurrences));
+            }
+        }
+        found
     }
 
     /// Renumbers the inputs that example frames point into (when analyses of different runs

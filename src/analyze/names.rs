@@ -108,11 +108,9 @@ pub struct NameFacts {
     pub authoritative_responses: u64,
     /// Counts over time.
     pub timeline: Timeline,
-    /// When each complete answer set (not cut short) was first seen.
+    /// When each complete answer set (not cut short) was first seen (the lowest
+    /// [`MAX_ANSWER_SETS_PER_NAME`] sets).
     pub complete_sets_first_seen: SetMap<u64>,
-    /// The complete answer set first seen last, and when: the last change (kept in step with
-    /// `complete_sets_first_seen`, latest time first, then the larger set).
-    pub last_change: Option<(AnswerSet, u64)>,
     /// Clients' TCP connection attempts to each member.
     pub connections: BTreeMap<IpAddr, MemberConnections>,
 }
@@ -141,15 +139,14 @@ impl NameFacts {
 
     /// Records one response attributed to this name (`via_alias`: the question asked another
     /// name; `timeline_detail`: the timeline also counts each address and each server's answer
-    /// sets, which expected names need and discovered names, thousands of them, cannot afford).
-    /// Returns the time of the last change of answer set if this response still carried an
-    /// older set after that change plus the older set's TTL (a stale answer).
+    /// sets and the answers of each complete set, which expected names need and discovered
+    /// names, thousands of them, cannot afford).
     pub fn record_response(
         &mut self,
         message: &DnsMessage,
         via_alias: bool,
         timeline_detail: bool,
-    ) -> Option<u64> {
+    ) {
         let view = &message.view;
         self.responses += 1;
         *self.rcodes.entry(view.rcode).or_default() += 1;
@@ -170,8 +167,7 @@ impl NameFacts {
         let set = (!view.set().is_empty()).then(|| view.set_key());
         let complete_set = set.filter(|_| message.answers_complete);
         self.timeline.record_response(&TimelineResponse {
-            ts_ns: event.ts_ns,
-            server: event.server,
+            event,
             addresses: if timeline_detail {
                 view.addresses()
             } else {
@@ -182,7 +178,9 @@ impl NameFacts {
                 .map(|key| key.set()),
             failed: view.rcode.is_failure(),
         });
-        let stale = complete_set.and_then(|set| self.track_change(set, event.ts_ns));
+        if let Some(set) = complete_set {
+            self.note_first_seen(set, event.ts_ns);
+        }
         if let Some(set) = set {
             self.addresses.place(view.addresses());
             let ttl = u64::from(view.max_ttl.unwrap_or(0));
@@ -215,7 +213,7 @@ impl NameFacts {
             })
         else {
             *untracked += 1;
-            return stale;
+            return;
         };
         server.responses += 1;
         *server.rcodes.entry(view.rcode).or_default() += 1;
@@ -235,34 +233,61 @@ impl NameFacts {
                 None => *untracked += 1,
             }
         }
-        stale
     }
 
-    /// Notes a complete answer set seen at `ts_ns`: a set never seen before is the latest
-    /// change; an older set seen after the latest change plus its own TTL is stale (returns
-    /// the time of the change).
-    fn track_change(&mut self, key: SetKey<'_>, ts_ns: u64) -> Option<u64> {
-        let set = key.set();
-        let Some(&first_seen) = self.complete_sets_first_seen.get(key) else {
-            if self.complete_sets_first_seen.len() < MAX_ANSWER_SETS_PER_NAME {
-                self.complete_sets_first_seen.insert(set.to_vec(), ts_ns);
-                if self
-                    .last_change
-                    .as_ref()
-                    .is_none_or(|(latest, at)| (ts_ns, set) > (*at, latest.as_slice()))
-                {
-                    self.last_change = Some((set.to_vec(), ts_ns));
+    /// Notes a complete answer set seen at `ts_ns` (the earliest time stays, for the lowest
+    /// [`MAX_ANSWER_SETS_PER_NAME`] sets).
+    fn note_first_seen(&mut self, key: SetKey<'_>, ts_ns: u64) {
+        match self.complete_sets_first_seen.get_mut(key) {
+            Some(first_seen) => *first_seen = (*first_seen).min(ts_ns),
+            None => {
+                let first_seen =
+                    self.complete_sets_first_seen
+                        .lowest_entry(key, MAX_ANSWER_SETS_PER_NAME, drop);
+                if let Some(first_seen) = first_seen {
+                    *first_seen = ts_ns;
                 }
             }
-            return None;
-        };
-        let (latest, changed_at) = self.last_change.as_ref()?;
-        if latest.as_slice() == set || first_seen >= *changed_at {
-            return None;
         }
-        let ttl_s = self.answer_sets.get(key).map_or(0, |o| o.largest);
-        let expires = changed_at.saturating_add(ttl_s.saturating_mul(1_000_000_000));
-        (ts_ns > expires).then_some(*changed_at)
+    }
+
+    /// Answers that still carried an older complete answer set after the set changed and the
+    /// older set's TTL ran out, per older set (worked out on the merged facts, so the result
+    /// does not depend on how the capture was split). The timeline's buckets are the grain: an
+    /// answer counts when its bucket starts after the latest change before it plus the set's
+    /// largest TTL; a change within a bucket counts from the next bucket on.
+    pub fn stale_answers(&self) -> Vec<(AnswerSet, Occurrences)> {
+        let mut changes: Vec<(u64, &AnswerSet)> = self
+            .complete_sets_first_seen
+            .iter()
+            .map(|(set, first_seen)| (*first_seen, set))
+            .collect();
+        changes.sort_unstable();
+        let mut stale: BTreeMap<AnswerSet, Occurrences> = BTreeMap::new();
+        for (start, bucket) in &self.timeline.buckets {
+            let made = changes.partition_point(|(first_seen, _)| first_seen <= start);
+            let Some(&(changed_at, latest)) = made.checked_sub(1).map(|i| &changes[i]) else {
+                continue;
+            };
+            for (set, occurrences) in &bucket.sets {
+                let key = SetKey::of(set);
+                let Some(&first_seen) = self.complete_sets_first_seen.get(key) else {
+                    continue;
+                };
+                if latest == set || first_seen >= changed_at {
+                    continue;
+                }
+                let ttl_s = self.answer_sets.get(key).map_or(0, |o| o.largest);
+                let expires = changed_at.saturating_add(ttl_s.saturating_mul(1_000_000_000));
+                if *start > expires {
+                    stale
+                        .entry(set.clone())
+                        .or_default()
+                        .merge(occurrences.clone());
+                }
+            }
+        }
+        stale.into_iter().collect()
     }
 
     /// Adds `other` into `self` (every field: a field left out fails to compile), then keeps
@@ -288,7 +313,6 @@ impl NameFacts {
             authoritative_responses,
             timeline,
             complete_sets_first_seen,
-            last_change: _,
             connections,
         } = other;
         // The same display whatever the order: the smallest spelling seen.
@@ -314,12 +338,7 @@ impl NameFacts {
             }
         }
         self.complete_sets_first_seen
-            .keep_lowest(MAX_ANSWER_SETS_PER_NAME, |_| ());
-        self.last_change = self
-            .complete_sets_first_seen
-            .iter()
-            .max_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)))
-            .map(|(set, at)| (set.clone(), *at));
+            .keep_lowest(MAX_ANSWER_SETS_PER_NAME, drop);
         add_counts(&mut self.rcodes, rcodes);
         add_counts(&mut self.aliases, aliases);
         let untracked = &mut self.untracked_aliases;

@@ -6,6 +6,7 @@
 //! (coarsen both to the wider width, then add) is associative and commutative.
 
 use super::caps::{insert_lowest, keep_lowest, keep_lowest_keys, lowest_entry};
+use super::occurrences::{Event, Occurrences};
 use super::placements::Placements;
 use crate::keys::AnswerSet;
 use serde::{Deserialize, Serialize};
@@ -22,6 +23,8 @@ pub const MAX_ADDRESSES_PER_BUCKET: usize = 64;
 pub const MAX_SERVERS_PER_BUCKET: usize = 16;
 /// Distinct answer sets kept per server and bucket.
 pub const MAX_SETS_PER_SERVER: usize = 8;
+/// Distinct complete answer sets whose sightings are kept per bucket (for stale answers).
+pub const MAX_SETS_PER_BUCKET: usize = 16;
 
 /// What happened to one name in one time bucket.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,6 +44,17 @@ pub struct Bucket {
     /// divergence check compares these; what the caps leave out is not counted, as a set
     /// seen again cannot be told from a new one once dropped).
     pub server_sets: BTreeMap<IpAddr, BTreeSet<AnswerSet>>,
+    /// Per complete answer set: the answers that carried it (the lowest
+    /// [`MAX_SETS_PER_BUCKET`] sets; stale answers are judged on these once merged).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", with = "super::pairs")]
+    pub sets: BTreeMap<AnswerSet, Occurrences>,
+    /// Answers whose complete set was beyond the lowest [`MAX_SETS_PER_BUCKET`].
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub other_sets: u64,
+}
+
+fn is_zero(count: &u64) -> bool {
+    *count == 0
 }
 
 impl Bucket {
@@ -52,11 +66,17 @@ impl Bucket {
             addresses,
             other_addresses,
             server_sets,
+            sets,
+            other_sets,
         } = other;
         self.responses += responses;
         self.failures += failures;
         self.unanswered += unanswered;
         self.other_addresses += other_addresses;
+        self.other_sets += other_sets;
+        for (set, occurrences) in sets {
+            self.sets.entry(set).or_default().merge(occurrences);
+        }
         self.addresses.merge(addresses);
         for (server, sets) in server_sets {
             self.server_sets.entry(server).or_default().extend(sets);
@@ -72,6 +92,10 @@ impl Bucket {
                 self.other_addresses += placement.present;
             }
         }
+        let other_sets = &mut self.other_sets;
+        keep_lowest(&mut self.sets, MAX_SETS_PER_BUCKET, |o| {
+            *other_sets += o.count
+        });
         keep_lowest(&mut self.server_sets, MAX_SERVERS_PER_BUCKET, drop);
         for sets in self.server_sets.values_mut() {
             keep_lowest_keys(sets, MAX_SETS_PER_SERVER);
@@ -82,10 +106,8 @@ impl Bucket {
 /// One response, as the timeline needs it.
 #[derive(Debug, Clone, Copy)]
 pub struct TimelineResponse<'a> {
-    /// Capture timestamp (ns).
-    pub ts_ns: u64,
-    /// The server that answered.
-    pub server: IpAddr,
+    /// When and where it was captured, its server and client.
+    pub event: Event,
     /// Addresses in answer order.
     pub addresses: &'a [IpAddr],
     /// The sorted answer set, when the answer is complete and has addresses.
@@ -126,14 +148,26 @@ impl Timeline {
 
     /// Records one response.
     pub fn record_response(&mut self, response: &TimelineResponse) {
-        let bucket = self.bucket_at(response.ts_ns);
+        let event = &response.event;
+        let bucket = self.bucket_at(event.ts_ns);
         bucket.responses += 1;
         bucket.failures += u64::from(response.failed);
         bucket.other_addresses += bucket
             .addresses
             .place_capped(response.addresses, MAX_ADDRESSES_PER_BUCKET);
         if let Some(set) = response.complete_set {
-            let server = response.server;
+            // Known sets (nearly every response) are found without copying the key.
+            if let Some(occurrences) = bucket.sets.get_mut(set) {
+                occurrences.record(event);
+            } else {
+                let other_sets = &mut bucket.other_sets;
+                let evicted = |o: Occurrences| *other_sets += o.count;
+                match lowest_entry(&mut bucket.sets, set.to_vec(), MAX_SETS_PER_BUCKET, evicted) {
+                    Some(occurrences) => occurrences.record(event),
+                    None => *other_sets += 1,
+                }
+            }
+            let server = event.server;
             let held = lowest_entry(
                 &mut bucket.server_sets,
                 server,
@@ -223,6 +257,7 @@ impl Timeline {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analyze::FrameRef;
 
     fn response(ts_s: u64, first: u8) -> (u64, Vec<IpAddr>) {
         let a = IpAddr::from([10, 0, 0, first]);
@@ -236,8 +271,15 @@ mod tests {
             let mut set = addresses.clone();
             set.sort();
             timeline.record_response(&TimelineResponse {
-                ts_ns: *ts_ns,
-                server: IpAddr::from([192, 0, 2, 1]),
+                event: Event {
+                    ts_ns: *ts_ns,
+                    frame: FrameRef {
+                        file_index: 0,
+                        frame_number: 1,
+                    },
+                    server: IpAddr::from([192, 0, 2, 1]),
+                    client: IpAddr::from([192, 0, 2, 100]),
+                },
                 addresses,
                 complete_set: Some(&set),
                 failed: false,
@@ -293,8 +335,15 @@ mod tests {
         );
         for (ts_s, server, set) in [(1, 1, &one), (1, 2, &two), (2, 1, &one), (2, 2, &one)] {
             timeline.record_response(&TimelineResponse {
-                ts_ns: ts_s * BASE_BUCKET_NS,
-                server: IpAddr::from([192, 0, 2, server]),
+                event: Event {
+                    ts_ns: ts_s * BASE_BUCKET_NS,
+                    frame: FrameRef {
+                        file_index: 0,
+                        frame_number: 1,
+                    },
+                    server: IpAddr::from([192, 0, 2, server]),
+                    client: IpAddr::from([192, 0, 2, 100]),
+                },
                 addresses: set,
                 complete_set: Some(set),
                 failed: false,

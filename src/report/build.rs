@@ -36,9 +36,14 @@ pub fn build(outcome: &RunOutcome, watching: &Watching, options: ReportOptions) 
         .chain(outcome.interfaces.iter().map(|i| i.interface.clone()))
         .collect();
     let frames = |examples: &[FrameRef]| frame_reports(examples, &file_names);
+    let stale = watching
+        .expectations()
+        .map(|expectations| analysis.stale_answer_findings(expectations))
+        .unwrap_or_default();
     let mut findings: Vec<FindingReport> = analysis
         .findings
         .iter()
+        .chain(stale.iter().map(|(key, occurrences)| (key, occurrences)))
         .map(|(key, occurrences)| {
             finding_report(key, occurrences, watching.expectations(), &frames)
         })
