@@ -1,6 +1,7 @@
 //! Runs a validated command: loads expectations, runs the pipeline, writes the report to
 //! standard output and decides the exit status. An edge: the I/O that is not capture lives here.
 
+use crate::analyze::derived::DerivedSettings;
 use crate::analyze::Transaction;
 use crate::analyze::{Severity, Watching};
 use crate::cli::{
@@ -9,7 +10,6 @@ use crate::cli::{
 use crate::decode::{DecodeConfig, WatchList};
 use crate::expect::{self, ExpectError, Expectations};
 use crate::pipeline::{self, RunConfig, RunOutcome};
-use crate::report::insight::InsightOptions;
 use crate::report::{self, Report, ReportOptions, TextStyle};
 use std::io::{self, IsTerminal, Write};
 use std::sync::OnceLock;
@@ -152,7 +152,7 @@ pub(crate) fn build_report(
     watching: &Watching,
     input: &InputConfig,
     top_names: usize,
-    insight: InsightOptions,
+    insight: DerivedSettings,
 ) -> Report {
     report::build(
         outcome,
@@ -252,7 +252,7 @@ fn run_expect(config: &ExpectConfig) -> Result<Status, CommandError> {
         &watching,
         &config.input,
         config.top,
-        InsightOptions::default(),
+        DerivedSettings::default(),
     );
     let sources: Vec<String> = outcome.files.iter().map(|f| f.name.clone()).collect();
     write_stdout(&crate::report::expectations_toml(&report, &sources))?;

@@ -1,11 +1,14 @@
 //! Analysis: pure and mergeable. Turns decoded DNS messages into per-name facts (answer sets,
 //! member placement, per-client and per-server views) and findings measured against the
-//! expectations. No I/O, no clock: time is the capture timestamp. `Default` is the identity of
-//! `merge`, which is associative and commutative.
+//! expectations: recorded response by response here, or derived from the merged analysis as a
+//! whole (`derived`). Every finding is made in this module; the report only words them. No
+//! I/O, no clock: time is the capture timestamp. `Default` is the identity of `merge`, which is
+//! associative and commutative.
 
 mod client_map;
 mod client_table;
 pub mod connections;
+pub mod derived;
 mod findings;
 mod latency;
 mod names;

@@ -21,6 +21,12 @@ pub const MAX_ADDRESSES_PER_BUCKET: usize = 64;
 pub const MAX_SERVERS_PER_BUCKET: usize = 16;
 /// Distinct answer sets kept per server and bucket.
 pub const MAX_SETS_PER_SERVER: usize = 8;
+/// Intervals an automatic interval width aims to stay under.
+const AUTO_INTERVALS: u64 = 60;
+/// Interval widths (seconds) an automatic choice picks from.
+const NICE_WIDTHS_S: [u64; 16] = [
+    1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 86400,
+];
 
 /// What happened to one name in one time bucket.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -188,6 +194,35 @@ impl Timeline {
                 .merge(bucket.clone());
         }
         grouped
+    }
+
+    /// The interval width (seconds) the timeline is judged and shown in: the requested one, or
+    /// the smallest nice width that keeps the span under [`AUTO_INTERVALS`] intervals; either
+    /// rounded up to a multiple of the kept width.
+    pub fn bucket_seconds(&self, requested_ns: Option<u64>) -> u64 {
+        let kept_s = (self.width_ns / BASE_BUCKET_NS).max(1);
+        let wanted_s = match requested_ns {
+            Some(ns) => ns.div_ceil(BASE_BUCKET_NS).max(1),
+            None => {
+                let span_s = match (self.buckets.keys().next(), self.buckets.keys().last()) {
+                    (Some(first), Some(last)) => (last - first) / BASE_BUCKET_NS + kept_s,
+                    _ => 1,
+                };
+                let needed = span_s.div_ceil(AUTO_INTERVALS);
+                NICE_WIDTHS_S
+                    .into_iter()
+                    .find(|w| *w >= needed)
+                    .unwrap_or(needed)
+            }
+        };
+        wanted_s.div_ceil(kept_s) * kept_s
+    }
+
+    /// Pairs of DNS servers that gave no answer set in common within an interval of
+    /// `bucket_seconds`, with the number of such intervals.
+    pub fn divergence(&self, bucket_seconds: u64) -> BTreeMap<(IpAddr, IpAddr), u64> {
+        self.regrouped(bucket_seconds * BASE_BUCKET_NS)
+            .divergent_servers()
     }
 
     /// Pairs of DNS servers that, in the same bucket, gave no answer set in common, with the
