@@ -22,7 +22,7 @@ pub const MAX_SERVERS_PER_BUCKET: usize = 16;
 /// Distinct answer sets kept per server and bucket.
 pub const MAX_SETS_PER_SERVER: usize = 8;
 /// Intervals an automatic interval width aims to stay under.
-const AUTO_INTERVALS: u64 = 60;
+pub const AUTO_INTERVALS: u64 = 60;
 /// Interval widths (seconds) an automatic choice picks from.
 const NICE_WIDTHS_S: [u64; 16] = [
     1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 86400,
