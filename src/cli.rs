@@ -1,11 +1,11 @@
 //! Command line: clap derive structs, turned into a validated [`Config`]. The only module that
 //! knows clap; no raw strings travel past it.
 
+use crate::analyze::derived::DerivedSettings;
 use crate::analyze::rotation::RotationSettings;
 use crate::analyze::{PairingSettings, Severity};
 use crate::capture::InputPath;
 use crate::decode::{FragmentLimits, ReassemblyLimits, TcpLimits};
-use crate::report::insight::InsightOptions;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -277,8 +277,8 @@ struct InsightArgs {
 }
 
 impl InsightArgs {
-    fn options(&self) -> InsightOptions {
-        InsightOptions {
+    fn options(&self) -> DerivedSettings {
+        DerivedSettings {
             rotation: RotationSettings {
                 v4_prefix: self.client_prefix_v4,
                 v6_prefix: self.client_prefix_v6,
@@ -424,7 +424,7 @@ pub struct AnalyzeConfig {
     /// Where to write the HTML report, if anywhere.
     pub html: Option<PathBuf>,
     /// Rotation settings and timeline interval.
-    pub insight: InsightOptions,
+    pub insight: DerivedSettings,
 }
 
 /// `pcdns expect --from`.
@@ -474,7 +474,7 @@ pub struct MonitorConfig {
     /// Discovery: names to list.
     pub top: usize,
     /// Rotation settings and timeline interval.
-    pub insight: InsightOptions,
+    pub insight: DerivedSettings,
 }
 
 /// `pcdns merge`.
@@ -489,7 +489,7 @@ pub struct MergeConfig {
     /// Discovery: names to list.
     pub top: usize,
     /// Rotation settings and timeline interval.
-    pub insight: InsightOptions,
+    pub insight: DerivedSettings,
 }
 
 /// A validated command.

@@ -1,6 +1,7 @@
 //! Runs a validated command: loads expectations, runs the pipeline, writes the report to
 //! standard output and decides the exit status. An edge: the I/O that is not capture lives here.
 
+use crate::analyze::derived::DerivedSettings;
 use crate::analyze::Transaction;
 use crate::analyze::{Severity, Watching};
 use crate::cli::{
@@ -12,7 +13,6 @@ use crate::job::{
 };
 pub use crate::job::{CommandError, Status};
 use crate::pipeline::{self, RunConfig, RunOutcome};
-use crate::report::insight::InsightOptions;
 use crate::report::{self, Report, ReportOptions, TextStyle};
 use std::io::{self, IsTerminal, Write};
 use std::sync::OnceLock;
@@ -148,7 +148,7 @@ fn run_expect(config: &ExpectConfig) -> Result<Status, CommandError> {
         &watching,
         &config.input,
         config.top,
-        InsightOptions::default(),
+        DerivedSettings::default(),
     );
     let sources: Vec<String> = outcome.files.iter().map(|f| f.name.clone()).collect();
     write_stdout(&crate::report::expectations_toml(&report, &sources))?;

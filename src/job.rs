@@ -3,12 +3,12 @@
 //! writing to standard output. `commands` dispatches and `monitor` runs live capture; both use
 //! this module and neither imports the other's internals.
 
+use crate::analyze::derived::DerivedSettings;
 use crate::analyze::Watching;
 use crate::cli::{Format, InputConfig};
 use crate::decode::{DecodeConfig, WatchList};
 use crate::expect::{self, ExpectError, Expectations};
 use crate::pipeline::{RunConfig, RunOutcome};
-use crate::report::insight::InsightOptions;
 use crate::report::{self, Report, ReportOptions, TextStyle};
 use std::io::{self, Write};
 
@@ -105,7 +105,7 @@ pub fn build_report(
     watching: &Watching,
     input: &InputConfig,
     top_names: usize,
-    insight: InsightOptions,
+    insight: DerivedSettings,
 ) -> Report {
     report::build(
         outcome,

@@ -1,12 +1,15 @@
 //! Analysis: pure and mergeable. Turns decoded DNS messages into per-name facts (answer sets,
 //! member placement, per-client and per-server views) and findings measured against the
-//! expectations. No I/O, no clock: time is the capture timestamp. `Default` is the identity of
-//! `merge`, which is associative and commutative.
+//! expectations: recorded response by response here, or derived from the merged analysis as a
+//! whole (`derived`). Every finding is made in this module; the report only words them. No
+//! I/O, no clock: time is the capture timestamp. `Default` is the identity of `merge`, which is
+//! associative and commutative.
 
 mod caps;
 mod client_map;
 mod client_table;
 pub mod connections;
+pub mod derived;
 mod findings;
 mod latency;
 mod names;
@@ -395,30 +398,6 @@ impl Analysis {
             &event,
             0,
         );
-    }
-
-    /// Stale answers of the expected names (see [`NameFacts::stale_answers`]), as findings
-    /// keyed by the older set; worked out on the merged analysis, never stored in it.
-    pub fn stale_answer_findings(
-        &self,
-        expectations: &Expectations,
-    ) -> Vec<(FindingKey, Occurrences)> {
-        let mut found = Vec::new();
-        for entry in &expectations.names {
-            let Some(facts) = self.names.get(&*entry.key) else {
-                continue;
-            };
-            for (set, occurrences) in facts.stale_answers() {
-                let subject: Vec<String> = set.iter().map(ToString::to_string).collect();
-                let key = FindingKey {
-                    kind: FindingKind::StaleAnswer,
-                    name: entry.label.to_string(),
-                    subject: subject.join(", "),
-                };
-                found.push((key, occurrences));
-            }
-        }
-        found
     }
 
     /// Renumbers the inputs that example frames point into (when analyses of different runs

@@ -4,7 +4,8 @@
 //! test against a uniform spread. Also: servers that never rotate, members never first,
 //! clients stuck on one member, and netmask ordering (Windows DNS Server puts the member in the
 //! client's own subnet first by default), which explains a "stuck" order instead of a fault.
-//! Derived from [`NameFacts`] when a report is built; nothing here is state.
+//! Derived from [`NameFacts`] when findings are judged or a report is built; nothing here is
+//! state.
 
 use super::names::NameFacts;
 use serde::Serialize;

@@ -25,6 +25,12 @@ pub const MAX_SERVERS_PER_BUCKET: usize = 16;
 pub const MAX_SETS_PER_SERVER: usize = 8;
 /// Distinct complete answer sets whose sightings are kept per bucket (for stale answers).
 pub const MAX_SETS_PER_BUCKET: usize = 16;
+/// Intervals an automatic interval width aims to stay under.
+pub const AUTO_INTERVALS: u64 = 60;
+/// Interval widths (seconds) an automatic choice picks from.
+const NICE_WIDTHS_S: [u64; 16] = [
+    1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 86400,
+];
 
 /// What happened to one name in one time bucket.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,7 +52,11 @@ pub struct Bucket {
     pub server_sets: BTreeMap<IpAddr, BTreeSet<AnswerSet>>,
     /// Per complete answer set: the answers that carried it (the lowest
     /// [`MAX_SETS_PER_BUCKET`] sets; stale answers are judged on these once merged).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", with = "super::pairs")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        with = "super::pairs"
+    )]
     pub sets: BTreeMap<AnswerSet, Occurrences>,
     /// Answers whose complete set was beyond the lowest [`MAX_SETS_PER_BUCKET`].
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -234,6 +244,35 @@ impl Timeline {
                 .merge(bucket.clone());
         }
         grouped
+    }
+
+    /// The interval width (seconds) the timeline is judged and shown in: the requested one, or
+    /// the smallest nice width that keeps the span under [`AUTO_INTERVALS`] intervals; either
+    /// rounded up to a multiple of the kept width.
+    pub fn bucket_seconds(&self, requested_ns: Option<u64>) -> u64 {
+        let kept_s = (self.width_ns / BASE_BUCKET_NS).max(1);
+        let wanted_s = match requested_ns {
+            Some(ns) => ns.div_ceil(BASE_BUCKET_NS).max(1),
+            None => {
+                let span_s = match (self.buckets.keys().next(), self.buckets.keys().last()) {
+                    (Some(first), Some(last)) => (last - first) / BASE_BUCKET_NS + kept_s,
+                    _ => 1,
+                };
+                let needed = span_s.div_ceil(AUTO_INTERVALS);
+                NICE_WIDTHS_S
+                    .into_iter()
+                    .find(|w| *w >= needed)
+                    .unwrap_or(needed)
+            }
+        };
+        wanted_s.div_ceil(kept_s) * kept_s
+    }
+
+    /// Pairs of DNS servers that gave no answer set in common within an interval of
+    /// `bucket_seconds`, with the number of such intervals.
+    pub fn divergence(&self, bucket_seconds: u64) -> BTreeMap<(IpAddr, IpAddr), u64> {
+        self.regrouped(bucket_seconds * BASE_BUCKET_NS)
+            .divergent_servers()
     }
 
     /// Pairs of DNS servers that, in the same bucket, gave no answer set in common, with the

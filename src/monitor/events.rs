@@ -1,18 +1,18 @@
-//! Which findings are new since the last event: compares the analysis' findings after each
-//! batch with what was already announced, and limits the rate per (kind, name). Pure: time is
+//! Which findings are new since the last event: compares findings (those the analysis records
+//! after each batch, those derived from it at each interval) with what was already announced,
+//! and limits the rate per (kind, name). The one place events are deduplicated. Pure: time is
 //! a value passed in, nothing is written here.
 
-use crate::analyze::{FindingKey, FindingKind, Occurrences};
+use crate::analyze::derived::Finding;
+use crate::analyze::{FindingKey, FindingKind};
 use std::collections::BTreeMap;
 
-/// A finding to announce: its key, its occurrences so far and how many are new.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewFinding {
-    /// The finding.
-    pub key: FindingKey,
-    /// Everything seen of it so far.
-    pub occurrences: Occurrences,
-    /// Occurrences since the last event for this finding (held back ones included).
+/// A finding to announce and how much of it is new.
+#[derive(Debug, Clone, Copy)]
+pub struct NewFinding<'a> {
+    /// The finding, with its count so far.
+    pub finding: Finding<'a>,
+    /// Count since the last event for this finding (held back growth included).
     pub new: u64,
 }
 
@@ -38,17 +38,18 @@ impl FindingTracker {
         }
     }
 
-    /// The findings that grew since their last event and may be announced at `now_ns`.
-    /// Growth held back by the rate limit stays pending and comes out, summed, later.
-    pub fn observe(
+    /// The findings never announced or grown since their last event that may be announced at
+    /// `now_ns`. Growth held back by the rate limit stays pending and comes out, summed, later.
+    pub fn observe<'a>(
         &mut self,
-        findings: &BTreeMap<FindingKey, Occurrences>,
+        findings: impl IntoIterator<Item = Finding<'a>>,
         now_ns: u64,
-    ) -> Vec<NewFinding> {
+    ) -> Vec<NewFinding<'a>> {
         let mut out = Vec::new();
-        for (key, occurrences) in findings {
-            let announced = self.announced.get(key).copied().unwrap_or(0);
-            if occurrences.count <= announced {
+        for finding in findings {
+            let (key, count) = (finding.key(), finding.count());
+            let announced = self.announced.get(key).copied();
+            if announced.is_some_and(|announced| count <= announced) {
                 continue;
             }
             let limit_key = (key.kind, key.name.clone());
@@ -61,11 +62,10 @@ impl FindingTracker {
                 continue;
             }
             self.last_event_ns.insert(limit_key, now_ns);
-            self.announced.insert(key.clone(), occurrences.count);
+            self.announced.insert(key.clone(), count);
             out.push(NewFinding {
-                key: key.clone(),
-                occurrences: occurrences.clone(),
-                new: occurrences.count - announced,
+                finding,
+                new: count - announced.unwrap_or(0),
             });
         }
         out
@@ -81,6 +81,8 @@ impl FindingTracker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analyze::derived::{DerivedFinding, Detail};
+    use crate::analyze::Occurrences;
 
     fn key(kind: FindingKind, subject: &str) -> FindingKey {
         FindingKey {
@@ -109,33 +111,29 @@ mod tests {
     fn a_new_finding_is_announced_at_once_and_only_once() {
         let wrong = key(FindingKind::WrongAddress, "10.10.10.3");
         let mut tracker = FindingTracker::new(10_000);
-        let events = tracker.observe(&findings(&[(wrong.clone(), 1)]), 0);
+        let first = findings(&[(wrong.clone(), 1)]);
+        let events = tracker.observe(Finding::recorded(&first), 0);
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].new, 1);
-        assert!(tracker.observe(&findings(&[(wrong, 1)]), 50_000).is_empty());
+        let same = findings(&[(wrong, 1)]);
+        assert!(tracker.observe(Finding::recorded(&same), 50_000).is_empty());
     }
 
     #[test]
     fn growth_within_the_gap_is_held_back_then_summed() {
         let wrong = key(FindingKind::WrongAddress, "10.10.10.3");
         let mut tracker = FindingTracker::new(10_000);
-        assert_eq!(
-            tracker
-                .observe(&findings(&[(wrong.clone(), 1)]), 1_000)
-                .len(),
-            1
-        );
-        assert!(tracker
-            .observe(&findings(&[(wrong.clone(), 5)]), 2_000)
-            .is_empty());
-        assert!(tracker
-            .observe(&findings(&[(wrong.clone(), 9)]), 10_999)
-            .is_empty());
+        for (count, now_ns, announced) in [(1, 1_000, 1), (5, 2_000, 0), (9, 10_999, 0)] {
+            let seen = findings(&[(wrong.clone(), count)]);
+            let events = tracker.observe(Finding::recorded(&seen), now_ns);
+            assert_eq!(events.len(), announced, "at {now_ns}");
+        }
         assert_eq!(tracker.held_back, 2);
-        let events = tracker.observe(&findings(&[(wrong, 9)]), 11_000);
+        let seen = findings(&[(wrong, 9)]);
+        let events = tracker.observe(Finding::recorded(&seen), 11_000);
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].new, 8);
-        assert_eq!(events[0].occurrences.count, 9);
+        assert_eq!(events[0].finding.count(), 9);
     }
 
     #[test]
@@ -144,14 +142,43 @@ mod tests {
         let b = key(FindingKind::WrongAddress, "10.10.10.4");
         let nx = key(FindingKind::Nxdomain, "");
         let mut tracker = FindingTracker::new(10_000);
-        let events = tracker.observe(
-            &findings(&[(a.clone(), 1), (b.clone(), 1), (nx.clone(), 1)]),
-            0,
-        );
-        let kinds: Vec<_> = events.iter().map(|e| e.key.clone()).collect();
+        let seen = findings(&[(a.clone(), 1), (b.clone(), 1), (nx.clone(), 1)]);
+        let events = tracker.observe(Finding::recorded(&seen), 0);
+        let kinds: Vec<_> = events.iter().map(|e| e.finding.key().clone()).collect();
         assert_eq!(kinds, vec![a.clone(), nx]);
-        let events = tracker.observe(&findings(&[(a, 1), (b.clone(), 1)]), 10_000);
+        let seen = findings(&[(a, 1), (b.clone(), 1)]);
+        let events = tracker.observe(Finding::recorded(&seen), 10_000);
         assert_eq!(events.len(), 1);
-        assert_eq!(events[0].key, b);
+        assert_eq!(events[0].finding.key(), &b);
+    }
+
+    fn never_seen(member: u8) -> DerivedFinding {
+        let member = std::net::IpAddr::from([10, 10, 10, member]);
+        DerivedFinding {
+            key: key(FindingKind::MemberNeverSeen, &member.to_string()),
+            count: 0,
+            servers: Vec::new(),
+            clients: Vec::new(),
+            detail: Detail::MemberNeverSeen {
+                member,
+                responses: 4,
+            },
+        }
+    }
+
+    #[test]
+    fn a_derived_finding_counting_nothing_is_announced_once_through_the_same_limit() {
+        let (one, two) = (never_seen(1), never_seen(2));
+        let mut tracker = FindingTracker::new(10_000);
+        let both = [&one, &two].map(Finding::Derived);
+        let events = tracker.observe(both, 0);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].finding.key(), &one.key);
+        assert_eq!(events[0].new, 0);
+        assert_eq!(tracker.held_back, 1);
+        let events = tracker.observe(both, 10_000);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].finding.key(), &two.key);
+        assert!(tracker.observe(both, 20_000).is_empty());
     }
 }

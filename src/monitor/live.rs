@@ -1,12 +1,15 @@
 //! The monitor's main loop: signals in, capture opened, privileges dropped, then the pipeline
 //! over the live source, with an observer that writes events, periodic reports and metrics.
+//! Events cover every finding kind: recorded findings after each batch, derived ones at each
+//! report interval and at the end of a run (they are judged from a snapshot of the analysis).
 //! SIGHUP ends the current run cleanly (its report is written), reloads the expectations,
 //! reopens the events file and starts again on the same open capture.
 
 use super::events::{FindingTracker, NewFinding};
 use super::http::MetricsServer;
 use super::output::EventOutput;
-use crate::analyze::Watching;
+use crate::analyze::derived::{derived_findings, Finding};
+use crate::analyze::{Analysis, Watching};
 use crate::capture::{
     BatchSource, EvidenceWriter, FrameRing, FrameTap, InterfaceHealth, LiveOptions, LiveSource,
 };
@@ -83,7 +86,7 @@ impl Observer<'_> {
         self.config.interfaces.clone()
     }
 
-    fn outcome(&self, analysis: crate::analyze::Analysis) -> RunOutcome {
+    fn outcome(&self, analysis: Analysis) -> RunOutcome {
         RunOutcome {
             analysis,
             files: Vec::new(),
@@ -105,7 +108,7 @@ impl Observer<'_> {
     }
 
     /// Writes events for `found` (time: the wall clock).
-    fn announce(&mut self, found: Vec<NewFinding>) {
+    fn announce(&mut self, found: Vec<NewFinding<'_>>) {
         if found.is_empty() {
             return;
         }
@@ -115,8 +118,7 @@ impl Observer<'_> {
         for f in &found {
             let saved = self.save_evidence(f);
             let facts = report::EventFacts {
-                key: &f.key,
-                occurrences: &f.occurrences,
+                finding: f.finding,
                 new: f.new,
                 evidence: saved.as_ref().map(|e| (e.file.as_str(), e.frame)),
             };
@@ -134,10 +136,38 @@ impl Observer<'_> {
         }
     }
 
-    /// Copies the latest frame behind `finding` into the evidence files, if kept.
+    /// Announces the findings derived from `analysis` (a snapshot) that are new or grew, as of
+    /// `now_ns`: those judged from the whole analysis, and stale answers (worked out on the
+    /// merged facts, with their frames).
+    fn announce_derived(&mut self, analysis: &Analysis, now_ns: u64) {
+        let derived = derived_findings(
+            analysis,
+            self.watching,
+            self.config.top,
+            &self.config.insight,
+        );
+        let stale = self
+            .watching
+            .expectations()
+            .map(|expectations| analysis.stale_answer_findings(expectations))
+            .unwrap_or_default();
+        let stale = stale
+            .iter()
+            .map(|(key, occurrences)| Finding::Recorded(key, occurrences));
+        let found = self
+            .tracker
+            .observe(derived.iter().map(Finding::Derived).chain(stale), now_ns);
+        self.announce(found);
+    }
+
+    /// Copies the latest frame behind `finding` into the evidence files, if kept (a derived
+    /// finding has none).
     fn save_evidence(&mut self, finding: &NewFinding) -> Option<crate::capture::EvidenceRef> {
+        let Finding::Recorded(_, occurrences) = finding.finding else {
+            return None;
+        };
         let evidence = self.evidence.as_mut()?;
-        let frame = finding.occurrences.last_frame?;
+        let frame = occurrences.last_frame?;
         match evidence
             .writer
             .write(&evidence.ring, frame.file_index, frame.frame_number)
@@ -168,13 +198,18 @@ impl Observer<'_> {
             self.reload = true;
             self.end_run.store(true, Ordering::Relaxed);
         }
-        let found = self.tracker.observe(progress.findings(), progress.now_ns);
+        let recorded = Finding::recorded(progress.findings());
+        let found = self.tracker.observe(recorded, progress.now_ns);
         self.announce(found);
         let now = Instant::now();
         let report_due = now >= self.next_report;
         let metrics_due = self.metrics.is_some() && now >= self.next_metrics;
         if report_due || metrics_due {
-            let report = self.report(&self.outcome(progress.snapshot()));
+            let outcome = self.outcome(progress.snapshot());
+            if report_due {
+                self.announce_derived(&outcome.analysis, progress.now_ns);
+            }
+            let report = self.report(&outcome);
             self.publish_metrics(&report);
             self.next_metrics = now + METRICS_EVERY;
             if report_due {
@@ -279,10 +314,10 @@ pub fn run(config: &MonitorConfig) -> Result<Status, CommandError> {
         let outcome = pipeline::run_source(&run, input, &mut |p| observer.observe(p), &mut |_| {});
         // The run's last word: events for what the final flush found (the rate limit no
         // longer holds anything back), then the report.
-        let found = observer
-            .tracker
-            .observe(&outcome.analysis.findings, u64::MAX);
+        let recorded = Finding::recorded(&outcome.analysis.findings);
+        let found = observer.tracker.observe(recorded, u64::MAX);
         observer.announce(found);
+        observer.announce_derived(&outcome.analysis, u64::MAX);
         let report = observer.report(&outcome);
         observer.publish_metrics(&report);
         observer.write_report(&report);

@@ -1,15 +1,19 @@
-//! Builds the [`Report`] snapshot from an analysis: orders everything, derives the findings
-//! about absence (members never seen, names never answered) and words each finding.
+//! Builds the [`Report`] snapshot from an analysis: orders everything and words each finding,
+//! those recorded during the analysis and those `analyze::derived` judges from it as a whole.
+//! It makes no findings.
 
 use super::*;
+use crate::analyze::derived::{
+    derived_findings, members_never_seen, DerivedFinding, DerivedSettings, Detail,
+};
 use crate::analyze::{
     Analysis, FindingKey, FrameRef, LatencyHistogram, NameFacts, Occurrences, PairingSettings,
     Placements, RcodeClass, Watching,
 };
 use crate::decode::ReassemblyLimits;
-use crate::expect::{normalize, Expectations, ExpectedName};
+use crate::expect::{Expectations, ExpectedName};
 use crate::pipeline::RunOutcome;
-use insight::{insight, insight_findings, resolvers, InsightOptions};
+use insight::insight;
 use std::collections::BTreeSet;
 
 /// Choices that shape the report.
@@ -22,7 +26,7 @@ pub struct ReportOptions {
     /// The reassembly limits the run used.
     pub reassembly: ReassemblyLimits,
     /// Rotation settings and timeline buckets.
-    pub insight: InsightOptions,
+    pub insight: DerivedSettings,
 }
 
 /// Builds the report of `outcome` measured against `watching`.
@@ -48,55 +52,39 @@ pub fn build(outcome: &RunOutcome, watching: &Watching, options: ReportOptions) 
             finding_report(key, occurrences, watching.expectations(), &frames)
         })
         .collect();
-    let resolvers = resolvers(analysis.names.values());
+    let derived = derived_findings(analysis, watching, options.top_names, &options.insight);
+    findings.extend(derived.iter().map(derived_report));
+    let resolvers = analysis.resolvers();
     let context = NameContext {
         resolvers: &resolvers,
         insight: &options.insight,
         frames: &frames,
     };
     let names: Vec<NameReport> = match watching {
-        Watching::Expectations(expectations) => {
-            findings.extend(absence_findings(analysis, expectations));
-            expectations
-                .names
-                .iter()
-                .map(|entry| {
-                    let never_seen;
-                    let facts = match analysis.names.get(&normalize(&entry.name)) {
-                        Some(facts) => facts,
-                        None => {
-                            never_seen = NameFacts::named(entry.name.clone());
-                            &never_seen
-                        }
-                    };
-                    name_report(facts, Some(entry), expectations, &context)
-                })
-                .collect()
-        }
+        Watching::Expectations(expectations) => expectations
+            .names
+            .iter()
+            .map(|entry| {
+                let never_seen;
+                let facts = match analysis.expected_facts(entry) {
+                    Some(facts) => facts,
+                    None => {
+                        never_seen = NameFacts::named(entry.name.clone());
+                        &never_seen
+                    }
+                };
+                name_report(facts, Some(entry), expectations, &context)
+            })
+            .collect(),
         Watching::Discovery => {
-            let mut with_answers: Vec<&NameFacts> = analysis
-                .names
-                .values()
-                .filter(|facts| !facts.addresses.is_empty())
-                .collect();
-            with_answers.sort_by(|a, b| {
-                b.responses
-                    .cmp(&a.responses)
-                    .then_with(|| a.display.cmp(&b.display))
-            });
             let none = Expectations::default();
-            with_answers
-                .iter()
-                .take(options.top_names)
+            analysis
+                .top_answered_names(options.top_names)
+                .into_iter()
                 .map(|facts| name_report(facts, None, &none, &context))
                 .collect()
         }
     };
-    for name in &names {
-        if let Some(insight) = &name.insight {
-            findings.extend(insight_findings(&name.name, insight, &options.insight));
-        }
-    }
     findings.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)
@@ -308,7 +296,8 @@ pub(super) fn finding_report(
             let name = &key.name;
             format!("{count} lookups of {subject} were after {name} (suffix devolution or a single-label name) and failed")
         }
-        // Derived when the report is built (see report/insight.rs), never recorded per response.
+        // Derived from the analysis as a whole (analyze/derived.rs), never recorded per
+        // response: worded by `derived_report`.
         FindingKind::NotRotating
         | FindingKind::Unbalanced
         | FindingKind::MemberNeverFirst
@@ -333,44 +322,59 @@ pub(super) fn finding_report(
     }
 }
 
-/// Findings about what never happened: watched names never answered, members never seen.
-fn absence_findings(analysis: &Analysis, expectations: &Expectations) -> Vec<FindingReport> {
-    let mut findings = Vec::new();
-    for entry in &expectations.names {
-        let facts = analysis.names.get(&normalize(&entry.name));
-        let responses = facts.map_or(0, |f| f.responses);
-        if responses == 0 {
-            let message = "no response for this name anywhere in the capture".to_string();
-            findings.push(FindingReport::without_frames(
-                FindingKind::NameNotSeen,
-                &entry.name,
-                String::new(),
-                0,
-                message,
-            ));
-            continue;
+/// The report of a finding derived from the analysis as a whole, worded from its detail.
+pub(super) fn derived_report(finding: &DerivedFinding) -> FindingReport {
+    let (name, subject, count) = (&finding.key.name, &finding.key.subject, finding.count);
+    let message = match &finding.detail {
+        Detail::NameNotSeen => "no response for this name anywhere in the capture".to_string(),
+        Detail::MemberNeverSeen { member, responses } => {
+            format!("member {member} never appeared in any of {responses} responses")
         }
-        for member in members_never_seen(entry, facts) {
-            let message = format!("member {member} never appeared in any of {responses} responses");
-            findings.push(FindingReport::without_frames(
-                FindingKind::MemberNeverSeen,
-                &entry.name,
-                member.to_string(),
-                0,
-                message,
-            ));
+        Detail::NetmaskOrdering {
+            local_first,
+            eligible_answers,
+        } => format!(
+            "{local_first} of {eligible_answers} answers to clients sharing a subnet with a member put that member first: netmask ordering (Windows DNS Server's default), not a failure to rotate"
+        ),
+        Detail::NotRotating {
+            server,
+            first,
+            answers,
+        } => format!("all {answers} answers with several addresses from {server} put {first} first: it does not rotate, so its clients all try one member"),
+        Detail::Unbalanced {
+            shares,
+            answers,
+            chi_square,
+            degrees_of_freedom,
+            p_value,
+        } => {
+            let shares: Vec<String> = shares.iter().map(|(c, n)| format!("{c} {n}")).collect();
+            format!(
+                "first positions over {answers} answers are not uniform ({}): chi-square {chi_square} with {degrees_of_freedom} degrees of freedom, p = {p_value:.2e}",
+                shares.join(", ")
+            )
         }
-    }
-    findings
-}
-
-fn members_never_seen(entry: &ExpectedName, facts: Option<&NameFacts>) -> Vec<IpAddr> {
-    entry
-        .members
-        .iter()
-        .filter(|m| facts.is_none_or(|f| !f.addresses.contains_key(m)))
-        .copied()
-        .collect()
+        Detail::MemberNeverFirst { member } => {
+            format!("member {member} appeared in answers but never first, so clients rarely try it")
+        }
+        Detail::ClientsStuck {
+            member,
+            clients,
+            min_answers,
+        } => format!(
+            "{clients} clients received {member} first in every answer (at least {min_answers} each)"
+        ),
+        Detail::DivergentServers {
+            servers: [a, b],
+            intervals,
+            bucket_seconds,
+        } => format!("{a} and {b} gave different answer sets in {intervals} intervals of {bucket_seconds} s"),
+    };
+    let mut report =
+        FindingReport::without_frames(finding.key.kind, name, subject.clone(), count, message);
+    report.servers.clone_from(&finding.servers);
+    report.clients.clone_from(&finding.clients);
+    report
 }
 
 fn rcode_counts(counts: &BTreeMap<RcodeClass, u64>) -> BTreeMap<&'static str, u64> {
@@ -432,7 +436,7 @@ fn address_reports(
 /// What every name report needs besides the name's own facts.
 struct NameContext<'a> {
     resolvers: &'a BTreeSet<IpAddr>,
-    insight: &'a InsightOptions,
+    insight: &'a DerivedSettings,
     frames: &'a dyn Fn(&[FrameRef]) -> Vec<FrameReport>,
 }
 

@@ -1,9 +1,11 @@
 //! Finding events: one JSON object per line (NDJSON), written by `pcdns monitor` as soon as a
 //! finding appears or grows, so a log shipper or a person tailing the file sees it at once.
+//! Recorded and derived findings are worded as in the report.
 
-use super::build::finding_report;
+use super::build::{derived_report, finding_report};
 use super::{rfc3339, FindingReport};
-use crate::analyze::{FindingKey, FrameRef, Occurrences};
+use crate::analyze::derived::Finding;
+use crate::analyze::FrameRef;
 use crate::expect::Expectations;
 use serde::Serialize;
 
@@ -36,9 +38,7 @@ struct Evidence<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct EventFacts<'a> {
     /// The finding.
-    pub key: &'a FindingKey,
-    /// Its occurrences so far.
-    pub occurrences: &'a Occurrences,
+    pub finding: Finding<'a>,
     /// Occurrences since the last event.
     pub new: u64,
     /// The evidence file and frame number, if saved.
@@ -53,13 +53,17 @@ pub fn render_event(
     sources: &[String],
 ) -> String {
     let EventFacts {
-        key,
-        occurrences,
+        finding,
         new,
         evidence,
     } = *facts;
-    let frames = |examples: &[FrameRef]| super::build::frame_reports(examples, sources);
-    let finding = finding_report(key, occurrences, expectations, &frames);
+    let finding = match finding {
+        Finding::Recorded(key, occurrences) => {
+            let frames = |examples: &[FrameRef]| super::build::frame_reports(examples, sources);
+            finding_report(key, occurrences, expectations, &frames)
+        }
+        Finding::Derived(derived) => derived_report(derived),
+    };
     let line = EventLine {
         kind: "finding",
         time: rfc3339(time_ns),
@@ -75,7 +79,8 @@ pub fn render_event(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analyze::FindingKind;
+    use crate::analyze::derived::{DerivedFinding, Detail};
+    use crate::analyze::{FindingKey, FindingKind, Occurrences};
 
     #[test]
     fn an_event_is_one_json_line_with_type_time_and_counts() {
@@ -95,8 +100,7 @@ mod tests {
             ..Occurrences::default()
         };
         let facts = EventFacts {
-            key: &key,
-            occurrences: &occurrences,
+            finding: Finding::Recorded(&key, &occurrences),
             new: 2,
             evidence: Some(("evidence-000001.pcapng", 4)),
         };
@@ -113,5 +117,41 @@ mod tests {
         assert_eq!(value["examples"][0]["frame"], 7);
         assert_eq!(value["evidence"]["file"], "evidence-000001.pcapng");
         assert_eq!(value["evidence"]["frame"], 4);
+    }
+
+    #[test]
+    fn a_derived_finding_is_an_event_worded_as_in_the_report() {
+        let (server, first) = ("192.0.2.53".parse().unwrap(), "10.10.10.1".parse().unwrap());
+        let derived = DerivedFinding {
+            key: FindingKey {
+                kind: FindingKind::NotRotating,
+                name: "PersistentChatPool.contoso.com".into(),
+                subject: "192.0.2.53".into(),
+            },
+            count: 12,
+            servers: vec![server],
+            clients: Vec::new(),
+            detail: Detail::NotRotating {
+                server,
+                first,
+                answers: 12,
+            },
+        };
+        let facts = EventFacts {
+            finding: Finding::Derived(&derived),
+            new: 12,
+            evidence: None,
+        };
+        let line = render_event(&facts, 1_700_000_002_000_000_000, None, &["eth0".into()]);
+        let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(value["kind"], "not_rotating");
+        assert_eq!(value["severity"], "warning");
+        assert_eq!(value["count"], 12);
+        assert_eq!(value["servers"][0], "192.0.2.53");
+        assert_eq!(
+            value["message"],
+            "all 12 answers with several addresses from 192.0.2.53 put 10.10.10.1 first: it does not rotate, so its clients all try one member"
+        );
+        assert!(value.get("evidence").is_none());
     }
 }

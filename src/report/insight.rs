@@ -1,33 +1,19 @@
 //! Pool insight in the report: roles (stub clients and resolvers), rotation and balance, when
-//! members appeared and vanished, answer-set changes, the timeline, and resolver divergence;
-//! plus the findings derived from them (servers that never rotate, unbalanced pools, members
-//! never first, stuck clients, netmask ordering, servers that disagree).
+//! members appeared and vanished, answer-set changes, the timeline, and resolver divergence,
+//! for display. It makes no findings: those the same views support are derived in
+//! `analyze::derived`.
 
-use super::{rfc3339, FindingReport};
-use crate::analyze::rotation::{rotation, Rotation, RotationSettings};
+use super::rfc3339;
+use crate::analyze::derived::DerivedSettings;
+use crate::analyze::rotation::{rotation, Rotation};
 use crate::analyze::timeline::{Bucket, Timeline, BASE_BUCKET_NS};
-use crate::analyze::{FindingKind, NameFacts};
+use crate::analyze::NameFacts;
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-/// Buckets an automatic timeline aims to stay under.
-const AUTO_BUCKETS: u64 = 60;
 /// Most intervals listed when quiet ones are filled in.
 const MAX_FILLED_INTERVALS: u64 = 10_000;
-/// Bucket widths (seconds) an automatic timeline picks from.
-const NICE_WIDTHS_S: [u64; 16] = [
-    1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 86400,
-];
-
-/// Choices for the insight part of the report.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct InsightOptions {
-    /// Rotation settings (subnet prefixes, thresholds).
-    pub rotation: RotationSettings,
-    /// Timeline bucket width (None: automatic).
-    pub bucket_ns: Option<u64>,
-}
 
 /// Who the answers went to.
 #[derive(Debug, Clone, Serialize)]
@@ -137,19 +123,12 @@ pub struct InsightReport {
     pub connections: Vec<ConnectionReport>,
 }
 
-/// Addresses that answer as DNS servers for any name: receivers among them are resolvers.
-pub fn resolvers<'a>(names: impl Iterator<Item = &'a NameFacts>) -> BTreeSet<IpAddr> {
-    names
-        .flat_map(|facts| facts.servers.keys().copied())
-        .collect()
-}
-
 /// Builds the insight of one name.
 pub fn insight(
     facts: &NameFacts,
     members: &[IpAddr],
     resolvers: &BTreeSet<IpAddr>,
-    options: &InsightOptions,
+    options: &DerivedSettings,
 ) -> InsightReport {
     let rotation = rotation(facts, members, resolvers, &options.rotation);
     let resolver_clients = facts
@@ -169,11 +148,9 @@ pub fn insight(
         .map(|address| member_span(facts, address))
         .collect();
     let timeline = timeline_report(&facts.timeline, &rotation.candidates, options.bucket_ns);
-    let grouped = facts
+    let divergence = facts
         .timeline
-        .regrouped(timeline.bucket_seconds * BASE_BUCKET_NS);
-    let divergence = grouped
-        .divergent_servers()
+        .divergence(timeline.bucket_seconds)
         .into_iter()
         .map(|((a, b), intervals)| DivergenceReport {
             servers: [a, b],
@@ -235,36 +212,12 @@ fn changes(facts: &NameFacts) -> Vec<ChangeReport> {
         .collect()
 }
 
-/// The bucket width: the requested one, or the smallest nice width that keeps the span under
-/// [`AUTO_BUCKETS`] intervals.
-fn bucket_seconds(timeline: &Timeline, requested_ns: Option<u64>) -> u64 {
-    let kept_s = (timeline.width_ns / BASE_BUCKET_NS).max(1);
-    let wanted_s = match requested_ns {
-        Some(ns) => ns.div_ceil(BASE_BUCKET_NS).max(1),
-        None => {
-            let span_s = match (
-                timeline.buckets.keys().next(),
-                timeline.buckets.keys().last(),
-            ) {
-                (Some(first), Some(last)) => (last - first) / BASE_BUCKET_NS + kept_s,
-                _ => 1,
-            };
-            let needed = span_s.div_ceil(AUTO_BUCKETS);
-            NICE_WIDTHS_S
-                .into_iter()
-                .find(|w| *w >= needed)
-                .unwrap_or(needed)
-        }
-    };
-    wanted_s.div_ceil(kept_s) * kept_s
-}
-
 fn timeline_report(
     timeline: &Timeline,
     candidates: &[IpAddr],
     requested_ns: Option<u64>,
 ) -> TimelineReport {
-    let seconds = bucket_seconds(timeline, requested_ns);
+    let seconds = timeline.bucket_seconds(requested_ns);
     let width_ns = seconds * BASE_BUCKET_NS;
     let grouped = timeline.regrouped(width_ns);
     let empty = Bucket::default();
@@ -303,108 +256,4 @@ fn timeline_report(
         bucket_seconds: seconds,
         intervals,
     }
-}
-
-/// The findings the insight of `name` supports.
-pub fn insight_findings(
-    name: &str,
-    insight: &InsightReport,
-    options: &InsightOptions,
-) -> Vec<FindingReport> {
-    let rotation = &insight.rotation;
-    let netmask = rotation.netmask.detected;
-    let mut findings = Vec::new();
-    if netmask {
-        let n = rotation.netmask;
-        findings.push(FindingReport::without_frames(
-            FindingKind::NetmaskOrdering,
-            name,
-            String::new(),
-            n.local_first,
-            format!(
-                "{} of {} answers to clients sharing a subnet with a member put that member first: netmask ordering (Windows DNS Server's default), not a failure to rotate",
-                n.local_first, n.eligible_answers
-            ),
-        ));
-    }
-    for server in rotation.servers.iter().filter(|_| !netmask) {
-        if let Some(first) = server.never_rotates {
-            let answers = server.balance.answers;
-            let mut finding = FindingReport::without_frames(
-                FindingKind::NotRotating,
-                name,
-                server.server.to_string(),
-                answers,
-                format!("all {answers} answers with several addresses from {} put {first} first: it does not rotate, so its clients all try one member", server.server),
-            );
-            finding.servers = vec![server.server];
-            findings.push(finding);
-        }
-    }
-    let min_answers = options.rotation.min_answers;
-    if !netmask && rotation.overall.unbalanced(min_answers) {
-        let b = &rotation.overall;
-        let shares: Vec<String> = rotation
-            .candidates
-            .iter()
-            .zip(&b.first)
-            .map(|(c, n)| format!("{c} {n}"))
-            .collect();
-        findings.push(FindingReport::without_frames(
-            FindingKind::Unbalanced,
-            name,
-            String::new(),
-            b.answers,
-            format!(
-                "first positions over {} answers are not uniform ({}): chi-square {} with {} degrees of freedom, p = {:.2e}",
-                b.answers,
-                shares.join(", "),
-                b.chi_square.unwrap_or_default(),
-                b.degrees_of_freedom,
-                b.p_value.unwrap_or_default()
-            ),
-        ));
-    }
-    for member in &rotation.never_first {
-        findings.push(FindingReport::without_frames(
-            FindingKind::MemberNeverFirst,
-            name,
-            member.to_string(),
-            0,
-            format!(
-                "member {member} appeared in answers but never first, so clients rarely try it"
-            ),
-        ));
-    }
-    for (member, clients) in rotation.stuck_clients.iter().filter(|_| !netmask) {
-        let mut finding = FindingReport::without_frames(
-            FindingKind::ClientsStuck,
-            name,
-            member.to_string(),
-            clients.len() as u64,
-            format!(
-                "{} clients received {member} first in every answer (at least {} each)",
-                clients.len(),
-                options.rotation.stuck_min_answers
-            ),
-        );
-        finding.clients = clients.iter().take(8).copied().collect();
-        findings.push(finding);
-    }
-    for divergence in &insight.divergence {
-        let [a, b] = divergence.servers;
-        let mut finding = FindingReport::without_frames(
-            FindingKind::DivergentServers,
-            name,
-            format!("{a} vs {b}"),
-            divergence.intervals,
-            format!(
-                "{a} and {b} gave different answer sets in {} intervals of {} s",
-                divergence.intervals, insight.timeline.bucket_seconds
-            ),
-        );
-        finding.servers = vec![a, b];
-        findings.push(finding);
-    }
-    findings
 }

@@ -263,8 +263,8 @@ pub struct FindingReport {
 }
 
 impl FindingReport {
-    /// A finding judged from the whole report (absence, rotation, divergence): no times, no
-    /// example frames, no peers.
+    /// A finding judged from the analysis as a whole (absence, rotation, divergence): no times,
+    /// no example frames, no peers.
     pub fn without_frames(
         kind: FindingKind,
         name: &str,
