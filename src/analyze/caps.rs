@@ -8,12 +8,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// The entry of `key`, created if it is among the lowest `cap` keys seen; a held entry it
 /// displaces is handed to `evicted`. `None`: `key` is higher than the `cap` keys held.
-pub fn lowest_entry<'a, K: Ord, V: Default>(
-    map: &'a mut BTreeMap<K, V>,
+pub fn lowest_entry<K: Ord, V: Default>(
+    map: &mut BTreeMap<K, V>,
     key: K,
     cap: usize,
     evicted: impl FnOnce(V),
-) -> Option<&'a mut V> {
+) -> Option<&mut V> {
     if map.len() >= cap && !map.contains_key(&key) {
         if map
             .last_key_value()

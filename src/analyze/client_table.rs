@@ -7,16 +7,17 @@ use super::client_map::ClientMap;
 use super::names::ClientFacts;
 use crate::keys::HashedClient;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 
 /// Clients of one name with what each received.
 #[derive(Clone, Default)]
 pub struct ClientTable {
     clients: ClientMap<ClientFacts>,
-    /// The highest address held, worked out when a full table meets a new client (a cache:
-    /// cleared whenever the clients held change while full).
-    highest_when_full: Option<IpAddr>,
+    /// The addresses held in order, built when a full table first meets a new client and kept
+    /// in step while it stays full, so each eviction finds the highest without a scan (an
+    /// index: cleared whenever clients are added another way).
+    order_when_full: Option<BTreeSet<IpAddr>>,
 }
 
 impl ClientTable {
@@ -41,20 +42,18 @@ impl ClientTable {
     ) -> Option<&mut ClientFacts> {
         if self.clients.len() >= cap && self.clients.get(&client.address()).is_none() {
             let clients = &self.clients;
-            let highest = *self.highest_when_full.get_or_insert_with(|| {
-                clients
-                    .iter()
-                    .map(|(held, _)| *held)
-                    .max()
-                    .unwrap_or(client.address())
-            });
+            let order = self
+                .order_when_full
+                .get_or_insert_with(|| clients.iter().map(|(held, _)| *held).collect());
+            let highest = order.last().copied()?;
             if client.address() >= highest {
                 return None;
             }
+            order.pop_last();
+            order.insert(client.address());
             if let Some(facts) = self.clients.remove(&highest) {
                 evicted(facts);
             }
-            self.highest_when_full = None;
         }
         self.clients.tracked(client, usize::MAX)
     }
@@ -71,7 +70,7 @@ impl ClientTable {
 
     /// The facts of `client`, created if missing (merging and tests; no cap).
     pub fn entry(&mut self, client: IpAddr) -> &mut ClientFacts {
-        self.highest_when_full = None;
+        self.order_when_full = None;
         self.clients
             .tracked(HashedClient::new(client), usize::MAX)
             .expect("an uncapped table takes every client")

@@ -28,6 +28,7 @@ pub use findings::{AddressFindings, FindingKey, FindingKind, Severity};
 pub use latency::{bucket_upper_ns, LatencyHistogram};
 pub use names::{
     AnswerSet, ClientFacts, NameFacts, Placement, Placements, RcodeClass, ServerFacts,
+    MAX_ALIASES_PER_NAME, MAX_ANSWER_SETS_PER_NAME, MAX_CLIENTS_PER_NAME, MAX_SERVERS_PER_NAME,
 };
 pub use occurrences::{Event, FrameRef, Occurrences, Peers};
 pub use pairing::{PairingCounters, PairingSettings, Status, Transaction, WatchedName};
@@ -73,7 +74,7 @@ pub struct TrafficCounters {
     pub responses: u64,
     /// DNS messages decoded in full because they concern a watched name.
     pub watched_messages: u64,
-    /// Watched responses attributed to a watched name.
+    /// Watched responses attributed to a watched (or discovered and held) name.
     pub watched_responses: u64,
     /// Frames shorter on capture than on the wire.
     pub snaplen_truncated: u64,
@@ -106,6 +107,13 @@ pub struct Analysis {
 }
 
 impl TrafficCounters {
+    /// Counts the messages of a discovered name evicted by the cap as untracked: its
+    /// responses are no longer attributed to a held name.
+    fn count_evicted_name(&mut self, facts: &NameFacts) {
+        self.untracked_name_responses += facts.queries + facts.responses;
+        self.watched_responses -= facts.responses;
+    }
+
     /// Adds `other` into `self` (every field: a field left out fails to compile).
     pub fn merge(&mut self, other: TrafficCounters) {
         let TrafficCounters {
@@ -353,7 +361,7 @@ impl Analysis {
             return false;
         }
         if let Some((_, facts)) = self.names.pop_last() {
-            self.traffic.untracked_name_responses += facts.queries + facts.responses;
+            self.traffic.count_evicted_name(&facts);
         }
         true
     }
@@ -430,9 +438,9 @@ impl Analysis {
         for (key, facts) in names {
             self.names.entry(key).or_default().merge(facts);
         }
-        let untracked = &mut self.traffic.untracked_name_responses;
+        let traffic = &mut self.traffic;
         caps::keep_lowest(&mut self.names, MAX_DISCOVERED_NAMES, |facts| {
-            *untracked += facts.queries + facts.responses;
+            traffic.count_evicted_name(&facts);
         });
         for (key, occurrences) in findings {
             self.findings.entry(key).or_default().merge(occurrences);

@@ -8,18 +8,24 @@
 use crate::keys::{set_hash, AnswerSet, SetKey};
 use hashbrown::HashTable;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::collections::BTreeSet;
 use std::fmt;
 
 /// Values keyed by answer set.
 #[derive(Clone)]
 pub struct SetMap<V> {
     slots: HashTable<(AnswerSet, V)>,
+    /// The sets held in order, built when a full map first meets a new set under
+    /// [`Self::lowest_entry`] and kept in step while it stays full (an index: cleared whenever
+    /// sets are added another way).
+    order_when_full: Option<BTreeSet<AnswerSet>>,
 }
 
 impl<V> Default for SetMap<V> {
     fn default() -> Self {
         SetMap {
             slots: HashTable::new(),
+            order_when_full: None,
         }
     }
 }
@@ -54,6 +60,7 @@ impl<V> SetMap<V> {
     where
         V: Default,
     {
+        self.order_when_full = None;
         let entry = self.slots.entry(
             set_hash(&set),
             |(held, _)| *held == set,
@@ -64,6 +71,7 @@ impl<V> SetMap<V> {
 
     /// Holds `value` for `set`, replacing any value it had.
     pub fn insert(&mut self, set: AnswerSet, value: V) {
+        self.order_when_full = None;
         match self.get_mut(SetKey::of(&set)) {
             Some(held) => *held = value,
             None => {
@@ -76,8 +84,7 @@ impl<V> SetMap<V> {
     /// The value of the set, found without copying the key (nearly every response), or
     /// created if the set is among the lowest `cap` sets seen; a held set it displaces goes to
     /// `evicted` with its value. `None`: the set is higher than the `cap` sets held (see
-    /// [`super::caps`]; the highest is found by a scan, which only traffic with more than
-    /// `cap` distinct sets reaches).
+    /// [`super::caps`]).
     pub fn lowest_entry(
         &mut self,
         key: SetKey<'_>,
@@ -88,11 +95,18 @@ impl<V> SetMap<V> {
         V: Default,
     {
         if self.get(key).is_none() && self.slots.len() >= cap {
-            let highest = self.slots.iter().map(|(held, _)| held).max()?;
-            if key.set() > highest.as_slice() {
+            let slots = &self.slots;
+            let order = self
+                .order_when_full
+                .get_or_insert_with(|| slots.iter().map(|(held, _)| held.clone()).collect());
+            if order
+                .last()
+                .is_none_or(|highest| key.set() >= highest.as_slice())
+            {
                 return None;
             }
-            let highest = highest.clone();
+            let highest = order.pop_last()?;
+            order.insert(key.set().to_vec());
             let (_, value) = self
                 .slots
                 .find_entry(set_hash(&highest), |(held, _)| *held == highest)
