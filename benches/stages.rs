@@ -156,7 +156,7 @@ fn decode_stages(c: &mut Criterion) {
             for message in &messages {
                 analyzer.ingest(message.clone());
             }
-            black_box(analyzer.finish(&mut |_| {}, Default::default()))
+            black_box(analyzer.finish(u64::MAX, &mut |_| {}, Default::default()))
         })
     });
     group.finish();

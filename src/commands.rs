@@ -44,18 +44,23 @@ fn show_progress(done: u64, total: u64) {
     bar.set_position(done.min(total));
 }
 
+/// Runs the pipeline over `input`, with the transaction log when `sink` is given (see
+/// [`pipeline::run`]).
 fn run_pipeline(
     input: &InputConfig,
     watching: Watching,
     watch: WatchList,
-    sink: &mut dyn FnMut(&Transaction),
+    sink: Option<&mut dyn FnMut(&Transaction)>,
 ) -> (RunOutcome, Watching) {
     let progress = input.progress && io::stderr().is_terminal();
     let config = RunConfig {
         progress: progress.then_some(show_progress as fn(u64, u64)),
         ..run_config(input, watching, watch)
     };
-    let outcome = pipeline::run(&config, sink);
+    let outcome = match sink {
+        Some(sink) => pipeline::run(&config, sink),
+        None => pipeline::run_unlogged(&config),
+    };
     if let Some(bar) = PROGRESS.get() {
         bar.finish_and_clear();
     }
@@ -71,7 +76,7 @@ fn report_read_errors(outcome: &RunOutcome) {
 fn run_analyze(config: &AnalyzeConfig) -> Result<Status, CommandError> {
     let (watching, watch) = watching_of(config.expect.as_deref(), false)?;
     let watch = watch.dropping_answer_records();
-    let (outcome, watching) = run_pipeline(&config.input, watching, watch, &mut |_| {});
+    let (outcome, watching) = run_pipeline(&config.input, watching, watch, None);
     let report = build_report(
         &outcome,
         &watching,
@@ -141,7 +146,7 @@ fn run_expect(config: &ExpectConfig) -> Result<Status, CommandError> {
         &config.input,
         Watching::Discovery,
         WatchList::everything().dropping_answer_records(),
-        &mut |_| {},
+        None,
     );
     let report = build_report(
         &outcome,
@@ -178,7 +183,7 @@ fn run_log(config: &LogConfig) -> Result<Status, CommandError> {
             }
         }
     };
-    let (outcome, _) = run_pipeline(&config.input, watching, watch, &mut write_line);
+    let (outcome, _) = run_pipeline(&config.input, watching, watch, Some(&mut write_line));
     let flushed = stdout.flush();
     quiet_on_broken_pipe(write_error.map_or(flushed, Err))?;
     report_read_errors(&outcome);

@@ -173,3 +173,26 @@ impl Hash for PairingFields<'_> {
         state.write(self.qname.as_bytes());
     }
 }
+
+/// The logical analysis shard of a client address, among `shards`. A fixed seed: the same
+/// client goes to the same shard in every run, so runs are reproducible (and an attacker who
+/// crowds one shard only starves that shard's budgets, see the pipeline's shards).
+pub fn shard_of(client: IpAddr, shards: usize) -> usize {
+    let bits = address_bits(&client);
+    // splitmix64's finalizer over the address folded to 64 bits.
+    let mut x = (bits as u64) ^ ((bits >> 64) as u64);
+    x ^= x >> 30;
+    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x ^= x >> 27;
+    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^= x >> 31;
+    (x % shards as u64) as usize
+}
+
+/// Shard `index`'s share of a budget of `total` among `shards`: equal parts, the remainder to
+/// the first shards, at least 1 (so the shares add up to `total` when it is at least
+/// `shards`).
+pub fn share_of(total: usize, index: usize, shards: usize) -> usize {
+    let remainder = usize::from(index < total % shards);
+    (total / shards + remainder).max(1)
+}

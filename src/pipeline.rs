@@ -12,20 +12,24 @@
 //! keep up, so every thread walks and decodes segments of the file, and the calling thread
 //! checks where each segment's records start and replays the serial reader's accounting.
 
-use crate::analyze::{
-    Analysis, Analyzer, FindingKey, Occurrences, PairingSettings, Retired, Transaction, Watching,
-};
+use crate::analyze::{Analysis, FindingKey, Occurrences, PairingSettings, Transaction, Watching};
 use crate::capture::{
     BatchSource, CaptureError, FileSource, FileSummary, FrameBatch, InputPath, InterfaceHealth,
     MappedPcap, SourceSummary,
 };
-use crate::decode::{decode_frame, DecodeConfig, Decoded, Reassembler, ReassemblyLimits, Skip};
+use crate::decode::{decode_frame, DecodeConfig, ReassemblyLimits};
 use crate::pseudonym::Pseudonymizer;
-use crossbeam_channel::{bounded, Receiver, Sender, TryRecvError};
+use crossbeam_channel::{bounded, unbounded, Receiver, Sender, TryRecvError};
+use shards::{
+    count_or_keep, route, Lane, LaneItems, LanePart, Routed, ShardSettings, TickCandidates,
+    TickClock,
+};
+use smallvec::SmallVec;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 mod segmented;
+pub mod shards;
 pub use segmented::SEGMENT_BYTES;
 
 /// Frames per batch: large enough that channel costs vanish, small enough to stay in cache.
@@ -82,226 +86,273 @@ pub struct RunOutcome {
 /// What decoding one batch produced: its counters, and what needs capture order.
 struct BatchOutcome {
     sequence: u64,
-    /// Capture time of the batch's first and last frames.
-    first_ts_ns: u64,
-    last_ts_ns: u64,
+    /// Capture time of the batch's first frame.
+    first_ts_ns: Option<u64>,
     /// Live capture: the wall clock when the batch was handed on (0 for files).
     tick_ns: u64,
     /// Counts that need no order (frames, skips, unwatched DNS); they commute.
     counters: Analysis,
-    /// Watched messages, TCP segments, IP fragments and connection attempts, in frame order.
-    ordered: Vec<Decoded>,
+    /// Watched messages, TCP segments, IP fragments and connection attempts, in frame order,
+    /// routed to their shards and put in the parts of the lanes that run those shards.
+    lanes: LaneItems,
+    /// Where the batch's own running largest timestamp crossed the tick grid.
+    ticks: TickCandidates,
 }
 
-/// Counts what needs no order (unwatched DNS, skips); hands back what does.
-fn count_or_keep(counters: &mut Analysis, result: Result<Decoded, Skip>) -> Option<Decoded> {
-    match result {
-        Ok(Decoded::Unwatched { is_response }) => counters.count_unwatched(is_response),
-        Ok(Decoded::Undecodable { is_response, why }) => {
-            counters.count_unwatched(is_response);
-            counters.skip(why);
-        }
-        Err(why) => counters.skip(why),
-        Ok(ordered) => return Some(ordered),
-    }
-    None
-}
-
-/// How many items ahead of the one analysed a watched message's parts and per-client state
-/// are prefetched: enough for the loads to arrive, few enough that they are still cached.
-const PREFETCH_AHEAD: usize = 4;
-/// How many items ahead a watched message itself is prefetched (before its parts are).
-const PREFETCH_MESSAGE_AHEAD: usize = 8;
-
-/// Decodes a batch: counts into `counters`, keeps the ordered items in `ordered`.
+/// Decodes a batch for `lanes` lanes (`spare`: emptied vectors to reuse for their parts).
 fn decode_batch(
     batch: &FrameBatch,
     config: &DecodeConfig,
-    ordered: &mut Vec<Decoded>,
+    lanes: usize,
+    spare: &mut Vec<Vec<Routed>>,
 ) -> BatchOutcome {
     let mut counters = Analysis::default();
-    for frame in &batch.frames {
+    let mut parts: LaneItems = (0..lanes)
+        .map(|_| spare.pop().unwrap_or_default())
+        .collect();
+    let mut ticks = TickCandidates::default();
+    let mut routed: SmallVec<[Routed; 2]> = SmallVec::new();
+    for (position, frame) in batch.frames.iter().enumerate() {
         let outcome = decode_frame(frame, batch.frame_bytes(frame), config);
         counters.count_frame(frame.ts_ns, outcome.snaplen_truncated);
-        ordered.extend(count_or_keep(&mut counters, outcome.result));
+        ticks.frame(position, frame.ts_ns);
+        if let Some(item) = count_or_keep(&mut counters, outcome.result) {
+            route(item, position, &config.dns_ports, &mut routed);
+            for item in routed.drain(..) {
+                parts[Lane::of(usize::from(item.shard), lanes)].push(item);
+            }
+        }
     }
-    let ts = |frame: Option<&crate::capture::FrameMeta>| frame.map_or(0, |f| f.ts_ns);
     BatchOutcome {
         sequence: batch.sequence,
-        first_ts_ns: batch.frames.first().map_or(batch.tick_ns, |f| f.ts_ns),
-        last_ts_ns: ts(batch.frames.last()),
+        first_ts_ns: batch.frames.first().map(|f| f.ts_ns),
         tick_ns: batch.tick_ns,
         counters,
-        ordered: std::mem::take(ordered),
+        lanes: parts,
+        ticks,
     }
 }
 
-/// Folds batch outcomes into the analysis in sequence order.
+/// A lane run on another thread: the lane, and where its parts come from.
+struct RemoteLane<'w> {
+    lane: Lane<'w>,
+    parts: Receiver<LanePart>,
+}
+
+impl<'w> RemoteLane<'w> {
+    /// Applies the parts that arrived (transactions are not logged on remote lanes).
+    fn apply_arrived(&mut self) {
+        while let Ok(mut part) = self.parts.try_recv() {
+            self.lane.apply(&mut part, &mut |_| {});
+        }
+    }
+
+    /// Applies parts until the aggregator is done with the read, and hands the lane back.
+    fn finish(mut self) -> Lane<'w> {
+        for mut part in self.parts.iter() {
+            self.lane.apply(&mut part, &mut |_| {});
+        }
+        self.lane
+    }
+}
+
+/// Folds batch outcomes into the shards in sequence order: counters are added up, ticks
+/// confirmed against the whole capture's clock, and each lane's part applied (here, or sent to
+/// the thread running the lane).
 struct Aggregator<'a, 's> {
-    analyzer: Analyzer<'a>,
-    reassembler: Reassembler,
+    /// The analysis shards, between reads (during a read they are in `lanes`).
+    shards: Vec<Lane<'a>>,
+    /// Lanes applied on this thread during a read (all of them without threads).
+    lanes: Vec<Lane<'a>>,
+    /// Senders of the parts of lanes run on other threads (lane `i + 1`).
+    remote: Vec<Sender<LanePart>>,
+    /// Lanes a threaded read may use (1: the transaction log or an observer needs every shard
+    /// on the calling thread).
+    max_lanes: usize,
+    counters: Analysis,
+    clock: TickClock,
     sink: &'s mut dyn FnMut(&Transaction),
     observe: &'s mut dyn FnMut(&Progress<'_, '_>),
-    pseudonymize: Option<Pseudonymizer>,
-    /// The first frame of the run has been seen (pairing knows when the capture started).
-    capture_started: bool,
+    /// The first frame of the run, for the orphan rule (every lane is told).
+    capture_start_ns: Option<u64>,
     next_sequence: u64,
     waiting: BTreeMap<u64, BatchOutcome>,
-    reassembled: Vec<Result<Decoded, Skip>>,
-    /// A spare vector handed back to the decoder so batches reuse it.
-    spare: Vec<Decoded>,
-    /// Where the messages of finished transactions go to be dropped: a decode worker
-    /// (threads), or nowhere (dropped here, one thread).
-    retire: Option<RetireChannels>,
+    /// Emptied part vectors handed back to the decoder so batches reuse them.
+    spare: Vec<Vec<Routed>>,
 }
 
 impl<'a, 's> Aggregator<'a, 's> {
+    /// `logging`: `sink` writes the transaction log (one lane only).
     fn new(
         config: &'a RunConfig,
+        max_lanes: usize,
+        logging: bool,
         sink: &'s mut dyn FnMut(&Transaction),
         observe: &'s mut dyn FnMut(&Progress<'_, '_>),
     ) -> Self {
+        let settings = ShardSettings {
+            watching: &config.watching,
+            pairing: config.pairing,
+            reassembly: config.reassembly,
+            tracks_every_query: config.decode.watch.decodes_every_query(),
+            pseudonymize: config.pseudonymize,
+        };
         Aggregator {
-            analyzer: Analyzer::new(
-                &config.watching,
-                config.pairing,
-                config.decode.watch.decodes_every_query(),
-            ),
-            reassembler: Reassembler::new(&config.decode, config.reassembly),
+            shards: Lane::all(1, &settings, &config.decode, logging),
+            lanes: Vec::new(),
+            remote: Vec::new(),
+            max_lanes: max_lanes.max(1),
+            counters: Analysis::default(),
+            clock: TickClock::default(),
             sink,
             observe,
-            pseudonymize: config.pseudonymize,
-            capture_started: false,
+            capture_start_ns: None,
             next_sequence: 0,
             waiting: BTreeMap::new(),
-            reassembled: Vec::new(),
             spare: Vec::new(),
-            retire: None,
         }
+    }
+
+    /// Lanes of a read on `threads` threads.
+    fn lanes_for(&self, threads: usize) -> usize {
+        threads.clamp(1, self.max_lanes)
+    }
+
+    /// Starts a read: the shards split into `lanes` lanes; lane 0 stays here, the others are
+    /// handed out to run on other threads.
+    fn start_read(&mut self, lanes: usize) -> Vec<RemoteLane<'a>> {
+        self.next_sequence = 0;
+        let shards = std::mem::take(&mut self.shards);
+        let mut all = Lane::regroup(shards, lanes);
+        let remote_lanes = all.split_off(1);
+        self.lanes = all;
+        remote_lanes
+            .into_iter()
+            .map(|lane| {
+                let (parts_tx, parts) = unbounded();
+                self.remote.push(parts_tx);
+                RemoteLane { lane, parts }
+            })
+            .collect()
+    }
+
+    /// Ends a read: no more parts for the remote lanes; `returned` are the lanes they ran.
+    fn close_remote(&mut self) {
+        self.remote.clear();
+    }
+
+    /// Takes back the lanes run elsewhere once they applied every part.
+    fn end_read(&mut self, returned: Vec<Lane<'a>>) {
+        let mut lanes = std::mem::take(&mut self.lanes);
+        lanes.extend(returned);
+        self.shards = Lane::regroup(lanes, 1);
+    }
+
+    /// The number of lanes of the read in progress.
+    fn lane_count(&self) -> usize {
+        self.lanes.len() + self.remote.len()
     }
 
     fn accept(&mut self, outcome: BatchOutcome) {
         if outcome.sequence == self.next_sequence {
-            self.process(outcome);
+            self.process(outcome, 0);
         } else {
             self.waiting.insert(outcome.sequence, outcome);
         }
         while let Some(ready) = self.waiting.remove(&self.next_sequence) {
-            self.process(ready);
+            self.process(ready, 0);
         }
     }
 
-    fn process(&mut self, mut outcome: BatchOutcome) {
-        self.start_capture(outcome.first_ts_ns);
-        self.analyzer
-            .add_counters(std::mem::take(&mut outcome.counters));
-        let mut items = outcome.ordered.drain(..);
-        while let Some(item) = items.next() {
-            self.feed(item, items.as_slice());
-        }
-        drop(items);
-        self.spare = outcome.ordered;
-        // Live: time also passes on a quiet link (the tick); files: only capture time counts.
-        self.end_batch(outcome.last_ts_ns.max(outcome.tick_ns));
-    }
-
-    /// Tells pairing when the capture started, at the run's first batch.
-    fn start_capture(&mut self, first_ts_ns: u64) {
-        if !self.capture_started {
-            self.capture_started = true;
-            self.analyzer.set_capture_start(first_ts_ns);
-        }
-    }
-
-    /// Takes one item that needs capture order; `rest`: the items after it in its batch. Messages
-    /// were decoded on another core: the watched message [`PREFETCH_MESSAGE_AHEAD`] places on is
-    /// prefetched (reading it first would wait for the other core's cache), and the one
-    /// [`PREFETCH_AHEAD`] places on, cached by then, has its parts and per-client state prefetched.
-    fn feed(&mut self, item: Decoded, rest: &[Decoded]) {
-        if let Some(Decoded::Watched(far)) = rest.get(PREFETCH_MESSAGE_AHEAD - 1) {
-            crate::prefetch::prefetch_value(&**far);
-        }
-        if let Some(Decoded::Watched(near)) = rest.get(PREFETCH_AHEAD - 1) {
-            // Pseudonymised clients are keyed by their pseudonym, known only when fed.
-            self.analyzer.prefetch(near, self.pseudonymize.is_none());
-        }
-        self.reassembler.accept(item, &mut self.reassembled);
-        self.apply_reassembled();
-    }
-
-    /// Ends a batch: capture time has reached `now_ns`.
-    fn end_batch(&mut self, now_ns: u64) {
-        self.reassembler.advance(now_ns, &mut self.reassembled);
-        self.apply_reassembled();
-        self.analyzer.advance(now_ns, self.sink);
-        match &self.retire {
-            Some(retire) if self.analyzer.has_retired() => {
-                let spare = retire.spare.try_recv().unwrap_or_default();
-                // A full channel only means this batch's leftovers are dropped here.
-                let _ = retire.to_drop.try_send(self.analyzer.swap_retired(spare));
+    /// Applies one batch, in sequence; `frame_base`: frames of its file before its segment.
+    fn process(&mut self, outcome: BatchOutcome, frame_base: u64) {
+        let BatchOutcome {
+            first_ts_ns,
+            tick_ns,
+            counters,
+            lanes,
+            ticks,
+            sequence: _,
+        } = outcome;
+        if let (None, Some(first)) = (self.capture_start_ns, first_ts_ns) {
+            self.capture_start_ns = Some(first);
+            for lane in &mut self.lanes {
+                lane.set_capture_start(first);
             }
-            Some(_) => {}
-            None => self.analyzer.drop_retired(),
+        }
+        self.counters.merge(counters);
+        let ticks = self.clock.confirm(&ticks.candidates);
+        let local = self.lanes.len();
+        for (index, items) in lanes.into_iter().enumerate() {
+            let mut part = LanePart {
+                items,
+                ticks: ticks.clone(),
+                frame_base,
+                live_tick_ns: tick_ns,
+                capture_start_ns: self.capture_start_ns,
+            };
+            if index < local {
+                self.lanes[index].apply(&mut part, self.sink);
+                self.spare.push(part.items);
+            } else if let Some(remote) = self.remote.get(index - local) {
+                // The lane's thread holds its receiver until the aggregator lets it go.
+                let _ = remote.send(part);
+            }
         }
         self.next_sequence += 1;
-        (self.observe)(&Progress {
-            analyzer: &self.analyzer,
-            reassembler: &self.reassembler,
-            now_ns,
-        });
-    }
-
-    /// Feeds what reassembly produced (and what passed through it) to the analyzer.
-    fn apply_reassembled(&mut self) {
-        for result in self.reassembled.drain(..) {
-            let mut counters = Analysis::default();
-            match count_or_keep(&mut counters, result) {
-                Some(Decoded::Watched(mut message)) => {
-                    if let Some(pseudonyms) = &self.pseudonymize {
-                        message.set_client_ip(pseudonyms.address(message.client().ip()));
-                    }
-                    self.analyzer.ingest(message)
-                }
-                Some(Decoded::Connection(mut attempt)) => {
-                    if let Some(pseudonyms) = &self.pseudonymize {
-                        attempt
-                            .client
-                            .set_ip(pseudonyms.address(attempt.client.ip()));
-                    }
-                    self.analyzer.connection(&attempt)
-                }
-                Some(_) => {}
-                None => self.analyzer.add_counters(counters),
-            }
+        if self.remote.is_empty() {
+            (self.observe)(&Progress {
+                lanes: &self.lanes,
+                counters: &self.counters,
+                now_ns: self.clock.now_ns().max(tick_ns),
+            });
         }
     }
 
-    /// Ends the capture and returns the analysis.
+    /// Ends the capture and returns the analysis: the counters, and the shards merged in shard
+    /// order.
     fn finish(mut self) -> Analysis {
-        self.reassembler.finish(&mut self.reassembled);
-        self.apply_reassembled();
-        self.analyzer.finish(self.sink, self.reassembler.counters())
+        let end_ns = self.counters.traffic.last_ts_ns.unwrap_or(0);
+        let shards = std::mem::take(&mut self.shards);
+        let mut analyses: Vec<(usize, Analysis)> = shards
+            .into_iter()
+            .flat_map(|lane| lane.finish(end_ns, self.sink))
+            .collect();
+        analyses.sort_by_key(|(index, _)| *index);
+        let mut analysis = self.counters;
+        for (_, shard) in analyses {
+            analysis.merge(shard);
+        }
+        analysis
     }
 }
 
 /// What the aggregating thread shows an observer after each batch (live monitoring: events,
-/// periodic reports, metrics).
+/// periodic reports, metrics). Only runs that keep every shard on the calling thread observe.
 pub struct Progress<'p, 'a> {
-    analyzer: &'p Analyzer<'a>,
-    reassembler: &'p Reassembler,
+    lanes: &'p [Lane<'a>],
+    counters: &'p Analysis,
     /// The time the analysis has reached (capture time, or the live tick).
     pub now_ns: u64,
 }
 
 impl Progress<'_, '_> {
     /// The findings so far.
-    pub fn findings(&self) -> &BTreeMap<FindingKey, Occurrences> {
-        &self.analyzer.analysis().findings
+    pub fn findings(&self) -> BTreeMap<FindingKey, Occurrences> {
+        let mut findings = BTreeMap::new();
+        for lane in self.lanes {
+            lane.add_findings(&mut findings);
+        }
+        findings
     }
 
     /// A copy of everything learned so far, with the pairing and reassembly counters.
     pub fn snapshot(&self) -> Analysis {
-        self.analyzer.snapshot(self.reassembler.counters())
+        let mut analysis = self.counters.clone();
+        for lane in self.lanes {
+            analysis.merge(lane.snapshot());
+        }
+        analysis
     }
 }
 
@@ -345,12 +396,26 @@ fn read_source(
     }
 }
 
-/// Runs the whole pipeline over `config.inputs`, one after the other.
-/// Finished transactions go to `sink` as they finish (in a deterministic order).
+/// Runs the whole pipeline over `config.inputs`, one after the other, with the transaction
+/// log: finished transactions go to `sink` as they finish, in a deterministic order (every
+/// shard on the calling thread, items in capture order; at a tick, shard by shard).
 pub fn run(config: &RunConfig, sink: &mut dyn FnMut(&Transaction)) -> RunOutcome {
-    let started = Instant::now();
     let mut observe = |_: &Progress<'_, '_>| {};
-    let mut aggregator = Aggregator::new(config, sink, &mut observe);
+    run_inputs(config, Aggregator::new(config, 1, true, sink, &mut observe))
+}
+
+/// Runs the whole pipeline over `config.inputs` without a transaction log: the shards are
+/// spread over `config.threads` lanes (the report is the same for any number).
+pub fn run_unlogged(config: &RunConfig) -> RunOutcome {
+    let (mut sink, mut observe) = (|_: &Transaction| {}, |_: &Progress<'_, '_>| {});
+    run_inputs(
+        config,
+        Aggregator::new(config, config.threads, false, &mut sink, &mut observe),
+    )
+}
+
+fn run_inputs(config: &RunConfig, mut aggregator: Aggregator<'_, '_>) -> RunOutcome {
+    let started = Instant::now();
     let mut timeline = Timeline::default();
     let mut read = SourceSummary::default();
     let mut meter = ProgressMeter {
@@ -411,7 +476,8 @@ impl ProgressMeter {
 }
 
 /// Runs the whole pipeline over any capture source (`config.inputs` is not used).
-/// `observe` sees the analysis after each batch, on the calling thread.
+/// `observe` sees the analysis after each batch, on the calling thread (every shard runs
+/// there; decoding still uses the threads).
 pub fn run_source(
     config: &RunConfig,
     source: &mut dyn BatchSource,
@@ -419,7 +485,7 @@ pub fn run_source(
     sink: &mut dyn FnMut(&Transaction),
 ) -> RunOutcome {
     let started = Instant::now();
-    let mut aggregator = Aggregator::new(config, sink, observe);
+    let mut aggregator = Aggregator::new(config, 1, true, sink, observe);
     let mut timeline = Timeline::default();
     let summary = read_batches(config, source, &mut aggregator, &mut timeline);
     RunOutcome {
@@ -439,81 +505,62 @@ fn read_batches(
     aggregator: &mut Aggregator<'_, '_>,
     timeline: &mut Timeline,
 ) -> SourceSummary {
-    // Each source numbers its batches from 0.
-    aggregator.next_sequence = 0;
     if config.threads <= 1 {
-        read_source(source, timeline, |batch| {
-            let mut ordered = std::mem::take(&mut aggregator.spare);
-            let outcome = decode_batch(&batch, &config.decode, &mut ordered);
+        aggregator.start_read(1);
+        let summary = read_source(source, timeline, |batch| {
+            let outcome = decode_batch(&batch, &config.decode, 1, &mut aggregator.spare);
             aggregator.accept(outcome);
             batch
-        })
+        });
+        aggregator.end_read(Vec::new());
+        summary
     } else {
         run_threaded(config, source, aggregator, timeline)
     }
 }
 
-/// The aggregating thread's end of retiring: what the analysis is done with goes to a decode
-/// thread to be dropped, and the emptied vectors come back.
-struct RetireChannels {
-    to_drop: Sender<Retired>,
-    spare: Receiver<Retired>,
-}
-
-/// A decode thread's end of retiring (see [`RetireChannels`]).
-#[derive(Clone)]
-struct RetiredDropper {
-    retired: Receiver<Retired>,
-    spare: Sender<Retired>,
-}
-
-impl RetiredDropper {
-    /// Drops what was retired so far and hands the emptied vectors back (a full channel
-    /// only means they are freed here).
-    fn drop_retired(&self) {
-        for mut retired in self.retired.try_iter() {
-            retired.clear();
-            let _ = self.spare.try_send(retired);
-        }
-    }
-}
-
-/// Channels for retiring, each holding up to `capacity` batches' leftovers.
-fn retire_channels(capacity: usize) -> (RetireChannels, RetiredDropper) {
-    let (to_drop, retired) = bounded(capacity);
-    let (spare_tx, spare) = bounded(capacity);
-    (
-        RetireChannels { to_drop, spare },
-        RetiredDropper {
-            retired,
-            spare: spare_tx,
-        },
-    )
-}
-
-/// Decodes batches from `work` until it closes; drops what the analysis retired.
-fn decode_worker(
+/// Decodes batches from `work` until it closes, and applies the parts of its lane as they
+/// come; returns the lane once the aggregator lets it go.
+fn decode_worker<'w>(
     config: &DecodeConfig,
+    lanes: usize,
     work: &Receiver<FrameBatch>,
     recycle: &Sender<FrameBatch>,
-    results: &Sender<BatchOutcome>,
-    retired: &RetiredDropper,
-) {
-    let mut ordered = Vec::new();
-    for batch in work {
-        retired.drop_retired();
-        let outcome = decode_batch(&batch, config, &mut ordered);
+    results: Sender<BatchOutcome>,
+    mut lane: RemoteLane<'w>,
+) -> Lane<'w> {
+    let mut spare = Vec::new();
+    loop {
+        lane.apply_arrived();
+        let batch = crossbeam_channel::select! {
+            recv(lane.parts) -> part => match part {
+                Ok(mut part) => {
+                    lane.lane.apply(&mut part, &mut |_| {});
+                    continue;
+                }
+                // The aggregator is done: no batch is left to decode either.
+                Err(_) => return lane.lane,
+            },
+            recv(work) -> batch => match batch {
+                Ok(batch) => batch,
+                Err(_) => break,
+            },
+        };
+        let outcome = decode_batch(&batch, config, lanes, &mut spare);
         // The reader may have finished; a full or closed recycle channel only means less reuse.
         let _ = recycle.try_send(batch);
         if results.send(outcome).is_err() {
-            return;
+            break;
         }
     }
+    // The aggregator waits for every sender of outcomes to go before it lets the lanes go.
+    drop(results);
+    lane.finish()
 }
 
 /// Reads on a reader thread, decodes on `config.threads - 2` decode workers and, while no
 /// outcome waits to be applied, on the calling thread (the reader also decodes when work
-/// piles up).
+/// piles up). Every thread runs a lane of shards.
 fn run_threaded(
     config: &RunConfig,
     source: &mut dyn BatchSource,
@@ -521,42 +568,58 @@ fn run_threaded(
     timeline: &mut Timeline,
 ) -> SourceSummary {
     let workers = config.threads - 2;
+    let lanes = aggregator.lanes_for(config.threads);
+    let mut remote = aggregator.start_read(lanes).into_iter();
     let queued = (workers + 1) * QUEUE_PER_WORKER;
     let (work_tx, work_rx): (Sender<FrameBatch>, Receiver<FrameBatch>) = bounded(queued);
     let (recycle_tx, recycle_rx) = bounded::<FrameBatch>(queued + 4);
     let (result_tx, result_rx) = bounded::<BatchOutcome>(workers * 4 + 4);
-    let (retire_channels, retired_dropper) = retire_channels(workers * 4 + 4);
-    aggregator.retire = Some(retire_channels);
-    std::thread::scope(|scope| {
-        let mut workers_running = Vec::with_capacity(workers);
+    let (summary, returned) = std::thread::scope(|scope| {
+        let mut running = Vec::with_capacity(workers + 1);
         for _ in 0..workers {
-            let (work_rx, recycle_tx, result_tx, retired_dropper) = (
-                work_rx.clone(),
-                recycle_tx.clone(),
-                result_tx.clone(),
-                retired_dropper.clone(),
-            );
-            workers_running.push(scope.spawn(move || {
-                decode_worker(
+            let (work_rx, recycle_tx, result_tx) =
+                (work_rx.clone(), recycle_tx.clone(), result_tx.clone());
+            let lane = remote.next();
+            running.push(scope.spawn(move || match lane {
+                Some(lane) => Some(decode_worker(
                     &config.decode,
+                    lanes,
                     &work_rx,
                     &recycle_tx,
-                    &result_tx,
-                    &retired_dropper,
-                )
+                    result_tx,
+                    lane,
+                )),
+                None => {
+                    let idle = RemoteLane {
+                        lane: Lane::empty(),
+                        parts: crossbeam_channel::never(),
+                    };
+                    decode_worker(
+                        &config.decode,
+                        lanes,
+                        &work_rx,
+                        &recycle_tx,
+                        result_tx,
+                        idle,
+                    );
+                    None
+                }
             }));
         }
+        let mut reader_lane = remote.next();
         let reader_work = work_rx.clone();
         let reader = scope.spawn(move || {
-            let mut ordered = Vec::new();
+            let mut spare = Vec::new();
             let summary = read_source(source, timeline, |batch| {
+                if let Some(lane) = &mut reader_lane {
+                    lane.apply_arrived();
+                }
                 // The calling thread holds a receiver until the end, so sending cannot fail.
                 let _ = work_tx.send(batch);
                 // When work piles up, the reader is the idle core: it decodes a queued batch too.
                 if reader_work.len() >= queued {
                     if let Ok(queued) = reader_work.try_recv() {
-                        retired_dropper.drop_retired();
-                        let outcome = decode_batch(&queued, &config.decode, &mut ordered);
+                        let outcome = decode_batch(&queued, &config.decode, lanes, &mut spare);
                         let _ = result_tx.send(outcome);
                         return queued;
                     }
@@ -565,21 +628,24 @@ fn run_threaded(
             });
             drop(work_tx);
             drop(result_tx);
-            summary
+            (summary, reader_lane.map(RemoteLane::finish))
         });
-        apply_and_decode(config, aggregator, &result_rx, &work_rx, &recycle_tx);
-        aggregator.retire = None;
-        join_all(workers_running);
-        reader
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-    })
+        apply_and_decode(config, lanes, aggregator, &result_rx, &work_rx, &recycle_tx);
+        aggregator.close_remote();
+        let mut returned: Vec<Lane<'_>> = running.into_iter().filter_map(join).collect();
+        let (summary, reader_lane) = join(reader);
+        returned.extend(reader_lane);
+        (summary, returned)
+    });
+    aggregator.end_read(returned);
+    summary
 }
 
 /// The calling thread's part of a threaded read: applies outcomes as they come and, while
 /// none is there, decodes a batch of `work` itself. Returns when all outcomes are applied.
 fn apply_and_decode(
     config: &RunConfig,
+    lanes: usize,
     aggregator: &mut Aggregator<'_, '_>,
     results: &Receiver<BatchOutcome>,
     work: &Receiver<FrameBatch>,
@@ -589,8 +655,7 @@ fn apply_and_decode(
         let outcome = match next_for_aggregator(results, work) {
             ForAggregator::Outcome(outcome) => outcome,
             ForAggregator::Batch(batch) => {
-                let mut ordered = std::mem::take(&mut aggregator.spare);
-                let outcome = decode_batch(&batch, &config.decode, &mut ordered);
+                let outcome = decode_batch(&batch, &config.decode, lanes, &mut aggregator.spare);
                 let _ = recycle.try_send(batch);
                 outcome
             }
@@ -641,13 +706,11 @@ fn next_for_aggregator(
     }
 }
 
-/// Waits until scoped threads have exited, thread-locals dropped (the scope itself only waits
-/// until their functions return; leak checkers then see the thread-locals of a thread still
-/// exiting as leaked), and passes a panic of theirs on.
-fn join_all(handles: Vec<std::thread::ScopedJoinHandle<'_, ()>>) {
-    for handle in handles {
-        if let Err(panic) = handle.join() {
-            std::panic::resume_unwind(panic);
-        }
-    }
+/// Waits until a scoped thread has exited, thread-locals dropped (the scope itself only waits
+/// until its function returns; leak checkers then see the thread-locals of a thread still
+/// exiting as leaked), and passes a panic of its on.
+fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    handle
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }

@@ -72,8 +72,10 @@ fn queries_never_answered_stay_within_the_pairing_byte_cap() {
     let budget = 1 << 20;
     config.pairing.max_bytes = budget;
     let pairing = pipeline::run(&config, &mut |_| {}).analysis.traffic.pairing;
-    // The budget is checked before an entry is added: it may be passed by one entry (< 4 kB).
-    assert!(pairing.peak_bytes <= budget as u64 + 4096, "{pairing:?}");
+    // The budget is split among the analysis shards, each checks its share before an entry is
+    // added: each may pass it by one entry (< 4 kB); the peak is the shards' peaks added up.
+    let slack = 4096 * pcdns::pipeline::shards::SHARDS as u64;
+    assert!(pairing.peak_bytes <= budget as u64 + slack, "{pairing:?}");
     assert!(pairing.peak_bytes >= budget as u64 / 2, "{pairing:?}");
     assert!(pairing.evicted_queries > 150_000, "{pairing:?}");
     assert_eq!(

@@ -656,7 +656,10 @@ impl<'w> Analyzer<'w> {
         self.flush(sink);
     }
 
-    fn flush(&mut self, sink: &mut dyn FnMut(&Transaction)) {
+    /// Records the transactions finished since the last call (and hands each to `sink`), and
+    /// folds the findings gathered since into the analysis. What it records does not depend
+    /// on when it is called; only the order `sink` sees does.
+    pub fn flush(&mut self, sink: &mut dyn FnMut(&Transaction)) {
         let not_retried: Vec<TruncatedAnswer> =
             self.pairing.truncation.drain_not_retried().collect();
         for answer in &not_retried {
@@ -696,15 +699,16 @@ impl<'w> Analyzer<'w> {
         self.retired.clear();
     }
 
-    /// Ends the capture and returns the analysis, with the run's reassembly counters.
+    /// Ends the capture at `end_ns` (its last frame's time) and returns the analysis, with
+    /// the reassembly counters.
     pub fn finish(
         mut self,
+        end_ns: u64,
         sink: &mut dyn FnMut(&Transaction),
         reassembly: ReassemblyCounters,
     ) -> Analysis {
         self.analysis.traffic.reassembly = reassembly;
-        let end = self.analysis.traffic.last_ts_ns.unwrap_or(0);
-        self.pairing.finish(end);
+        self.pairing.finish(end_ns);
         self.flush(sink);
         self.analysis.traffic.pairing = self.pairing.counters;
         self.analysis.traffic.truncation = self.pairing.truncation.counters;

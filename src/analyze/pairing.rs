@@ -134,6 +134,20 @@ pub struct PairingSettings {
     pub max_bytes: usize,
 }
 
+impl PairingSettings {
+    /// Shard `index`'s share of these settings among `shards` (budgets are split statically,
+    /// so what a shard evicts depends on its own traffic only): entries and bytes divided,
+    /// the remainder to the first shards (at least 1 each); the timeout stays.
+    pub fn per_shard(self, index: usize, shards: usize) -> Self {
+        let share = |total: usize| crate::keys::share_of(total, index, shards);
+        PairingSettings {
+            max_pending: share(self.max_pending),
+            max_bytes: share(self.max_bytes),
+            ..self
+        }
+    }
+}
+
 /// What pairing counted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PairingCounters {

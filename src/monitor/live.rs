@@ -198,7 +198,8 @@ impl Observer<'_> {
             self.reload = true;
             self.end_run.store(true, Ordering::Relaxed);
         }
-        let recorded = Finding::recorded(progress.findings());
+        let findings = progress.findings();
+        let recorded = Finding::recorded(&findings);
         let found = self.tracker.observe(recorded, progress.now_ns);
         self.announce(found);
         let now = Instant::now();

@@ -11,19 +11,20 @@
 //! whatever the guesses were. It takes segments in order and knows where the record chain
 //! really enters each one (where the previous segment's walk left it); a segment whose walker
 //! started elsewhere is thrown away and walked again on the calling thread from the right
-//! offset. It numbers frames (walkers count from 1 in each segment), counts timestamps that go
-//! backwards, sums the file summary, stops at the first broken record with the reader's error,
-//! and replays the reader's batch boundaries: the analysis lets capture time pass at the end of
-//! each batch, so the boundaries must be the serial ones (every [`BATCH_FRAMES`] frames or
-//! [`BATCH_BYTES`] bytes, and at the end of the file).
+//! offset. It numbers frames (walkers count from 1 in each segment: the aggregator hands each
+//! lane the frames before the segment), counts timestamps that go backwards, sums the file
+//! summary and stops at the first broken record with the reader's error. Where batches and
+//! segments are cut does not matter to the analysis (its ticks follow capture time), so
+//! nothing of the serial reader's batching is replayed. Every walker runs a lane of shards.
 
-use super::{decode_batch, retire_channels, Aggregator, BatchOutcome, ProgressMeter};
-use super::{join_all, RetiredDropper, RunConfig, Timeline};
+use super::shards::{Lane, Routed};
+use super::{decode_batch, join, Aggregator, BatchOutcome, ProgressMeter, RemoteLane};
+use super::{RunConfig, Timeline};
 use super::{BATCH_BYTES, BATCH_FRAMES};
 use crate::capture::{
     CaptureError, FileSummary, FrameBatch, FrameMeta, MappedPcap, SegmentWalk, WalkEnd,
 };
-use crate::decode::{DecodeConfig, Decoded};
+use crate::decode::DecodeConfig;
 use crossbeam_channel::{bounded, Receiver, Sender, TryRecvError};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -53,11 +54,13 @@ pub(super) fn read_file(
     let mut replay = Replay::new(pcap, config.segment_bytes, meter);
     if config.threads <= 1 {
         // One walker takes the segments in order and continues the chain: nothing to guess.
+        aggregator.start_read(1);
         while replay.walk_next_here(&config.decode, aggregator, timeline) {}
+        aggregator.end_read(Vec::new());
     } else {
         read_in_parallel(config, &mut replay, aggregator, timeline);
     }
-    replay.finish(aggregator)
+    replay.finish()
 }
 
 /// Where segment `index` lies: from its first byte (after the file header for the first) to
@@ -101,54 +104,13 @@ impl Walked {
     }
 }
 
-/// The batch the serial reader would be filling: it ends after [`BATCH_FRAMES`] frames, or
-/// after the frame that brings it to [`BATCH_BYTES`] bytes, or at the end of the file.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-struct SerialBatch {
-    frames: usize,
-    bytes: usize,
-    /// Capture time of its last frame.
-    last_ts_ns: u64,
-}
-
-impl SerialBatch {
-    /// The index of the frame from `next` on after which the serial reader's batch in progress
-    /// ends ([`BATCH_FRAMES`] frames, or [`BATCH_BYTES`] bytes reached), if it ends in this
-    /// batch; otherwise counts the rest of the batch into the batch in progress. `byte_sums`:
-    /// the running sums of the batch's captured bytes.
-    fn next_cut(&mut self, byte_sums: &[u64], next: usize) -> Option<usize> {
-        let (&before, rest) = match next.checked_sub(1) {
-            Some(previous) => (byte_sums.get(previous)?, byte_sums.get(next..)?),
-            None => (&0, byte_sums),
-        };
-        let last = rest.len().checked_sub(1)?;
-        let bytes_left = (BATCH_BYTES - self.bytes) as u64;
-        let by_count = (BATCH_FRAMES - self.frames - 1).min(last);
-        // The first frame at which the bytes reach the limit, if before the count does.
-        let by_bytes = rest[..=by_count].partition_point(|&sum| sum - before < bytes_left);
-        let cut = if by_bytes <= by_count {
-            by_bytes
-        } else if self.frames + by_count + 1 == BATCH_FRAMES {
-            by_count
-        } else {
-            // No cut here: the rest of the batch joins the batch in progress.
-            self.frames += rest.len();
-            self.bytes += (rest[last] - before) as usize;
-            return None;
-        };
-        self.frames = 0;
-        self.bytes = 0;
-        Some(next + cut)
-    }
-}
-
-/// The frames of a walked batch, with what the calling thread needs to replay the serial
-/// reader's accounting without going through them one by one.
+/// The frames of a walked batch, with what the calling thread needs of them for the file's
+/// accounting without going through them one by one.
 #[derive(Debug, Default)]
 struct WalkedFrames {
     frames: Vec<FrameMeta>,
-    /// Captured bytes of the frames up to and including each one.
-    byte_sums: Vec<u64>,
+    /// Captured bytes of the frames.
+    captured_bytes: u64,
     /// Frames with a timestamp earlier than the frame before, inside the batch.
     backwards: u64,
 }
@@ -158,17 +120,23 @@ impl WalkedFrames {
     fn take(&mut self, batch: &mut FrameBatch) {
         std::mem::swap(&mut self.frames, &mut batch.frames);
         batch.clear();
-        self.byte_sums.clear();
+        self.captured_bytes = 0;
         self.backwards = 0;
-        let mut bytes = 0;
         let mut last_ts_ns = self.frames.first().map_or(0, |f| f.ts_ns);
         for frame in &self.frames {
-            bytes += u64::from(frame.caplen);
-            self.byte_sums.push(bytes);
+            self.captured_bytes += u64::from(frame.caplen);
             self.backwards += u64::from(frame.ts_ns < last_ts_ns);
             last_ts_ns = frame.ts_ns;
         }
     }
+}
+
+/// How a walk decodes its batches: the decode settings, the lanes to route items to, and
+/// emptied part vectors to reuse.
+struct Decoding<'d> {
+    decode: &'d DecodeConfig,
+    lanes: usize,
+    spare: Vec<Vec<Routed>>,
 }
 
 /// Walks and decodes the next batch of `walk` in `batch` (empty), moving its frames to
@@ -177,14 +145,13 @@ impl WalkedFrames {
 /// frames only say where the bytes were.
 fn walk_batch(
     walk: &mut SegmentWalk<'_>,
-    decode: &DecodeConfig,
+    decoding: &mut Decoding<'_>,
     batch: &mut FrameBatch,
     walked: &mut WalkedFrames,
-    ordered: &mut Vec<Decoded>,
 ) -> (Option<BatchOutcome>, Option<WalkEnd>) {
     let ended = walk.fill_batch(batch, BATCH_FRAMES, BATCH_BYTES);
     let outcome = (!batch.frames.is_empty()).then(|| {
-        let outcome = decode_batch(batch, decode, ordered);
+        let outcome = decode_batch(batch, decoding.decode, decoding.lanes, &mut decoding.spare);
         walked.take(batch);
         outcome
     });
@@ -194,23 +161,22 @@ fn walk_batch(
 
 /// Walks the records of `start..end` and decodes them batch by batch in `batch`, handing the
 /// frames on in `walked` (both empty, reused from walk to walk, so that a file costs no
-/// allocations per segment); `deliver` takes each batch's outcome and frames and hands back
-/// frames to reuse, or `None` to stop. Returns how the walk ended (`None`: stopped).
+/// allocations per segment); `deliver` takes each batch's outcome and frames (and the spare
+/// part vectors, to refill) and hands back frames to reuse, or `None` to stop. Returns how the walk ended (`None`: stopped).
 fn walk_and_decode(
     pcap: &MappedPcap,
-    decode: &DecodeConfig,
+    decoding: &mut Decoding<'_>,
     start: usize,
     end: usize,
     batch: &mut FrameBatch,
     walked: &mut WalkedFrames,
-    mut deliver: impl FnMut(BatchOutcome, WalkedFrames) -> Option<WalkedFrames>,
+    mut deliver: impl FnMut(BatchOutcome, WalkedFrames, &mut Vec<Vec<Routed>>) -> Option<WalkedFrames>,
 ) -> Option<WalkEnd> {
     let mut walk = pcap.walk(start, end);
-    let mut ordered = Vec::new();
     loop {
-        let (outcome, ended) = walk_batch(&mut walk, decode, batch, walked, &mut ordered);
+        let (outcome, ended) = walk_batch(&mut walk, decoding, batch, walked);
         if let Some(outcome) = outcome {
-            *walked = deliver(outcome, std::mem::take(walked))?;
+            *walked = deliver(outcome, std::mem::take(walked), &mut decoding.spare)?;
         }
         if ended.is_some() {
             return ended;
@@ -245,8 +211,8 @@ fn walk_start(
     (start, last_byte)
 }
 
-/// The aggregator's side of one file: the true record chain, and the serial reader's
-/// accounting replayed over the frames of the segments in order.
+/// The aggregator's side of one file: the true record chain, and the file's accounting over
+/// the frames of the segments in order.
 struct Replay<'p> {
     pcap: &'p MappedPcap,
     segment_bytes: usize,
@@ -262,12 +228,13 @@ struct Replay<'p> {
     segment_frames: u64,
     packets: u64,
     captured_bytes: u64,
-    /// The serial reader's batch in progress.
-    serial: SerialBatch,
     error: Option<CaptureError>,
     /// The batch and frames of the walks on this thread.
     walk_batch: FrameBatch,
     walk_frames: WalkedFrames,
+    /// Emptied vectors for the spare parts during a walk on this thread.
+    returned_spare: Vec<Vec<Routed>>,
+    idle_spare: Vec<Vec<Routed>>,
 }
 
 impl<'p> Replay<'p> {
@@ -283,10 +250,11 @@ impl<'p> Replay<'p> {
             segment_frames: 0,
             packets: 0,
             captured_bytes: 0,
-            serial: SerialBatch::default(),
             error: None,
             walk_batch: FrameBatch::default(),
             walk_frames: WalkedFrames::default(),
+            returned_spare: Vec::new(),
+            idle_spare: Vec::new(),
         }
     }
 
@@ -295,64 +263,27 @@ impl<'p> Replay<'p> {
         self.next_segment < self.segments && self.error.is_none()
     }
 
-    /// Folds one decoded batch of the current segment into the analysis, as the serial reader's
-    /// batches would have brought it: frame numbers made absolute, time passing at the serial
-    /// batch boundaries (found from the batch's running byte sums, not frame by frame).
+    /// Folds one decoded batch of the current segment into the analysis (its items' frame
+    /// numbers made absolute as they are applied).
     fn apply(
         &mut self,
         aggregator: &mut Aggregator<'_, '_>,
         timeline: &mut Timeline,
-        mut outcome: BatchOutcome,
+        outcome: BatchOutcome,
         walked: &WalkedFrames,
     ) {
         let frames = &walked.frames;
-        let (Some(first), Some(last), Some(&bytes)) =
-            (frames.first(), frames.last(), walked.byte_sums.last())
-        else {
+        let (Some(first), Some(last)) = (frames.first(), frames.last()) else {
             return;
         };
-        aggregator.start_capture(first.ts_ns);
-        aggregator
-            .analyzer
-            .add_counters(std::mem::take(&mut outcome.counters));
         timeline.count(first.ts_ns);
         timeline.backwards += walked.backwards;
         timeline.last_ts_ns = last.ts_ns;
         self.packets += frames.len() as u64;
-        self.captured_bytes += bytes;
-        // Walkers number frames from 1 in each segment; an item's number is made absolute as
-        // it is fed (when the analysis reads its message anyway, prefetched: a pass over the
-        // batch beforehand waited for each message's line from the walker's core).
-        let base = self.frames_before;
-        let mut items = outcome.ordered.into_iter();
-        let mut next = 0;
-        while let Some(cut) = self.serial.next_cut(&walked.byte_sums, next) {
-            let frame = &frames[cut];
-            while items
-                .as_mut_slice()
-                .first_mut()
-                .and_then(Decoded::frame_mut)
-                .is_some_and(|f| f.frame_number <= frame.frame_number)
-            {
-                feed_numbered(aggregator, &mut items, base);
-            }
-            aggregator.end_batch(frame.ts_ns);
-            next = cut + 1;
-        }
-        self.serial.last_ts_ns = last.ts_ns;
-        while !items.as_slice().is_empty() {
-            feed_numbered(aggregator, &mut items, base);
-        }
+        self.captured_bytes += walked.captured_bytes;
+        aggregator.process(outcome, self.frames_before);
         self.segment_frames += frames.len() as u64;
         self.meter.report(self.captured_bytes);
-    }
-
-    /// Ends the serial reader's batch in progress, if it holds frames.
-    fn end_batch(&mut self, aggregator: &mut Aggregator<'_, '_>) {
-        if self.serial.frames > 0 {
-            aggregator.end_batch(self.serial.last_ts_ns);
-        }
-        self.serial = SerialBatch::default();
     }
 
     /// Takes the end of the current segment's walk (from its true start).
@@ -374,6 +305,15 @@ impl<'p> Replay<'p> {
         aggregator: &mut Aggregator<'_, '_>,
         timeline: &mut Timeline,
     ) -> bool {
+        // The spare part vectors go round three vectors that keep their room: the aggregator's
+        // (filled as parts are applied), the walk's (emptied as batches are decoded) and one
+        // to swap with.
+        let mut decoding = Decoding {
+            decode,
+            lanes: aggregator.lane_count(),
+            spare: std::mem::replace(&mut aggregator.spare, std::mem::take(&mut self.idle_spare)),
+        };
+        let mut returned = std::mem::take(&mut self.returned_spare);
         if !self.more() {
             return false;
         }
@@ -383,16 +323,22 @@ impl<'p> Replay<'p> {
         let mut walked = std::mem::take(&mut self.walk_frames);
         let ended = walk_and_decode(
             pcap,
-            decode,
+            &mut decoding,
             self.chain,
             end,
             &mut batch,
             &mut walked,
-            |outcome, walked| {
+            |outcome, walked, spare| {
                 self.apply(aggregator, timeline, outcome, &walked);
+                // The parts applied here come back emptied, for the next batches.
+                std::mem::swap(&mut returned, &mut aggregator.spare);
+                spare.append(&mut returned);
                 Some(walked)
             },
         );
+        aggregator.spare.append(&mut decoding.spare);
+        self.idle_spare = decoding.spare;
+        self.returned_spare = returned;
         self.walk_batch = batch;
         self.walk_frames = walked;
         // Nothing stops a walk on the calling thread.
@@ -402,12 +348,8 @@ impl<'p> Replay<'p> {
         self.more()
     }
 
-    /// Ends the file: the serial reader's last batch, the summary and the error.
-    fn finish(
-        mut self,
-        aggregator: &mut Aggregator<'_, '_>,
-    ) -> (FileSummary, Option<CaptureError>) {
-        self.end_batch(aggregator);
+    /// Ends the file: its summary and its error.
+    fn finish(self) -> (FileSummary, Option<CaptureError>) {
         (
             self.pcap.summary(self.packets, self.captured_bytes),
             self.error,
@@ -415,25 +357,9 @@ impl<'p> Replay<'p> {
     }
 }
 
-/// Feeds the next of `items` to the analysis, its frame number made absolute (`base` frames
-/// came before its segment).
-fn feed_numbered(
-    aggregator: &mut Aggregator<'_, '_>,
-    items: &mut std::vec::IntoIter<Decoded>,
-    base: u64,
-) {
-    let Some(mut item) = items.next() else {
-        return;
-    };
-    if let Some(frame) = item.frame_mut() {
-        frame.frame_number += base;
-    }
-    aggregator.feed(item, items.as_slice());
-}
-
 /// Walks segments on `config.threads - 1` walker threads and, while it has nothing to apply,
 /// on the calling thread; the calling thread takes the outcomes in segment order, checks each
-/// segment's start and walks again those that started wrong.
+/// segment's start and walks again those that started wrong. Each walker runs a lane.
 fn read_in_parallel(
     config: &RunConfig,
     replay: &mut Replay<'_>,
@@ -441,6 +367,8 @@ fn read_in_parallel(
     timeline: &mut Timeline,
 ) {
     let walkers = config.threads - 1;
+    let lanes = aggregator.lanes_for(config.threads);
+    let mut remote = aggregator.start_read(lanes).into_iter();
     let ahead = config.threads * TICKETS_PER_THREAD;
     let (ticket_tx, ticket_rx) = bounded::<usize>(replay.segments);
     for segment in 0..replay.segments.min(ahead) {
@@ -448,37 +376,42 @@ fn read_in_parallel(
     }
     let (walked_tx, walked_rx) = bounded::<Walked>(walkers * QUEUE_PER_WALKER);
     let (recycle_tx, recycle_rx) = bounded::<WalkedFrames>(config.threads * QUEUE_PER_WALKER);
-    let (retire_channels, retired_dropper) = retire_channels(walkers * QUEUE_PER_WALKER);
-    aggregator.retire = Some(retire_channels);
     let stop = AtomicBool::new(false);
     let pcap = replay.pcap;
     let mut idle = IdleWalks {
         pcap,
-        decode: &config.decode,
+        decoding: Decoding {
+            decode: &config.decode,
+            lanes,
+            spare: Vec::new(),
+        },
         segment_bytes: config.segment_bytes,
         tickets: ticket_rx.clone(),
         recycle: recycle_rx.clone(),
         walking: None,
         chain: None,
         batch: FrameBatch::default(),
-        ordered: Vec::new(),
     };
-    std::thread::scope(|scope| {
+    let returned = std::thread::scope(|scope| {
         let mut walkers_running = Vec::with_capacity(walkers);
         for _ in 0..walkers {
             let walker = Walker {
                 pcap,
-                decode: &config.decode,
+                decoding: Decoding {
+                    decode: &config.decode,
+                    lanes,
+                    spare: Vec::new(),
+                },
                 segment_bytes: config.segment_bytes,
                 tickets: ticket_rx.clone(),
                 walked: walked_tx.clone(),
                 recycle: recycle_rx.clone(),
-                retired: retired_dropper.clone(),
+                lane: remote.next(),
                 stop: &stop,
             };
             walkers_running.push(scope.spawn(move || walker.run()));
         }
-        drop((walked_tx, ticket_rx, recycle_rx, retired_dropper));
+        drop((walked_tx, ticket_rx, recycle_rx));
         let mut held = Held::default();
         // The current segment's walk started at the true chain (its outcomes count).
         let mut trusted = false;
@@ -522,11 +455,16 @@ fn read_in_parallel(
         }
         stop.store(true, Ordering::Relaxed);
         drop(ticket_tx);
+        // No part comes any more: walkers apply what they have and leave.
+        aggregator.close_remote();
         // Let walkers blocked on a full queue finish.
         for _ in walked_rx.iter() {}
-        join_all(walkers_running);
+        walkers_running
+            .into_iter()
+            .filter_map(join)
+            .collect::<Vec<Lane<'_>>>()
     });
-    aggregator.retire = None;
+    aggregator.end_read(returned);
 }
 
 /// Walked messages received (or walked on the calling thread) before their segment's turn.
@@ -574,7 +512,7 @@ impl Held {
 /// outcome of the segment it needs is there.
 struct IdleWalks<'p> {
     pcap: &'p MappedPcap,
-    decode: &'p DecodeConfig,
+    decoding: Decoding<'p>,
     segment_bytes: usize,
     tickets: Receiver<usize>,
     recycle: Receiver<WalkedFrames>,
@@ -583,7 +521,6 @@ struct IdleWalks<'p> {
     /// The segment this thread walked last and where its chain left it.
     chain: Option<(usize, usize)>,
     batch: FrameBatch,
-    ordered: Vec<Decoded>,
 }
 
 impl IdleWalks<'_> {
@@ -609,13 +546,7 @@ impl IdleWalks<'_> {
         };
         let segment = *segment;
         let mut frames = self.recycle.try_recv().unwrap_or_default();
-        let (outcome, ended) = walk_batch(
-            walk,
-            self.decode,
-            &mut self.batch,
-            &mut frames,
-            &mut self.ordered,
-        );
+        let (outcome, ended) = walk_batch(walk, &mut self.decoding, &mut self.batch, &mut frames);
         if let Some(outcome) = outcome {
             held.push(Walked::Batch {
                 segment,
@@ -632,50 +563,62 @@ impl IdleWalks<'_> {
     }
 }
 
-/// A walker thread: takes segment tickets in order until they run out or it is told to stop.
-struct Walker<'p> {
+/// A walker thread: takes segment tickets in order until they run out or it is told to stop,
+/// and applies the parts of its lane as they come (between batches, and while it waits).
+struct Walker<'p, 'w> {
     pcap: &'p MappedPcap,
-    decode: &'p DecodeConfig,
+    decoding: Decoding<'p>,
     segment_bytes: usize,
     tickets: Receiver<usize>,
     walked: Sender<Walked>,
     recycle: Receiver<WalkedFrames>,
-    /// What the analysis retired, dropped here (off the aggregating thread).
-    retired: RetiredDropper,
+    lane: Option<RemoteLane<'w>>,
     stop: &'p AtomicBool,
 }
 
-impl Walker<'_> {
-    fn run(self) {
+impl<'w> Walker<'_, 'w> {
+    /// Walks, then hands its lane back once the aggregator lets it go.
+    fn run(mut self) -> Option<Lane<'w>> {
+        self.walk_tickets();
+        // The aggregator waits for every walker's sender to go before it lets the lanes go.
+        let Walker { walked, lane, .. } = self;
+        drop(walked);
+        lane.map(RemoteLane::finish)
+    }
+
+    fn walk_tickets(&mut self) {
         // The segment this walker walked last and where its chain left it.
         let mut chain: Option<(usize, usize)> = None;
         let mut batch = FrameBatch::default();
         let mut walked = WalkedFrames::default();
-        for segment in self.tickets.iter() {
+        while let Some(segment) = self.next_ticket() {
             let (start, last_byte) = walk_start(self.pcap, self.segment_bytes, segment, chain);
-            let send =
-                |message| !self.stop.load(Ordering::Relaxed) && self.walked.send(message).is_ok();
+            let (stop, sender) = (self.stop, &self.walked);
+            let send = |message| !stop.load(Ordering::Relaxed) && sender.send(message).is_ok();
             if !send(Walked::Start {
                 segment,
                 offset: start,
             }) {
                 return;
             }
+            let (lane, recycle) = (&mut self.lane, &self.recycle);
             let walked = walk_and_decode(
                 self.pcap,
-                self.decode,
+                &mut self.decoding,
                 start,
                 last_byte,
                 &mut batch,
                 &mut walked,
-                |outcome, frames| {
-                    self.retired.drop_retired();
+                |outcome, frames, _| {
+                    if let Some(lane) = lane.as_mut() {
+                        lane.apply_arrived();
+                    }
                     send(Walked::Batch {
                         segment,
                         outcome: Box::new(outcome),
                         frames,
                     })
-                    .then(|| self.recycle.try_recv().unwrap_or_default())
+                    .then(|| recycle.try_recv().unwrap_or_default())
                 },
             );
             let Some(end) = walked else {
@@ -687,59 +630,21 @@ impl Walker<'_> {
             }
         }
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    /// The serial reader's cuts, frame by frame: the indices of the frames that end a batch.
-    fn serial_cuts(caplens: &[u64]) -> (Vec<usize>, SerialBatch) {
-        let mut cuts = Vec::new();
-        let mut open = SerialBatch::default();
-        for (index, caplen) in caplens.iter().enumerate() {
-            open.frames += 1;
-            open.bytes += *caplen as usize;
-            if open.frames == BATCH_FRAMES || open.bytes >= BATCH_BYTES {
-                cuts.push(index);
-                open = SerialBatch::default();
+    /// The next segment ticket, applying the lane's parts while none is there.
+    fn next_ticket(&mut self) -> Option<usize> {
+        loop {
+            let Some(lane) = self.lane.as_mut() else {
+                return self.tickets.recv().ok();
+            };
+            lane.apply_arrived();
+            crossbeam_channel::select! {
+                recv(self.tickets) -> ticket => return ticket.ok(),
+                recv(lane.parts) -> part => match part {
+                    Ok(mut part) => lane.lane.apply(&mut part, &mut |_| {}),
+                    Err(_) => return self.tickets.recv().ok(),
+                },
             }
-        }
-        (cuts, open)
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig { cases: 48, .. ProptestConfig::default() })]
-
-        #[test]
-        fn cuts_from_byte_sums_are_the_serial_readers(
-            caplens in proptest::collection::vec(
-                prop_oneof![0u64..100, 0u64..2000, 60_000u64..70_000], 1..7000),
-            chunk_sizes in proptest::collection::vec(1usize..3000, 1..20),
-        ) {
-            let (expected, expected_open) = serial_cuts(&caplens);
-            let mut cuts = Vec::new();
-            let mut open = SerialBatch::default();
-            let mut done = 0;
-            for chunk in chunk_sizes.iter().cycle() {
-                let chunk = &caplens[done..(done + chunk).min(caplens.len())];
-                let sums: Vec<u64> = chunk
-                    .iter()
-                    .scan(0, |sum, caplen| { *sum += caplen; Some(*sum) })
-                    .collect();
-                let mut next = 0;
-                while let Some(cut) = open.next_cut(&sums, next) {
-                    cuts.push(done + cut);
-                    next = cut + 1;
-                }
-                done += chunk.len();
-                if done == caplens.len() {
-                    break;
-                }
-            }
-            prop_assert_eq!(cuts, expected);
-            prop_assert_eq!((open.frames, open.bytes), (expected_open.frames, expected_open.bytes));
         }
     }
 }

@@ -1,0 +1,485 @@
+//! Logical analysis shards and the lanes that run them. Every item that needs capture order
+//! (watched DNS messages, TCP segments, IP fragments, connection attempts) goes to the shard
+//! of its client ([`SHARDS`] of them, fixed whatever `--threads` says; the routing hash has a
+//! fixed seed, see [`shard_of`]), so a query and its response, retries, a truncated answer and
+//! its TCP retry, and the client's connections to pool members meet in one shard. Each shard
+//! has its own reassembly, pairing and analysis, with a static share of the memory budgets,
+//! and sees its items in capture order. A lane is a thread's set of whole shards (shard `s`
+//! belongs to lane `s % lanes`); it applies its part of each batch in batch order.
+//!
+//! Time passes on a fixed capture-time grid ([`TICK_NS`]): a tick happens where the running
+//! largest timestamp of the whole capture crosses a grid line, at that frame's place, and
+//! every shard sees it there. Ticks expire state and close queries whose timeout ran out;
+//! whether a query was answered is decided from timestamps alone (pairing looks at each
+//! message's own time). So nothing depends on how frames were cut into batches or segments,
+//! nor on how many threads ran: shards merge in shard order into one analysis.
+
+use crate::analyze::{
+    Analysis, Analyzer, FindingKey, Occurrences, PairingSettings, Transaction, Watching,
+};
+use crate::decode::{DecodeConfig, Decoded, Reassembler, ReassemblyLimits, Skip};
+use crate::pseudonym::Pseudonymizer;
+use smallvec::SmallVec;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// Logical shards: enough for 16 threads to share evenly, few enough that per-shard state
+/// (a copy of each watched name's facts) stays small.
+pub const SHARDS: usize = 32;
+
+/// The shard of a client address.
+pub fn shard_of(client: IpAddr) -> usize {
+    crate::keys::shard_of(client, SHARDS)
+}
+/// The capture-time grid of ticks.
+pub const TICK_NS: u64 = 1_000_000_000;
+
+/// How many items ahead of the one analysed a watched message's parts and per-client state
+/// are prefetched: enough for the loads to arrive, few enough that they are still cached.
+const PREFETCH_AHEAD: usize = 4;
+/// How many items ahead a watched message itself is prefetched (before its parts are).
+const PREFETCH_MESSAGE_AHEAD: usize = 8;
+
+/// An item on its way to a shard: its place in the batch (frames before it), and which shard.
+#[derive(Debug)]
+pub struct Routed {
+    /// Index of its frame in the batch (ticks at the same index come first).
+    pub position: u32,
+    /// Its shard.
+    pub shard: u16,
+    /// True for the copy of an IP fragment sent to its source's shard (see [`route`]).
+    pub primary: bool,
+    /// The item.
+    pub item: Decoded,
+}
+
+/// A grid line crossed inside a batch: at the frame `position`, time reached `now_ns`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tick {
+    /// Index in the batch of the frame that crossed it.
+    pub position: u32,
+    /// The grid line.
+    pub now_ns: u64,
+}
+
+/// The running largest timestamp of a batch's frames, with every place it crosses a grid line:
+/// candidates, since the batch alone does not know the largest timestamp before it (see
+/// [`TickClock::confirm`]).
+#[derive(Debug, Default)]
+pub struct TickCandidates {
+    largest_ns: Option<u64>,
+    /// Places where the batch's own running largest timestamp reached a new grid line.
+    pub candidates: Ticks,
+}
+
+/// Ticks of a batch: held inline (a batch spans a few grid lines at most, usually none).
+pub type Ticks = SmallVec<[Tick; 4]>;
+
+/// The lanes' parts of a batch, held inline for a few lanes.
+pub type LaneItems = SmallVec<[Vec<Routed>; 4]>;
+
+impl TickCandidates {
+    /// Notes the frame at `position` with timestamp `ts_ns`.
+    pub fn frame(&mut self, position: usize, ts_ns: u64) {
+        let line = ts_ns - ts_ns % TICK_NS;
+        if self
+            .largest_ns
+            .is_none_or(|largest| line > largest - largest % TICK_NS)
+        {
+            self.candidates.push(Tick {
+                position: position as u32,
+                now_ns: line,
+            });
+        }
+        self.largest_ns = Some(self.largest_ns.map_or(ts_ns, |largest| largest.max(ts_ns)));
+    }
+}
+
+/// The whole capture's running largest timestamp, in capture order.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TickClock {
+    largest_line_ns: Option<u64>,
+}
+
+impl TickClock {
+    /// The latest grid line the capture reached (0 before any).
+    pub fn now_ns(&self) -> u64 {
+        self.largest_line_ns.unwrap_or(0)
+    }
+
+    /// The ticks of a batch, from its candidates in order: those past every grid line the
+    /// capture reached before.
+    pub fn confirm(&mut self, candidates: &[Tick]) -> Ticks {
+        let mut ticks = Ticks::new();
+        for tick in candidates {
+            if self.largest_line_ns.is_none_or(|line| tick.now_ns > line) {
+                self.largest_line_ns = Some(tick.now_ns);
+                ticks.push(*tick);
+            }
+        }
+        ticks
+    }
+}
+
+/// The shards an item goes to: its client's, and for an IP fragment (whose client is known
+/// only once its datagram is reassembled and decoded) those of both its endpoints.
+pub fn route(item: Decoded, position: usize, dns_ports: &[u16], out: &mut impl Extend<Routed>) {
+    let position = position as u32;
+    let routed = |shard: usize, primary: bool, item: Decoded| Routed {
+        position,
+        shard: shard as u16,
+        primary,
+        item,
+    };
+    let shard = match &item {
+        Decoded::Watched(message) => shard_of(message.client().ip()),
+        Decoded::Connection(attempt) => shard_of(attempt.client.ip()),
+        Decoded::Segment(segment) => {
+            // The client is the side without a DNS port (both have one: the lower address).
+            let (source, destination) = (segment.source, segment.destination);
+            let client = match (
+                dns_ports.contains(&source.port()),
+                dns_ports.contains(&destination.port()),
+            ) {
+                (true, false) => destination,
+                (false, true) => source,
+                _ => source.min(destination),
+            };
+            shard_of(client.ip())
+        }
+        Decoded::Fragment(fragment) => {
+            let (from, to) = (shard_of(fragment.source), shard_of(fragment.destination));
+            if from != to {
+                out.extend([routed(to, false, item_clone(&item))]);
+            }
+            from
+        }
+        Decoded::Unwatched { .. } | Decoded::Undecodable { .. } => 0,
+    };
+    // An item goes once to its own shard (a fragment's copy there is the primary one).
+    out.extend([routed(shard, true, item)]);
+}
+
+fn item_clone(item: &Decoded) -> Decoded {
+    match item {
+        Decoded::Fragment(fragment) => Decoded::Fragment(fragment.clone()),
+        _ => unreachable!("only fragments are sent to two shards"),
+    }
+}
+
+/// One shard: reassembly, pairing and analysis of the items of its clients.
+#[derive(Debug)]
+pub struct Shard<'w> {
+    index: usize,
+    analyzer: Analyzer<'w>,
+    reassembler: Reassembler,
+    reassembled: Vec<Result<Decoded, Skip>>,
+    /// Counters of what reassembly produced that needs no order (unwatched DNS, skips).
+    counters: Analysis,
+}
+
+/// What every shard is made with.
+#[derive(Debug, Clone, Copy)]
+pub struct ShardSettings<'w> {
+    /// Expectations or discovery.
+    pub watching: &'w Watching,
+    /// Pairing settings for the whole run (each shard takes its share).
+    pub pairing: PairingSettings,
+    /// Reassembly limits for the whole run (each shard takes its share).
+    pub reassembly: ReassemblyLimits,
+    /// Queries are decoded for every name.
+    pub tracks_every_query: bool,
+    /// Pseudonyms replace client addresses before the analysis sees them.
+    pub pseudonymize: Option<Pseudonymizer>,
+}
+
+impl<'w> Shard<'w> {
+    fn new(index: usize, settings: &ShardSettings<'w>, decode: &DecodeConfig) -> Self {
+        Shard {
+            index,
+            analyzer: Analyzer::new(
+                settings.watching,
+                settings.pairing.per_shard(index, SHARDS),
+                settings.tracks_every_query,
+            ),
+            reassembler: Reassembler::new(decode, settings.reassembly.per_shard(index, SHARDS)),
+            reassembled: Vec::new(),
+            counters: Analysis::default(),
+        }
+    }
+
+    /// Takes one routed item.
+    fn feed(&mut self, routed: Routed, pseudonyms: Option<&Pseudonymizer>) {
+        let index = self.index;
+        let keep = |client: IpAddr| shard_of(client) == index;
+        self.reassembler
+            .accept(routed.item, routed.primary, &keep, &mut self.reassembled);
+        self.apply_reassembled(pseudonyms);
+    }
+
+    /// Lets capture time pass to `now_ns`; finished transactions go to `sink`.
+    fn tick(
+        &mut self,
+        now_ns: u64,
+        pseudonyms: Option<&Pseudonymizer>,
+        sink: &mut dyn FnMut(&Transaction),
+    ) {
+        let index = self.index;
+        let keep = |client: IpAddr| shard_of(client) == index;
+        self.reassembler
+            .advance(now_ns, &keep, &mut self.reassembled);
+        self.apply_reassembled(pseudonyms);
+        self.analyzer.advance(now_ns, sink);
+    }
+
+    /// Feeds what reassembly produced (and what passed through it) to the analyzer.
+    fn apply_reassembled(&mut self, pseudonyms: Option<&Pseudonymizer>) {
+        for result in self.reassembled.drain(..) {
+            match count_or_keep(&mut self.counters, result) {
+                Some(Decoded::Watched(mut message)) => {
+                    if let Some(pseudonyms) = pseudonyms {
+                        message.set_client_ip(pseudonyms.address(message.client().ip()));
+                    }
+                    self.analyzer.ingest(message)
+                }
+                Some(Decoded::Connection(mut attempt)) => {
+                    if let Some(pseudonyms) = pseudonyms {
+                        attempt
+                            .client
+                            .set_ip(pseudonyms.address(attempt.client.ip()));
+                    }
+                    self.analyzer.connection(&attempt)
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Ends the capture at `end_ns` and returns the shard's analysis.
+    fn finish(
+        mut self,
+        end_ns: u64,
+        pseudonyms: Option<&Pseudonymizer>,
+        sink: &mut dyn FnMut(&Transaction),
+    ) -> Analysis {
+        let index = self.index;
+        let keep = |client: IpAddr| shard_of(client) == index;
+        self.reassembler.finish(&keep, &mut self.reassembled);
+        self.apply_reassembled(pseudonyms);
+        let mut analysis = self
+            .analyzer
+            .finish(end_ns, sink, self.reassembler.counters());
+        analysis.merge(self.counters);
+        analysis
+    }
+
+    /// A copy of what the shard learned so far.
+    fn snapshot(&self) -> Analysis {
+        let mut analysis = self.analyzer.snapshot(self.reassembler.counters());
+        analysis.merge(self.counters.clone());
+        analysis
+    }
+}
+
+/// Counts what needs no order (unwatched DNS, skips); hands back what does.
+pub fn count_or_keep(counters: &mut Analysis, result: Result<Decoded, Skip>) -> Option<Decoded> {
+    match result {
+        Ok(Decoded::Unwatched { is_response }) => counters.count_unwatched(is_response),
+        Ok(Decoded::Undecodable { is_response, why }) => {
+            counters.count_unwatched(is_response);
+            counters.skip(why);
+        }
+        Err(why) => counters.skip(why),
+        Ok(ordered) => return Some(ordered),
+    }
+    None
+}
+
+/// A lane's part of one batch: its shards' items in frame order, and the batch's ticks.
+#[derive(Debug, Default)]
+pub struct LanePart {
+    /// Items of the lane's shards, in frame order.
+    pub items: Vec<Routed>,
+    /// Grid lines crossed in the batch (every lane gets them all).
+    pub ticks: Ticks,
+    /// Frames of the file before the batch's segment: added to the items' frame numbers
+    /// (segment walkers number frames from 1 in each segment).
+    pub frame_base: u64,
+    /// Live capture: the wall clock at the batch's end (0 for files), a tick after its items.
+    pub live_tick_ns: u64,
+    /// The first frame of the run (for the orphan rule), once known.
+    pub capture_start_ns: Option<u64>,
+}
+
+/// The shards of one lane (one thread).
+#[derive(Debug)]
+pub struct Lane<'w> {
+    shards: Vec<Shard<'w>>,
+    lanes: usize,
+    pseudonymize: Option<Pseudonymizer>,
+    /// The transaction log is written: each transaction goes to the sink as soon as it
+    /// finishes, so the log follows capture order (one lane holds every shard).
+    logging: bool,
+}
+
+impl<'w> Lane<'w> {
+    /// The lanes of a run: lane `l` holds the shards `s` with `s % lanes == l`.
+    /// `logging`: see [`Lane::logging`] (one lane only).
+    pub fn all(
+        lanes: usize,
+        settings: &ShardSettings<'w>,
+        decode: &DecodeConfig,
+        logging: bool,
+    ) -> Vec<Self> {
+        let shards = (0..SHARDS).map(|index| Shard::new(index, settings, decode));
+        Self::deal(shards.collect(), lanes, settings.pseudonymize, logging)
+    }
+
+    /// The same shards dealt into `lanes` lanes.
+    pub fn regroup(all: Vec<Lane<'w>>, lanes: usize) -> Vec<Self> {
+        let pseudonymize = all.first().and_then(|lane| lane.pseudonymize);
+        let logging = all.iter().any(|lane| lane.logging);
+        let mut shards: Vec<Shard<'w>> = all.into_iter().flat_map(|lane| lane.shards).collect();
+        shards.sort_by_key(|shard| shard.index);
+        Self::deal(shards, lanes, pseudonymize, logging)
+    }
+
+    fn deal(
+        shards: Vec<Shard<'w>>,
+        lanes: usize,
+        pseudonymize: Option<Pseudonymizer>,
+        logging: bool,
+    ) -> Vec<Self> {
+        let mut all: Vec<Lane<'w>> = (0..lanes)
+            .map(|_| Lane {
+                shards: Vec::new(),
+                lanes,
+                pseudonymize,
+                logging,
+            })
+            .collect();
+        for shard in shards {
+            all[shard.index % lanes].shards.push(shard);
+        }
+        all
+    }
+
+    /// A lane without shards (a thread that only decodes).
+    pub fn empty() -> Self {
+        Lane {
+            shards: Vec::new(),
+            lanes: 1,
+            pseudonymize: None,
+            logging: false,
+        }
+    }
+
+    /// The lane of `shard`, among `lanes`.
+    pub fn of(shard: usize, lanes: usize) -> usize {
+        shard % lanes
+    }
+
+    fn shard_mut(&mut self, shard: usize) -> &mut Shard<'w> {
+        &mut self.shards[shard / self.lanes]
+    }
+
+    /// Tells every shard when the capture started (its first frame), for the orphan rule.
+    pub fn set_capture_start(&mut self, ts_ns: u64) {
+        for shard in &mut self.shards {
+            shard.analyzer.set_capture_start(ts_ns);
+        }
+    }
+
+    /// Applies a lane part: items and ticks in frame order (a tick before the items of its
+    /// frame). Finished transactions go to `sink`, in the order they finish.
+    pub fn apply(&mut self, part: &mut LanePart, sink: &mut dyn FnMut(&Transaction)) {
+        if let Some(start) = part.capture_start_ns {
+            self.set_capture_start(start);
+        }
+        let pseudonyms = self.pseudonymize;
+        let mut ticks = part.ticks.iter().peekable();
+        let mut items = part.items.drain(..);
+        while let Some(mut routed) = items.next() {
+            while let Some(tick) = ticks.next_if(|t| t.position <= routed.position) {
+                self.tick(tick.now_ns, sink);
+            }
+            if let Some(frame) = routed.item.frame_mut() {
+                frame.frame_number += part.frame_base;
+            }
+            self.prefetch(items.as_slice(), pseudonyms.is_none());
+            let logging = self.logging;
+            let shard = self.shard_mut(usize::from(routed.shard));
+            shard.feed(routed, pseudonyms.as_ref());
+            if logging {
+                shard.analyzer.flush(sink);
+            }
+        }
+        drop(items);
+        for tick in ticks {
+            self.tick(tick.now_ns, sink);
+        }
+        if part.live_tick_ns != 0 {
+            self.tick(part.live_tick_ns, sink);
+        }
+        // What finished is recorded and the findings folded at each part's end, so that the
+        // analysis can be read between batches.
+        for shard in &mut self.shards {
+            shard.analyzer.flush(sink);
+            shard.analyzer.drop_retired();
+        }
+    }
+
+    /// Messages were decoded on another core: the watched message [`PREFETCH_MESSAGE_AHEAD`]
+    /// places on is prefetched (reading it first would wait for the other core's cache), and
+    /// the one [`PREFETCH_AHEAD`] places on, cached by then, has its parts and per-client state
+    /// prefetched (not with pseudonyms: clients are keyed by their pseudonym, known only when
+    /// fed).
+    fn prefetch(&self, rest: &[Routed], clients: bool) {
+        if let Some(Decoded::Watched(far)) = rest.get(PREFETCH_MESSAGE_AHEAD - 1).map(|r| &r.item) {
+            crate::prefetch::prefetch_value(&**far);
+        }
+        if let Some(near) = rest.get(PREFETCH_AHEAD - 1) {
+            if let Decoded::Watched(message) = &near.item {
+                let shard = &self.shards[usize::from(near.shard) / self.lanes];
+                shard.analyzer.prefetch(message, clients);
+            }
+        }
+    }
+
+    fn tick(&mut self, now_ns: u64, sink: &mut dyn FnMut(&Transaction)) {
+        let pseudonyms = self.pseudonymize;
+        for shard in &mut self.shards {
+            shard.tick(now_ns, pseudonyms.as_ref(), sink);
+        }
+    }
+
+    /// Ends the capture at `end_ns`: each shard's analysis, with its index.
+    pub fn finish(self, end_ns: u64, sink: &mut dyn FnMut(&Transaction)) -> Vec<(usize, Analysis)> {
+        let pseudonyms = self.pseudonymize;
+        self.shards
+            .into_iter()
+            .map(|shard| (shard.index, shard.finish(end_ns, pseudonyms.as_ref(), sink)))
+            .collect()
+    }
+
+    /// A copy of what the lane's shards learned so far, merged.
+    pub fn snapshot(&self) -> Analysis {
+        let mut analysis = Analysis::default();
+        for shard in &self.shards {
+            analysis.merge(shard.snapshot());
+        }
+        analysis
+    }
+
+    /// Adds the findings the lane's shards recorded so far into `findings`.
+    pub fn add_findings(&self, findings: &mut BTreeMap<FindingKey, Occurrences>) {
+        for shard in &self.shards {
+            for (key, occurrences) in &shard.analyzer.analysis().findings {
+                findings
+                    .entry(key.clone())
+                    .or_default()
+                    .merge(occurrences.clone());
+            }
+        }
+    }
+}
