@@ -1,11 +1,13 @@
 //! Keys and hashes that decode works out for analyze: a client address with its hash, an answer
-//! set with its hash, and the fields and hash of a pairing key. Decode hashes each message once,
-//! on the decode workers, so the analysis's table lookups only compare. A leaf: it imports
-//! nothing of the crate, so `decode` and `analyze` both use it without importing each other.
+//! set with its hash, the fields and hash of a pairing key, and the analysis shard of a client
+//! (with a shard's share of a budget). Decode hashes each message once, on the decode workers,
+//! so the analysis's table lookups only compare. A leaf: it imports nothing of the crate, so
+//! `decode`, `analyze` and `pipeline` all use it without importing each other.
 //!
-//! Every hasher here is seeded at random once per process: keys come from the network, and
-//! with a hash known in advance crafted traffic could make them all collide. Hashes are never
-//! saved or compared across processes, and nothing a report shows depends on them.
+//! Every table hasher here is seeded at random once per process: keys come from the network,
+//! and with a hash known in advance crafted traffic could make them all collide. Those hashes
+//! are never saved or compared across processes, and nothing a report shows depends on them.
+//! The shard routing hash alone has a fixed seed (see [`shard_of`]).
 
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::{IpAddr, SocketAddr};

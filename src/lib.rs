@@ -6,7 +6,7 @@
 //! # Code map
 //!
 //! ```text
-//! capture ──batches──▶ decode (parallel) ──DNS messages──▶ analyze ──▶ report
+//! capture ──batches──▶ decode (parallel) ──route by client──▶ analyze (32 shards) ──merge──▶ report
 //! ```
 //!
 //! - [`cli`]: clap → validated [`cli::Config`].
@@ -37,8 +37,11 @@
 //! - Every piece of state is bounded (clients, servers, answer sets and aliases per name,
 //!   discovered names, the largest capture record); what goes beyond a bound is counted.
 //! - Nothing is lost silently: skipped packets, untracked items and read errors are reported.
-//! - Aggregates merge: `Default` is the identity, `merge` is associative and commutative. The
-//!   pipeline folds batch results in capture order, so N threads give exactly the report of one.
+//! - Aggregates merge: `Default` is the identity, `merge` is associative and commutative, and
+//!   every cap keeps the lowest keys, so a split analysis merges to the whole one. The
+//!   analysis runs in fixed logical shards keyed by client (each in capture order, time passing
+//!   on a capture-time tick grid), merged in shard order: any `--threads` and any batch or
+//!   segment size give exactly the same report.
 //! - Reports are deterministic: same input, same bytes out (sorted by count, then key).
 //! - One owner per outside crate: only `capture` knows file formats, only `cli` knows clap,
 //!   only `decode/dns.rs` knows hickory-proto, only `report` knows output formats (text, JSON,

@@ -2,15 +2,20 @@
 //! from a capture source (files, or live interfaces) in order; decode workers (the reader too,
 //! whenever work piles up, and the calling thread while it waits) turn each batch into counters
 //! and the few items that need capture order (watched DNS messages, TCP segments, IP
-//! fragments); the calling thread reassembles and analyses those strictly in batch order, so a
-//! run on N threads produces exactly the analysis of a run on one thread. Counters commute;
-//! each batch carries its own. Live sources add wall-clock ticks to their batches (as values),
-//! so timeouts fire on a quiet link, and an observer sees the analysis after each batch.
-//! In the steady state nothing here allocates per packet.
+//! fragments, connection attempts), routed to the analysis shard of their client
+//! ([`shards`]). The calling thread takes batches in order, confirms the batch's ticks against
+//! the capture's clock and hands each lane (a thread's set of shards) its part; every thread
+//! runs a lane, applying its parts in batch order between its other work. Shards merge in
+//! shard order, so a run on N threads produces exactly the analysis of a run on one thread.
+//! Counters commute; each batch carries its own. Live sources add wall-clock ticks to their
+//! batches (as values), so timeouts fire on a quiet link, and an observer sees the analysis
+//! after each batch (every shard then runs on the calling thread, as with the transaction log,
+//! which comes out in the order transactions finish). In the steady state nothing here
+//! allocates per packet.
 //!
 //! Mapped legacy pcap files take another road ([`segmented`]): there a single reader could not
 //! keep up, so every thread walks and decodes segments of the file, and the calling thread
-//! checks where each segment's records start and replays the serial reader's accounting.
+//! checks where each segment's records start and numbers the frames.
 
 use crate::analyze::{Analysis, FindingKey, Occurrences, PairingSettings, Transaction, Watching};
 use crate::capture::{

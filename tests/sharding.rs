@@ -1,0 +1,147 @@
+//! The sharded analysis gives the same bytes whatever the number of threads (lanes) and however
+//! the capture is cut into batches and segments: on a synthetic capture of many batches, with
+//! pairing and reassembly budgets small enough to evict, for the report's state (the whole
+//! analysis) without the transaction log and, with it, for the log itself; and (a property)
+//! for random segment sizes and thread counts.
+
+mod common;
+use common::*;
+use pcdns::analyze::Watching;
+use pcdns::capture::WriteFormat;
+use pcdns::decode::WatchList;
+use pcdns::pipeline::{self, RunConfig};
+use pcdns::synth::{SynthConfig, POOL_NAME};
+use proptest::prelude::*;
+
+/// A mix of watched answers (some wrong, some unanswered), other names, non-DNS, VLANs and
+/// IPv6, over a few thousand clients.
+fn mix(packets: u64, seed: u64) -> SynthConfig {
+    SynthConfig {
+        packets,
+        seed,
+        non_dns: 0.2,
+        other_dns: 0.3,
+        wrong: 0.1,
+        unanswered: 0.2,
+        pool_size: 3,
+        clients: 3_000,
+        vlan: 0.2,
+        ipv6: 0.3,
+        responses_only: false,
+        max_payload: 64,
+    }
+}
+
+fn expectations() -> Watching {
+    let toml = format!(
+        "[[pool]]\nname = \"{POOL_NAME}\"\nmembers = [\"10.10.10.1\", \"10.10.10.2\", \"10.10.10.3\"]\n"
+    );
+    Watching::Expectations(pcdns::expect::parse("synth.toml", &toml).unwrap())
+}
+
+/// A run's configuration: `max_pending` small enough that pairing evicts.
+fn config(
+    file: &tempfile::NamedTempFile,
+    watching: Watching,
+    threads: usize,
+    segment_bytes: usize,
+) -> RunConfig {
+    let watch = match &watching {
+        Watching::Discovery => WatchList::everything(),
+        Watching::Expectations(_) => WatchList::names([POOL_NAME]),
+    };
+    let mut config = run_config(file, watching, watch, threads, 300);
+    config.segment_bytes = segment_bytes;
+    config
+}
+
+/// Everything an unlogged run produces that a report shows.
+fn unlogged(config: &RunConfig) -> String {
+    let outcome = pipeline::run_unlogged(config);
+    format!(
+        "{}\n{:?}\n{}\n{:?}",
+        serde_json::to_string(&outcome.analysis).expect("json"),
+        outcome.files,
+        outcome.timestamps_backwards,
+        outcome.errors
+    )
+}
+
+/// The analysis and the transaction log of a logged run.
+fn logged(config: &RunConfig) -> (String, Vec<String>) {
+    let mut log = Vec::new();
+    let outcome = pipeline::run(config, &mut |t| log.push(format!("{t:?}")));
+    (serde_json::to_string(&outcome.analysis).expect("json"), log)
+}
+
+#[test]
+fn reports_are_the_same_on_any_number_of_threads_and_any_cut() {
+    let file = synth_capture(mix(30_000, 5), WriteFormat::Pcap);
+    for watching in [expectations(), Watching::Discovery] {
+        let reference = unlogged(&config(&file, watching.clone(), 1, 0));
+        let evicted = pipeline::run_unlogged(&config(&file, watching.clone(), 1, 0));
+        assert!(
+            evicted.analysis.traffic.pairing.evicted_queries > 0,
+            "the budget is small enough to evict"
+        );
+        assert!(evicted.analysis.traffic.packets > 10 * pipeline::BATCH_FRAMES as u64);
+        for (threads, segment_bytes) in [
+            (1, pipeline::SEGMENT_BYTES),
+            (1, 4_096),
+            (2, 0),
+            (2, pipeline::SEGMENT_BYTES),
+            (3, 65_536),
+            (5, 4_096),
+            (16, 0),
+            (16, pipeline::SEGMENT_BYTES),
+        ] {
+            {
+                let run = unlogged(&config(&file, watching.clone(), threads, segment_bytes));
+                assert!(
+                    run == reference,
+                    "--threads {threads} --segment-bytes {segment_bytes} differs from one thread"
+                );
+            }
+        }
+        // With the transaction log: the same analysis, and the same log in the same order.
+        let (analysis, log) = logged(&config(&file, watching.clone(), 1, 0));
+        assert!(reference.starts_with(&analysis));
+        assert!(log.len() > 1_000, "{} transactions", log.len());
+        for (threads, segment_bytes) in [(3, 0), (4, 65_536)] {
+            let run = logged(&config(&file, watching.clone(), threads, segment_bytes));
+            assert!(
+                run == (analysis.clone(), log.clone()),
+                "the log with --threads {threads} --segment-bytes {segment_bytes} differs"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_pcapng_capture_read_by_the_threaded_reader_gives_the_same_report() {
+    // pcapng is never read in segments: the reader thread and decode workers.
+    let pcapng = synth_capture(mix(20_000, 9), WriteFormat::Pcapng);
+    let reference = unlogged(&config(&pcapng, expectations(), 1, 0));
+    for threads in [2, 4] {
+        let run = unlogged(&config(&pcapng, expectations(), threads, 0));
+        assert!(run == reference, "pcapng on {threads} threads");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 8, .. ProptestConfig::default() })]
+
+    #[test]
+    fn any_segment_size_and_thread_count_give_one_threads_report(
+        seed in 0u64..1_000,
+        segment_bytes in 64usize..200_000,
+        threads in 1usize..9,
+        discovery in any::<bool>(),
+    ) {
+        let file = synth_capture(mix(8_000, seed), WriteFormat::Pcap);
+        let watching = if discovery { Watching::Discovery } else { expectations() };
+        let reference = unlogged(&config(&file, watching.clone(), 1, 0));
+        let run = unlogged(&config(&file, watching, threads, segment_bytes));
+        prop_assert!(run == reference, "--threads {threads} --segment-bytes {segment_bytes}");
+    }
+}
