@@ -67,7 +67,8 @@ pub struct Tick {
 /// [`TickClock::confirm`]).
 #[derive(Debug, Default)]
 pub struct TickCandidates {
-    largest_ns: Option<u64>,
+    /// The grid line after the latest one the batch reached (0 before its first frame).
+    next_line_ns: u64,
     /// Places where the batch's own running largest timestamp reached a new grid line.
     pub candidates: Ticks,
 }
@@ -79,19 +80,18 @@ pub type Ticks = SmallVec<[Tick; 4]>;
 pub type LaneItems = SmallVec<[Vec<Routed>; 4]>;
 
 impl TickCandidates {
-    /// Notes the frame at `position` with timestamp `ts_ns`.
+    /// Notes the frame at `position` with timestamp `ts_ns` (a comparison, but for the few
+    /// frames that reach a new grid line).
     pub fn frame(&mut self, position: usize, ts_ns: u64) {
-        let line = ts_ns - ts_ns % TICK_NS;
-        if self
-            .largest_ns
-            .is_none_or(|largest| line > largest - largest % TICK_NS)
-        {
-            self.candidates.push(Tick {
-                position: position as u32,
-                now_ns: line,
-            });
+        if ts_ns < self.next_line_ns {
+            return;
         }
-        self.largest_ns = Some(self.largest_ns.map_or(ts_ns, |largest| largest.max(ts_ns)));
+        let line = ts_ns - ts_ns % TICK_NS;
+        self.candidates.push(Tick {
+            position: position as u32,
+            now_ns: line,
+        });
+        self.next_line_ns = line.saturating_add(TICK_NS);
     }
 }
 
@@ -480,6 +480,65 @@ impl<'w> Lane<'w> {
                     .or_default()
                     .merge(occurrences.clone());
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The ticks of `timestamps` cut into batches at `cuts`, with positions in the whole
+    /// sequence.
+    fn ticks_of(timestamps: &[u64], cuts: &[usize]) -> Vec<(usize, u64)> {
+        let mut clock = TickClock::default();
+        let mut ticks = Vec::new();
+        let mut start = 0;
+        let mut bounds: Vec<usize> = cuts.iter().map(|c| c % (timestamps.len() + 1)).collect();
+        bounds.push(timestamps.len());
+        bounds.sort_unstable();
+        for end in bounds {
+            let mut candidates = TickCandidates::default();
+            for (position, ts) in timestamps[start..end].iter().enumerate() {
+                candidates.frame(position, *ts);
+            }
+            for tick in clock.confirm(&candidates.candidates) {
+                ticks.push((start + tick.position as usize, tick.now_ns));
+            }
+            start = end;
+        }
+        ticks
+    }
+
+    proptest! {
+        #[test]
+        fn ticks_do_not_depend_on_batch_cuts(
+            steps in proptest::collection::vec(-3i64..4, 1..300),
+            cuts in proptest::collection::vec(any::<usize>(), 0..12),
+        ) {
+            // Timestamps a few tenths of a second apart, some going backwards.
+            let mut ts = 1_700_000_000 * TICK_NS;
+            let timestamps: Vec<u64> = steps
+                .iter()
+                .map(|step| {
+                    ts = ts.saturating_add_signed(step * 300_000_000);
+                    ts
+                })
+                .collect();
+            let whole = ticks_of(&timestamps, &[]);
+            prop_assert_eq!(ticks_of(&timestamps, &cuts), whole.clone());
+            // A tick is each new grid line the running largest timestamp reaches, once.
+            let mut largest_line = None;
+            let mut expected = Vec::new();
+            for (position, ts) in timestamps.iter().enumerate() {
+                let line = ts - ts % TICK_NS;
+                if largest_line.is_none_or(|l| line > l) {
+                    largest_line = Some(line);
+                    expected.push((position, line));
+                }
+            }
+            prop_assert_eq!(whole, expected);
         }
     }
 }
