@@ -128,6 +128,39 @@ fn a_pcapng_capture_read_by_the_threaded_reader_gives_the_same_report() {
     }
 }
 
+#[test]
+fn files_that_overlap_in_time_give_the_same_report_on_any_threads() {
+    // The second file repeats the first's times: the capture clock stays at its largest
+    // timestamp (no tick until it is passed), and pairing looks at each message's own time.
+    let first = synth_capture(mix(10_000, 3), WriteFormat::Pcap);
+    let second = synth_capture(mix(10_000, 4), WriteFormat::Pcap);
+    let both = |threads: usize, segment_bytes: usize| {
+        let mut config = config(&first, expectations(), threads, segment_bytes);
+        config
+            .inputs
+            .push(pcdns::capture::InputPath::File(second.path().to_path_buf()));
+        unlogged(&config)
+    };
+    let reference = both(1, 0);
+    let outcome = {
+        let mut config = config(&first, expectations(), 1, 0);
+        config
+            .inputs
+            .push(pcdns::capture::InputPath::File(second.path().to_path_buf()));
+        pipeline::run_unlogged(&config)
+    };
+    assert!(
+        outcome.timestamps_backwards > 0,
+        "the second file goes back in time"
+    );
+    for (threads, segment_bytes) in [(2, 0), (3, pipeline::SEGMENT_BYTES), (7, 4_096)] {
+        assert!(
+            both(threads, segment_bytes) == reference,
+            "--threads {threads} --segment-bytes {segment_bytes}"
+        );
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 8, .. ProptestConfig::default() })]
 
