@@ -26,8 +26,8 @@ use crate::decode::{decode_frame, DecodeConfig, ReassemblyLimits};
 use crate::pseudonym::Pseudonymizer;
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender, TryRecvError};
 use shards::{
-    count_or_keep, route, Lane, LaneItems, LanePart, Routed, ShardSettings, TickCandidates,
-    TickClock,
+    count_or_keep, route, Lane, LaneItems, LanePart, Routed, Routing, ShardSettings,
+    TickCandidates, TickClock,
 };
 use smallvec::SmallVec;
 use std::collections::BTreeMap;
@@ -104,15 +104,16 @@ struct BatchOutcome {
     ticks: TickCandidates,
 }
 
-/// Decodes a batch for `lanes` lanes (`spare`: emptied vectors to reuse for their parts).
+/// Decodes a batch, its items routed by `routing` (`spare`: emptied vectors to reuse for the
+/// lanes' parts).
 fn decode_batch(
     batch: &FrameBatch,
     config: &DecodeConfig,
-    lanes: usize,
+    routing: Routing,
     spare: &mut Vec<Vec<Routed>>,
 ) -> BatchOutcome {
     let mut counters = Analysis::default();
-    let mut parts: LaneItems = (0..lanes)
+    let mut parts: LaneItems = (0..routing.lanes)
         .map(|_| spare.pop().unwrap_or_default())
         .collect();
     let mut ticks = TickCandidates::default();
@@ -122,9 +123,9 @@ fn decode_batch(
         counters.count_frame(frame.ts_ns, outcome.snaplen_truncated);
         ticks.frame(position, frame.ts_ns);
         if let Some(item) = count_or_keep(&mut counters, outcome.result) {
-            route(item, position, &config.dns_ports, &mut routed);
+            route(item, position, &config.dns_ports, routing, &mut routed);
             for item in routed.drain(..) {
-                parts[Lane::of(usize::from(item.shard), lanes)].push(item);
+                parts[routing.lane_of(usize::from(item.shard))].push(item);
             }
         }
     }
@@ -218,9 +219,22 @@ impl<'a, 's> Aggregator<'a, 's> {
         }
     }
 
-    /// Lanes of a read on `threads` threads.
-    fn lanes_for(&self, threads: usize) -> usize {
-        threads.clamp(1, self.max_lanes)
+    /// The routing of a read on `threads` threads.
+    fn routing_for(&self, threads: usize) -> Routing {
+        Routing {
+            shards: self.shard_count(),
+            lanes: threads.clamp(1, self.max_lanes).min(self.shard_count()),
+        }
+    }
+
+    /// The run's logical shards.
+    fn shard_count(&self) -> usize {
+        self.shards
+            .iter()
+            .chain(&self.lanes)
+            .map(Lane::shard_count)
+            .max()
+            .unwrap_or(1)
     }
 
     /// Starts a read: the shards split into `lanes` lanes; lane 0 stays here, the others are
@@ -253,9 +267,12 @@ impl<'a, 's> Aggregator<'a, 's> {
         self.shards = Lane::regroup(lanes, 1);
     }
 
-    /// The number of lanes of the read in progress.
-    fn lane_count(&self) -> usize {
-        self.lanes.len() + self.remote.len()
+    /// The routing of the read in progress.
+    fn routing(&self) -> Routing {
+        Routing {
+            shards: self.shard_count(),
+            lanes: self.lanes.len() + self.remote.len(),
+        }
     }
 
     fn accept(&mut self, outcome: BatchOutcome) {
@@ -512,8 +529,9 @@ fn read_batches(
 ) -> SourceSummary {
     if config.threads <= 1 {
         aggregator.start_read(1);
+        let routing = aggregator.routing();
         let summary = read_source(source, timeline, |batch| {
-            let outcome = decode_batch(&batch, &config.decode, 1, &mut aggregator.spare);
+            let outcome = decode_batch(&batch, &config.decode, routing, &mut aggregator.spare);
             aggregator.accept(outcome);
             batch
         });
@@ -524,34 +542,39 @@ fn read_batches(
     }
 }
 
-/// Decodes batches from `work` until it closes, and applies the parts of its lane as they
-/// come; returns the lane once the aggregator lets it go.
+/// Decodes batches from `work` until it closes, and applies the parts of its lane (if it runs
+/// one: a run may have fewer shards than threads) as they come; returns the lane once the
+/// aggregator lets it go.
 fn decode_worker<'w>(
     config: &DecodeConfig,
-    lanes: usize,
+    routing: Routing,
     work: &Receiver<FrameBatch>,
     recycle: &Sender<FrameBatch>,
     results: Sender<BatchOutcome>,
-    mut lane: RemoteLane<'w>,
-) -> Lane<'w> {
+    mut lane: Option<RemoteLane<'w>>,
+) -> Option<Lane<'w>> {
     let mut spare = Vec::new();
+    let no_parts = crossbeam_channel::never();
     loop {
-        lane.apply_arrived();
+        if let Some(lane) = &mut lane {
+            lane.apply_arrived();
+        }
+        let parts = lane.as_ref().map_or(&no_parts, |lane| &lane.parts);
         let batch = crossbeam_channel::select! {
-            recv(lane.parts) -> part => match part {
-                Ok(mut part) => {
+            recv(parts) -> part => match (part, &mut lane) {
+                (Ok(mut part), Some(lane)) => {
                     lane.lane.apply(&mut part, &mut |_| {});
                     continue;
                 }
                 // The aggregator is done: no batch is left to decode either.
-                Err(_) => return lane.lane,
+                _ => return lane.map(|lane| lane.lane),
             },
             recv(work) -> batch => match batch {
                 Ok(batch) => batch,
                 Err(_) => break,
             },
         };
-        let outcome = decode_batch(&batch, config, lanes, &mut spare);
+        let outcome = decode_batch(&batch, config, routing, &mut spare);
         // The reader may have finished; a full or closed recycle channel only means less reuse.
         let _ = recycle.try_send(batch);
         if results.send(outcome).is_err() {
@@ -560,7 +583,7 @@ fn decode_worker<'w>(
     }
     // The aggregator waits for every sender of outcomes to go before it lets the lanes go.
     drop(results);
-    lane.finish()
+    lane.map(RemoteLane::finish)
 }
 
 /// Reads on a reader thread, decodes on `config.threads - 2` decode workers and, while no
@@ -573,8 +596,8 @@ fn run_threaded(
     timeline: &mut Timeline,
 ) -> SourceSummary {
     let workers = config.threads - 2;
-    let lanes = aggregator.lanes_for(config.threads);
-    let mut remote = aggregator.start_read(lanes).into_iter();
+    let routing = aggregator.routing_for(config.threads);
+    let mut remote = aggregator.start_read(routing.lanes).into_iter();
     let queued = (workers + 1) * QUEUE_PER_WORKER;
     let (work_tx, work_rx): (Sender<FrameBatch>, Receiver<FrameBatch>) = bounded(queued);
     let (recycle_tx, recycle_rx) = bounded::<FrameBatch>(queued + 4);
@@ -585,30 +608,15 @@ fn run_threaded(
             let (work_rx, recycle_tx, result_tx) =
                 (work_rx.clone(), recycle_tx.clone(), result_tx.clone());
             let lane = remote.next();
-            running.push(scope.spawn(move || match lane {
-                Some(lane) => Some(decode_worker(
+            running.push(scope.spawn(move || {
+                decode_worker(
                     &config.decode,
-                    lanes,
+                    routing,
                     &work_rx,
                     &recycle_tx,
                     result_tx,
                     lane,
-                )),
-                None => {
-                    let idle = RemoteLane {
-                        lane: Lane::empty(),
-                        parts: crossbeam_channel::never(),
-                    };
-                    decode_worker(
-                        &config.decode,
-                        lanes,
-                        &work_rx,
-                        &recycle_tx,
-                        result_tx,
-                        idle,
-                    );
-                    None
-                }
+                )
             }));
         }
         let mut reader_lane = remote.next();
@@ -624,7 +632,7 @@ fn run_threaded(
                 // When work piles up, the reader is the idle core: it decodes a queued batch too.
                 if reader_work.len() >= queued {
                     if let Ok(queued) = reader_work.try_recv() {
-                        let outcome = decode_batch(&queued, &config.decode, lanes, &mut spare);
+                        let outcome = decode_batch(&queued, &config.decode, routing, &mut spare);
                         let _ = result_tx.send(outcome);
                         return queued;
                     }
@@ -635,7 +643,14 @@ fn run_threaded(
             drop(result_tx);
             (summary, reader_lane.map(RemoteLane::finish))
         });
-        apply_and_decode(config, lanes, aggregator, &result_rx, &work_rx, &recycle_tx);
+        apply_and_decode(
+            config,
+            routing,
+            aggregator,
+            &result_rx,
+            &work_rx,
+            &recycle_tx,
+        );
         aggregator.close_remote();
         let mut returned: Vec<Lane<'_>> = running.into_iter().filter_map(join).collect();
         let (summary, reader_lane) = join(reader);
@@ -650,7 +665,7 @@ fn run_threaded(
 /// none is there, decodes a batch of `work` itself. Returns when all outcomes are applied.
 fn apply_and_decode(
     config: &RunConfig,
-    lanes: usize,
+    routing: Routing,
     aggregator: &mut Aggregator<'_, '_>,
     results: &Receiver<BatchOutcome>,
     work: &Receiver<FrameBatch>,
@@ -660,7 +675,7 @@ fn apply_and_decode(
         let outcome = match next_for_aggregator(results, work) {
             ForAggregator::Outcome(outcome) => outcome,
             ForAggregator::Batch(batch) => {
-                let outcome = decode_batch(&batch, &config.decode, lanes, &mut aggregator.spare);
+                let outcome = decode_batch(&batch, &config.decode, routing, &mut aggregator.spare);
                 let _ = recycle.try_send(batch);
                 outcome
             }

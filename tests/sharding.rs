@@ -120,11 +120,14 @@ fn reports_are_the_same_on_any_number_of_threads_and_any_cut() {
 #[test]
 fn a_pcapng_capture_read_by_the_threaded_reader_gives_the_same_report() {
     // pcapng is never read in segments: the reader thread and decode workers.
+    // Discovery runs in one shard: threads beyond it only read and decode.
     let pcapng = synth_capture(mix(20_000, 9), WriteFormat::Pcapng);
-    let reference = unlogged(&config(&pcapng, expectations(), 1, 0));
-    for threads in [2, 4] {
-        let run = unlogged(&config(&pcapng, expectations(), threads, 0));
-        assert!(run == reference, "pcapng on {threads} threads");
+    for watching in [expectations(), Watching::Discovery] {
+        let reference = unlogged(&config(&pcapng, watching.clone(), 1, 0));
+        for threads in [2, 4] {
+            let run = unlogged(&config(&pcapng, watching.clone(), threads, 0));
+            assert!(run == reference, "pcapng on {threads} threads");
+        }
     }
 }
 

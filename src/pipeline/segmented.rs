@@ -17,7 +17,7 @@
 //! segments are cut does not matter to the analysis (its ticks follow capture time), so
 //! nothing of the serial reader's batching is replayed. Every walker runs a lane of shards.
 
-use super::shards::{Lane, Routed};
+use super::shards::{Lane, Routed, Routing};
 use super::{decode_batch, join, Aggregator, BatchOutcome, ProgressMeter, RemoteLane};
 use super::{RunConfig, Timeline};
 use super::{BATCH_BYTES, BATCH_FRAMES};
@@ -131,11 +131,11 @@ impl WalkedFrames {
     }
 }
 
-/// How a walk decodes its batches: the decode settings, the lanes to route items to, and
-/// emptied part vectors to reuse.
+/// How a walk decodes its batches: the decode settings, how items are routed, and emptied
+/// part vectors to reuse.
 struct Decoding<'d> {
     decode: &'d DecodeConfig,
-    lanes: usize,
+    routing: Routing,
     spare: Vec<Vec<Routed>>,
 }
 
@@ -151,7 +151,12 @@ fn walk_batch(
 ) -> (Option<BatchOutcome>, Option<WalkEnd>) {
     let ended = walk.fill_batch(batch, BATCH_FRAMES, BATCH_BYTES);
     let outcome = (!batch.frames.is_empty()).then(|| {
-        let outcome = decode_batch(batch, decoding.decode, decoding.lanes, &mut decoding.spare);
+        let outcome = decode_batch(
+            batch,
+            decoding.decode,
+            decoding.routing,
+            &mut decoding.spare,
+        );
         walked.take(batch);
         outcome
     });
@@ -310,7 +315,7 @@ impl<'p> Replay<'p> {
         // to swap with.
         let mut decoding = Decoding {
             decode,
-            lanes: aggregator.lane_count(),
+            routing: aggregator.routing(),
             spare: std::mem::replace(&mut aggregator.spare, std::mem::take(&mut self.idle_spare)),
         };
         let mut returned = std::mem::take(&mut self.returned_spare);
@@ -367,8 +372,8 @@ fn read_in_parallel(
     timeline: &mut Timeline,
 ) {
     let walkers = config.threads - 1;
-    let lanes = aggregator.lanes_for(config.threads);
-    let mut remote = aggregator.start_read(lanes).into_iter();
+    let routing = aggregator.routing_for(config.threads);
+    let mut remote = aggregator.start_read(routing.lanes).into_iter();
     let ahead = config.threads * TICKETS_PER_THREAD;
     let (ticket_tx, ticket_rx) = bounded::<usize>(replay.segments);
     for segment in 0..replay.segments.min(ahead) {
@@ -382,7 +387,7 @@ fn read_in_parallel(
         pcap,
         decoding: Decoding {
             decode: &config.decode,
-            lanes,
+            routing,
             spare: Vec::new(),
         },
         segment_bytes: config.segment_bytes,
@@ -399,7 +404,7 @@ fn read_in_parallel(
                 pcap,
                 decoding: Decoding {
                     decode: &config.decode,
-                    lanes,
+                    routing,
                     spare: Vec::new(),
                 },
                 segment_bytes: config.segment_bytes,

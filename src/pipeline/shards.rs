@@ -1,7 +1,8 @@
 //! Logical analysis shards and the lanes that run them. Every item that needs capture order
 //! (watched DNS messages, TCP segments, IP fragments, connection attempts) goes to the shard
-//! of its client ([`SHARDS`] of them, fixed whatever `--threads` says; the routing hash has a
-//! fixed seed, see [`shard_of`]), so a query and its response, retries, a truncated answer and
+//! of its client ([`SHARDS`] of them against expectations, one in discovery: see
+//! [`shard_count`]; fixed whatever `--threads` says, and the routing hash has a fixed seed, see
+//! [`crate::keys::shard_of`]), so a query and its response, retries, a truncated answer and
 //! its TCP retry, and the client's connections to pool members meet in one shard. Each shard
 //! has its own reassembly, pairing and analysis, with a static share of the memory budgets,
 //! and sees its items in capture order. A lane is a thread's set of whole shards (shard `s`
@@ -23,13 +24,39 @@ use smallvec::SmallVec;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-/// Logical shards: enough for 16 threads to share evenly, few enough that per-shard state
-/// (a copy of each watched name's facts) stays small.
+/// Logical shards against expectations: enough for 16 threads to share evenly, few enough
+/// that per-shard state (a copy of each watched name's facts) stays small.
 pub const SHARDS: usize = 32;
 
-/// The shard of a client address.
-pub fn shard_of(client: IpAddr) -> usize {
-    crate::keys::shard_of(client, SHARDS)
+/// The logical shards of a run: [`SHARDS`] against expectations; one in discovery, where every
+/// shard would hold its own copy of the facts of nearly every name (until discovered names get
+/// a compact state, discovery analyses on one thread, as it did before sharding).
+pub fn shard_count(watching: &Watching) -> usize {
+    match watching {
+        Watching::Expectations(_) => SHARDS,
+        Watching::Discovery => 1,
+    }
+}
+
+/// How a run's items reach their shards: how many shards, and how many lanes run them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Routing {
+    /// Logical shards (fixed for the run, whatever the threads).
+    pub shards: usize,
+    /// Lanes (threads) of the read in progress.
+    pub lanes: usize,
+}
+
+impl Routing {
+    /// The shard of a client address.
+    pub fn shard_of(&self, client: IpAddr) -> usize {
+        crate::keys::shard_of(client, self.shards)
+    }
+
+    /// The lane that runs `shard`.
+    pub fn lane_of(&self, shard: usize) -> usize {
+        shard % self.lanes
+    }
 }
 /// The capture-time grid of ticks.
 pub const TICK_NS: u64 = 1_000_000_000;
@@ -123,7 +150,14 @@ impl TickClock {
 
 /// The shards an item goes to: its client's, and for an IP fragment (whose client is known
 /// only once its datagram is reassembled and decoded) those of both its endpoints.
-pub fn route(item: Decoded, position: usize, dns_ports: &[u16], out: &mut impl Extend<Routed>) {
+pub fn route(
+    item: Decoded,
+    position: usize,
+    dns_ports: &[u16],
+    routing: Routing,
+    out: &mut impl Extend<Routed>,
+) {
+    let shard_of = |client: IpAddr| routing.shard_of(client);
     let position = position as u32;
     let routed = |shard: usize, primary: bool, item: Decoded| Routed {
         position,
@@ -171,6 +205,8 @@ fn item_clone(item: &Decoded) -> Decoded {
 #[derive(Debug)]
 pub struct Shard<'w> {
     index: usize,
+    /// The run's shards.
+    count: usize,
     analyzer: Analyzer<'w>,
     reassembler: Reassembler,
     reassembled: Vec<Result<Decoded, Skip>>,
@@ -194,15 +230,21 @@ pub struct ShardSettings<'w> {
 }
 
 impl<'w> Shard<'w> {
-    fn new(index: usize, settings: &ShardSettings<'w>, decode: &DecodeConfig) -> Self {
+    fn new(
+        index: usize,
+        count: usize,
+        settings: &ShardSettings<'w>,
+        decode: &DecodeConfig,
+    ) -> Self {
         Shard {
             index,
+            count,
             analyzer: Analyzer::new(
                 settings.watching,
-                settings.pairing.per_shard(index, SHARDS),
+                settings.pairing.per_shard(index, count),
                 settings.tracks_every_query,
             ),
-            reassembler: Reassembler::new(decode, settings.reassembly.per_shard(index, SHARDS)),
+            reassembler: Reassembler::new(decode, settings.reassembly.per_shard(index, count)),
             reassembled: Vec::new(),
             counters: Analysis::default(),
         }
@@ -210,8 +252,8 @@ impl<'w> Shard<'w> {
 
     /// Takes one routed item.
     fn feed(&mut self, routed: Routed, pseudonyms: Option<&Pseudonymizer>) {
-        let index = self.index;
-        let keep = |client: IpAddr| shard_of(client) == index;
+        let (index, count) = (self.index, self.count);
+        let keep = |client: IpAddr| crate::keys::shard_of(client, count) == index;
         self.reassembler
             .accept(routed.item, routed.primary, &keep, &mut self.reassembled);
         self.apply_reassembled(pseudonyms);
@@ -224,8 +266,8 @@ impl<'w> Shard<'w> {
         pseudonyms: Option<&Pseudonymizer>,
         sink: &mut dyn FnMut(&Transaction),
     ) {
-        let index = self.index;
-        let keep = |client: IpAddr| shard_of(client) == index;
+        let (index, count) = (self.index, self.count);
+        let keep = |client: IpAddr| crate::keys::shard_of(client, count) == index;
         self.reassembler
             .advance(now_ns, &keep, &mut self.reassembled);
         self.apply_reassembled(pseudonyms);
@@ -262,8 +304,8 @@ impl<'w> Shard<'w> {
         pseudonyms: Option<&Pseudonymizer>,
         sink: &mut dyn FnMut(&Transaction),
     ) -> Analysis {
-        let index = self.index;
-        let keep = |client: IpAddr| shard_of(client) == index;
+        let (index, count) = (self.index, self.count);
+        let keep = |client: IpAddr| crate::keys::shard_of(client, count) == index;
         self.reassembler.finish(&keep, &mut self.reassembled);
         self.apply_reassembled(pseudonyms);
         let mut analysis = self
@@ -331,7 +373,8 @@ impl<'w> Lane<'w> {
         decode: &DecodeConfig,
         logging: bool,
     ) -> Vec<Self> {
-        let shards = (0..SHARDS).map(|index| Shard::new(index, settings, decode));
+        let count = shard_count(settings.watching);
+        let shards = (0..count).map(|index| Shard::new(index, count, settings, decode));
         Self::deal(shards.collect(), lanes, settings.pseudonymize, logging)
     }
 
@@ -364,19 +407,9 @@ impl<'w> Lane<'w> {
         all
     }
 
-    /// A lane without shards (a thread that only decodes).
-    pub fn empty() -> Self {
-        Lane {
-            shards: Vec::new(),
-            lanes: 1,
-            pseudonymize: None,
-            logging: false,
-        }
-    }
-
-    /// The lane of `shard`, among `lanes`.
-    pub fn of(shard: usize, lanes: usize) -> usize {
-        shard % lanes
+    /// The run's logical shards.
+    pub fn shard_count(&self) -> usize {
+        self.shards.first().map_or(1, |shard| shard.count)
     }
 
     fn shard_mut(&mut self, shard: usize) -> &mut Shard<'w> {
