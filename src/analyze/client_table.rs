@@ -63,7 +63,10 @@ impl ClientTable {
         if self.clients.len() <= cap {
             return;
         }
-        let mut held: Vec<(IpAddr, ClientFacts)> = std::mem::take(self).into_iter().collect();
+        // The lowest `cap` found by selection, not a sort: a merge of many shards' tables
+        // does this once per shard.
+        let mut held: Vec<(IpAddr, ClientFacts)> = std::mem::take(self).into_unordered().collect();
+        held.select_nth_unstable_by_key(cap, |(client, _)| *client);
         held.drain(cap..).for_each(|(_, facts)| evicted(facts));
         *self = held.into_iter().collect();
     }
@@ -91,6 +94,13 @@ impl ClientTable {
     /// Client addresses in address order.
     pub fn keys(&self) -> impl Iterator<Item = &IpAddr> {
         self.iter().map(|(client, _)| client)
+    }
+}
+
+impl ClientTable {
+    /// Clients and their facts in the table's order (for merging, where order does not show).
+    pub fn into_unordered(self) -> impl Iterator<Item = (IpAddr, ClientFacts)> {
+        self.clients.into_iter()
     }
 }
 

@@ -352,7 +352,8 @@ impl NameFacts {
         self.answer_sets
             .keep_lowest(MAX_ANSWER_SETS_PER_NAME, |o| *untracked += o.count);
         self.addresses.merge(addresses);
-        for (address, theirs) in clients {
+        // The other table's clients in its own order: a merge needs no address order.
+        for (address, theirs) in clients.into_unordered() {
             self.clients.entry(address).merge(theirs);
         }
         let untracked = &mut self.untracked_clients;

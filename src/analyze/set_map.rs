@@ -94,8 +94,15 @@ impl<V> SetMap<V> {
     where
         V: Default,
     {
-        if self.get(key).is_none() && self.slots.len() >= cap {
-            let slots = &self.slots;
+        // One lookup for a held set (nearly every response); the rest only for a new one.
+        let slots = match self
+            .slots
+            .find_entry(key.hash(), |(held, _)| held == key.set())
+        {
+            Ok(held) => return Some(&mut held.into_mut().1),
+            Err(absent) => absent.into_table(),
+        };
+        if slots.len() >= cap {
             let order = self
                 .order_when_full
                 .get_or_insert_with(|| slots.iter().map(|(held, _)| held.clone()).collect());
@@ -107,22 +114,19 @@ impl<V> SetMap<V> {
             }
             let highest = order.pop_last()?;
             order.insert(key.set().to_vec());
-            let (_, value) = self
-                .slots
+            let (_, value) = slots
                 .find_entry(set_hash(&highest), |(held, _)| *held == highest)
                 .ok()?
                 .remove()
                 .0;
             evicted(value);
         }
-        if self.get(key).is_none() {
-            self.slots.insert_unique(
-                key.hash(),
-                (key.set().to_vec(), V::default()),
-                |(held, _)| set_hash(held),
-            );
-        }
-        self.get_mut(key)
+        let slot = slots.insert_unique(
+            key.hash(),
+            (key.set().to_vec(), V::default()),
+            |(held, _)| set_hash(held),
+        );
+        Some(&mut slot.into_mut().1)
     }
 
     /// Keeps the lowest `cap` sets, handing the values of the others to `evicted`.
