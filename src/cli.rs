@@ -137,7 +137,8 @@ struct MonitorArgs {
     /// Report format: text, or one JSON object per line.
     #[arg(long, short = 'f', value_enum, default_value_t = FormatArg::Text)]
     format: FormatArg,
-    /// Write finding events (NDJSON) to this file instead of standard output (reopened on SIGHUP).
+    /// Append finding events (NDJSON) to this file, reopened on SIGHUP [default: standard error;
+    /// standard output carries only the reports].
     #[arg(long, value_name = "FILE")]
     events: Option<PathBuf>,
     /// Least time between two events of the same kind for the same name (later ones are
@@ -556,7 +557,7 @@ pub struct MonitorConfig {
     pub interval_ns: u64,
     /// Report format.
     pub format: Format,
-    /// Events file (None: standard output).
+    /// Events file (None: standard error).
     pub events: Option<PathBuf>,
     /// Least time between events of one kind for one name, ns.
     pub event_interval_ns: u64,
