@@ -20,19 +20,93 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Analyse capture files against the deployment's expected DNS records.
+    #[command(after_help = ANALYZE_HELP)]
     Analyze(AnalyzeArgs),
     /// Write a starting expectations file from a capture of a known-good deployment.
+    #[command(after_help = EXPECT_HELP)]
     Expect(ExpectArgs),
     /// Write the transaction log: one JSON object per query/response transaction (NDJSON).
+    #[command(after_help = LOG_HELP)]
     Log(LogArgs),
     /// Write a reproducible synthetic capture (for benchmarks and tests).
+    #[command(after_help = SYNTH_HELP)]
     Synth(SynthArgs),
     /// Watch live interfaces: events as findings appear, a report every interval, Prometheus
     /// metrics (needs a build with `--features live` and libpcap).
+    #[command(after_help = MONITOR_HELP)]
     Monitor(MonitorArgs),
     /// Combine JSON reports from several sensors or files into one report.
+    #[command(after_help = MERGE_HELP)]
     Merge(MergeArgs),
 }
+
+/// The end of `pcdns analyze --help`: examples and exit codes.
+const ANALYZE_HELP: &str = "\
+Examples:
+  pcdns analyze capture.pcap --expect contoso.toml
+  pcdns analyze a.pcap b.pcapng.gz -e contoso.toml --format json --fail-on warning
+  pcdns analyze day.pcap.zst --bucket 15m --html day.html   # discovery: the names seen
+
+Exit codes:
+  0  no finding at or above --fail-on
+  1  findings at or above --fail-on (default: errors)
+  2  an error: an input not read to its end, wrong expectations or a wrong option";
+
+/// The end of `pcdns expect --help`.
+const EXPECT_HELP: &str = "\
+Examples:
+  pcdns expect --from known-good.pcap > site.toml
+  pcdns expect --from monday.pcap tuesday.pcap --top 5 > site.toml
+
+Exit codes:
+  0  the expectations were written
+  2  an error: an input not read to its end or a wrong option";
+
+/// The end of `pcdns log --help`.
+const LOG_HELP: &str = "\
+Examples:
+  pcdns log capture.pcap --expect contoso.toml > watched.ndjson
+  pcdns log capture.pcap | jq -c 'select(.status != \"answered\")'   # every name
+
+Exit codes:
+  0  the log was written
+  2  an error: an input not read to its end, wrong expectations or a wrong option";
+
+/// The end of `pcdns synth --help`.
+const SYNTH_HELP: &str = "\
+Examples:
+  pcdns synth -o /tmp/bench.pcap --packets 5000000 --expect-out /tmp/synth.toml
+  pcdns synth -o /tmp/small.pcapng --format pcapng --packets 1000 --wrong 0.2
+
+Exit codes:
+  0  the capture was written
+  2  an error: the output could not be written or a wrong option";
+
+/// The end of `pcdns monitor --help`.
+const MONITOR_HELP: &str = "\
+Examples:
+  sudo pcdns monitor -i eth1 -e site.toml --metrics 9153 --events events.ndjson --user pcdns
+  pcdns monitor -i eth1 -e site.toml --format json --interval 5m >> reports.ndjson
+  pcdns monitor -i any   # discovery on every interface
+
+Reports go to standard output; finding events (NDJSON) to --events FILE, or else to standard
+error, with pcdns's own messages.
+
+Exit codes:
+  0  stopped by SIGINT or SIGTERM (findings do not change the exit code)
+  2  an error: no permission, no such interface, an interface gone, wrong expectations, a build
+     without the live feature or a wrong option";
+
+/// The end of `pcdns merge --help`.
+const MERGE_HELP: &str = "\
+Examples:
+  pcdns merge sensor-a.json sensor-b.json
+  pcdns merge monday.json tuesday.json --format json > week.json
+
+Exit codes:
+  0  no error finding
+  1  error findings
+  2  an error: a report that cannot be read or merged, wrong expectations or a wrong option";
 
 #[derive(Debug, Args)]
 struct MonitorArgs {
@@ -57,17 +131,19 @@ struct MonitorArgs {
     /// No promiscuous mode.
     #[arg(long)]
     no_promisc: bool,
-    /// Seconds between reports.
-    #[arg(long, value_name = "SECONDS", default_value_t = 60.0, value_parser = positive_seconds)]
+    /// Time between reports (500ms, 30s, 5m, 1h; a bare number is seconds).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration)]
     interval: f64,
     /// Report format: text, or one JSON object per line.
     #[arg(long, short = 'f', value_enum, default_value_t = FormatArg::Text)]
     format: FormatArg,
-    /// Write finding events (NDJSON) to this file instead of standard output (reopened on SIGHUP).
+    /// Append finding events (NDJSON) to this file, reopened on SIGHUP [default: standard error;
+    /// standard output carries only the reports].
     #[arg(long, value_name = "FILE")]
     events: Option<PathBuf>,
-    /// Seconds between two events of the same kind for the same name (later ones are summed).
-    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = positive_seconds)]
+    /// Least time between two events of the same kind for the same name (later ones are
+    /// summed).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
     event_interval: f64,
     /// Keep the frames behind each finding in rotating pcapng files in DIR; events name them.
     #[arg(long, value_name = "DIR")]
@@ -201,8 +277,9 @@ struct InputArgs {
     /// (for tests: tiny segments exercise the segment boundaries).
     #[arg(long, value_name = "BYTES", hide = true, default_value_t = crate::pipeline::SEGMENT_BYTES)]
     segment_bytes: usize,
-    /// Seconds of capture time after which a query without a response is unanswered.
-    #[arg(long, value_name = "SECONDS", default_value_t = 5.0, value_parser = positive_seconds)]
+    /// Capture time after which a query without a response is unanswered (500ms, 30s, 5m, 1h;
+    /// a bare number is seconds).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = duration)]
     query_timeout: f64,
     /// Most queries (and recent answers) held for pairing; beyond it the oldest are evicted.
     #[arg(long, value_name = "N", default_value_t = 250_000, value_parser = clap::value_parser!(u64).range(1..))]
@@ -210,11 +287,11 @@ struct InputArgs {
     /// MiB that query/response pairing may hold (queries, recent answers, their expiry queue).
     #[arg(long, value_name = "MIB", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=65_536))]
     pairing_memory: u64,
-    /// Seconds of capture time after the first fragment when an incomplete IP datagram is given up.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30.0, value_parser = positive_seconds)]
+    /// Capture time after the first fragment when an incomplete IP datagram is given up.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration)]
     frag_timeout: f64,
-    /// Seconds of capture time without a segment after which a TCP stream is closed.
-    #[arg(long, value_name = "SECONDS", default_value_t = 60.0, value_parser = positive_seconds)]
+    /// Capture time without a segment after which a TCP stream is closed.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration)]
     tcp_idle: f64,
     /// MiB that IP fragment and TCP stream reassembly may hold in all (a quarter for fragments).
     #[arg(long, value_name = "MIB", default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..=65_536))]
@@ -234,16 +311,36 @@ fn mebibytes(mib: u64) -> usize {
         .saturating_mul(1 << 20)
 }
 
+/// Seconds as nanoseconds, rounded (`0.3` is not quite 0.3).
 fn nanoseconds(seconds: f64) -> u64 {
-    (seconds * 1e9) as u64
+    (seconds * 1e9).round() as u64
 }
 
-fn positive_seconds(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(seconds) if seconds > 0.0 && seconds <= 86_400.0 => Ok(seconds),
-        _ => Err(format!(
-            "\"{text}\" is not a number of seconds between 0 and 86400"
-        )),
+/// The forms every duration option accepts, for help and error messages.
+const DURATION_FORMS: &str =
+    "a number followed by ms, s, m or h (500ms, 30s, 1.5m, 1h), or a bare number of seconds (2.5)";
+
+/// The longest duration an option takes: one day.
+const MAX_DURATION_SECONDS: f64 = 86_400.0;
+
+/// A duration option: `500ms`, `30s`, `5m`, `1h` or bare seconds (fractions allowed), more than
+/// zero and at most a day; returned in seconds.
+fn duration(text: &str) -> Result<f64, String> {
+    let (number, unit_seconds) = [("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0)]
+        .into_iter()
+        .find_map(|(suffix, scale)| text.strip_suffix(suffix).map(|n| (n, scale)))
+        .unwrap_or((text, 1.0));
+    let starts_like_a_number = number.starts_with(|c: char| c.is_ascii_digit() || c == '.');
+    let seconds = number
+        .parse::<f64>()
+        .ok()
+        .filter(|_| starts_like_a_number)
+        .map(|n| n * unit_seconds)
+        .ok_or_else(|| format!("not a duration; use {DURATION_FORMS}"))?;
+    if seconds > 0.0 && seconds <= MAX_DURATION_SECONDS {
+        Ok(seconds)
+    } else {
+        Err("out of range; a duration must be more than 0 and at most 24h".to_string())
     }
 }
 
@@ -265,8 +362,11 @@ struct LogArgs {
 /// Pool insight settings, shared by the commands that build reports.
 #[derive(Debug, Args)]
 struct InsightArgs {
-    /// Timeline interval in seconds (default: chosen from the capture's length).
-    #[arg(long, value_name = "SECONDS", value_parser = positive_seconds)]
+    /// Width of one timeline interval, rounded up to whole seconds (30s, 5m, 1h; a bare number is
+    /// seconds) [default: chosen so that at most 60 intervals span the DNS traffic seen; for
+    /// `monitor`, the traffic since the start or the last SIGHUP, so the width grows from report
+    /// to report: set it to keep reports comparable].
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
     bucket: Option<f64>,
     /// Client subnet prefix length for IPv4, for the per-subnet rotation view.
     #[arg(long, value_name = "BITS", default_value_t = 24, value_parser = clap::value_parser!(u8).range(0..=32))]
@@ -457,7 +557,7 @@ pub struct MonitorConfig {
     pub interval_ns: u64,
     /// Report format.
     pub format: Format,
-    /// Events file (None: standard output).
+    /// Events file (None: standard error).
     pub events: Option<PathBuf>,
     /// Least time between events of one kind for one name, ns.
     pub event_interval_ns: u64,
@@ -673,6 +773,72 @@ mod tests {
             Ok("[::1]:9153".to_string())
         );
         assert!(metrics_address("localhost").is_err());
+    }
+
+    #[test]
+    fn durations_take_units_and_bare_seconds() {
+        for (text, seconds) in [
+            ("500ms", 0.5),
+            ("30s", 30.0),
+            ("5m", 300.0),
+            ("1h", 3600.0),
+            ("1.5m", 90.0),
+            ("2.5", 2.5),
+            ("5", 5.0),
+            (".25s", 0.25),
+            ("24h", 86_400.0),
+        ] {
+            assert_eq!(duration(text), Ok(seconds), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_wrong_duration_says_which_forms_are_accepted() {
+        for text in [
+            "2x", "", "s", "ms", "5 s", "5sec", "-5s", "inf", "nan", "5mh", "1d",
+        ] {
+            let error = duration(text).expect_err(text);
+            assert!(error.contains("500ms, 30s, 1.5m, 1h"), "{text}: {error}");
+        }
+        for text in ["0", "0s", "0ms", "25h", "86401", "1e400"] {
+            let error = duration(text).expect_err(text);
+            assert!(error.contains("at most 24h"), "{text}: {error}");
+        }
+    }
+
+    #[test]
+    fn duration_options_become_nanoseconds() {
+        let cli = Cli::try_parse_from([
+            "pcdns",
+            "monitor",
+            "-i",
+            "eth1",
+            "--interval",
+            "5m",
+            "--event-interval",
+            "300ms",
+            "--query-timeout",
+            "2",
+            "--frag-timeout",
+            "1h",
+            "--tcp-idle",
+            "90s",
+            "--bucket",
+            "10m",
+        ])
+        .unwrap();
+        let Config::Monitor(config) = cli.into_config() else {
+            panic!("not monitor");
+        };
+        assert_eq!(config.interval_ns, 300_000_000_000);
+        assert_eq!(config.event_interval_ns, 300_000_000);
+        assert_eq!(config.input.pairing.query_timeout_ns, 2_000_000_000);
+        assert_eq!(
+            config.input.reassembly.fragments.timeout_ns,
+            3_600_000_000_000
+        );
+        assert_eq!(config.input.reassembly.tcp.idle_ns, 90_000_000_000);
+        assert_eq!(config.insight.bucket_ns, Some(600_000_000_000));
     }
 
     #[test]

@@ -487,3 +487,48 @@ fn transaction_log_of_the_broken_sample_matches_golden() {
         .collect();
     assert_eq!(statuses.iter().filter(|s| *s == "unanswered").count(), 2);
 }
+
+#[test]
+fn durations_take_units_and_a_wrong_one_is_refused_with_exit_2() {
+    let output = pcdns(&[
+        "analyze",
+        HEALTHY,
+        "--expect",
+        CONTOSO,
+        "--format",
+        "json",
+        "--fail-on",
+        "never",
+        "--query-timeout",
+        "500ms",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(
+        json(&output)["summary"]["transactions"]["query_timeout_seconds"],
+        0.5
+    );
+    let output = pcdns(&["analyze", HEALTHY, "--query-timeout", "2x"]);
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    for phrase in [
+        "--query-timeout",
+        "'2x' for '--query-timeout <DURATION>': not a duration",
+        "500ms, 30s",
+    ] {
+        assert!(message.contains(phrase), "{phrase}: {message}");
+    }
+    assert!(stdout(&output).is_empty());
+}
+
+#[test]
+fn help_ends_with_examples_and_exit_codes() {
+    let output = pcdns(&["analyze", "--help"]);
+    assert_eq!(output.status.code(), Some(0));
+    let help = stdout(&output);
+    let examples = help.find("Examples").expect(&help);
+    let exit_codes = help.find("Exit codes").expect(&help);
+    assert!(examples < exit_codes, "{help}");
+    for phrase in ["pcdns analyze ", "0 ", "1 ", "2 "] {
+        assert!(help[examples..].contains(phrase), "{phrase}: {help}");
+    }
+}

@@ -461,6 +461,48 @@ fn an_unanswered_query_is_an_event_on_a_quiet_link_and_sighup_reloads() {
     assert_eq!(read(&out).matches("pcdns expectations report").count(), 2);
 }
 
+#[test]
+fn without_events_file_events_go_to_stderr_and_stdout_has_only_reports() {
+    let Some(mut lab) = Lab::if_available(&["ip", "dig"]) else {
+        return;
+    };
+    lab.sh("ip addr add 127.0.0.55/8 dev lo && ip addr add 127.0.0.11/8 dev lo");
+    let expect = sample("contoso.toml").display().to_string();
+    let pcdns = lab.start_monitor(&[
+        "monitor",
+        "-i",
+        "lo",
+        "-e",
+        &expect,
+        "--query-timeout",
+        "500ms",
+        "--interval",
+        "1h",
+        "--format",
+        "json",
+    ]);
+    // 127.0.0.55 is authorized but down: an unanswered event, on standard error.
+    lab.dig("127.0.0.55", "PersistentChatPool.contoso.com");
+    let err = lab.path("pcdns.err");
+    let event = poll(15, "the unanswered event on stderr", || {
+        event_of(&json_lines(&read(&err)), "unanswered").cloned()
+    });
+    assert_eq!(event["subject"], "127.0.0.55");
+    lab.signal(pcdns, libc::SIGINT);
+    assert_eq!(lab.wait(pcdns, 20).code(), Some(0), "{}", read(&err));
+    // Standard output: the final report, one JSON line, and no event.
+    let out = read(&lab.path("pcdns.out"));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 1, "{out}");
+    let report: serde_json::Value = serde_json::from_str(lines[0]).expect("a JSON report");
+    assert!(report.get("type").is_none(), "{out}");
+    assert!(report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["kind"] == "unanswered"));
+}
+
 /// An Ethernet/IPv4/UDP DNS response to the pool from samples/broken.pcap.
 fn pool_response() -> Vec<u8> {
     use pcdns::capture::{CaptureReader, FrameBatch, InputPath};

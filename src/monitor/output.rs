@@ -1,5 +1,6 @@
-//! Where events go: standard output, or a file opened for appending and reopened on SIGHUP
-//! (after log rotation). Each event is written and flushed at once.
+//! Where events go: a file opened for appending and reopened on SIGHUP (after log rotation), or
+//! standard error, so that standard output carries only reports. Each event is written and
+//! flushed at once, whole lines under one lock, so pcdns's own messages never split one.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -16,7 +17,7 @@ fn open(path: &PathBuf) -> io::Result<File> {
 }
 
 impl EventOutput {
-    /// Standard output (None) or the file at `path`.
+    /// Standard error (None) or the file at `path`.
     pub fn open(path: Option<PathBuf>) -> Result<Self, String> {
         let file = match &path {
             Some(path) => {
@@ -41,9 +42,9 @@ impl EventOutput {
         match &mut self.file {
             Some(file) => file.write_all(lines.as_bytes()),
             None => {
-                let mut stdout = io::stdout().lock();
-                stdout.write_all(lines.as_bytes())?;
-                stdout.flush()
+                let mut stderr = io::stderr().lock();
+                stderr.write_all(lines.as_bytes())?;
+                stderr.flush()
             }
         }
     }
