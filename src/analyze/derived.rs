@@ -199,12 +199,24 @@ impl Analysis {
         found
     }
 
-    /// Addresses that answer as DNS servers for any name: receivers among them are resolvers.
+    /// The receivers of answers that are resolvers: those that also answer as DNS servers for
+    /// any name (a loopback address aside: a stub resolver on 127.0.0.53 or ::1 shares the
+    /// host with its clients), and those that ask without RD, as a resolver asks an
+    /// authoritative server.
     pub fn resolvers(&self) -> BTreeSet<IpAddr> {
-        self.names
+        let servers = self
+            .names
             .values()
             .flat_map(|facts| facts.servers.keys().copied())
-            .collect()
+            .filter(|server| !server.is_loopback());
+        let iterative = self.names.values().flat_map(|facts| {
+            facts
+                .clients
+                .iter()
+                .filter(|(_, client)| client.iterative_responses > 0)
+                .map(|(address, _)| *address)
+        });
+        servers.chain(iterative).collect()
     }
 
     /// The facts of an expected name, if anything was recorded for it.
@@ -385,6 +397,28 @@ mod tests {
     use crate::expect::parse;
     use std::collections::BTreeMap;
     use FindingKind::*;
+
+    #[test]
+    fn resolvers_are_servers_off_loopback_and_senders_of_queries_without_rd() {
+        let (stub, forwarder, iterative) = (
+            IpAddr::from([192, 0, 2, 10]),
+            IpAddr::from([192, 0, 2, 53]),
+            IpAddr::from([192, 0, 2, 99]),
+        );
+        let loopback: IpAddr = "::1".parse().unwrap();
+        let mut facts = NameFacts::named("www.example".into());
+        for server in [forwarder, loopback] {
+            facts.servers.insert(server, ServerFacts::default());
+        }
+        for client in [stub, forwarder, loopback, iterative] {
+            facts.clients.entry(client).responses = 1;
+        }
+        facts.clients.entry(iterative).iterative_responses = 1;
+        let mut analysis = Analysis::default();
+        analysis.names.insert("www.example".into(), facts);
+        // ::1 answers and receives answers on one host: still a stub client.
+        assert_eq!(analysis.resolvers(), BTreeSet::from([forwarder, iterative]));
+    }
 
     const EXPECTATIONS: &str = r#"
 [[server]]

@@ -41,6 +41,10 @@ pub struct ClientFacts {
     pub multi_answers: u64,
     /// Per address received: present and first.
     pub addresses: Placements,
+    /// Responses to its queries without RD: it asks as a resolver asks an authoritative
+    /// server.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub iterative_responses: u64,
 }
 
 /// What one DNS server answered for a name.
@@ -202,6 +206,7 @@ impl NameFacts {
             Some(client) => {
                 client.responses += 1;
                 client.multi_answers += u64::from(multi);
+                client.iterative_responses += u64::from(!message.flags.recursion_desired);
                 client.addresses.place(view.addresses());
             }
             None => *untracked += 1,
@@ -376,9 +381,11 @@ impl ClientFacts {
             responses,
             multi_answers,
             addresses,
+            iterative_responses,
         } = other;
         self.responses += responses;
         self.multi_answers += multi_answers;
+        self.iterative_responses += iterative_responses;
         self.addresses.merge(addresses);
     }
 }

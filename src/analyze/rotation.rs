@@ -337,6 +337,7 @@ mod tests {
                     )
                 })
                 .collect(),
+            iterative_responses: 0,
         }
     }
 
