@@ -255,7 +255,8 @@ impl<'a, 's> Aggregator<'a, 's> {
             .collect()
     }
 
-    /// Ends a read: no more parts for the remote lanes; `returned` are the lanes they ran.
+    /// Ends a read's dispatching: no more parts for the remote lanes (their threads apply what
+    /// they have and hand their lanes back).
     fn close_remote(&mut self) {
         self.remote.clear();
     }

@@ -184,7 +184,8 @@ pub fn route(
         Decoded::Fragment(fragment) => {
             let (from, to) = (shard_of(fragment.source), shard_of(fragment.destination));
             if from != to {
-                out.extend([routed(to, false, item_clone(&item))]);
+                let mirrored = Decoded::Fragment(fragment.clone());
+                out.extend([routed(to, false, mirrored)]);
             }
             from
         }
@@ -192,13 +193,6 @@ pub fn route(
     };
     // An item goes once to its own shard (a fragment's copy there is the primary one).
     out.extend([routed(shard, true, item)]);
-}
-
-fn item_clone(item: &Decoded) -> Decoded {
-    match item {
-        Decoded::Fragment(fragment) => Decoded::Fragment(fragment.clone()),
-        _ => unreachable!("only fragments are sent to two shards"),
-    }
 }
 
 /// One shard: reassembly, pairing and analysis of the items of its clients.
@@ -250,10 +244,15 @@ impl<'w> Shard<'w> {
         }
     }
 
+    /// Whether a client's messages belong to this shard (for what reassembly produces).
+    fn keeps(&self) -> impl Fn(IpAddr) -> bool {
+        let (index, count) = (self.index, self.count);
+        move |client| crate::keys::shard_of(client, count) == index
+    }
+
     /// Takes one routed item.
     fn feed(&mut self, routed: Routed, pseudonyms: Option<&Pseudonymizer>) {
-        let (index, count) = (self.index, self.count);
-        let keep = |client: IpAddr| crate::keys::shard_of(client, count) == index;
+        let keep = self.keeps();
         self.reassembler
             .accept(routed.item, routed.primary, &keep, &mut self.reassembled);
         self.apply_reassembled(pseudonyms);
@@ -266,8 +265,7 @@ impl<'w> Shard<'w> {
         pseudonyms: Option<&Pseudonymizer>,
         sink: &mut dyn FnMut(&Transaction),
     ) {
-        let (index, count) = (self.index, self.count);
-        let keep = |client: IpAddr| crate::keys::shard_of(client, count) == index;
+        let keep = self.keeps();
         self.reassembler
             .advance(now_ns, &keep, &mut self.reassembled);
         self.apply_reassembled(pseudonyms);
@@ -304,8 +302,7 @@ impl<'w> Shard<'w> {
         pseudonyms: Option<&Pseudonymizer>,
         sink: &mut dyn FnMut(&Transaction),
     ) -> Analysis {
-        let (index, count) = (self.index, self.count);
-        let keep = |client: IpAddr| crate::keys::shard_of(client, count) == index;
+        let keep = self.keeps();
         self.reassembler.finish(&keep, &mut self.reassembled);
         self.apply_reassembled(pseudonyms);
         let mut analysis = self
