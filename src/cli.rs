@@ -284,18 +284,29 @@ struct InputArgs {
     /// Most queries (and recent answers) held for pairing; beyond it the oldest are evicted.
     #[arg(long, value_name = "N", default_value_t = 250_000, value_parser = clap::value_parser!(u64).range(1..))]
     max_pending: u64,
-    /// MiB that query/response pairing may hold (queries, recent answers, their expiry queue).
-    #[arg(long, value_name = "MIB", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=65_536))]
-    pairing_memory: u64,
+    /// MiB the analysis may hold in all, split across its shards and parts: half for
+    /// query/response pairing, a quarter for IP fragment and TCP stream reassembly, a quarter
+    /// for the names discovery keeps (the flags below override a part).
+    #[arg(long, value_name = "MIB", default_value_t = 512, value_parser = clap::value_parser!(u64).range(4..=262_144))]
+    memory: u64,
+    /// MiB that query/response pairing may hold (queries, recent answers, their expiry queue)
+    /// [default: half of --memory].
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    pairing_memory: Option<u64>,
     /// Capture time after the first fragment when an incomplete IP datagram is given up.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration)]
     frag_timeout: f64,
     /// Capture time without a segment after which a TCP stream is closed.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration)]
     tcp_idle: f64,
-    /// MiB that IP fragment and TCP stream reassembly may hold in all (a quarter for fragments).
-    #[arg(long, value_name = "MIB", default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..=65_536))]
-    reassembly_memory: u64,
+    /// MiB that IP fragment and TCP stream reassembly may hold in all (a quarter for fragments)
+    /// [default: a quarter of --memory].
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    reassembly_memory: Option<u64>,
+    /// MiB that discovery may hold for the names it keeps (the busiest and the failing ones)
+    /// [default: a quarter of --memory].
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    names_memory: Option<u64>,
 }
 
 /// TCP or fragment state beyond these counts is evicted (oldest first) and counted.
@@ -491,6 +502,8 @@ pub struct InputConfig {
     pub pairing: PairingSettings,
     /// Reassembly timeouts and limits.
     pub reassembly: ReassemblyLimits,
+    /// Most names discovery holds in all (split across the shards).
+    pub discovered_names: usize,
 }
 
 /// `pcdns log`.
@@ -637,8 +650,10 @@ impl InputArgs {
             threads,
             progress: !self.no_progress,
             segment_bytes: self.segment_bytes,
+            discovered_names: mebibytes(self.names_memory.unwrap_or(self.memory / 4))
+                / crate::analyze::BYTES_PER_NAME,
             reassembly: {
-                let total = mebibytes(self.reassembly_memory);
+                let total = mebibytes(self.reassembly_memory.unwrap_or(self.memory / 4));
                 ReassemblyLimits {
                     fragments: FragmentLimits {
                         timeout_ns: nanoseconds(self.frag_timeout),
@@ -656,7 +671,7 @@ impl InputArgs {
             pairing: PairingSettings {
                 query_timeout_ns: nanoseconds(self.query_timeout),
                 max_pending: usize::try_from(self.max_pending).unwrap_or(usize::MAX),
-                max_bytes: mebibytes(self.pairing_memory),
+                max_bytes: mebibytes(self.pairing_memory.unwrap_or(self.memory / 2)),
             },
         }
     }

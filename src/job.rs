@@ -78,6 +78,7 @@ pub fn run_config(input: &InputConfig, watching: Watching, watch: WatchList) -> 
         progress: None,
         pairing: input.pairing,
         reassembly: input.reassembly,
+        discovered_names: input.discovered_names,
         pseudonymize: None,
     }
 }

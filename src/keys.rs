@@ -7,7 +7,7 @@
 //! Every table hasher here is seeded at random once per process: keys come from the network,
 //! and with a hash known in advance crafted traffic could make them all collide. Those hashes
 //! are never saved or compared across processes, and nothing a report shows depends on them.
-//! The shard routing hash alone has a fixed seed (see [`shard_of`]).
+//! The shard routing hash and the client fingerprint alone have fixed seeds (see [`shard_of`]).
 
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::{IpAddr, SocketAddr};
@@ -180,15 +180,24 @@ impl Hash for PairingFields<'_> {
 /// client goes to the same shard in every run, so runs are reproducible (and an attacker who
 /// crowds one shard only starves that shard's budgets, see the pipeline's shards).
 pub fn shard_of(client: IpAddr, shards: usize) -> usize {
-    let bits = address_bits(&client);
-    // splitmix64's finalizer over the address folded to 64 bits.
-    let mut x = (bits as u64) ^ ((bits >> 64) as u64);
+    (fixed_hash(&client, 0) % shards as u64) as usize
+}
+
+/// A fingerprint of a client address with a fixed seed, independent of its shard (for sketches
+/// that count distinct clients and must merge across runs).
+pub fn client_fingerprint(client: &IpAddr) -> u64 {
+    fixed_hash(client, 0x9e37_79b9_7f4a_7c15)
+}
+
+/// splitmix64's finalizer over `address` folded to 64 bits and offset by `seed`.
+fn fixed_hash(address: &IpAddr, seed: u64) -> u64 {
+    let bits = address_bits(address);
+    let mut x = ((bits as u64) ^ ((bits >> 64) as u64)).wrapping_add(seed);
     x ^= x >> 30;
     x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
     x ^= x >> 27;
     x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^= x >> 31;
-    (x % shards as u64) as usize
+    x ^ (x >> 31)
 }
 
 /// Shard `index`'s share of a budget of `total` among `shards`: equal parts, the remainder to

@@ -67,6 +67,8 @@ pub struct RunConfig {
     pub pairing: PairingSettings,
     /// Limits of IP fragment and TCP stream reassembly.
     pub reassembly: ReassemblyLimits,
+    /// Most names discovery holds in all (each shard holds its share).
+    pub discovered_names: usize,
     /// Replace client addresses by pseudonyms before the analysis sees them.
     pub pseudonymize: Option<Pseudonymizer>,
 }
@@ -200,6 +202,7 @@ impl<'a, 's> Aggregator<'a, 's> {
             watching: &config.watching,
             pairing: config.pairing,
             reassembly: config.reassembly,
+            discovered_names: config.discovered_names,
             tracks_every_query: config.decode.watch.decodes_every_query(),
             pseudonymize: config.pseudonymize,
         };

@@ -10,7 +10,10 @@
 
 use super::occurrences::MAX_NAMED_PEERS;
 use super::rotation::{rotation, RotationSettings};
-use super::{Analysis, FindingKey, FindingKind, NameFacts, Occurrences, Watching};
+use super::{
+    Analysis, DistinctCount, FindingKey, FindingKind, NameFacts, NameSummary, Occurrences,
+    Watching,
+};
 use crate::expect::{normalize, Expectations, ExpectedName};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -204,10 +207,17 @@ impl Analysis {
     /// host with its clients), and those that ask without RD, as a resolver asks an
     /// authoritative server.
     pub fn resolvers(&self) -> BTreeSet<IpAddr> {
+        let discovered_servers = self
+            .discovered
+            .names
+            .ranked()
+            .into_iter()
+            .flat_map(|(_, counted)| counted.value.servers.keys().copied());
         let servers = self
             .names
             .values()
             .flat_map(|facts| facts.servers.keys().copied())
+            .chain(discovered_servers)
             .filter(|server| !server.is_loopback());
         let iterative = self.names.values().flat_map(|facts| {
             facts
@@ -224,20 +234,28 @@ impl Analysis {
         self.names.get(&normalize(&entry.name))
     }
 
-    /// Discovery: the `limit` names with answers that had the most responses (then by name).
-    pub fn top_answered_names(&self, limit: usize) -> Vec<&NameFacts> {
-        let mut with_answers: Vec<&NameFacts> = self
+    /// Discovery: the `limit` held names with answers that had the most responses (then by
+    /// name), as the facts their summaries give (see [`NameSummary::facts`]), each with its
+    /// distinct clients.
+    pub fn top_answered_names(&self, limit: usize) -> Vec<(NameFacts, DistinctCount)> {
+        let mut with_answers: Vec<&NameSummary> = self
+            .discovered
             .names
-            .values()
-            .filter(|facts| !facts.addresses.is_empty())
+            .ranked()
+            .into_iter()
+            .map(|(_, counted)| &counted.value)
+            .filter(|summary| !summary.addresses.is_empty())
             .collect();
         with_answers.sort_by(|a, b| {
             b.responses
                 .cmp(&a.responses)
                 .then_with(|| a.display.cmp(&b.display))
         });
-        with_answers.truncate(limit);
         with_answers
+            .into_iter()
+            .take(limit)
+            .map(|summary| (summary.facts(), summary.clients.count()))
+            .collect()
     }
 }
 
@@ -275,8 +293,8 @@ pub fn derived_findings(
             }
         }
         Watching::Discovery => {
-            for facts in analysis.top_answered_names(top_names) {
-                name_findings(facts, &[], &resolvers, settings, &mut findings);
+            for (facts, _) in analysis.top_answered_names(top_names) {
+                name_findings(&facts, &[], &resolvers, settings, &mut findings);
             }
         }
     }

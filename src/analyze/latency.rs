@@ -10,10 +10,12 @@ const DOUBLINGS: u32 = 30;
 pub const BUCKET_COUNT: usize = (BUCKETS_PER_DOUBLING * DOUBLINGS + 1) as usize;
 
 /// A mergeable latency histogram.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "SparseHistogram", into = "SparseHistogram")]
 pub struct LatencyHistogram {
-    /// Counts per bucket; bucket `i` holds latencies up to [`bucket_upper_ns`]`(i)`.
+    /// Counts per bucket; bucket `i` holds latencies up to [`bucket_upper_ns`]`(i)`. Only as
+    /// long as the highest bucket used (a name's answers fill the first few dozen of
+    /// [`BUCKET_COUNT`]), so histograms of thousands of names stay small.
     pub buckets: Vec<u64>,
     /// Number of samples.
     pub count: u64,
@@ -21,17 +23,6 @@ pub struct LatencyHistogram {
     pub max_ns: u64,
     /// Sum of all samples (ns), exact (Prometheus' `_sum`).
     pub sum_ns: u64,
-}
-
-impl Default for LatencyHistogram {
-    fn default() -> Self {
-        LatencyHistogram {
-            buckets: vec![0; BUCKET_COUNT],
-            count: 0,
-            max_ns: 0,
-            sum_ns: 0,
-        }
-    }
 }
 
 /// The saved form of a histogram: only the non-empty buckets, as [index, count].
@@ -60,12 +51,12 @@ impl TryFrom<SparseHistogram> for LatencyHistogram {
 
     fn try_from(sparse: SparseHistogram) -> Result<Self, String> {
         let mut histogram = LatencyHistogram::default();
-        for [index, count] in sparse.buckets {
-            let slot = usize::try_from(index)
+        for [index, count] in sparse.buckets.into_iter().filter(|[_, count]| *count > 0) {
+            let index = usize::try_from(index)
                 .ok()
-                .and_then(|i| histogram.buckets.get_mut(i))
+                .filter(|&i| i < BUCKET_COUNT)
                 .ok_or_else(|| format!("latency bucket {index} does not exist"))?;
-            *slot = count;
+            *histogram.bucket_mut(index) = count;
         }
         histogram.count = sparse.count;
         histogram.max_ns = sparse.max_ns;
@@ -99,7 +90,7 @@ fn bucket_of(latency_ns: u64) -> usize {
 impl LatencyHistogram {
     /// Adds one latency.
     pub fn record(&mut self, latency_ns: u64) {
-        self.buckets[bucket_of(latency_ns)] += 1;
+        *self.bucket_mut(bucket_of(latency_ns)) += 1;
         self.count += 1;
         self.sum_ns = self.sum_ns.saturating_add(latency_ns);
         self.max_ns = self.max_ns.max(latency_ns);
@@ -113,12 +104,23 @@ impl LatencyHistogram {
             max_ns,
             sum_ns,
         } = other;
+        if self.buckets.len() < buckets.len() {
+            self.buckets.resize(buckets.len(), 0);
+        }
         for (mine, theirs) in self.buckets.iter_mut().zip(buckets) {
             *mine += theirs;
         }
         self.count += count;
         self.sum_ns = self.sum_ns.saturating_add(*sum_ns);
         self.max_ns = self.max_ns.max(*max_ns);
+    }
+
+    /// Bucket `index` (below [`BUCKET_COUNT`]), grown into.
+    fn bucket_mut(&mut self, index: usize) -> &mut u64 {
+        if self.buckets.len() <= index {
+            self.buckets.resize(index + 1, 0);
+        }
+        &mut self.buckets[index]
     }
 
     /// The non-empty buckets as [bucket index, count], in bucket order.

@@ -10,6 +10,8 @@ mod client_map;
 mod client_table;
 pub mod connections;
 pub mod derived;
+mod discovery;
+mod distinct;
 mod findings;
 mod latency;
 mod names;
@@ -20,9 +22,13 @@ mod placements;
 pub mod rotation;
 mod set_map;
 pub mod timeline;
+mod top_k;
 mod truncation;
 
 pub use crate::keys::{set_hash, HashedClient, SetKey};
+pub use discovery::{Discovered, FailureSummary, NameSummary, BYTES_PER_NAME};
+pub use distinct::{DistinctClients, DistinctCount, SKETCH_RELATIVE_ERROR};
+pub use top_k::{Counted, TopK};
 use findings::record_finding;
 pub use findings::{AddressFindings, FindingKey, FindingKind, Severity};
 pub use latency::{bucket_upper_ns, LatencyHistogram};
@@ -40,9 +46,6 @@ use crate::expect::Expectations;
 use connections::RecentAnswers;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-
-/// Most distinct names tracked in discovery mode; responses for further names are counted.
-pub const MAX_DISCOVERED_NAMES: usize = 10_000;
 
 /// What the analysis measures against.
 #[derive(Debug, Clone)]
@@ -80,7 +83,8 @@ pub struct TrafficCounters {
     pub snaplen_truncated: u64,
     /// Frames that produced no DNS message, by reason.
     pub skipped: SkipCounts,
-    /// Messages for names beyond the lowest [`MAX_DISCOVERED_NAMES`] (discovery only).
+    /// Messages for discovered names no longer held (discovery keeps the busiest names within
+    /// its budget).
     pub untracked_name_responses: u64,
     /// Query/response pairing outcomes.
     pub pairing: PairingCounters,
@@ -99,21 +103,17 @@ pub struct TrafficCounters {
 pub struct Analysis {
     /// Capture-level counters.
     pub traffic: TrafficCounters,
-    /// Facts per watched (or discovered) name, keyed by the normalized name.
+    /// Facts per watched name, keyed by the normalized name.
     pub names: BTreeMap<String, NameFacts>,
+    /// Discovery: compact summaries of the busiest names and of the failing names.
+    #[serde(default, skip_serializing_if = "Discovered::is_empty")]
+    pub discovered: Discovered,
     /// Findings with their occurrences.
     #[serde(with = "pairs")]
     pub findings: BTreeMap<FindingKey, Occurrences>,
 }
 
 impl TrafficCounters {
-    /// Counts the messages of a discovered name evicted by the cap as untracked: its
-    /// responses are no longer attributed to a held name.
-    fn count_evicted_name(&mut self, facts: &NameFacts) {
-        self.untracked_name_responses += facts.queries + facts.responses;
-        self.watched_responses -= facts.responses;
-    }
-
     /// Adds `other` into `self` (every field: a field left out fails to compile).
     pub fn merge(&mut self, other: TrafficCounters) {
         let TrafficCounters {
@@ -148,6 +148,14 @@ impl TrafficCounters {
 }
 
 impl Analysis {
+    /// An empty analysis whose discovery holds at most `names` names (expectations: 0).
+    pub fn discovering(names: usize) -> Self {
+        Analysis {
+            discovered: Discovered::with_capacity(names),
+            ..Analysis::default()
+        }
+    }
+
     /// Counts one frame read from the capture.
     pub fn count_frame(&mut self, ts_ns: u64, snaplen_truncated: bool) {
         let traffic = &mut self.traffic;
@@ -180,25 +188,29 @@ impl Analysis {
         self.traffic.watched_messages += 1;
         self.traffic.responses += u64::from(message.flags.response);
         let view = &message.view;
-        let Some((watched, entry)) = self.attribute(message, watching) else {
+        let Watching::Expectations(expectations) = watching else {
+            let watched = WatchedName {
+                key: (*view.chain[0]).into(),
+                display: (*message.question.name).into(),
+            };
+            let traffic = &mut self.traffic;
+            self.discovered
+                .record(message, &watched.key, &watched.display, false, traffic);
+            return Some(watched);
+        };
+        let Some((watched, entry)) = attribute(message, expectations) else {
             self.record_near_miss(message, watching);
             return None;
         };
         let via_alias = *watched.key != *view.chain[0];
         let facts = facts_of(&mut self.names, &watched);
-        // A discovered name shows its smallest spelling, whatever the order it came in.
-        if entry.is_none() && *watched.display < *facts.display {
-            facts.display = watched.display.to_string();
-        }
         if !message.flags.response {
             facts.queries += 1;
             return Some(watched);
         }
         self.traffic.watched_responses += 1;
-        facts.record_response(message, via_alias, entry.is_some());
-        if let (Some(expectations), Some(entry)) = (watching.expectations(), entry) {
-            names::check_response(&mut self.findings, gathered, expectations, entry, message);
-        }
+        facts.record_response(message, via_alias, true);
+        names::check_response(&mut self.findings, gathered, expectations, entry, message);
         Some(watched)
     }
 
@@ -238,14 +250,24 @@ impl Analysis {
         let Some(watched) = &transaction.watched else {
             return;
         };
-        // (Ingesting the transaction's messages made the name's facts: only the outcomes that
-        // count into them look them up.)
         let server = transaction.server.ip();
+        let Watching::Expectations(_) = watching else {
+            match transaction.status {
+                Status::Answered => self.discovered.record_answered(
+                    &watched.key,
+                    server,
+                    transaction.rtt_ns.unwrap_or_default(),
+                ),
+                Status::Unanswered => self
+                    .discovered
+                    .record_unanswered(&watched.key, &watched.display),
+                _ => {}
+            }
+            return;
+        };
+        let facts = facts_of(&mut self.names, watched);
         let kind = match transaction.status {
             Status::Answered => {
-                let Some(facts) = self.transaction_facts(watched, watching) else {
-                    return;
-                };
                 let rtt = transaction.rtt_ns.unwrap_or_default();
                 facts.latency.record(rtt);
                 if let Some(server_facts) = facts.servers.get_mut(&server) {
@@ -254,9 +276,6 @@ impl Analysis {
                 return;
             }
             Status::Unanswered => {
-                let Some(facts) = self.transaction_facts(watched, watching) else {
-                    return;
-                };
                 facts.unanswered += 1;
                 if let Some((query_ts_ns, _)) = transaction.query {
                     facts.timeline.record_unanswered(query_ts_ns);
@@ -267,9 +286,6 @@ impl Analysis {
             Status::Duplicate if transaction.answers_differ => FindingKind::ConflictingAnswers,
             _ => return,
         };
-        if watching.expectations().is_none() {
-            return;
-        }
         let (ts_ns, frame) = match (&transaction.response, transaction.query) {
             (Some(response), _) => (
                 response.frame.ts_ns,
@@ -295,89 +311,6 @@ impl Analysis {
             &event,
             0,
         );
-    }
-
-    /// Finds the name a message counts for: the first watched name along its CNAME chain
-    /// (expectations), or the queried name (discovery, bounded).
-    fn attribute(
-        &mut self,
-        message: &DnsMessage,
-        watching: &Watching,
-    ) -> Option<(WatchedName, Option<usize>)> {
-        let view = &message.view;
-        match watching {
-            Watching::Expectations(expectations) => {
-                // The decoder found the question in the watch list, built from the
-                // expectations in order: that entry, if its name is indeed the question's.
-                let asked = message.watched_question.map(usize::from).filter(|&index| {
-                    expectations
-                        .names
-                        .get(index)
-                        .is_some_and(|entry| *entry.key == *view.chain[0])
-                });
-                let index = asked.or_else(|| {
-                    view.chain
-                        .iter()
-                        .find_map(|name| expectations.find_normalized(name))
-                })?;
-                let entry = &expectations.names[index];
-                Some((
-                    WatchedName {
-                        key: entry.key.clone(),
-                        display: entry.label.clone(),
-                    },
-                    Some(index),
-                ))
-            }
-            Watching::Discovery => {
-                let key = &*view.chain[0];
-                if !self.admit_discovered(key) {
-                    self.traffic.untracked_name_responses += 1;
-                    return None;
-                }
-                Some((
-                    WatchedName {
-                        key: key.into(),
-                        display: (*message.question.name).into(),
-                    },
-                    None,
-                ))
-            }
-        }
-    }
-
-    /// True when the discovered name `key` is held or among the lowest
-    /// [`MAX_DISCOVERED_NAMES`] names seen (then it evicts the highest held name, whose
-    /// messages count as untracked; see [`caps`]).
-    fn admit_discovered(&mut self, key: &str) -> bool {
-        if self.names.len() < MAX_DISCOVERED_NAMES || self.names.contains_key(key) {
-            return true;
-        }
-        if self
-            .names
-            .last_key_value()
-            .is_none_or(|(highest, _)| key > highest.as_str())
-        {
-            return false;
-        }
-        if let Some((_, facts)) = self.names.pop_last() {
-            self.traffic.count_evicted_name(&facts);
-        }
-        true
-    }
-
-    /// The facts a finished transaction of `watched` counts into: an expected name's (made if
-    /// need be), or a discovered name's while it is held (a name evicted since its messages
-    /// were ingested stays out).
-    fn transaction_facts(
-        &mut self,
-        watched: &WatchedName,
-        watching: &Watching,
-    ) -> Option<&mut NameFacts> {
-        match watching {
-            Watching::Expectations(_) => Some(facts_of(&mut self.names, watched)),
-            Watching::Discovery => self.names.get_mut(&*watched.key),
-        }
     }
 
     /// Records a truncated answer that was never retried over TCP (a finding for an expected
@@ -411,10 +344,17 @@ impl Analysis {
     /// Renumbers the inputs that example frames point into (when analyses of different runs
     /// are merged). `map` must keep the order of indexes, so examples stay sorted.
     pub fn map_file_indexes(&mut self, map: &dyn Fn(u16) -> u16) {
+        let discovered_sets = self
+            .discovered
+            .names
+            .values_mut()
+            .flat_map(|name| name.value.answer_sets.values_mut())
+            .map(|set| &mut set.value);
         let occurrences = self
             .names
             .values_mut()
             .flat_map(|facts| facts.answer_sets.values_mut())
+            .chain(discovered_sets)
             .chain(self.findings.values_mut());
         for occurrences in occurrences {
             let frames = occurrences
@@ -432,20 +372,43 @@ impl Analysis {
         let Analysis {
             traffic,
             names,
+            discovered,
             findings,
         } = other;
         self.traffic.merge(traffic);
         for (key, facts) in names {
             self.names.entry(key).or_default().merge(facts);
         }
-        let traffic = &mut self.traffic;
-        caps::keep_lowest(&mut self.names, MAX_DISCOVERED_NAMES, |facts| {
-            traffic.count_evicted_name(&facts);
-        });
+        self.discovered.merge(discovered, &mut self.traffic);
         for (key, occurrences) in findings {
             self.findings.entry(key).or_default().merge(occurrences);
         }
     }
+}
+
+/// Finds the expected name a message counts for: the first watched name along its CNAME chain,
+/// with its index in the expectations.
+fn attribute(message: &DnsMessage, expectations: &Expectations) -> Option<(WatchedName, usize)> {
+    let view = &message.view;
+    // The decoder found the question in the watch list, built from the expectations in
+    // order: that entry, if its name is indeed the question's.
+    let asked = message.watched_question.map(usize::from).filter(|&index| {
+        expectations
+            .names
+            .get(index)
+            .is_some_and(|entry| *entry.key == *view.chain[0])
+    });
+    let index = asked.or_else(|| {
+        view.chain
+            .iter()
+            .find_map(|name| expectations.find_normalized(name))
+    })?;
+    let entry = &expectations.names[index];
+    let watched = WatchedName {
+        key: entry.key.clone(),
+        display: entry.label.clone(),
+    };
+    Some((watched, index))
 }
 
 /// True when `asked` (normalized) was after the watched `key`: `key` followed by a suffix
@@ -531,15 +494,21 @@ pub struct Analyzer<'w> {
 }
 
 impl<'w> Analyzer<'w> {
-    /// An empty analyzer. `tracks_every_query`: the decoder decodes queries for every name (not
-    /// only watched ones), so a response without its query is a true orphan.
+    /// An empty analyzer holding at most `discovered_names` names in discovery.
+    /// `tracks_every_query`: the decoder decodes queries for every name (not only watched
+    /// ones), so a response without its query is a true orphan.
     pub fn new(
         watching: &'w Watching,
         settings: PairingSettings,
+        discovered_names: usize,
         tracks_every_query: bool,
     ) -> Self {
+        let analysis = match watching {
+            Watching::Expectations(_) => Analysis::default(),
+            Watching::Discovery => Analysis::discovering(discovered_names),
+        };
         Analyzer {
-            analysis: Analysis::default(),
+            analysis,
             pairing: pairing::Pairing::new(settings),
             watching,
             tracks_every_query,

@@ -68,7 +68,7 @@ pub struct ServerFacts {
     pub untracked_answer_sets: u64,
 }
 
-fn is_zero(count: &u64) -> bool {
+pub(super) fn is_zero(count: &u64) -> bool {
     *count == 0
 }
 

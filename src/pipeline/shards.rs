@@ -24,19 +24,10 @@ use smallvec::SmallVec;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-/// Logical shards against expectations: enough for 16 threads to share evenly, few enough
-/// that per-shard state (a copy of each watched name's facts) stays small.
+/// Logical shards of every run: enough for 16 threads to share evenly, few enough that
+/// per-shard state (a copy of each watched name's facts, or of a busy discovered name's
+/// summary) stays small.
 pub const SHARDS: usize = 32;
-
-/// The logical shards of a run: [`SHARDS`] against expectations; one in discovery, where every
-/// shard would hold its own copy of the facts of nearly every name (until discovered names get
-/// a compact state, discovery analyses on one thread, as it did before sharding).
-pub fn shard_count(watching: &Watching) -> usize {
-    match watching {
-        Watching::Expectations(_) => SHARDS,
-        Watching::Discovery => 1,
-    }
-}
 
 /// How a run's items reach their shards: how many shards, and how many lanes run them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -217,6 +208,8 @@ pub struct ShardSettings<'w> {
     pub pairing: PairingSettings,
     /// Reassembly limits for the whole run (each shard takes its share).
     pub reassembly: ReassemblyLimits,
+    /// Most names discovery holds in the whole run (each shard takes its share).
+    pub discovered_names: usize,
     /// Queries are decoded for every name.
     pub tracks_every_query: bool,
     /// Pseudonyms replace client addresses before the analysis sees them.
@@ -236,6 +229,7 @@ impl<'w> Shard<'w> {
             analyzer: Analyzer::new(
                 settings.watching,
                 settings.pairing.per_shard(index, count),
+                crate::keys::share_of(settings.discovered_names, index, count),
                 settings.tracks_every_query,
             ),
             reassembler: Reassembler::new(decode, settings.reassembly.per_shard(index, count)),
@@ -356,46 +350,49 @@ pub struct Lane<'w> {
     shards: Vec<Shard<'w>>,
     lanes: usize,
     pseudonymize: Option<Pseudonymizer>,
-    /// The transaction log is written: each transaction goes to the sink as soon as it
-    /// finishes, so the log follows capture order (one lane holds every shard).
-    logging: bool,
+    /// Each item's finished transactions are recorded (and go to the sink) as soon as it is
+    /// fed, not at the part's end: the transaction log follows capture order (one lane holds
+    /// every shard), and discovery's top-k tables see outcomes in an order that does not
+    /// depend on how the capture was cut into parts.
+    flush_each_item: bool,
 }
 
 impl<'w> Lane<'w> {
     /// The lanes of a run: lane `l` holds the shards `s` with `s % lanes == l`.
-    /// `logging`: see [`Lane::logging`] (one lane only).
+    /// `logging`: the transaction log is written (one lane only; see
+    /// [`Lane::flush_each_item`]).
     pub fn all(
         lanes: usize,
         settings: &ShardSettings<'w>,
         decode: &DecodeConfig,
         logging: bool,
     ) -> Vec<Self> {
-        let count = shard_count(settings.watching);
-        let shards = (0..count).map(|index| Shard::new(index, count, settings, decode));
-        Self::deal(shards.collect(), lanes, settings.pseudonymize, logging)
+        let shards = (0..SHARDS).map(|index| Shard::new(index, SHARDS, settings, decode));
+        let flush_each_item = logging || settings.watching.expectations().is_none();
+        Self::deal(shards.collect(), lanes, settings.pseudonymize, flush_each_item)
     }
 
     /// The same shards dealt into `lanes` lanes.
     pub fn regroup(all: Vec<Lane<'w>>, lanes: usize) -> Vec<Self> {
         let pseudonymize = all.first().and_then(|lane| lane.pseudonymize);
-        let logging = all.iter().any(|lane| lane.logging);
+        let flush_each_item = all.iter().any(|lane| lane.flush_each_item);
         let mut shards: Vec<Shard<'w>> = all.into_iter().flat_map(|lane| lane.shards).collect();
         shards.sort_by_key(|shard| shard.index);
-        Self::deal(shards, lanes, pseudonymize, logging)
+        Self::deal(shards, lanes, pseudonymize, flush_each_item)
     }
 
     fn deal(
         shards: Vec<Shard<'w>>,
         lanes: usize,
         pseudonymize: Option<Pseudonymizer>,
-        logging: bool,
+        flush_each_item: bool,
     ) -> Vec<Self> {
         let mut all: Vec<Lane<'w>> = (0..lanes)
             .map(|_| Lane {
                 shards: Vec::new(),
                 lanes,
                 pseudonymize,
-                logging,
+                flush_each_item,
             })
             .collect();
         for shard in shards {
@@ -437,10 +434,10 @@ impl<'w> Lane<'w> {
                 frame.frame_number += part.frame_base;
             }
             self.prefetch(items.as_slice(), pseudonyms.is_none());
-            let logging = self.logging;
+            let flush_each_item = self.flush_each_item;
             let shard = self.shard_mut(usize::from(routed.shard));
             shard.feed(routed, pseudonyms.as_ref());
-            if logging {
+            if flush_each_item {
                 shard.analyzer.flush(sink);
             }
         }

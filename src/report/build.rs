@@ -8,7 +8,7 @@ use crate::analyze::derived::{
 };
 use crate::analyze::{
     Analysis, FindingKey, FrameRef, LatencyHistogram, NameFacts, Occurrences, PairingSettings,
-    Placements, RcodeClass, Watching,
+    Placements, RcodeClass, Watching, SKETCH_RELATIVE_ERROR,
 };
 use crate::decode::ReassemblyLimits;
 use crate::expect::{Expectations, ExpectedName};
@@ -81,7 +81,17 @@ pub fn build(outcome: &RunOutcome, watching: &Watching, options: ReportOptions) 
             analysis
                 .top_answered_names(options.top_names)
                 .into_iter()
-                .map(|facts| name_report(facts, None, &none, &context))
+                .map(|(facts, clients)| NameReport {
+                    distinct_clients: Some(DistinctClientsReport {
+                        count: clients.count,
+                        relative_error: if clients.estimated {
+                            SKETCH_RELATIVE_ERROR
+                        } else {
+                            0.0
+                        },
+                    }),
+                    ..name_report(&facts, None, &none, &context)
+                })
                 .collect()
         }
     };
@@ -540,6 +550,7 @@ fn name_report(
             })
             .unwrap_or_default(),
         clients,
+        distinct_clients: None,
         servers,
         aliases: facts.aliases.clone(),
         untracked,
@@ -551,25 +562,19 @@ fn name_report(
 }
 
 fn failure_reports(analysis: &Analysis, top: usize) -> Vec<FailureReport> {
-    let failed = |facts: &NameFacts| -> u64 {
-        [
-            RcodeClass::Nxdomain,
-            RcodeClass::Servfail,
-            RcodeClass::Refused,
-            RcodeClass::Other,
-        ]
-        .iter()
-        .filter_map(|c| facts.rcodes.get(c))
-        .sum()
-    };
     let mut failures: Vec<FailureReport> = analysis
-        .names
-        .values()
-        .filter(|facts| failed(facts) > 0)
-        .map(|facts| FailureReport {
-            name: facts.display.clone(),
-            failures: failed(facts),
-            rcodes: rcode_counts(&facts.rcodes),
+        .discovered
+        .failing
+        .ranked()
+        .into_iter()
+        .map(|(_, counted)| {
+            let failure = &counted.value;
+            FailureReport {
+                name: failure.display.clone(),
+                failures: failure.failures(),
+                rcodes: rcode_counts(&failure.rcodes),
+                unanswered: failure.unanswered,
+            }
         })
         .collect();
     failures.sort_by(|a, b| {

@@ -40,10 +40,18 @@ fn spread(balance: &Balance) -> String {
 /// Appends the insight of one name.
 pub fn render_insight(out: &mut String, insight: &InsightReport, colour: bool) {
     let roles = &insight.roles;
+    let receivers = match roles.stub_clients + roles.resolver_clients {
+        // Discovery keeps no table of clients to tell them apart.
+        0 => String::new(),
+        _ => format!(
+            "{} stub clients, {} resolvers among the receivers; ",
+            roles.stub_clients, roles.resolver_clients
+        ),
+    };
     let _ = writeln!(
         out,
-        "  roles: {} stub clients, {} resolvers among the receivers; {} iterative (RD=0) and {} authoritative (AA) responses",
-        roles.stub_clients, roles.resolver_clients, roles.iterative_responses, roles.authoritative_responses
+        "  roles: {receivers}{} iterative (RD=0) and {} authoritative (AA) responses",
+        roles.iterative_responses, roles.authoritative_responses
     );
     let rotation = &insight.rotation;
     if rotation.overall.answers > 0 || !insight.connections.is_empty() {
@@ -149,6 +157,10 @@ pub fn render_insight(out: &mut String, insight: &InsightReport, colour: bool) {
         );
     }
     let timeline = &insight.timeline;
+    if timeline.intervals.is_empty() {
+        // Discovered names keep no timeline.
+        return;
+    }
     let peak = timeline
         .intervals
         .iter()

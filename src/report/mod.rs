@@ -391,8 +391,11 @@ pub struct NameReport {
     pub addresses: Vec<AddressReport>,
     /// Required members that never appeared.
     pub members_never_seen: Vec<IpAddr>,
-    /// Per client, most responses first.
+    /// Per client, most responses first (expected names; discovery counts them instead).
     pub clients: Vec<ClientReport>,
+    /// Discovery: how many distinct clients received a response.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distinct_clients: Option<DistinctClientsReport>,
     /// Per DNS server, most responses first.
     pub servers: Vec<ServerReport>,
     /// Names asked that led here through CNAMEs.
@@ -403,15 +406,26 @@ pub struct NameReport {
     pub insight: Option<insight::InsightReport>,
 }
 
-/// Discovery: a name whose responses were failures.
+/// How many distinct clients a discovered name had.
+#[derive(Debug, Clone, Serialize)]
+pub struct DistinctClientsReport {
+    /// The count: exact, or estimated by a HyperLogLog sketch.
+    pub count: u64,
+    /// The estimate's relative standard error (0 when exact).
+    pub relative_error: f64,
+}
+
+/// Discovery: a name whose lookups failed (error responses, or no response).
 #[derive(Debug, Clone, Serialize)]
 pub struct FailureReport {
     /// The name.
     pub name: String,
-    /// Failed responses.
+    /// Failed responses and unanswered queries.
     pub failures: u64,
-    /// By rcode class.
+    /// Failed responses by rcode class.
     pub rcodes: BTreeMap<&'static str, u64>,
+    /// Queries without a response within the query timeout.
+    pub unanswered: u64,
 }
 
 /// Formats a capture timestamp as RFC 3339 in UTC with microseconds.

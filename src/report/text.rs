@@ -209,12 +209,13 @@ pub fn render_text(report: &Report, style: TextStyle) -> String {
     }
     if !report.failures.is_empty() {
         let _ = writeln!(out, "\nFAILING NAMES");
-        let mut table = Table::new(&["NAME", "FAILURES", "RCODES"]);
+        let mut table = Table::new(&["NAME", "FAILURES", "RCODES", "UNANSWERED"]);
         for failure in &report.failures {
             table.row(vec![
                 failure.name.clone(),
                 failure.failures.to_string(),
                 rcodes_text(&failure.rcodes),
+                failure.unanswered.to_string(),
             ]);
         }
         out.push_str(&table.render(2, style.colour));
@@ -345,6 +346,17 @@ fn render_name(out: &mut String, name: &NameReport, style: TextStyle, several_fi
             ]);
         }
         out.push_str(&table.render(4, style.colour));
+    }
+    if let Some(distinct) = &name.distinct_clients {
+        let _ = match distinct.relative_error {
+            0.0 => writeln!(out, "  clients: {} distinct", distinct.count),
+            error => writeln!(
+                out,
+                "  clients: about {} distinct (HyperLogLog estimate, standard error {:.1}%)",
+                distinct.count,
+                error * 100.0
+            ),
+        };
     }
     if !name.clients.is_empty() {
         let _ = writeln!(out, "  clients (address first/present)");

@@ -1,0 +1,462 @@
+//! Discovery: what is kept of names nobody watches. Each name held has a compact summary
+//! (counts by rcode class, latency, its heaviest answer sets by Space-Saving, the lowest
+//! addresses and servers exactly within caps, distinct clients by a sketch), never the
+//! per-client tables and timeline an expected name has. Names themselves are held by
+//! Space-Saving ([`TopK`]) within the shard's budget, so a popular name that appears late still
+//! makes the list; failing names (NXDOMAIN, SERVFAIL, REFUSED, other errors, unanswered) have a
+//! top-k of their own, so rare failures never vanish behind busy names. The report shows the
+//! summaries through [`NameSummary::facts`], as it shows an expected name's facts.
+
+use super::caps::lowest_entry;
+use super::distinct::DistinctClients;
+use super::latency::LatencyHistogram;
+use super::names::{event_of, is_zero, NameFacts, ServerFacts};
+use super::occurrences::Occurrences;
+use super::placements::Placements;
+use super::top_k::{Counted, TopK};
+use super::TrafficCounters;
+use crate::decode::{DnsMessage, RcodeClass};
+use crate::keys::AnswerSet;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// Answer sets kept per discovered name (its heaviest, by Space-Saving).
+pub const SUMMARY_ANSWER_SETS: usize = 4;
+/// Addresses kept per discovered name (the lowest; see [`super::caps`]).
+pub const SUMMARY_ADDRESSES: usize = 32;
+/// DNS servers kept per discovered name (the lowest).
+pub const SUMMARY_SERVERS: usize = 8;
+/// Alias names kept per discovered name (the lowest).
+pub const SUMMARY_ALIASES: usize = 4;
+/// What one discovered name held in one shard costs, about (for the budget: a summary with a
+/// couple of answer sets, servers and its clients' fingerprints).
+pub const BYTES_PER_NAME: usize = 1024;
+/// The share of the discovered names' budget given to the failing names' own top-k.
+const FAILING_SHARE: usize = 8;
+
+/// What one DNS server answered for a discovered name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ServerSummary {
+    /// Responses it sent.
+    pub responses: u64,
+    /// Responses by rcode class.
+    pub rcodes: BTreeMap<RcodeClass, u64>,
+    /// Response times of its answered queries.
+    pub latency: LatencyHistogram,
+    /// Responses to recursive queries with two or more addresses.
+    pub multi_answers: u64,
+    /// In those: how often each address came first (the lowest [`SUMMARY_ADDRESSES`]).
+    pub first: BTreeMap<IpAddr, u64>,
+    /// Distinct answer sets it gave (the lowest [`SUMMARY_ANSWER_SETS`]).
+    pub answer_sets: BTreeMap<AnswerSet, u64>,
+    /// Answers whose set was beyond those.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub untracked_answer_sets: u64,
+}
+
+impl ServerSummary {
+    /// Counts an answer with `set` (looked up before it is copied: nearly every answer's set
+    /// is held already).
+    fn count_set(&mut self, set: &[IpAddr]) {
+        if let Some(count) = self.answer_sets.get_mut(set) {
+            *count += 1;
+            return;
+        }
+        let untracked = &mut self.untracked_answer_sets;
+        match lowest_entry(&mut self.answer_sets, set.to_vec(), SUMMARY_ANSWER_SETS, |count| {
+            *untracked += count;
+        }) {
+            Some(count) => *count += 1,
+            None => *untracked += 1,
+        }
+    }
+
+    fn merge(&mut self, other: ServerSummary) {
+        let ServerSummary {
+            responses,
+            rcodes,
+            latency,
+            multi_answers,
+            first,
+            answer_sets,
+            untracked_answer_sets,
+        } = other;
+        self.responses += responses;
+        add_counts(&mut self.rcodes, rcodes);
+        self.latency.merge(&latency);
+        self.multi_answers += multi_answers;
+        add_counts(&mut self.first, first);
+        super::caps::keep_lowest(&mut self.first, SUMMARY_ADDRESSES, drop);
+        add_counts(&mut self.answer_sets, answer_sets);
+        self.untracked_answer_sets += untracked_answer_sets;
+        let untracked = &mut self.untracked_answer_sets;
+        super::caps::keep_lowest(&mut self.answer_sets, SUMMARY_ANSWER_SETS, |count| {
+            *untracked += count;
+        });
+    }
+}
+
+/// The compact state of one discovered name.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NameSummary {
+    /// The name for display (its smallest spelling).
+    pub display: String,
+    /// Queries seen while held.
+    pub queries: u64,
+    /// Responses seen while held.
+    pub responses: u64,
+    /// Queries that got no response within the query timeout.
+    pub unanswered: u64,
+    /// Responses to queries without RD.
+    pub iterative_responses: u64,
+    /// Responses with AA set.
+    pub authoritative_responses: u64,
+    /// Responses by rcode class.
+    pub rcodes: BTreeMap<RcodeClass, u64>,
+    /// Response times of answered queries.
+    pub latency: LatencyHistogram,
+    /// The heaviest answer sets with their occurrences.
+    pub answer_sets: TopK<AnswerSet, Occurrences>,
+    /// Answers counted for sets since evicted from `answer_sets`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub untracked_answer_sets: u64,
+    /// Per address (the lowest [`SUMMARY_ADDRESSES`]): present and first.
+    pub addresses: Placements,
+    /// Address occurrences beyond those addresses.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub untracked_addresses: u64,
+    /// Per DNS server (the lowest [`SUMMARY_SERVERS`]).
+    pub servers: BTreeMap<IpAddr, ServerSummary>,
+    /// Responses from further servers.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub untracked_servers: u64,
+    /// Distinct clients that received a response.
+    pub clients: DistinctClients,
+    /// Names asked that led here through a CNAME (the lowest [`SUMMARY_ALIASES`]).
+    pub aliases: BTreeMap<String, u64>,
+    /// Responses through further aliases.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub untracked_aliases: u64,
+}
+
+impl Default for NameSummary {
+    fn default() -> Self {
+        NameSummary {
+            display: String::new(),
+            queries: 0,
+            responses: 0,
+            unanswered: 0,
+            iterative_responses: 0,
+            authoritative_responses: 0,
+            rcodes: BTreeMap::new(),
+            latency: LatencyHistogram::default(),
+            answer_sets: TopK::with_capacity(SUMMARY_ANSWER_SETS),
+            untracked_answer_sets: 0,
+            addresses: Placements::default(),
+            untracked_addresses: 0,
+            servers: BTreeMap::new(),
+            untracked_servers: 0,
+            clients: DistinctClients::default(),
+            aliases: BTreeMap::new(),
+            untracked_aliases: 0,
+        }
+    }
+}
+
+impl NameSummary {
+    fn record_response(&mut self, message: &DnsMessage, via_alias: bool) {
+        let view = &message.view;
+        self.responses += 1;
+        *self.rcodes.entry(view.rcode).or_default() += 1;
+        self.iterative_responses += u64::from(!message.flags.recursion_desired);
+        self.authoritative_responses += u64::from(message.flags.authoritative);
+        if via_alias {
+            let alias = message.question.name.to_ascii_lowercase();
+            let untracked = &mut self.untracked_aliases;
+            match lowest_entry(&mut self.aliases, alias, SUMMARY_ALIASES, |count| {
+                *untracked += count;
+            }) {
+                Some(count) => *count += 1,
+                None => *untracked += 1,
+            }
+        }
+        self.clients.insert(&message.destination.ip());
+        let event = event_of(message);
+        if !view.set().is_empty() {
+            self.untracked_addresses += self
+                .addresses
+                .place_capped(view.addresses(), SUMMARY_ADDRESSES);
+            let ttl = u64::from(view.max_ttl.unwrap_or(0));
+            let untracked = &mut self.untracked_answer_sets;
+            self.answer_sets
+                .hit(view.set(), &mut |evicted| *untracked += evicted.value.count)
+                .value
+                .record_value(&event, ttl);
+        }
+        let untracked = &mut self.untracked_servers;
+        let Some(server) = lowest_entry(&mut self.servers, event.server, SUMMARY_SERVERS, |s| {
+            *untracked += s.responses;
+        }) else {
+            *untracked += 1;
+            return;
+        };
+        server.responses += 1;
+        *server.rcodes.entry(view.rcode).or_default() += 1;
+        if !view.set().is_empty() {
+            server.count_set(view.set());
+        }
+        // As for expected names: rotation is judged on answers to recursive queries.
+        if view.addresses().len() >= 2 && message.flags.recursion_desired {
+            server.multi_answers += 1;
+            let first = view.addresses()[0];
+            if let Some(count) = lowest_entry(&mut server.first, first, SUMMARY_ADDRESSES, drop) {
+                *count += 1;
+            }
+        }
+    }
+
+    fn merge(&mut self, other: NameSummary) {
+        let NameSummary {
+            display,
+            queries,
+            responses,
+            unanswered,
+            iterative_responses,
+            authoritative_responses,
+            rcodes,
+            latency,
+            answer_sets,
+            untracked_answer_sets,
+            addresses,
+            untracked_addresses,
+            servers,
+            untracked_servers,
+            clients,
+            aliases,
+            untracked_aliases,
+        } = other;
+        if self.display.is_empty() || (!display.is_empty() && display < self.display) {
+            self.display = display;
+        }
+        self.queries += queries;
+        self.responses += responses;
+        self.unanswered += unanswered;
+        self.iterative_responses += iterative_responses;
+        self.authoritative_responses += authoritative_responses;
+        add_counts(&mut self.rcodes, rcodes);
+        self.latency.merge(&latency);
+        self.untracked_answer_sets += untracked_answer_sets;
+        let untracked = &mut self.untracked_answer_sets;
+        self.answer_sets
+            .merge(answer_sets, Occurrences::merge, &mut |evicted| {
+                *untracked += evicted.value.count
+            });
+        self.addresses.merge(addresses);
+        self.untracked_addresses += untracked_addresses;
+        while self.addresses.len() > SUMMARY_ADDRESSES {
+            if let Some((_, placement)) = self.addresses.pop_last() {
+                self.untracked_addresses += placement.present;
+            }
+        }
+        for (server, summary) in servers {
+            self.servers.entry(server).or_default().merge(summary);
+        }
+        self.untracked_servers += untracked_servers;
+        let untracked = &mut self.untracked_servers;
+        super::caps::keep_lowest(&mut self.servers, SUMMARY_SERVERS, |s| {
+            *untracked += s.responses;
+        });
+        self.clients.merge(clients);
+        add_counts(&mut self.aliases, aliases);
+        self.untracked_aliases += untracked_aliases;
+        let untracked = &mut self.untracked_aliases;
+        super::caps::keep_lowest(&mut self.aliases, SUMMARY_ALIASES, |count| {
+            *untracked += count;
+        });
+    }
+
+    /// The summary as the facts a report shows of a name: what the summary has, with no
+    /// per-client table and no timeline.
+    pub fn facts(&self) -> NameFacts {
+        let mut facts = NameFacts::named(self.display.clone());
+        facts.queries = self.queries;
+        facts.responses = self.responses;
+        facts.unanswered = self.unanswered;
+        facts.iterative_responses = self.iterative_responses;
+        facts.authoritative_responses = self.authoritative_responses;
+        facts.rcodes = self.rcodes.clone();
+        facts.latency = self.latency.clone();
+        for (set, counted) in self.answer_sets.ranked() {
+            facts.answer_sets.insert(set.clone(), counted.value.clone());
+        }
+        facts.addresses = self.addresses.clone();
+        facts.servers = self
+            .servers
+            .iter()
+            .map(|(server, summary)| {
+                let facts = ServerFacts {
+                    responses: summary.responses,
+                    rcodes: summary.rcodes.clone(),
+                    latency: summary.latency.clone(),
+                    multi_answers: summary.multi_answers,
+                    first: summary.first.clone(),
+                    answer_sets: summary
+                        .answer_sets
+                        .iter()
+                        .map(|(set, count)| (set.clone(), *count))
+                        .collect(),
+                    untracked_answer_sets: summary.untracked_answer_sets,
+                };
+                (*server, facts)
+            })
+            .collect();
+        facts.untracked_servers = self.untracked_servers;
+        facts.untracked_answer_sets = self.untracked_answer_sets;
+        facts.aliases = self.aliases.clone();
+        facts.untracked_aliases = self.untracked_aliases;
+        facts
+    }
+}
+
+/// The failures of a name: failed responses by rcode class, and unanswered queries.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FailureSummary {
+    /// The name for display (its smallest spelling).
+    pub display: String,
+    /// Failed responses by rcode class.
+    pub rcodes: BTreeMap<RcodeClass, u64>,
+    /// Queries without a response within the query timeout.
+    pub unanswered: u64,
+}
+
+impl FailureSummary {
+    fn merge(&mut self, other: FailureSummary) {
+        let FailureSummary {
+            display,
+            rcodes,
+            unanswered,
+        } = other;
+        if self.display.is_empty() || (!display.is_empty() && display < self.display) {
+            self.display = display;
+        }
+        add_counts(&mut self.rcodes, rcodes);
+        self.unanswered += unanswered;
+    }
+
+    /// Failed responses and unanswered queries.
+    pub fn failures(&self) -> u64 {
+        self.rcodes.values().sum::<u64>() + self.unanswered
+    }
+}
+
+/// Whether a response's rcode class is a failure a discovery report lists.
+fn lists_as_failure(rcode: RcodeClass) -> bool {
+    matches!(
+        rcode,
+        RcodeClass::Nxdomain | RcodeClass::Servfail | RcodeClass::Refused | RcodeClass::Other
+    )
+}
+
+/// The discovered names of a shard (or of a merged run): every name by Space-Saving, and the
+/// failing names by a top-k of their own.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Discovered {
+    /// Names by messages (queries and responses).
+    pub names: TopK<String, NameSummary>,
+    /// Names by failures (failed responses and unanswered queries).
+    pub failing: TopK<String, FailureSummary>,
+}
+
+impl Discovered {
+    /// Empty, holding at most `names` names (and a share of that many failing names).
+    pub fn with_capacity(names: usize) -> Self {
+        Discovered {
+            names: TopK::with_capacity(names),
+            failing: TopK::with_capacity((names / FAILING_SHARE).max(1)),
+        }
+    }
+
+    /// True when nothing was discovered (and nothing can be: expectations).
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty() && self.failing.is_empty()
+    }
+
+    /// Records a message for the name `key` (normalized), asked as `display`, via an alias
+    /// when the question asked another name.
+    pub fn record(
+        &mut self,
+        message: &DnsMessage,
+        key: &str,
+        display: &str,
+        via_alias: bool,
+        traffic: &mut TrafficCounters,
+    ) {
+        let evicted = &mut |entry: Counted<NameSummary>| count_evicted(traffic, &entry.value);
+        let summary = &mut self.names.hit(key, evicted).value;
+        if summary.display.is_empty() || *display < *summary.display {
+            summary.display = display.to_string();
+        }
+        if !message.flags.response {
+            summary.queries += 1;
+            return;
+        }
+        summary.record_response(message, via_alias);
+        traffic.watched_responses += 1;
+        let rcode = message.view.rcode;
+        if lists_as_failure(rcode) {
+            let failure = &mut self.failing.hit(key, &mut drop).value;
+            *failure.rcodes.entry(rcode).or_default() += 1;
+            note_display(&mut failure.display, display);
+        }
+    }
+
+    /// Records an answered query's response time (for a name still held).
+    pub fn record_answered(&mut self, key: &str, server: IpAddr, rtt_ns: u64) {
+        if let Some(entry) = self.names.get_mut(key) {
+            entry.value.latency.record(rtt_ns);
+            if let Some(server) = entry.value.servers.get_mut(&server) {
+                server.latency.record(rtt_ns);
+            }
+        }
+    }
+
+    /// Records a query of `key` that got no response.
+    pub fn record_unanswered(&mut self, key: &str, display: &str) {
+        if let Some(entry) = self.names.get_mut(key) {
+            entry.value.unanswered += 1;
+        }
+        let failure = &mut self.failing.hit(key, &mut drop).value;
+        failure.unanswered += 1;
+        note_display(&mut failure.display, display);
+    }
+
+    /// Adds `other` into `self` (see [`TopK::merge`]: deterministic for a fixed order of
+    /// merges; names evicted by the merge count as untracked in `traffic`).
+    pub fn merge(&mut self, other: Discovered, traffic: &mut TrafficCounters) {
+        let Discovered { names, failing } = other;
+        self.names.merge(names, NameSummary::merge, &mut |entry| {
+            count_evicted(traffic, &entry.value)
+        });
+        self.failing.merge(failing, FailureSummary::merge, &mut drop);
+    }
+}
+
+/// Keeps the smallest spelling of a name.
+fn note_display(held: &mut String, display: &str) {
+    if held.is_empty() || display < held.as_str() {
+        *held = display.to_string();
+    }
+}
+
+/// Counts the messages of an evicted name as untracked: its responses are no longer
+/// attributed to a held name.
+fn count_evicted(traffic: &mut TrafficCounters, summary: &NameSummary) {
+    traffic.untracked_name_responses += summary.queries + summary.responses;
+    traffic.watched_responses -= summary.responses;
+}
+
+fn add_counts<K: Ord>(mine: &mut BTreeMap<K, u64>, theirs: BTreeMap<K, u64>) {
+    for (key, count) in theirs {
+        *mine.entry(key).or_default() += count;
+    }
+}
