@@ -7,17 +7,16 @@
 //! top-k of their own, so rare failures never vanish behind busy names. The report shows the
 //! summaries through [`NameSummary::facts`], as it shows an expected name's facts.
 
-use super::caps::lowest_entry;
+use super::compact::{LowestMap, RcodeCounts};
 use super::distinct::DistinctClients;
 use super::latency::LatencyHistogram;
 use super::names::{event_of, is_zero, NameFacts, ServerFacts};
-use super::occurrences::Occurrences;
+use super::occurrences::{Event, FrameRef, Occurrences};
 use super::placements::Placements;
 use super::top_k::{Counted, TopK};
 use super::TrafficCounters;
 use crate::decode::{DnsMessage, RcodeClass};
 use crate::keys::AnswerSet;
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 /// Answer sets kept per discovered name (its heaviest, by Space-Saving).
@@ -40,15 +39,15 @@ pub struct ServerSummary {
     /// Responses it sent.
     pub responses: u64,
     /// Responses by rcode class.
-    pub rcodes: BTreeMap<RcodeClass, u64>,
+    pub rcodes: RcodeCounts,
     /// Response times of its answered queries.
     pub latency: LatencyHistogram,
     /// Responses to recursive queries with two or more addresses.
     pub multi_answers: u64,
     /// In those: how often each address came first (the lowest [`SUMMARY_ADDRESSES`]).
-    pub first: BTreeMap<IpAddr, u64>,
+    pub first: LowestMap<IpAddr, u64>,
     /// Distinct answer sets it gave (the lowest [`SUMMARY_ANSWER_SETS`]).
-    pub answer_sets: BTreeMap<AnswerSet, u64>,
+    pub answer_sets: LowestMap<AnswerSet, u64>,
     /// Answers whose set was beyond those.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub untracked_answer_sets: u64,
@@ -63,9 +62,10 @@ impl ServerSummary {
             return;
         }
         let untracked = &mut self.untracked_answer_sets;
-        match lowest_entry(&mut self.answer_sets, set.to_vec(), SUMMARY_ANSWER_SETS, |count| {
-            *untracked += count;
-        }) {
+        match self
+            .answer_sets
+            .entry(set, SUMMARY_ANSWER_SETS, |count| *untracked += count)
+        {
             Some(count) => *count += 1,
             None => *untracked += 1,
         }
@@ -82,17 +82,14 @@ impl ServerSummary {
             untracked_answer_sets,
         } = other;
         self.responses += responses;
-        add_counts(&mut self.rcodes, rcodes);
+        self.rcodes.merge(rcodes);
         self.latency.merge(&latency);
         self.multi_answers += multi_answers;
-        add_counts(&mut self.first, first);
-        super::caps::keep_lowest(&mut self.first, SUMMARY_ADDRESSES, drop);
-        add_counts(&mut self.answer_sets, answer_sets);
+        self.first.merge(first, SUMMARY_ADDRESSES, add, drop);
         self.untracked_answer_sets += untracked_answer_sets;
         let untracked = &mut self.untracked_answer_sets;
-        super::caps::keep_lowest(&mut self.answer_sets, SUMMARY_ANSWER_SETS, |count| {
-            *untracked += count;
-        });
+        self.answer_sets
+            .merge(answer_sets, SUMMARY_ANSWER_SETS, add, |count| *untracked += count);
     }
 }
 
@@ -112,11 +109,11 @@ pub struct NameSummary {
     /// Responses with AA set.
     pub authoritative_responses: u64,
     /// Responses by rcode class.
-    pub rcodes: BTreeMap<RcodeClass, u64>,
+    pub rcodes: RcodeCounts,
     /// Response times of answered queries.
     pub latency: LatencyHistogram,
-    /// The heaviest answer sets with their occurrences.
-    pub answer_sets: TopK<AnswerSet, Occurrences>,
+    /// The heaviest answer sets, with when they were seen.
+    pub answer_sets: TopK<AnswerSet, SetSeen>,
     /// Answers counted for sets since evicted from `answer_sets`.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub untracked_answer_sets: u64,
@@ -126,14 +123,14 @@ pub struct NameSummary {
     #[serde(default, skip_serializing_if = "is_zero")]
     pub untracked_addresses: u64,
     /// Per DNS server (the lowest [`SUMMARY_SERVERS`]).
-    pub servers: BTreeMap<IpAddr, ServerSummary>,
+    pub servers: LowestMap<IpAddr, ServerSummary>,
     /// Responses from further servers.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub untracked_servers: u64,
     /// Distinct clients that received a response.
     pub clients: DistinctClients,
     /// Names asked that led here through a CNAME (the lowest [`SUMMARY_ALIASES`]).
-    pub aliases: BTreeMap<String, u64>,
+    pub aliases: LowestMap<String, u64>,
     /// Responses through further aliases.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub untracked_aliases: u64,
@@ -148,16 +145,16 @@ impl Default for NameSummary {
             unanswered: 0,
             iterative_responses: 0,
             authoritative_responses: 0,
-            rcodes: BTreeMap::new(),
+            rcodes: RcodeCounts::default(),
             latency: LatencyHistogram::default(),
             answer_sets: TopK::with_capacity(SUMMARY_ANSWER_SETS),
             untracked_answer_sets: 0,
             addresses: Placements::default(),
             untracked_addresses: 0,
-            servers: BTreeMap::new(),
+            servers: LowestMap::default(),
             untracked_servers: 0,
             clients: DistinctClients::default(),
-            aliases: BTreeMap::new(),
+            aliases: LowestMap::default(),
             untracked_aliases: 0,
         }
     }
@@ -167,15 +164,16 @@ impl NameSummary {
     fn record_response(&mut self, message: &DnsMessage, via_alias: bool) {
         let view = &message.view;
         self.responses += 1;
-        *self.rcodes.entry(view.rcode).or_default() += 1;
+        self.rcodes.add(view.rcode);
         self.iterative_responses += u64::from(!message.flags.recursion_desired);
         self.authoritative_responses += u64::from(message.flags.authoritative);
         if via_alias {
             let alias = message.question.name.to_ascii_lowercase();
             let untracked = &mut self.untracked_aliases;
-            match lowest_entry(&mut self.aliases, alias, SUMMARY_ALIASES, |count| {
-                *untracked += count;
-            }) {
+            match self
+                .aliases
+                .entry(alias.as_str(), SUMMARY_ALIASES, |count| *untracked += count)
+            {
                 Some(count) => *count += 1,
                 None => *untracked += 1,
             }
@@ -189,27 +187,28 @@ impl NameSummary {
             let ttl = u64::from(view.max_ttl.unwrap_or(0));
             let untracked = &mut self.untracked_answer_sets;
             self.answer_sets
-                .hit(view.set(), &mut |evicted| *untracked += evicted.value.count)
+                .hit(view.set(), &mut |evicted| *untracked += evicted.value.answers)
                 .value
-                .record_value(&event, ttl);
+                .record(&event, ttl);
         }
         let untracked = &mut self.untracked_servers;
-        let Some(server) = lowest_entry(&mut self.servers, event.server, SUMMARY_SERVERS, |s| {
-            *untracked += s.responses;
-        }) else {
+        let Some(server) = self
+            .servers
+            .entry(&event.server, SUMMARY_SERVERS, |s| *untracked += s.responses)
+        else {
             *untracked += 1;
             return;
         };
         server.responses += 1;
-        *server.rcodes.entry(view.rcode).or_default() += 1;
+        server.rcodes.add(view.rcode);
         if !view.set().is_empty() {
             server.count_set(view.set());
         }
         // As for expected names: rotation is judged on answers to recursive queries.
         if view.addresses().len() >= 2 && message.flags.recursion_desired {
             server.multi_answers += 1;
-            let first = view.addresses()[0];
-            if let Some(count) = lowest_entry(&mut server.first, first, SUMMARY_ADDRESSES, drop) {
+            let first = &view.addresses()[0];
+            if let Some(count) = server.first.entry(first, SUMMARY_ADDRESSES, drop) {
                 *count += 1;
             }
         }
@@ -243,13 +242,13 @@ impl NameSummary {
         self.unanswered += unanswered;
         self.iterative_responses += iterative_responses;
         self.authoritative_responses += authoritative_responses;
-        add_counts(&mut self.rcodes, rcodes);
+        self.rcodes.merge(rcodes);
         self.latency.merge(&latency);
         self.untracked_answer_sets += untracked_answer_sets;
         let untracked = &mut self.untracked_answer_sets;
         self.answer_sets
-            .merge(answer_sets, Occurrences::merge, &mut |evicted| {
-                *untracked += evicted.value.count
+            .merge(answer_sets, SetSeen::merge, &mut |evicted| {
+                *untracked += evicted.value.answers
             });
         self.addresses.merge(addresses);
         self.untracked_addresses += untracked_addresses;
@@ -258,21 +257,17 @@ impl NameSummary {
                 self.untracked_addresses += placement.present;
             }
         }
-        for (server, summary) in servers {
-            self.servers.entry(server).or_default().merge(summary);
-        }
         self.untracked_servers += untracked_servers;
         let untracked = &mut self.untracked_servers;
-        super::caps::keep_lowest(&mut self.servers, SUMMARY_SERVERS, |s| {
-            *untracked += s.responses;
-        });
+        self.servers
+            .merge(servers, SUMMARY_SERVERS, ServerSummary::merge, |s| {
+                *untracked += s.responses
+            });
         self.clients.merge(clients);
-        add_counts(&mut self.aliases, aliases);
         self.untracked_aliases += untracked_aliases;
         let untracked = &mut self.untracked_aliases;
-        super::caps::keep_lowest(&mut self.aliases, SUMMARY_ALIASES, |count| {
-            *untracked += count;
-        });
+        self.aliases
+            .merge(aliases, SUMMARY_ALIASES, add, |count| *untracked += count);
     }
 
     /// The summary as the facts a report shows of a name: what the summary has, with no
@@ -284,10 +279,10 @@ impl NameSummary {
         facts.unanswered = self.unanswered;
         facts.iterative_responses = self.iterative_responses;
         facts.authoritative_responses = self.authoritative_responses;
-        facts.rcodes = self.rcodes.clone();
+        facts.rcodes = self.rcodes.to_map();
         facts.latency = self.latency.clone();
         for (set, counted) in self.answer_sets.ranked() {
-            facts.answer_sets.insert(set.clone(), counted.value.clone());
+            facts.answer_sets.insert(set.clone(), counted.value.occurrences());
         }
         facts.addresses = self.addresses.clone();
         facts.servers = self
@@ -296,10 +291,10 @@ impl NameSummary {
             .map(|(server, summary)| {
                 let facts = ServerFacts {
                     responses: summary.responses,
-                    rcodes: summary.rcodes.clone(),
+                    rcodes: summary.rcodes.to_map(),
                     latency: summary.latency.clone(),
                     multi_answers: summary.multi_answers,
-                    first: summary.first.clone(),
+                    first: summary.first.iter().map(|(a, n)| (*a, *n)).collect(),
                     answer_sets: summary
                         .answer_sets
                         .iter()
@@ -312,7 +307,11 @@ impl NameSummary {
             .collect();
         facts.untracked_servers = self.untracked_servers;
         facts.untracked_answer_sets = self.untracked_answer_sets;
-        facts.aliases = self.aliases.clone();
+        facts.aliases = self
+            .aliases
+            .iter()
+            .map(|(alias, count)| (alias.clone(), *count))
+            .collect();
         facts.untracked_aliases = self.untracked_aliases;
         facts
     }
@@ -324,7 +323,7 @@ pub struct FailureSummary {
     /// The name for display (its smallest spelling).
     pub display: String,
     /// Failed responses by rcode class.
-    pub rcodes: BTreeMap<RcodeClass, u64>,
+    pub rcodes: RcodeCounts,
     /// Queries without a response within the query timeout.
     pub unanswered: u64,
 }
@@ -339,13 +338,13 @@ impl FailureSummary {
         if self.display.is_empty() || (!display.is_empty() && display < self.display) {
             self.display = display;
         }
-        add_counts(&mut self.rcodes, rcodes);
+        self.rcodes.merge(rcodes);
         self.unanswered += unanswered;
     }
 
     /// Failed responses and unanswered queries.
     pub fn failures(&self) -> u64 {
-        self.rcodes.values().sum::<u64>() + self.unanswered
+        self.rcodes.total() + self.unanswered
     }
 }
 
@@ -405,7 +404,7 @@ impl Discovered {
         let rcode = message.view.rcode;
         if lists_as_failure(rcode) {
             let failure = &mut self.failing.hit(key, &mut drop).value;
-            *failure.rcodes.entry(rcode).or_default() += 1;
+            failure.rcodes.add(rcode);
             note_display(&mut failure.display, display);
         }
     }
@@ -455,8 +454,68 @@ fn count_evicted(traffic: &mut TrafficCounters, summary: &NameSummary) {
     traffic.watched_responses -= summary.responses;
 }
 
-fn add_counts<K: Ord>(mine: &mut BTreeMap<K, u64>, theirs: BTreeMap<K, u64>) {
-    for (key, count) in theirs {
-        *mine.entry(key).or_default() += count;
+fn add(mine: &mut u64, theirs: u64) {
+    *mine += theirs;
+}
+
+/// When a discovered name's answer set was seen: how often while held, the first and last
+/// time, the earliest frame and the largest TTL.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SetSeen {
+    /// Answers with the set while it was held.
+    pub answers: u64,
+    /// Earliest capture timestamp (ns).
+    pub first_ts_ns: u64,
+    /// Latest capture timestamp (ns).
+    pub last_ts_ns: u64,
+    /// The earliest frame (by file, then frame number).
+    pub first_frame: Option<FrameRef>,
+    /// The largest TTL (s).
+    pub largest_ttl: u64,
+}
+
+impl SetSeen {
+    fn record(&mut self, event: &Event, ttl: u64) {
+        self.merge(SetSeen {
+            answers: 1,
+            first_ts_ns: event.ts_ns,
+            last_ts_ns: event.ts_ns,
+            first_frame: Some(event.frame),
+            largest_ttl: ttl,
+        });
+    }
+
+    fn merge(&mut self, other: SetSeen) {
+        let SetSeen {
+            answers,
+            first_ts_ns,
+            last_ts_ns,
+            first_frame,
+            largest_ttl,
+        } = other;
+        if answers == 0 {
+            return;
+        }
+        if self.answers == 0 {
+            *self = SetSeen { answers: 0, ..other };
+        }
+        self.answers += answers;
+        self.first_ts_ns = self.first_ts_ns.min(first_ts_ns);
+        self.last_ts_ns = self.last_ts_ns.max(last_ts_ns);
+        self.first_frame = self.first_frame.min(first_frame).or(first_frame);
+        self.largest_ttl = self.largest_ttl.max(largest_ttl);
+    }
+
+    /// As the occurrences an expected name's answer set has (the earliest frame as the only
+    /// example).
+    fn occurrences(&self) -> Occurrences {
+        Occurrences {
+            count: self.answers,
+            first_ts_ns: self.first_ts_ns,
+            last_ts_ns: self.last_ts_ns,
+            examples: self.first_frame.into_iter().collect(),
+            largest: self.largest_ttl,
+            ..Occurrences::default()
+        }
     }
 }

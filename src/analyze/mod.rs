@@ -8,6 +8,7 @@
 mod caps;
 mod client_map;
 mod client_table;
+mod compact;
 pub mod connections;
 pub mod derived;
 mod discovery;
@@ -344,17 +345,19 @@ impl Analysis {
     /// Renumbers the inputs that example frames point into (when analyses of different runs
     /// are merged). `map` must keep the order of indexes, so examples stay sorted.
     pub fn map_file_indexes(&mut self, map: &dyn Fn(u16) -> u16) {
-        let discovered_sets = self
+        let discovered_frames = self
             .discovered
             .names
             .values_mut()
             .flat_map(|name| name.value.answer_sets.values_mut())
-            .map(|set| &mut set.value);
+            .filter_map(|set| set.value.first_frame.as_mut());
+        for frame in discovered_frames {
+            frame.file_index = map(frame.file_index);
+        }
         let occurrences = self
             .names
             .values_mut()
             .flat_map(|facts| facts.answer_sets.values_mut())
-            .chain(discovered_sets)
             .chain(self.findings.values_mut());
         for occurrences in occurrences {
             let frames = occurrences

@@ -13,8 +13,13 @@
 //! deterministic.
 
 use foldhash::fast::FixedState;
-use hashbrown::{Equivalent, HashMap};
-use std::hash::Hash;
+use hashbrown::HashTable;
+use std::borrow::Borrow;
+use std::hash::{BuildHasher, Hash};
+
+/// Tables longer than this keep an index of their keys; shorter ones (a name's answer sets)
+/// are scanned, and cost no more than their entries.
+const INDEXED_FROM: usize = 8;
 
 /// A key held with its estimate, error bound and value.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -28,31 +33,50 @@ pub struct Counted<V> {
 }
 
 /// The heaviest keys, at most `capacity` of them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TopK<K: Hash + Eq, V> {
+#[derive(Debug, Clone)]
+pub struct TopK<K, V> {
     capacity: usize,
     /// The largest estimate evicted (or inherited through a merge): what a newcomer starts at.
     floor: u64,
-    entries: HashMap<K, Counted<V>, FixedState>,
+    entries: Vec<(K, Counted<V>)>,
+    /// Positions in `entries` by key's hash, while the table is longer than [`INDEXED_FROM`].
+    index: Option<HashTable<usize>>,
 }
 
-impl<K: Hash + Eq, V> Default for TopK<K, V> {
+impl<K, V> Default for TopK<K, V> {
     fn default() -> Self {
-        TopK {
-            capacity: 0,
-            floor: 0,
-            entries: HashMap::default(),
-        }
+        TopK::with_capacity(0)
     }
 }
 
-impl<K: Hash + Eq + Ord + Clone, V> TopK<K, V> {
+/// Tables are equal when they hold the same entries, whatever their order in storage.
+impl<K: Ord, V: PartialEq> PartialEq for TopK<K, V> {
+    fn eq(&self, other: &Self) -> bool {
+        fn sorted<K: Ord, V>(entries: &[(K, Counted<V>)]) -> Vec<&(K, Counted<V>)> {
+            let mut sorted: Vec<&(K, Counted<V>)> = entries.iter().collect();
+            sorted.sort_by(|a, b| a.0.cmp(&b.0));
+            sorted
+        }
+        self.capacity == other.capacity
+            && self.floor == other.floor
+            && sorted(&self.entries) == sorted(&other.entries)
+    }
+}
+
+impl<K: Ord, V: Eq> Eq for TopK<K, V> {}
+
+fn hash_of<Q: Hash + ?Sized>(key: &Q) -> u64 {
+    FixedState::default().hash_one(key)
+}
+
+impl<K, V> TopK<K, V> {
     /// An empty table holding at most `capacity` keys (0: a table that only merges others).
     pub fn with_capacity(capacity: usize) -> Self {
         TopK {
             capacity,
             floor: 0,
-            entries: HashMap::default(),
+            entries: Vec::new(),
+            index: None,
         }
     }
 
@@ -71,19 +95,65 @@ impl<K: Hash + Eq + Ord + Clone, V> TopK<K, V> {
         self.floor
     }
 
-    /// The entry of a held key.
-    pub fn get_mut<Q: Hash + Equivalent<K> + ?Sized>(&mut self, key: &Q) -> Option<&mut Counted<V>> {
-        self.entries.get_mut(key)
-    }
-
     /// The entries held, in no order.
     pub fn values_mut(&mut self) -> impl Iterator<Item = &mut Counted<V>> {
-        self.entries.values_mut()
+        self.entries.iter_mut().map(|(_, entry)| entry)
+    }
+}
+
+impl<K: Hash + Ord, V> TopK<K, V> {
+    /// The position of `key` in `entries`.
+    fn position<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> Option<usize>
+    where
+        K: Borrow<Q>,
+    {
+        match &self.index {
+            Some(index) => index
+                .find(hash_of(key), |&at| self.entries[at].0.borrow() == key)
+                .copied(),
+            None => self.entries.iter().position(|(held, _)| held.borrow() == key),
+        }
+    }
+
+    /// Adds an entry at the end (and to the index).
+    fn push(&mut self, key: K, entry: Counted<V>) {
+        if self.entries.len() < INDEXED_FROM && self.entries.len() == self.entries.capacity() {
+            self.entries.reserve_exact(1);
+        }
+        let at = self.entries.len();
+        if let Some(index) = &mut self.index {
+            let entries = &self.entries;
+            index.insert_unique(hash_of(&key), at, |&i| hash_of(&entries[i].0));
+        }
+        self.entries.push((key, entry));
+        if self.index.is_none() && self.entries.len() > INDEXED_FROM {
+            self.reindex();
+        }
+    }
+
+    fn reindex(&mut self) {
+        self.index = (self.entries.len() > INDEXED_FROM).then(|| {
+            let mut index = HashTable::with_capacity(self.entries.len());
+            for (at, (key, _)) in self.entries.iter().enumerate() {
+                index.insert_unique(hash_of(key), at, |&i| hash_of(&self.entries[i].0));
+            }
+            index
+        });
+    }
+
+    /// The entry of a held key.
+    pub fn get_mut<Q: Hash + Eq + ?Sized>(&mut self, key: &Q) -> Option<&mut Counted<V>>
+    where
+        K: Borrow<Q>,
+    {
+        let at = self.position(key)?;
+        Some(&mut self.entries[at].1)
     }
 
     /// The keys held with their entries, heaviest first (then by key).
     pub fn ranked(&self) -> Vec<(&K, &Counted<V>)> {
-        let mut ranked: Vec<(&K, &Counted<V>)> = self.entries.iter().collect();
+        let mut ranked: Vec<(&K, &Counted<V>)> =
+            self.entries.iter().map(|(key, entry)| (key, entry)).collect();
         ranked.sort_unstable_by(|a, b| b.1.count.cmp(&a.1.count).then_with(|| a.0.cmp(b.0)));
         ranked
     }
@@ -94,40 +164,54 @@ impl<K: Hash + Eq + Ord + Clone, V> TopK<K, V> {
         if self.entries.len() <= keep {
             return;
         }
-        let mut ranked: Vec<(u64, K)> = self
-            .entries
-            .iter()
-            .map(|(key, entry)| (entry.count, key.clone()))
-            .collect();
-        ranked.select_nth_unstable_by(keep, |a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-        for (_, key) in &ranked[keep..] {
-            if let Some(entry) = self.entries.remove(key) {
+        let mut order: Vec<usize> = (0..self.entries.len()).collect();
+        let entries = &self.entries;
+        order.select_nth_unstable_by(keep, |&a, &b| {
+            let (a, b) = (&entries[a], &entries[b]);
+            b.1.count.cmp(&a.1.count).then_with(|| a.0.cmp(&b.0))
+        });
+        let mut kept = vec![false; self.entries.len()];
+        for &at in &order[..keep] {
+            kept[at] = true;
+        }
+        let mut held = Vec::with_capacity(keep.max(1));
+        for ((key, entry), kept) in std::mem::take(&mut self.entries).into_iter().zip(kept) {
+            if kept {
+                held.push((key, entry));
+            } else {
                 self.floor = self.floor.max(entry.count);
                 evicted(entry);
             }
         }
+        self.entries = held;
+        self.reindex();
     }
 }
 
-impl<K: Hash + Eq + Ord + Clone, V: Default> TopK<K, V> {
+impl<K: Hash + Ord, V: Default> TopK<K, V> {
     /// Counts one occurrence of `key` and returns its entry, admitting the key if need be
     /// (a full table first evicts its lower half; `evicted` sees each evicted entry).
     pub fn hit<Q>(&mut self, key: &Q, evicted: &mut dyn FnMut(Counted<V>)) -> &mut Counted<V>
     where
-        Q: Hash + Equivalent<K> + ToOwned<Owned = K> + ?Sized,
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
     {
-        if !self.entries.contains_key(key) && self.entries.len() >= self.capacity.max(1) {
-            self.keep_heaviest(self.capacity / 2, evicted);
-        }
-        let floor = self.floor;
-        let entry = self
-            .entries
-            .entry_ref(key)
-            .or_insert_with(|| Counted {
-                count: floor,
-                error: floor,
-                value: V::default(),
-            });
+        let at = match self.position(key) {
+            Some(at) => at,
+            None => {
+                if self.entries.len() >= self.capacity.max(1) {
+                    self.keep_heaviest(self.capacity / 2, evicted);
+                }
+                let entry = Counted {
+                    count: self.floor,
+                    error: self.floor,
+                    value: V::default(),
+                };
+                self.push(key.to_owned(), entry);
+                self.entries.len() - 1
+            }
+        };
+        let entry = &mut self.entries[at].1;
         entry.count += 1;
         entry
     }
@@ -144,22 +228,34 @@ impl<K: Hash + Eq + Ord + Clone, V: Default> TopK<K, V> {
         let TopK {
             capacity,
             floor,
-            mut entries,
+            entries,
+            index: _,
         } = other;
-        for (key, entry) in &mut self.entries {
-            if let Some(theirs) = entries.remove(key) {
-                entry.count += theirs.count;
-                entry.error += theirs.error;
-                merge_values(&mut entry.value, theirs.value);
-            } else {
-                entry.count += floor;
-                entry.error += floor;
+        let mine = self.entries.len();
+        let mut matched = vec![false; mine];
+        for (key, mut theirs) in entries {
+            match self.position(&key) {
+                Some(at) => {
+                    let entry = &mut self.entries[at].1;
+                    entry.count += theirs.count;
+                    entry.error += theirs.error;
+                    merge_values(&mut entry.value, theirs.value);
+                    matched[at] = true;
+                }
+                None => {
+                    theirs.count += self.floor;
+                    theirs.error += self.floor;
+                    self.push(key, theirs);
+                }
             }
         }
-        for (key, mut entry) in entries {
-            entry.count += self.floor;
-            entry.error += self.floor;
-            self.entries.insert(key, entry);
+        for ((_, entry), _) in self.entries[..mine]
+            .iter_mut()
+            .zip(matched)
+            .filter(|(_, matched)| !matched)
+        {
+            entry.count += floor;
+            entry.error += floor;
         }
         self.floor += floor;
         self.capacity = self.capacity.max(capacity);
@@ -177,11 +273,12 @@ struct SavedTopK<E> {
 
 impl<K, V> serde::Serialize for TopK<K, V>
 where
-    K: Hash + Eq + Ord + serde::Serialize,
+    K: Ord + serde::Serialize,
     V: serde::Serialize,
 {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut entries: Vec<(&K, &Counted<V>)> = self.entries.iter().collect();
+        let mut entries: Vec<(&K, &Counted<V>)> =
+            self.entries.iter().map(|(key, entry)| (key, entry)).collect();
         entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
         SavedTopK {
             capacity: self.capacity,
@@ -194,7 +291,7 @@ where
 
 impl<'de, K, V> serde::Deserialize<'de> for TopK<K, V>
 where
-    K: Hash + Eq + serde::Deserialize<'de>,
+    K: Hash + Ord + serde::Deserialize<'de>,
     V: serde::Deserialize<'de>,
 {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -206,11 +303,19 @@ where
                 saved.capacity
             )));
         }
-        Ok(TopK {
+        let mut entries = saved.entries;
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        if entries.windows(2).any(|pair| pair[0].0 == pair[1].0) {
+            return Err(serde::de::Error::custom("a top-k table holds a key twice"));
+        }
+        let mut table = TopK {
             capacity: saved.capacity,
             floor: saved.floor,
-            entries: saved.entries.into_iter().collect(),
-        })
+            entries,
+            index: None,
+        };
+        table.reindex();
+        Ok(table)
     }
 }
 

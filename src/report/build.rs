@@ -572,7 +572,7 @@ fn failure_reports(analysis: &Analysis, top: usize) -> Vec<FailureReport> {
             FailureReport {
                 name: failure.display.clone(),
                 failures: failure.failures(),
-                rcodes: rcode_counts(&failure.rcodes),
+                rcodes: rcode_counts(&failure.rcodes.to_map()),
                 unanswered: failure.unanswered,
             }
         })
