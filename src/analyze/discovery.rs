@@ -12,7 +12,7 @@ use super::distinct::DistinctClients;
 use super::latency::LatencyHistogram;
 use super::names::{event_of, is_zero, NameFacts, ServerFacts};
 use super::occurrences::{Event, FrameRef, Occurrences};
-use super::placements::Placements;
+use super::placements::Placement;
 use super::top_k::{Counted, TopK};
 use super::TrafficCounters;
 use crate::decode::{DnsMessage, RcodeClass};
@@ -118,7 +118,7 @@ pub struct NameSummary {
     #[serde(default, skip_serializing_if = "is_zero")]
     pub untracked_answer_sets: u64,
     /// Per address (the lowest [`SUMMARY_ADDRESSES`]): present and first.
-    pub addresses: Placements,
+    pub addresses: LowestMap<IpAddr, Placement>,
     /// Address occurrences beyond those addresses.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub untracked_addresses: u64,
@@ -149,7 +149,7 @@ impl Default for NameSummary {
             latency: LatencyHistogram::default(),
             answer_sets: TopK::with_capacity(SUMMARY_ANSWER_SETS),
             untracked_answer_sets: 0,
-            addresses: Placements::default(),
+            addresses: LowestMap::default(),
             untracked_addresses: 0,
             servers: LowestMap::default(),
             untracked_servers: 0,
@@ -181,15 +181,24 @@ impl NameSummary {
         self.clients.insert(&message.destination.ip());
         let event = event_of(message);
         if !view.set().is_empty() {
-            self.untracked_addresses += self
-                .addresses
-                .place_capped(view.addresses(), SUMMARY_ADDRESSES);
+            for (position, address) in view.addresses().iter().enumerate() {
+                let untracked = &mut self.untracked_addresses;
+                match self.addresses.entry(address, SUMMARY_ADDRESSES, |placement| {
+                    *untracked += placement.present;
+                }) {
+                    Some(placement) => placement.count(position),
+                    None => *untracked += 1,
+                }
+            }
             let ttl = u64::from(view.max_ttl.unwrap_or(0));
             let untracked = &mut self.untracked_answer_sets;
-            self.answer_sets
+            match self
+                .answer_sets
                 .hit(view.set(), &mut |evicted| *untracked += evicted.value.answers)
-                .value
-                .record(&event, ttl);
+            {
+                Some(seen) => seen.value.record(&event, ttl),
+                None => *untracked += 1,
+            }
         }
         let untracked = &mut self.untracked_servers;
         let Some(server) = self
@@ -250,13 +259,12 @@ impl NameSummary {
             .merge(answer_sets, SetSeen::merge, &mut |evicted| {
                 *untracked += evicted.value.answers
             });
-        self.addresses.merge(addresses);
         self.untracked_addresses += untracked_addresses;
-        while self.addresses.len() > SUMMARY_ADDRESSES {
-            if let Some((_, placement)) = self.addresses.pop_last() {
-                self.untracked_addresses += placement.present;
-            }
-        }
+        let untracked = &mut self.untracked_addresses;
+        self.addresses
+            .merge(addresses, SUMMARY_ADDRESSES, Placement::merge, |placement| {
+                *untracked += placement.present
+            });
         self.untracked_servers += untracked_servers;
         let untracked = &mut self.untracked_servers;
         self.servers
@@ -284,7 +292,7 @@ impl NameSummary {
         for (set, counted) in self.answer_sets.ranked() {
             facts.answer_sets.insert(set.clone(), counted.value.occurrences());
         }
-        facts.addresses = self.addresses.clone();
+        facts.addresses = self.addresses.iter().map(|(a, p)| (*a, *p)).collect();
         facts.servers = self
             .servers
             .iter()
@@ -390,23 +398,26 @@ impl Discovered {
         via_alias: bool,
         traffic: &mut TrafficCounters,
     ) {
-        let evicted = &mut |entry: Counted<NameSummary>| count_evicted(traffic, &entry.value);
-        let summary = &mut self.names.hit(key, evicted).value;
-        if summary.display.is_empty() || *display < *summary.display {
-            summary.display = display.to_string();
+        let rcode = message.view.rcode;
+        if message.flags.response && lists_as_failure(rcode) {
+            if let Some(failure) = self.failing.hit(key, &mut drop) {
+                failure.value.rcodes.add(rcode);
+                note_display(&mut failure.value.display, display);
+            }
         }
+        let evicted = &mut |entry: Counted<NameSummary>| count_evicted(traffic, &entry.value);
+        let Some(held) = self.names.hit(key, evicted) else {
+            traffic.untracked_name_responses += 1;
+            return;
+        };
+        let summary = &mut held.value;
+        note_display(&mut summary.display, display);
         if !message.flags.response {
             summary.queries += 1;
             return;
         }
         summary.record_response(message, via_alias);
         traffic.watched_responses += 1;
-        let rcode = message.view.rcode;
-        if lists_as_failure(rcode) {
-            let failure = &mut self.failing.hit(key, &mut drop).value;
-            failure.rcodes.add(rcode);
-            note_display(&mut failure.display, display);
-        }
     }
 
     /// Records an answered query's response time (for a name still held).
@@ -424,9 +435,10 @@ impl Discovered {
         if let Some(entry) = self.names.get_mut(key) {
             entry.value.unanswered += 1;
         }
-        let failure = &mut self.failing.hit(key, &mut drop).value;
-        failure.unanswered += 1;
-        note_display(&mut failure.display, display);
+        if let Some(failure) = self.failing.hit(key, &mut drop) {
+            failure.value.unanswered += 1;
+            note_display(&mut failure.value.display, display);
+        }
     }
 
     /// Adds `other` into `self` (see [`TopK::merge`]: deterministic for a fixed order of

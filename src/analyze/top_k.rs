@@ -6,6 +6,13 @@
 //! Space-Saving's newcomer inherits the minimum; amortised, a key costs one hash lookup.
 //! Every key whose true count exceeds the stream's length over half the capacity is held.
 //!
+//! Large tables filter admissions (Filtered Space-Saving, Homem and Carvalho 2010): per hash
+//! bucket a counter bounds the occurrences of the keys not held that fall in it, and a key not
+//! held enters a full table only once its bucket shows it heavier than the floor. A long tail
+//! of rare keys then costs a counter increment each, not an entry that is soon evicted; a
+//! newcomer's estimate starts from the smaller of its bucket and the floor, both upper bounds
+//! of what it had before.
+//!
 //! Tables merge as mergeable summaries do (Agarwal et al. 2012): estimates add; a key absent
 //! from one side gets that side's floor (it may have been evicted there), then the merged table
 //! keeps the heaviest keys within the larger capacity. Both the stream within a part and the
@@ -17,9 +24,11 @@ use hashbrown::HashTable;
 use std::borrow::Borrow;
 use std::hash::{BuildHasher, Hash};
 
-/// Tables longer than this keep an index of their keys; shorter ones (a name's answer sets)
-/// are scanned, and cost no more than their entries.
+/// Tables longer than this keep an index of their keys (and filter admissions); shorter ones
+/// (a name's answer sets) are scanned, and cost no more than their entries.
 const INDEXED_FROM: usize = 8;
+/// Filter buckets per key of capacity.
+const FILTER_BUCKETS_PER_KEY: usize = 4;
 
 /// A key held with its estimate, error bound and value.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -41,6 +50,10 @@ pub struct TopK<K, V> {
     entries: Vec<(K, Counted<V>)>,
     /// Positions in `entries` by key's hash, while the table is longer than [`INDEXED_FROM`].
     index: Option<HashTable<usize>>,
+    /// The admission filter's counters (tables whose capacity exceeds [`INDEXED_FROM`]; empty
+    /// after a merge or a read, which admit freely). Part of the stream's state, not of the
+    /// summary: neither saved nor compared.
+    filter: Vec<u64>,
 }
 
 impl<K, V> Default for TopK<K, V> {
@@ -69,14 +82,30 @@ fn hash_of<Q: Hash + ?Sized>(key: &Q) -> u64 {
     FixedState::default().hash_one(key)
 }
 
+/// The filter counter of `key` (None without a filter).
+fn filter_bucket<'f, Q: Hash + ?Sized>(filter: &'f mut [u64], key: &Q) -> Option<&'f mut u64> {
+    if filter.is_empty() {
+        return None;
+    }
+    // The high bits: the index's table uses the low ones.
+    let at = ((u128::from(hash_of(key).rotate_left(32)) * filter.len() as u128) >> 64) as usize;
+    filter.get_mut(at)
+}
+
 impl<K, V> TopK<K, V> {
     /// An empty table holding at most `capacity` keys (0: a table that only merges others).
     pub fn with_capacity(capacity: usize) -> Self {
+        let filtered = if capacity > INDEXED_FROM {
+            capacity * FILTER_BUCKETS_PER_KEY
+        } else {
+            0
+        };
         TopK {
             capacity,
             floor: 0,
             entries: Vec::new(),
             index: None,
+            filter: vec![0; filtered],
         }
     }
 
@@ -174,24 +203,32 @@ impl<K: Hash + Ord, V> TopK<K, V> {
         for &at in &order[..keep] {
             kept[at] = true;
         }
-        let mut held = Vec::with_capacity(keep.max(1));
-        for ((key, entry), kept) in std::mem::take(&mut self.entries).into_iter().zip(kept) {
-            if kept {
-                held.push((key, entry));
-            } else {
-                self.floor = self.floor.max(entry.count);
-                evicted(entry);
+        // In place: the table keeps its room for the keys admitted next.
+        let mut kept = kept.into_iter();
+        let gone = self
+            .entries
+            .extract_if(.., |_| !kept.next().unwrap_or(true));
+        for (key, entry) in gone {
+            self.floor = self.floor.max(entry.count);
+            // The bucket keeps bounding the key's occurrences should it come back.
+            if let Some(bucket) = filter_bucket(&mut self.filter, &key) {
+                *bucket = (*bucket).max(entry.count);
             }
+            evicted(entry);
         }
-        self.entries = held;
         self.reindex();
     }
 }
 
 impl<K: Hash + Ord, V: Default> TopK<K, V> {
-    /// Counts one occurrence of `key` and returns its entry, admitting the key if need be
-    /// (a full table first evicts its lower half; `evicted` sees each evicted entry).
-    pub fn hit<Q>(&mut self, key: &Q, evicted: &mut dyn FnMut(Counted<V>)) -> &mut Counted<V>
+    /// Counts one occurrence of `key` and returns its entry, admitting the key if need be (a
+    /// full table first evicts its lower half; `evicted` sees each evicted entry); `None` when
+    /// the filter keeps a rare key out of a full table (its occurrence is counted there).
+    pub fn hit<Q>(
+        &mut self,
+        key: &Q,
+        evicted: &mut dyn FnMut(Counted<V>),
+    ) -> Option<&mut Counted<V>>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
@@ -200,11 +237,21 @@ impl<K: Hash + Ord, V: Default> TopK<K, V> {
             Some(at) => at,
             None => {
                 if self.entries.len() >= self.capacity.max(1) {
+                    if let Some(bucket) = filter_bucket(&mut self.filter, key) {
+                        if *bucket < self.floor {
+                            // Not heavier than the keys held: counted in its bucket only.
+                            *bucket += 1;
+                            return None;
+                        }
+                    }
                     self.keep_heaviest(self.capacity / 2, evicted);
                 }
+                // Both bound what the key had before: its bucket, and the floor.
+                let past = filter_bucket(&mut self.filter, key)
+                    .map_or(self.floor, |bucket| (*bucket).min(self.floor));
                 let entry = Counted {
-                    count: self.floor,
-                    error: self.floor,
+                    count: past,
+                    error: past,
                     value: V::default(),
                 };
                 self.push(key.to_owned(), entry);
@@ -213,7 +260,7 @@ impl<K: Hash + Ord, V: Default> TopK<K, V> {
         };
         let entry = &mut self.entries[at].1;
         entry.count += 1;
-        entry
+        Some(entry)
     }
 
     /// Adds `other` into `self` (see the module's merge rule), `merge_values` merging the
@@ -230,6 +277,7 @@ impl<K: Hash + Ord, V: Default> TopK<K, V> {
             floor,
             entries,
             index: _,
+            filter: _,
         } = other;
         let mine = self.entries.len();
         let mut matched = vec![false; mine];
@@ -313,6 +361,7 @@ where
             floor: saved.floor,
             entries,
             index: None,
+            filter: Vec::new(),
         };
         table.reindex();
         Ok(table)
@@ -336,7 +385,9 @@ mod tests {
     fn feed(table: &mut Table, keys: &[&str]) -> u64 {
         let mut evicted = 0;
         for key in keys {
-            table.hit(key, &mut |entry| evicted += entry.count).value += 1;
+            if let Some(entry) = table.hit(*key, &mut |entry| evicted += entry.count) {
+                entry.value += 1;
+            }
         }
         evicted
     }
