@@ -18,6 +18,8 @@ mod pairing;
 mod pairs;
 mod placements;
 pub mod rotation;
+mod rotation_findings;
+mod significance;
 mod set_map;
 pub mod timeline;
 mod truncation;
