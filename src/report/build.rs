@@ -31,6 +31,23 @@ pub struct ReportOptions {
 
 /// Builds the report of `outcome` measured against `watching`.
 pub fn build(outcome: &RunOutcome, watching: &Watching, options: ReportOptions) -> Report {
+    let derived = derived_findings(
+        &outcome.analysis,
+        watching,
+        options.top_names,
+        &options.insight,
+    );
+    build_judged(outcome, watching, options, &derived)
+}
+
+/// Builds the report of `outcome` with `derived`, the findings judged from the analysis as a
+/// whole (the monitor judges them once per report interval, not at every build).
+pub fn build_judged(
+    outcome: &RunOutcome,
+    watching: &Watching,
+    options: ReportOptions,
+    derived: &[DerivedFinding],
+) -> Report {
     let analysis = &outcome.analysis;
     // Frame references index the files, then the interfaces.
     let file_names: Vec<String> = outcome
@@ -52,7 +69,6 @@ pub fn build(outcome: &RunOutcome, watching: &Watching, options: ReportOptions) 
             finding_report(key, occurrences, watching.expectations(), &frames)
         })
         .collect();
-    let derived = derived_findings(analysis, watching, options.top_names, &options.insight);
     findings.extend(derived.iter().map(derived_report));
     let resolvers = analysis.resolvers();
     let context = NameContext {
