@@ -107,11 +107,7 @@ pub fn build_report(
     top_names: usize,
     insight: DerivedSettings,
 ) -> Report {
-    report::build(
-        outcome,
-        watching,
-        report_options(input, top_names, insight),
-    )
+    report::build(outcome, watching, report_options(input, top_names, insight))
 }
 
 /// The report options of a run with these settings.

@@ -570,7 +570,10 @@ members = ["10.10.10.1", "10.10.10.2", "10.10.10.3"]
         server.first = BTreeMap::from([(address(1), 10)]);
         let settings = DerivedSettings::default();
         let findings = derived_findings(&analysis, &Watching::Discovery, 10, &settings);
-        assert!(findings.iter().all(|f| f.key.kind != NotRotating), "{findings:?}");
+        assert!(
+            findings.iter().all(|f| f.key.kind != NotRotating),
+            "{findings:?}"
+        );
         // In the monitor's tenth look the level is 0.001 / 110: still none.
         assert!(settings.at_look(10).alpha < 1e-5);
     }

@@ -19,8 +19,8 @@ mod pairs;
 mod placements;
 pub mod rotation;
 mod rotation_findings;
-mod significance;
 mod set_map;
+mod significance;
 pub mod timeline;
 mod truncation;
 

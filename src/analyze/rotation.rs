@@ -249,8 +249,7 @@ pub fn rotation(
             }
         }
     }
-    netmask.p_value =
-        binomial_at_least(netmask.local_first, netmask.eligible_answers, local_share);
+    netmask.p_value = binomial_at_least(netmask.local_first, netmask.eligible_answers, local_share);
     netmask.detected = netmask.eligible_answers >= settings.min_answers
         && netmask.local_first as f64 >= NETMASK_SHARE * netmask.eligible_answers as f64
         && netmask.p_value < ALPHA;

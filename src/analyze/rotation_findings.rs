@@ -9,11 +9,11 @@
 //! p-value is never smaller than the truth.
 
 use super::derived::{DerivedFinding, DerivedSettings, Detail, FixedServer};
-use super::names::NameFacts;
+use super::names::{ClientFacts, NameFacts};
 use super::occurrences::MAX_NAMED_PEERS;
 use super::rotation::Rotation;
 use super::significance::{at_least_successes, holm};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 /// The statistical findings of `facts` given its rotation view (netmask ordering aside: it
@@ -54,7 +54,8 @@ impl AnswerSizes {
             .iter()
             .map(|(set, _)| set.len() as u64)
             .filter(|&size| size >= 2);
-        let (smallest, largest) = sizes.fold((u64::MAX, 0), |(s, l), size| (s.min(size), l.max(size)));
+        let (smallest, largest) =
+            sizes.fold((u64::MAX, 0), |(s, l), size| (s.min(size), l.max(size)));
         if facts.untracked_answer_sets > 0 || largest == 0 {
             return AnswerSizes {
                 smallest: 2,
@@ -69,6 +70,32 @@ impl AnswerSizes {
 /// random order: each answer after the first matches it with probability at most 1/size.
 fn same_first_chance(size: u64, answers: u64) -> f64 {
     (size as f64).powf(1.0 - answers as f64).min(1.0)
+}
+
+/// The chance that `client` got one address first in all its answers with several addresses,
+/// in random order, at most: the product over all answers but one of 1/size. Only the total of
+/// the sizes is known (the addresses' presences, less one for every other response), so the
+/// sizes are taken as uneven as that total allows (answers of `smallest`, and as many as the
+/// total pays for holding every address the client saw), which makes the product largest.
+fn stuck_chance(client: &ClientFacts, smallest: u64) -> f64 {
+    let answers = client.multi_answers;
+    let seen = client.addresses.len() as u64;
+    let others = client.responses - answers;
+    let total: u64 = client.addresses.iter().map(|(_, p)| p.present).sum();
+    let total = total.saturating_sub(others);
+    let widest = seen.max(smallest);
+    let wide = if widest > smallest {
+        (total.saturating_sub(smallest * answers) / (widest - smallest)).min(answers)
+    } else {
+        answers
+    };
+    // The answer left out of the product is a wide one where there is one.
+    let (wide, narrow) = match wide {
+        0 => (0, answers.saturating_sub(1)),
+        wide => (wide - 1, answers - wide),
+    };
+    let log = wide as f64 * (widest as f64).ln() + narrow as f64 * (smallest as f64).ln();
+    (-log).exp().min(1.0)
 }
 
 /// Servers that put one address first in all of at least `min_answers` answers; each tested
@@ -215,10 +242,16 @@ fn never_first(
     Some(DerivedFinding::new(name, String::new(), count, detail))
 }
 
-/// Stub clients with at least `stuck_min_answers` answers that always got one member first,
-/// counted against chance: a client with n answers of at least `size` addresses in random order
-/// is stuck with probability at most size^(1-n), so the number stuck by chance is a sum of such
-/// trials (exact tail of that Poisson binomial count). One test for all clients: no correction.
+/// A client tested for being stuck: its answers with several addresses, its chance of being
+/// stuck in random order, and whether it is.
+type TestedClient = (u64, f64, bool);
+
+/// Stub clients that always got one member first, counted against chance: a client is stuck
+/// by chance with probability at most [`stuck_chance`], so the number stuck among clients with
+/// at least t answers is at most a sum of such trials (exact Poisson-binomial tail). The count
+/// is taken at each t of `stuck_min_answers` and the powers of two above it (a few clients with
+/// many answers are as telling as many with few), Bonferroni over the distinct sets of clients
+/// these t keep; the t with the smallest p-value is reported. One finding per name.
 fn clients_stuck(
     name: &str,
     facts: &NameFacts,
@@ -227,37 +260,142 @@ fn clients_stuck(
     sizes: &AnswerSizes,
     settings: &DerivedSettings,
 ) -> Option<DerivedFinding> {
-    let stuck: BTreeMap<IpAddr, IpAddr> = rotation
-        .stuck_clients
-        .iter()
-        .flat_map(|(member, clients)| clients.iter().map(move |client| (*client, *member)))
-        .collect();
-    let chances: Vec<f64> = facts
+    let stuck: BTreeSet<IpAddr> = rotation.stuck_clients.values().flatten().copied().collect();
+    if stuck.is_empty() {
+        return None;
+    }
+    let tested: Vec<TestedClient> = facts
         .clients
         .iter()
         .filter(|(client, c)| {
             c.multi_answers >= settings.rotation.stuck_min_answers && !resolvers.contains(client)
         })
-        .map(|(_, c)| same_first_chance(sizes.smallest, c.multi_answers))
+        .map(|(client, c)| {
+            (
+                c.multi_answers,
+                stuck_chance(c, sizes.smallest),
+                stuck.contains(client),
+            )
+        })
         .collect();
-    let p_value = at_least_successes(stuck.len(), &chances);
-    if stuck.is_empty() || p_value >= settings.alpha {
+    let most = tested.iter().map(|t| t.0).max().unwrap_or(0);
+    let first = settings.rotation.stuck_min_answers.max(1);
+    let thresholds: Vec<u64> = std::iter::once(first)
+        .chain((0..64).map(|bit| 1u64 << bit).filter(|t| *t > first))
+        .take_while(|t| *t <= most)
+        .collect();
+    // The clients each threshold keeps; a threshold keeping the same ones is the same test.
+    let mut kept: Vec<(u64, Vec<&TestedClient>)> = Vec::new();
+    for threshold in thresholds {
+        let at: Vec<&TestedClient> = tested.iter().filter(|t| t.0 >= threshold).collect();
+        if kept
+            .last()
+            .is_none_or(|(_, before)| before.len() != at.len())
+        {
+            kept.push((threshold, at));
+        }
+    }
+    let counts = kept.iter().map(|(threshold, at)| {
+        let chances: Vec<f64> = at.iter().map(|t| t.1).collect();
+        let stuck_here = at.iter().filter(|t| t.2).count();
+        let p = at_least_successes(stuck_here, &chances);
+        (
+            *threshold,
+            stuck_here as u64,
+            at.len() as u64,
+            chances.iter().sum::<f64>(),
+            p,
+        )
+    });
+    let (min_answers, clients, tested_here, expected, p) =
+        counts.min_by(|a, b| a.4.total_cmp(&b.4))?;
+    let p_value = (p * kept.len() as f64).min(1.0);
+    if p_value >= settings.alpha {
         return None;
     }
-    let (member, clients) = rotation
+    let (member, on_member) = rotation
         .stuck_clients
         .iter()
-        .max_by(|a, b| a.1.len().cmp(&b.1.len()).then(b.0.cmp(a.0)))?;
+        .map(|(member, clients)| (*member, clients.len() as u64))
+        .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))?;
     let detail = Detail::ClientsStuck {
-        member: *member,
-        on_member: clients.len() as u64,
-        clients: stuck.len() as u64,
-        tested: chances.len() as u64,
-        expected: chances.iter().sum(),
-        min_answers: settings.rotation.stuck_min_answers,
+        member,
+        on_member,
+        clients,
+        tested: tested_here,
+        expected,
+        min_answers,
         p_value,
     };
     let mut finding = DerivedFinding::new(name, String::new(), stuck.len() as u64, detail);
-    finding.clients = stuck.keys().take(MAX_NAMED_PEERS).copied().collect();
+    finding.clients = stuck.iter().take(MAX_NAMED_PEERS).copied().collect();
     Some(finding)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analyze::rotation::rotation;
+    use crate::analyze::{FindingKind, Occurrences, Placement, ServerFacts};
+    use std::collections::BTreeMap;
+
+    fn member(n: u32) -> IpAddr {
+        IpAddr::from(std::net::Ipv4Addr::from(0x0a1e_0000 + n))
+    }
+
+    /// A 129-member pool answered 164 times in random order (seeded): about 36 members are
+    /// never first by chance, which is no finding; nor is anything else.
+    #[test]
+    fn members_never_first_by_chance_in_a_large_pool_are_no_finding() {
+        let members: Vec<IpAddr> = (1..=129).map(member).collect();
+        let mut rng = fastrand::Rng::with_seed(7);
+        let mut first = vec![0u64; members.len()];
+        for _ in 0..164 {
+            first[rng.usize(..members.len())] += 1;
+        }
+        let mut facts = NameFacts::named("LargePool.contoso.com".into());
+        facts.responses = 164;
+        facts.addresses = members
+            .iter()
+            .zip(&first)
+            .map(|(m, f)| {
+                (
+                    *m,
+                    Placement {
+                        present: 164,
+                        first: *f,
+                    },
+                )
+            })
+            .collect();
+        facts
+            .answer_sets
+            .insert(members.clone(), Occurrences::default());
+        let server = ServerFacts {
+            responses: 164,
+            multi_answers: 164,
+            first: members.iter().copied().zip(first.iter().copied()).collect(),
+            ..ServerFacts::default()
+        };
+        facts.servers.insert(IpAddr::from([192, 0, 2, 53]), server);
+        let never = first.iter().filter(|f| **f == 0).count();
+        assert!((25..50).contains(&never), "{never} never first");
+        let settings = DerivedSettings::default();
+        let view = rotation(&facts, &members, &BTreeSet::new(), &settings.rotation);
+        assert_eq!(view.never_first.len(), never);
+        let mut findings = Vec::new();
+        rotation_findings(&facts, &view, &BTreeSet::new(), &settings, &mut findings);
+        assert!(findings.is_empty(), "{findings:?}");
+        // The same pool where one server always gave the same order: found.
+        let fixed: BTreeMap<IpAddr, u64> = BTreeMap::from([(members[0], 164)]);
+        facts
+            .servers
+            .values_mut()
+            .for_each(|s| s.first = fixed.clone());
+        let view = rotation(&facts, &members, &BTreeSet::new(), &settings.rotation);
+        rotation_findings(&facts, &view, &BTreeSet::new(), &settings, &mut findings);
+        assert!(findings
+            .iter()
+            .any(|f| f.key.kind == FindingKind::NotRotating));
+    }
 }

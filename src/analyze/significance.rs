@@ -167,7 +167,10 @@ mod tests {
         // Equal probabilities: the binomial tail.
         let p = vec![1.0 / 32.0; 53];
         for k in [1, 2, 5, 20] {
-            assert!(close(at_least_successes(k, &p), binomial_at_least(k as u64, 53, 1.0 / 32.0)));
+            assert!(close(
+                at_least_successes(k, &p),
+                binomial_at_least(k as u64, 53, 1.0 / 32.0)
+            ));
         }
         // Unequal: P(at least 2 of {0.5, 0.25, 0.1}) by hand.
         let hand = 0.5 * 0.25 * 0.9 + 0.5 * 0.75 * 0.1 + 0.5 * 0.25 * 0.1 + 0.5 * 0.25 * 0.1;
@@ -201,21 +204,31 @@ mod tests {
         let test = uniformity(&[60, 40], false).unwrap();
         assert!((test.statistic - 4.0).abs() < 1e-12);
         assert!((test.p_value.unwrap() - 0.045_500_263_9).abs() < 1e-8);
-        let even = uniformity(&[25, 25, 25, 25], false).unwrap().p_value.unwrap();
+        let even = uniformity(&[25, 25, 25, 25], false)
+            .unwrap()
+            .p_value
+            .unwrap();
         assert!((even - 1.0).abs() < 1e-12);
         assert!(uniformity(&[5], true).is_none() && uniformity(&[0, 0], true).is_none());
         // 129 cells, 164 observations, each cell 1 or 2: a uniform-looking spread.
         let spread: Vec<u64> = (0..129).map(|i| 1 + u64::from(i < 35)).collect();
         let test = uniformity(&spread, true).unwrap();
         assert!(test.monte_carlo && test.p_value.unwrap() > 0.5, "{test:?}");
-        assert_eq!(uniformity(&spread, true), Some(test), "the same draws every time");
+        assert_eq!(
+            uniformity(&spread, true),
+            Some(test),
+            "the same draws every time"
+        );
         assert_eq!(uniformity(&spread, false).unwrap().p_value, None);
         // Everything in one of 10 cells, 20 observations: as uneven as it gets.
         let mut piled = vec![0; 10];
         piled[3] = 20;
         let test = uniformity(&piled, true).unwrap();
         assert!(test.monte_carlo);
-        assert!(close(test.p_value.unwrap(), 1.0 / f64::from(MONTE_CARLO_DRAWS + 1)));
+        assert!(close(
+            test.p_value.unwrap(),
+            1.0 / f64::from(MONTE_CARLO_DRAWS + 1)
+        ));
     }
 
     #[test]
