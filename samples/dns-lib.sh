@@ -6,9 +6,12 @@
 # ---------------------------------------------------------------- named --------
 
 # start_named NAME ADDRESS ZONEFILE [OPTIONS]: authoritative-only BIND for contoso.com on
-# ADDRESS:53; OPTIONS (named.conf statements) go into its options block.
+# ADDRESS:53, rotating cyclically; OPTIONS (named.conf statements) go into its options block
+# (one with its own rrset-order replaces the cyclic one).
 start_named() {
     local name=$1 addr=$2 zone=$3 extra_options=${4:-} dir="$WORK/named-$1"
+    local order='    rrset-order { order cyclic; };'
+    [[ $extra_options != *rrset-order* ]] || order=
     mkdir -p "$dir"
     cat >"$dir/named.conf" <<EOF
 options {
@@ -24,7 +27,7 @@ options {
     dnssec-validation no;
     notify no;
     minimal-responses yes;
-    rrset-order { order cyclic; };
+$order
 $extra_options
 };
 controls { };
@@ -101,11 +104,12 @@ stop_capture() {
     log "wrote $OUT_DIR/$name.pcap ($n packets)"
 }
 
-# q CLIENT SERVER NAME TYPE: one dig query; fails the script if no response arrives. Leaves
-# the answer's addresses, in order and comma-separated, in LAST_ANSWERS.
+# q CLIENT SERVER NAME TYPE [DIG OPTIONS...]: one dig query; fails the script if no response
+# arrives. Leaves the answer's addresses, in order and comma-separated, in LAST_ANSWERS.
 q() {
     local client=$1 server=$2 qname=$3 qtype=$4 out
-    if ! out=$(nsx dig -b "$client" "@$server" "$qname" "$qtype" +tries=1 +time=5 2>&1); then
+    shift 4
+    if ! out=$(nsx dig -b "$client" "@$server" "$qname" "$qtype" +tries=1 +time=5 "$@" 2>&1); then
         echo "$out" >&2
         die "dig -b $client @$server $qname $qtype got no response"
     fi

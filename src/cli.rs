@@ -396,6 +396,7 @@ impl InsightArgs {
                 ..RotationSettings::default()
             },
             bucket_ns: self.bucket.map(nanoseconds),
+            ..DerivedSettings::default()
         }
     }
 }

@@ -108,16 +108,21 @@ pub fn build_report(
     top_names: usize,
     insight: DerivedSettings,
 ) -> Report {
-    report::build(
-        outcome,
-        watching,
-        ReportOptions {
-            top_names,
-            pairing: input.pairing,
-            reassembly: input.reassembly,
-            insight,
-        },
-    )
+    report::build(outcome, watching, report_options(input, top_names, insight))
+}
+
+/// The report options of a run with these settings.
+pub fn report_options(
+    input: &InputConfig,
+    top_names: usize,
+    insight: DerivedSettings,
+) -> ReportOptions {
+    ReportOptions {
+        top_names,
+        pairing: input.pairing,
+        reassembly: input.reassembly,
+        insight,
+    }
 }
 
 /// Expectations (or discovery) and the names to decode in full (`every_name`: all of them).

@@ -138,24 +138,12 @@ fn fresh_rotation_sample_gives_the_committed_findings() {
         return;
     }
     let dir = rerun("samples/make-rotation-sample.sh");
-    // Which member Unbound caches first depends on where BIND's rotation stood: the member the
-    // stuck clients got may differ between runs, everything else may not.
-    let member_blind = |findings: Vec<(String, String, String, String, u64)>| {
-        findings
-            .into_iter()
-            .map(|mut f| {
-                if f.1 == "clients_stuck" {
-                    assert!(f.3.starts_with("10.10.10."), "{f:?}");
-                    f.3 = "a member".into();
-                }
-                f
-            })
-            .collect::<Vec<_>>()
-    };
-    let committed = member_blind(findings_of(&sample("rotation.pcap"), ROTATION));
-    let fresh = member_blind(findings_of(&dir.path().join("rotation.pcap"), ROTATION));
+    // Which member Unbound caches first depends on where BIND's rotation stood; findings name
+    // no member in their subject (the statistical ones are one per name and kind), so they
+    // compare as they are.
+    let committed = findings_of(&sample("rotation.pcap"), ROTATION);
+    let fresh = findings_of(&dir.path().join("rotation.pcap"), ROTATION);
     assert_eq!(fresh, committed);
-    assert!(committed
-        .iter()
-        .any(|f| f.1 == "not_rotating" && f.3 == "127.0.0.54"));
+    assert!(committed.iter().any(|f| f.1 == "not_rotating"));
+    assert!(committed.iter().any(|f| f.1 == "clients_stuck"));
 }

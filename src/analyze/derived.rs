@@ -1,15 +1,17 @@
 //! Findings derived from the analysis as a whole rather than recorded response by response:
 //! against the expectations, watched names never answered and members never seen; from a name's
-//! rotation and timeline, servers that never rotate, unbalanced first positions, members never
-//! first, clients stuck on one member, netmask ordering and servers that disagree; and answers
+//! rotation (tested against chance in `rotation_findings`), servers that never rotate,
+//! unbalanced first positions, members never first, clients stuck on one member and netmask
+//! ordering; from its timeline, servers that disagree; and answers
 //! still carrying an older answer set after a change (stale answers, with their frames, from
 //! the timeline's per-bucket counts). Pure functions
 //! of the (merged) analysis, the expectations and the settings, computed when a report or a
 //! monitor interval needs them, never per packet. Nothing here is state and nothing here is
 //! worded: the report words each finding from its [`Detail`].
 
-use super::occurrences::MAX_NAMED_PEERS;
 use super::rotation::{rotation, RotationSettings};
+use super::rotation_findings::rotation_findings;
+use super::significance::{alpha_at_look, ALPHA};
 use super::{
     Analysis, DistinctCount, FindingKey, FindingKind, NameFacts, NameSummary, Occurrences,
     Watching,
@@ -19,14 +21,57 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 /// Settings of what is judged from the analysis as a whole (the report's insight view uses the
-/// same): rotation thresholds and the timeline interval.
-#[derive(Debug, Clone, Copy, Default)]
+/// same): rotation thresholds, the timeline interval and the significance level.
+#[derive(Debug, Clone, Copy)]
 pub struct DerivedSettings {
     /// Rotation settings (subnet prefixes, thresholds).
     pub rotation: RotationSettings,
     /// Timeline interval width (None: automatic).
     pub bucket_ns: Option<u64>,
+    /// The significance level of each statistical finding (per name and kind, after the
+    /// correction for the servers or members tested).
+    pub alpha: f64,
 }
+
+impl Default for DerivedSettings {
+    fn default() -> Self {
+        DerivedSettings {
+            rotation: RotationSettings::default(),
+            bucket_ns: None,
+            alpha: ALPHA,
+        }
+    }
+}
+
+impl DerivedSettings {
+    /// These settings for the `look`-th judgement (from 1) of a growing analysis, as the
+    /// monitor makes one at every report interval: the significance level is split over the
+    /// looks so that a whole run keeps the error rate of one analysis.
+    pub fn at_look(self, look: u64) -> DerivedSettings {
+        DerivedSettings {
+            alpha: alpha_at_look(ALPHA, look),
+            ..self
+        }
+    }
+}
+
+/// A server that put one address first in every answer, beyond chance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FixedServer {
+    /// The server.
+    pub server: IpAddr,
+    /// The address it put first.
+    pub first: IpAddr,
+    /// Its answers with several addresses.
+    pub answers: u64,
+    /// The chance of that in random order, after Holm's correction over the servers tested.
+    pub p_value: f64,
+}
+
+/// Intervals in which two servers must give no answer set in common (unless they disagreed in
+/// every interval both answered in) before they count as divergent: a change reaching two
+/// servers seconds apart makes them disagree in one interval.
+pub const MIN_DIVERGENT_INTERVALS: u64 = 2;
 
 /// What a derived finding found, with the numbers its wording needs; the variant is the kind.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,15 +91,15 @@ pub enum Detail {
         local_first: u64,
         /// Answers to clients sharing a subnet with some (not all) candidates.
         eligible_answers: u64,
+        /// The chance of that many local members first in random order.
+        p_value: f64,
     },
-    /// A server always put the same address first.
+    /// Servers that always put the same address first.
     NotRotating {
-        /// The server.
-        server: IpAddr,
-        /// The address it put first.
-        first: IpAddr,
-        /// Its answers with several addresses.
-        answers: u64,
+        /// Those servers, in address order.
+        fixed: Vec<FixedServer>,
+        /// Servers with enough answers to be tested.
+        tested: u64,
     },
     /// First positions are not uniform over the candidates.
     Unbalanced {
@@ -68,27 +113,40 @@ pub enum Detail {
         degrees_of_freedom: u64,
         /// The probability of a spread at least this uneven.
         p_value: f64,
+        /// True when `p_value` is a Monte Carlo estimate.
+        monte_carlo: bool,
     },
-    /// A member in answers but never first.
+    /// Members in answers but never first.
     MemberNeverFirst {
-        /// The member.
-        member: IpAddr,
+        /// Those members and the answers each was in.
+        members: Vec<(IpAddr, u64)>,
+        /// Members in enough answers to be tested.
+        tested: u64,
+        /// The largest of their p-values after Holm's correction over the members tested.
+        p_value: f64,
     },
-    /// Clients that got one member first in every answer.
+    /// Clients that got one member first in every answer, more than chance gives.
     ClientsStuck {
-        /// The member.
+        /// The member most of them got.
         member: IpAddr,
-        /// How many clients.
+        /// How many got that member.
+        on_member: u64,
+        /// How many clients in all.
         clients: u64,
-        /// Answers each of them had at least.
+        /// Clients with enough answers to be tested.
+        tested: u64,
+        /// How many would be stuck by chance (at most).
+        expected: f64,
+        /// Answers each tested client had at least.
         min_answers: u64,
+        /// The chance of at least this many stuck clients in random order.
+        p_value: f64,
     },
-    /// Two servers with no answer set in common within the same intervals.
+    /// Pairs of servers with no answer set in common within the same intervals, in at least
+    /// [`MIN_DIVERGENT_INTERVALS`] intervals or in every interval both answered in.
     DivergentServers {
-        /// The two servers.
-        servers: [IpAddr; 2],
-        /// Intervals in which they disagreed.
-        intervals: u64,
+        /// Each pair and the intervals in which it disagreed.
+        pairs: Vec<([IpAddr; 2], u64)>,
         /// The interval width in seconds.
         bucket_seconds: u64,
     },
@@ -126,7 +184,8 @@ pub struct DerivedFinding {
 }
 
 impl DerivedFinding {
-    fn new(name: &str, subject: String, count: u64, detail: Detail) -> Self {
+    /// A finding with no servers or clients named yet.
+    pub(super) fn new(name: &str, subject: String, count: u64, detail: Detail) -> Self {
         DerivedFinding {
             key: FindingKey {
                 kind: detail.kind(),
@@ -344,66 +403,29 @@ fn name_findings(
         let detail = Detail::NetmaskOrdering {
             local_first: netmask.local_first,
             eligible_answers: netmask.eligible_answers,
+            p_value: netmask.p_value,
         };
         let count = netmask.local_first;
         findings.push(DerivedFinding::new(name, String::new(), count, detail));
-    } else {
-        for server in &rotation.servers {
-            if let Some(first) = server.never_rotates {
-                let answers = server.balance.answers;
-                let detail = Detail::NotRotating {
-                    server: server.server,
-                    first,
-                    answers,
-                };
-                let mut finding =
-                    DerivedFinding::new(name, server.server.to_string(), answers, detail);
-                finding.servers = vec![server.server];
-                findings.push(finding);
-            }
-        }
-        let overall = &rotation.overall;
-        if overall.unbalanced(settings.rotation.min_answers) {
-            let detail = Detail::Unbalanced {
-                shares: rotation
-                    .candidates
-                    .iter()
-                    .copied()
-                    .zip(overall.first.iter().copied())
-                    .collect(),
-                answers: overall.answers,
-                chi_square: overall.chi_square.unwrap_or_default(),
-                degrees_of_freedom: overall.degrees_of_freedom,
-                p_value: overall.p_value.unwrap_or_default(),
-            };
-            let count = overall.answers;
-            findings.push(DerivedFinding::new(name, String::new(), count, detail));
-        }
     }
-    for &member in &rotation.never_first {
-        let detail = Detail::MemberNeverFirst { member };
-        findings.push(DerivedFinding::new(name, member.to_string(), 0, detail));
-    }
-    for (&member, clients) in rotation.stuck_clients.iter().filter(|_| !netmask.detected) {
-        let count = clients.len() as u64;
-        let detail = Detail::ClientsStuck {
-            member,
-            clients: count,
-            min_answers: settings.rotation.stuck_min_answers,
-        };
-        let mut finding = DerivedFinding::new(name, member.to_string(), count, detail);
-        finding.clients = clients.iter().take(MAX_NAMED_PEERS).copied().collect();
-        findings.push(finding);
-    }
+    rotation_findings(facts, &rotation, resolvers, settings, findings);
     let bucket_seconds = facts.timeline.bucket_seconds(settings.bucket_ns);
-    for ((a, b), intervals) in facts.timeline.divergence(bucket_seconds) {
+    let pairs: Vec<([IpAddr; 2], u64)> = facts
+        .timeline
+        .divergence(bucket_seconds)
+        .into_iter()
+        .filter(|(_, d)| d.intervals >= MIN_DIVERGENT_INTERVALS || d.intervals == d.shared)
+        .map(|((a, b), d)| ([a, b], d.intervals))
+        .collect();
+    if !pairs.is_empty() {
+        let count = pairs.iter().map(|(_, intervals)| intervals).sum();
+        let servers: BTreeSet<IpAddr> = pairs.iter().flat_map(|(pair, _)| *pair).collect();
         let detail = Detail::DivergentServers {
-            servers: [a, b],
-            intervals,
+            pairs,
             bucket_seconds,
         };
-        let mut finding = DerivedFinding::new(name, format!("{a} vs {b}"), intervals, detail);
-        finding.servers = vec![a, b];
+        let mut finding = DerivedFinding::new(name, String::new(), count, detail);
+        finding.servers = servers.into_iter().collect();
         findings.push(finding);
     }
 }
@@ -507,18 +529,23 @@ members = ["10.10.10.1", "10.10.10.2", "10.10.10.3"]
             vec![
                 (NameNotSeen, "Chat01.contoso.com", "", 0),
                 (MemberNeverSeen, pool, "10.10.10.3", 0),
-                (NotRotating, pool, "192.0.2.53", 20),
+                (NotRotating, pool, "", 20),
                 (Unbalanced, pool, "", 20),
-                (MemberNeverFirst, pool, "10.10.10.2", 0),
+                (MemberNeverFirst, pool, "", 1),
             ]
         );
+        // 20 answers of two addresses, one first in all: 2^-19 in random order.
         let not_rotating = &findings[2];
         assert_eq!(
             not_rotating.detail,
             Detail::NotRotating {
-                server: SERVER,
-                first: address(1),
-                answers: 20
+                fixed: vec![FixedServer {
+                    server: SERVER,
+                    first: address(1),
+                    answers: 20,
+                    p_value: 2f64.powi(-19),
+                }],
+                tested: 1,
             }
         );
         assert_eq!(not_rotating.servers, vec![SERVER]);
@@ -536,6 +563,37 @@ members = ["10.10.10.1", "10.10.10.2", "10.10.10.3"]
             &vec![(address(1), 20), (address(2), 0), (address(3), 0)]
         );
         assert_eq!((*degrees_of_freedom, *chi_square), (2, 40.0));
+        // 10.10.10.2 in 20 answers, never first. No answer set was recorded, so answers are
+        // taken to hold all three members (the size that makes never first likeliest):
+        // (2/3)^20, Holm over the two members tested.
+        let Detail::MemberNeverFirst {
+            members,
+            tested,
+            p_value,
+        } = &findings[4].detail
+        else {
+            panic!("{:?}", findings[4]);
+        };
+        assert_eq!((members, *tested), (&vec![(address(2), 20)], 2));
+        assert!((p_value / (2.0 * (2.0f64 / 3.0).powi(20)) - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_fixed_order_is_not_a_finding_before_chance_is_ruled_out() {
+        // Ten answers of two addresses, all with one first: 2^-9 = 0.002 by chance.
+        let mut analysis = analysis();
+        let facts = analysis.names.values_mut().next().unwrap();
+        let server = facts.servers.get_mut(&SERVER).unwrap();
+        server.multi_answers = 10;
+        server.first = BTreeMap::from([(address(1), 10)]);
+        let settings = DerivedSettings::default();
+        let findings = derived_findings(&analysis, &Watching::Discovery, 10, &settings);
+        assert!(
+            findings.iter().all(|f| f.key.kind != NotRotating),
+            "{findings:?}"
+        );
+        // In the monitor's tenth look the level is 0.001 / 110: still none.
+        assert!(settings.at_look(10).alpha < 1e-5);
     }
 
     #[test]
@@ -546,9 +604,9 @@ members = ["10.10.10.1", "10.10.10.2", "10.10.10.3"]
         assert_eq!(
             summary(&findings),
             vec![
-                (NotRotating, pool, "192.0.2.53", 20),
+                (NotRotating, pool, "", 20),
                 (Unbalanced, pool, "", 20),
-                (MemberNeverFirst, pool, "10.10.10.2", 0),
+                (MemberNeverFirst, pool, "", 1),
             ]
         );
         assert!(derived_findings(&analysis(), &Watching::Discovery, 0, &settings).is_empty());

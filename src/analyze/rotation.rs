@@ -1,15 +1,15 @@
 //! Rotation and balance: is DNS load balancing spreading clients over the pool? Clients
 //! normally try the first address of an answer, so what matters is how often each member came
-//! first: overall, per DNS server and per client subnet, with a chi-square goodness-of-fit
-//! test against a uniform spread. Also: servers that never rotate, members never first,
-//! clients stuck on one member, and netmask ordering (Windows DNS Server puts the member in the
-//! client's own subnet first by default), which explains a "stuck" order instead of a fault.
-//! Derived from [`NameFacts`] when findings are judged or a report is built; nothing here is
-//! state.
+//! first: overall, per DNS server and per client subnet, with a goodness-of-fit test against a
+//! uniform spread. Also what the statistical findings test (`rotation_findings`): servers that
+//! never rotate, members never first, clients stuck on one member; and netmask ordering
+//! (Windows DNS Server puts the member in the client's own subnet first by default), which
+//! explains a "stuck" order instead of a fault. Derived from [`NameFacts`] when findings are
+//! judged or a report is built; nothing here is state.
 
 use super::names::NameFacts;
+use super::significance::{binomial_at_least, uniformity, ALPHA};
 use serde::Serialize;
-use statrs::distribution::{ChiSquared, ContinuousCDF};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
@@ -37,9 +37,8 @@ impl Default for RotationSettings {
     }
 }
 
-/// p-value below which a spread counts as unbalanced.
-pub const UNBALANCED_P: f64 = 0.001;
-/// Share of eligible answers with the client's local member first that means netmask ordering.
+/// Share of eligible answers with the client's local member first that means netmask ordering
+/// (it must also be far beyond chance: see [`NetmaskOrdering::p_value`]).
 const NETMASK_SHARE: f64 = 0.9;
 
 /// How first positions spread over the candidates.
@@ -54,45 +53,29 @@ pub struct Balance {
     pub chi_square: Option<f64>,
     /// Degrees of freedom (candidates - 1).
     pub degrees_of_freedom: u64,
-    /// Probability of a spread at least this uneven if first positions were uniform.
+    /// Probability of a spread at least this uneven if first positions were uniform: from the
+    /// chi-square distribution when every candidate expects at least five answers; otherwise a
+    /// Monte Carlo estimate for the overall balance and None for a server's or a subnet's.
     pub p_value: Option<f64>,
-}
-
-/// The chi-square goodness-of-fit statistic of `counts` against a uniform spread, its degrees
-/// of freedom and p-value. None with fewer than two categories or no observations.
-pub fn chi_square_uniform(counts: &[u64]) -> Option<(f64, u64, f64)> {
-    let total: u64 = counts.iter().sum();
-    if counts.len() < 2 || total == 0 {
-        return None;
-    }
-    let expected = total as f64 / counts.len() as f64;
-    let statistic: f64 = counts
-        .iter()
-        .map(|&observed| (observed as f64 - expected).powi(2) / expected)
-        .sum();
-    let df = counts.len() as u64 - 1;
-    let p_value = ChiSquared::new(df as f64).ok()?.sf(statistic);
-    Some((statistic, df, p_value))
+    /// True when `p_value` is a Monte Carlo estimate.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub monte_carlo: bool,
 }
 
 impl Balance {
-    /// The balance of `first` counts (looked up per candidate).
-    pub fn of(candidates: &[IpAddr], first: impl Fn(&IpAddr) -> u64) -> Balance {
+    /// The balance of `first` counts (looked up per candidate); `monte_carlo`: estimate the
+    /// p-value by Monte Carlo where the chi-square approximation does not hold.
+    pub fn of(candidates: &[IpAddr], first: impl Fn(&IpAddr) -> u64, monte_carlo: bool) -> Balance {
         let counts: Vec<u64> = candidates.iter().map(first).collect();
-        let test = chi_square_uniform(&counts);
+        let test = uniformity(&counts, monte_carlo);
         Balance {
             answers: counts.iter().sum(),
-            chi_square: test.map(|(statistic, _, _)| round(statistic, 3)),
-            degrees_of_freedom: test.map_or(0, |(_, df, _)| df),
-            p_value: test.map(|(_, _, p)| p),
+            chi_square: test.map(|t| round(t.statistic, 3)),
+            degrees_of_freedom: test.map_or(0, |t| t.degrees_of_freedom),
+            p_value: test.and_then(|t| t.p_value),
+            monte_carlo: test.is_some_and(|t| t.monte_carlo),
             first: counts,
         }
-    }
-
-    /// True when the spread is significantly uneven and there were enough answers to say so.
-    pub fn unbalanced(&self, min_answers: u64) -> bool {
-        self.answers >= min_answers.max(5 * self.first.len() as u64)
-            && self.p_value.is_some_and(|p| p < UNBALANCED_P)
     }
 }
 
@@ -126,7 +109,11 @@ pub struct NetmaskOrdering {
     pub eligible_answers: u64,
     /// Of those, answers whose first address was in the client's subnet.
     pub local_first: u64,
-    /// True when local-first is the rule (at least 90%).
+    /// The probability of at least this many local members first if first positions were
+    /// uniform (binomial, at the largest local share any of these clients had).
+    pub p_value: f64,
+    /// True when local-first is the rule (at least 90%, from `min_answers` eligible answers)
+    /// and far beyond chance (`p_value` below the significance level).
     pub detected: bool,
 }
 
@@ -197,9 +184,11 @@ pub fn rotation(
         members.to_vec()
     };
     // Rotation is judged on answers with several addresses, as the servers counted them.
-    let overall = Balance::of(&candidates, |c| {
-        facts.servers.values().filter_map(|s| s.first.get(c)).sum()
-    });
+    let overall = Balance::of(
+        &candidates,
+        |c| facts.servers.values().filter_map(|s| s.first.get(c)).sum(),
+        true,
+    );
     let servers = facts
         .servers
         .iter()
@@ -210,7 +199,7 @@ pub fn rotation(
                 .flatten();
             ServerBalance {
                 server: *server,
-                balance: Balance::of(&candidates, |c| s.first.get(c).copied().unwrap_or(0)),
+                balance: Balance::of(&candidates, |c| s.first.get(c).copied().unwrap_or(0), false),
                 never_rotates: only_first,
             }
         })
@@ -227,8 +216,10 @@ pub fn rotation(
     let mut netmask = NetmaskOrdering {
         eligible_answers: 0,
         local_first: 0,
+        p_value: 1.0,
         detected: false,
     };
+    let mut local_share = 0.0f64;
     for (client, c) in stubs() {
         let (count, first) = subnet_first
             .entry(network_of(client, settings))
@@ -242,6 +233,7 @@ pub fn rotation(
             .filter(|m| same_subnet(m, client, settings))
             .collect();
         if !local.is_empty() && local.len() < candidates.len() {
+            local_share = local_share.max(local.len() as f64 / candidates.len() as f64);
             netmask.eligible_answers += c.multi_answers;
             netmask.local_first += local
                 .iter()
@@ -257,14 +249,16 @@ pub fn rotation(
             }
         }
     }
+    netmask.p_value = binomial_at_least(netmask.local_first, netmask.eligible_answers, local_share);
     netmask.detected = netmask.eligible_answers >= settings.min_answers
-        && netmask.local_first as f64 >= NETMASK_SHARE * netmask.eligible_answers as f64;
+        && netmask.local_first as f64 >= NETMASK_SHARE * netmask.eligible_answers as f64
+        && netmask.p_value < ALPHA;
     let subnets = subnet_first
         .into_iter()
         .map(|(subnet, (clients, first))| SubnetBalance {
             subnet: subnet_text(subnet),
             clients,
-            balance: Balance::of(&candidates, |c| first.get(c).copied().unwrap_or(0)),
+            balance: Balance::of(&candidates, |c| first.get(c).copied().unwrap_or(0), false),
         })
         .collect();
     let never_first = candidates
@@ -297,25 +291,6 @@ fn round(value: f64, places: i32) -> f64 {
 mod tests {
     use super::*;
     use crate::analyze::{ClientFacts, Placement, Placements, ServerFacts};
-
-    #[test]
-    fn chi_square_matches_known_values() {
-        // 3 categories, 60 observations: 30/20/10 against 20 each: statistic 10, df 2,
-        // p = exp(-10/2) for df 2 = 0.006737947.
-        let (statistic, df, p) = chi_square_uniform(&[30, 20, 10]).unwrap();
-        assert!((statistic - 10.0).abs() < 1e-12);
-        assert_eq!(df, 2);
-        assert!((p - 0.006_737_947).abs() < 1e-8, "{p}");
-        // df 1, statistic 3.841458820694124 is the 5% critical value.
-        let (_, _, p) = chi_square_uniform(&[0, 0]).map_or((0.0, 0, 1.0), |t| t);
-        assert_eq!(p, 1.0);
-        let (statistic, _, p) = chi_square_uniform(&[60, 40]).unwrap();
-        assert!((statistic - 4.0).abs() < 1e-12);
-        assert!((p - 0.045_500_263_9).abs() < 1e-8, "{p}");
-        let (_, _, p) = chi_square_uniform(&[25, 25, 25, 25]).unwrap();
-        assert!((p - 1.0).abs() < 1e-12);
-        assert!(chi_square_uniform(&[5]).is_none());
-    }
 
     fn address(last: u8) -> IpAddr {
         IpAddr::from([10, 10, 10, last])
@@ -382,7 +357,7 @@ mod tests {
         assert_eq!(view.servers[0].never_rotates, Some(address(1)));
         assert_eq!(view.never_first, [address(2)]);
         assert_eq!(view.stuck_clients[&address(1)], [stuck]);
-        assert!(view.overall.unbalanced(10));
+        assert!(view.overall.p_value.is_some_and(|p| p < 1e-5));
         assert!(!view.netmask.detected);
         assert_eq!(view.subnets[0].subnet, "172.16.0.0/24");
         // The same client, known as a resolver, is not a stub: no stuck clients, no subnets.

@@ -269,28 +269,38 @@ impl Timeline {
     }
 
     /// Pairs of DNS servers that gave no answer set in common within an interval of
-    /// `bucket_seconds`, with the number of such intervals.
-    pub fn divergence(&self, bucket_seconds: u64) -> BTreeMap<(IpAddr, IpAddr), u64> {
+    /// `bucket_seconds`, with the number of such intervals and of intervals both answered in.
+    pub fn divergence(&self, bucket_seconds: u64) -> BTreeMap<(IpAddr, IpAddr), Divergence> {
         self.regrouped(bucket_seconds * BASE_BUCKET_NS)
             .divergent_servers()
     }
 
     /// Pairs of DNS servers that, in the same bucket, gave no answer set in common, with the
-    /// number of buckets where that happened.
-    pub fn divergent_servers(&self) -> BTreeMap<(IpAddr, IpAddr), u64> {
-        let mut pairs = BTreeMap::new();
+    /// number of buckets where that happened and where both answered.
+    pub fn divergent_servers(&self) -> BTreeMap<(IpAddr, IpAddr), Divergence> {
+        let mut pairs: BTreeMap<(IpAddr, IpAddr), Divergence> = BTreeMap::new();
         for bucket in self.buckets.values() {
             let servers: Vec<_> = bucket.server_sets.iter().collect();
             for (i, (a, a_sets)) in servers.iter().enumerate() {
                 for (b, b_sets) in &servers[i + 1..] {
-                    if a_sets.is_disjoint(b_sets) {
-                        *pairs.entry((**a, **b)).or_default() += 1;
-                    }
+                    let pair = pairs.entry((**a, **b)).or_default();
+                    pair.shared += 1;
+                    pair.intervals += u64::from(a_sets.is_disjoint(b_sets));
                 }
             }
         }
+        pairs.retain(|_, pair| pair.intervals > 0);
         pairs
     }
+}
+
+/// How often two servers disagreed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Divergence {
+    /// Intervals in which they gave no answer set in common.
+    pub intervals: u64,
+    /// Intervals in which both answered.
+    pub shared: u64,
 }
 
 #[cfg(test)]
@@ -390,7 +400,11 @@ mod tests {
         }
         let pairs = timeline.divergent_servers();
         let key = (IpAddr::from([192, 0, 2, 1]), IpAddr::from([192, 0, 2, 2]));
-        assert_eq!(pairs, BTreeMap::from([(key, 1)]));
+        let divergence = Divergence {
+            intervals: 1,
+            shared: 2,
+        };
+        assert_eq!(pairs, BTreeMap::from([(key, divergence)]));
     }
 
     #[test]

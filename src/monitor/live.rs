@@ -2,19 +2,23 @@
 //! over the live source, with an observer that writes events, periodic reports and metrics.
 //! Events cover every finding kind: recorded findings after each batch, derived ones at each
 //! report interval and at the end of a run (they are judged from a snapshot of the analysis).
+//! Each such judgement is a look at data that keeps growing: the k-th tests its statistical
+//! findings at the significance level split over looks (`DerivedSettings::at_look`), so a
+//! healthy pool raises one in a whole run no more often than in one `analyze`; reports and
+//! metrics between looks show what the last look judged.
 //! SIGHUP ends the current run cleanly (its report is written), reloads the expectations,
 //! reopens the events file and starts again on the same open capture.
 
 use super::events::{FindingTracker, NewFinding};
 use super::http::MetricsServer;
 use super::output::EventOutput;
-use crate::analyze::derived::{derived_findings, Finding};
+use crate::analyze::derived::{derived_findings, DerivedFinding, Finding};
 use crate::analyze::{Analysis, Watching};
 use crate::capture::{
     BatchSource, EvidenceWriter, FrameRing, FrameTap, InterfaceHealth, LiveOptions, LiveSource,
 };
 use crate::cli::{Format, MonitorConfig};
-use crate::job::{build_report, run_config, watching_of, write_stdout, CommandError, Status};
+use crate::job::{report_options, run_config, watching_of, write_stdout, CommandError, Status};
 use crate::pipeline::{self, Progress, RunOutcome};
 use crate::pseudonym::Pseudonymizer;
 use crate::report::{self, MonitorCounters, Report};
@@ -77,6 +81,10 @@ struct Observer<'a> {
     started: Instant,
     next_report: Instant,
     next_metrics: Instant,
+    /// Judgements of the derived findings so far in this run.
+    looks: u64,
+    /// The derived findings of the last judgement.
+    judged: Vec<DerivedFinding>,
     reload: bool,
     failure: Option<String>,
 }
@@ -98,13 +106,8 @@ impl Observer<'_> {
     }
 
     fn report(&self, outcome: &RunOutcome) -> Report {
-        build_report(
-            outcome,
-            self.watching,
-            &self.config.input,
-            self.config.top,
-            self.config.insight,
-        )
+        let options = report_options(&self.config.input, self.config.top, self.config.insight);
+        report::build_judged(outcome, self.watching, options, &self.judged)
     }
 
     /// Writes events for `found` (time: the wall clock).
@@ -136,15 +139,16 @@ impl Observer<'_> {
         }
     }
 
-    /// Announces the findings derived from `analysis` (a snapshot) that are new or grew, as of
-    /// `now_ns`: those judged from the whole analysis, and stale answers (worked out on the
-    /// merged facts, with their frames).
-    fn announce_derived(&mut self, analysis: &Analysis, now_ns: u64) {
+    /// Judges the derived findings of `analysis` (a snapshot) as the next look, keeps them for
+    /// the reports until the next look, and announces those that are new or grew, as of
+    /// `now_ns`, with the stale answers (worked out on the merged facts, with their frames).
+    fn judge_derived(&mut self, analysis: &Analysis, now_ns: u64) {
+        self.looks += 1;
         let derived = derived_findings(
             analysis,
             self.watching,
             self.config.top,
-            &self.config.insight,
+            &self.config.insight.at_look(self.looks),
         );
         let stale = self
             .watching
@@ -158,6 +162,7 @@ impl Observer<'_> {
             .tracker
             .observe(derived.iter().map(Finding::Derived).chain(stale), now_ns);
         self.announce(found);
+        self.judged = derived;
     }
 
     /// Copies the latest frame behind `finding` into the evidence files, if kept (a derived
@@ -208,7 +213,7 @@ impl Observer<'_> {
         if report_due || metrics_due {
             let outcome = self.outcome(progress.snapshot());
             if report_due {
-                self.announce_derived(&outcome.analysis, progress.now_ns);
+                self.judge_derived(&outcome.analysis, progress.now_ns);
             }
             let report = self.report(&outcome);
             self.publish_metrics(&report);
@@ -301,6 +306,8 @@ pub fn run(config: &MonitorConfig) -> Result<Status, CommandError> {
             started,
             next_report: started + Duration::from_nanos(config.interval_ns),
             next_metrics: started,
+            looks: 0,
+            judged: Vec::new(),
             reload: false,
             failure: None,
         };
@@ -318,7 +325,7 @@ pub fn run(config: &MonitorConfig) -> Result<Status, CommandError> {
         let recorded = Finding::recorded(&outcome.analysis.findings);
         let found = observer.tracker.observe(recorded, u64::MAX);
         observer.announce(found);
-        observer.announce_derived(&outcome.analysis, u64::MAX);
+        observer.judge_derived(&outcome.analysis, u64::MAX);
         let report = observer.report(&outcome);
         observer.publish_metrics(&report);
         observer.write_report(&report);

@@ -31,6 +31,23 @@ pub struct ReportOptions {
 
 /// Builds the report of `outcome` measured against `watching`.
 pub fn build(outcome: &RunOutcome, watching: &Watching, options: ReportOptions) -> Report {
+    let derived = derived_findings(
+        &outcome.analysis,
+        watching,
+        options.top_names,
+        &options.insight,
+    );
+    build_judged(outcome, watching, options, &derived)
+}
+
+/// Builds the report of `outcome` with `derived`, the findings judged from the analysis as a
+/// whole (the monitor judges them once per report interval, not at every build).
+pub fn build_judged(
+    outcome: &RunOutcome,
+    watching: &Watching,
+    options: ReportOptions,
+    derived: &[DerivedFinding],
+) -> Report {
     let analysis = &outcome.analysis;
     // Frame references index the files, then the interfaces.
     let file_names: Vec<String> = outcome
@@ -52,7 +69,6 @@ pub fn build(outcome: &RunOutcome, watching: &Watching, options: ReportOptions) 
             finding_report(key, occurrences, watching.expectations(), &frames)
         })
         .collect();
-    let derived = derived_findings(analysis, watching, options.top_names, &options.insight);
     findings.extend(derived.iter().map(derived_report));
     let resolvers = analysis.resolvers();
     let context = NameContext {
@@ -343,48 +359,94 @@ pub(super) fn derived_report(finding: &DerivedFinding) -> FindingReport {
         Detail::NetmaskOrdering {
             local_first,
             eligible_answers,
+            p_value,
         } => format!(
-            "{local_first} of {eligible_answers} answers to clients sharing a subnet with a member put that member first: netmask ordering (Windows DNS Server's default), not a failure to rotate"
+            "{local_first} of {eligible_answers} answers to clients sharing a subnet with a member put that member first ({}): netmask ordering (Windows DNS Server's default), not a failure to rotate",
+            p_text(*p_value)
         ),
-        Detail::NotRotating {
-            server,
-            first,
-            answers,
-        } => format!("all {answers} answers with several addresses from {server} put {first} first: it does not rotate, so its clients all try one member"),
+        Detail::NotRotating { fixed, tested } => {
+            let servers: Vec<String> = fixed
+                .iter()
+                .map(|f| format!("{} put {} first in all {} answers ({} after correction)", f.server, f.first, f.answers, p_text(f.p_value)))
+                .collect();
+            format!(
+                "{} of {tested} servers tested do not rotate, so their clients all try one member: {}",
+                fixed.len(),
+                servers.join("; ")
+            )
+        }
         Detail::Unbalanced {
             shares,
             answers,
             chi_square,
             degrees_of_freedom,
             p_value,
+            monte_carlo,
         } => {
             let shares: Vec<String> = shares.iter().map(|(c, n)| format!("{c} {n}")).collect();
+            let method = if *monte_carlo { " (Monte Carlo)" } else { "" };
             format!(
-                "first positions over {answers} answers are not uniform ({}): chi-square {chi_square} with {degrees_of_freedom} degrees of freedom, p = {p_value:.2e}",
-                shares.join(", ")
+                "first positions over {answers} answers are not uniform ({}): chi-square {chi_square} with {degrees_of_freedom} degrees of freedom, {}{method}",
+                shares.join(", "),
+                p_text(*p_value)
             )
         }
-        Detail::MemberNeverFirst { member } => {
-            format!("member {member} appeared in answers but never first, so clients rarely try it")
+        Detail::MemberNeverFirst {
+            members,
+            tested,
+            p_value,
+        } => {
+            let members: Vec<String> = members
+                .iter()
+                .map(|(member, present)| format!("{member} (in {present} answers)"))
+                .collect();
+            format!(
+                "{} of {tested} members tested appeared in answers but never first, so clients rarely try them: {}; {} after correction",
+                members.len(),
+                members.join(", "),
+                p_text(*p_value)
+            )
         }
         Detail::ClientsStuck {
             member,
+            on_member,
             clients,
+            tested,
+            expected,
             min_answers,
+            p_value,
         } => format!(
-            "{clients} clients received {member} first in every answer (at least {min_answers} each)"
+            "{clients} of {tested} clients (with at least {min_answers} answers each) got one member first in every answer, {on_member} of them {member}, where chance gives {expected:.1}; {}",
+            p_text(*p_value)
         ),
         Detail::DivergentServers {
-            servers: [a, b],
-            intervals,
+            pairs,
             bucket_seconds,
-        } => format!("{a} and {b} gave different answer sets in {intervals} intervals of {bucket_seconds} s"),
+        } => {
+            let pairs: Vec<String> = pairs
+                .iter()
+                .map(|([a, b], intervals)| format!("{a} and {b} in {intervals}"))
+                .collect();
+            format!(
+                "servers gave no answer set in common within intervals of {bucket_seconds} s: {}",
+                pairs.join(", ")
+            )
+        }
     };
     let mut report =
         FindingReport::without_frames(finding.key.kind, name, subject.clone(), count, message);
     report.servers.clone_from(&finding.servers);
     report.clients.clone_from(&finding.clients);
     report
+}
+
+/// A p-value for people: two significant digits, and a floor where a double runs out.
+fn p_text(p: f64) -> String {
+    if p < 1e-300 {
+        "p < 1e-300".to_string()
+    } else {
+        format!("p = {p:.1e}")
+    }
 }
 
 fn rcode_counts(counts: &BTreeMap<RcodeClass, u64>) -> BTreeMap<&'static str, u64> {

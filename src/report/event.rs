@@ -79,7 +79,7 @@ pub fn render_event(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analyze::derived::{DerivedFinding, Detail};
+    use crate::analyze::derived::{DerivedFinding, Detail, FixedServer};
     use crate::analyze::{FindingKey, FindingKind, Occurrences};
 
     #[test]
@@ -126,15 +126,19 @@ mod tests {
             key: FindingKey {
                 kind: FindingKind::NotRotating,
                 name: "PersistentChatPool.contoso.com".into(),
-                subject: "192.0.2.53".into(),
+                subject: String::new(),
             },
             count: 12,
             servers: vec![server],
             clients: Vec::new(),
             detail: Detail::NotRotating {
-                server,
-                first,
-                answers: 12,
+                fixed: vec![FixedServer {
+                    server,
+                    first,
+                    answers: 12,
+                    p_value: 1.1e-5,
+                }],
+                tested: 2,
             },
         };
         let facts = EventFacts {
@@ -150,7 +154,7 @@ mod tests {
         assert_eq!(value["servers"][0], "192.0.2.53");
         assert_eq!(
             value["message"],
-            "all 12 answers with several addresses from 192.0.2.53 put 10.10.10.1 first: it does not rotate, so its clients all try one member"
+            "1 of 2 servers tested do not rotate, so their clients all try one member: 192.0.2.53 put 10.10.10.1 first in all 12 answers (p = 1.1e-5 after correction)"
         );
         assert!(value.get("evidence").is_none());
     }

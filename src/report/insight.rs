@@ -152,9 +152,9 @@ pub fn insight(
         .timeline
         .divergence(timeline.bucket_seconds)
         .into_iter()
-        .map(|((a, b), intervals)| DivergenceReport {
+        .map(|((a, b), divergence)| DivergenceReport {
             servers: [a, b],
-            intervals,
+            intervals: divergence.intervals,
         })
         .collect();
     let connections = facts

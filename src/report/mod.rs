@@ -15,7 +15,7 @@ mod state;
 mod table;
 mod text;
 
-pub use build::{build, ReportOptions};
+pub use build::{build, build_judged, ReportOptions};
 pub use event::{render_event, EventFacts};
 pub use expectations::expectations_toml;
 pub use html::render_html;
