@@ -159,3 +159,19 @@ fn fresh_rotation_sample_gives_the_committed_findings() {
         .iter()
         .any(|f| f.1 == "not_rotating" && f.3 == "127.0.0.54"));
 }
+
+#[test]
+fn fresh_evidence_samples_give_the_committed_findings() {
+    if !have(&["named", "dig", "tcpdump", "ip"]) {
+        return;
+    }
+    let dir = rerun("samples/make-evidence-samples.sh");
+    for name in ["silent-server.pcap", "other-port.pcap", "cname.pcap"] {
+        let committed = findings_of(&sample(name), CONTOSO);
+        assert_eq!(
+            findings_of(&dir.path().join(name), CONTOSO),
+            committed,
+            "{name}"
+        );
+    }
+}

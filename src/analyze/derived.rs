@@ -10,6 +10,7 @@
 
 use super::occurrences::MAX_NAMED_PEERS;
 use super::rotation::{rotation, RotationSettings};
+use super::silent_servers::{silent_servers, SilentServer};
 use super::{Analysis, FindingKey, FindingKind, NameFacts, Occurrences, Watching};
 use crate::expect::{normalize, Expectations, ExpectedName};
 use std::collections::{BTreeMap, BTreeSet};
@@ -89,6 +90,8 @@ pub enum Detail {
         /// The interval width in seconds.
         bucket_seconds: u64,
     },
+    /// A DNS server that answered none of its queries.
+    SilentServer(SilentServer),
 }
 
 impl Detail {
@@ -103,6 +106,8 @@ impl Detail {
             Detail::MemberNeverFirst { .. } => FindingKind::MemberNeverFirst,
             Detail::ClientsStuck { .. } => FindingKind::ClientsStuck,
             Detail::DivergentServers { .. } => FindingKind::DivergentServers,
+            Detail::SilentServer(silent) if silent.timed_out => FindingKind::ServerNotAnswering,
+            Detail::SilentServer(_) => FindingKind::ServerSilentAtEnd,
         }
     }
 }
@@ -123,7 +128,7 @@ pub struct DerivedFinding {
 }
 
 impl DerivedFinding {
-    fn new(name: &str, subject: String, count: u64, detail: Detail) -> Self {
+    pub(super) fn new(name: &str, subject: String, count: u64, detail: Detail) -> Self {
         DerivedFinding {
             key: FindingKey {
                 kind: detail.kind(),
@@ -280,6 +285,11 @@ pub fn derived_findings(
             }
         }
     }
+    findings.extend(
+        silent_servers(analysis)
+            .into_iter()
+            .map(SilentServer::finding),
+    );
     findings
 }
 

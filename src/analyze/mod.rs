@@ -19,6 +19,7 @@ mod pairs;
 mod placements;
 pub mod rotation;
 mod set_map;
+pub mod silent_servers;
 pub mod timeline;
 mod truncation;
 
@@ -30,7 +31,7 @@ pub use names::{
     AnswerSet, ClientFacts, NameFacts, Placement, Placements, RcodeClass, ServerFacts,
     MAX_ALIASES_PER_NAME, MAX_ANSWER_SETS_PER_NAME, MAX_CLIENTS_PER_NAME, MAX_SERVERS_PER_NAME,
 };
-pub use occurrences::{Event, FrameRef, Occurrences, Peers};
+pub use occurrences::{Event, FrameRef, Occurrences, Peers, MAX_NAMED_PEERS};
 pub use pairing::{PairingCounters, PairingSettings, Status, Transaction, WatchedName};
 pub use set_map::SetMap;
 pub use truncation::{TruncatedAnswer, TruncationCounters};
@@ -38,6 +39,7 @@ pub use truncation::{TruncatedAnswer, TruncationCounters};
 use crate::decode::{ConnectionAttempt, DnsMessage, ReassemblyCounters, Skip, SkipCounts};
 use crate::expect::Expectations;
 use connections::RecentAnswers;
+use silent_servers::ServerTallies;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -104,6 +106,9 @@ pub struct Analysis {
     /// Findings with their occurrences.
     #[serde(with = "pairs")]
     pub findings: BTreeMap<FindingKey, Occurrences>,
+    /// Per DNS server: queries answered, timed out and pending at the end.
+    #[serde(default)]
+    pub servers: ServerTallies,
 }
 
 impl TrafficCounters {
@@ -433,8 +438,10 @@ impl Analysis {
             traffic,
             names,
             findings,
+            servers,
         } = other;
         self.traffic.merge(traffic);
+        self.servers.merge(servers);
         for (key, facts) in names {
             self.names.entry(key).or_default().merge(facts);
         }
@@ -528,6 +535,8 @@ pub struct Analyzer<'w> {
     retired: Retired,
     /// Findings about an address since the last batch's end, folded into the analysis then.
     gathered: AddressFindings,
+    /// The capture's end, once it ended (how long queries still pending had waited).
+    capture_end_ns: Option<u64>,
 }
 
 impl<'w> Analyzer<'w> {
@@ -546,6 +555,7 @@ impl<'w> Analyzer<'w> {
             recent_answers: RecentAnswers::default(),
             retired: Retired::default(),
             gathered: AddressFindings::default(),
+            capture_end_ns: None,
         }
     }
 
@@ -668,8 +678,12 @@ impl<'w> Analyzer<'w> {
         }
         let (analysis, watching) = (&mut self.analysis, self.watching);
         let (gathered, retired) = (&mut self.gathered, &mut self.retired);
+        let capture_end_ns = self.capture_end_ns;
         self.pairing.visit_closed(|transaction| {
             analysis.record_transaction(transaction, watching, gathered);
+            analysis
+                .servers
+                .record_transaction(transaction, capture_end_ns);
             sink(transaction);
             // The watched name's reference counts are the analysis's: released here with
             // the rest of what this thread made.
@@ -708,6 +722,7 @@ impl<'w> Analyzer<'w> {
         reassembly: ReassemblyCounters,
     ) -> Analysis {
         self.analysis.traffic.reassembly = reassembly;
+        self.capture_end_ns = Some(end_ns);
         self.pairing.finish(end_ns);
         self.flush(sink);
         self.analysis.traffic.pairing = self.pairing.counters;

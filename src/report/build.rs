@@ -6,6 +6,8 @@ use super::*;
 use crate::analyze::derived::{
     derived_findings, members_never_seen, DerivedFinding, DerivedSettings, Detail,
 };
+use crate::analyze::silent_servers::SilentServer;
+use crate::analyze::MAX_NAMED_PEERS;
 use crate::analyze::{
     Analysis, FindingKey, FrameRef, LatencyHistogram, NameFacts, Occurrences, PairingSettings,
     Placements, RcodeClass, Watching,
@@ -305,7 +307,9 @@ pub(super) fn finding_report(
         | FindingKind::NetmaskOrdering
         | FindingKind::DivergentServers
         | FindingKind::MemberNeverSeen
-        | FindingKind::NameNotSeen => String::new(),
+        | FindingKind::NameNotSeen
+        | FindingKind::ServerNotAnswering
+        | FindingKind::ServerSilentAtEnd => String::new(),
     };
     FindingReport {
         severity: key.kind.severity(),
@@ -369,12 +373,40 @@ pub(super) fn derived_report(finding: &DerivedFinding) -> FindingReport {
             intervals,
             bucket_seconds,
         } => format!("{a} and {b} gave different answer sets in {intervals} intervals of {bucket_seconds} s"),
+        Detail::SilentServer(silent) => silent_server_message(silent),
     };
     let mut report =
         FindingReport::without_frames(finding.key.kind, name, subject.clone(), count, message);
     report.servers.clone_from(&finding.servers);
     report.clients.clone_from(&finding.clients);
     report
+}
+
+/// Words a server that answered none of its queries.
+fn silent_server_message(silent: &SilentServer) -> String {
+    let SilentServer {
+        server,
+        queries,
+        clients,
+        timed_out,
+        longest_pending_wait_ns,
+        pending_threshold_ns,
+    } = silent;
+    let clients = match clients.len() {
+        1 => "1 client".to_string(),
+        n if n >= MAX_NAMED_PEERS => format!("{n} or more clients"),
+        n => format!("{n} clients"),
+    };
+    let milliseconds = |ns: &u64| *ns as f64 / 1e6;
+    if *timed_out {
+        format!("{server} answered none of {queries} queries from {clients}; some waited longer than the query timeout: is it down or unreachable?")
+    } else {
+        format!(
+            "{server} answered none of {queries} queries from {clients}; when the capture ended the oldest had waited {:.1} ms, more than {:.1} ms (10 times the 99th percentile latency of the servers that answered, at least 20 ms)",
+            milliseconds(longest_pending_wait_ns),
+            milliseconds(pending_threshold_ns)
+        )
+    }
 }
 
 fn rcode_counts(counts: &BTreeMap<RcodeClass, u64>) -> BTreeMap<&'static str, u64> {
