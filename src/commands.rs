@@ -157,6 +157,9 @@ fn run_expect(config: &ExpectConfig) -> Result<Status, CommandError> {
     );
     let sources: Vec<String> = outcome.files.iter().map(|f| f.name.clone()).collect();
     write_stdout(&crate::report::expectations_toml(&report, &sources))?;
+    if let Some(warning) = crate::report::failed_lookups_warning(&report) {
+        eprintln!("pcdns: warning: {warning}");
+    }
     report_read_errors(&outcome);
     Ok(if outcome.errors.is_empty() {
         Status::Clean

@@ -221,6 +221,51 @@ fn expect_from_a_healthy_capture_writes_expectations_that_pass_on_it() {
     );
 }
 
+/// Writes `pcdns expect --from CAPTURE` to a file and analyses CAPTURE with it: the file's
+/// text, the stderr of `expect`, and the findings.
+fn expect_then_analyse(capture: &str) -> (String, String, Vec<Value>) {
+    let output = pcdns(&["expect", "--from", capture]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &text).unwrap();
+    let path = file.path().to_str().unwrap();
+    let report = json(&pcdns(&[
+        "analyze", capture, "--expect", path, "-f", "json",
+    ]));
+    let findings = report["findings"].as_array().unwrap().clone();
+    (text, stderr(&output), findings)
+}
+
+#[test]
+fn expectations_written_from_a_known_good_capture_raise_no_finding_on_it() {
+    // samples/cname.pcap: clients reach the pool through chat.contoso.com CNAME the pool.
+    for capture in [HEALTHY, "samples/cname.pcap"] {
+        let (text, warnings, findings) = expect_then_analyse(capture);
+        assert!(findings.is_empty(), "{capture}: {findings:#?}\n{text}");
+        assert_eq!(warnings, "", "{capture}");
+    }
+    let (text, _, _) = expect_then_analyse("samples/cname.pcap");
+    let pool = "[[pool]]\nname = \"PersistentChatPool.contoso.com\"\n\
+                members = [\"10.10.10.1\", \"10.10.10.2\"]\naliases = [\"chat.contoso.com\"]\n";
+    assert!(text.contains(pool), "{text}");
+    assert!(!text.contains("name = \"chat.contoso.com\""), "{text}");
+}
+
+#[test]
+fn expect_from_a_capture_with_failures_warns_and_lists_them_as_comments() {
+    let (text, warnings, _) = expect_then_analyse(BROKEN);
+    assert!(
+        warnings.contains("warning: the capture holds failed lookups (PersistentChatServer02.contoso.com: NXDOMAIN 3)"),
+        "{warnings}"
+    );
+    assert!(
+        text.contains("\n#   PersistentChatServer02.contoso.com: NXDOMAIN 3\n"),
+        "{text}"
+    );
+    assert!(!text.contains("name = \"PersistentChatServer02"), "{text}");
+}
+
 #[test]
 fn one_thread_and_four_threads_give_the_same_bytes() {
     let run = |threads: &str| {

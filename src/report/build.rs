@@ -574,6 +574,7 @@ fn name_report(
         clients,
         servers,
         aliases: facts.aliases.clone(),
+        cname_targets: facts.cname_targets.clone(),
         untracked,
         insight: (facts.responses > 0).then(|| {
             let members = entry.map_or(&[][..], |e| e.members.as_slice());
