@@ -7,7 +7,7 @@ use crate::analyze::{Severity, Watching};
 use crate::cli::{
     AnalyzeConfig, ColourChoice, Config, ExpectConfig, Format, InputConfig, LogConfig, MergeConfig,
 };
-use crate::decode::WatchList;
+use crate::decode::{DecodeConfig, WatchList};
 use crate::job::{
     build_report, quiet_on_broken_pipe, render_plain, run_config, watching_of, write_stdout,
 };
@@ -76,7 +76,8 @@ fn report_read_errors(outcome: &RunOutcome) {
 fn run_analyze(config: &AnalyzeConfig) -> Result<Status, CommandError> {
     let (watching, watch) = watching_of(config.expect.as_deref(), false)?;
     let watch = watch.dropping_answer_records();
-    let (outcome, watching) = run_pipeline(&config.input, watching, watch, None);
+    let (mut outcome, watching) = run_pipeline(&config.input, watching, watch.clone(), None);
+    look_for_dns_on_other_ports(&mut outcome, &watching, &config.input, watch);
     let report = build_report(
         &outcome,
         &watching,
@@ -128,6 +129,27 @@ fn run_analyze(config: &AnalyzeConfig) -> Result<Status, CommandError> {
         !outcome.errors.is_empty(),
         config.fail_on,
     ))
+}
+
+/// With expectations and not one watched response, reads the files again for responses about
+/// watched names on UDP ports not taken as DNS (what `--dns-port` would add); only then, so a
+/// run that found evidence pays nothing.
+fn look_for_dns_on_other_ports(
+    outcome: &mut RunOutcome,
+    watching: &Watching,
+    input: &InputConfig,
+    watch: WatchList,
+) {
+    if watching.expectations().is_none() || outcome.analysis.traffic.watched_responses > 0 {
+        return;
+    }
+    let decode = DecodeConfig {
+        dns_ports: input.dns_ports.clone(),
+        watch,
+        connection_targets: Vec::new(),
+    };
+    outcome.analysis.traffic.other_port_responses =
+        pipeline::watched_responses_on_other_ports(&input.inputs, &decode);
 }
 
 fn status_of(report: &Report, read_failed: bool, fail_on: Option<Severity>) -> Status {

@@ -8,6 +8,7 @@
 //! monitor interval needs them, never per packet. Nothing here is state and nothing here is
 //! worded: the report words each finding from its [`Detail`].
 
+use super::empty_evidence::{no_evidence_finding, NoEvidence};
 use super::occurrences::MAX_NAMED_PEERS;
 use super::rotation::{rotation, RotationSettings};
 use super::silent_servers::{silent_servers, SilentServer};
@@ -92,6 +93,8 @@ pub enum Detail {
     },
     /// A DNS server that answered none of its queries.
     SilentServer(SilentServer),
+    /// Expectations, but no response about any watched name.
+    NoEvidence(NoEvidence),
 }
 
 impl Detail {
@@ -108,6 +111,7 @@ impl Detail {
             Detail::DivergentServers { .. } => FindingKind::DivergentServers,
             Detail::SilentServer(silent) if silent.timed_out => FindingKind::ServerNotAnswering,
             Detail::SilentServer(_) => FindingKind::ServerSilentAtEnd,
+            Detail::NoEvidence(_) => FindingKind::NoWatchedResponses,
         }
     }
 }
@@ -290,6 +294,7 @@ pub fn derived_findings(
             .into_iter()
             .map(SilentServer::finding),
     );
+    findings.extend(no_evidence_finding(analysis, watching));
     findings
 }
 

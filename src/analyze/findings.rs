@@ -87,6 +87,8 @@ pub enum FindingKind {
     /// A DNS server that answered none of its queries, which were still waiting, far longer
     /// than the other servers take, when the capture ended.
     ServerSilentAtEnd,
+    /// Expectations were given but the capture holds no response about any watched name.
+    NoWatchedResponses,
 }
 
 impl FindingKind {
@@ -100,7 +102,7 @@ impl FindingKind {
             OtherRcode | MissingMember | Nodata | TtlAboveMax | MemberNeverSeen
             | UnsolicitedResponse | ConflictingAnswers | TruncatedNotRetried | StaleAnswer
             | NearMiss | NotRotating | Unbalanced | MemberNeverFirst | ClientsStuck
-            | DivergentServers | ServerNotAnswering => Severity::Warning,
+            | DivergentServers | ServerNotAnswering | NoWatchedResponses => Severity::Warning,
             NameNotSeen | NetmaskOrdering | ServerSilentAtEnd => Severity::Info,
         }
     }
@@ -134,6 +136,7 @@ impl FindingKind {
             NameNotSeen => "no responses",
             ServerNotAnswering => "server answers nothing",
             ServerSilentAtEnd => "server silent at capture end",
+            NoWatchedResponses => "no watched response",
         }
     }
 }

@@ -10,6 +10,7 @@ mod client_map;
 mod client_table;
 pub mod connections;
 pub mod derived;
+pub mod empty_evidence;
 mod findings;
 mod latency;
 mod names;
@@ -94,6 +95,10 @@ pub struct TrafficCounters {
     pub first_ts_ns: Option<u64>,
     /// Latest capture timestamp (ns).
     pub last_ts_ns: Option<u64>,
+    /// Responses about watched names on UDP ports not taken as DNS, per server port: looked
+    /// for (a second read of the files) only when no watched response was found.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub other_port_responses: BTreeMap<u16, u64>,
 }
 
 /// Everything learned from the capture. Per shard or per run; merges exactly.
@@ -135,7 +140,11 @@ impl TrafficCounters {
             truncation,
             first_ts_ns,
             last_ts_ns,
+            other_port_responses,
         } = other;
+        for (port, count) in other_port_responses {
+            *self.other_port_responses.entry(port).or_insert(0) += count;
+        }
         self.packets += packets;
         self.dns_messages += dns_messages;
         self.responses += responses;

@@ -379,6 +379,36 @@ fn decode_layers(
     }
 }
 
+/// The server port of a response about a watched name that `frame` carries in a UDP datagram
+/// on a port that is not one of `config`'s DNS ports (what `--dns-port` would add); None for
+/// anything else. A second look at a capture that showed no watched response: not on the path
+/// of a normal decode.
+pub fn watched_response_port(meta: &FrameMeta, bytes: &[u8], config: &DecodeConfig) -> Option<u16> {
+    let ip_bytes = link::ip_packet(meta.link_type, bytes).ok()?;
+    let datagram = ip::udp_on_any_port(ip_bytes)?;
+    let (source_port, destination_port) = (datagram.source.port(), datagram.destination.port());
+    if config.dns_ports.contains(&source_port) || config.dns_ports.contains(&destination_port) {
+        return None;
+    }
+    let frame = FrameContext {
+        ts_ns: meta.ts_ns,
+        file_index: meta.file_index,
+        frame_number: meta.frame_number,
+    };
+    let decoded = dns::decode_message(
+        datagram.payload,
+        datagram.payload_truncated,
+        &config.watch,
+        frame,
+        (datagram.source, datagram.destination),
+        Transport::Udp,
+    );
+    match decoded {
+        Ok(Decoded::Watched(message)) if message.flags.response => Some(source_port),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

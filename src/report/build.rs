@@ -6,6 +6,7 @@ use super::*;
 use crate::analyze::derived::{
     derived_findings, members_never_seen, DerivedFinding, DerivedSettings, Detail,
 };
+use crate::analyze::empty_evidence::NoEvidence;
 use crate::analyze::silent_servers::SilentServer;
 use crate::analyze::MAX_NAMED_PEERS;
 use crate::analyze::{
@@ -309,7 +310,8 @@ pub(super) fn finding_report(
         | FindingKind::MemberNeverSeen
         | FindingKind::NameNotSeen
         | FindingKind::ServerNotAnswering
-        | FindingKind::ServerSilentAtEnd => String::new(),
+        | FindingKind::ServerSilentAtEnd
+        | FindingKind::NoWatchedResponses => String::new(),
     };
     FindingReport {
         severity: key.kind.severity(),
@@ -374,12 +376,41 @@ pub(super) fn derived_report(finding: &DerivedFinding) -> FindingReport {
             bucket_seconds,
         } => format!("{a} and {b} gave different answer sets in {intervals} intervals of {bucket_seconds} s"),
         Detail::SilentServer(silent) => silent_server_message(silent),
+        Detail::NoEvidence(evidence) => no_evidence_message(evidence),
     };
     let mut report =
         FindingReport::without_frames(finding.key.kind, name, subject.clone(), count, message);
     report.servers.clone_from(&finding.servers);
     report.clients.clone_from(&finding.clients);
     report
+}
+
+/// Words a capture without a single watched response.
+fn no_evidence_message(evidence: &NoEvidence) -> String {
+    let NoEvidence {
+        packets,
+        dns_messages,
+        other_ports,
+    } = evidence;
+    let mut message = format!(
+        "not one response about a watched name in {packets} packets ({dns_messages} DNS messages on the DNS ports), so nothing was checked: wrong interface, capture filter or port?"
+    );
+    if !other_ports.is_empty() {
+        let ports: Vec<String> = other_ports
+            .iter()
+            .map(|(port, count)| format!("{count} on UDP port {port}"))
+            .collect();
+        let options: Vec<String> = other_ports
+            .iter()
+            .map(|(port, _)| format!("--dns-port {port}"))
+            .collect();
+        message.push_str(&format!(
+            " Responses about watched names were found on other ports ({}): rerun with {}",
+            ports.join(", "),
+            options.join(" ")
+        ));
+    }
+    message
 }
 
 /// Words a server that answered none of its queries.
