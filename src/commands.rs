@@ -2,6 +2,7 @@
 //! standard output and decides the exit status. An edge: the I/O that is not capture lives here.
 
 use crate::analyze::derived::DerivedSettings;
+use crate::analyze::empty_evidence::lacks_evidence;
 use crate::analyze::Transaction;
 use crate::analyze::{Severity, Watching};
 use crate::cli::{
@@ -140,7 +141,7 @@ fn look_for_dns_on_other_ports(
     input: &InputConfig,
     watch: WatchList,
 ) {
-    if watching.expectations().is_none() || outcome.analysis.traffic.watched_responses > 0 {
+    if !lacks_evidence(&outcome.analysis, watching) {
         return;
     }
     let decode = DecodeConfig {

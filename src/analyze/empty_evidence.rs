@@ -17,12 +17,17 @@ pub struct NoEvidence {
     pub other_ports: Vec<(u16, u64)>,
 }
 
-/// The finding when `watching` has expectations and `analysis` holds no watched response.
+/// True when `watching` has expectations and `analysis` holds no response about a watched name.
+pub fn lacks_evidence(analysis: &Analysis, watching: &Watching) -> bool {
+    watching.expectations().is_some() && analysis.names.values().all(|f| f.responses == 0)
+}
+
+/// The finding when `analysis` lacks evidence (see [`lacks_evidence`]).
 pub fn no_evidence_finding(analysis: &Analysis, watching: &Watching) -> Option<DerivedFinding> {
-    let traffic = &analysis.traffic;
-    if watching.expectations().is_none() || traffic.watched_responses > 0 {
+    if !lacks_evidence(analysis, watching) {
         return None;
     }
+    let traffic = &analysis.traffic;
     let mut other_ports: Vec<(u16, u64)> = traffic
         .other_port_responses
         .iter()
@@ -59,7 +64,9 @@ mod tests {
         };
         assert_eq!(evidence.other_ports, vec![(5300, 4), (5353, 1)]);
         assert!(no_evidence_finding(&analysis, &Watching::Discovery).is_none());
-        analysis.traffic.watched_responses = 1;
+        let mut facts = crate::analyze::NameFacts::named("a.example".into());
+        facts.responses = 1;
+        analysis.names.insert("a.example".into(), facts);
         assert!(no_evidence_finding(&analysis, &watching()).is_none());
     }
 }
