@@ -2,12 +2,13 @@
 //! standard output and decides the exit status. An edge: the I/O that is not capture lives here.
 
 use crate::analyze::derived::DerivedSettings;
+use crate::analyze::empty_evidence::lacks_evidence;
 use crate::analyze::Transaction;
 use crate::analyze::{Severity, Watching};
 use crate::cli::{
     AnalyzeConfig, ColourChoice, Config, ExpectConfig, Format, InputConfig, LogConfig, MergeConfig,
 };
-use crate::decode::WatchList;
+use crate::decode::{DecodeConfig, WatchList};
 use crate::job::{
     build_report, quiet_on_broken_pipe, render_plain, run_config, watching_of, write_stdout,
 };
@@ -76,7 +77,8 @@ fn report_read_errors(outcome: &RunOutcome) {
 fn run_analyze(config: &AnalyzeConfig) -> Result<Status, CommandError> {
     let (watching, watch) = watching_of(config.expect.as_deref(), false)?;
     let watch = watch.dropping_answer_records();
-    let (outcome, watching) = run_pipeline(&config.input, watching, watch, None);
+    let (mut outcome, watching) = run_pipeline(&config.input, watching, watch.clone(), None);
+    look_for_dns_on_other_ports(&mut outcome, &watching, &config.input, watch);
     let report = build_report(
         &outcome,
         &watching,
@@ -130,6 +132,27 @@ fn run_analyze(config: &AnalyzeConfig) -> Result<Status, CommandError> {
     ))
 }
 
+/// With expectations and not one watched response, reads the files again for responses about
+/// watched names on UDP ports not taken as DNS (what `--dns-port` would add); only then, so a
+/// run that found evidence pays nothing.
+fn look_for_dns_on_other_ports(
+    outcome: &mut RunOutcome,
+    watching: &Watching,
+    input: &InputConfig,
+    watch: WatchList,
+) {
+    if !lacks_evidence(&outcome.analysis, watching) {
+        return;
+    }
+    let decode = DecodeConfig {
+        dns_ports: input.dns_ports.clone(),
+        watch,
+        connection_targets: Vec::new(),
+    };
+    outcome.analysis.traffic.other_port_responses =
+        pipeline::watched_responses_on_other_ports(&input.inputs, &decode);
+}
+
 fn status_of(report: &Report, read_failed: bool, fail_on: Option<Severity>) -> Status {
     if read_failed {
         return Status::InputError;
@@ -157,6 +180,9 @@ fn run_expect(config: &ExpectConfig) -> Result<Status, CommandError> {
     );
     let sources: Vec<String> = outcome.files.iter().map(|f| f.name.clone()).collect();
     write_stdout(&crate::report::expectations_toml(&report, &sources))?;
+    if let Some(warning) = crate::report::failed_lookups_warning(&report) {
+        eprintln!("pcdns: warning: {warning}");
+    }
     report_read_errors(&outcome);
     Ok(if outcome.errors.is_empty() {
         Status::Clean

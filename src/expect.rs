@@ -34,6 +34,8 @@ pub struct ExpectedName {
     pub standby: Vec<IpAddr>,
     /// Largest acceptable TTL, if any.
     pub max_ttl: Option<u32>,
+    /// Names that lead here through a CNAME (as written): their answers count for this name.
+    pub aliases: Vec<String>,
     /// Line of the entry in the expectations file.
     pub line: usize,
     /// The normalized name (lowercase, no trailing dot), shared cheaply with the analysis.
@@ -74,6 +76,13 @@ impl Expectations {
     /// The entry for `name` (any case, trailing dot ignored).
     pub fn find(&self, name: &str) -> Option<usize> {
         self.index.get(&normalize(name)).copied()
+    }
+
+    /// Every name to watch, as written: each entry's name, then its aliases.
+    pub fn watched_names(&self) -> impl Iterator<Item = &str> {
+        self.names.iter().flat_map(|entry| {
+            std::iter::once(entry.name.as_str()).chain(entry.aliases.iter().map(String::as_str))
+        })
     }
 
     /// Every member and standby address of every watched name, sorted, once each.
@@ -147,6 +156,8 @@ struct ServerShape {
     name: Spanned<String>,
     address: Spanned<String>,
     max_ttl: Option<u32>,
+    #[serde(default)]
+    aliases: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -157,6 +168,8 @@ struct PoolShape {
     #[serde(default)]
     standby: Vec<Spanned<String>>,
     max_ttl: Option<u32>,
+    #[serde(default)]
+    aliases: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -165,6 +178,8 @@ struct HostShape {
     name: Spanned<String>,
     addresses: Vec<Spanned<String>>,
     max_ttl: Option<u32>,
+    #[serde(default)]
+    aliases: Vec<Spanned<String>>,
 }
 
 /// Reads and validates an expectations file.
@@ -209,6 +224,7 @@ pub fn parse(file: &str, text: &str) -> Result<Expectations, ExpectError> {
             Vec::new(),
             server.max_ttl,
             line,
+            builder.aliases(&server.aliases)?,
         ));
     }
     for pool in &shape.pool {
@@ -231,7 +247,16 @@ pub fn parse(file: &str, text: &str) -> Result<Expectations, ExpectError> {
                 format!("{} is listed both as a member and as standby", both.1),
             ));
         }
-        entries.push((name, EntryKind::Pool, members, standby, pool.max_ttl, line));
+        let aliases = builder.aliases(&pool.aliases)?;
+        entries.push((
+            name,
+            EntryKind::Pool,
+            members,
+            standby,
+            pool.max_ttl,
+            line,
+            aliases,
+        ));
     }
     for host in &shape.host {
         let line = builder.line_of(host.span().start);
@@ -250,11 +275,14 @@ pub fn parse(file: &str, text: &str) -> Result<Expectations, ExpectError> {
             Vec::new(),
             host.max_ttl,
             line,
+            builder.aliases(&host.aliases)?,
         ));
     }
     entries.sort_by_key(|entry| entry.5);
-    for (name, kind, members, standby, max_ttl, line) in entries {
+    let mut aliases = Vec::new();
+    for (name, kind, members, standby, max_ttl, line, entry_aliases) in entries {
         let key = normalize(&name);
+        aliases.extend(entry_aliases.into_iter().map(|alias| (key.clone(), alias)));
         if let Some(&existing) = expectations.index.get(&key) {
             let earlier = &mut expectations.names[existing];
             // A single-server pool: the pool FQDN is the server FQDN, valid when the addresses agree.
@@ -286,10 +314,26 @@ pub fn parse(file: &str, text: &str) -> Result<Expectations, ExpectError> {
             members,
             standby,
             max_ttl,
+            aliases: Vec::new(),
             line,
             key,
             label,
         });
+    }
+    for (target, (alias, line)) in aliases {
+        let index = expectations.index[&target];
+        if let Some(&taken) = expectations.index.get(&normalize(&alias)) {
+            let other = &expectations.names[taken];
+            return Err(builder.error_at_line(
+                line,
+                format!(
+                    "alias \"{alias}\" is already watched for \"{}\" (line {})",
+                    other.name, other.line
+                ),
+            ));
+        }
+        expectations.index.insert(normalize(&alias), index);
+        expectations.names[index].aliases.push(alias);
     }
     if expectations.names.is_empty() {
         return Err(builder.error_at_line(
@@ -351,6 +395,14 @@ impl Builder<'_> {
             addresses.push(address);
         }
         Ok(addresses)
+    }
+
+    /// The aliases of an entry, each with its line.
+    fn aliases(&self, texts: &[Spanned<String>]) -> Result<Vec<(String, usize)>, ExpectError> {
+        texts
+            .iter()
+            .map(|text| Ok((self.name(text)?, self.line_of(text.span().start))))
+            .collect()
     }
 
     fn name(&self, text: &Spanned<String>) -> Result<String, ExpectError> {
@@ -471,6 +523,25 @@ max_ttl = 3600
         assert_eq!(
             error_of(both),
             "x.toml:4: 10.0.0.1 is listed both as a member and as standby"
+        );
+    }
+
+    #[test]
+    fn aliases_lead_to_their_entry_and_may_not_be_watched_twice() {
+        let text = "[[pool]]\nname = \"Pool.contoso.com\"\nmembers = [\"10.0.0.1\"]\n\
+                    aliases = [\"Chat.contoso.com.\"]\n";
+        let expectations = parse("t.toml", text).unwrap();
+        assert_eq!(expectations.find("chat.CONTOSO.com"), Some(0));
+        assert_eq!(expectations.names[0].aliases, vec!["Chat.contoso.com"]);
+        assert_eq!(
+            expectations.watched_names().collect::<Vec<_>>(),
+            vec!["Pool.contoso.com", "Chat.contoso.com"]
+        );
+        let twice =
+            format!("{text}[[server]]\nname = \"chat.contoso.com\"\naddress = \"10.0.0.1\"\n");
+        assert_eq!(
+            error_of(&twice),
+            "x.toml:4: alias \"Chat.contoso.com\" is already watched for \"chat.contoso.com\" (line 5)"
         );
     }
 }

@@ -136,7 +136,7 @@ pub fn watching_of(
             let watch = if every_name {
                 WatchList::everything()
             } else {
-                WatchList::names(expectations.names.iter().map(|n| n.name.as_str()))
+                WatchList::names(expectations.watched_names())
             };
             (Watching::Expectations(expectations), watch)
         }

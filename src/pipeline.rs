@@ -33,8 +33,10 @@ use smallvec::SmallVec;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+mod port_probe;
 mod segmented;
 pub mod shards;
+pub use port_probe::watched_responses_on_other_ports;
 pub use segmented::SEGMENT_BYTES;
 
 /// Frames per batch: large enough that channel costs vanish, small enough to stay in cache.

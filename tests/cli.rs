@@ -221,6 +221,110 @@ fn expect_from_a_healthy_capture_writes_expectations_that_pass_on_it() {
     );
 }
 
+/// Writes `pcdns expect --from CAPTURE` to a file and analyses CAPTURE with it: the file's
+/// text, the stderr of `expect`, and the findings.
+fn expect_then_analyse(capture: &str) -> (String, String, Vec<Value>) {
+    let output = pcdns(&["expect", "--from", capture]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &text).unwrap();
+    let path = file.path().to_str().unwrap();
+    let report = json(&pcdns(&[
+        "analyze", capture, "--expect", path, "-f", "json",
+    ]));
+    let findings = report["findings"].as_array().unwrap().clone();
+    (text, stderr(&output), findings)
+}
+
+#[test]
+fn expectations_written_from_a_known_good_capture_raise_no_finding_on_it() {
+    // samples/cname.pcap: clients reach the pool through chat.contoso.com CNAME the pool.
+    for capture in [HEALTHY, "samples/cname.pcap"] {
+        let (text, warnings, findings) = expect_then_analyse(capture);
+        assert!(findings.is_empty(), "{capture}: {findings:#?}\n{text}");
+        assert_eq!(warnings, "", "{capture}");
+    }
+    let (text, _, _) = expect_then_analyse("samples/cname.pcap");
+    let pool = "[[pool]]\nname = \"PersistentChatPool.contoso.com\"\n\
+                members = [\"10.10.10.1\", \"10.10.10.2\"]\naliases = [\"chat.contoso.com\"]\n";
+    assert!(text.contains(pool), "{text}");
+    assert!(!text.contains("name = \"chat.contoso.com\""), "{text}");
+}
+
+#[test]
+fn expect_from_a_capture_with_failures_warns_and_lists_them_as_comments() {
+    let (text, warnings, _) = expect_then_analyse(BROKEN);
+    assert!(
+        warnings.contains("warning: the capture holds failed lookups (PersistentChatServer02.contoso.com: NXDOMAIN 3)"),
+        "{warnings}"
+    );
+    assert!(
+        text.contains("\n#   PersistentChatServer02.contoso.com: NXDOMAIN 3\n"),
+        "{text}"
+    );
+    assert!(!text.contains("name = \"PersistentChatServer02"), "{text}");
+}
+
+#[test]
+fn no_watched_response_is_a_warning_that_suggests_the_port_dns_was_found_on() {
+    // samples/other-port.pcap: BIND answering the pool on UDP port 5300, nothing on 53.
+    let other_port = "samples/other-port.pcap";
+    let args = ["analyze", other_port, "-e", CONTOSO, "--fail-on", "warning"];
+    let output = pcdns(&[&args[..], &["-f", "json"]].concat());
+    assert_eq!(output.status.code(), Some(1));
+    let report = json(&output);
+    let empty = finding(&report, "no_watched_responses", "");
+    assert_eq!(empty["severity"], "warning");
+    let message = empty["message"].as_str().unwrap();
+    assert!(
+        message.contains("(4 on UDP port 5300): rerun with --dns-port 5300"),
+        "{message}"
+    );
+    // Told the port, the same capture has its evidence and no such finding.
+    let told = json(&pcdns(
+        &[&args[..], &["-f", "json", "--dns-port", "5300"]].concat(),
+    ));
+    assert_eq!(told["summary"]["watched_responses"], 4);
+    assert!(!has_kind(&told, "no_watched_responses"));
+    // A merge keeps what the second look found.
+    let saved = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(saved.path(), &output.stdout).unwrap();
+    let merged = json(&pcdns(&[
+        "merge",
+        saved.path().to_str().unwrap(),
+        "-f",
+        "json",
+    ]));
+    assert_eq!(
+        finding(&merged, "no_watched_responses", "")["message"],
+        message
+    );
+    // Watched names answered on port 53 nowhere, and DNS on no other port: no suggestion.
+    let expectations = tempfile::NamedTempFile::new().unwrap();
+    let other = "[[server]]\nname = \"elsewhere.example\"\naddress = \"192.0.2.1\"\n";
+    std::fs::write(expectations.path(), other).unwrap();
+    let path = expectations.path().to_str().unwrap();
+    let report = json(&pcdns(&["analyze", HEALTHY, "-e", path, "-f", "json"]));
+    let message = finding(&report, "no_watched_responses", "")["message"].to_string();
+    assert!(
+        message.contains("in 44 packets (44 DNS messages"),
+        "{message}"
+    );
+    assert!(!message.contains("--dns-port"), "{message}");
+    // Evidence found: no finding.
+    let healthy = json(&pcdns(&["analyze", HEALTHY, "-e", CONTOSO, "-f", "json"]));
+    assert!(!has_kind(&healthy, "no_watched_responses"));
+}
+
+fn has_kind(report: &Value, kind: &str) -> bool {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["kind"] == kind)
+}
+
 #[test]
 fn one_thread_and_four_threads_give_the_same_bytes() {
     let run = |threads: &str| {

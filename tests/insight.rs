@@ -595,3 +595,69 @@ fn clients_behind_a_caching_resolver_without_round_robin_are_stuck() {
         serde_json::json!(["127.0.0.58"])
     );
 }
+/// `pcdns analyze samples/CAPTURE --expect samples/contoso.toml --format json EXTRA...`, with
+/// its exit status.
+fn contoso_report(capture: &str, extra: &[&str]) -> (Value, Option<i32>) {
+    let capture = sample(capture);
+    let expectations = sample("contoso.toml");
+    let mut args = vec!["analyze", capture.to_str().unwrap(), "--expect"];
+    args.extend([expectations.to_str().unwrap(), "--format", "json"]);
+    args.extend_from_slice(extra);
+    let output = pcdns(&args);
+    (json(&output), output.status.code())
+}
+
+#[test]
+fn a_real_down_server_is_named_once_its_queries_waited_too_long() {
+    // samples/silent-server.pcap (make-evidence-samples.sh): 3 queries from 2 clients to
+    // 127.0.0.56, where nothing listens, about 0.6 s before the capture ends; BIND answers
+    // the others in under a millisecond.
+    let (report, status) = contoso_report("silent-server.pcap", &["--fail-on", "warning"]);
+    assert_eq!(
+        status,
+        Some(0),
+        "an info finding does not fail --fail-on warning"
+    );
+    let silent = finding(&report, "server_silent_at_end", "127.0.0.56").expect("named");
+    assert_eq!(silent["severity"], "info");
+    assert_eq!(silent["count"], 3);
+    assert_eq!(silent["name"], "");
+    assert_eq!(silent["servers"], serde_json::json!(["127.0.0.56"]));
+    assert_eq!(
+        silent["clients"],
+        serde_json::json!(["127.0.0.31", "127.0.0.32"])
+    );
+    assert!(finding(&report, "server_silent_at_end", "127.0.0.53").is_none());
+    assert_eq!(report["summary"]["transactions"]["pending_at_end"], 3);
+    // Past the query timeout the same queries are unanswered: a warning that fails the run.
+    let (report, status) = contoso_report(
+        "silent-server.pcap",
+        &["--fail-on", "warning", "--query-timeout", "100ms"],
+    );
+    assert_eq!(status, Some(1));
+    let dead = finding(&report, "server_not_answering", "127.0.0.56").expect("named");
+    assert_eq!(
+        (&dead["severity"], &dead["count"]),
+        (&"warning".into(), &3.into())
+    );
+    assert!(finding(&report, "server_silent_at_end", "127.0.0.56").is_none());
+    // Discovery names it too.
+    let capture = sample("silent-server.pcap");
+    let discovery = json(&pcdns(&[
+        "analyze",
+        capture.to_str().unwrap(),
+        "-f",
+        "json",
+    ]));
+    assert!(finding(&discovery, "server_silent_at_end", "127.0.0.56").is_some());
+}
+
+#[test]
+fn two_unanswered_queries_from_one_client_name_no_server() {
+    // samples/broken.pcap: 127.0.0.55 is down, but only client 127.0.0.12 asked it, twice.
+    let (report, _) = contoso_report("broken.pcap", &[]);
+    assert!(finding(&report, "unanswered", "127.0.0.55").is_some());
+    for kind in ["server_not_answering", "server_silent_at_end"] {
+        assert!(finding(&report, kind, "127.0.0.55").is_none(), "{kind}");
+    }
+}

@@ -161,3 +161,24 @@ fn monitor_without_the_live_feature_says_how_to_get_it() {
         stderr(&output)
     );
 }
+
+#[test]
+fn a_silent_server_survives_a_merge_with_a_report_where_it_is_absent() {
+    let dir = tempfile::tempdir().unwrap();
+    let silent = json_report(&dir, "silent-server.pcap");
+    let healthy = json_report(&dir, "healthy.pcap");
+    let merged = json(&pcdns(&["merge", &healthy, &silent, "-f", "json"]));
+    let found: Vec<&Value> = merged["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "server_silent_at_end")
+        .collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(
+        (&found[0]["subject"], &found[0]["count"]),
+        (&"127.0.0.56".into(), &3.into())
+    );
+    let tally = &merged["state"]["analysis"]["servers"]["servers"]["127.0.0.56"];
+    assert_eq!(tally["pending"], 3, "{tally}");
+}

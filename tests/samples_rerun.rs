@@ -147,3 +147,19 @@ fn fresh_rotation_sample_gives_the_committed_findings() {
     assert!(committed.iter().any(|f| f.1 == "not_rotating"));
     assert!(committed.iter().any(|f| f.1 == "clients_stuck"));
 }
+
+#[test]
+fn fresh_evidence_samples_give_the_committed_findings() {
+    if !have(&["named", "dig", "tcpdump", "ip"]) {
+        return;
+    }
+    let dir = rerun("samples/make-evidence-samples.sh");
+    for name in ["silent-server.pcap", "other-port.pcap", "cname.pcap"] {
+        let committed = findings_of(&sample(name), CONTOSO);
+        assert_eq!(
+            findings_of(&dir.path().join(name), CONTOSO),
+            committed,
+            "{name}"
+        );
+    }
+}

@@ -9,9 +9,11 @@
 //! monitor interval needs them, never per packet. Nothing here is state and nothing here is
 //! worded: the report words each finding from its [`Detail`].
 
+use super::empty_evidence::{no_evidence_finding, NoEvidence};
 use super::rotation::{rotation, RotationSettings};
 use super::rotation_findings::rotation_findings;
 use super::significance::{alpha_at_look, ALPHA};
+use super::silent_servers::{silent_servers, SilentServer};
 use super::{
     Analysis, DistinctCount, FindingKey, FindingKind, NameFacts, NameSummary, Occurrences,
     Watching,
@@ -150,6 +152,10 @@ pub enum Detail {
         /// The interval width in seconds.
         bucket_seconds: u64,
     },
+    /// A DNS server that answered none of its queries.
+    SilentServer(SilentServer),
+    /// Expectations, but no response about any watched name.
+    NoEvidence(NoEvidence),
 }
 
 impl Detail {
@@ -164,6 +170,9 @@ impl Detail {
             Detail::MemberNeverFirst { .. } => FindingKind::MemberNeverFirst,
             Detail::ClientsStuck { .. } => FindingKind::ClientsStuck,
             Detail::DivergentServers { .. } => FindingKind::DivergentServers,
+            Detail::SilentServer(silent) if silent.timed_out => FindingKind::ServerNotAnswering,
+            Detail::SilentServer(_) => FindingKind::ServerSilentAtEnd,
+            Detail::NoEvidence(_) => FindingKind::NoWatchedResponses,
         }
     }
 }
@@ -357,6 +366,12 @@ pub fn derived_findings(
             }
         }
     }
+    findings.extend(
+        silent_servers(analysis)
+            .into_iter()
+            .map(SilentServer::finding),
+    );
+    findings.extend(no_evidence_finding(analysis, watching));
     findings
 }
 

@@ -82,6 +82,13 @@ pub enum FindingKind {
     MemberNeverSeen,
     /// No response for this watched name in the whole capture.
     NameNotSeen,
+    /// A DNS server that answered none of its queries, some older than the query timeout.
+    ServerNotAnswering,
+    /// A DNS server that answered none of its queries, which were still waiting, far longer
+    /// than the other servers take, when the capture ended.
+    ServerSilentAtEnd,
+    /// Expectations were given but the capture holds no response about any watched name.
+    NoWatchedResponses,
 }
 
 impl FindingKind {
@@ -95,8 +102,8 @@ impl FindingKind {
             OtherRcode | MissingMember | Nodata | TtlAboveMax | MemberNeverSeen
             | UnsolicitedResponse | ConflictingAnswers | TruncatedNotRetried | StaleAnswer
             | NearMiss | NotRotating | Unbalanced | MemberNeverFirst | ClientsStuck
-            | DivergentServers => Severity::Warning,
-            NameNotSeen | NetmaskOrdering => Severity::Info,
+            | DivergentServers | ServerNotAnswering | NoWatchedResponses => Severity::Warning,
+            NameNotSeen | NetmaskOrdering | ServerSilentAtEnd => Severity::Info,
         }
     }
 
@@ -127,6 +134,9 @@ impl FindingKind {
             DivergentServers => "servers disagree",
             MemberNeverSeen => "member never seen",
             NameNotSeen => "no responses",
+            ServerNotAnswering => "server answers nothing",
+            ServerSilentAtEnd => "server silent at capture end",
+            NoWatchedResponses => "no watched response",
         }
     }
 }

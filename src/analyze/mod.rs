@@ -13,6 +13,7 @@ pub mod connections;
 pub mod derived;
 mod discovery;
 mod distinct;
+pub mod empty_evidence;
 mod findings;
 mod latency;
 mod names;
@@ -24,6 +25,7 @@ pub mod rotation;
 mod rotation_findings;
 mod set_map;
 mod significance;
+pub mod silent_servers;
 pub mod timeline;
 mod top_k;
 mod truncation;
@@ -39,7 +41,7 @@ pub use names::{
     AnswerSet, ClientFacts, NameFacts, Placement, Placements, RcodeClass, ServerFacts,
     MAX_ALIASES_PER_NAME, MAX_ANSWER_SETS_PER_NAME, MAX_CLIENTS_PER_NAME, MAX_SERVERS_PER_NAME,
 };
-pub use occurrences::{Event, FrameRef, Occurrences, Peers};
+pub use occurrences::{Event, FrameRef, Occurrences, Peers, MAX_NAMED_PEERS};
 pub use pairing::{PairingCounters, PairingSettings, Status, Transaction, WatchedName};
 pub use set_map::SetMap;
 pub use truncation::{TruncatedAnswer, TruncationCounters};
@@ -47,6 +49,7 @@ pub use truncation::{TruncatedAnswer, TruncationCounters};
 use crate::decode::{ConnectionAttempt, DnsMessage, ReassemblyCounters, Skip, SkipCounts};
 use crate::expect::Expectations;
 use connections::RecentAnswers;
+use silent_servers::ServerTallies;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -99,6 +102,10 @@ pub struct TrafficCounters {
     pub first_ts_ns: Option<u64>,
     /// Latest capture timestamp (ns).
     pub last_ts_ns: Option<u64>,
+    /// Responses about watched names on UDP ports not taken as DNS, per server port: looked
+    /// for (a second read of the files) only when no watched response was found.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub other_port_responses: BTreeMap<u16, u64>,
 }
 
 /// Everything learned from the capture. Per shard or per run; merges exactly.
@@ -114,6 +121,9 @@ pub struct Analysis {
     /// Findings with their occurrences.
     #[serde(with = "pairs")]
     pub findings: BTreeMap<FindingKey, Occurrences>,
+    /// Per DNS server: queries answered, timed out and pending at the end.
+    #[serde(default)]
+    pub servers: ServerTallies,
 }
 
 impl TrafficCounters {
@@ -133,7 +143,11 @@ impl TrafficCounters {
             truncation,
             first_ts_ns,
             last_ts_ns,
+            other_port_responses,
         } = other;
+        for (port, count) in other_port_responses {
+            *self.other_port_responses.entry(port).or_insert(0) += count;
+        }
         self.packets += packets;
         self.dns_messages += dns_messages;
         self.responses += responses;
@@ -379,8 +393,10 @@ impl Analysis {
             names,
             discovered,
             findings,
+            servers,
         } = other;
         self.traffic.merge(traffic);
+        self.servers.merge(servers);
         for (key, facts) in names {
             self.names.entry(key).or_default().merge(facts);
         }
@@ -496,6 +512,8 @@ pub struct Analyzer<'w> {
     retired: Retired,
     /// Findings about an address since the last batch's end, folded into the analysis then.
     gathered: AddressFindings,
+    /// The capture's end, once it ended (how long queries still pending had waited).
+    capture_end_ns: Option<u64>,
 }
 
 impl<'w> Analyzer<'w> {
@@ -520,6 +538,7 @@ impl<'w> Analyzer<'w> {
             recent_answers: RecentAnswers::default(),
             retired: Retired::default(),
             gathered: AddressFindings::default(),
+            capture_end_ns: None,
         }
     }
 
@@ -642,8 +661,12 @@ impl<'w> Analyzer<'w> {
         }
         let (analysis, watching) = (&mut self.analysis, self.watching);
         let (gathered, retired) = (&mut self.gathered, &mut self.retired);
+        let capture_end_ns = self.capture_end_ns;
         self.pairing.visit_closed(|transaction| {
             analysis.record_transaction(transaction, watching, gathered);
+            analysis
+                .servers
+                .record_transaction(transaction, capture_end_ns);
             sink(transaction);
             // The watched name's reference counts are the analysis's: released here with
             // the rest of what this thread made.
@@ -682,6 +705,7 @@ impl<'w> Analyzer<'w> {
         reassembly: ReassemblyCounters,
     ) -> Analysis {
         self.analysis.traffic.reassembly = reassembly;
+        self.capture_end_ns = Some(end_ns);
         self.pairing.finish(end_ns);
         self.flush(sink);
         self.analysis.traffic.pairing = self.pairing.counters;

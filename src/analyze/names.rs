@@ -106,6 +106,13 @@ pub struct NameFacts {
     /// Responses through aliases beyond the lowest [`MAX_ALIASES_PER_NAME`] names.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub untracked_aliases: u64,
+    /// Where this name, asked, led through CNAMEs (the chain's last name), with counts: how a
+    /// discovered alias shows its target.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub cname_targets: BTreeMap<String, u64>,
+    /// Responses to CNAME targets beyond the lowest [`MAX_ALIASES_PER_NAME`] names.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub untracked_cname_targets: u64,
     /// Responses to queries without RD (a resolver asking an authoritative server).
     pub iterative_responses: u64,
     /// Responses with AA set (from an authoritative server).
@@ -158,13 +165,14 @@ impl NameFacts {
         self.authoritative_responses += u64::from(message.flags.authoritative);
         if via_alias {
             let alias = message.question.name.to_ascii_lowercase();
-            let untracked = &mut self.untracked_aliases;
-            match lowest_entry(&mut self.aliases, alias, MAX_ALIASES_PER_NAME, |count| {
-                *untracked += count;
-            }) {
-                Some(count) => *count += 1,
-                None => *untracked += 1,
-            }
+            count_capped(&mut self.aliases, alias, &mut self.untracked_aliases);
+        } else if let (true, Some(target)) = (view.chain.len() > 1, view.chain.last()) {
+            let target = target.to_string();
+            count_capped(
+                &mut self.cname_targets,
+                target,
+                &mut self.untracked_cname_targets,
+            );
         }
         let event = event_of(message);
         let multi = view.addresses().len() >= 2;
@@ -314,6 +322,8 @@ impl NameFacts {
             untracked_servers,
             untracked_answer_sets,
             untracked_aliases,
+            cname_targets,
+            untracked_cname_targets,
             iterative_responses,
             authoritative_responses,
             timeline,
@@ -350,6 +360,12 @@ impl NameFacts {
         keep_lowest(&mut self.aliases, MAX_ALIASES_PER_NAME, |count| {
             *untracked += count;
         });
+        self.untracked_cname_targets += untracked_cname_targets;
+        add_counts(&mut self.cname_targets, cname_targets);
+        let untracked = &mut self.untracked_cname_targets;
+        keep_lowest(&mut self.cname_targets, MAX_ALIASES_PER_NAME, |count| {
+            *untracked += count;
+        });
         for (set, occurrences) in answer_sets {
             self.answer_sets.entry_or_default(set).merge(occurrences);
         }
@@ -371,6 +387,17 @@ impl NameFacts {
         keep_lowest(&mut self.servers, MAX_SERVERS_PER_NAME, |s| {
             *untracked += s.responses;
         });
+    }
+}
+
+/// Counts one response for `name` in `counts`, among the lowest [`MAX_ALIASES_PER_NAME`]
+/// names (the rest in `untracked`).
+fn count_capped(counts: &mut BTreeMap<String, u64>, name: String, untracked: &mut u64) {
+    match lowest_entry(counts, name, MAX_ALIASES_PER_NAME, |count| {
+        *untracked += count;
+    }) {
+        Some(count) => *count += 1,
+        None => *untracked += 1,
     }
 }
 

@@ -153,6 +153,27 @@ pub fn carried<'a>(
     }
 }
 
+/// The UDP datagram `packet` carries on any port, if it carries one unfragmented.
+pub fn udp_on_any_port(packet: &[u8]) -> Option<Datagram<'_>> {
+    let (ip, _extension_error) = LaxIpSlice::from_slice(packet).ok()?;
+    let ip_payload = ip.payload();
+    if ip_payload.ip_number != IpNumber::UDP || ip_payload.fragmented {
+        return None;
+    }
+    let bytes = ip_payload.payload;
+    // Its own source port as the DNS port list: every port is taken.
+    let source_port = read_u16(bytes, 0)?;
+    let (source, destination) = (ip.source_addr(), ip.destination_addr());
+    udp_datagram(
+        source,
+        destination,
+        bytes,
+        ip_payload.incomplete,
+        &[source_port],
+    )
+    .ok()
+}
+
 /// Reads a UDP header; keeps datagrams on `dns_ports`. Also used on reassembled datagrams.
 pub fn udp_datagram<'a>(
     source: IpAddr,

@@ -315,6 +315,17 @@ pub fn decode_frame(meta: &FrameMeta, bytes: &[u8], config: &DecodeConfig) -> Fr
     }
 }
 
+impl FrameContext {
+    /// The frame facts of `meta`.
+    fn of(meta: &FrameMeta) -> Self {
+        FrameContext {
+            ts_ns: meta.ts_ns,
+            file_index: meta.file_index,
+            frame_number: meta.frame_number,
+        }
+    }
+}
+
 /// The decode result of one frame plus whether the capture cut it short.
 #[derive(Debug)]
 pub struct FrameOutcome {
@@ -331,25 +342,14 @@ fn decode_layers(
     truncated: bool,
 ) -> Result<Decoded, Skip> {
     let ip_bytes = link::ip_packet(meta.link_type, bytes)?;
-    let frame = FrameContext {
-        ts_ns: meta.ts_ns,
-        file_index: meta.file_index,
-        frame_number: meta.frame_number,
-    };
+    let frame = FrameContext::of(meta);
     match ip::carried(
         ip_bytes,
         &config.dns_ports,
         &config.connection_targets,
         truncated,
     )? {
-        ip::Carried::Udp(datagram) => dns::decode_message(
-            datagram.payload,
-            datagram.payload_truncated,
-            &config.watch,
-            frame,
-            (datagram.source, datagram.destination),
-            Transport::Udp,
-        ),
+        ip::Carried::Udp(datagram) => decode_datagram(&datagram, config, frame),
         ip::Carried::Tcp(segment) => Ok(Decoded::Segment(Box::new(OwnedSegment {
             frame,
             source: segment.source,
@@ -376,6 +376,39 @@ fn decode_layers(
                 target,
             })))
         }
+    }
+}
+
+/// The DNS message a UDP datagram carries.
+fn decode_datagram(
+    datagram: &ip::Datagram<'_>,
+    config: &DecodeConfig,
+    frame: FrameContext,
+) -> Result<Decoded, Skip> {
+    dns::decode_message(
+        datagram.payload,
+        datagram.payload_truncated,
+        &config.watch,
+        frame,
+        (datagram.source, datagram.destination),
+        Transport::Udp,
+    )
+}
+
+/// The server port of a response about a watched name that `frame` carries in a UDP datagram
+/// on a port that is not one of `config`'s DNS ports (what `--dns-port` would add); None for
+/// anything else. A second look at a capture that showed no watched response: not on the path
+/// of a normal decode.
+pub fn watched_response_port(meta: &FrameMeta, bytes: &[u8], config: &DecodeConfig) -> Option<u16> {
+    let ip_bytes = link::ip_packet(meta.link_type, bytes).ok()?;
+    let datagram = ip::udp_on_any_port(ip_bytes)?;
+    let (source_port, destination_port) = (datagram.source.port(), datagram.destination.port());
+    if config.dns_ports.contains(&source_port) || config.dns_ports.contains(&destination_port) {
+        return None;
+    }
+    match decode_datagram(&datagram, config, FrameContext::of(meta)) {
+        Ok(Decoded::Watched(message)) if message.flags.response => Some(source_port),
+        _ => None,
     }
 }
 

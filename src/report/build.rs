@@ -6,6 +6,9 @@ use super::*;
 use crate::analyze::derived::{
     derived_findings, members_never_seen, DerivedFinding, DerivedSettings, Detail,
 };
+use crate::analyze::empty_evidence::NoEvidence;
+use crate::analyze::silent_servers::SilentServer;
+use crate::analyze::MAX_NAMED_PEERS;
 use crate::analyze::{
     Analysis, FindingKey, FrameRef, LatencyHistogram, NameFacts, Occurrences, PairingSettings,
     Placements, RcodeClass, Watching, SKETCH_RELATIVE_ERROR,
@@ -331,7 +334,10 @@ pub(super) fn finding_report(
         | FindingKind::NetmaskOrdering
         | FindingKind::DivergentServers
         | FindingKind::MemberNeverSeen
-        | FindingKind::NameNotSeen => String::new(),
+        | FindingKind::NameNotSeen
+        | FindingKind::ServerNotAnswering
+        | FindingKind::ServerSilentAtEnd
+        | FindingKind::NoWatchedResponses => String::new(),
     };
     FindingReport {
         severity: key.kind.severity(),
@@ -432,6 +438,8 @@ pub(super) fn derived_report(finding: &DerivedFinding) -> FindingReport {
                 pairs.join(", ")
             )
         }
+        Detail::SilentServer(silent) => silent_server_message(silent),
+        Detail::NoEvidence(evidence) => no_evidence_message(evidence),
     };
     let mut report =
         FindingReport::without_frames(finding.key.kind, name, subject.clone(), count, message);
@@ -446,6 +454,61 @@ fn p_text(p: f64) -> String {
         "p < 1e-300".to_string()
     } else {
         format!("p = {p:.1e}")
+    }
+}
+
+/// Words a capture without a single watched response.
+fn no_evidence_message(evidence: &NoEvidence) -> String {
+    let NoEvidence {
+        packets,
+        dns_messages,
+        other_ports,
+    } = evidence;
+    let mut message = format!(
+        "not one response about a watched name in {packets} packets ({dns_messages} DNS messages on the DNS ports), so nothing was checked: wrong interface, capture filter or port?"
+    );
+    if !other_ports.is_empty() {
+        let ports: Vec<String> = other_ports
+            .iter()
+            .map(|(port, count)| format!("{count} on UDP port {port}"))
+            .collect();
+        let options: Vec<String> = other_ports
+            .iter()
+            .map(|(port, _)| format!("--dns-port {port}"))
+            .collect();
+        message.push_str(&format!(
+            " Responses about watched names were found on other ports ({}): rerun with {}",
+            ports.join(", "),
+            options.join(" ")
+        ));
+    }
+    message
+}
+
+/// Words a server that answered none of its queries.
+fn silent_server_message(silent: &SilentServer) -> String {
+    let SilentServer {
+        server,
+        queries,
+        clients,
+        timed_out,
+        longest_pending_wait_ns,
+        pending_threshold_ns,
+    } = silent;
+    let clients = match clients.len() {
+        1 => "1 client".to_string(),
+        n if n >= MAX_NAMED_PEERS => format!("{n} or more clients"),
+        n => format!("{n} clients"),
+    };
+    let milliseconds = |ns: &u64| *ns as f64 / 1e6;
+    if *timed_out {
+        format!("{server} answered none of {queries} queries from {clients}; some waited longer than the query timeout: is it down or unreachable?")
+    } else {
+        format!(
+            "{server} answered none of {queries} queries from {clients}; when the capture ended the oldest had waited {:.1} ms, more than {:.1} ms (10 times the 99th percentile latency of the servers that answered, at least 20 ms)",
+            milliseconds(longest_pending_wait_ns),
+            milliseconds(pending_threshold_ns)
+        )
     }
 }
 
@@ -615,6 +678,7 @@ fn name_report(
         distinct_clients: None,
         servers,
         aliases: facts.aliases.clone(),
+        cname_targets: facts.cname_targets.clone(),
         untracked,
         insight: (facts.responses > 0).then(|| {
             let members = entry.map_or(&[][..], |e| e.members.as_slice());

@@ -17,7 +17,7 @@ mod text;
 
 pub use build::{build, build_judged, ReportOptions};
 pub use event::{render_event, EventFacts};
-pub use expectations::expectations_toml;
+pub use expectations::{expectations_toml, failed_lookups_warning};
 pub use html::render_html;
 pub use log::{log_line, rcode_name, render_log_line, AnswerRecord, LogLine};
 pub use metrics::{render_metrics, MonitorCounters};
@@ -400,6 +400,9 @@ pub struct NameReport {
     pub servers: Vec<ServerReport>,
     /// Names asked that led here through CNAMEs.
     pub aliases: BTreeMap<String, u64>,
+    /// Where this name led through CNAMEs (the chain's last name), with counts.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub cname_targets: BTreeMap<String, u64>,
     /// Responses beyond the per-name tracking limits (clients, servers, answer sets).
     pub untracked: BTreeMap<&'static str, u64>,
     /// Pool insight: roles, rotation, changes, timeline, divergence (None without responses).

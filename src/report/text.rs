@@ -253,12 +253,8 @@ fn render_findings(out: &mut String, report: &Report, style: TextStyle, several_
             vec![
                 f.severity.label().into(),
                 f.kind.label().into(),
-                f.name.clone(),
-                if f.subject.is_empty() {
-                    "-".into()
-                } else {
-                    f.subject.clone()
-                },
+                dash_if_empty(&f.name),
+                dash_if_empty(&f.subject),
                 f.count.to_string(),
                 f.first_seen.clone().unwrap_or_else(|| "-".into()),
                 f.last_seen.clone().unwrap_or_else(|| "-".into()),
@@ -272,7 +268,21 @@ fn render_findings(out: &mut String, report: &Report, style: TextStyle, several_
     }
     out.push_str(&table.render(2, style.colour));
     for f in report.findings.iter().filter(|f| !f.message.is_empty()) {
-        let _ = writeln!(out, "  - {} {}: {}", f.name, f.kind.label(), f.message);
+        // A finding about no name (a server, the capture) starts with its kind.
+        let (name, space) = match f.name.as_str() {
+            "" => ("", ""),
+            name => (name, " "),
+        };
+        let _ = writeln!(out, "  - {name}{space}{}: {}", f.kind.label(), f.message);
+    }
+}
+
+/// `text`, or "-" when it is empty (a table cell).
+fn dash_if_empty(text: &str) -> String {
+    if text.is_empty() {
+        "-".into()
+    } else {
+        text.to_string()
     }
 }
 
