@@ -181,6 +181,7 @@ fn end_to_end(c: &mut Criterion) {
                 progress: None,
                 pairing: PAIRING,
                 reassembly: limits(),
+                discovered_names: pipeline::DISCOVERED_NAMES,
                 pseudonymize: None,
             };
             group.throughput(Throughput::Elements(PACKETS));

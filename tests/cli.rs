@@ -256,7 +256,7 @@ fn expectations_written_from_a_known_good_capture_raise_no_finding_on_it() {
 fn expect_from_a_capture_with_failures_warns_and_lists_them_as_comments() {
     let (text, warnings, _) = expect_then_analyse(BROKEN);
     assert!(
-        warnings.contains("warning: the capture holds failed lookups (PersistentChatServer02.contoso.com: NXDOMAIN 3)"),
+        warnings.contains("warning: the capture holds failed lookups (PersistentChatServer02.contoso.com: NXDOMAIN 3; PersistentChatPool.contoso.com: unanswered 2)"),
         "{warnings}"
     );
     assert!(

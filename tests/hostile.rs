@@ -4,7 +4,7 @@
 
 mod common;
 use common::{run_config, synth_capture};
-use pcdns::analyze::{Watching, MAX_DISCOVERED_NAMES};
+use pcdns::analyze::Watching;
 use pcdns::capture::WriteFormat;
 use pcdns::decode::WatchList;
 use pcdns::pipeline::{self, RunOutcome};
@@ -86,11 +86,13 @@ fn queries_never_answered_stay_within_the_pairing_byte_cap() {
 
 #[test]
 fn random_subdomain_flood_is_capped_in_discovery_and_the_rest_counted() {
-    // 300 k exchanges for random names out of 100 k: discovery tracks at most its limit.
+    // 300 k exchanges for random names out of 100 k: discovery holds at most its budget of
+    // names (the default split across the shards), the rest counted.
     let file = synth_capture(flood(300_000, 1.0, 0.0), WriteFormat::Pcapng);
     let outcome = run(&file, Watching::Discovery, WatchList::everything(), 250_000);
-    let names = outcome.analysis.names.len();
-    assert!(names <= MAX_DISCOVERED_NAMES, "{names}");
+    let names = outcome.analysis.discovered.names.len();
+    let per_shard = pipeline::DISCOVERED_NAMES.div_ceil(pipeline::shards::SHARDS);
+    assert!(names <= per_shard, "{names}");
     assert!(outcome.analysis.traffic.untracked_name_responses > 0);
     assert_eq!(outcome.analysis.traffic.responses, 150_000);
 }

@@ -39,7 +39,8 @@ fn expectations() -> Watching {
     Watching::Expectations(pcdns::expect::parse("synth.toml", &toml).unwrap())
 }
 
-/// A run's configuration: `max_pending` small enough that pairing evicts.
+/// A run's configuration: `max_pending` small enough that pairing evicts, and few enough
+/// discovered names per shard that discovery's top-k tables evict and filter.
 fn config(
     file: &tempfile::NamedTempFile,
     watching: Watching,
@@ -52,6 +53,7 @@ fn config(
     };
     let mut config = run_config(file, watching, watch, threads, 300);
     config.segment_bytes = segment_bytes;
+    config.discovered_names = 32 * 12;
     config
 }
 

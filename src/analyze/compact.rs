@@ -94,7 +94,8 @@ impl<K: Ord, V> LowestMap<K, V> {
     where
         K: Borrow<Q>,
     {
-        self.entries.binary_search_by(|(held, _)| held.borrow().cmp(key))
+        self.entries
+            .binary_search_by(|(held, _)| held.borrow().cmp(key))
     }
 
     /// The value of `key`, if held.
@@ -222,7 +223,10 @@ mod tests {
             vec![(1, 2), (3, 2)]
         );
         let json = serde_json::to_string(&merged).unwrap();
-        assert_eq!(serde_json::from_str::<LowestMap<u32, u64>>(&json).unwrap(), merged);
+        assert_eq!(
+            serde_json::from_str::<LowestMap<u32, u64>>(&json).unwrap(),
+            merged
+        );
     }
 
     #[test]

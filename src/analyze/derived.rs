@@ -15,8 +15,7 @@ use super::rotation_findings::rotation_findings;
 use super::significance::{alpha_at_look, ALPHA};
 use super::silent_servers::{silent_servers, SilentServer};
 use super::{
-    Analysis, DistinctCount, FindingKey, FindingKind, NameFacts, NameSummary, Occurrences,
-    Watching,
+    Analysis, DistinctCount, FindingKey, FindingKind, NameFacts, NameSummary, Occurrences, Watching,
 };
 use crate::expect::{normalize, Expectations, ExpectedName};
 use std::collections::{BTreeMap, BTreeSet};
@@ -602,7 +601,8 @@ members = ["10.10.10.1", "10.10.10.2", "10.10.10.3"]
         server.multi_answers = 10;
         server.first = BTreeMap::from([(address(1), 10)]);
         let settings = DerivedSettings::default();
-        let findings = derived_findings(&analysis, &Watching::Discovery, 10, &settings);
+        let watching = Watching::Expectations(parse("t.toml", EXPECTATIONS).unwrap());
+        let findings = derived_findings(&analysis, &watching, 0, &settings);
         assert!(
             findings.iter().all(|f| f.key.kind != NotRotating),
             "{findings:?}"
@@ -611,10 +611,33 @@ members = ["10.10.10.1", "10.10.10.2", "10.10.10.3"]
         assert!(settings.at_look(10).alpha < 1e-5);
     }
 
+    /// The same name discovered: its summary holds what [`analysis`] holds of it.
+    fn discovered() -> Analysis {
+        let mut analysis = Analysis::discovering(8);
+        let summary = &mut analysis
+            .discovered
+            .names
+            .hit("pool.contoso.com", &mut drop)
+            .unwrap()
+            .value;
+        summary.display = "Pool.contoso.com".into();
+        summary.responses = 20;
+        let server = summary.servers.entry(&SERVER, 8, drop).unwrap();
+        server.responses = 20;
+        server.multi_answers = 20;
+        *server.first.entry(&address(1), 8, drop).unwrap() = 20;
+        for (member, first) in [(1, 20), (2, 0)] {
+            *summary.addresses.entry(&address(member), 8, drop).unwrap() =
+                Placement { present: 20, first };
+        }
+        analysis
+    }
+
     #[test]
     fn discovery_judges_the_top_names_against_the_addresses_seen() {
         let settings = DerivedSettings::default();
-        let findings = derived_findings(&analysis(), &Watching::Discovery, 10, &settings);
+        let analysis = discovered();
+        let findings = derived_findings(&analysis, &Watching::Discovery, 10, &settings);
         let pool = "Pool.contoso.com";
         assert_eq!(
             summary(&findings),
@@ -624,6 +647,6 @@ members = ["10.10.10.1", "10.10.10.2", "10.10.10.3"]
                 (MemberNeverFirst, pool, "", 1),
             ]
         );
-        assert!(derived_findings(&analysis(), &Watching::Discovery, 0, &settings).is_empty());
+        assert!(derived_findings(&analysis, &Watching::Discovery, 0, &settings).is_empty());
     }
 }

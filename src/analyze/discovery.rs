@@ -89,7 +89,9 @@ impl ServerSummary {
         self.untracked_answer_sets += untracked_answer_sets;
         let untracked = &mut self.untracked_answer_sets;
         self.answer_sets
-            .merge(answer_sets, SUMMARY_ANSWER_SETS, add, |count| *untracked += count);
+            .merge(answer_sets, SUMMARY_ANSWER_SETS, add, |count| {
+                *untracked += count
+            });
     }
 }
 
@@ -134,6 +136,12 @@ pub struct NameSummary {
     /// Responses through further aliases.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub untracked_aliases: u64,
+    /// Names this one led to through CNAMEs (the lowest [`SUMMARY_ALIASES`]).
+    #[serde(default, skip_serializing_if = "LowestMap::is_empty")]
+    pub cname_targets: LowestMap<String, u64>,
+    /// Responses leading to further CNAME targets.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub untracked_cname_targets: u64,
 }
 
 impl Default for NameSummary {
@@ -156,6 +164,8 @@ impl Default for NameSummary {
             clients: DistinctClients::default(),
             aliases: LowestMap::default(),
             untracked_aliases: 0,
+            cname_targets: LowestMap::default(),
+            untracked_cname_targets: 0,
         }
     }
 }
@@ -177,34 +187,43 @@ impl NameSummary {
                 Some(count) => *count += 1,
                 None => *untracked += 1,
             }
+        } else if let (true, Some(target)) = (view.chain.len() > 1, view.chain.last()) {
+            let untracked = &mut self.untracked_cname_targets;
+            match self
+                .cname_targets
+                .entry(&**target, SUMMARY_ALIASES, |count| *untracked += count)
+            {
+                Some(count) => *count += 1,
+                None => *untracked += 1,
+            }
         }
         self.clients.insert(&message.destination.ip());
         let event = event_of(message);
         if !view.set().is_empty() {
             for (position, address) in view.addresses().iter().enumerate() {
                 let untracked = &mut self.untracked_addresses;
-                match self.addresses.entry(address, SUMMARY_ADDRESSES, |placement| {
-                    *untracked += placement.present;
-                }) {
+                match self
+                    .addresses
+                    .entry(address, SUMMARY_ADDRESSES, |placement| {
+                        *untracked += placement.present;
+                    }) {
                     Some(placement) => placement.count(position),
                     None => *untracked += 1,
                 }
             }
             let ttl = u64::from(view.max_ttl.unwrap_or(0));
             let untracked = &mut self.untracked_answer_sets;
-            match self
-                .answer_sets
-                .hit(view.set(), &mut |evicted| *untracked += evicted.value.answers)
-            {
+            match self.answer_sets.hit(view.set(), &mut |evicted| {
+                *untracked += evicted.value.answers
+            }) {
                 Some(seen) => seen.value.record(&event, ttl),
                 None => *untracked += 1,
             }
         }
         let untracked = &mut self.untracked_servers;
-        let Some(server) = self
-            .servers
-            .entry(&event.server, SUMMARY_SERVERS, |s| *untracked += s.responses)
-        else {
+        let Some(server) = self.servers.entry(&event.server, SUMMARY_SERVERS, |s| {
+            *untracked += s.responses
+        }) else {
             *untracked += 1;
             return;
         };
@@ -242,6 +261,8 @@ impl NameSummary {
             clients,
             aliases,
             untracked_aliases,
+            cname_targets,
+            untracked_cname_targets,
         } = other;
         if self.display.is_empty() || (!display.is_empty() && display < self.display) {
             self.display = display;
@@ -261,10 +282,12 @@ impl NameSummary {
             });
         self.untracked_addresses += untracked_addresses;
         let untracked = &mut self.untracked_addresses;
-        self.addresses
-            .merge(addresses, SUMMARY_ADDRESSES, Placement::merge, |placement| {
-                *untracked += placement.present
-            });
+        self.addresses.merge(
+            addresses,
+            SUMMARY_ADDRESSES,
+            Placement::merge,
+            |placement| *untracked += placement.present,
+        );
         self.untracked_servers += untracked_servers;
         let untracked = &mut self.untracked_servers;
         self.servers
@@ -276,6 +299,12 @@ impl NameSummary {
         let untracked = &mut self.untracked_aliases;
         self.aliases
             .merge(aliases, SUMMARY_ALIASES, add, |count| *untracked += count);
+        self.untracked_cname_targets += untracked_cname_targets;
+        let untracked = &mut self.untracked_cname_targets;
+        self.cname_targets
+            .merge(cname_targets, SUMMARY_ALIASES, add, |count| {
+                *untracked += count
+            });
     }
 
     /// The summary as the facts a report shows of a name: what the summary has, with no
@@ -290,7 +319,9 @@ impl NameSummary {
         facts.rcodes = self.rcodes.to_map();
         facts.latency = self.latency.clone();
         for (set, counted) in self.answer_sets.ranked() {
-            facts.answer_sets.insert(set.clone(), counted.value.occurrences());
+            facts
+                .answer_sets
+                .insert(set.clone(), counted.value.occurrences());
         }
         facts.addresses = self.addresses.iter().map(|(a, p)| (*a, *p)).collect();
         facts.servers = self
@@ -321,6 +352,12 @@ impl NameSummary {
             .map(|(alias, count)| (alias.clone(), *count))
             .collect();
         facts.untracked_aliases = self.untracked_aliases;
+        facts.cname_targets = self
+            .cname_targets
+            .iter()
+            .map(|(target, count)| (target.clone(), *count))
+            .collect();
+        facts.untracked_cname_targets = self.untracked_cname_targets;
         facts
     }
 }
@@ -448,7 +485,8 @@ impl Discovered {
         self.names.merge(names, NameSummary::merge, &mut |entry| {
             count_evicted(traffic, &entry.value)
         });
-        self.failing.merge(failing, FailureSummary::merge, &mut drop);
+        self.failing
+            .merge(failing, FailureSummary::merge, &mut drop);
     }
 }
 
@@ -509,7 +547,10 @@ impl SetSeen {
             return;
         }
         if self.answers == 0 {
-            *self = SetSeen { answers: 0, ..other };
+            *self = SetSeen {
+                answers: 0,
+                ..other
+            };
         }
         self.answers += answers;
         self.first_ts_ns = self.first_ts_ns.min(first_ts_ns);

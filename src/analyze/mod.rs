@@ -33,7 +33,6 @@ mod truncation;
 pub use crate::keys::{set_hash, HashedClient, SetKey};
 pub use discovery::{Discovered, FailureSummary, NameSummary, BYTES_PER_NAME};
 pub use distinct::{DistinctClients, DistinctCount, SKETCH_RELATIVE_ERROR};
-pub use top_k::{Counted, TopK};
 use findings::record_finding;
 pub use findings::{AddressFindings, FindingKey, FindingKind, Severity};
 pub use latency::{bucket_upper_ns, LatencyHistogram};
@@ -44,6 +43,7 @@ pub use names::{
 pub use occurrences::{Event, FrameRef, Occurrences, Peers, MAX_NAMED_PEERS};
 pub use pairing::{PairingCounters, PairingSettings, Status, Transaction, WatchedName};
 pub use set_map::SetMap;
+pub use top_k::{Counted, TopK};
 pub use truncation::{TruncatedAnswer, TruncationCounters};
 
 use crate::decode::{ConnectionAttempt, DnsMessage, ReassemblyCounters, Skip, SkipCounts};

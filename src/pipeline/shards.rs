@@ -369,7 +369,12 @@ impl<'w> Lane<'w> {
     ) -> Vec<Self> {
         let shards = (0..SHARDS).map(|index| Shard::new(index, SHARDS, settings, decode));
         let flush_each_item = logging || settings.watching.expectations().is_none();
-        Self::deal(shards.collect(), lanes, settings.pseudonymize, flush_each_item)
+        Self::deal(
+            shards.collect(),
+            lanes,
+            settings.pseudonymize,
+            flush_each_item,
+        )
     }
 
     /// The same shards dealt into `lanes` lanes.

@@ -117,13 +117,14 @@ pub fn expectations_toml(report: &Report, sources: &[String]) -> String {
     out
 }
 
-/// A failed name and its failing rcodes, e.g. `pool.example: NXDOMAIN 3`.
+/// A failed name, its failing rcodes and unanswered queries, e.g. `pool.example: NXDOMAIN 3`.
 fn failure_text(failure: &FailureReport) -> String {
     let rcodes: Vec<String> = failure
         .rcodes
         .iter()
         .filter(|(rcode, count)| **count > 0 && !matches!(**rcode, "NOERROR" | "NODATA"))
         .map(|(rcode, count)| format!("{rcode} {count}"))
+        .chain((failure.unanswered > 0).then(|| format!("unanswered {}", failure.unanswered)))
         .collect();
     format!("{}: {}", failure.name, rcodes.join(", "))
 }

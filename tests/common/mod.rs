@@ -191,6 +191,7 @@ pub fn run_config(
                 max_bytes: 1 << 22,
             },
         },
+        discovered_names: pcdns::pipeline::DISCOVERED_NAMES,
         pseudonymize: None,
     }
 }

@@ -79,6 +79,7 @@ fn facts(expected: bool, threads: usize, segment_bytes: usize) -> String {
             max_bytes: 1 << 20,
         },
         reassembly: LIMITS,
+        discovered_names: pcdns::pipeline::DISCOVERED_NAMES,
         pseudonymize: None,
     };
     let mut transactions = Vec::new();
