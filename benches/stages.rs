@@ -152,7 +152,7 @@ fn decode_stages(c: &mut Criterion) {
     group.throughput(Throughput::Elements(messages.len() as u64));
     group.bench_function("aggregation (watched responses)", |b| {
         b.iter(|| {
-            let mut analyzer = Analyzer::new(&watching, PAIRING, false);
+            let mut analyzer = Analyzer::new(&watching, PAIRING, pipeline::DISCOVERED_NAMES, false);
             for message in &messages {
                 analyzer.ingest(message.clone());
             }
