@@ -285,8 +285,9 @@ struct InputArgs {
     #[arg(long, value_name = "N", default_value_t = 250_000, value_parser = clap::value_parser!(u64).range(1..))]
     max_pending: u64,
     /// MiB the analysis may hold in all, split across its shards and parts: half for
-    /// query/response pairing, a quarter for IP fragment and TCP stream reassembly, a quarter
-    /// for the names discovery keeps (the flags below override a part).
+    /// query/response pairing, a quarter for IP fragment and TCP stream reassembly, a
+    /// sixteenth for the names discovery keeps; the rest is headroom for batches in flight and
+    /// the report (the flags below override a part).
     #[arg(long, value_name = "MIB", default_value_t = 512, value_parser = clap::value_parser!(u64).range(4..=262_144))]
     memory: u64,
     /// MiB that query/response pairing may hold (queries, recent answers, their expiry queue)
@@ -304,7 +305,7 @@ struct InputArgs {
     #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=65_536))]
     reassembly_memory: Option<u64>,
     /// MiB that discovery may hold for the names it keeps (the busiest and the failing ones)
-    /// [default: a quarter of --memory].
+    /// [default: a sixteenth of --memory].
     #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=65_536))]
     names_memory: Option<u64>,
 }
@@ -651,7 +652,7 @@ impl InputArgs {
             threads,
             progress: !self.no_progress,
             segment_bytes: self.segment_bytes,
-            discovered_names: mebibytes(self.names_memory.unwrap_or(self.memory / 4))
+            discovered_names: mebibytes(self.names_memory.unwrap_or(self.memory / 16))
                 / crate::analyze::BYTES_PER_NAME,
             reassembly: {
                 let total = mebibytes(self.reassembly_memory.unwrap_or(self.memory / 4));

@@ -39,8 +39,8 @@ pub mod shards;
 pub use port_probe::watched_responses_on_other_ports;
 pub use segmented::SEGMENT_BYTES;
 
-/// Most names discovery holds in all with the default `--memory` (a quarter of 512 MiB).
-pub const DISCOVERED_NAMES: usize = (128 << 20) / crate::analyze::BYTES_PER_NAME;
+/// Most names discovery holds in all with the default `--memory` (a sixteenth of 512 MiB).
+pub const DISCOVERED_NAMES: usize = (32 << 20) / crate::analyze::BYTES_PER_NAME;
 
 /// Frames per batch: large enough that channel costs vanish, small enough to stay in cache.
 pub const BATCH_FRAMES: usize = 2048;

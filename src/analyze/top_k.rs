@@ -7,8 +7,8 @@
 //! Every key whose true count exceeds the stream's length over half the capacity is held.
 //!
 //! Large tables filter admissions (Filtered Space-Saving, Homem and Carvalho 2010): per hash
-//! bucket a counter bounds the occurrences of the keys not held that fall in it, and a key not
-//! held enters a full table only once its bucket shows it heavier than the floor. A long tail
+//! bucket a counter bounds the occurrences of the keys not held that fall in it, and once keys
+//! have been evicted a key not held enters only when its bucket shows it heavier than the floor. A long tail
 //! of rare keys then costs a counter increment each, not an entry that is soon evicted; a
 //! newcomer's estimate starts from the smaller of its bucket and the floor, both upper bounds
 //! of what it had before.
@@ -242,14 +242,16 @@ impl<K: Hash + Ord, V: Default> TopK<K, V> {
         let at = match self.position(key) {
             Some(at) => at,
             None => {
-                if self.entries.len() >= self.capacity.max(1) {
-                    if let Some(bucket) = filter_bucket(&mut self.filter, key) {
-                        if *bucket < self.floor {
-                            // Not heavier than the keys held: counted in its bucket only.
-                            *bucket += 1;
-                            return None;
-                        }
+                // Once keys have been evicted, a key lighter than the floor stays out even
+                // where there is room: it would be the next to go.
+                if let Some(bucket) = filter_bucket(&mut self.filter, key) {
+                    if *bucket < self.floor {
+                        // Counted in its bucket only.
+                        *bucket += 1;
+                        return None;
                     }
+                }
+                if self.entries.len() >= self.capacity.max(1) {
                     self.keep_heaviest(self.capacity / 2, evicted);
                 }
                 // Both bound what the key had before: its bucket, and the floor.
