@@ -203,13 +203,17 @@ fn run_log(config: &LogConfig) -> Result<Status, CommandError> {
     let mut write_error: Option<io::Error> = None;
     let mut write_line = |transaction: &Transaction| {
         if write_error.is_none() {
-            let line = report::render_log_line(transaction, &file_names);
-            if let Err(e) = stdout.write_all(line.as_bytes()) {
+            if let Err(e) = report::write_log_line(&mut stdout, transaction, &file_names) {
                 write_error = Some(e);
             }
         }
     };
-    let (outcome, _) = run_pipeline(&config.input, watching, watch, Some(&mut write_line));
+    // The log prints transactions, never per-name facts: discovery keeps no names.
+    let input = InputConfig {
+        discovered_names: 0,
+        ..config.input.clone()
+    };
+    let (outcome, _) = run_pipeline(&input, watching, watch, Some(&mut write_line));
     let flushed = stdout.flush();
     quiet_on_broken_pipe(write_error.map_or(flushed, Err))?;
     report_read_errors(&outcome);

@@ -412,11 +412,12 @@ pub struct Discovered {
 }
 
 impl Discovered {
-    /// Empty, holding at most `names` names (and a share of that many failing names).
+    /// Empty, holding at most `names` names (and a share of that many failing names; none
+    /// at all for 0: the transaction log keeps no names).
     pub fn with_capacity(names: usize) -> Self {
         Discovered {
             names: TopK::with_capacity(names),
-            failing: TopK::with_capacity((names / FAILING_SHARE).max(1)),
+            failing: TopK::with_capacity(names.div_ceil(FAILING_SHARE)),
         }
     }
 

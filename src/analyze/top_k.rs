@@ -229,7 +229,8 @@ impl<K: Hash + Ord, V> TopK<K, V> {
 impl<K: Hash + Ord, V: Default> TopK<K, V> {
     /// Counts one occurrence of `key` and returns its entry, admitting the key if need be (a
     /// full table first evicts its lower half; `evicted` sees each evicted entry); `None` when
-    /// the filter keeps a rare key out of a full table (its occurrence is counted there).
+    /// the filter keeps a rare key out (its occurrence is counted there), and always in a
+    /// table of no capacity.
     pub fn hit<Q>(
         &mut self,
         key: &Q,
@@ -239,6 +240,9 @@ impl<K: Hash + Ord, V: Default> TopK<K, V> {
         K: Borrow<Q>,
         Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
     {
+        if self.capacity == 0 {
+            return None;
+        }
         let at = match self.position(key) {
             Some(at) => at,
             None => {
@@ -251,7 +255,7 @@ impl<K: Hash + Ord, V: Default> TopK<K, V> {
                         return None;
                     }
                 }
-                if self.entries.len() >= self.capacity.max(1) {
+                if self.entries.len() >= self.capacity {
                     self.keep_heaviest(self.capacity / 2, evicted);
                 }
                 // Both bound what the key had before: its bucket, and the floor.

@@ -866,10 +866,10 @@ fn answer_of(record: &Record<RData>, name: Arc<str>) -> Answer {
 }
 
 /// Record type mnemonic for reports ("A", "AAAA", "TYPE65280").
-pub fn type_name(rtype: u16) -> String {
+pub fn type_name(rtype: u16) -> std::borrow::Cow<'static, str> {
     match RecordType::from(rtype) {
-        RecordType::Unknown(code) => format!("TYPE{code}"),
-        known => known.to_string(),
+        RecordType::Unknown(code) => format!("TYPE{code}").into(),
+        known => <&'static str>::from(known).into(),
     }
 }
 

@@ -3,31 +3,93 @@
 //! `query`, `qtype_name`, `rcode_name`, `AA`, `TC`, `RD`, `RA`, `answers`, `TTLs`) plus pcdns's
 //! own (`status`, `retries`, frames, `answer_records`, `watched`).
 
-use super::{rfc3339, FrameReport};
+use super::rfc3339;
 use crate::analyze::{FrameRef, Transaction};
-use crate::decode::{type_name, AnswerData, Transport};
-use serde::Serialize;
+use crate::decode::{type_name, Answer, AnswerData, Transport};
+use serde::{Serialize, Serializer};
+use std::borrow::Cow;
+use std::io::{self, Write};
 use std::net::IpAddr;
+
+/// A frame reference: the input as named on the command line and the frame number.
+#[derive(Debug, Serialize)]
+pub struct LogFrame<'a> {
+    /// The input file.
+    pub file: &'a str,
+    /// Frame number (from 1).
+    pub frame: u64,
+}
+
+/// An answer's RDATA in presentation form (address, target name, ...), written as it is
+/// serialized (no string made for it).
+#[derive(Debug)]
+pub struct Presentation<'a>(&'a AnswerData);
+
+impl Serialize for Presentation<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            AnswerData::A(v4) => serializer.collect_str(v4),
+            AnswerData::Aaaa(v6) => serializer.collect_str(v6),
+            AnswerData::Cname(text) | AnswerData::Other(text) => serializer.serialize_str(text),
+        }
+    }
+}
 
 /// One answer record in presentation form.
 #[derive(Debug, Serialize)]
-pub struct AnswerRecord {
+pub struct AnswerRecord<'a> {
     /// Owner name.
-    pub name: String,
+    pub name: &'a str,
     /// TYPE number.
     #[serde(rename = "type")]
     pub rtype: u16,
     /// TYPE mnemonic.
-    pub type_name: String,
+    pub type_name: Cow<'static, str>,
     /// TTL in seconds.
     pub ttl: u32,
     /// RDATA in presentation form (address, target name, ...).
-    pub data: String,
+    pub data: Presentation<'a>,
 }
 
-/// One log line.
+/// The answers' RDATA in order.
+#[derive(Debug)]
+pub struct Answers<'a>(&'a [Answer]);
+
+impl Serialize for Answers<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|a| Presentation(&a.data)))
+    }
+}
+
+/// The answers' TTLs in order.
+#[derive(Debug)]
+pub struct Ttls<'a>(&'a [Answer]);
+
+impl Serialize for Ttls<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|a| a.ttl))
+    }
+}
+
+/// The answer records with names and types.
+#[derive(Debug)]
+pub struct Records<'a>(&'a [Answer]);
+
+impl Serialize for Records<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|a| AnswerRecord {
+            name: &a.name,
+            rtype: a.rtype,
+            type_name: type_name(a.rtype),
+            ttl: a.ttl,
+            data: Presentation(&a.data),
+        }))
+    }
+}
+
+/// One log line, borrowing from its transaction.
 #[derive(Debug, Serialize)]
-pub struct LogLine {
+pub struct LogLine<'a> {
     /// Time of the first query (or of the response, without a query), seconds since the epoch.
     pub ts: f64,
     /// Client address.
@@ -49,15 +111,15 @@ pub struct LogLine {
     /// Seconds from the first query to the response.
     pub rtt: Option<f64>,
     /// Question name as sent.
-    pub query: String,
+    pub query: &'a str,
     /// QTYPE number.
     pub qtype: u16,
     /// QTYPE mnemonic.
-    pub qtype_name: String,
+    pub qtype_name: Cow<'static, str>,
     /// RCODE of the response.
     pub rcode: Option<u8>,
     /// RCODE mnemonic.
-    pub rcode_name: Option<String>,
+    pub rcode_name: Option<Cow<'static, str>>,
     /// Authoritative answer.
     #[serde(rename = "AA")]
     pub aa: bool,
@@ -71,10 +133,10 @@ pub struct LogLine {
     #[serde(rename = "RA")]
     pub ra: bool,
     /// Answer section data in order, presentation form.
-    pub answers: Vec<String>,
+    pub answers: Answers<'a>,
     /// Answer TTLs in order.
     #[serde(rename = "TTLs")]
-    pub ttls: Vec<u32>,
+    pub ttls: Ttls<'a>,
     /// answered, unanswered, pending, orphan, duplicate, unpaired or evicted.
     pub status: &'static str,
     /// Query retransmissions.
@@ -84,13 +146,13 @@ pub struct LogLine {
     /// The response (RFC 3339, UTC).
     pub response_ts: Option<String>,
     /// Frame of the first query.
-    pub query_frame: Option<FrameReport>,
+    pub query_frame: Option<LogFrame<'a>>,
     /// Frame of the response.
-    pub response_frame: Option<FrameReport>,
+    pub response_frame: Option<LogFrame<'a>>,
     /// Frames of retransmitted queries (the first few).
-    pub retry_frames: Vec<FrameReport>,
+    pub retry_frames: Vec<LogFrame<'a>>,
     /// Answer records with names and types.
-    pub answer_records: Vec<AnswerRecord>,
+    pub answer_records: Records<'a>,
     /// The answer section was cut (snaplen) or malformed part-way.
     pub answers_incomplete: bool,
     /// Duplicates: the answers differ from the first response's.
@@ -98,40 +160,32 @@ pub struct LogLine {
     /// Orphans: within one query timeout of the capture's start.
     pub near_capture_start: bool,
     /// The watched name this counts for.
-    pub watched: Option<String>,
+    pub watched: Option<&'a str>,
     /// EDNS0 UDP payload size advertised by the query.
     pub query_edns_udp_size: Option<u16>,
     /// EDNS0 UDP payload size advertised by the response.
     pub response_edns_udp_size: Option<u16>,
     /// A TCP query retrying a truncated UDP answer: that answer's frame (its log line has TC).
-    pub retry_of_truncated: Option<FrameReport>,
+    pub retry_of_truncated: Option<LogFrame<'a>>,
 }
 
 /// RCODE mnemonic (RFC 6895 §2.3).
-pub fn rcode_name(rcode: u8) -> String {
-    match rcode {
-        0 => "NOERROR".into(),
-        1 => "FORMERR".into(),
-        2 => "SERVFAIL".into(),
-        3 => "NXDOMAIN".into(),
-        4 => "NOTIMP".into(),
-        5 => "REFUSED".into(),
-        6 => "YXDOMAIN".into(),
-        7 => "YXRRSET".into(),
-        8 => "NXRRSET".into(),
-        9 => "NOTAUTH".into(),
-        10 => "NOTZONE".into(),
-        other => format!("RCODE{other}"),
-    }
-}
-
-fn presentation(data: &AnswerData) -> String {
-    match data {
-        AnswerData::A(v4) => v4.to_string(),
-        AnswerData::Aaaa(v6) => v6.to_string(),
-        AnswerData::Cname(target) => target.clone(),
-        AnswerData::Other(text) => text.clone(),
-    }
+pub fn rcode_name(rcode: u8) -> Cow<'static, str> {
+    let name = match rcode {
+        0 => "NOERROR",
+        1 => "FORMERR",
+        2 => "SERVFAIL",
+        3 => "NXDOMAIN",
+        4 => "NOTIMP",
+        5 => "REFUSED",
+        6 => "YXDOMAIN",
+        7 => "YXRRSET",
+        8 => "NXRRSET",
+        9 => "NOTAUTH",
+        10 => "NOTZONE",
+        other => return Cow::Owned(format!("RCODE{other}")),
+    };
+    Cow::Borrowed(name)
 }
 
 fn seconds(ns: u64) -> f64 {
@@ -140,12 +194,11 @@ fn seconds(ns: u64) -> f64 {
 }
 
 /// The log line of `transaction`; `file_names` maps file indexes to input names.
-pub fn log_line(transaction: &Transaction, file_names: &[String]) -> LogLine {
-    let frame = |f: FrameRef| FrameReport {
+pub fn log_line<'a>(transaction: &'a Transaction, file_names: &'a [String]) -> LogLine<'a> {
+    let frame = |f: FrameRef| LogFrame {
         file: file_names
             .get(usize::from(f.file_index))
-            .cloned()
-            .unwrap_or_default(),
+            .map_or("", String::as_str),
         frame: f.frame_number,
     };
     let response = transaction.response.as_deref();
@@ -166,7 +219,7 @@ pub fn log_line(transaction: &Transaction, file_names: &[String]) -> LogLine {
         proto: transaction.transport,
         trans_id: transaction.id,
         rtt: transaction.rtt_ns.map(seconds),
-        query: transaction.qname().to_string(),
+        query: transaction.qname(),
         qtype: transaction.qtype,
         qtype_name: type_name(transaction.qtype),
         rcode: response.map(|r| r.flags.rcode),
@@ -175,8 +228,8 @@ pub fn log_line(transaction: &Transaction, file_names: &[String]) -> LogLine {
         tc: flags.truncated,
         rd: transaction.query_flags.unwrap_or(flags).recursion_desired,
         ra: flags.recursion_available,
-        answers: answers.iter().map(|a| presentation(&a.data)).collect(),
-        ttls: answers.iter().map(|a| a.ttl).collect(),
+        answers: Answers(answers),
+        ttls: Ttls(answers),
         status: transaction.status.label(),
         retries: transaction.retries,
         query_ts: transaction.query.map(|(ts, _)| rfc3339(ts)),
@@ -189,29 +242,24 @@ pub fn log_line(transaction: &Transaction, file_names: &[String]) -> LogLine {
             })
         }),
         retry_frames: transaction.retry_frames.iter().map(|f| frame(*f)).collect(),
-        answer_records: answers
-            .iter()
-            .map(|a| AnswerRecord {
-                name: a.name.to_string(),
-                rtype: a.rtype,
-                type_name: type_name(a.rtype),
-                ttl: a.ttl,
-                data: presentation(&a.data),
-            })
-            .collect(),
+        answer_records: Records(answers),
         answers_incomplete: response.is_some_and(|r| !r.answers_complete),
         answers_differ: transaction.answers_differ,
         near_capture_start: transaction.near_capture_start,
-        watched: transaction.watched.as_ref().map(|w| w.display.to_string()),
+        watched: transaction.watched.as_ref().map(|w| &*w.display),
         query_edns_udp_size: transaction.query_edns_udp_size,
         response_edns_udp_size: response.and_then(|r| r.edns_udp_size),
         retry_of_truncated: transaction.retry_of_truncated.map(frame),
     }
 }
 
-/// The log line as one line of JSON with its newline.
-pub fn render_log_line(transaction: &Transaction, file_names: &[String]) -> String {
-    let mut line = serde_json::to_string(&log_line(transaction, file_names)).unwrap_or_default();
-    line.push('\n');
-    line
+/// Writes the log line of `transaction` to `out` as one line of JSON, serialized straight
+/// into the writer.
+pub fn write_log_line(
+    out: &mut impl Write,
+    transaction: &Transaction,
+    file_names: &[String],
+) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, &log_line(transaction, file_names))?;
+    out.write_all(b"\n")
 }
