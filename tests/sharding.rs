@@ -87,6 +87,13 @@ fn reports_are_the_same_on_any_number_of_threads_and_any_cut() {
             "the budget is small enough to evict"
         );
         assert!(evicted.analysis.traffic.packets > 10 * pipeline::BATCH_FRAMES as u64);
+        if matches!(watching, Watching::Discovery) {
+            let traffic = &evicted.analysis.traffic;
+            assert!(
+                traffic.untracked_name_responses > 0,
+                "discovery's tables are small enough to drop names"
+            );
+        }
         for (threads, segment_bytes) in [
             (1, pipeline::SEGMENT_BYTES),
             (1, 4_096),
@@ -122,7 +129,6 @@ fn reports_are_the_same_on_any_number_of_threads_and_any_cut() {
 #[test]
 fn a_pcapng_capture_read_by_the_threaded_reader_gives_the_same_report() {
     // pcapng is never read in segments: the reader thread and decode workers.
-    // Discovery runs in one shard: threads beyond it only read and decode.
     let pcapng = synth_capture(mix(20_000, 9), WriteFormat::Pcapng);
     for watching in [expectations(), Watching::Discovery] {
         let reference = unlogged(&config(&pcapng, watching.clone(), 1, 0));
