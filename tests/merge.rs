@@ -182,3 +182,32 @@ fn a_silent_server_survives_a_merge_with_a_report_where_it_is_absent() {
     let tally = &merged["state"]["analysis"]["servers"]["servers"]["127.0.0.56"];
     assert_eq!(tally["pending"], 3, "{tally}");
 }
+
+#[test]
+fn merging_discovery_reports_equals_discovering_both_files() {
+    // The reports carry each name's summary (top answer sets, client sketch) and the failing
+    // names, so the names, their clients and the failures come out as in one run.
+    let dir = tempfile::tempdir().unwrap();
+    let mut reports = Vec::new();
+    for capture in ["broken.pcap", "healthy.pcap"] {
+        let output = pcdns(&["analyze", &format!("samples/{capture}"), "-f", "json"]);
+        let path = dir.path().join(format!("{capture}.json"));
+        std::fs::write(&path, &output.stdout).expect("write report");
+        reports.push(path.display().to_string());
+    }
+    let merged = json(&pcdns(&["merge", &reports[0], &reports[1], "-f", "json"]));
+    let both = json(&pcdns(&[
+        "analyze",
+        "samples/broken.pcap",
+        "samples/healthy.pcap",
+        "-f",
+        "json",
+    ]));
+    assert_eq!(merged["mode"], "discovery");
+    assert_eq!(merged["names"], both["names"]);
+    assert_eq!(merged["failures"], both["failures"]);
+    let pool = &merged["names"][0];
+    assert_eq!(pool["name"], "PersistentChatPool.contoso.com");
+    assert_eq!(pool["distinct_clients"]["count"], 3);
+    assert_eq!(pool["answer_sets"].as_array().unwrap().len(), 3);
+}
