@@ -264,9 +264,7 @@ impl NameSummary {
             cname_targets,
             untracked_cname_targets,
         } = other;
-        if self.display.is_empty() || (!display.is_empty() && display < self.display) {
-            self.display = display;
-        }
+        note_display(&mut self.display, &display);
         self.queries += queries;
         self.responses += responses;
         self.unanswered += unanswered;
@@ -380,9 +378,7 @@ impl FailureSummary {
             rcodes,
             unanswered,
         } = other;
-        if self.display.is_empty() || (!display.is_empty() && display < self.display) {
-            self.display = display;
-        }
+        note_display(&mut self.display, &display);
         self.rcodes.merge(rcodes);
         self.unanswered += unanswered;
     }
@@ -491,9 +487,9 @@ impl Discovered {
     }
 }
 
-/// Keeps the smallest spelling of a name.
+/// Keeps the smallest spelling of a name (the same whatever the order spellings come in).
 fn note_display(held: &mut String, display: &str) {
-    if held.is_empty() || display < held.as_str() {
+    if !display.is_empty() && (held.is_empty() || display < held.as_str()) {
         *held = display.to_string();
     }
 }
