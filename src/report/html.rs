@@ -113,14 +113,23 @@ fn findings(html: &mut String, findings: &[FindingReport]) {
 
 fn name_section(html: &mut String, name: &NameReport, insight: &InsightReport) {
     let candidates = &insight.rotation.candidates;
+    let clients = match &name.distinct_clients {
+        Some(distinct) if distinct.relative_error > 0.0 => {
+            format!("about {} distinct clients", distinct.count)
+        }
+        Some(distinct) => format!("{} distinct clients", distinct.count),
+        None => format!(
+            "{} stub clients, {} resolvers",
+            insight.roles.stub_clients, insight.roles.resolver_clients
+        ),
+    };
     let _ = writeln!(
         html,
-        "<h2>{}</h2>\n<p>{} responses, {} stub clients, {} resolvers; first positions: chi-square {} \
+        "<h2>{}</h2>\n<p>{} responses, {}; first positions: chi-square {} \
          (df {}), p = {}</p>",
         escape(&name.name),
         name.responses,
-        insight.roles.stub_clients,
-        insight.roles.resolver_clients,
+        escape(&clients),
         insight
             .rotation
             .overall
