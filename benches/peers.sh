@@ -4,7 +4,7 @@
 #   cat (the I/O floor), tcpdump BPF-only (-w /dev/null: filtering, no text), DPP (when DPP_BIN
 #   names its binary; skipped with a message otherwise), pcdns analyze --expect on 1 and 2
 #   threads, on mixes with 1%, 10% and 80% watched answers; and on the 10% mix pcdns discovery
-#   (no --expect) and pcdns log (every name) on 2 threads.
+#   (no --expect) on 1 and 2 threads and pcdns log (every name) on 2 threads.
 #   bash benches/peers.sh                          # 2 M packets, 5 rounds
 #   PACKETS=4000000 RUNS=7 DPP_BIN=/path/to/dpp bash benches/peers.sh
 #   RESULTS=benches/RESULTS.md bash benches/peers.sh   # also writes the table there
@@ -45,6 +45,7 @@ commands() {
     printf 'pcdns 1 thread\t%q analyze %q --expect %q --format json --threads 1\n' "$PCDNS" "$file" "$DIR/synth.toml"
     printf 'pcdns 2 threads\t%q analyze %q --expect %q --format json --threads 2\n' "$PCDNS" "$file" "$DIR/synth.toml"
     if [ "$mix" = 10 ]; then
+        printf 'pcdns discovery 1 thread\t%q analyze %q --format json --threads 1\n' "$PCDNS" "$file"
         printf 'pcdns discovery 2 threads\t%q analyze %q --format json --threads 2\n' "$PCDNS" "$file"
         printf 'pcdns log 2 threads\t%q log %q --threads 2\n' "$PCDNS" "$file"
     fi
