@@ -18,6 +18,7 @@ use crate::expect::{Expectations, ExpectedName};
 use crate::pipeline::RunOutcome;
 use insight::insight;
 use std::collections::BTreeSet;
+use words::{address_list, counted, plural};
 
 /// Choices that shape the report.
 #[derive(Debug, Clone, Copy)]
@@ -118,7 +119,13 @@ pub fn build_judged(
         b.severity
             .cmp(&a.severity)
             .then(b.count.cmp(&a.count))
-            .then_with(|| (a.kind, &a.name, &a.subject).cmp(&(b.kind, &b.name, &b.subject)))
+            .then_with(|| {
+                (a.kind, &a.name, subject_order(&a.subject)).cmp(&(
+                    b.kind,
+                    &b.name,
+                    subject_order(&b.subject),
+                ))
+            })
     });
     let mut finding_counts = FindingCounts::default();
     for finding in &findings {
@@ -148,6 +155,13 @@ pub fn build_judged(
         failures,
         state: SavedRun::of(outcome, options.pairing, options.reassembly),
     }
+}
+
+/// Orders finding subjects that are addresses numerically (10.0.0.11 before 10.0.0.101), the
+/// others (record types, rcodes) by their text, after the addresses.
+fn subject_order(subject: &str) -> (bool, Option<IpAddr>, &str) {
+    let address = subject.parse().ok();
+    (address.is_none(), address, subject)
 }
 
 fn summary(outcome: &RunOutcome, options: ReportOptions) -> Summary {
@@ -282,14 +296,6 @@ pub(super) fn frame_reports(examples: &[FrameRef], file_names: &[String]) -> Vec
         .collect()
 }
 
-fn list(addresses: &[IpAddr]) -> String {
-    addresses
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 pub(super) fn finding_report(
     key: &FindingKey,
     occurrences: &Occurrences,
@@ -298,32 +304,42 @@ pub(super) fn finding_report(
 ) -> FindingReport {
     let entry = expectations.and_then(|e| e.find(&key.name).map(|index| &e.names[index]));
     let expected = entry
-        .map(|e| list(&[e.members.as_slice(), e.standby.as_slice()].concat()))
+        .map(|e| {
+            address_list(
+                &[e.members.as_slice(), e.standby.as_slice()].concat(),
+                "addresses",
+                ", ",
+            )
+        })
         .unwrap_or_default();
     let count = occurrences.count;
     let subject = &key.subject;
+    let (answers, responses) = (plural(count, "answer"), plural(count, "response"));
+    let queries = counted(count, "query", "queries");
+    let were = if count == 1 { "was" } else { "were" };
     let message = match key.kind {
-        FindingKind::WrongAddress => format!("{count} answers held {subject}, which is not an expected address (expected {expected})"),
-        FindingKind::Nxdomain => format!("{count} responses said the name does not exist (NXDOMAIN)"),
-        FindingKind::Servfail => format!("{count} responses were SERVFAIL: the server could not answer"),
-        FindingKind::Refused => format!("{count} responses were REFUSED"),
-        FindingKind::OtherRcode => format!("{count} responses carried {subject}"),
-        FindingKind::UnauthorizedServer => format!("{count} answers came from {subject}, which is not an authorized DNS server"),
-        FindingKind::MissingMember => format!("{count} answers lacked member {subject}"),
-        FindingKind::Nodata => format!("{count} responses were NOERROR without {subject} records, which the expectations define"),
-        FindingKind::TtlAboveMax => format!("{count} answers had a TTL above the maximum ({subject}); highest {}", occurrences.largest),
-        FindingKind::Unanswered => format!("{count} queries sent to {subject} got no response within the query timeout"),
+        FindingKind::WrongAddress => format!("{answers} held {subject}, which is not an expected address (expected {expected})"),
+        FindingKind::Nxdomain => format!("{responses} said the name does not exist (NXDOMAIN)"),
+        FindingKind::Servfail => format!("{responses} {were} SERVFAIL: the server could not answer"),
+        FindingKind::Refused => format!("{responses} {were} REFUSED"),
+        FindingKind::OtherRcode => format!("{responses} carried {subject}"),
+        FindingKind::UnauthorizedServer => format!("{answers} came from {subject}, which is not an authorized DNS server"),
+        FindingKind::MissingMember => format!("{answers} lacked member {subject}"),
+        FindingKind::Nodata => format!("{responses} {were} NOERROR without {subject} records, which the expectations define"),
+        FindingKind::TtlAboveMax => format!("{answers} had a TTL above the maximum ({subject}); highest {}", occurrences.largest),
+        FindingKind::Unanswered => format!("{queries} sent to {subject} got no response within the query timeout"),
         FindingKind::UnsolicitedResponse => {
-            format!("{count} responses from {subject} answered a query that is not in the capture (spoofing shows this way)")
+            format!("{responses} from {subject} answered a query that is not in the capture (spoofing shows this way)")
         }
-        FindingKind::ConflictingAnswers => format!("{count} times {subject} sent a second, different answer to one query"),
+        FindingKind::ConflictingAnswers => format!("{} {subject} sent a second, different answer to one query", counted(count, "time", "times")),
         FindingKind::TruncatedNotRetried => format!(
-            "{count} truncated (TC) answers from {subject} were not followed by the same question over TCP within the query timeout: the client never got the whole answer"
+            "{} from {subject} {were} not followed by the same question over TCP within the query timeout: the client never got the whole answer",
+            counted(count, "truncated (TC) answer", "truncated (TC) answers")
         ),
-        FindingKind::StaleAnswer => format!("{count} answers still held the older set {subject} after the answer set changed and that set's TTL ran out"),
+        FindingKind::StaleAnswer => format!("{answers} still held the older set {subject} after the answer set changed and that set's TTL ran out"),
         FindingKind::NearMiss => {
             let name = &key.name;
-            format!("{count} lookups of {subject} were after {name} (suffix devolution or a single-label name) and failed")
+            format!("{} of {subject} {were} after {name} (suffix devolution or a single-label name) and failed", plural(count, "lookup"))
         }
         // Derived from the analysis as a whole (analyze/derived.rs), never recorded per
         // response: worded by `derived_report`.
@@ -360,7 +376,11 @@ pub(super) fn derived_report(finding: &DerivedFinding) -> FindingReport {
     let message = match &finding.detail {
         Detail::NameNotSeen => "no response for this name anywhere in the capture".to_string(),
         Detail::MemberNeverSeen { member, responses } => {
-            format!("member {member} never appeared in any of {responses} responses")
+            let responses = match responses {
+                1 => "the 1 response".to_string(),
+                n => format!("any of {n} responses"),
+            };
+            format!("member {member} never appeared in {responses}")
         }
         Detail::NetmaskOrdering {
             local_first,

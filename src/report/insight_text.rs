@@ -4,6 +4,7 @@
 
 use super::insight::InsightReport;
 use super::table::Table;
+use super::words::{address_list, plural};
 use crate::analyze::rotation::Balance;
 use std::fmt::Write;
 
@@ -44,21 +45,28 @@ pub fn render_insight(out: &mut String, insight: &InsightReport, colour: bool) {
         // Discovery keeps no table of clients to tell them apart.
         0 => String::new(),
         _ => format!(
-            "{} stub clients, {} resolvers among the receivers; ",
-            roles.stub_clients, roles.resolver_clients
+            "{}, {} among the receivers; ",
+            plural(roles.stub_clients, "stub client"),
+            plural(roles.resolver_clients, "resolver")
         ),
     };
     let _ = writeln!(
         out,
-        "  roles: {receivers}{} iterative (RD=0) and {} authoritative (AA) responses",
-        roles.iterative_responses, roles.authoritative_responses
+        "  roles: {receivers}{} iterative (RD=0) and {} authoritative (AA) {}",
+        roles.iterative_responses,
+        roles.authoritative_responses,
+        if roles.authoritative_responses == 1 {
+            "response"
+        } else {
+            "responses"
+        }
     );
     let rotation = &insight.rotation;
     if rotation.overall.answers > 0 || !insight.connections.is_empty() {
         let _ = writeln!(
             out,
-            "  rotation: first position over {} answers with several addresses to recursive queries ({})",
-            rotation.overall.answers,
+            "  rotation: first position over {} with several addresses to recursive queries ({})",
+            plural(rotation.overall.answers, "answer"),
             test_text(&rotation.overall)
         );
         let mut table = Table::new(&[
@@ -129,7 +137,7 @@ pub fn render_insight(out: &mut String, insight: &InsightReport, colour: bool) {
             ]);
         }
         for s in rotation.subnets.iter().take(MAX_ROWS) {
-            let label = format!("{} ({} clients)", s.subnet, s.clients);
+            let label = format!("{} ({})", s.subnet, plural(s.clients, "client"));
             table.row(vec![
                 label,
                 s.balance.answers.to_string(),
@@ -140,12 +148,7 @@ pub fn render_insight(out: &mut String, insight: &InsightReport, colour: bool) {
         out.push_str(&table.render(4, colour));
     }
     for change in &insight.changes {
-        let list = |a: &[std::net::IpAddr]| {
-            a.iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
+        let list = |a: &[std::net::IpAddr]| address_list(a, "addresses", " ");
         let _ = writeln!(
             out,
             "  change at {}: added [{}], removed [{}]; the set before was seen {} s longer (TTL {} s)",
@@ -169,9 +172,9 @@ pub fn render_insight(out: &mut String, insight: &InsightReport, colour: bool) {
         .unwrap_or(0);
     let _ = writeln!(
         out,
-        "  timeline: {} intervals of {} s, at most {} responses in one (all in --format json and --html)",
-        timeline.intervals.len(),
+        "  timeline: {} of {} s, at most {} in one (all in --format json and --html)",
+        plural(timeline.intervals.len() as u64, "interval"),
         timeline.bucket_seconds,
-        peak
+        plural(peak, "response")
     );
 }

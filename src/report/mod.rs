@@ -5,6 +5,7 @@
 mod build;
 mod event;
 mod expectations;
+mod fix;
 mod html;
 pub mod insight;
 mod insight_text;
@@ -14,6 +15,7 @@ mod pretty;
 mod state;
 mod table;
 mod text;
+mod words;
 
 pub use build::{build, build_judged, ReportOptions};
 pub use event::{render_event, EventFacts};

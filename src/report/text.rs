@@ -1,7 +1,9 @@
 //! The terminal report: a summary, the findings table, then one section per name with its
 //! answer sets, addresses, clients and servers.
 
+use super::fix::fix;
 use super::table::{Colour, Table};
+use super::words::{address_list, counted, plural, MAX_LISTED_ADDRESSES};
 use super::*;
 use std::fmt::Write;
 
@@ -30,29 +32,12 @@ fn frames_text(examples: &[FrameReport], several_files: bool) -> String {
         .join(",")
 }
 
-/// Addresses listed in a text cell; long lists are abbreviated (JSON has them all).
-const MAX_LISTED_ADDRESSES: usize = 8;
-
+/// Addresses in a text cell, in numeric order; long lists abbreviated (JSON has them all).
 fn addresses_text(addresses: &[IpAddr]) -> String {
-    let listed = |slice: &[IpAddr]| {
-        slice
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
     if addresses.is_empty() {
         "-".into()
-    } else if addresses.len() > MAX_LISTED_ADDRESSES {
-        let head = &addresses[..MAX_LISTED_ADDRESSES - 2];
-        format!(
-            "{} ... {} ({} addresses)",
-            listed(head),
-            listed(&addresses[addresses.len() - 1..]),
-            addresses.len()
-        )
     } else {
-        listed(addresses)
+        address_list(addresses, "addresses", " ")
     }
 }
 
@@ -125,9 +110,9 @@ pub fn render_text(report: &Report, style: TextStyle) -> String {
     if let Some(source) = &report.expectations {
         let _ = writeln!(
             out,
-            "  expectations  {} ({} names)",
+            "  expectations  {} ({})",
             source,
-            report.names.len()
+            plural(report.names.len() as u64, "name")
         );
     }
     match (&s.first_seen, &s.last_seen) {
@@ -230,8 +215,10 @@ fn render_findings(out: &mut String, report: &Report, style: TextStyle, several_
     }
     let _ = writeln!(
         out,
-        "\nFINDINGS: {} errors, {} warnings, {} info",
-        counts.error, counts.warning, counts.info
+        "\nFINDINGS: {}, {}, {} info",
+        plural(counts.error, "error"),
+        plural(counts.warning, "warning"),
+        counts.info
     );
     if report.findings.is_empty() {
         let _ = writeln!(out, "  none: every answer matched the expectations");
@@ -242,6 +229,7 @@ fn render_findings(out: &mut String, report: &Report, style: TextStyle, several_
         "FINDING",
         "NAME",
         "SUBJECT",
+        "SERVERS",
         "COUNT",
         "FIRST SEEN",
         "LAST SEEN",
@@ -255,6 +243,7 @@ fn render_findings(out: &mut String, report: &Report, style: TextStyle, several_
                 f.kind.label().into(),
                 dash_if_empty(&f.name),
                 dash_if_empty(&f.subject),
+                addresses_text(&f.servers),
                 f.count.to_string(),
                 f.first_seen.clone().unwrap_or_else(|| "-".into()),
                 f.last_seen.clone().unwrap_or_else(|| "-".into()),
@@ -267,13 +256,41 @@ fn render_findings(out: &mut String, report: &Report, style: TextStyle, several_
         );
     }
     out.push_str(&table.render(2, style.colour));
-    for f in report.findings.iter().filter(|f| !f.message.is_empty()) {
-        // A finding about no name (a server, the capture) starts with its kind.
-        let (name, space) = match f.name.as_str() {
-            "" => ("", ""),
-            name => (name, " "),
-        };
-        let _ = writeln!(out, "  - {name}{space}{}: {}", f.kind.label(), f.message);
+    for f in &report.findings {
+        render_finding_lines(out, f, expected_of(report, &f.name));
+    }
+}
+
+/// What `name` expects, when the report watches it.
+fn expected_of<'a>(report: &'a Report, name: &str) -> Option<&'a ExpectedReport> {
+    report
+        .names
+        .iter()
+        .find(|n| n.name.eq_ignore_ascii_case(name))
+        .and_then(|n| n.expected.as_ref())
+}
+
+/// A finding's sentence, the clients it concerns and its fix, under the findings table.
+fn render_finding_lines(out: &mut String, f: &FindingReport, expected: Option<&ExpectedReport>) {
+    let fix = fix(f, expected);
+    if f.message.is_empty() && fix.is_none() {
+        return;
+    }
+    // A finding about no name (a server, the capture) starts with its kind.
+    let (name, space) = match f.name.as_str() {
+        "" => ("", ""),
+        name => (name, " "),
+    };
+    let _ = writeln!(out, "  - {name}{space}{}: {}", f.kind.label(), f.message);
+    if !f.clients.is_empty() {
+        let _ = writeln!(
+            out,
+            "    clients: {}",
+            address_list(&f.clients, "clients", " ")
+        );
+    }
+    if let Some(fix) = fix {
+        let _ = writeln!(out, "    fix: {fix}");
     }
 }
 
@@ -304,7 +321,7 @@ fn render_name(out: &mut String, name: &NameReport, style: TextStyle, several_fi
                 out,
                 "{} ({kind}: {}{standby})",
                 name.name,
-                addresses_text(&e.members)
+                address_list(&e.members, "members", " ")
             );
         }
         None => {
@@ -313,9 +330,9 @@ fn render_name(out: &mut String, name: &NameReport, style: TextStyle, several_fi
     }
     let _ = writeln!(
         out,
-        "  {} queries, {} responses: {}; {} unanswered",
-        name.queries,
-        name.responses,
+        "  {}, {}: {}; {} unanswered",
+        counted(name.queries, "query", "queries"),
+        plural(name.responses, "response"),
         rcodes_text(&name.rcodes),
         name.unanswered
     );
@@ -323,7 +340,7 @@ fn render_name(out: &mut String, name: &NameReport, style: TextStyle, several_fi
         let _ = writeln!(out, "  latency {}", latency_text(latency));
     }
     for (alias, count) in &name.aliases {
-        let _ = writeln!(out, "  via alias {alias}: {count} responses");
+        let _ = writeln!(out, "  via alias {alias}: {}", plural(*count, "response"));
     }
     if !name.members_never_seen.is_empty() {
         let _ = writeln!(
@@ -402,9 +419,9 @@ fn render_name(out: &mut String, name: &NameReport, style: TextStyle, several_fi
             let rest = &name.clients[style.max_clients..];
             let _ = writeln!(
                 out,
-                "    ... and {} more clients with {} responses (all in --format json)",
-                rest.len(),
-                rest.iter().map(|c| c.responses).sum::<u64>()
+                "    ... and {} more with {} (all in --format json)",
+                plural(rest.len() as u64, "client"),
+                plural(rest.iter().map(|c| c.responses).sum::<u64>(), "response")
             );
         }
     }
@@ -452,7 +469,8 @@ fn render_name(out: &mut String, name: &NameReport, style: TextStyle, several_fi
     for (what, count) in &name.untracked {
         let _ = writeln!(
             out,
-            "  {count} responses beyond the {what} tracking limit (counted, not itemised)"
+            "  {} beyond the {what} tracking limit (counted, not itemised)",
+            plural(*count, "response")
         );
     }
 }
