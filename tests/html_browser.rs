@@ -56,6 +56,22 @@ fn check_page(dir: &Path, page: &Path) -> (String, Vec<String>) {
     (check, console)
 }
 
+/// The rendered DOM of `page` (scripts run).
+fn dom_of(dir: &Path, page: &Path) -> String {
+    let output = chromium(&dir.join("profile-dom"), &["--dump-dom"], page);
+    assert!(output.status.success(), "chromium failed: {output:?}");
+    String::from_utf8_lossy(&output.stdout).to_string()
+}
+
+/// The `<svg>` elements of `dom` whose class list holds `class`.
+fn svgs<'a>(dom: &'a str, class: &str) -> Vec<&'a str> {
+    dom.split("<svg ")
+        .skip(1)
+        .filter(|svg| svg.starts_with(&format!("class=\"chart {class}\"")))
+        .map(|svg| svg.split("</svg>").next().unwrap_or(""))
+        .collect()
+}
+
 fn html_report(dir: &Path, capture: &str, expectations: &str) -> std::path::PathBuf {
     let page = dir.join(format!("{capture}.html"));
     let output = pcdns(&[
@@ -77,7 +93,8 @@ fn html_report_renders_in_chromium_with_every_chart_filled() {
     }
     let dir = tempfile::tempdir().expect("temp dir");
     for (capture, expectations, members) in [
-        ("broken.pcap", "contoso.toml", &[1, 1, 2][..]),
+        // The pool's two members and the stale 10.10.10.3, which is not one.
+        ("broken.pcap", "contoso.toml", &[1, 1, 3][..]),
         ("large-pool.pcap", "large-pool.toml", &[120]),
     ] {
         let page = html_report(dir.path(), capture, expectations);
@@ -130,5 +147,39 @@ fn chart_check_catches_an_empty_heatmap() {
             .iter()
             .any(|line| line.contains("heatmap has 0 cells")),
         "{console:?}"
+    );
+}
+
+#[test]
+fn stale_address_is_drawn_in_every_chart_as_not_a_member() {
+    if !common::tool_available(CHROMIUM) {
+        return missing("chromium (apt-get install chromium)");
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let page = html_report(dir.path(), "broken.pcap", "contoso.toml");
+    let dom = dom_of(dir.path(), &page);
+    // broken.pcap's pool answers hold 10.10.10.3, which samples/contoso.toml does not list.
+    let stale = "10.10.10.3";
+    let share = svgs(&dom, "share");
+    assert!(
+        share.iter().any(|svg| svg
+            .contains(&format!("data-member=\"{stale}\" data-role=\"non-member\""))
+            && svg.contains(&format!("{stale} (not a member)"))),
+        "no share bar for {stale} marked as not a member"
+    );
+    let heatmap = svgs(&dom, "heatmap");
+    assert!(
+        heatmap
+            .iter()
+            .any(|svg| svg.contains("data-role=\"non-member\"")
+                && svg.contains(&format!("{stale} (not a member) first in"))),
+        "no heatmap column for {stale} marked as not a member"
+    );
+    let timeline = svgs(&dom, "timeline");
+    assert!(
+        timeline
+            .iter()
+            .any(|svg| svg.contains(&format!("data-series=\"{stale} (not a member)\""))),
+        "no timeline series for {stale}"
     );
 }

@@ -701,8 +701,10 @@ fn name_report(
         cname_targets: facts.cname_targets.clone(),
         untracked,
         insight: (facts.responses > 0).then(|| {
-            let members = entry.map_or(&[][..], |e| e.members.as_slice());
-            insight(facts, members, context.resolvers, context.insight)
+            let listed = entry.map_or((&[][..], &[][..]), |e| {
+                (e.members.as_slice(), e.standby.as_slice())
+            });
+            insight(facts, listed, context.resolvers, context.insight)
         }),
     }
 }

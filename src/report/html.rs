@@ -11,8 +11,59 @@ use std::net::IpAddr;
 /// Clients drawn in a heatmap; the rest are summed into one row.
 pub const HEATMAP_CLIENTS: usize = 40;
 const PALETTE: [&str; 8] = [
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#bcbd22", "#9467bd", "#8c564b", "#e377c2", "#17becf",
 ];
+/// The colour of an address that is not an expected member, in every chart (no member has it).
+const NON_MEMBER: &str = "#d00000";
+
+/// An address drawn in a chart: a rotation candidate, or an answered address that is not a
+/// member (drawn in [`NON_MEMBER`], labelled so).
+struct Charted {
+    address: IpAddr,
+    non_member: bool,
+}
+
+impl Charted {
+    /// The candidates, then the non-members: the order of the timeline's counts.
+    fn all(insight: &InsightReport) -> Vec<Charted> {
+        let candidates = insight.rotation.candidates.iter().map(|a| Charted {
+            address: *a,
+            non_member: false,
+        });
+        let others = insight.non_members.iter().map(|n| Charted {
+            address: n.address,
+            non_member: true,
+        });
+        candidates.chain(others).collect()
+    }
+
+    /// The colour of the `index`th charted address.
+    fn colour(&self, index: usize) -> &'static str {
+        if self.non_member {
+            NON_MEMBER
+        } else {
+            colour(index)
+        }
+    }
+
+    /// Its label: the address, and "not a member" when it is not one.
+    fn label(&self) -> String {
+        if self.non_member {
+            format!("{} (not a member)", self.address)
+        } else {
+            self.address.to_string()
+        }
+    }
+
+    /// `data-role` of its marks.
+    fn role(&self) -> &'static str {
+        if self.non_member {
+            "non-member"
+        } else {
+            "member"
+        }
+    }
+}
 
 /// Escapes text for HTML element content and attribute values.
 fn escape(text: &str) -> String {
@@ -112,7 +163,7 @@ fn findings(html: &mut String, findings: &[FindingReport]) {
 }
 
 fn name_section(html: &mut String, name: &NameReport, insight: &InsightReport) {
-    let candidates = &insight.rotation.candidates;
+    let charted = Charted::all(insight);
     let clients = match &name.distinct_clients {
         Some(distinct) if distinct.relative_error > 0.0 => {
             format!("about {} distinct clients", distinct.count)
@@ -142,16 +193,16 @@ fn name_section(html: &mut String, name: &NameReport, insight: &InsightReport) {
             .p_value
             .map_or("-".into(), |p| format!("{p:.3e}")),
     );
-    share_chart(html, name, candidates);
-    heatmap(html, name, candidates);
-    timeline(html, insight, candidates);
+    share_chart(html, name, &charted);
+    heatmap(html, name, &charted);
+    timeline(html, insight, &charted);
 }
 
 /// Horizontal bars per candidate: share of answers holding it, share where it came first.
-fn share_chart(html: &mut String, name: &NameReport, candidates: &[IpAddr]) {
+fn share_chart(html: &mut String, name: &NameReport, candidates: &[Charted]) {
     let answers = name.answer_sets.iter().map(|s| s.count).sum::<u64>().max(1);
     let first_total = name.addresses.iter().map(|a| a.first).sum::<u64>().max(1);
-    let (label_w, bar_w) = (170.0, 420.0);
+    let (label_w, bar_w) = (230.0, 420.0);
     // Many members: thinner rows, so a 120-member pool stays a readable page long.
     let row_h = if candidates.len() <= 16 { 34.0 } else { 16.0 };
     let bar_h = (row_h - 10.0) / 2.0;
@@ -162,16 +213,17 @@ fn share_chart(html: &mut String, name: &NameReport, candidates: &[IpAddr]) {
          role=\"img\" aria-label=\"member share\">",
         w = label_w + bar_w + 200.0
     );
-    for (i, member) in candidates.iter().enumerate() {
-        let facts = name.addresses.iter().find(|a| a.address == *member);
+    for (i, charted) in candidates.iter().enumerate() {
+        let member = charted.address;
+        let facts = name.addresses.iter().find(|a| a.address == member);
         let (present, first) = facts.map_or((0, 0), |a| (a.present, a.first));
         let y = 10.0 + row_h * i as f64;
         let present_w = bar_w * present as f64 / answers as f64;
         let first_w = bar_w * first as f64 / first_total as f64;
         let _ = writeln!(
             html,
-            "<text x=\"0\" y=\"{ty}\" font-size=\"{fs}\">{member}</text>\
-             <rect class=\"mark\" data-member=\"{member}\" x=\"{label_w}\" y=\"{y}\" width=\"{pw:.1}\" height=\"{bar_h}\" fill=\"{c}\" opacity=\"0.45\"><title>{member}: in {present} of {answers} answers</title></rect>\
+            "<text x=\"0\" y=\"{ty}\" font-size=\"{fs}\" fill=\"{tc}\">{label}</text>\
+             <rect class=\"mark\" data-member=\"{member}\" data-role=\"{role}\" x=\"{label_w}\" y=\"{y}\" width=\"{pw:.1}\" height=\"{bar_h}\" fill=\"{c}\" opacity=\"0.45\"><title>{member}: in {present} of {answers} answers</title></rect>\
              <rect class=\"mark-first\" x=\"{label_w}\" y=\"{y2}\" width=\"{fw:.1}\" height=\"{bar_h}\" fill=\"{c}\"><title>{member}: first in {first} answers</title></rect>\
              <text x=\"{tx}\" y=\"{ty}\" font-size=\"{fs}\">{pp:.0}% present, {fp:.0}% first</text>",
             ty = y + bar_h + 3.0,
@@ -179,7 +231,10 @@ fn share_chart(html: &mut String, name: &NameReport, candidates: &[IpAddr]) {
             fs = if row_h > 20.0 { 12 } else { 10 },
             pw = present_w.max(1.0),
             fw = first_w,
-            c = colour(i),
+            c = charted.colour(i),
+            tc = if charted.non_member { NON_MEMBER } else { "#222" },
+            label = charted.label(),
+            role = charted.role(),
             tx = label_w + bar_w + 6.0,
             pp = 100.0 * present as f64 / answers as f64,
             fp = 100.0 * first as f64 / first_total as f64,
@@ -189,7 +244,7 @@ fn share_chart(html: &mut String, name: &NameReport, candidates: &[IpAddr]) {
 }
 
 /// Clients × candidates: the share of a client's responses in which each candidate came first.
-fn heatmap(html: &mut String, name: &NameReport, candidates: &[IpAddr]) {
+fn heatmap(html: &mut String, name: &NameReport, candidates: &[Charted]) {
     let shown = name.clients.len().min(HEATMAP_CLIENTS);
     let rest = &name.clients[shown..];
     let rows = shown + usize::from(!rest.is_empty());
@@ -211,7 +266,7 @@ fn heatmap(html: &mut String, name: &NameReport, candidates: &[IpAddr]) {
         w = label_w + cell_w * candidates.len() as f64 + 10.0,
         h = header_h + cell_h * rows as f64 + 10.0
     );
-    for (j, member) in candidates.iter().enumerate() {
+    for (j, charted) in candidates.iter().enumerate() {
         let x = label_w + cell_w * j as f64 + 4.0;
         let turn = if narrow {
             format!(" transform=\"rotate(-70 {x} {})\"", header_h - 4.0)
@@ -220,9 +275,19 @@ fn heatmap(html: &mut String, name: &NameReport, candidates: &[IpAddr]) {
         };
         let _ = write!(
             html,
-            "<text x=\"{x}\" y=\"{}\" font-size=\"{}\"{turn}>{member}</text>",
+            "<text x=\"{x}\" y=\"{}\" font-size=\"{}\" fill=\"{}\"{turn}>{}</text>",
             header_h - 4.0,
-            if narrow { 7 } else { 11 }
+            if narrow { 7 } else { 11 },
+            if charted.non_member {
+                NON_MEMBER
+            } else {
+                "#222"
+            },
+            if charted.non_member {
+                format!("{} ✗", charted.address)
+            } else {
+                charted.address.to_string()
+            }
         );
     }
     let row = |html: &mut String,
@@ -237,17 +302,27 @@ fn heatmap(html: &mut String, name: &NameReport, candidates: &[IpAddr]) {
             y + 13.0,
             escape(&label)
         );
-        for (j, member) in candidates.iter().enumerate() {
-            let share = first(member) as f64 / responses.max(1) as f64;
+        for (j, charted) in candidates.iter().enumerate() {
+            let share = first(&charted.address) as f64 / responses.max(1) as f64;
+            // Members in shades of blue, an address that is not a member in shades of red.
+            let (fade, deep) = (
+                (255.0 * (1.0 - share)) as u8,
+                (255.0 * (1.0 - share * 0.6)) as u8,
+            );
+            let fill = if charted.non_member {
+                format!("rgb(255,{fade},{fade})")
+            } else {
+                format!("rgb({fade},{deep},255)")
+            };
             let _ = write!(
                 html,
-                "<rect class=\"cell\" x=\"{x}\" y=\"{y}\" width=\"{w}\" height=\"{h}\" \
-                 fill=\"rgb({r},{g},255)\" stroke=\"#fff\"><title>{label}: {member} first in {pct:.0}% of {responses} responses</title></rect>",
+                "<rect class=\"cell\" data-role=\"{role}\" x=\"{x}\" y=\"{y}\" width=\"{w}\" height=\"{h}\" \
+                 fill=\"{fill}\" stroke=\"#fff\"><title>{label}: {member} first in {pct:.0}% of {responses} responses</title></rect>",
+                role = charted.role(),
+                member = charted.label(),
                 x = label_w + cell_w * j as f64,
                 w = cell_w,
                 h = cell_h,
-                r = (255.0 * (1.0 - share)) as u8,
-                g = (255.0 * (1.0 - share * 0.6)) as u8,
                 label = escape(&label),
                 pct = 100.0 * share,
             );
@@ -281,7 +356,7 @@ fn heatmap(html: &mut String, name: &NameReport, candidates: &[IpAddr]) {
 }
 
 /// Lines per candidate (answers holding it per interval) and failures, over time.
-fn timeline(html: &mut String, insight: &InsightReport, candidates: &[IpAddr]) {
+fn timeline(html: &mut String, insight: &InsightReport, candidates: &[Charted]) {
     let intervals = &insight.timeline.intervals;
     let (w, h, left, bottom) = (640.0, 220.0, 40.0, 30.0);
     let peak = intervals
@@ -313,9 +388,12 @@ fn timeline(html: &mut String, insight: &InsightReport, candidates: &[IpAddr]) {
     let series = candidates
         .iter()
         .enumerate()
-        .map(|(j, member)| {
-            let values: Vec<u64> = intervals.iter().map(|i| i.present[j]).collect();
-            (member.to_string(), colour(j), values)
+        .map(|(j, charted)| {
+            let values: Vec<u64> = intervals
+                .iter()
+                .map(|i| i.present.get(j).copied().unwrap_or(0))
+                .collect();
+            (charted.label(), charted.colour(j), values)
         })
         .chain([(
             "failures".to_string(),

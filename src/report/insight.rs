@@ -104,6 +104,21 @@ pub struct ConnectionReport {
     pub clients: u64,
 }
 
+/// An answered address that is not an expected member: a standby, or one the expectations do
+/// not allow. Every chart and rotation table shows it, marked as not a member.
+#[derive(Debug, Clone, Serialize)]
+pub struct NonMemberReport {
+    /// The address.
+    pub address: IpAddr,
+    /// standby or unexpected.
+    pub role: &'static str,
+    /// Answers holding it.
+    pub present: u64,
+    /// Answers with several addresses to recursive queries that put it first (as
+    /// `rotation.overall` counts the members).
+    pub first: u64,
+}
+
 /// Insight for one name.
 #[derive(Debug, Clone, Serialize)]
 pub struct InsightReport {
@@ -115,7 +130,10 @@ pub struct InsightReport {
     pub members: Vec<MemberSpan>,
     /// Answer-set changes in time order.
     pub changes: Vec<ChangeReport>,
-    /// Counts over time.
+    /// Answered addresses that are not expected members, by address (empty in discovery,
+    /// where every address is a candidate).
+    pub non_members: Vec<NonMemberReport>,
+    /// Counts over time; `present` and `first` per rotation candidate, then per non-member.
     pub timeline: TimelineReport,
     /// Servers that disagreed.
     pub divergence: Vec<DivergenceReport>,
@@ -124,13 +142,16 @@ pub struct InsightReport {
 }
 
 /// Builds the insight of one name.
+/// Builds the insight of one name. `members` and `standby`: what the expectations list (empty
+/// in discovery).
 pub fn insight(
     facts: &NameFacts,
-    members: &[IpAddr],
+    (members, standby): (&[IpAddr], &[IpAddr]),
     resolvers: &BTreeSet<IpAddr>,
     options: &DerivedSettings,
 ) -> InsightReport {
     let rotation = rotation(facts, members, resolvers, &options.rotation);
+    let non_members = non_members(facts, &rotation.candidates, standby);
     let resolver_clients = facts
         .clients
         .keys()
@@ -147,7 +168,13 @@ pub fn insight(
         .iter()
         .map(|address| member_span(facts, address))
         .collect();
-    let timeline = timeline_report(&facts.timeline, &rotation.candidates, options.bucket_ns);
+    let charted: Vec<IpAddr> = rotation
+        .candidates
+        .iter()
+        .copied()
+        .chain(non_members.iter().map(|n| n.address))
+        .collect();
+    let timeline = timeline_report(&facts.timeline, &charted, options.bucket_ns);
     let divergence = facts
         .timeline
         .divergence(timeline.bucket_seconds)
@@ -174,9 +201,37 @@ pub fn insight(
         changes: changes(facts),
         rotation,
         members,
+        non_members,
         timeline,
         divergence,
     }
+}
+
+/// The answered addresses outside `candidates` (the expected members), by address.
+fn non_members(
+    facts: &NameFacts,
+    candidates: &[IpAddr],
+    standby: &[IpAddr],
+) -> Vec<NonMemberReport> {
+    facts
+        .addresses
+        .iter()
+        .filter(|(address, _)| !candidates.contains(address))
+        .map(|(address, placement)| NonMemberReport {
+            address: *address,
+            role: if standby.contains(address) {
+                "standby"
+            } else {
+                "unexpected"
+            },
+            present: placement.present,
+            first: facts
+                .servers
+                .values()
+                .filter_map(|s| s.first.get(address))
+                .sum(),
+        })
+        .collect()
 }
 
 fn member_span(facts: &NameFacts, address: &IpAddr) -> MemberSpan {

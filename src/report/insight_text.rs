@@ -62,15 +62,25 @@ pub fn render_insight(out: &mut String, insight: &InsightReport, colour: bool) {
         }
     );
     let rotation = &insight.rotation;
-    if rotation.overall.answers > 0 || !insight.connections.is_empty() {
+    let non_member_first: u64 = insight.non_members.iter().map(|n| n.first).sum();
+    // Shares are of every first position, a non-member's included.
+    let answers = rotation.overall.answers + non_member_first;
+    if answers > 0 || !insight.connections.is_empty() {
+        let test = match non_member_first {
+            0 => test_text(&rotation.overall),
+            n => format!(
+                "{} put an address that is not a member first; members only: {}",
+                plural(n, "answer"),
+                test_text(&rotation.overall)
+            ),
+        };
         let _ = writeln!(
             out,
-            "  rotation: first position over {} with several addresses to recursive queries ({})",
-            plural(rotation.overall.answers, "answer"),
-            test_text(&rotation.overall)
+            "  rotation: first position over {} with several addresses to recursive queries ({test})",
+            plural(answers, "answer"),
         );
         let mut table = Table::new(&[
-            "MEMBER",
+            "ADDRESS",
             "FIRST",
             "SHARE",
             "CONNECTIONS",
@@ -79,10 +89,26 @@ pub fn render_insight(out: &mut String, insight: &InsightReport, colour: bool) {
             "CLIENTS",
         ]);
         let mut unlisted = 0;
-        for (member, first) in rotation.candidates.iter().zip(&rotation.overall.first) {
-            let connections = insight.connections.iter().find(|c| c.address == *member);
-            // A large pool lists only members that came first or were connected to.
-            if rotation.candidates.len() > MAX_ROWS && *first == 0 && connections.is_none() {
+        let non_members = insight
+            .non_members
+            .iter()
+            .map(|n| (n.address, n.first, Some(n.role)));
+        let rows = rotation
+            .candidates
+            .iter()
+            .copied()
+            .zip(rotation.overall.first.iter().copied())
+            .map(|(member, first)| (member, first, None))
+            .chain(non_members);
+        for (address, first, non_member) in rows {
+            let connections = insight.connections.iter().find(|c| c.address == address);
+            // A large pool lists only members that came first or were connected to; an address
+            // that is not a member is always listed.
+            if rotation.candidates.len() > MAX_ROWS
+                && first == 0
+                && connections.is_none()
+                && non_member.is_none()
+            {
                 unlisted += 1;
                 continue;
             }
@@ -96,10 +122,14 @@ pub fn render_insight(out: &mut String, insight: &InsightReport, colour: bool) {
                         c.clients.to_string(),
                     )
                 });
+            let label = match non_member {
+                None => address.to_string(),
+                Some(role) => format!("{address} (NOT A MEMBER: {role})"),
+            };
             table.row(vec![
-                member.to_string(),
+                label,
                 first.to_string(),
-                percent(*first, rotation.overall.answers),
+                percent(first, answers),
                 after,
                 by_position,
                 without,
