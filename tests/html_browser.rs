@@ -93,8 +93,9 @@ fn html_report_renders_in_chromium_with_every_chart_filled() {
     }
     let dir = tempfile::tempdir().expect("temp dir");
     for (capture, expectations, members) in [
-        // The pool's two members and the stale 10.10.10.3, which is not one.
-        ("broken.pcap", "contoso.toml", &[1, 1, 3][..]),
+        // Names with findings first: the pool's two members and the stale 10.10.10.3, which
+        // is not one, then the NXDOMAIN name and the healthy one.
+        ("broken.pcap", "contoso.toml", &[3, 1, 1][..]),
         ("large-pool.pcap", "large-pool.toml", &[120]),
     ] {
         let page = html_report(dir.path(), capture, expectations);
@@ -181,5 +182,39 @@ fn stale_address_is_drawn_in_every_chart_as_not_a_member() {
             .iter()
             .any(|svg| svg.contains(&format!("data-series=\"{stale} (not a member)\""))),
         "no timeline series for {stale}"
+    );
+}
+
+#[test]
+fn verdict_at_the_top_names_what_is_wrong_worst_first() {
+    if !common::tool_available(CHROMIUM) {
+        return missing("chromium (apt-get install chromium)");
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let page = html_report(dir.path(), "broken.pcap", "contoso.toml");
+    let dom = dom_of(dir.path(), &page);
+    let body = dom.split("<body").nth(1).expect("a body");
+    // The first section after the title is the verdict.
+    let first_h2 = body.split("<h2>").nth(1).unwrap_or("");
+    assert!(first_h2.starts_with("Verdict</h2>"), "{first_h2:.200}");
+    let items: Vec<&str> = first_h2
+        .split("</ul>")
+        .next()
+        .unwrap_or("")
+        .split("<li ")
+        .skip(1)
+        .collect();
+    assert_eq!(items.len(), 3, "{items:?}");
+    assert!(
+        items[0].starts_with(
+            "class=\"error\"><b>PersistentChatPool.contoso.com</b>: 3 errors, 3 warnings"
+        ) && items[0].contains("wrong address 10.10.10.3"),
+        "{}",
+        items[0]
+    );
+    assert!(
+        items[2].starts_with("class=\"ok\"><b>PersistentChatServer01.contoso.com</b>: OK"),
+        "{}",
+        items[2]
     );
 }

@@ -4,7 +4,9 @@
 //! and reports an empty one on the console, which the browser test watches.
 
 use super::insight::InsightReport;
+use super::words::plural;
 use super::{FindingReport, NameReport, Report};
+use crate::analyze::Severity;
 use std::fmt::Write;
 use std::net::IpAddr;
 
@@ -95,12 +97,14 @@ pub fn render_html(report: &Report) -> String {
         "body{font-family:system-ui,sans-serif;margin:2em;color:#222}",
         "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 6px;",
         "text-align:left;font-size:90%}th{background:#eee}.error{color:#b00}.warning{color:#a60}",
-        ".info{color:#555}svg{display:block;margin:.5em 0}h2{margin-top:1.5em}",
+        ".info{color:#555}.ok{color:#070}svg{display:block;margin:.5em 0}h2{margin-top:1.5em}",
         "</style></head><body>\n<h1>pcdns report</h1>\n"
     ));
+    let names = names_with_findings_first(report);
+    verdict(&mut html, report, &names);
     summary(&mut html, report);
     findings(&mut html, &report.findings);
-    for name in &report.names {
+    for name in names {
         if let Some(insight) = &name.insight {
             name_section(&mut html, name, insight);
         }
@@ -108,6 +112,77 @@ pub fn render_html(report: &Report) -> String {
     html.push_str(CHECK_SCRIPT);
     html.push_str("</body></html>\n");
     html
+}
+
+/// The findings about `name`.
+fn findings_of<'a>(report: &'a Report, name: &'a str) -> impl Iterator<Item = &'a FindingReport> {
+    report
+        .findings
+        .iter()
+        .filter(move |f| f.name.eq_ignore_ascii_case(name))
+}
+
+/// The names, those with the most severe findings first (then the most errors, the most
+/// warnings), otherwise in report order.
+fn names_with_findings_first(report: &Report) -> Vec<&NameReport> {
+    let mut names: Vec<&NameReport> = report.names.iter().collect();
+    names.sort_by_key(|name| {
+        let severities: Vec<Severity> = findings_of(report, &name.name)
+            .map(|f| f.severity)
+            .collect();
+        let count = |severity| severities.iter().filter(|s| **s == severity).count();
+        std::cmp::Reverse((
+            severities.iter().max().copied(),
+            count(Severity::Error),
+            count(Severity::Warning),
+        ))
+    });
+    names
+}
+
+/// One line per name at the top: OK, or its findings counted by severity and kind.
+fn verdict(html: &mut String, report: &Report, names: &[&NameReport]) {
+    html.push_str("<section id=\"verdict\"><h2>Verdict</h2><ul>\n");
+    for name in names {
+        let findings: Vec<&FindingReport> = findings_of(report, &name.name).collect();
+        let Some(worst) = findings.iter().map(|f| f.severity).max() else {
+            let _ = writeln!(
+                html,
+                "<li class=\"ok\"><b>{}</b>: OK, every answer matched</li>",
+                escape(&name.name)
+            );
+            continue;
+        };
+        let count =
+            |severity: Severity| findings.iter().filter(|f| f.severity == severity).count() as u64;
+        let kinds: Vec<String> = findings
+            .iter()
+            .map(|f| match f.subject.as_str() {
+                "" => f.kind.label().to_string(),
+                subject => format!("{} {}", f.kind.label(), escape(subject)),
+            })
+            .collect();
+        let _ = writeln!(
+            html,
+            "<li class=\"{}\"><b>{}</b>: {}, {}, {} info: {}</li>",
+            worst.label(),
+            escape(&name.name),
+            plural(count(Severity::Error), "error"),
+            plural(count(Severity::Warning), "warning"),
+            count(Severity::Info),
+            kinds.join("; ")
+        );
+    }
+    html.push_str("</ul></section>\n");
+}
+
+/// A rotation test's p-value in words.
+fn p_words(p: Option<f64>) -> String {
+    match p {
+        None => "too few answers to test".into(),
+        Some(p) if p < 0.05 => format!("uneven beyond chance (p = {p:.1e})"),
+        Some(p) => format!("consistent with even rotation (p = {p:.2})"),
+    }
 }
 
 fn summary(html: &mut String, report: &Report) {
@@ -176,22 +251,18 @@ fn name_section(html: &mut String, name: &NameReport, insight: &InsightReport) {
     };
     let _ = writeln!(
         html,
-        "<h2>{}</h2>\n<p>{} responses, {}; first positions: chi-square {} \
-         (df {}), p = {}</p>",
+        "<h2>{}</h2>\n<p>{} responses, {}; first positions among members: {} \
+         (chi-square {}, df {})</p>",
         escape(&name.name),
         name.responses,
         escape(&clients),
+        p_words(insight.rotation.overall.p_value),
         insight
             .rotation
             .overall
             .chi_square
             .map_or("-".into(), |c| c.to_string()),
         insight.rotation.overall.degrees_of_freedom,
-        insight
-            .rotation
-            .overall
-            .p_value
-            .map_or("-".into(), |p| format!("{p:.3e}")),
     );
     share_chart(html, name, &charted);
     heatmap(html, name, &charted);
