@@ -30,6 +30,7 @@ fn plain_fits(align: usize, size: usize) -> bool {
 
 /// A block for `layout` from the plain entry point where it fits, from the aligned one
 /// otherwise (after a plain try where the size is a multiple of the alignment).
+#[allow(unsafe_code)]
 fn allocate(
     layout: Layout,
     plain: unsafe extern "C" fn(usize) -> *mut c_void,
@@ -56,6 +57,7 @@ fn allocate(
 
 // SAFETY: every block comes from mimalloc with at least the layout's alignment (the plain
 // calls only where malloc's guarantee covers it) and goes back to mimalloc.
+#[allow(unsafe_code)]
 unsafe impl GlobalAlloc for Mimalloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         allocate(layout, mi_malloc, mi_malloc_aligned)
@@ -87,6 +89,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(unsafe_code)]
     fn blocks_of_every_small_layout_are_aligned_and_usable() {
         let allocator = Mimalloc;
         for align in [1, 2, 4, 8, 16, 32, 64, 4096] {
