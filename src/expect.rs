@@ -69,7 +69,7 @@ pub struct Expectations {
     /// DNS servers allowed to answer for watched names (empty: any).
     pub authorized_servers: Vec<IpAddr>,
     /// Entry by normalized name (looked up for every watched message: a fast hasher).
-    index: HashMap<String, usize, ahash::RandomState>,
+    index: HashMap<String, usize, foldhash::fast::RandomState>,
 }
 
 impl Expectations {

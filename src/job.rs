@@ -83,6 +83,7 @@ pub fn run_config(input: &InputConfig, watching: Watching, watch: WatchList) -> 
     }
 }
 
+/// Writes `text` to standard output (a closed pipe is not an error).
 pub fn write_stdout(text: &str) -> Result<(), CommandError> {
     let mut stdout = io::stdout().lock();
     quiet_on_broken_pipe(

@@ -80,7 +80,8 @@ impl HashedClient {
 }
 
 /// The hasher of answer sets.
-static SET_HASHER: LazyLock<ahash::RandomState> = LazyLock::new(ahash::RandomState::new);
+static SET_HASHER: LazyLock<foldhash::fast::RandomState> =
+    LazyLock::new(foldhash::fast::RandomState::default);
 
 /// A hash of a set's addresses (seeded per process: crafted answer sets could otherwise all
 /// collide, turning every lookup into a scan of a name's sets).

@@ -15,6 +15,8 @@ pub fn prefetch_value<T>(value: &T) {
     prefetch_range((value as *const T).cast(), std::mem::size_of::<T>());
 }
 
+/// Prefetches every cache line of `length` bytes from `start`.
+#[allow(unsafe_code)]
 fn prefetch_range(start: *const u8, length: usize) {
     #[cfg(target_arch = "x86_64")]
     {

@@ -636,3 +636,23 @@ fn help_ends_with_examples_and_exit_codes() {
         assert!(help[examples..].contains(phrase), "{phrase}: {help}");
     }
 }
+
+#[test]
+fn golden_diffs_report_extra_and_missing_lines_and_line_endings() {
+    assert_eq!(golden_difference("a\nb\n", "a\nb\n"), None);
+    let longer = golden_difference("a\nb\n", "a\nb\nc\nd\n").expect("differs");
+    assert!(
+        longer.contains("expected 2 lines, actual 4 lines"),
+        "{longer}"
+    );
+    assert!(longer.contains("line 3 (only actual): c"), "{longer}");
+    assert!(longer.contains("line 4 (only actual): d"), "{longer}");
+    let shorter = golden_difference("a\nx\nb\n", "a\ny\n").expect("differs");
+    assert!(
+        shorter.contains("line 2:\n  expected: x\n  actual:   y"),
+        "{shorter}"
+    );
+    assert!(shorter.contains("line 3 (only expected): b"), "{shorter}");
+    let ending = golden_difference("a\nb\n", "a\nb").expect("differs");
+    assert!(ending.contains("line endings differ"), "{ending}");
+}

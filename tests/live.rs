@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 static LABS: AtomicUsize = AtomicUsize::new(0);
 
+#[allow(unsafe_code)]
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
@@ -202,6 +203,7 @@ impl Lab {
         stderr
     }
 
+    #[allow(unsafe_code)]
     fn signal(&self, pid: u32, signal: i32) {
         // SAFETY: kill has no memory preconditions; `pid` is our own child.
         unsafe { libc::kill(pid as i32, signal) };

@@ -66,7 +66,7 @@ type Key = (IpAddr, IpAddr, Arc<str>, u16);
 pub struct TruncationTracker {
     timeout_ns: u64,
     cap: usize,
-    waiting: HashMap<Key, (u64, TruncatedAnswer), ahash::RandomState>,
+    waiting: HashMap<Key, (u64, TruncatedAnswer), foldhash::fast::RandomState>,
     order: VecDeque<(u64, u64, Key)>,
     next_sequence: u64,
     not_retried: Vec<TruncatedAnswer>,

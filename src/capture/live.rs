@@ -314,6 +314,7 @@ impl LiveSource {
     }
 
     /// Waits up to `timeout` for any interface to become readable.
+    #[allow(unsafe_code)]
     fn wait(&self, timeout: Duration) {
         let mut fds: Vec<libc::pollfd> = self
             .handles

@@ -165,9 +165,17 @@ pub enum CaptureProblem {
     /// The first bytes are neither pcap, pcapng, gzip nor zstd.
     UnknownFormat([u8; 4]),
     /// The file ends in the middle of a record.
-    Truncated { needed: usize, available: usize },
+    Truncated {
+        /// Bytes the record needs.
+        needed: usize,
+        /// Bytes left in the file.
+        available: usize,
+    },
     /// A record header claims more bytes than pcdns will buffer.
-    RecordTooLarge { claimed: usize },
+    RecordTooLarge {
+        /// The length in the record header.
+        claimed: usize,
+    },
     /// The format parser rejected the bytes at this offset.
     Corrupt(String),
 }

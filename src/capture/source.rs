@@ -302,6 +302,7 @@ pub(super) fn populate_pages(map: &memmap2::Mmap, start: usize, end: usize) {
 /// page-table entry per 2 MiB instead of 512, and pages the kernel reads in for this map go
 /// into the cache that way. On mix (a) of issue #5 the kernel's page-table work was about half
 /// of the run with 4 KiB pages.
+#[allow(unsafe_code)]
 pub(super) fn map_file(file: &File) -> io::Result<memmap2::Mmap> {
     // SAFETY: the map is read-only; pcdns does not modify capture files, and a file truncated by
     // another process while mapped is outside its contract.
@@ -315,6 +316,7 @@ pub(super) fn map_file(file: &File) -> io::Result<memmap2::Mmap> {
 /// resident memory does not grow with the file. Returns where the next call should start: the
 /// end of the last block released, or `start` when no whole block was inside. Callers start
 /// from a block boundary ([`release_start`]), so nothing is left behind between calls.
+#[allow(unsafe_code)]
 pub(super) fn release_pages(map: &memmap2::Mmap, start: usize, end: usize) -> usize {
     let first = release_block_end(start);
     // The file's last block is released whole although it is shorter.

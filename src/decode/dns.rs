@@ -279,10 +279,10 @@ pub struct Answer {
 /// the message and later frees it, reading only its heap handles (answers, view, question) to
 /// do so; the analysing thread reads it all but writes only `frame` (its frame number, once the
 /// frames before its segment are counted). The handles come first and `frame` after them,
-/// on a later 64-byte line (messages are allocated 64-byte aligned in blocks of six lines), so
+/// on a later 64-byte line (`align(64)`: a message starts on a line and fills six), so
 /// freeing a message never reads a line the other core wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[repr(C)]
+#[repr(C, align(64))]
 pub struct DnsMessage {
     /// The answer section, in order (as far as it could be decoded); empty when the watch list
     /// drops answer records ([`WatchList::dropping_answer_records`]).
@@ -756,13 +756,14 @@ fn push_labels<'a>(text: &mut String, labels: impl Iterator<Item = &'a [u8]>) {
             text.push('.');
         }
         // Fast path: the usual letters, digits, '-' and '_' need no escaping.
-        if label
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
-        {
-            // SAFETY: every byte of the label is ASCII (just checked), so the text stays UTF-8.
-            unsafe { text.as_mut_vec() }.extend_from_slice(label);
-            continue;
+        if let Ok(plain) = std::str::from_utf8(label) {
+            if plain
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+            {
+                text.push_str(plain);
+                continue;
+            }
         }
         for &byte in label {
             match byte {
@@ -884,7 +885,8 @@ pub(crate) mod tests {
         let line = |offset: usize| offset / 64;
         let handles_end = offset_of!(DnsMessage, question) + size_of::<Question>() - 1;
         assert!(line(offset_of!(DnsMessage, frame)) > line(handles_end));
-        // Six lines: mimalloc's 384-byte blocks, which start 64-byte aligned.
+        // Six lines, starting on a line.
+        assert_eq!(std::mem::align_of::<DnsMessage>(), 64);
         assert!(size_of::<DnsMessage>() <= 384);
     }
 

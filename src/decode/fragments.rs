@@ -135,7 +135,7 @@ impl Partial {
 #[derive(Debug)]
 pub struct FragmentTable {
     limits: FragmentLimits,
-    partials: HashMap<Key, Partial, ahash::RandomState>,
+    partials: HashMap<Key, Partial, foldhash::fast::RandomState>,
     /// Datagrams in arrival order of their first fragment; entries of finished ones are stale.
     order: VecDeque<(u64, Key)>,
     held_bytes: usize,

@@ -218,7 +218,7 @@ fn plausible_message(length: usize, header: &[u8]) -> bool {
 #[derive(Debug)]
 pub struct TcpStreams {
     limits: TcpLimits,
-    directions: HashMap<Key, Direction, ahash::RandomState>,
+    directions: HashMap<Key, Direction, foldhash::fast::RandomState>,
     /// Directions in creation order (the eviction order); entries of closed ones are stale.
     order: VecDeque<(u64, Key)>,
     held_bytes: usize,

@@ -231,9 +231,9 @@ fn same_name(name: &str, normalized: &str) -> bool {
     name.trim_end_matches('.').eq_ignore_ascii_case(normalized)
 }
 
-/// Fixed seeds: signatures are compared within one run, and must not depend on the thread
+/// A fixed seed: signatures are compared within one run, and must not depend on the thread
 /// that decoded the message.
-const SIGNATURE_HASHER: ahash::RandomState = ahash::RandomState::with_seeds(1, 2, 3, 4);
+const SIGNATURE_HASHER: foldhash::fast::FixedState = foldhash::fast::FixedState::with_seed(1);
 
 /// Bytes of a name lowercased and hashed at a time.
 const DIGEST_CHUNK: usize = 64;

@@ -5,6 +5,7 @@
 use std::ffi::CString;
 
 /// Switches the process to `user` and its primary group.
+#[allow(unsafe_code)]
 pub fn drop_to(user: &str) -> Result<(), String> {
     let name = CString::new(user).map_err(|_| format!("--user \"{user}\": not a user name"))?;
     // SAFETY: getpwnam returns a pointer into static storage or null; it is read at once, on the

@@ -103,21 +103,59 @@ pub fn assert_golden(name: &str, actual: &str) {
     }
     let expected = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("{}: {e} (run with PCDNS_BLESS=1 to create)", path.display()));
-    if expected != actual {
-        let diff: Vec<String> = expected
-            .lines()
-            .zip(actual.lines())
-            .enumerate()
-            .filter(|(_, (e, a))| e != a)
-            .take(5)
-            .map(|(n, (e, a))| format!("line {}:\n  expected: {e}\n  actual:   {a}", n + 1))
-            .collect();
+    if let Some(difference) = golden_difference(&expected, actual) {
         panic!(
-            "{name} differs from {} (PCDNS_BLESS=1 regenerates; review the diff):\n{}",
+            "{name} differs from {} (PCDNS_BLESS=1 regenerates; review the diff):\n{difference}",
             path.display(),
-            diff.join("\n")
         );
     }
+}
+
+/// How `actual` differs from the golden text `expected`, for a failure message: the first five
+/// differing lines, then, when one has more lines than the other, both counts and the first
+/// five lines only one of them has; or the line endings when the lines are all the same. None
+/// when the texts are equal.
+pub fn golden_difference(expected: &str, actual: &str) -> Option<String> {
+    if expected == actual {
+        return None;
+    }
+    let (expected_lines, actual_lines): (Vec<&str>, Vec<&str>) =
+        (expected.lines().collect(), actual.lines().collect());
+    let mut report: Vec<String> = expected_lines
+        .iter()
+        .zip(&actual_lines)
+        .enumerate()
+        .filter(|(_, (e, a))| e != a)
+        .take(5)
+        .map(|(n, (e, a))| format!("line {}:\n  expected: {e}\n  actual:   {a}", n + 1))
+        .collect();
+    let common = expected_lines.len().min(actual_lines.len());
+    if expected_lines.len() != actual_lines.len() {
+        report.push(format!(
+            "expected {} lines, actual {} lines",
+            expected_lines.len(),
+            actual_lines.len()
+        ));
+        let (longer, which) = match expected_lines.len() > actual_lines.len() {
+            true => (&expected_lines, "only expected"),
+            false => (&actual_lines, "only actual"),
+        };
+        report.extend(
+            longer[common..]
+                .iter()
+                .enumerate()
+                .take(5)
+                .map(|(n, line)| format!("line {} ({which}): {line}", common + n + 1)),
+        );
+    }
+    if report.is_empty() {
+        report.push(format!(
+            "the same lines; the line endings differ (expected ends {:?}, actual ends {:?})",
+            &expected[expected.trim_end().len()..],
+            &actual[actual.trim_end().len()..],
+        ));
+    }
+    Some(report.join("\n"))
 }
 
 /// The manifest rows of the corpus: (relative path, column name → value).
