@@ -689,6 +689,18 @@ impl Lab {
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     }
 
+    /// Starts the trickling clients numbered `clients`, each for `seconds`.
+    fn trickle(&mut self, clients: std::ops::Range<usize>, seconds: u64) {
+        let seconds = seconds.to_string();
+        for client in clients {
+            self.spawn(
+                &format!("trickle{client}"),
+                "bash",
+                &["-c", TRICKLE, "-", &seconds],
+            );
+        }
+    }
+
     /// Scrapes from `source` every 200 ms for `seconds`; every scrape must answer in time.
     fn keep_scraping(&self, source: &str, seconds: u64) -> usize {
         let until = Instant::now() + Duration::from_secs(seconds);
@@ -719,24 +731,12 @@ fn metrics_answer_within_a_second_while_clients_trickle_bytes() {
         lab.scrape_within_a_second("127.0.0.1").ok()
     });
     // Four clients on 127.0.0.1 that send a byte a second, as the scraper's own address.
-    for client in 0..4 {
-        lab.spawn(
-            &format!("trickle{client}"),
-            "bash",
-            &["-c", TRICKLE, "-", "14"],
-        );
-    }
+    lab.trickle(0..4, 14);
     std::thread::sleep(Duration::from_millis(500));
     assert!(lab.keep_scraping("127.0.0.1", 5) >= 10);
     // Eight more from 127.0.0.1 (twelve: over the per-address cap): a scraper on another
     // address is still answered every time.
-    for client in 4..12 {
-        lab.spawn(
-            &format!("trickle{client}"),
-            "bash",
-            &["-c", TRICKLE, "-", "8"],
-        );
-    }
+    lab.trickle(4..12, 8);
     std::thread::sleep(Duration::from_millis(500));
     assert!(lab.keep_scraping("127.0.0.11", 4) >= 8);
     // A request whose headers never end is closed at the deadline (2 s), with no answer.
