@@ -270,7 +270,8 @@ struct InputArgs {
     /// number of CPUs].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     threads: Option<u16>,
-    /// Never show a progress bar (it is shown on stderr only when stderr is a terminal).
+    /// Never show progress (shown on stderr only when it is a terminal, after half a second:
+    /// a bar, or a spinner with bytes, packets and rate for standard input or a pipe).
     #[arg(long)]
     no_progress: bool,
     /// Bytes per segment when threads read a pcap file together; 0 reads with one reader
@@ -496,7 +497,7 @@ pub struct InputConfig {
     pub dns_ports: Vec<u16>,
     /// Busy threads in all.
     pub threads: usize,
-    /// Show a progress bar when stderr is a terminal.
+    /// Show progress when stderr is a terminal.
     pub progress: bool,
     /// Segment size for reading pcap files on several threads (0: one reader).
     pub segment_bytes: usize,

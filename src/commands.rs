@@ -5,6 +5,7 @@ use crate::analyze::derived::DerivedSettings;
 use crate::analyze::empty_evidence::lacks_evidence;
 use crate::analyze::Transaction;
 use crate::analyze::{Severity, Watching};
+use crate::capture::ProgressFn;
 use crate::cli::{
     AnalyzeConfig, ColourChoice, Config, ExpectConfig, Format, InputConfig, LogConfig, MergeConfig,
 };
@@ -16,7 +17,6 @@ pub use crate::job::{CommandError, Status};
 use crate::pipeline::{self, RunConfig, RunOutcome};
 use crate::report::{self, Report, ReportOptions, TextStyle};
 use std::io::{self, IsTerminal, Write};
-use std::sync::OnceLock;
 
 /// Runs `config`.
 pub fn run(config: Config) -> Result<Status, CommandError> {
@@ -30,21 +30,6 @@ pub fn run(config: Config) -> Result<Status, CommandError> {
     }
 }
 
-static PROGRESS: OnceLock<indicatif::ProgressBar> = OnceLock::new();
-
-fn show_progress(done: u64, total: u64) {
-    let bar = PROGRESS.get_or_init(|| {
-        let bar = indicatif::ProgressBar::new(total);
-        let style = indicatif::ProgressStyle::with_template(
-            "{spinner} {bytes}/{total_bytes} {wide_bar} {eta} left",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
-        bar.set_style(style);
-        bar
-    });
-    bar.set_position(done.min(total));
-}
-
 /// Runs the pipeline over `input`, with the transaction log when `sink` is given (see
 /// [`pipeline::run`]).
 fn run_pipeline(
@@ -54,17 +39,18 @@ fn run_pipeline(
     sink: Option<&mut dyn FnMut(&Transaction)>,
 ) -> (RunOutcome, Watching) {
     let progress = input.progress && io::stderr().is_terminal();
+    if progress {
+        crate::progress::start();
+    }
     let config = RunConfig {
-        progress: progress.then_some(show_progress as fn(u64, u64)),
+        progress: progress.then_some(crate::progress::report as ProgressFn),
         ..run_config(input, watching, watch)
     };
     let outcome = match sink {
         Some(sink) => pipeline::run(&config, sink),
         None => pipeline::run_unlogged(&config),
     };
-    if let Some(bar) = PROGRESS.get() {
-        bar.finish_and_clear();
-    }
+    crate::progress::finish();
     (outcome, config.watching)
 }
 

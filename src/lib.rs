@@ -22,6 +22,7 @@
 //! - [`pseudonym`]: keyed-hash pseudonyms for client addresses.
 //! - [`synth`]: reproducible synthetic captures for benchmarks and hostile-traffic tests.
 //! - [`commands`]: runs a command, writes output, picks the exit status.
+//! - [`progress`]: the progress display on standard error while captures are read.
 //! - [`job`]: what the commands and `monitor` share (exit status, errors, run settings, report).
 //! - [`allocator`]: the binary's global allocator (mimalloc, plain entry points where they do).
 //!
@@ -45,9 +46,10 @@
 //! - Reports are deterministic: same input, same bytes out (sorted by count, then key).
 //! - One owner per outside crate: only `capture` knows file formats, only `cli` knows clap,
 //!   only `decode/dns.rs` knows hickory-proto, only `report` knows output formats (text, JSON,
-//!   NDJSON events and log, Prometheus exposition).
-//! - Threads live in `pipeline`; the one exception is the metrics endpoint's listener thread
-//!   (`monitor`), which only copies out the latest published text.
+//!   NDJSON events and log, Prometheus exposition), only `progress` knows indicatif.
+//! - Threads live in `pipeline`; the exceptions are the metrics endpoint's listener and its
+//!   short-lived per-connection threads (`monitor`), which only copy out the latest published
+//!   text, and the progress display's tick thread (indicatif's, in `progress`).
 
 pub mod allocator;
 pub mod analyze;
@@ -61,6 +63,7 @@ pub mod keys;
 pub mod monitor;
 pub mod pipeline;
 pub mod prefetch;
+pub mod progress;
 pub mod pseudonym;
 pub mod report;
 pub mod synth;

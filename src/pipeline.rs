@@ -20,7 +20,7 @@
 use crate::analyze::{Analysis, FindingKey, Occurrences, PairingSettings, Transaction, Watching};
 use crate::capture::{
     BatchSource, CaptureError, FileSource, FileSummary, FrameBatch, InputPath, InterfaceHealth,
-    MappedPcap, SourceSummary,
+    MappedPcap, ProgressFn, ReadProgress, SourceSummary,
 };
 use crate::decode::{decode_frame, DecodeConfig, ReassemblyLimits};
 use crate::pseudonym::Pseudonymizer;
@@ -66,8 +66,8 @@ pub struct RunConfig {
     /// Mapped legacy pcap files are read in segments of this many bytes, by all threads at
     /// once ([`SEGMENT_BYTES`] by default); 0 reads them with the file reader like other inputs.
     pub segment_bytes: usize,
-    /// Called with (bytes done, bytes total) as inputs are read.
-    pub progress: Option<fn(u64, u64)>,
+    /// Called after each batch as inputs are read.
+    pub progress: Option<ProgressFn>,
     /// Query timeout and state cap for query/response pairing.
     pub pairing: PairingSettings,
     /// Limits of IP fragment and TCP stream reassembly.
@@ -451,10 +451,10 @@ fn run_inputs(config: &RunConfig, mut aggregator: Aggregator<'_, '_>) -> RunOutc
     let mut read = SourceSummary::default();
     let mut meter = ProgressMeter {
         callback: config.progress,
-        done_bytes: 0,
-        total_bytes: config.inputs.iter().filter_map(InputPath::size_bytes).sum(),
+        done: ReadProgress::start(&config.inputs),
     };
     for (index, input) in config.inputs.iter().enumerate() {
+        let files_before = read.files.len();
         let file_index = index as u16;
         let mapped = match config.segment_bytes {
             0 => None,
@@ -466,18 +466,15 @@ fn run_inputs(config: &RunConfig, mut aggregator: Aggregator<'_, '_>) -> RunOutc
             read.files.push(file);
             read.errors.extend(error);
         } else {
-            let mut source = FileSource::single(
-                input.clone(),
-                file_index,
-                meter.callback,
-                meter.done_bytes,
-                meter.total_bytes,
-            );
+            let mut source =
+                FileSource::single(input.clone(), file_index, meter.callback, meter.done);
             let summary = read_batches(config, &mut source, &mut aggregator, &mut timeline);
             read.files.extend(summary.files);
             read.errors.extend(summary.errors);
         }
-        meter.done_bytes += input.size_bytes().unwrap_or(0);
+        if let Some(file) = read.files.get(files_before) {
+            meter.done = meter.done.past(input, file);
+        }
     }
     RunOutcome {
         analysis: aggregator.finish(),
@@ -489,19 +486,18 @@ fn run_inputs(config: &RunConfig, mut aggregator: Aggregator<'_, '_>) -> RunOutc
     }
 }
 
-/// Where the run's progress callback stands: bytes of the inputs before the current one.
+/// Where the run's progress callback stands: the progress before the current input.
 #[derive(Debug, Clone, Copy)]
 struct ProgressMeter {
-    callback: Option<fn(u64, u64)>,
-    done_bytes: u64,
-    total_bytes: u64,
+    callback: Option<ProgressFn>,
+    done: ReadProgress,
 }
 
 impl ProgressMeter {
-    /// Reports that `bytes` of the current input are done.
-    fn report(&self, bytes: u64) {
+    /// Reports that `bytes` captured bytes and `packets` frames of the current input are done.
+    fn report(&self, bytes: u64, packets: u64) {
         if let Some(callback) = self.callback {
-            callback(self.done_bytes + bytes, self.total_bytes);
+            callback(self.done.plus(bytes, packets));
         }
     }
 }

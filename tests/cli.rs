@@ -4,6 +4,7 @@
 mod common;
 use common::*;
 use serde_json::Value;
+use std::process::Output;
 
 const BROKEN: &str = "samples/broken.pcap";
 const HEALTHY: &str = "samples/healthy.pcap";
@@ -365,32 +366,57 @@ fn stdin_and_compressed_input_give_the_same_report() {
             &["analyze", "-", "--expect", CONTOSO, "--format", "json"],
             &bytes,
         );
-        assert_eq!(
-            output.status.code(),
-            Some(1),
-            "{label}: {}",
-            stderr(&output)
-        );
-        let mut report = json(&output);
-        let mut expected = json(&reference);
-        // Only the input's name and compression differ.
-        for r in [&mut report, &mut expected] {
-            r["summary"]["files"] = Value::Null;
-            r["state"]["files"] = Value::Null;
-            for f in r["findings"].as_array_mut().unwrap() {
-                for e in f["examples"].as_array_mut().unwrap() {
-                    e["file"] = Value::Null;
-                }
-            }
-            for n in r["names"].as_array_mut().unwrap() {
-                for s in n["answer_sets"].as_array_mut().unwrap() {
-                    for e in s["examples"].as_array_mut().unwrap() {
-                        e["file"] = Value::Null;
-                    }
-                }
+        assert_same_report(label, &output, &reference);
+    }
+}
+
+/// `output` exited 1 with the report of `reference`, read from another kind of input: only
+/// the input's name and compression differ.
+fn assert_same_report(label: &str, output: &Output, reference: &Output) {
+    assert_eq!(output.status.code(), Some(1), "{label}: {}", stderr(output));
+    assert_eq!(
+        without_file_names(json(output)),
+        without_file_names(json(reference)),
+        "{label}"
+    );
+}
+
+/// `report` without the names and compression of its input files.
+fn without_file_names(mut report: Value) -> Value {
+    report["summary"]["files"] = Value::Null;
+    report["state"]["files"] = Value::Null;
+    for f in report["findings"].as_array_mut().unwrap() {
+        for e in f["examples"].as_array_mut().unwrap() {
+            e["file"] = Value::Null;
+        }
+    }
+    for n in report["names"].as_array_mut().unwrap() {
+        for s in n["answer_sets"].as_array_mut().unwrap() {
+            for e in s["examples"].as_array_mut().unwrap() {
+                e["file"] = Value::Null;
             }
         }
-        assert_eq!(report, expected, "{label}");
+    }
+    report
+}
+
+#[test]
+fn a_named_pipe_is_read_as_a_stream_plain_or_compressed() {
+    let reference = pcdns(&["analyze", BROKEN, "--expect", CONTOSO, "--format", "json"]);
+    let dir = tempfile::tempdir().unwrap();
+    for (label, writer) in [("plain", "cat"), ("gzip", "gzip -c")] {
+        let fifo = dir.path().join(label).display().to_string();
+        let output = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "mkfifo {fifo} || exit 2; {writer} {BROKEN} >{fifo} & timeout 30 \"$PCDNS\" analyze {fifo} \
+                 --expect {CONTOSO} --format json; status=$?; wait; exit $status"
+            ))
+            .env("PCDNS", env!("CARGO_BIN_EXE_pcdns"))
+            .current_dir(root())
+            .output()
+            .expect("run sh");
+        assert_same_report(label, &output, &reference);
     }
 }
 
@@ -655,4 +681,65 @@ fn golden_diffs_report_extra_and_missing_lines_and_line_endings() {
     assert!(shorter.contains("line 3 (only expected): b"), "{shorter}");
     let ending = golden_difference("a\nb\n", "a\nb").expect("differs");
     assert!(ending.contains("line endings differ"), "{ending}");
+}
+
+/// Runs `shell` (sh syntax, in the project root, `$PCDNS` the binary) under a pseudo-terminal
+/// (util-linux `script`), so that pcdns sees a terminal on stderr; returns what reached the
+/// terminal, or None (reported missing) without `script`.
+fn on_a_terminal(shell: &str) -> Option<String> {
+    use std::process::{Command, Stdio};
+    if !tool_available("script") {
+        missing("script (package util-linux)");
+        return None;
+    }
+    let mut child = Command::new("script")
+        .args(["-qec", shell, "/dev/null"])
+        .env("PCDNS", env!("CARGO_BIN_EXE_pcdns"))
+        .env("TERM", "xterm")
+        .current_dir(root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run script");
+    // `script` ends the session when its own input ends: keep that open until it is done.
+    let _input = child.stdin.take();
+    let output = child.wait_with_output().expect("wait for script");
+    Some(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+#[test]
+fn progress_is_a_spinner_for_a_pipe_and_nothing_for_a_short_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo").display().to_string();
+    // The capture arrives at once, its end a second later: the run lasts over half a second.
+    let slow = "{ cat samples/broken.pcap; sleep 1; }";
+    let runs = [
+        ("stdin", format!("{slow} | \"$PCDNS\" analyze - >/dev/null")),
+        (
+            "fifo",
+            format!("mkfifo {fifo}; {slow} >{fifo} & timeout 30 \"$PCDNS\" analyze {fifo} >/dev/null; wait"),
+        ),
+    ];
+    for (label, shell) in runs {
+        let Some(terminal) = on_a_terminal(&shell) else {
+            return;
+        };
+        // broken.pcap: 50 packets, 7,030 captured bytes.
+        assert!(
+            terminal.contains("6.87 KiB read, 50 packets, ") && terminal.contains("/s"),
+            "{label}: {terminal:?}"
+        );
+        assert!(!terminal.contains("0 B/0 B"), "{label}: {terminal:?}");
+    }
+    for short in [
+        "\"$PCDNS\" analyze samples/broken.pcap >/dev/null",
+        "\"$PCDNS\" analyze - <samples/broken.pcap >/dev/null",
+    ] {
+        let terminal = on_a_terminal(short).expect("script was there");
+        assert_eq!(terminal, "", "{short}");
+    }
+    let quiet = on_a_terminal(&format!(
+        "{slow} | \"$PCDNS\" analyze --no-progress - >/dev/null"
+    ));
+    assert_eq!(quiet.expect("script was there"), "");
 }

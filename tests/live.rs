@@ -660,3 +660,100 @@ fn with_user_the_monitor_drops_root_once_the_capture_is_open() {
     assert_eq!(lab.wait(pcdns, 20).code(), Some(0));
     assert!(read(&lab.path("pcdns.out")).contains("pcdns discovery report"));
 }
+
+/// A client inside the namespace that, for `seconds`, keeps a connection to the metrics port
+/// open by sending one byte a second; when the server closes it, it connects again.
+const TRICKLE: &str = r#"trap '' PIPE
+end=$((SECONDS + $1))
+while [ "$SECONDS" -lt "$end" ]; do
+    exec 3<>/dev/tcp/127.0.0.1/9153 || exit 1
+    while [ "$SECONDS" -lt "$end" ] && printf G >&3 2>/dev/null; do sleep 1; done
+    exec 3>&-
+done"#;
+
+impl Lab {
+    /// Scrapes the metrics port from `source` with a one-second limit: the body, or why not.
+    fn scrape_within_a_second(&self, source: &str) -> Result<String, String> {
+        let asked = Instant::now();
+        let output = Command::new("ip")
+            .args(["netns", "exec", &self.ns, "curl", "-sS", "--fail"])
+            .args(["--max-time", "1", "--interface", source])
+            .arg("http://127.0.0.1:9153/metrics")
+            .output()
+            .expect("curl");
+        let took = asked.elapsed();
+        if !output.status.success() || took >= Duration::from_secs(1) {
+            return Err(format!(
+                "after {took:?}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// Starts the trickling clients numbered `clients`, each for `seconds`.
+    fn trickle(&mut self, clients: std::ops::Range<usize>, seconds: u64) {
+        let seconds = seconds.to_string();
+        for client in clients {
+            self.spawn(
+                &format!("trickle{client}"),
+                "bash",
+                &["-c", TRICKLE, "-", &seconds],
+            );
+        }
+    }
+
+    /// Scrapes from `source` every 200 ms for `seconds`; every scrape must answer in time.
+    fn keep_scraping(&self, source: &str, seconds: u64) -> usize {
+        let until = Instant::now() + Duration::from_secs(seconds);
+        let mut scrapes = 0;
+        while Instant::now() < until {
+            let body = self
+                .scrape_within_a_second(source)
+                .unwrap_or_else(|e| panic!("scrape {scrapes} from {source} failed {e}"));
+            assert!(
+                body.contains("pcdns_capture_received_packets_total"),
+                "{body}"
+            );
+            scrapes += 1;
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        scrapes
+    }
+}
+
+#[test]
+fn metrics_answer_within_a_second_while_clients_trickle_bytes() {
+    let Some(mut lab) = Lab::if_available(&["ip", "curl", "bash"]) else {
+        return;
+    };
+    lab.sh("ip addr add 127.0.0.11/8 dev lo");
+    let pcdns = lab.start_monitor(&["monitor", "-i", "lo", "--metrics", "9153"]);
+    poll(10, "the first metrics", || {
+        lab.scrape_within_a_second("127.0.0.1").ok()
+    });
+    // Four clients on 127.0.0.1 that send a byte a second, as the scraper's own address.
+    lab.trickle(0..4, 14);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(lab.keep_scraping("127.0.0.1", 5) >= 10);
+    // Eight more from 127.0.0.1 (twelve: over the per-address cap): a scraper on another
+    // address is still answered every time.
+    lab.trickle(4..12, 8);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(lab.keep_scraping("127.0.0.11", 4) >= 8);
+    // A request whose headers never end is closed at the deadline (2 s), with no answer.
+    let started = Instant::now();
+    let stalled = Command::new("ip")
+        .args(["netns", "exec", &lab.ns, "bash", "-c"])
+        .arg(r"exec 3<>/dev/tcp/127.0.0.1/9153; printf 'GET /metrics HTTP/1.1\r\n' >&3; cat <&3")
+        .output()
+        .expect("bash");
+    let waited = started.elapsed();
+    assert!(stalled.stdout.is_empty(), "{stalled:?}");
+    assert!(
+        waited >= Duration::from_millis(1900) && waited < Duration::from_secs(4),
+        "closed after {waited:?}"
+    );
+    lab.signal(pcdns, libc::SIGINT);
+    assert_eq!(lab.wait(pcdns, 20).code(), Some(0));
+}

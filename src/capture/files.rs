@@ -2,16 +2,19 @@
 //! batches. A file that cannot be opened or read to its end is recorded as an error and the
 //! next one is read.
 
-use super::{BatchSource, CaptureError, CaptureReader, FileSummary, FrameBatch, InputPath};
+use super::{
+    BatchSource, CaptureError, CaptureReader, FileSummary, FrameBatch, InputPath, ProgressFn,
+    ReadProgress,
+};
 
 /// Reads capture files (or standard input) in order.
 pub struct FileSource {
     inputs: Vec<InputPath>,
     /// Index in the run of `inputs[0]`.
     first_file_index: u16,
-    progress: Option<fn(u64, u64)>,
-    total_bytes: u64,
-    done_bytes: u64,
+    progress: Option<ProgressFn>,
+    /// Progress of the run before the current input.
+    done: ReadProgress,
     next_input: usize,
     reader: Option<CaptureReader>,
     files: Vec<FileSummary>,
@@ -19,15 +22,13 @@ pub struct FileSource {
 }
 
 impl FileSource {
-    /// A source over `inputs`; `progress` is called with (bytes done, bytes total).
-    pub fn new(inputs: Vec<InputPath>, progress: Option<fn(u64, u64)>) -> Self {
-        let total_bytes = inputs.iter().filter_map(InputPath::size_bytes).sum();
+    /// A source over `inputs`; `progress` is called after each batch.
+    pub fn new(inputs: Vec<InputPath>, progress: Option<ProgressFn>) -> Self {
         FileSource {
+            done: ReadProgress::start(&inputs),
             inputs,
             first_file_index: 0,
             progress,
-            total_bytes,
-            done_bytes: 0,
             next_input: 0,
             reader: None,
             files: Vec::new(),
@@ -35,19 +36,17 @@ impl FileSource {
         }
     }
 
-    /// A source over the one input `input`, the `file_index`-th of a run in which
-    /// `done_bytes` of `total_bytes` were read before it (for progress).
+    /// A source over the one input `input`, the `file_index`-th of a run that had come to
+    /// `done` before it (for progress).
     pub fn single(
         input: InputPath,
         file_index: u16,
-        progress: Option<fn(u64, u64)>,
-        done_bytes: u64,
-        total_bytes: u64,
+        progress: Option<ProgressFn>,
+        done: ReadProgress,
     ) -> Self {
         FileSource {
             first_file_index: file_index,
-            done_bytes,
-            total_bytes,
+            done,
             ..FileSource::new(vec![input], progress)
         }
     }
@@ -72,7 +71,7 @@ impl FileSource {
     fn close_current(&mut self) {
         if let Some(reader) = self.reader.take() {
             let input = &self.inputs[self.next_input - 1];
-            self.done_bytes += input.size_bytes().unwrap_or(0);
+            self.done = self.done.past(input, reader.summary());
             self.files.push(reader.summary().clone());
         }
     }
@@ -89,10 +88,8 @@ impl BatchSource for FileSource {
             };
             let filled = reader.fill_batch(batch, max_frames, max_bytes);
             if let Some(progress) = self.progress {
-                progress(
-                    self.done_bytes + reader.summary().captured_bytes,
-                    self.total_bytes,
-                );
+                let summary = reader.summary();
+                progress(self.done.plus(summary.captured_bytes, summary.packets));
             }
             match filled {
                 Ok(0) => self.close_current(),

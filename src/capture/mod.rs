@@ -19,7 +19,7 @@ pub use format::{CaptureReader, FileSummary};
 #[cfg(feature = "live")]
 pub use live::{default_filter, LiveError, LiveOptions, LiveSource, DEFAULT_BPF};
 pub use segments::{MappedPcap, SegmentWalk, WalkEnd};
-pub use source::InputPath;
+pub use source::{InputPath, ProgressFn, ReadProgress};
 pub use write::{CaptureWriter, WriteFormat};
 
 /// A capture stage: files or interfaces, read into batches by the pipeline's reader.

@@ -80,6 +80,11 @@ impl MappedPcap {
         let InputPath::File(path) = input else {
             return None;
         };
+        // Checked before opening: opening a named pipe would take the writer's data (or wait
+        // for a writer) that the file reader needs.
+        if !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+            return None;
+        }
         let file = File::open(path).ok()?;
         let metadata = file.metadata().ok()?;
         if !metadata.is_file() || metadata.len() < FILE_HEADER_BYTES as u64 {

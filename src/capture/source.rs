@@ -53,14 +53,59 @@ impl InputPath {
         }
     }
 
-    /// Size on disk, if this is a regular file (used for progress).
+    /// Size on disk, if this is a regular file (used for progress; a pipe has none).
     pub fn size_bytes(&self) -> Option<u64> {
         match self {
-            InputPath::File(path) => std::fs::metadata(path).ok().map(|m| m.len()),
+            InputPath::File(path) => std::fs::metadata(path)
+                .ok()
+                .filter(std::fs::Metadata::is_file)
+                .map(|m| m.len()),
             InputPath::Stdin => None,
         }
     }
 }
+
+/// How far reading the inputs has come, for a progress display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadProgress {
+    /// Bytes read: the size on disk of each input done (its captured bytes when it has no
+    /// size), plus the captured bytes read so far of the current one.
+    pub bytes: u64,
+    /// Frames read.
+    pub packets: u64,
+    /// The inputs' size on disk in all; None when one of them has no size (standard input,
+    /// a pipe).
+    pub total_bytes: Option<u64>,
+}
+
+impl ReadProgress {
+    /// Nothing read yet of `inputs`.
+    pub fn start(inputs: &[InputPath]) -> Self {
+        ReadProgress {
+            bytes: 0,
+            packets: 0,
+            total_bytes: inputs.iter().map(InputPath::size_bytes).sum(),
+        }
+    }
+
+    /// This progress plus `bytes` captured bytes and `packets` frames of the current input.
+    pub fn plus(self, bytes: u64, packets: u64) -> Self {
+        ReadProgress {
+            bytes: self.bytes + bytes,
+            packets: self.packets + packets,
+            ..self
+        }
+    }
+
+    /// This progress once `input`, which read as `summary`, is done.
+    pub fn past(self, input: &InputPath, summary: &super::FileSummary) -> Self {
+        let bytes = input.size_bytes().unwrap_or(summary.captured_bytes);
+        self.plus(bytes, summary.packets)
+    }
+}
+
+/// Called as inputs are read.
+pub type ProgressFn = fn(ReadProgress);
 
 /// Which compression wrapped the capture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -113,6 +158,12 @@ impl ByteWindow {
             }
             InputPath::File(path) => {
                 let file = File::open(path).map_err(|e| io_error(e, "cannot open"))?;
+                if !file.metadata().is_ok_and(|m| m.is_file()) {
+                    // A named pipe or a device: read once as a stream (it can be neither
+                    // mapped nor opened again).
+                    let reader = BufReader::with_capacity(1 << 16, file);
+                    return Self::from_stream(reader).map_err(|e| io_error(e, "cannot read"));
+                }
                 let mut head = [0u8; 4];
                 let head_len =
                     read_up_to(&file, &mut head).map_err(|e| io_error(e, "cannot read"))?;

@@ -10,7 +10,7 @@
 //! reopens the events file and starts again on the same open capture.
 
 use super::events::{FindingTracker, NewFinding};
-use super::http::MetricsServer;
+use super::http::{Limits, MetricsServer};
 use super::output::EventOutput;
 use crate::analyze::derived::{derived_findings, DerivedFinding, Finding};
 use crate::analyze::{Analysis, Watching};
@@ -260,7 +260,7 @@ pub fn run(config: &MonitorConfig) -> Result<Status, CommandError> {
     eprintln!("pcdns: capturing on {}", config.interfaces.join(", "));
     let metrics = config
         .metrics
-        .map(MetricsServer::start)
+        .map(|address| MetricsServer::start(address, Limits::default()))
         .transpose()
         .map_err(|e| CommandError::Monitor(format!("cannot serve metrics: {e}")))?;
     if let Some(server) = &metrics {

@@ -288,7 +288,7 @@ impl<'p> Replay<'p> {
         self.captured_bytes += walked.captured_bytes;
         aggregator.process(outcome, self.frames_before);
         self.segment_frames += frames.len() as u64;
-        self.meter.report(self.captured_bytes);
+        self.meter.report(self.captured_bytes, self.packets);
     }
 
     /// Takes the end of the current segment's walk (from its true start).
