@@ -218,3 +218,64 @@ fn verdict_at_the_top_names_what_is_wrong_worst_first() {
         items[2]
     );
 }
+
+#[test]
+fn names_show_answer_sets_servers_and_fixes_and_discovery_lists_failing_names() {
+    if !common::tool_available(CHROMIUM) {
+        return missing("chromium (apt-get install chromium)");
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let page = html_report(dir.path(), "broken.pcap", "contoso.toml");
+    let dom = dom_of(dir.path(), &page);
+    let findings = dom
+        .split("<table class=\"findings\">")
+        .nth(1)
+        .expect("findings");
+    assert!(
+        findings.contains(
+            "<b>fix:</b> remove the A record PersistentChatPool.contoso.com → 10.10.10.3 served by 127.0.0.53"
+        ),
+        "{findings:.2000}"
+    );
+    let sets = dom
+        .split("<table class=\"answer-sets\">")
+        .nth(1)
+        .expect("answer sets");
+    assert!(
+        sets.contains("<td>10.10.10.1 10.10.10.2 10.10.10.3</td>"),
+        "{sets:.800}"
+    );
+    let servers = dom
+        .split("<table class=\"servers\">")
+        .nth(1)
+        .expect("servers");
+    assert!(
+        servers.contains("<td>127.0.0.54</td><td><b class=\"error\">no</b></td>"),
+        "{servers:.800}"
+    );
+    // Discovery: the NXDOMAIN name and the pool's unanswered queries are listed.
+    let discovery = dir.path().join("discovery.html");
+    let output = pcdns(&[
+        "analyze",
+        sample("broken.pcap").to_str().unwrap(),
+        "--html",
+        discovery.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let dom = dom_of(dir.path(), &discovery);
+    let failing = dom
+        .split("<section id=\"failing\">")
+        .nth(1)
+        .expect("failing names");
+    assert!(
+        failing.contains(
+            "<td>PersistentChatServer02.contoso.com</td><td>3</td><td>NXDOMAIN 3</td><td>0</td>"
+        ),
+        "{failing:.800}"
+    );
+    assert!(
+        failing
+            .contains("<td>PersistentChatPool.contoso.com</td><td>2</td><td>none</td><td>2</td>"),
+        "{failing:.800}"
+    );
+}

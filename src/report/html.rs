@@ -3,8 +3,9 @@
 //! per-client heatmap and a timeline. A small inline script counts the marks of every chart
 //! and reports an empty one on the console, which the browser test watches.
 
+use super::fix::fix;
 use super::insight::InsightReport;
-use super::words::plural;
+use super::words::{address_list, plural, rcodes_text};
 use super::{FindingReport, NameReport, Report};
 use crate::analyze::Severity;
 use std::fmt::Write;
@@ -103,12 +104,13 @@ pub fn render_html(report: &Report) -> String {
     let names = names_with_findings_first(report);
     verdict(&mut html, report, &names);
     summary(&mut html, report);
-    findings(&mut html, &report.findings);
+    findings(&mut html, report);
     for name in names {
         if let Some(insight) = &name.insight {
             name_section(&mut html, name, insight);
         }
     }
+    failing_names(&mut html, report);
     html.push_str(CHECK_SCRIPT);
     html.push_str("</body></html>\n");
     html
@@ -208,30 +210,106 @@ fn summary(html: &mut String, report: &Report) {
     );
 }
 
-fn findings(html: &mut String, findings: &[FindingReport]) {
+fn findings(html: &mut String, report: &Report) {
     html.push_str("<h2>Findings</h2>\n");
-    if findings.is_empty() {
+    if report.findings.is_empty() {
         html.push_str("<p>No findings.</p>\n");
         return;
     }
     html.push_str(
         "<table class=\"findings\"><tr><th>severity</th><th>finding</th><th>name</th>\
-         <th>subject</th><th>count</th><th>first seen</th><th>frames</th><th>what it means</th></tr>\n",
+         <th>subject</th><th>count</th><th>first seen</th><th>frames</th><th>DNS servers</th>\
+         <th>what it means, and the fix</th></tr>\n",
     );
-    for f in findings {
+    for f in &report.findings {
         let frames: Vec<String> = f.examples.iter().map(|e| e.frame.to_string()).collect();
+        let fix = fix(f, report.expected_of(&f.name))
+            .map(|fix| format!("<br><b>fix:</b> {}", escape(&fix)))
+            .unwrap_or_default();
         let _ = writeln!(
             html,
             "<tr class=\"{sev}\"><td>{sev}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-             <td>{}</td><td>{}</td><td>{}</td></tr>",
+             <td>{}</td><td>{}</td><td>{}</td><td>{}{fix}</td></tr>",
             f.kind.label(),
             escape(&f.name),
             escape(&f.subject),
             f.count,
             f.first_seen.as_deref().unwrap_or("-"),
             frames.join(","),
+            escape(&address_list(&f.servers, "servers", ", ")),
             escape(&f.message),
             sev = f.severity.label(),
+        );
+    }
+    html.push_str("</table>\n");
+}
+
+/// Discovery: the names whose lookups failed, with their rcodes and unanswered queries.
+fn failing_names(html: &mut String, report: &Report) {
+    if report.failures.is_empty() {
+        return;
+    }
+    html.push_str(
+        "<section id=\"failing\"><h2>Failing names</h2>\n<table class=\"failing\">\
+         <tr><th>name</th><th>failures</th><th>rcodes</th><th>unanswered</th></tr>\n",
+    );
+    for failure in &report.failures {
+        let _ = writeln!(
+            html,
+            "<tr class=\"error\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&failure.name),
+            failure.failures,
+            rcodes_text(&failure.rcodes),
+            failure.unanswered,
+        );
+    }
+    html.push_str("</table></section>\n");
+}
+
+/// A name's answer sets and the DNS servers that answered it.
+fn answer_sets_and_servers(html: &mut String, name: &NameReport) {
+    let set_text = |addresses: &[IpAddr]| escape(&address_list(addresses, "addresses", " "));
+    html.push_str(
+        "<h3>Answer sets</h3><table class=\"answer-sets\"><tr><th>count</th>\
+         <th>addresses (sorted)</th><th>first seen</th><th>first frames</th></tr>\n",
+    );
+    for set in &name.answer_sets {
+        let frames: Vec<String> = set.examples.iter().map(|e| e.frame.to_string()).collect();
+        let _ = writeln!(
+            html,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            set.count,
+            set_text(&set.addresses),
+            set.first_seen.as_deref().unwrap_or("-"),
+            frames.join(","),
+        );
+    }
+    html.push_str(
+        "</table>\n<h3>DNS servers</h3><table class=\"servers\"><tr><th>server</th>\
+         <th>authorized</th><th>responses</th><th>rcodes</th><th>answer sets</th><th>p50 ms</th></tr>\n",
+    );
+    for server in &name.servers {
+        let sets: Vec<String> = server
+            .answer_sets
+            .iter()
+            .map(|set| format!("[{}] {}", set_text(&set.addresses), set.count))
+            .collect();
+        let authorized = match server.authorized {
+            Some(true) => "yes",
+            Some(false) => "<b class=\"error\">no</b>",
+            None => "-",
+        };
+        let _ = writeln!(
+            html,
+            "<tr><td>{}</td><td>{authorized}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            server.server,
+            server.responses,
+            rcodes_text(&server.rcodes),
+            sets.join("<br>"),
+            server
+                .latency
+                .as_ref()
+                .map_or("-".into(), |l| format!("{:.3}", l.p50_ms)),
         );
     }
     html.push_str("</table>\n");
@@ -264,6 +342,7 @@ fn name_section(html: &mut String, name: &NameReport, insight: &InsightReport) {
             .map_or("-".into(), |c| c.to_string()),
         insight.rotation.overall.degrees_of_freedom,
     );
+    answer_sets_and_servers(html, name);
     share_chart(html, name, &charted);
     heatmap(html, name, &charted);
     timeline(html, insight, &charted);

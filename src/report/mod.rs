@@ -443,6 +443,16 @@ pub fn rfc3339(ts_ns: u64) -> String {
     time.format(&format).unwrap_or_default()
 }
 
+impl Report {
+    /// What `name` expects, when the report watches it.
+    pub fn expected_of(&self, name: &str) -> Option<&ExpectedReport> {
+        self.names
+            .iter()
+            .find(|n| n.name.eq_ignore_ascii_case(name))
+            .and_then(|n| n.expected.as_ref())
+    }
+}
+
 /// Renders `report` as one line of JSON (JSON lines: a monitor's periodic reports).
 pub fn render_json_line(report: &Report) -> String {
     with_newline(serde_json::to_string(report))

@@ -3,7 +3,7 @@
 
 use super::fix::fix;
 use super::table::{Colour, Table};
-use super::words::{address_list, counted, plural, MAX_LISTED_ADDRESSES};
+use super::words::{address_list, counted, plural, rcodes_text, MAX_LISTED_ADDRESSES};
 use super::*;
 use std::fmt::Write;
 
@@ -38,23 +38,6 @@ fn addresses_text(addresses: &[IpAddr]) -> String {
         "-".into()
     } else {
         address_list(addresses, "addresses", " ")
-    }
-}
-
-fn rcodes_text(rcodes: &BTreeMap<&'static str, u64>) -> String {
-    let parts: Vec<String> = crate::analyze::RcodeClass::ALL
-        .iter()
-        .filter_map(|c| {
-            rcodes
-                .get(c.label())
-                .filter(|n| **n > 0)
-                .map(|n| format!("{} {n}", c.label()))
-        })
-        .collect();
-    if parts.is_empty() {
-        "none".into()
-    } else {
-        parts.join(", ")
     }
 }
 
@@ -257,17 +240,8 @@ fn render_findings(out: &mut String, report: &Report, style: TextStyle, several_
     }
     out.push_str(&table.render(2, style.colour));
     for f in &report.findings {
-        render_finding_lines(out, f, expected_of(report, &f.name));
+        render_finding_lines(out, f, report.expected_of(&f.name));
     }
-}
-
-/// What `name` expects, when the report watches it.
-fn expected_of<'a>(report: &'a Report, name: &str) -> Option<&'a ExpectedReport> {
-    report
-        .names
-        .iter()
-        .find(|n| n.name.eq_ignore_ascii_case(name))
-        .and_then(|n| n.expected.as_ref())
 }
 
 /// A finding's sentence, the clients it concerns and its fix, under the findings table.
