@@ -51,6 +51,24 @@ pub fn record_type(address: &IpAddr) -> &'static str {
     }
 }
 
+/// Counts by rcode class in report order, those seen only ("NOERROR 12, NODATA 3"; "none").
+pub fn rcodes_text(rcodes: &std::collections::BTreeMap<&'static str, u64>) -> String {
+    let parts: Vec<String> = crate::analyze::RcodeClass::ALL
+        .iter()
+        .filter_map(|c| {
+            rcodes
+                .get(c.label())
+                .filter(|n| **n > 0)
+                .map(|n| format!("{} {n}", c.label()))
+        })
+        .collect();
+    if parts.is_empty() {
+        "none".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,23 +105,5 @@ mod tests {
         assert_eq!(plural(0, "client"), "0 clients");
         assert_eq!(counted(1, "query", "queries"), "1 query");
         assert_eq!(counted(2, "query", "queries"), "2 queries");
-    }
-}
-
-/// Counts by rcode class in report order, those seen only ("NOERROR 12, NODATA 3"; "none").
-pub fn rcodes_text(rcodes: &std::collections::BTreeMap<&'static str, u64>) -> String {
-    let parts: Vec<String> = crate::analyze::RcodeClass::ALL
-        .iter()
-        .filter_map(|c| {
-            rcodes
-                .get(c.label())
-                .filter(|n| **n > 0)
-                .map(|n| format!("{} {n}", c.label()))
-        })
-        .collect();
-    if parts.is_empty() {
-        "none".into()
-    } else {
-        parts.join(", ")
     }
 }
