@@ -279,3 +279,28 @@ fn names_show_answer_sets_servers_and_fixes_and_discovery_lists_failing_names() 
         "{failing:.800}"
     );
 }
+
+#[test]
+fn every_chart_has_a_legend_naming_the_stale_address_as_not_a_member() {
+    if !common::tool_available(CHROMIUM) {
+        return missing("chromium (apt-get install chromium)");
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let page = html_report(dir.path(), "broken.pcap", "contoso.toml");
+    let dom = dom_of(dir.path(), &page);
+    let charts: Vec<&str> = dom.split("<svg class=\"chart").skip(1).collect();
+    assert!(charts.len() >= 3, "{} charts", charts.len());
+    for chart in &charts {
+        let after = chart.split("</svg>").nth(1).unwrap_or("");
+        assert!(
+            after.trim_start().starts_with("<p class=\"legend\">"),
+            "a chart without a legend: {:.300}",
+            after
+        );
+    }
+    let first_legend = dom.split("<p class=\"legend\">").nth(1).expect("a legend");
+    assert!(
+        first_legend.contains("data-role=\"non-member\"") && first_legend.contains("10.10.10.3"),
+        "{first_legend:.600}"
+    );
+}

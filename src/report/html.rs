@@ -348,6 +348,33 @@ fn name_section(html: &mut String, name: &NameReport, insight: &InsightReport) {
     timeline(html, insight, &charted);
 }
 
+/// Members listed in a chart's legend (every non-member is listed too).
+const LEGEND_MEMBERS: usize = 16;
+
+/// The legend under a chart: each address's colour and whether it is a member, then what the
+/// marks mean.
+fn legend(html: &mut String, candidates: &[Charted], marks: &str) {
+    html.push_str("<p class=\"legend\">");
+    let members = candidates.iter().filter(|c| !c.non_member).count();
+    for (i, charted) in candidates.iter().enumerate() {
+        if !charted.non_member && i >= LEGEND_MEMBERS {
+            continue;
+        }
+        let _ = write!(
+            html,
+            "<span class=\"key\" data-role=\"{}\"><span style=\"display:inline-block;width:10px;\
+             height:10px;background:{}\"></span> {}</span> ",
+            charted.role(),
+            charted.colour(i),
+            escape(&charted.label())
+        );
+    }
+    if members > LEGEND_MEMBERS {
+        let _ = write!(html, "(and {} more members) ", members - LEGEND_MEMBERS);
+    }
+    let _ = writeln!(html, "<br><small>{}</small></p>", escape(marks));
+}
+
 /// Horizontal bars per candidate: share of answers holding it, share where it came first.
 fn share_chart(html: &mut String, name: &NameReport, candidates: &[Charted]) {
     let answers = name.answer_sets.iter().map(|s| s.count).sum::<u64>().max(1);
@@ -391,6 +418,11 @@ fn share_chart(html: &mut String, name: &NameReport, candidates: &[Charted]) {
         );
     }
     html.push_str("</svg>\n");
+    legend(
+        html,
+        candidates,
+        "pale bar: share of answers holding the address; solid bar: share of first positions",
+    );
 }
 
 /// Clients × candidates: the share of a client's responses in which each candidate came first.
@@ -503,6 +535,11 @@ fn heatmap(html: &mut String, name: &NameReport, candidates: &[Charted]) {
         row(html, shown, label, responses, &first);
     }
     html.push_str("</svg>\n");
+    legend(
+        html,
+        candidates,
+        "darker cell: the address came first more often for that client (red scale: not a member)",
+    );
 }
 
 /// Lines per candidate (answers holding it per interval) and failures, over time.
@@ -575,6 +612,11 @@ fn timeline(html: &mut String, insight: &InsightReport, candidates: &[Charted]) 
         }
     }
     html.push_str("</svg>\n");
+    legend(
+        html,
+        candidates,
+        "a line per address: answers holding it per interval; grey: failed or unanswered queries",
+    );
 }
 
 /// Checks every chart once the page has loaded: a share chart needs one mark per member, a
