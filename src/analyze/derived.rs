@@ -277,9 +277,8 @@ impl Analysis {
         let discovered_servers = self
             .discovered
             .names
-            .ranked()
-            .into_iter()
-            .flat_map(|(_, counted)| counted.value.servers.keys().copied());
+            .values()
+            .flat_map(|counted| counted.value.servers.keys().copied());
         let servers = self
             .names
             .values()

@@ -10,7 +10,7 @@
 use super::compact::{LowestMap, RcodeCounts};
 use super::distinct::DistinctClients;
 use super::latency::LatencyHistogram;
-use super::names::{event_of, is_zero, NameFacts, ServerFacts};
+use super::names::{event_of, is_zero, note_display, NameFacts, ServerFacts};
 use super::occurrences::{Event, FrameRef, Occurrences};
 use super::placements::Placement;
 use super::top_k::{Counted, TopK};
@@ -54,13 +54,8 @@ pub struct ServerSummary {
 }
 
 impl ServerSummary {
-    /// Counts an answer with `set` (looked up before it is copied: nearly every answer's set
-    /// is held already).
+    /// Counts an answer with `set` (copied only when it is added).
     fn count_set(&mut self, set: &[IpAddr]) {
-        if let Some(count) = self.answer_sets.get_mut(set) {
-            *count += 1;
-            return;
-        }
         let untracked = &mut self.untracked_answer_sets;
         match self
             .answer_sets
@@ -484,13 +479,6 @@ impl Discovered {
         });
         self.failing
             .merge(failing, FailureSummary::merge, &mut drop);
-    }
-}
-
-/// Keeps the smallest spelling of a name (the same whatever the order spellings come in).
-fn note_display(held: &mut String, display: &str) {
-    if !display.is_empty() && (held.is_empty() || display < held.as_str()) {
-        *held = display.to_string();
     }
 }
 

@@ -68,6 +68,14 @@ pub struct ServerFacts {
     pub untracked_answer_sets: u64,
 }
 
+/// Keeps the smallest spelling of a name: the same display whatever the order spellings come
+/// in.
+pub(super) fn note_display(held: &mut String, display: &str) {
+    if !display.is_empty() && (held.is_empty() || display < held.as_str()) {
+        *held = display.to_string();
+    }
+}
+
 pub(super) fn is_zero(count: &u64) -> bool {
     *count == 0
 }
@@ -330,10 +338,7 @@ impl NameFacts {
             complete_sets_first_seen,
             connections,
         } = other;
-        // The same display whatever the order: the smallest spelling seen.
-        if self.display.is_empty() || (!display.is_empty() && display < self.display) {
-            self.display = display;
-        }
+        note_display(&mut self.display, &display);
         self.queries += queries;
         self.responses += responses;
         self.unanswered += unanswered;

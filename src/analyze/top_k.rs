@@ -125,6 +125,11 @@ impl<K, V> TopK<K, V> {
     }
 
     /// The entries held, in no order.
+    pub fn values(&self) -> impl Iterator<Item = &Counted<V>> {
+        self.entries.iter().map(|(_, entry)| entry)
+    }
+
+    /// The entries held, in no order.
     pub fn values_mut(&mut self) -> impl Iterator<Item = &mut Counted<V>> {
         self.entries.iter_mut().map(|(_, entry)| entry)
     }
