@@ -18,7 +18,7 @@ use crate::expect::{Expectations, ExpectedName};
 use crate::pipeline::RunOutcome;
 use insight::insight;
 use std::collections::BTreeSet;
-use words::{address_list, counted, plural};
+use words::{abbreviated, address_list, counted, plural, MAX_LISTED_ADDRESSES};
 
 /// Choices that shape the report.
 #[derive(Debug, Clone, Copy)]
@@ -395,9 +395,11 @@ pub(super) fn derived_report(finding: &DerivedFinding) -> FindingReport {
                 .iter()
                 .map(|f| format!("{} put {} first in all {} answers ({} after correction)", f.server, f.first, f.answers, p_text(f.p_value)))
                 .collect();
+            let verb = if fixed.len() == 1 { "does" } else { "do" };
             format!(
-                "{} of {tested} servers tested do not rotate, so their clients all try one member: {}",
+                "{} of {} tested {verb} not rotate, so their clients all try one member: {}",
                 fixed.len(),
+                plural(*tested, "server"),
                 servers.join("; ")
             )
         }
@@ -409,11 +411,16 @@ pub(super) fn derived_report(finding: &DerivedFinding) -> FindingReport {
             p_value,
             monte_carlo,
         } => {
+            // A large pool's shares, most first first, abbreviated (the rotation table has all).
+            let mut shares = shares.clone();
+            if shares.len() > MAX_LISTED_ADDRESSES {
+                shares.sort_by_key(|(address, first)| (std::cmp::Reverse(*first), *address));
+            }
             let shares: Vec<String> = shares.iter().map(|(c, n)| format!("{c} {n}")).collect();
             let method = if *monte_carlo { " (Monte Carlo)" } else { "" };
             format!(
                 "first positions over {answers} answers are not uniform ({}): chi-square {chi_square} with {degrees_of_freedom} degrees of freedom, {}{method}",
-                shares.join(", "),
+                abbreviated(&shares, "addresses"),
                 p_text(*p_value)
             )
         }
@@ -427,9 +434,10 @@ pub(super) fn derived_report(finding: &DerivedFinding) -> FindingReport {
                 .map(|(member, present)| format!("{member} (in {present} answers)"))
                 .collect();
             format!(
-                "{} of {tested} members tested appeared in answers but never first, so clients rarely try them: {}; {} after correction",
+                "{} of {} tested appeared in answers but never first, so clients rarely try them: {}; {} after correction",
                 members.len(),
-                members.join(", "),
+                plural(*tested, "member"),
+                abbreviated(&members, "members"),
                 p_text(*p_value)
             )
         }
@@ -442,7 +450,8 @@ pub(super) fn derived_report(finding: &DerivedFinding) -> FindingReport {
             min_answers,
             p_value,
         } => format!(
-            "{clients} of {tested} clients (with at least {min_answers} answers each) got one member first in every answer, {on_member} of them {member}, where chance gives {expected:.1}; {}",
+            "{clients} of {} (with at least {min_answers} answers each) got one member first in every answer, {on_member} of them {member}, where chance gives {expected:.1}; {}",
+            plural(*tested, "client"),
             p_text(*p_value)
         ),
         Detail::DivergentServers {

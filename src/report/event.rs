@@ -154,7 +154,7 @@ mod tests {
         assert_eq!(value["servers"][0], "192.0.2.53");
         assert_eq!(
             value["message"],
-            "1 of 2 servers tested do not rotate, so their clients all try one member: 192.0.2.53 put 10.10.10.1 first in all 12 answers (p = 1.1e-5 after correction)"
+            "1 of 2 servers tested does not rotate, so their clients all try one member: 192.0.2.53 put 10.10.10.1 first in all 12 answers (p = 1.1e-5 after correction)"
         );
         assert!(value.get("evidence").is_none());
     }

@@ -43,6 +43,59 @@ pub fn address_list(addresses: &[IpAddr], many: &str, separator: &str) -> String
     }
 }
 
+/// `items` joined by ", "; past [`MAX_LISTED_ADDRESSES`] the first half of that many and how many
+/// more `many` there are: "10.0.0.1 12, 10.0.0.2 9, 10.0.0.3 9, 10.0.0.4 8, and 125 more addresses".
+pub fn abbreviated(items: &[String], many: &str) -> String {
+    if items.len() <= MAX_LISTED_ADDRESSES {
+        return items.join(", ");
+    }
+    let shown = MAX_LISTED_ADDRESSES / 2;
+    format!(
+        "{}, and {} more {many}",
+        items[..shown].join(", "),
+        items.len() - shown
+    )
+}
+
+/// An answer set described against a large pool's `members`, where listing it would hide the
+/// point: "all 129 members", "128 of 129 members (not 10.0.0.2) and 10.0.0.250". Sets of a small
+/// pool, and sets too far from the pool to say so shortly, are listed as [`address_list`] does.
+pub fn set_text(addresses: &[IpAddr], members: &[IpAddr]) -> String {
+    let listed = address_list(addresses, "addresses", " ");
+    if members.len() <= MAX_LISTED_ADDRESSES || addresses.len() <= MAX_LISTED_ADDRESSES {
+        return listed;
+    }
+    let missing: Vec<IpAddr> = members
+        .iter()
+        .filter(|m| !addresses.contains(m))
+        .copied()
+        .collect();
+    let others: Vec<IpAddr> = addresses
+        .iter()
+        .filter(|a| !members.contains(a))
+        .copied()
+        .collect();
+    if missing.len() + others.len() > MAX_LISTED_ADDRESSES {
+        return listed;
+    }
+    let mut text = match missing.as_slice() {
+        [] => format!("all {} members", members.len()),
+        missing => format!(
+            "{} of {} members (not {})",
+            members.len() - missing.len(),
+            members.len(),
+            address_list(missing, "members", ", ")
+        ),
+    };
+    if !others.is_empty() {
+        text.push_str(&format!(
+            " and {}",
+            address_list(&others, "addresses", ", ")
+        ));
+    }
+    text
+}
+
 /// The DNS record type that carries `address`: A or AAAA.
 pub fn record_type(address: &IpAddr) -> &'static str {
     match address {
@@ -97,6 +150,35 @@ mod tests {
             address_list(&many, "members", ", "),
             "129 members, 10.10.11.2 … 10.10.11.130"
         );
+    }
+
+    #[test]
+    fn long_lists_keep_their_first_items_and_count_the_rest() {
+        let short: Vec<String> = (1..=8).map(|i| i.to_string()).collect();
+        assert_eq!(abbreviated(&short, "shares"), "1, 2, 3, 4, 5, 6, 7, 8");
+        let long: Vec<String> = (1..=129).map(|i| i.to_string()).collect();
+        assert_eq!(
+            abbreviated(&long, "shares"),
+            "1, 2, 3, 4, and 125 more shares"
+        );
+    }
+
+    #[test]
+    fn answer_sets_of_a_large_pool_say_how_they_differ_from_it() {
+        let members: Vec<IpAddr> = (1..=129).map(|i: u8| IpAddr::from([10, 0, 0, i])).collect();
+        assert_eq!(set_text(&members, &members), "all 129 members");
+        let mut set = members[1..].to_vec();
+        set.push(IpAddr::from([10, 0, 0, 250]));
+        assert_eq!(
+            set_text(&set, &members),
+            "128 of 129 members (not 10.0.0.1) and 10.0.0.250"
+        );
+        // Far from the pool, or a small pool: listed as address_list does.
+        assert_eq!(
+            set_text(&members[..20], &members),
+            "20 addresses, 10.0.0.1 … 10.0.0.20"
+        );
+        assert_eq!(set_text(&members[..2], &members[..3]), "10.0.0.1 10.0.0.2");
     }
 
     #[test]
