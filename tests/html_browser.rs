@@ -3,12 +3,15 @@
 //! console message (errors included), on an empty chart (a share chart without one mark per
 //! member, a heatmap without clients × members cells, a timeline without points) and on a
 //! blank screenshot. A page with its heatmap cells removed must fail the same check, so the
-//! check itself is known to work.
+//! check itself is known to work. Layout checks measure the page at 1280 px (heatmap column
+//! labels that overlap, findings rows too tall, a page wider than the window), with a page made
+//! to overlap as their control. Full-page screenshots of the samples' reports stay in
+//! `$PCDNS_ARTIFACTS/screenshots` (default `target/ci-artifacts/screenshots`) to look at.
 
 mod common;
 
 use common::{missing, pcdns, sample};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const CHROMIUM: &str = "chromium";
@@ -303,4 +306,301 @@ fn every_chart_has_a_legend_naming_the_stale_address_as_not_a_member() {
         first_legend.contains("data-role=\"non-member\"") && first_legend.contains("10.10.10.3"),
         "{first_legend:.600}"
     );
+}
+
+/// The window the layout checks and screenshots use, as an admin's laptop shows the report.
+const WIDTH: u32 = 1280;
+
+/// Measures `page` as laid out at [`WIDTH`] px: a copy gets a script that writes
+/// `width= height= labels= overlaps= tallest= rows= summary=` onto `<body data-layout>`
+/// (heatmap column labels and how many pairs of them overlap, the tallest findings row, the
+/// heatmaps' row count, the text of their summary rows).
+fn layout_of(dir: &Path, page: &Path) -> std::collections::HashMap<String, String> {
+    const MEASURE: &str = r#"<script>
+(function () {
+  var boxes = Array.from(document.querySelectorAll("svg.heatmap text.column"))
+    .map(function (t) { return t.getBoundingClientRect(); });
+  var overlaps = 0;
+  for (var i = 0; i < boxes.length; i++) for (var j = i + 1; j < boxes.length; j++) {
+    var a = boxes[i], b = boxes[j];
+    if (a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom) overlaps++;
+  }
+  var tallest = Array.from(document.querySelectorAll("table.findings tr"))
+    .reduce(function (m, r) { return Math.max(m, r.getBoundingClientRect().height); }, 0);
+  var rows = Array.from(document.querySelectorAll("svg.heatmap"))
+    .map(function (s) { return s.dataset.rows; }).join(",");
+  var summary = Array.from(document.querySelectorAll("svg.heatmap text.summary"))
+    .map(function (t) { return t.textContent; }).join("|");
+  var root = document.documentElement;
+  document.body.dataset.layout = "width=" + root.scrollWidth + " height=" + root.scrollHeight +
+    " labels=" + boxes.length + " overlaps=" + overlaps + " tallest=" + Math.round(tallest) +
+    " rows=" + rows + " summary=" + summary;
+})();
+</script>"#;
+    let measured = dir.join(format!(
+        "measured-{}",
+        page.file_name().unwrap().to_string_lossy()
+    ));
+    let html = std::fs::read_to_string(page).expect("read the page");
+    std::fs::write(
+        &measured,
+        html.replace("</body>", &format!("{MEASURE}</body>")),
+    )
+    .unwrap();
+    let window = format!("--window-size={WIDTH},2000");
+    let dom = {
+        let output = chromium(
+            &dir.join("profile-dom"),
+            &["--dump-dom", &window],
+            &measured,
+        );
+        assert!(output.status.success(), "chromium failed: {output:?}");
+        String::from_utf8_lossy(&output.stdout).to_string()
+    };
+    let layout = dom
+        .split("data-layout=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the measuring script ran");
+    let (fields, summary) = layout.split_once(" summary=").unwrap_or((layout, ""));
+    let mut values: std::collections::HashMap<String, String> = fields
+        .split(' ')
+        .filter_map(|field| field.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    values.insert("summary".into(), summary.to_string());
+    values
+}
+
+fn number(layout: &std::collections::HashMap<String, String>, key: &str) -> u64 {
+    layout[key]
+        .parse()
+        .unwrap_or_else(|_| panic!("{key}: {layout:?}"))
+}
+
+/// A synthetic capture of a 129-member pool asked by 300 clients, with wrong and missing
+/// addresses, and its expectations.
+fn pool_of_129(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (capture, expectations) = (dir.join("pool-129.pcap"), dir.join("pool-129.toml"));
+    let output = pcdns(&[
+        "synth",
+        "-o",
+        capture.to_str().unwrap(),
+        "--packets",
+        "40000",
+        "--pool-size",
+        "129",
+        "--clients",
+        "300",
+        "--expect-out",
+        expectations.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    (capture, expectations)
+}
+
+/// The HTML (and the JSON report) of `capture` against `expectations`, paths as given.
+fn html_and_json(dir: &Path, capture: &Path, expectations: &Path) -> (PathBuf, serde_json::Value) {
+    let page = dir.join(format!(
+        "{}.html",
+        capture.file_stem().unwrap().to_string_lossy()
+    ));
+    let (capture, expectations) = (capture.to_str().unwrap(), expectations.to_str().unwrap());
+    let output = pcdns(&[
+        "analyze",
+        capture,
+        "--expect",
+        expectations,
+        "--html",
+        page.to_str().unwrap(),
+    ]);
+    assert!(output.status.code().is_some_and(|c| c <= 1), "{output:?}");
+    let output = pcdns(&[
+        "analyze",
+        capture,
+        "--expect",
+        expectations,
+        "--format",
+        "json",
+    ]);
+    let json = serde_json::from_slice(&output.stdout).expect("a JSON report");
+    (page, json)
+}
+
+#[test]
+fn a_large_pool_reads_at_1280_px_labels_apart_rows_short_clients_summarised() {
+    if !common::tool_available(CHROMIUM) {
+        return missing("chromium (apt-get install chromium)");
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    // The 120-member sample (4 clients: no summary row) and 129 members asked by 300 clients.
+    let (capture, expectations) = pool_of_129(dir.path());
+    for (capture, expectations) in [
+        (sample("large-pool.pcap"), sample("large-pool.toml")),
+        (capture, expectations),
+    ] {
+        let (page, report) = html_and_json(dir.path(), &capture, &expectations);
+        let layout = layout_of(dir.path(), &page);
+        let pool = &report["names"][0];
+        let members = pool["addresses"].as_array().unwrap().len() as u64;
+        // Labels thinned, never overlapping, yet enough to read the axis (one in three at least).
+        assert_eq!(number(&layout, "overlaps"), 0, "{layout:?}");
+        assert!(number(&layout, "labels") >= members / 3, "{layout:?}");
+        assert!(number(&layout, "width") <= u64::from(WIDTH), "{layout:?}");
+        // No findings row lists the pool (129 addresses take 30 lines and more): each stays
+        // a dozen lines high at most.
+        assert!(number(&layout, "tallest") <= 240, "{layout:?}");
+        let clients = pool["clients"].as_array().unwrap();
+        if clients.len() <= 20 {
+            assert_eq!(layout["rows"], clients.len().to_string(), "{layout:?}");
+            assert_eq!(layout["summary"], "", "{layout:?}");
+            continue;
+        }
+        // 20 rows and one summary row holding every other client and its answers.
+        assert_eq!(layout["rows"], "21", "{layout:?}");
+        let html = std::fs::read_to_string(&page).unwrap();
+        let heatmap = html.split("class=\"chart heatmap\"").nth(1).unwrap();
+        let row_of = |client: &serde_json::Value| {
+            heatmap.contains(&format!(">{} (", client.as_str().unwrap()))
+        };
+        let (shown, rest): (Vec<&serde_json::Value>, Vec<&serde_json::Value>) =
+            clients.iter().partition(|c| row_of(&c["client"]));
+        assert_eq!(shown.len(), 20);
+        let answers: u64 = rest.iter().map(|c| c["responses"].as_u64().unwrap()).sum();
+        assert_eq!(
+            layout["summary"],
+            format!("and {} other clients, {answers} answers", rest.len()),
+        );
+        // The clients a finding names keep their rows, though not among the busiest.
+        for finding in report["findings"].as_array().unwrap() {
+            for client in finding["clients"].as_array().unwrap() {
+                assert!(row_of(client), "no row for {client}");
+            }
+        }
+    }
+}
+
+#[test]
+fn layout_check_catches_overlapping_labels() {
+    if !common::tool_available(CHROMIUM) {
+        return missing("chromium (apt-get install chromium)");
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let page = html_report(dir.path(), "large-pool.pcap", "large-pool.toml");
+    let crowded = dir.path().join("crowded.html");
+    let html = std::fs::read_to_string(&page).unwrap();
+    let big_labels = "class=\"column\" style=\"font-size:40px\"";
+    std::fs::write(&crowded, html.replace("class=\"column\"", big_labels)).unwrap();
+    let layout = layout_of(dir.path(), &crowded);
+    assert!(number(&layout, "overlaps") > 0, "{layout:?}");
+}
+
+/// A name and a file name made of markup, quotes and ampersands.
+const HOSTILE: &str = r#"<script>alert("pwn")&'x'</script>"#;
+
+#[test]
+fn hostile_names_come_out_escaped() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let expectations = dir.path().join("hostile.toml");
+    let name = format!("{HOSTILE}.contoso.com");
+    let quoted = name.replace('"', "\\\"");
+    std::fs::write(
+        &expectations,
+        format!("[[server]]\nname = \"{quoted}\"\naddress = \"10.10.10.1\"\n"),
+    )
+    .unwrap();
+    let capture = dir.path().join("<i>\"q\"&'a'.pcap");
+    std::fs::copy(sample("broken.pcap"), &capture).unwrap();
+    let (page, _) = html_and_json(dir.path(), &capture, &expectations);
+    let html = std::fs::read_to_string(&page).unwrap();
+    let escaped = "&lt;script&gt;alert(&quot;pwn&quot;)&amp;'x'&lt;/script&gt;.contoso.com";
+    assert!(html.contains(escaped), "{html:.3000}");
+    assert!(
+        html.contains("&lt;i&gt;&quot;q&quot;&amp;'a'.pcap"),
+        "{html:.3000}"
+    );
+    assert!(
+        !html.contains(HOSTILE) && !html.contains("<i>"),
+        "{html:.3000}"
+    );
+    assert_eq!(html.matches("<script").count(), 1, "only the chart check");
+    if !common::tool_available(CHROMIUM) {
+        return missing("chromium (apt-get install chromium)");
+    }
+    // In the browser: the name is text of the verdict, and no element came from it.
+    let dom = dom_of(dir.path(), &page);
+    assert_eq!(dom.matches("<script").count(), 1, "{dom:.3000}");
+    // The DOM serializes quotes in text as they are.
+    let text = escaped.replace("&quot;", "\"");
+    assert!(
+        dom.contains(&format!("<li class=\"info\"><b>{text}</b>")),
+        "{dom:.3000}"
+    );
+}
+
+/// Where screenshots are kept: `$PCDNS_ARTIFACTS/screenshots`, else `ci-artifacts/screenshots`
+/// in the target directory.
+fn screenshot_dir() -> PathBuf {
+    let artifacts = std::env::var_os("PCDNS_ARTIFACTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| common::root().join("target"))
+                .join("ci-artifacts")
+        });
+    let dir = artifacts.join("screenshots");
+    std::fs::create_dir_all(&dir).expect("create the screenshot folder");
+    dir
+}
+
+#[test]
+fn screenshots_of_the_samples_reports_at_1280_px_full_page() {
+    if !common::tool_available(CHROMIUM) {
+        return missing("chromium (apt-get install chromium)");
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (synth, synth_expectations) = pool_of_129(dir.path());
+    let discovery = dir.path().join("broken-discovery.html");
+    let output = pcdns(&[
+        "analyze",
+        sample("broken.pcap").to_str().unwrap(),
+        "--html",
+        discovery.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let mut pages = vec![discovery];
+    for (capture, expectations) in [
+        (sample("broken.pcap"), sample("contoso.toml")),
+        (sample("healthy.pcap"), sample("contoso.toml")),
+        (sample("rotation.pcap"), sample("rotation.toml")),
+        (sample("netmask.pcap"), sample("netmask.toml")),
+        (sample("large-pool.pcap"), sample("large-pool.toml")),
+        (synth, synth_expectations),
+    ] {
+        pages.push(html_and_json(dir.path(), &capture, &expectations).0);
+    }
+    let shots = screenshot_dir();
+    for page in &pages {
+        let height = number(&layout_of(dir.path(), page), "height").clamp(600, 16_000);
+        let stem = page.file_stem().unwrap().to_string_lossy().to_string();
+        let screenshot = shots.join(format!("{stem}.png"));
+        let _ = std::fs::remove_file(&screenshot);
+        let output = chromium(
+            &dir.path().join("profile-shot"),
+            &[
+                &format!("--screenshot={}", screenshot.display()),
+                &format!("--window-size={WIDTH},{height}"),
+                "--hide-scrollbars",
+            ],
+            page,
+        );
+        assert!(output.status.success(), "{output:?}");
+        let png = std::fs::read(&screenshot).expect("screenshot written");
+        assert!(png.starts_with(b"\x89PNG"), "{stem}: not a PNG");
+        // The PNG header's size: the window's width and the page's whole height.
+        let size = |at: usize| u32::from_be_bytes(png[at..at + 4].try_into().unwrap());
+        assert_eq!((size(16), u64::from(size(20))), (WIDTH, height), "{stem}");
+        eprintln!("screenshot: {}", screenshot.display());
+    }
 }

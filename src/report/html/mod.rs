@@ -25,7 +25,7 @@ const STYLE: &str = concat!(
     "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 6px;",
     "text-align:left;font-size:90%;vertical-align:top}th{background:#eee}.error{color:#b00}",
     ".warning{color:#a60}.info{color:#555}.ok{color:#070}svg{display:block;margin:.5em 0}",
-    "h2{margin-top:1.5em}table.findings{width:100%}table.findings td.what{width:30%}",
+    "h2{margin-top:1.5em}table.findings{width:100%}table.findings td.what{width:40%}",
 );
 
 /// Renders the whole report as one HTML document.
