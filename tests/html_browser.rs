@@ -281,6 +281,23 @@ fn names_show_answer_sets_servers_and_fixes_and_discovery_lists_failing_names() 
             .contains("<td>PersistentChatPool.contoso.com</td><td>2</td><td>none</td><td>2</td>"),
         "{failing:.800}"
     );
+    // At the top: the verdict names the failing names first, their table follows it.
+    let verdict = dom
+        .split("<section id=\"verdict\">")
+        .nth(1)
+        .expect("a verdict");
+    let first = verdict.split("<li ").nth(1).unwrap_or("");
+    assert!(
+        first.starts_with(
+            "class=\"error\"><b>PersistentChatServer02.contoso.com</b>: lookups failing: NXDOMAIN 3"
+        ),
+        "{verdict:.800}"
+    );
+    assert!(verdict
+        .split("</section>")
+        .nth(1)
+        .unwrap_or("")
+        .starts_with("<section id=\"failing\">"));
 }
 
 #[test]
@@ -582,8 +599,19 @@ fn screenshots_of_the_samples_reports_at_1280_px_full_page() {
     }
     let shots = screenshot_dir();
     for page in &pages {
-        let height = number(&layout_of(dir.path(), page), "height").clamp(600, 16_000);
         let stem = page.file_stem().unwrap().to_string_lossy().to_string();
+        let layout = layout_of(dir.path(), page);
+        assert!(
+            number(&layout, "width") <= u64::from(WIDTH),
+            "{stem}: {layout:?}"
+        );
+        let height = number(&layout, "height").clamp(600, 16_000);
+        // Every page's charts check out, discovery's included.
+        let (check, console) = check_page(dir.path(), page);
+        assert!(
+            console.is_empty() && check.starts_with("ok"),
+            "{stem}: {check} {console:?}"
+        );
         let screenshot = shots.join(format!("{stem}.png"));
         let _ = std::fs::remove_file(&screenshot);
         let output = chromium(

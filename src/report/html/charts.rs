@@ -148,6 +148,12 @@ pub(super) fn share_chart(name: &NameReport, candidates: &[Charted]) -> Markup {
 /// Lines per candidate (answers holding it per interval) and failures, over time.
 pub(super) fn timeline(insight: &InsightReport, candidates: &[Charted]) -> Markup {
     let intervals = &insight.timeline.intervals;
+    if intervals.is_empty() {
+        return html! {
+            h3 { "Timeline" }
+            p { "No timeline: discovery keeps none for a name." }
+        };
+    }
     let (w, h, left, bottom) = (640.0, 220.0, 40.0, 30.0);
     let base = h - bottom;
     let peak = intervals

@@ -74,6 +74,12 @@ fn labelled_columns(candidates: &[Charted], cell_w: f64) -> Vec<bool> {
 /// The heatmap of `name`'s clients over `candidates`; `flagged` are the clients its findings
 /// name (their rows are kept and their labels bold).
 pub(super) fn heatmap(name: &NameReport, candidates: &[Charted], flagged: &[IpAddr]) -> Markup {
+    if name.clients.is_empty() {
+        return html! {
+            h3 { "Clients" }
+            p { "No per-client detail: discovery counts a name's distinct clients only." }
+        };
+    }
     let (shown, rest) = chosen_clients(&name.clients, flagged);
     let rows = shown.len() + usize::from(!rest.is_empty());
     let labels: Vec<String> = candidates

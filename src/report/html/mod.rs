@@ -25,7 +25,8 @@ const STYLE: &str = concat!(
     "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 6px;",
     "text-align:left;font-size:90%;vertical-align:top}th{background:#eee}.error{color:#b00}",
     ".warning{color:#a60}.info{color:#555}.ok{color:#070}svg{display:block;margin:.5em 0}",
-    "h2{margin-top:1.5em}table.findings{width:100%}table.findings td.what{width:40%}",
+    "h2{margin-top:1.5em}table.findings{width:100%}table.findings td{overflow-wrap:anywhere}",
+    "table.findings td.what{width:40%}",
 );
 
 /// Renders the whole report as one HTML document.
@@ -43,6 +44,7 @@ pub fn render_html(report: &Report) -> String {
             body {
                 h1 { "pcdns report" }
                 (verdict(report, &names))
+                (failing_names(report))
                 (summary(report))
                 (findings(report))
                 @for name in &names {
@@ -50,7 +52,6 @@ pub fn render_html(report: &Report) -> String {
                         (name_section(report, name, insight))
                     }
                 }
-                (failing_names(report))
                 script { (PreEscaped(CHECK_SCRIPT)) }
             }
         }
@@ -86,12 +87,19 @@ fn names_with_findings_first(report: &Report) -> Vec<&NameReport> {
     names
 }
 
-/// One line per name at the top: OK, or its findings counted by severity and kind.
+/// One line per name at the top: OK, or its findings counted by severity and kind; in
+/// discovery, the failing names first.
 fn verdict(report: &Report, names: &[&NameReport]) -> Markup {
     html! {
         section id="verdict" {
             h2 { "Verdict" }
             ul {
+                @for failure in &report.failures {
+                    li class="error" {
+                        b { (failure.name) } ": lookups failing: " (rcodes_text(&failure.rcodes))
+                        ", " (failure.unanswered) " unanswered"
+                    }
+                }
                 @for name in names {
                     (verdict_line(report, name))
                 }
@@ -104,7 +112,14 @@ fn verdict_line(report: &Report, name: &NameReport) -> Markup {
     let findings: Vec<&FindingReport> = findings_of(report, &name.name).collect();
     let Some(worst) = findings.iter().map(|f| f.severity).max() else {
         return html! {
-            li class="ok" { b { (name.name) } ": OK, every answer matched" }
+            @if name.expected.is_some() {
+                li class="ok" { b { (name.name) } ": OK, every answer matched" }
+            } @else {
+                li class="info" {
+                    b { (name.name) } ": answered (" (plural(name.responses, "response"))
+                    "); no expectations to check it against"
+                }
+            }
         };
     };
     let count =
