@@ -14,7 +14,7 @@ mod heatmap;
 use super::fix::fix;
 use super::insight::InsightReport;
 use super::words::{abbreviated, address_list, plural, rcodes_text, set_text};
-use super::{FindingReport, NameReport, Report};
+use super::{FailureReport, FindingReport, NameReport, Report};
 use crate::analyze::Severity;
 use charts::Charted;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
@@ -25,7 +25,7 @@ const STYLE: &str = concat!(
     "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 6px;",
     "text-align:left;font-size:90%;vertical-align:top}th{background:#eee}.error{color:#b00}",
     ".warning{color:#a60}.info{color:#555}.ok{color:#070}svg{display:block;margin:.5em 0}",
-    "h2{margin-top:1.5em}table.findings{width:100%}table.findings td{overflow-wrap:anywhere}",
+    "h2{margin-top:1.5em}table.findings{width:100%}table.findings td.subject{overflow-wrap:anywhere}",
     "table.findings td.what{width:40%}",
 );
 
@@ -96,8 +96,7 @@ fn verdict(report: &Report, names: &[&NameReport]) -> Markup {
             ul {
                 @for failure in &report.failures {
                     li class="error" {
-                        b { (failure.name) } ": lookups failing: " (rcodes_text(&failure.rcodes))
-                        ", " (failure.unanswered) " unanswered"
+                        b { (failure.name) } ": lookups failing: " (failure_text(failure))
                     }
                 }
                 @for name in names {
@@ -106,6 +105,16 @@ fn verdict(report: &Report, names: &[&NameReport]) -> Markup {
             }
         }
     }
+}
+
+/// A failing name's failures: "NXDOMAIN 3", "2 unanswered", "SERVFAIL 1, 1 unanswered".
+fn failure_text(failure: &FailureReport) -> String {
+    let rcodes = Some(rcodes_text(&failure.rcodes)).filter(|r| r != "none");
+    let unanswered = Some(failure.unanswered)
+        .filter(|n| *n > 0)
+        .map(|n| format!("{n} unanswered"));
+    let parts: Vec<String> = rcodes.into_iter().chain(unanswered).collect();
+    parts.join(", ")
 }
 
 fn verdict_line(report: &Report, name: &NameReport) -> Markup {
@@ -240,7 +249,7 @@ fn finding_row(report: &Report, f: &FindingReport) -> Markup {
             td { (severity) }
             td { (f.kind.label()) }
             td { (f.name) }
-            td { (f.subject) }
+            td class="subject" { (f.subject) }
             td { (f.count) }
             td { (f.first_seen.as_deref().unwrap_or("-")) }
             td { (frames.join(", ")) }
