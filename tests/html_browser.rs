@@ -75,6 +75,28 @@ fn svgs<'a>(dom: &'a str, class: &str) -> Vec<&'a str> {
         .collect()
 }
 
+/// A temporary folder for a browser test; None, the test skipped, without Chromium.
+fn browser_dir() -> Option<tempfile::TempDir> {
+    if !common::tool_available(CHROMIUM) {
+        missing("chromium (apt-get install chromium)");
+        return None;
+    }
+    Some(tempfile::tempdir().expect("temp dir"))
+}
+
+/// The discovery HTML of broken.pcap (no expectations).
+fn broken_discovery(dir: &Path) -> PathBuf {
+    let page = dir.join("broken-discovery.html");
+    let output = pcdns(&[
+        "analyze",
+        sample("broken.pcap").to_str().unwrap(),
+        "--html",
+        page.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    page
+}
+
 fn html_report(dir: &Path, capture: &str, expectations: &str) -> std::path::PathBuf {
     let page = dir.join(format!("{capture}.html"));
     let output = pcdns(&[
@@ -91,10 +113,7 @@ fn html_report(dir: &Path, capture: &str, expectations: &str) -> std::path::Path
 
 #[test]
 fn html_report_renders_in_chromium_with_every_chart_filled() {
-    if !common::tool_available(CHROMIUM) {
-        return missing("chromium (apt-get install chromium)");
-    }
-    let dir = tempfile::tempdir().expect("temp dir");
+    let Some(dir) = browser_dir() else { return };
     for (capture, expectations, members) in [
         // Names with findings first: the pool's two members and the stale 10.10.10.3, which
         // is not one, then the NXDOMAIN name and the healthy one.
@@ -136,10 +155,7 @@ fn html_report_renders_in_chromium_with_every_chart_filled() {
 
 #[test]
 fn chart_check_catches_an_empty_heatmap() {
-    if !common::tool_available(CHROMIUM) {
-        return missing("chromium (apt-get install chromium)");
-    }
-    let dir = tempfile::tempdir().expect("temp dir");
+    let Some(dir) = browser_dir() else { return };
     let page = html_report(dir.path(), "broken.pcap", "contoso.toml");
     let broken = dir.path().join("no-cells.html");
     let html = std::fs::read_to_string(&page).unwrap();
@@ -156,10 +172,7 @@ fn chart_check_catches_an_empty_heatmap() {
 
 #[test]
 fn stale_address_is_drawn_in_every_chart_as_not_a_member() {
-    if !common::tool_available(CHROMIUM) {
-        return missing("chromium (apt-get install chromium)");
-    }
-    let dir = tempfile::tempdir().expect("temp dir");
+    let Some(dir) = browser_dir() else { return };
     let page = html_report(dir.path(), "broken.pcap", "contoso.toml");
     let dom = dom_of(dir.path(), &page);
     // broken.pcap's pool answers hold 10.10.10.3, which samples/contoso.toml does not list.
@@ -190,10 +203,7 @@ fn stale_address_is_drawn_in_every_chart_as_not_a_member() {
 
 #[test]
 fn verdict_at_the_top_names_what_is_wrong_worst_first() {
-    if !common::tool_available(CHROMIUM) {
-        return missing("chromium (apt-get install chromium)");
-    }
-    let dir = tempfile::tempdir().expect("temp dir");
+    let Some(dir) = browser_dir() else { return };
     let page = html_report(dir.path(), "broken.pcap", "contoso.toml");
     let dom = dom_of(dir.path(), &page);
     let body = dom.split("<body").nth(1).expect("a body");
@@ -224,10 +234,7 @@ fn verdict_at_the_top_names_what_is_wrong_worst_first() {
 
 #[test]
 fn names_show_answer_sets_servers_and_fixes_and_discovery_lists_failing_names() {
-    if !common::tool_available(CHROMIUM) {
-        return missing("chromium (apt-get install chromium)");
-    }
-    let dir = tempfile::tempdir().expect("temp dir");
+    let Some(dir) = browser_dir() else { return };
     let page = html_report(dir.path(), "broken.pcap", "contoso.toml");
     let dom = dom_of(dir.path(), &page);
     let findings = dom
@@ -257,14 +264,7 @@ fn names_show_answer_sets_servers_and_fixes_and_discovery_lists_failing_names() 
         "{servers:.800}"
     );
     // Discovery: the NXDOMAIN name and the pool's unanswered queries are listed.
-    let discovery = dir.path().join("discovery.html");
-    let output = pcdns(&[
-        "analyze",
-        sample("broken.pcap").to_str().unwrap(),
-        "--html",
-        discovery.to_str().unwrap(),
-    ]);
-    assert!(output.status.success(), "{output:?}");
+    let discovery = broken_discovery(dir.path());
     let dom = dom_of(dir.path(), &discovery);
     let failing = dom
         .split("<section id=\"failing\">")
@@ -302,10 +302,7 @@ fn names_show_answer_sets_servers_and_fixes_and_discovery_lists_failing_names() 
 
 #[test]
 fn every_chart_has_a_legend_naming_the_stale_address_as_not_a_member() {
-    if !common::tool_available(CHROMIUM) {
-        return missing("chromium (apt-get install chromium)");
-    }
-    let dir = tempfile::tempdir().expect("temp dir");
+    let Some(dir) = browser_dir() else { return };
     let page = html_report(dir.path(), "broken.pcap", "contoso.toml");
     let dom = dom_of(dir.path(), &page);
     let charts: Vec<&str> = dom.split("<svg class=\"chart").skip(1).collect();
@@ -446,10 +443,7 @@ fn html_and_json(dir: &Path, capture: &Path, expectations: &Path) -> (PathBuf, s
 
 #[test]
 fn a_large_pool_reads_at_1280_px_labels_apart_rows_short_clients_summarised() {
-    if !common::tool_available(CHROMIUM) {
-        return missing("chromium (apt-get install chromium)");
-    }
-    let dir = tempfile::tempdir().expect("temp dir");
+    let Some(dir) = browser_dir() else { return };
     // The 120-member sample (4 clients: no summary row) and 129 members asked by 300 clients.
     let (capture, expectations) = pool_of_129(dir.path());
     for (capture, expectations) in [
@@ -499,10 +493,7 @@ fn a_large_pool_reads_at_1280_px_labels_apart_rows_short_clients_summarised() {
 
 #[test]
 fn layout_check_catches_overlapping_labels() {
-    if !common::tool_available(CHROMIUM) {
-        return missing("chromium (apt-get install chromium)");
-    }
-    let dir = tempfile::tempdir().expect("temp dir");
+    let Some(dir) = browser_dir() else { return };
     let page = html_report(dir.path(), "large-pool.pcap", "large-pool.toml");
     let crowded = dir.path().join("crowded.html");
     let html = std::fs::read_to_string(&page).unwrap();
@@ -573,19 +564,9 @@ fn screenshot_dir() -> PathBuf {
 
 #[test]
 fn screenshots_of_the_samples_reports_at_1280_px_full_page() {
-    if !common::tool_available(CHROMIUM) {
-        return missing("chromium (apt-get install chromium)");
-    }
-    let dir = tempfile::tempdir().expect("temp dir");
+    let Some(dir) = browser_dir() else { return };
     let (synth, synth_expectations) = pool_of_129(dir.path());
-    let discovery = dir.path().join("broken-discovery.html");
-    let output = pcdns(&[
-        "analyze",
-        sample("broken.pcap").to_str().unwrap(),
-        "--html",
-        discovery.to_str().unwrap(),
-    ]);
-    assert!(output.status.success(), "{output:?}");
+    let discovery = broken_discovery(dir.path());
     let mut pages = vec![discovery];
     for (capture, expectations) in [
         (sample("broken.pcap"), sample("contoso.toml")),
