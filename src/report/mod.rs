@@ -451,6 +451,17 @@ impl Report {
             .find(|n| n.name.eq_ignore_ascii_case(name))
             .and_then(|n| n.expected.as_ref())
     }
+
+    /// The DNS servers that answered `name` without being authorized to.
+    pub fn unauthorized_servers_of(&self, name: &str) -> Vec<IpAddr> {
+        self.names
+            .iter()
+            .filter(|n| n.name.eq_ignore_ascii_case(name))
+            .flat_map(|n| n.servers.iter())
+            .filter(|s| s.authorized == Some(false))
+            .map(|s| s.server)
+            .collect()
+    }
 }
 
 /// Renders `report` as one line of JSON (JSON lines: a monitor's periodic reports).

@@ -240,13 +240,13 @@ fn render_findings(out: &mut String, report: &Report, style: TextStyle, several_
     }
     out.push_str(&table.render(2, style.colour));
     for f in &report.findings {
-        render_finding_lines(out, f, report.expected_of(&f.name));
+        render_finding_lines(out, f, report);
     }
 }
 
 /// A finding's sentence, the clients it concerns and its fix, under the findings table.
-fn render_finding_lines(out: &mut String, f: &FindingReport, expected: Option<&ExpectedReport>) {
-    let fix = fix(f, expected);
+fn render_finding_lines(out: &mut String, f: &FindingReport, report: &Report) {
+    let fix = fix(f, report);
     if f.message.is_empty() && fix.is_none() {
         return;
     }

@@ -259,7 +259,7 @@ fn finding_row(report: &Report, f: &FindingReport) -> Markup {
                 @if !f.clients.is_empty() {
                     br; b { "clients:" } " " (address_list(&f.clients, "clients", ", "))
                 }
-                @if let Some(fix) = fix(f, report.expected_of(&f.name)) {
+                @if let Some(fix) = fix(f, report) {
                     br; b { "fix:" } " " (fix)
                 }
             }
