@@ -411,6 +411,13 @@ pub struct NameReport {
     pub insight: Option<insight::InsightReport>,
 }
 
+impl NameReport {
+    /// The members its expectations require (none in discovery).
+    pub fn expected_members(&self) -> &[IpAddr] {
+        self.expected.as_ref().map_or(&[], |e| e.members.as_slice())
+    }
+}
+
 /// How many distinct clients a discovered name had.
 #[derive(Debug, Clone, Serialize)]
 pub struct DistinctClientsReport {

@@ -3,7 +3,7 @@
 
 use super::fix::fix;
 use super::table::{Colour, Table};
-use super::words::{address_list, counted, plural, rcodes_text, MAX_LISTED_ADDRESSES};
+use super::words::{address_list, counted, plural, rcodes_text, set_text, MAX_LISTED_ADDRESSES};
 use super::*;
 use std::fmt::Write;
 
@@ -38,6 +38,16 @@ fn addresses_text(addresses: &[IpAddr]) -> String {
         "-".into()
     } else {
         address_list(addresses, "addresses", " ")
+    }
+}
+
+/// An answer set of `name` in a text cell: a large pool's described against its members ("all
+/// 120 members"), others as [`addresses_text`] lists them.
+fn answer_set_text(addresses: &[IpAddr], name: &NameReport) -> String {
+    if addresses.is_empty() {
+        "-".into()
+    } else {
+        set_text(addresses, name.expected_members())
     }
 }
 
@@ -329,7 +339,7 @@ fn render_name(out: &mut String, name: &NameReport, style: TextStyle, several_fi
         for set in &name.answer_sets {
             table.row(vec![
                 set.count.to_string(),
-                addresses_text(&set.addresses),
+                answer_set_text(&set.addresses, name),
                 frames_text(&set.examples, several_files),
             ]);
         }
@@ -413,7 +423,7 @@ fn render_name(out: &mut String, name: &NameReport, style: TextStyle, several_fi
             let sets: Vec<String> = s
                 .answer_sets
                 .iter()
-                .map(|set| format!("[{}] {}", addresses_text(&set.addresses), set.count))
+                .map(|set| format!("[{}] {}", answer_set_text(&set.addresses, name), set.count))
                 .collect();
             let authorized = match s.authorized {
                 Some(true) => "yes",

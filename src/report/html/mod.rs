@@ -292,11 +292,7 @@ fn failing_names(report: &Report) -> Markup {
 /// A name's answer sets and the DNS servers that answered it; a large pool's sets are described
 /// against its members ("all 129 members").
 fn answer_sets_and_servers(name: &NameReport) -> Markup {
-    let members = name
-        .expected
-        .as_ref()
-        .map_or(&[][..], |e| e.members.as_slice());
-    let set_text = |addresses: &[IpAddr]| set_text(addresses, members);
+    let set_text = |addresses: &[IpAddr]| set_text(addresses, name.expected_members());
     html! {
         h3 { "Answer sets" }
         table class="answer-sets" {
