@@ -613,3 +613,43 @@ fn screenshots_of_the_samples_reports_at_1280_px_full_page() {
         eprintln!("screenshot: {}", screenshot.display());
     }
 }
+
+#[test]
+fn fixes_change_records_on_authorized_servers_only() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (capture, expectations) = pool_of_129(dir.path());
+    // Two of the synth's four servers authorized: the .54 ones answer without being so.
+    let toml = std::fs::read_to_string(&expectations).unwrap();
+    let authorized = "authorized_servers = [\"192.0.2.53\", \"2001:db8::53\"]\n";
+    std::fs::write(&expectations, format!("{authorized}{toml}")).unwrap();
+    let output = pcdns(&[
+        "analyze",
+        capture.to_str().unwrap(),
+        "--expect",
+        expectations.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&output.stdout);
+    let fixes: Vec<&str> = text
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("fix: "))
+        .collect();
+    // The wrong address came from all four: removed on the two authorized ones only.
+    let pool = "PersistentChatPool.contoso.com";
+    let remove =
+        format!("remove the A record {pool} → 10.10.10.250 served by 192.0.2.53, 2001:db8::53");
+    assert!(fixes.contains(&remove.as_str()), "{fixes:#?}");
+    // No record is to be added or removed on an unauthorized server; their clients move instead.
+    assert!(
+        fixes
+            .iter()
+            .filter(|f| f.starts_with("add ") || f.starts_with("remove "))
+            .all(|f| !f.contains("192.0.2.54") && !f.contains("2001:db8::54")),
+        "{fixes:#?}"
+    );
+    assert!(
+        fixes
+            .iter()
+            .any(|f| f.ends_with("at an authorized DNS server instead of 192.0.2.54")),
+        "{fixes:#?}"
+    );
+}
