@@ -25,8 +25,8 @@ const STYLE: &str = concat!(
     "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 6px;",
     "text-align:left;font-size:90%;vertical-align:top}th{background:#eee}.error{color:#b00}",
     ".warning{color:#a60}.info{color:#555}.ok{color:#070}svg{display:block;margin:.5em 0}",
-    "h2{margin-top:1.5em}table.findings{width:100%}table.findings td.subject{overflow-wrap:anywhere}",
-    "table.findings td.what{width:40%}",
+    "h2{margin-top:1.5em}table.findings{width:100%}",
+    "table.findings td.what{width:40%;overflow-wrap:anywhere}",
 );
 
 /// Renders the whole report as one HTML document.
@@ -248,8 +248,8 @@ fn finding_row(report: &Report, f: &FindingReport) -> Markup {
         tr class=(severity) {
             td { (severity) }
             td { (f.kind.label()) }
-            td { (f.name) }
-            td class="subject" { (f.subject) }
+            td { (breakable(&f.name)) }
+            td class="subject" { (breakable(&f.subject)) }
             td { (f.count) }
             td { (f.first_seen.as_deref().unwrap_or("-")) }
             td { (frames.join(", ")) }
@@ -262,6 +262,23 @@ fn finding_row(report: &Report, f: &FindingReport) -> Markup {
                 @if let Some(fix) = fix(f, report) {
                     br; b { "fix:" } " " (fix)
                 }
+            }
+        }
+    }
+}
+
+/// Longer than this, a name or subject may wrap after its dots (a long one would widen the
+/// findings table past the window); shorter ones, addresses among them, never wrap.
+const LONG_SUBJECT: usize = 24;
+
+/// `text`, with a chance to wrap after each dot when it is long.
+fn breakable(text: &str) -> Markup {
+    html! {
+        @if text.len() <= LONG_SUBJECT {
+            (text)
+        } @else {
+            @for part in text.split_inclusive('.') {
+                (part) wbr;
             }
         }
     }
