@@ -907,6 +907,39 @@ mod tests {
     }
 
     #[test]
+    fn keys_held_again_after_their_slots_were_released_pair_alike() {
+        // Rounds a query timeout apart reuse the same keys: every slot was released and is
+        // held again, for another key.
+        let mut pairing = Pairing::new(PairingSettings {
+            query_timeout_ns: 5 * SECOND,
+            max_pending: 1_000_000,
+            max_bytes: usize::MAX,
+        });
+        let mut frame = 0;
+        for round in 0..5u16 {
+            for n in 0..3_000u16 {
+                // Each round shifts the ids, so a slot is reused for another key.
+                let id = n.wrapping_add(round * 7);
+                let at = f64::from(round) * 10.0 + f64::from(n) * 0.001;
+                frame += 3;
+                let answer = message(frame + 2, at + 0.0005, true, id, Some([10, 0, 0, 1]));
+                pairing.observe(
+                    Box::new(message(frame + 1, at, false, id, None)),
+                    None,
+                    true,
+                );
+                pairing.observe(Box::new(answer.clone()), None, true);
+                pairing.observe(Box::new(answer), None, true);
+            }
+        }
+        pairing.finish(60 * SECOND);
+        let counters = pairing.counters;
+        assert_eq!((counters.answered, counters.duplicates), (15_000, 15_000));
+        assert_eq!(counters.orphans + counters.unanswered + counters.pending, 0);
+        assert!(pairing.slots.is_empty());
+    }
+
+    #[test]
     fn a_retransmission_flood_does_not_grow_the_expiry_queue() {
         let mut pairing = Pairing::new(PairingSettings {
             query_timeout_ns: 5 * SECOND,
