@@ -5,14 +5,14 @@
 //! a second response to an answered query is a duplicate (flagged when its answers differ).
 //! State is bounded: beyond the cap the oldest entries are evicted and counted.
 
+mod slots;
+
 use super::occurrences::FrameRef;
 use super::truncation::{TruncatedAnswer, TruncationTracker};
 use crate::decode::{DnsMessage, Flags};
-use crate::keys::{PairingFields, Transport};
-use hashbrown::hash_map::Entry;
-use hashbrown::{Equivalent, HashMap};
+use crate::keys::Transport;
+use slots::{HeldKey, KeyRef, PendingQuery, RecentAnswer, Slots};
 use std::collections::VecDeque;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -216,158 +216,41 @@ const ALLOCATION_OVERHEAD: usize = 16;
 const GROWTH_SLACK: usize = 3;
 /// Hash-table bytes per entry beyond the entry itself (control bytes, at the 7/8 load limit).
 const HASH_SLOT_OVERHEAD: usize = 2 * GROWTH_SLACK;
+/// Bytes of one expiry queue entry.
+const QUEUE_ENTRY_BYTES: usize = GROWTH_SLACK * std::mem::size_of::<Expiry>();
 
-impl Key {
-    /// Bytes of one copy of the key (in a table or in the expiry queue).
-    fn bytes(&self) -> usize {
-        GROWTH_SLACK * std::mem::size_of::<Key>() + string_bytes(&self.qname)
-    }
+/// Bytes of a held slot: the slot, its index entry, and its key's name.
+fn slot_bytes(key: &HeldKey) -> usize {
+    GROWTH_SLACK * slots::SLOT_BYTES + HASH_SLOT_OVERHEAD + string_bytes(&key.qname)
 }
 
 impl PendingQuery {
-    fn bytes(&self) -> usize {
-        let retry_frames = match self.retry_frames.capacity() {
+    /// Bytes of the query held in the slot of `key`: its name counts unless it is the key's.
+    fn bytes(&self, key: &HeldKey) -> usize {
+        let name = match Arc::ptr_eq(&self.qname, &key.qname) {
+            true => 0,
+            false => string_bytes(&self.qname),
+        };
+        GROWTH_SLACK * slots::QUERY_BYTES + name + self.retry_frames_bytes()
+    }
+
+    /// Bytes of the retry frames' list.
+    fn retry_frames_bytes(&self) -> usize {
+        match self.retry_frames.capacity() {
             0 => 0,
             n => n * std::mem::size_of::<FrameRef>() + ALLOCATION_OVERHEAD,
-        };
-        GROWTH_SLACK * std::mem::size_of::<PendingQuery>()
-            + string_bytes(&self.qname)
-            + retry_frames
-    }
-}
-
-fn answered_entry_bytes(key: &Key) -> usize {
-    key.bytes() + GROWTH_SLACK * std::mem::size_of::<RecentAnswer>() + HASH_SLOT_OVERHEAD
-}
-
-fn queue_entry_bytes(key: &Key) -> usize {
-    GROWTH_SLACK * std::mem::size_of::<(u64, u64, Table, Key)>() + string_bytes(&key.qname)
-}
-
-/// A key held in the tables and the expiry queue, with its hash.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Key {
-    client: SocketAddr,
-    server: SocketAddr,
-    transport: Transport,
-    id: u16,
-    qname: Arc<str>,
-    qtype: u16,
-    hash: u64,
-}
-
-/// A message's key as looked up: its fields borrowed, and the hash the decoder worked out. A
-/// lookup touches nothing of the message: its name was allocated on a decode worker, which
-/// frees it later, and a reference count written here would send the name's cache line back
-/// and forth between the two threads for every response.
-#[derive(Clone, Copy)]
-struct KeyRef<'a> {
-    fields: PairingFields<'a>,
-    hash: u64,
-}
-
-impl<'a> KeyRef<'a> {
-    fn of(message: &'a DnsMessage) -> Self {
-        debug_assert_eq!(
-            message.pairing_hash,
-            message.pairing_fields().hash_key(),
-            "stale pairing hash"
-        );
-        KeyRef {
-            fields: message.pairing_fields(),
-            hash: message.pairing_hash,
-        }
-    }
-
-    /// The owned key, sharing `qname` (the same name as the fields').
-    fn to_key(self, qname: &Arc<str>) -> Key {
-        let fields = self.fields;
-        debug_assert_eq!(**qname, *fields.qname);
-        Key {
-            client: fields.client,
-            server: fields.server,
-            transport: fields.transport,
-            id: fields.id,
-            qname: qname.clone(),
-            qtype: fields.qtype,
-            hash: self.hash,
         }
     }
 }
 
-impl Key {
-    fn fields(&self) -> PairingFields<'_> {
-        PairingFields {
-            client: self.client,
-            server: self.server,
-            transport: self.transport,
-            id: self.id,
-            qname: &self.qname,
-            qtype: self.qtype,
-        }
-    }
-}
-
-/// Keys and their lookups hash as their stored hash (see [`StoredHash`]).
-impl Hash for Key {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(self.hash);
-    }
-}
-
-impl Hash for KeyRef<'_> {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(self.hash);
-    }
-}
-
-impl Equivalent<Key> for KeyRef<'_> {
-    fn equivalent(&self, key: &Key) -> bool {
-        self.hash == key.hash && self.fields == key.fields()
-    }
-}
-
-/// The "hasher" of the pairing tables: keys arrive hashed, so it passes the hash through.
-#[derive(Default)]
-struct StoredHash(u64);
-
-impl Hasher for StoredHash {
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `write_u64` is called (by `Key` and `KeyRef`); anything else is still hashed.
-        for &byte in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
-        }
-    }
-
-    fn write_u64(&mut self, hash: u64) {
-        self.0 = hash;
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type KeyTable<V> = HashMap<Key, V, BuildHasherDefault<StoredHash>>;
-
-#[derive(Debug)]
-struct PendingQuery {
+/// An expiry queue entry: when, which slot, its query or its answer, and the sequence that
+/// tells whether it is still current.
+#[derive(Debug, Clone, Copy)]
+struct Expiry {
+    deadline: u64,
     sequence: u64,
-    query_ts_ns: u64,
-    frame: FrameRef,
-    flags: Flags,
-    qname: Arc<str>,
-    retries: u32,
-    retry_frames: Vec<FrameRef>,
-    watched: Option<WatchedName>,
-    edns_udp_size: Option<u16>,
-    retry_of_truncated: Option<FrameRef>,
-}
-
-#[derive(Debug)]
-struct RecentAnswer {
-    sequence: u64,
-    signature: u64,
+    slot: u32,
+    table: Table,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -380,14 +263,18 @@ enum Table {
 #[derive(Debug)]
 pub struct Pairing {
     settings: PairingSettings,
-    pending: KeyTable<PendingQuery>,
-    answered: KeyTable<RecentAnswer>,
-    /// Expiry queue in insertion order: (deadline, sequence, table, key).
-    order: VecDeque<(u64, u64, Table, Key)>,
+    /// Pending queries and recent answers, by key.
+    slots: Slots,
+    /// Queries held (waiting for their response).
+    pending: usize,
+    /// Recent answers held (for duplicate detection).
+    answered: usize,
+    /// Expiry queue in insertion order.
+    order: VecDeque<Expiry>,
     next_sequence: u64,
     capture_start_ns: Option<u64>,
     closed: Vec<Transaction>,
-    /// Bytes held in `pending`, `answered` and `order` (estimate).
+    /// Bytes held in `slots` and `order` (estimate).
     held_bytes: usize,
     /// Truncated UDP answers waiting for their TCP retry.
     pub truncation: TruncationTracker,
@@ -407,8 +294,9 @@ impl Pairing {
     pub fn new(settings: PairingSettings) -> Self {
         Pairing {
             settings,
-            pending: HashMap::default(),
-            answered: HashMap::default(),
+            slots: Slots::new(),
+            pending: 0,
+            answered: 0,
             order: VecDeque::new(),
             next_sequence: 0,
             capture_start_ns: None,
@@ -440,8 +328,8 @@ impl Pairing {
 
     /// Closes every query whose timeout passed before `now_ns`.
     pub fn advance(&mut self, now_ns: u64) {
-        while let Some((deadline, _, _, _)) = self.order.front() {
-            if *deadline >= now_ns {
+        while let Some(expiry) = self.order.front() {
+            if expiry.deadline >= now_ns {
                 break;
             }
             self.expire_front(Status::Unanswered);
@@ -469,29 +357,39 @@ impl Pairing {
     }
 
     fn observe_query(&mut self, message: &DnsMessage, watched: Option<WatchedName>) {
-        let key = KeyRef::of(message).to_key(message.view.question_key());
+        let key = KeyRef::of(message);
         let ts = message.frame.ts_ns;
         let sequence = self.take_sequence();
-        if let Some(pending) = self.pending.get_mut(&key) {
+        let found = self.slots.find(&key);
+        let retransmitted = found.filter(|&slot| self.slots.query(slot).is_some());
+        let slot = if let Some(slot) = retransmitted {
+            let pending = self.slots.query_mut(slot).expect("a pending query");
             pending.retries += 1;
             // A retransmission restarts the timeout: the client is still waiting.
             pending.sequence = sequence;
             if pending.retry_frames.len() < MAX_RETRY_FRAMES {
-                self.held_bytes -= pending.bytes();
+                self.held_bytes -= pending.retry_frames_bytes();
                 pending.retry_frames.push(frame_of(message));
-                self.held_bytes += pending.bytes();
+                self.held_bytes += pending.retry_frames_bytes();
             }
             self.counters.retries += 1;
             // Each retransmission queues the key again: the queue too stays under its cap.
             self.make_room(false);
+            slot
         } else {
             self.make_room(true);
+            // Making room may have released the key's slot (its answer expired).
+            let slot = match found.filter(|&slot| self.slots.get(slot).is_some()) {
+                Some(slot) => slot,
+                None => self.hold(key, message.view.question_key()),
+            };
+            let held = &self.slots.get(slot).expect("a held slot").key;
             let retry_of_truncated = match message.transport {
                 Transport::Tcp => self.truncation.retry(
-                    key.client.ip(),
-                    key.server.ip(),
-                    key.qname.clone(),
-                    key.qtype,
+                    key.fields.client.ip(),
+                    key.fields.server.ip(),
+                    held.qname.clone(),
+                    key.fields.qtype,
                 ),
                 Transport::Udp => None,
             };
@@ -507,17 +405,38 @@ impl Pairing {
                 edns_udp_size: message.edns_udp_size,
                 retry_of_truncated,
             };
-            self.held_bytes += key.bytes() + pending.bytes() + HASH_SLOT_OVERHEAD;
-            self.pending.insert(key.clone(), pending);
-        }
-        self.push_order(ts, sequence, Table::Pending, key);
+            self.held_bytes += pending.bytes(held);
+            self.slots.set_query(slot, pending);
+            self.pending += 1;
+            slot
+        };
+        self.push_order(ts, sequence, Table::Pending, slot);
     }
 
-    /// Queues `key` to expire one query timeout after `ts`.
-    fn push_order(&mut self, ts: u64, sequence: u64, table: Table, key: Key) {
-        self.held_bytes += queue_entry_bytes(&key);
+    /// A new slot for `key` (holding `qname`, its name), counted.
+    fn hold(&mut self, key: KeyRef<'_>, qname: &Arc<str>) -> u32 {
+        let slot = self.slots.insert(key, qname);
+        self.held_bytes += slot_bytes(&self.slots.get(slot).expect("just held").key);
+        slot
+    }
+
+    /// Releases `slot` when it holds nothing any more.
+    fn release_if_empty(&mut self, slot: u32) {
+        if let Some(key) = self.slots.release_if_empty(slot) {
+            self.held_bytes -= slot_bytes(&key);
+        }
+    }
+
+    /// Queues `slot`'s query or answer to expire one query timeout after `ts`.
+    fn push_order(&mut self, ts: u64, sequence: u64, table: Table, slot: u32) {
+        self.held_bytes += QUEUE_ENTRY_BYTES;
         let deadline = ts.saturating_add(self.settings.query_timeout_ns);
-        self.order.push_back((deadline, sequence, table, key));
+        self.order.push_back(Expiry {
+            deadline,
+            sequence,
+            slot,
+            table,
+        });
         self.counters.peak_bytes = self.counters.peak_bytes.max(self.held_bytes as u64);
     }
 
@@ -552,8 +471,12 @@ impl Pairing {
             query_edns_udp_size: None,
             retry_of_truncated: None,
         };
-        if let Some((stored, pending)) = self.pending.remove_entry(&key) {
-            self.held_bytes -= stored.bytes() + pending.bytes() + HASH_SLOT_OVERHEAD;
+        let found = self.slots.find(&key);
+        let answered = found.and_then(|slot| Some((slot, self.slots.take_query(slot)?)));
+        if let Some((slot, pending)) = answered {
+            let held = &self.slots.get(slot).expect("a found slot").key;
+            self.held_bytes -= pending.bytes(held);
+            self.pending -= 1;
             transaction.status = Status::Answered;
             transaction.query = Some((pending.query_ts_ns, pending.frame));
             transaction.query_flags = Some(pending.flags);
@@ -567,19 +490,22 @@ impl Pairing {
             self.counters.answered += 1;
             let sequence = self.take_sequence();
             self.make_room(true);
-            let replaced = self.answered.insert(
-                stored.clone(),
-                RecentAnswer {
-                    sequence,
-                    signature: message.view.signature,
-                },
-            );
-            // The same key answered again (id and port reused): one entry, counted once.
+            // Making room may have released the slot (its earlier answer expired).
+            let slot = match self.slots.get(slot) {
+                Some(_) => slot,
+                None => self.hold(key, message.view.question_key()),
+            };
+            let held = self.slots.get_mut(slot).expect("a held slot");
+            let replaced = held.answer.replace(RecentAnswer {
+                sequence,
+                signature: message.view.signature,
+            });
+            // The same key answered again (id and port reused): one answer, counted once.
             if replaced.is_none() {
-                self.held_bytes += answered_entry_bytes(&stored);
+                self.answered += 1;
             }
-            self.push_order(ts, sequence, Table::Answered, stored);
-        } else if let Some(first) = self.answered.get(&key) {
+            self.push_order(ts, sequence, Table::Answered, slot);
+        } else if let Some(first) = found.and_then(|slot| self.slots.get(slot)?.answer) {
             transaction.status = Status::Duplicate;
             transaction.answers_differ = first.signature != message.view.signature;
             self.counters.duplicates += 1;
@@ -628,7 +554,7 @@ impl Pairing {
     /// length: every retransmission queues the key again) by expiring the oldest.
     fn make_room(&mut self, adding_entry: bool) {
         let max_entries = self.settings.max_pending.max(1);
-        while (adding_entry && self.pending.len() + self.answered.len() >= max_entries
+        while (adding_entry && self.pending + self.answered >= max_entries
             || self.order.len() >= 2 * max_entries
             || self.held_bytes >= self.settings.max_bytes)
             && !self.order.is_empty()
@@ -637,33 +563,45 @@ impl Pairing {
         }
     }
 
-    /// Removes the oldest queue entry; if it is still current, closes it with `status`
-    /// (pending queries) or forgets it (recent answers).
+    /// Removes the oldest queue entry; if it is still current, closes its query with `status`
+    /// or forgets its answer.
     fn expire_front(&mut self, status: Status) {
-        let Some((_, sequence, table, key)) = self.order.pop_front() else {
+        let Some(Expiry {
+            sequence,
+            slot,
+            table,
+            ..
+        }) = self.order.pop_front()
+        else {
             return;
         };
-        self.held_bytes -= queue_entry_bytes(&key);
+        self.held_bytes -= QUEUE_ENTRY_BYTES;
         match table {
             Table::Answered => {
-                if let Entry::Occupied(entry) = self.answered.entry(key) {
-                    if entry.get().sequence == sequence {
-                        let (key, _) = entry.remove_entry();
-                        self.held_bytes -= answered_entry_bytes(&key);
-                        self.counters.evicted_answers += u64::from(status == Status::Evicted);
-                    }
+                let Some(held) = self.slots.get_mut(slot) else {
+                    return;
+                };
+                if held.answer.is_none_or(|answer| answer.sequence != sequence) {
+                    return;
                 }
+                held.answer = None;
+                self.answered -= 1;
+                self.counters.evicted_answers += u64::from(status == Status::Evicted);
+                self.release_if_empty(slot);
             }
             Table::Pending => {
                 // A stale queue entry (the query was retransmitted or answered since) is skipped.
-                let Entry::Occupied(entry) = self.pending.entry(key) else {
-                    return;
-                };
-                if entry.get().sequence != sequence {
+                if self
+                    .slots
+                    .query(slot)
+                    .is_none_or(|pending| pending.sequence != sequence)
+                {
                     return;
                 }
-                let (key, pending) = entry.remove_entry();
-                self.held_bytes -= key.bytes() + pending.bytes() + HASH_SLOT_OVERHEAD;
+                let pending = self.slots.take_query(slot).expect("a current query");
+                let key = &self.slots.get(slot).expect("a held slot").key;
+                self.held_bytes -= pending.bytes(key);
+                self.pending -= 1;
                 match status {
                     Status::Evicted => self.counters.evicted_queries += 1,
                     Status::Pending => self.counters.pending += 1,
@@ -671,12 +609,12 @@ impl Pairing {
                 }
                 self.closed.push(Transaction {
                     status,
-                    client: key.client,
-                    server: key.server,
-                    transport: key.transport,
-                    id: key.id,
+                    client: key.client(),
+                    server: key.server(),
+                    transport: key.transport(),
+                    id: key.id(),
                     query_name: Some(pending.qname),
-                    qtype: key.qtype,
+                    qtype: key.qtype(),
                     query: Some((pending.query_ts_ns, pending.frame)),
                     query_flags: Some(pending.flags),
                     retries: pending.retries,
@@ -689,6 +627,7 @@ impl Pairing {
                     query_edns_udp_size: pending.edns_udp_size,
                     retry_of_truncated: pending.retry_of_truncated,
                 });
+                self.release_if_empty(slot);
             }
         }
     }
@@ -936,13 +875,13 @@ mod tests {
         for n in 0..2_000u16 {
             let frame = u64::from(n) * 3;
             let query = message(frame + 1, f64::from(n) * 0.001, false, n, None);
-            let key = KeyRef::of(&query).to_key(query.view.question_key());
-            // A query (no retries here) or a recent answer, each with its queue entry.
-            let query_entry = key.bytes()
-                + GROWTH_SLACK * std::mem::size_of::<PendingQuery>()
+            // A key's slot with its query (no retries here) and its answer, each queued.
+            let entry = GROWTH_SLACK * slots::SLOT_BYTES
+                + HASH_SLOT_OVERHEAD
+                + string_bytes(query.view.question_key())
+                + GROWTH_SLACK * slots::QUERY_BYTES
                 + string_bytes(&query.question.name)
-                + HASH_SLOT_OVERHEAD;
-            let entry = query_entry.max(answered_entry_bytes(&key)) + queue_entry_bytes(&key);
+                + 2 * QUEUE_ENTRY_BYTES;
             largest_entry = largest_entry.max(entry);
             pairing.observe(Box::new(query), None, true);
             // Every fourth query is answered twice: a recent answer, then a duplicate.
@@ -963,7 +902,41 @@ mod tests {
         pairing.finish(3_600 * SECOND);
         // Everything added was taken away again: the estimate does not drift.
         assert_eq!(pairing.held_bytes, 0);
-        assert!(pairing.order.is_empty() && pairing.pending.is_empty());
+        assert!(pairing.order.is_empty() && pairing.slots.is_empty());
+        assert_eq!((pairing.pending, pairing.answered), (0, 0));
+    }
+
+    #[test]
+    fn keys_held_again_after_their_slots_were_released_pair_alike() {
+        // Rounds a query timeout apart reuse the same keys: every slot was released and is
+        // held again, for another key.
+        let mut pairing = Pairing::new(PairingSettings {
+            query_timeout_ns: 5 * SECOND,
+            max_pending: 1_000_000,
+            max_bytes: usize::MAX,
+        });
+        let mut frame = 0;
+        for round in 0..5u16 {
+            for n in 0..3_000u16 {
+                // Each round shifts the ids, so a slot is reused for another key.
+                let id = n.wrapping_add(round * 7);
+                let at = f64::from(round) * 10.0 + f64::from(n) * 0.001;
+                frame += 3;
+                let answer = message(frame + 2, at + 0.0005, true, id, Some([10, 0, 0, 1]));
+                pairing.observe(
+                    Box::new(message(frame + 1, at, false, id, None)),
+                    None,
+                    true,
+                );
+                pairing.observe(Box::new(answer.clone()), None, true);
+                pairing.observe(Box::new(answer), None, true);
+            }
+        }
+        pairing.finish(60 * SECOND);
+        let counters = pairing.counters;
+        assert_eq!((counters.answered, counters.duplicates), (15_000, 15_000));
+        assert_eq!(counters.orphans + counters.unanswered + counters.pending, 0);
+        assert!(pairing.slots.is_empty());
     }
 
     #[test]
@@ -978,7 +951,7 @@ mod tests {
             pairing.observe(Box::new(query), None, true);
             assert!(pairing.order.len() <= 200, "{}", pairing.order.len());
         }
-        assert_eq!(pairing.pending.len(), 1);
+        assert_eq!(pairing.pending, 1);
         assert_eq!(pairing.counters.retries, 9_999);
         assert_eq!(pairing.counters.evicted_queries, 0);
     }
