@@ -1,8 +1,7 @@
 //! The command line on the bundled samples: golden reports, the key facts of the broken sample
 //! asserted on their own, exit codes, stdin, compression, several files and bad input.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::process::Output;
 

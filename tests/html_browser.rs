@@ -5,9 +5,7 @@
 //! blank screenshot. A page with its heatmap cells removed must fail the same check, so the
 //! check itself is known to work.
 
-mod common;
-
-use common::{missing, pcdns, sample};
+use crate::common::{self, missing, pcdns, sample};
 use std::path::Path;
 use std::process::Command;
 

@@ -5,9 +5,7 @@
 //! PCDNS_REQUIRE_ALL=1). Traffic never leaves the namespaces. Tests poll with deadlines.
 #![cfg(feature = "live")]
 
-mod common;
-
-use common::{missing, sample};
+use crate::common::{self, missing, sample};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};

@@ -2,8 +2,7 @@
 //! creates, captured with tcpdump) and checks that the fresh captures give the same findings as
 //! the committed ones. Needs root, bind9, unbound, dnsutils, tcpdump, iproute2 and tshark.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::path::Path;
 

@@ -6,8 +6,7 @@
 //! and pcdns reads only its DNS ports. Every other difference must have a known cause, listed
 //! below and printed grouped by cause; anything else fails.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;

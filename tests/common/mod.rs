@@ -1,6 +1,6 @@
 //! Shared helpers for the integration tests: running the binary, finding the corpus and outside
 //! tools, and skipping (or, under PCDNS_REQUIRE_ALL=1, failing) when they are missing.
-#![allow(dead_code)] // each test binary uses its own subset
+#![allow(dead_code)] // tests/allocations.rs uses a subset
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
