@@ -5,7 +5,7 @@
 //! blank screenshot. A page with its heatmap cells removed must fail the same check, so the
 //! check itself is known to work.
 
-use crate::common::{self, missing, pcdns, sample};
+use crate::common::{self, heavy, missing, pcdns, sample};
 use std::path::Path;
 use std::process::Command;
 
@@ -86,6 +86,7 @@ fn html_report(dir: &Path, capture: &str, expectations: &str) -> std::path::Path
 
 #[test]
 fn html_report_renders_in_chromium_with_every_chart_filled() {
+    let _heavy = heavy();
     if !common::tool_available(CHROMIUM) {
         return missing("chromium (apt-get install chromium)");
     }
@@ -131,6 +132,7 @@ fn html_report_renders_in_chromium_with_every_chart_filled() {
 
 #[test]
 fn chart_check_catches_an_empty_heatmap() {
+    let _heavy = heavy();
     if !common::tool_available(CHROMIUM) {
         return missing("chromium (apt-get install chromium)");
     }
@@ -151,6 +153,7 @@ fn chart_check_catches_an_empty_heatmap() {
 
 #[test]
 fn stale_address_is_drawn_in_every_chart_as_not_a_member() {
+    let _heavy = heavy();
     if !common::tool_available(CHROMIUM) {
         return missing("chromium (apt-get install chromium)");
     }
@@ -185,6 +188,7 @@ fn stale_address_is_drawn_in_every_chart_as_not_a_member() {
 
 #[test]
 fn verdict_at_the_top_names_what_is_wrong_worst_first() {
+    let _heavy = heavy();
     if !common::tool_available(CHROMIUM) {
         return missing("chromium (apt-get install chromium)");
     }
@@ -219,6 +223,7 @@ fn verdict_at_the_top_names_what_is_wrong_worst_first() {
 
 #[test]
 fn names_show_answer_sets_servers_and_fixes_and_discovery_lists_failing_names() {
+    let _heavy = heavy();
     if !common::tool_available(CHROMIUM) {
         return missing("chromium (apt-get install chromium)");
     }
@@ -280,6 +285,7 @@ fn names_show_answer_sets_servers_and_fixes_and_discovery_lists_failing_names() 
 
 #[test]
 fn every_chart_has_a_legend_naming_the_stale_address_as_not_a_member() {
+    let _heavy = heavy();
     if !common::tool_available(CHROMIUM) {
         return missing("chromium (apt-get install chromium)");
     }

@@ -5,7 +5,7 @@
 //! PCDNS_REQUIRE_ALL=1). Traffic never leaves the namespaces. Tests poll with deadlines.
 #![cfg(feature = "live")]
 
-use crate::common::{self, missing, sample};
+use crate::common::{self, heavy, missing, sample};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -59,11 +59,13 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
 
-/// A private network namespace with a work directory; everything is removed on drop.
+/// A private network namespace with a work directory; everything is removed on drop. A lab
+/// holds [`heavy`] from its start until it is gone (fields drop after `Drop::drop`, in order).
 struct Lab {
     ns: String,
     dir: tempfile::TempDir,
     children: Vec<Child>,
+    _heavy: std::sync::MutexGuard<'static, ()>,
 }
 
 impl Lab {
@@ -82,6 +84,7 @@ impl Lab {
             ns,
             dir: tempfile::tempdir().expect("temp dir"),
             children: Vec::new(),
+            _heavy: heavy(),
         };
         run(Command::new("ip").args(["netns", "add", &lab.ns]));
         lab.sh("ip link set lo up");

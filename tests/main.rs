@@ -1,7 +1,8 @@
 //! The integration tests, one module per area, linked into one test binary: the crate is linked
 //! once instead of once per file. The allocation count (`tests/allocations.rs`) is a binary of
 //! its own because it installs a counting global allocator. The tests here share one process
-//! and run on parallel threads.
+//! and run on parallel threads: those that start heavy outside programs hold
+//! [`common::heavy`], so that they run one at a time.
 
 mod common;
 

@@ -85,6 +85,7 @@ fn rerun(script: &str) -> tempfile::TempDir {
 
 #[test]
 fn fresh_samples_from_bind_give_the_committed_findings() {
+    let _heavy = heavy();
     if !have(&["named", "dig", "tcpdump", "ip"]) {
         return;
     }
@@ -109,6 +110,7 @@ fn fresh_samples_from_bind_give_the_committed_findings() {
 
 #[test]
 fn fresh_large_pool_sample_from_unbound_gives_the_committed_findings() {
+    let _heavy = heavy();
     if !have(&["unbound", "dig", "tcpdump", "ip", "tshark"]) {
         return;
     }
@@ -133,6 +135,7 @@ fn fresh_large_pool_sample_from_unbound_gives_the_committed_findings() {
 
 #[test]
 fn fresh_rotation_sample_gives_the_committed_findings() {
+    let _heavy = heavy();
     if !have(&["named", "unbound", "dig", "tcpdump", "ip", "python3"]) {
         return;
     }
@@ -149,6 +152,7 @@ fn fresh_rotation_sample_gives_the_committed_findings() {
 
 #[test]
 fn fresh_evidence_samples_give_the_committed_findings() {
+    let _heavy = heavy();
     if !have(&["named", "dig", "tcpdump", "ip"]) {
         return;
     }

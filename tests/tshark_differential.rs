@@ -375,6 +375,7 @@ fn captures() -> Option<Vec<std::path::PathBuf>> {
 
 #[test]
 fn every_response_agrees_with_tshark() {
+    let _heavy = heavy();
     if !tool_available("tshark") {
         return missing("tshark");
     }

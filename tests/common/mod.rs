@@ -29,6 +29,18 @@ pub fn missing(what: &str) {
     eprintln!("skipped: {what} is missing");
 }
 
+/// Held for the whole of a test that starts heavy outside programs (DNS servers and tcpdump in
+/// network namespaces, Chromium, Prometheus, tshark over the corpus), so that such tests run one
+/// at a time: the integration tests share one process and run on parallel threads, and two of
+/// these at once could starve each other past their deadlines. A test that panicked while
+/// holding it does not block the others.
+pub fn heavy() -> std::sync::MutexGuard<'static, ()> {
+    static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    HEAVY
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The shared corpus: PCDNS_CORPUS_DIR, or ../shared/corpus beside the project.
 pub fn corpus_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("PCDNS_CORPUS_DIR")
