@@ -55,6 +55,11 @@ fn poll<T>(seconds: u64, what: &str, mut check: impl FnMut() -> Option<T>) -> T 
     }
 }
 
+/// The path of the samples' expectations (samples/contoso.toml), as an argument.
+fn contoso_expectations() -> String {
+    sample("contoso.toml").display().to_string()
+}
+
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
@@ -165,6 +170,13 @@ impl Lab {
         });
     }
 
+    /// Stops the monitor `pid` with `signal`; it must exit 0 (its standard error otherwise).
+    fn stop_monitor(&mut self, pid: u32, signal: i32) {
+        self.signal(pid, signal);
+        let status = self.wait(pid, 20);
+        assert_eq!(status.code(), Some(0), "{}", read(&self.path("pcdns.err")));
+    }
+
     /// Starts `pcdns monitor` with `args`; returns its PID once it captures.
     fn start_monitor(&mut self, args: &[&str]) -> u32 {
         let pid = self.spawn("pcdns", env!("CARGO_BIN_EXE_pcdns"), args);
@@ -270,7 +282,7 @@ fn wrong_address_shows_as_event_report_metric_and_in_prometheus() {
     lab.start_named();
     let events = lab.path("events.ndjson");
     let evidence = lab.path("evidence");
-    let expect = sample("contoso.toml").display().to_string();
+    let expect = contoso_expectations();
     let pcdns = lab.start_monitor(&[
         "monitor",
         "-i",
@@ -389,9 +401,7 @@ fn wrong_address_shows_as_event_report_metric_and_in_prometheus() {
     poll(10, "a periodic report", || {
         (!json_lines(&read(&out)).is_empty()).then_some(())
     });
-    lab.signal(pcdns, libc::SIGINT);
-    let status = lab.wait(pcdns, 20);
-    assert_eq!(status.code(), Some(0), "{}", read(&lab.path("pcdns.err")));
+    lab.stop_monitor(pcdns, libc::SIGINT);
     let reports = json_lines(&read(&out));
     let last = reports.last().expect("final report");
     assert_eq!(last["schema"], "pcdns.report/1");
@@ -416,7 +426,7 @@ fn an_unanswered_query_is_an_event_on_a_quiet_link_and_sighup_reloads() {
         return;
     };
     lab.sh("ip addr add 127.0.0.55/8 dev lo && ip addr add 127.0.0.11/8 dev lo");
-    let expect = sample("contoso.toml").display().to_string();
+    let expect = contoso_expectations();
     let events = lab.path("events.ndjson");
     let pcdns = lab.start_monitor(&[
         "monitor",
@@ -457,8 +467,7 @@ fn an_unanswered_query_is_an_event_on_a_quiet_link_and_sighup_reloads() {
         "the same pseudonym after a reload"
     );
     assert_eq!(json_lines(&read(&rotated)).len(), 1);
-    lab.signal(pcdns, libc::SIGTERM);
-    assert_eq!(lab.wait(pcdns, 20).code(), Some(0));
+    lab.stop_monitor(pcdns, libc::SIGTERM);
     // Two text reports: the one before the reload and the final one.
     let out = lab.path("pcdns.out");
     assert_eq!(read(&out).matches("pcdns expectations report").count(), 2);
@@ -470,7 +479,7 @@ fn without_events_file_events_go_to_stderr_and_stdout_has_only_reports() {
         return;
     };
     lab.sh("ip addr add 127.0.0.55/8 dev lo && ip addr add 127.0.0.11/8 dev lo");
-    let expect = sample("contoso.toml").display().to_string();
+    let expect = contoso_expectations();
     let pcdns = lab.start_monitor(&[
         "monitor",
         "-i",
@@ -491,8 +500,7 @@ fn without_events_file_events_go_to_stderr_and_stdout_has_only_reports() {
         event_of(&json_lines(&read(&err)), "unanswered").cloned()
     });
     assert_eq!(event["subject"], "127.0.0.55");
-    lab.signal(pcdns, libc::SIGINT);
-    assert_eq!(lab.wait(pcdns, 20).code(), Some(0), "{}", read(&err));
+    lab.stop_monitor(pcdns, libc::SIGINT);
     // Standard output: the final report, one JSON line, and no event.
     let out = read(&lab.path("pcdns.out"));
     let lines: Vec<&str> = out.lines().collect();
@@ -574,15 +582,13 @@ fn vlan_tagged_and_fragmented_responses_pass_the_default_filter() {
             .unwrap();
     }
     writer.finish().unwrap();
-    let expect = sample("contoso.toml").display().to_string();
+    let expect = contoso_expectations();
     let pcdns = lab.start_monitor(&["monitor", "-i", "v1", "-e", &expect, "--format", "json"]);
     lab.sh(&format!("tcpreplay -q -i v0 {}", capture.display()));
-    let err = lab.path("pcdns.err");
     // Both DNS messages must arrive, the tagged one and the reassembled one, although the stop
     // request comes at once: what the kernel holds is drained first.
     let out = lab.path("pcdns.out");
-    lab.signal(pcdns, libc::SIGINT);
-    assert_eq!(lab.wait(pcdns, 20).code(), Some(0), "{}", read(&err));
+    lab.stop_monitor(pcdns, libc::SIGINT);
     let report = json_lines(&read(&out)).pop().expect("final report");
     let summary = &report["summary"];
     assert_eq!(summary["interfaces"][0]["received"], 3, "{summary}");
@@ -657,8 +663,7 @@ fn with_user_the_monitor_drops_root_once_the_capture_is_open() {
         uid_line.split_whitespace().skip(1).all(|id| id != "0"),
         "{uid_line}"
     );
-    lab.signal(pcdns, libc::SIGINT);
-    assert_eq!(lab.wait(pcdns, 20).code(), Some(0));
+    lab.stop_monitor(pcdns, libc::SIGINT);
     assert!(read(&lab.path("pcdns.out")).contains("pcdns discovery report"));
 }
 
@@ -755,6 +760,5 @@ fn metrics_answer_within_a_second_while_clients_trickle_bytes() {
         waited >= Duration::from_millis(1900) && waited < Duration::from_secs(4),
         "closed after {waited:?}"
     );
-    lab.signal(pcdns, libc::SIGINT);
-    assert_eq!(lab.wait(pcdns, 20).code(), Some(0));
+    lab.stop_monitor(pcdns, libc::SIGINT);
 }
