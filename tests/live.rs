@@ -5,7 +5,7 @@
 //! PCDNS_REQUIRE_ALL=1). Traffic never leaves the namespaces. Tests poll with deadlines.
 #![cfg(feature = "live")]
 
-use crate::common::{self, heavy, missing, sample};
+use crate::common::{self, heavy, root_and_programs, sample};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -14,30 +14,12 @@ use std::time::{Duration, Instant};
 
 static LABS: AtomicUsize = AtomicUsize::new(0);
 
-#[allow(unsafe_code)]
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
-/// True when every program is on PATH; otherwise reports it missing.
+/// True as root with every program on PATH; otherwise reports what is missing.
 fn have(programs: &[&str]) -> bool {
-    if !is_root() {
-        missing("root (network namespaces and packet capture)");
-        return false;
-    }
-    for program in programs {
-        let found = std::env::var_os("PATH").is_some_and(|paths| {
-            std::env::split_paths(&paths).any(|dir| dir.join(program).is_file())
-        });
-        if !found {
-            missing(&format!(
-                "{program} (packages bind9, dnsutils, curl, prometheus, tcpreplay, iproute2)"
-            ));
-            return false;
-        }
-    }
-    true
+    root_and_programs(
+        programs,
+        "bind9, dnsutils, curl, prometheus, tcpreplay, iproute2",
+    )
 }
 
 /// Polls `check` every 50 ms until it returns Some or `seconds` of wall-clock time pass.

@@ -45,30 +45,12 @@ fn findings_of(capture: &Path, expectations: &str) -> Vec<(String, String, Strin
     findings
 }
 
-fn is_root() -> bool {
-    std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
-/// True when every tool is on PATH and we are root; otherwise reports what is missing.
+/// True as root with every tool on PATH; otherwise reports what is missing.
 fn have(tools: &[&str]) -> bool {
-    for tool in tools {
-        let found = std::process::Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !found {
-            missing(tool);
-            return false;
-        }
-    }
-    if !is_root() {
-        missing("root (network namespaces and capture)");
-        return false;
-    }
-    true
+    root_and_programs(
+        tools,
+        "bind9, unbound, dnsutils, tcpdump, iproute2, tshark, python3",
+    )
 }
 
 /// Runs `script` with a fresh output directory and returns it.

@@ -59,6 +59,29 @@ pub fn tool_available(program: &str) -> bool {
         .is_ok()
 }
 
+/// True when the tests run as root and every program is on PATH; otherwise reports the first
+/// thing missing (a program with `packages`, the packages that hold the programs).
+pub fn root_and_programs(programs: &[&str], packages: &str) -> bool {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !root {
+        missing("root (network namespaces and packet capture)");
+        return false;
+    }
+    for program in programs {
+        let found = std::env::var_os("PATH").is_some_and(|paths| {
+            std::env::split_paths(&paths).any(|dir| dir.join(program).is_file())
+        });
+        if !found {
+            missing(&format!("{program} (packages {packages})"));
+            return false;
+        }
+    }
+    true
+}
+
 /// Runs pcdns with `args` and no stdin.
 pub fn pcdns(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_pcdns"))
