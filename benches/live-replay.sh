@@ -37,9 +37,8 @@ fi
 log "writing $PACKETS synthetic frames"
 "$PCDNS_BIN" synth --packets "$PACKETS" --out "$WORK/synth.pcap" --expect-out "$WORK/expect.toml"
 
-ip netns add "$NS" || die "cannot create network namespace $NS"
-NS_CREATED=1
-nsx ip link set lo up
+netns_create
+lo_up
 nsx ip link add v0 type veth peer name v1
 nsx ip link set v0 mtu 9000 up
 nsx ip link set v1 mtu 9000 up

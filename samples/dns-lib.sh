@@ -1,9 +1,20 @@
-# dns-lib.sh: shared by the sample scripts (sourced after netns-lib.sh, not run): start an
-# authoritative named in the namespace, write the common part of an Unbound configuration,
+# dns-lib.sh: shared by the sample scripts (sourced after netns-lib.sh, not run): the start of
+# a contoso.com zone file, an authoritative named in the namespace, write the common part of an Unbound configuration,
 # capture lo with tcpdump and check that the capture holds exactly the packets the script
 # caused, and send dig queries that must (q) or must not (q_down) be answered.
 
 # ---------------------------------------------------------------- named --------
+
+# contoso_zone_header [NS1_ADDRESS]: the start of every sample's contoso.com zone file: the TTL,
+# the SOA (negative TTL 300), the NS record and ns1's address (default 127.0.0.53).
+contoso_zone_header() {
+    cat <<ZONE
+\$TTL 300
+@                   IN SOA  ns1.contoso.com. hostmaster.contoso.com. 2013010101 3600 600 86400 300
+                    IN NS   ns1.contoso.com.
+ns1                 IN A    ${1:-127.0.0.53}
+ZONE
+}
 
 # start_named NAME ADDRESS ZONEFILE [OPTIONS]: authoritative-only BIND for contoso.com on
 # ADDRESS:53, rotating cyclically; OPTIONS (named.conf statements) go into its options block

@@ -36,24 +36,19 @@ CLIENTS=(127.0.0.31 127.0.0.32)
 POOL=PersistentChatPool.contoso.com
 OTHER_PORT=5300
 
-ip netns add "$NS" || die "cannot create network namespace $NS"
-NS_CREATED=1
-nsx ip link set lo up
-for addr in "$SERVER" "$DOWN" "${CLIENTS[@]}"; do
-    nsx ip addr add "$addr/8" dev lo
-done
+netns_create
+lo_up "$SERVER" "$DOWN" "${CLIENTS[@]}"
 
-cat >"$WORK/contoso.zone" <<'ZONE'
-$TTL 300
-@                       IN SOA  ns1.contoso.com. hostmaster.contoso.com. 2013010101 3600 600 86400 300
-                        IN NS   ns1.contoso.com.
-ns1                     IN A    127.0.0.53
+{
+    contoso_zone_header
+    cat <<'ZONE'
 PersistentChatServer01  IN A    10.10.10.1
 PersistentChatServer02  IN A    10.10.10.2
 PersistentChatPool      IN A    10.10.10.1
 PersistentChatPool      IN A    10.10.10.2
 chat                    IN CNAME PersistentChatPool
 ZONE
+} >"$WORK/contoso.zone"
 # BIND also listens on port 5300 (for other-port.pcap).
 start_named contoso "$SERVER" "$WORK/contoso.zone" "    listen-on port $OTHER_PORT { $SERVER; };"
 

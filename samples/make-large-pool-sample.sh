@@ -71,15 +71,11 @@ POOL=LargePool.contoso.com
 MEMBERS=120                 # 10.20.0.1 ... 10.20.0.120
 MTU=1500
 
-ip netns add "$NS" || die "cannot create network namespace $NS"
-NS_CREATED=1
+netns_create
 nsx ip link set lo mtu "$MTU"
 # One MSS per TCP segment handed to lo, so TCP answers are really split at the MTU.
 nsx ip link set lo gso_max_segs 1
-nsx ip link set lo up
-for addr in "$SERVER" "${CLIENTS[@]}"; do
-    nsx ip addr add "$addr/8" dev lo
-done
+lo_up "$SERVER" "${CLIENTS[@]}"
 lo_mtu=$(nsx cat /sys/class/net/lo/mtu)
 [ "$lo_mtu" -eq "$MTU" ] || die "loopback MTU is $lo_mtu, expected $MTU"
 

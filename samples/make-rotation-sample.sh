@@ -50,25 +50,18 @@ MEMBERS=(10.10.10.1 10.10.10.2 10.10.10.3)
 POOL=PersistentChatPool.contoso.com
 PORT=5061
 
-ip netns add "$NS" || die "cannot create network namespace $NS"
-NS_CREATED=1
-nsx ip link set lo up
-for addr in "$AUTHORITATIVE" "$RESOLVER" "${BIND_CLIENTS[@]}" "${RESOLVER_CLIENTS[@]}"; do
-    nsx ip addr add "$addr/8" dev lo
-done
-for addr in "${MEMBERS[@]}"; do
-    nsx ip addr add "$addr/32" dev lo
-done
+netns_create
+lo_up "$AUTHORITATIVE" "$RESOLVER" "${BIND_CLIENTS[@]}" "${RESOLVER_CLIENTS[@]}" \
+    "${MEMBERS[@]/%//32}"
 
-cat >"$WORK/pool.zone" <<'ZONE'
-$TTL 300
-@                   IN SOA  ns1.contoso.com. hostmaster.contoso.com. 2013010101 3600 600 86400 300
-                    IN NS   ns1.contoso.com.
-ns1                 IN A    127.0.0.53
+{
+    contoso_zone_header
+    cat <<'ZONE'
 PersistentChatPool  IN A    10.10.10.1
 PersistentChatPool  IN A    10.10.10.2
 PersistentChatPool  IN A    10.10.10.3
 ZONE
+} >"$WORK/pool.zone"
 start_named authoritative "$AUTHORITATIVE" "$WORK/pool.zone"
 
 # Unbound: iterative lookups of contoso.com at BIND through a stub zone, no rotation of cached
@@ -150,14 +143,13 @@ nsx ip addr add "$SITE_SERVER/8" dev lo
 for addr in "${SITE_CLIENTS[@]}" 10.10.20.1; do
     nsx ip addr add "$addr/32" dev lo
 done
-cat >"$WORK/sites.zone" <<'ZONE'
-$TTL 300
-@                   IN SOA  ns1.contoso.com. hostmaster.contoso.com. 2013010101 3600 600 86400 300
-                    IN NS   ns1.contoso.com.
-ns1                 IN A    127.0.0.55
+{
+    contoso_zone_header "$SITE_SERVER"
+    cat <<'ZONE'
 PersistentChatPool  IN A    10.10.10.1
 PersistentChatPool  IN A    10.10.20.1
 ZONE
+} >"$WORK/sites.zone"
 start_named sites "$SITE_SERVER" "$WORK/sites.zone" "    sortlist {
         { 10.10.10.0/24; { 10.10.10.0/24; }; };
         { 10.10.20.0/24; { 10.10.20.0/24; }; };

@@ -53,28 +53,14 @@ ROGUE=127.0.0.54            # unauthorized, stale secondary (broken sample only)
 DOWN=127.0.0.55             # a second authorized DNS server that is down (broken sample only)
 CLIENTS=(127.0.0.11 127.0.0.12 127.0.0.13)
 
-ip netns add "$NS" || die "cannot create network namespace $NS"
-NS_CREATED=1
-nsx ip link set lo up
-for addr in "$SERVER" "$ROGUE" "${CLIENTS[@]}"; do
-    nsx ip addr add "$addr/8" dev lo
-done
+netns_create
+lo_up "$SERVER" "$ROGUE" "${CLIENTS[@]}"
 
 # ---------------------------------------------------------------- zones --------
 
 zone_header() {
-    cat <<'EOF'
-$TTL 300
-@                   IN SOA  ns1.contoso.com. hostmaster.contoso.com. (
-                            2013010101 ; serial
-                            3600       ; refresh
-                            600        ; retry
-                            86400      ; expire
-                            300 )      ; negative TTL
-                    IN NS   ns1.contoso.com.
-ns1                 IN A    127.0.0.53
-www                 IN A    10.10.20.80
-EOF
+    contoso_zone_header
+    echo 'www                 IN A    10.10.20.80'
 }
 
 # Healthy: exactly the expected records.

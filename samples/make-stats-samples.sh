@@ -41,19 +41,12 @@ RANDOM_ORDER=127.0.0.56
 FIXED=127.0.0.57
 NO_ROUNDROBIN=127.0.0.58
 
-ip netns add "$NS" || die "cannot create network namespace $NS"
-NS_CREATED=1
-nsx ip link set lo up
-for addr in "$CYCLIC" "$ROUNDROBIN" "$RANDOM_ORDER" "$FIXED" "$NO_ROUNDROBIN"; do
-    nsx ip addr add "$addr/8" dev lo
-done
+netns_create
+lo_up "$CYCLIC" "$ROUNDROBIN" "$RANDOM_ORDER" "$FIXED" "$NO_ROUNDROBIN"
 
 {
+    contoso_zone_header
     cat <<'ZONE'
-$TTL 300
-@          IN SOA  ns1.contoso.com. hostmaster.contoso.com. 2013010101 3600 600 86400 300
-           IN NS   ns1.contoso.com.
-ns1        IN A    127.0.0.53
 Pool2      IN A    10.30.2.1
 Pool2      IN A    10.30.2.2
 ZONE

@@ -2,7 +2,7 @@
 # private network namespace and work directory that are always removed on exit, and helpers to
 # run commands inside the namespace, poll with a deadline and stop background processes.
 # After `netns_setup PREFIX "TOOLS..." "PACKAGES" "$@"`: OUT_DIR, NS, WORK and PIDS are set and
-# the caller creates the namespace with `ip netns add "$NS"` then sets NS_CREATED=1.
+# the caller creates the namespace with `netns_create`, then `lo_up ADDRESS...`.
 
 die() { echo "$(basename "$0"): error: $*" >&2; exit 1; }
 log() { echo "$(basename "$0"): $*" >&2; }
@@ -42,6 +42,23 @@ cleanup() {
     fi
     rm -rf -- "$WORK"
     exit "$rc"
+}
+
+# netns_create: creates the namespace $NS (cleanup removes it on exit).
+netns_create() {
+    ip netns add "$NS" || die "cannot create network namespace $NS"
+    NS_CREATED=1
+}
+
+# lo_up ADDRESS...: brings the namespace's loopback up and adds each ADDRESS to it, as a /8
+# unless it carries its own prefix (10.10.10.1/32).
+lo_up() {
+    local addr
+    nsx ip link set lo up
+    for addr in "$@"; do
+        [[ $addr == */* ]] || addr=$addr/8
+        nsx ip addr add "$addr" dev lo
+    done
 }
 
 # Run a command inside the namespace (foreground use only). Background daemons are started

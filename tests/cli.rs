@@ -1,8 +1,7 @@
 //! The command line on the bundled samples: golden reports, the key facts of the broken sample
 //! asserted on their own, exit codes, stdin, compression, several files and bad input.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::process::Output;
 
@@ -327,13 +326,56 @@ fn has_kind(report: &Value, kind: &str) -> bool {
 }
 
 #[test]
-fn one_thread_and_four_threads_give_the_same_bytes() {
-    let run = |threads: &str| {
-        let args = [BROKEN, HEALTHY, "--expect", CONTOSO, "--format", "json"];
-        pcdns(&[&["analyze"][..], &args, &["--threads", threads]].concat())
-    };
-    let (one, four) = (run("1"), run("4"));
-    assert_eq!(stdout(&one), stdout(&four));
+fn any_number_of_threads_gives_the_same_bytes() {
+    // A synthetic capture of several batches, so that the threads share the work, a third of
+    // its events for the watched pool, with the expectations of that pool; and the two samples,
+    // as several files.
+    let dir = tempfile::tempdir().unwrap();
+    let (capture, expectations) = (dir.path().join("synth.pcap"), dir.path().join("synth.toml"));
+    let (capture, expectations) = (capture.to_str().unwrap(), expectations.to_str().unwrap());
+    let packets = (6 * pcdns::pipeline::BATCH_FRAMES).to_string();
+    let synth = pcdns(&[
+        "synth",
+        "--out",
+        capture,
+        "--packets",
+        &packets,
+        "--clients",
+        "500",
+        "--other-dns",
+        "0.3",
+        "--expect-out",
+        expectations,
+    ]);
+    assert!(synth.status.success(), "{}", stderr(&synth));
+    let commands: [&[&str]; 5] = [
+        &["analyze", capture, "--format", "json"],
+        &[
+            "analyze",
+            capture,
+            "--expect",
+            expectations,
+            "--format",
+            "json",
+        ],
+        &[
+            "analyze", BROKEN, HEALTHY, "--expect", CONTOSO, "--format", "json",
+        ],
+        &["log", capture],
+        &["log", capture, "--expect", expectations],
+    ];
+    for command in commands {
+        let run = |threads: &str| pcdns(&[command, &["--threads", threads]].concat());
+        let one = run("1");
+        assert!(!one.stdout.is_empty(), "{command:?}: {}", stderr(&one));
+        for threads in ["2", "4"] {
+            let other = run(threads);
+            assert_eq!(other.status.code(), one.status.code(), "{command:?}");
+            if let Some(difference) = golden_difference(&stdout(&one), &stdout(&other)) {
+                panic!("{command:?} on {threads} threads differs from one thread:\n{difference}");
+            }
+        }
+    }
 }
 
 #[test]

@@ -3,8 +3,7 @@
 //! tshark counted), every exception listed with its reason, and a one-thread run compared byte
 //! for byte with a multi-thread run.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 const TCP_5353: &str = "DNS over TCP on port 5353, which tshark decodes as DNS; pcdns reads the DNS ports only (53, 8053, 1053 here)";
 const MDNS: &str = "mDNS (5353) and LLMNR (5355) are not unicast DNS: pcdns reads DNS ports only";

@@ -2,8 +2,7 @@
 //! answered, and random-subdomain floods. pcdns stays inside its configured caps and says what
 //! it evicted or did not track.
 
-mod common;
-use common::{run_config, synth_capture};
+use crate::common::{run_config, synth_capture};
 use pcdns::analyze::Watching;
 use pcdns::capture::WriteFormat;
 use pcdns::decode::WatchList;

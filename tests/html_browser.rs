@@ -8,9 +8,7 @@
 //! to overlap as their control. Full-page screenshots of the samples' reports stay in
 //! `$PCDNS_ARTIFACTS/screenshots` (default `target/ci-artifacts/screenshots`) to look at.
 
-mod common;
-
-use common::{missing, pcdns, sample};
+use crate::common::{self, heavy, missing, pcdns, sample};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -113,6 +111,7 @@ fn html_report(dir: &Path, capture: &str, expectations: &str) -> std::path::Path
 
 #[test]
 fn html_report_renders_in_chromium_with_every_chart_filled() {
+    let _heavy = heavy();
     let Some(dir) = browser_dir() else { return };
     for (capture, expectations, members) in [
         // Names with findings first: the pool's two members and the stale 10.10.10.3, which
@@ -155,6 +154,7 @@ fn html_report_renders_in_chromium_with_every_chart_filled() {
 
 #[test]
 fn chart_check_catches_an_empty_heatmap() {
+    let _heavy = heavy();
     let Some(dir) = browser_dir() else { return };
     let page = html_report(dir.path(), "broken.pcap", "contoso.toml");
     let broken = dir.path().join("no-cells.html");
@@ -172,6 +172,7 @@ fn chart_check_catches_an_empty_heatmap() {
 
 #[test]
 fn stale_address_is_drawn_in_every_chart_as_not_a_member() {
+    let _heavy = heavy();
     let Some(dir) = browser_dir() else { return };
     let page = html_report(dir.path(), "broken.pcap", "contoso.toml");
     let dom = dom_of(dir.path(), &page);
@@ -203,6 +204,7 @@ fn stale_address_is_drawn_in_every_chart_as_not_a_member() {
 
 #[test]
 fn verdict_at_the_top_names_what_is_wrong_worst_first() {
+    let _heavy = heavy();
     let Some(dir) = browser_dir() else { return };
     let page = html_report(dir.path(), "broken.pcap", "contoso.toml");
     let dom = dom_of(dir.path(), &page);
@@ -234,6 +236,7 @@ fn verdict_at_the_top_names_what_is_wrong_worst_first() {
 
 #[test]
 fn names_show_answer_sets_servers_and_fixes_and_discovery_lists_failing_names() {
+    let _heavy = heavy();
     let Some(dir) = browser_dir() else { return };
     let page = html_report(dir.path(), "broken.pcap", "contoso.toml");
     let dom = dom_of(dir.path(), &page);
@@ -302,6 +305,7 @@ fn names_show_answer_sets_servers_and_fixes_and_discovery_lists_failing_names() 
 
 #[test]
 fn every_chart_has_a_legend_naming_the_stale_address_as_not_a_member() {
+    let _heavy = heavy();
     let Some(dir) = browser_dir() else { return };
     let page = html_report(dir.path(), "broken.pcap", "contoso.toml");
     let dom = dom_of(dir.path(), &page);
@@ -443,6 +447,7 @@ fn html_and_json(dir: &Path, capture: &Path, expectations: &Path) -> (PathBuf, s
 
 #[test]
 fn a_large_pool_reads_at_1280_px_labels_apart_rows_short_clients_summarised() {
+    let _heavy = heavy();
     let Some(dir) = browser_dir() else { return };
     // The 120-member sample (4 clients: no summary row) and 129 members asked by 300 clients.
     let (capture, expectations) = pool_of_129(dir.path());
@@ -493,6 +498,7 @@ fn a_large_pool_reads_at_1280_px_labels_apart_rows_short_clients_summarised() {
 
 #[test]
 fn layout_check_catches_overlapping_labels() {
+    let _heavy = heavy();
     let Some(dir) = browser_dir() else { return };
     let page = html_report(dir.path(), "large-pool.pcap", "large-pool.toml");
     let crowded = dir.path().join("crowded.html");
@@ -508,6 +514,7 @@ const HOSTILE: &str = r#"<script>alert("pwn")&'x'</script>"#;
 
 #[test]
 fn hostile_names_come_out_escaped() {
+    let _heavy = heavy();
     let dir = tempfile::tempdir().expect("temp dir");
     let expectations = dir.path().join("hostile.toml");
     let name = format!("{HOSTILE}.contoso.com");
@@ -564,6 +571,7 @@ fn screenshot_dir() -> PathBuf {
 
 #[test]
 fn screenshots_of_the_samples_reports_at_1280_px_full_page() {
+    let _heavy = heavy();
     let Some(dir) = browser_dir() else { return };
     let (synth, synth_expectations) = pool_of_129(dir.path());
     let discovery = broken_discovery(dir.path());

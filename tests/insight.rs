@@ -6,9 +6,7 @@
 //! change with a cache that keeps serving the old set past its TTL, servers that disagree,
 //! clients connecting to members, the timeline, and the HTML report.
 
-mod common;
-
-use common::{json, pcdns, sample};
+use crate::common::{json, pcdns, sample};
 use etherparse::PacketBuilder;
 use pcdns::capture::{CaptureWriter, WriteFormat};
 use serde_json::Value;

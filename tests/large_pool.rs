@@ -3,8 +3,7 @@
 //! answers and from DNS-over-TCP answers split across segments; a truncated answer retried over
 //! TCP is linked to its retry, and one never retried is a finding.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 const CAPTURE: &str = "samples/large-pool.pcap";

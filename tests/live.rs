@@ -5,9 +5,7 @@
 //! PCDNS_REQUIRE_ALL=1). Traffic never leaves the namespaces. Tests poll with deadlines.
 #![cfg(feature = "live")]
 
-mod common;
-
-use common::{missing, sample};
+use crate::common::{self, heavy, root_and_programs, sample};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -16,30 +14,12 @@ use std::time::{Duration, Instant};
 
 static LABS: AtomicUsize = AtomicUsize::new(0);
 
-#[allow(unsafe_code)]
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
-/// True when every program is on PATH; otherwise reports it missing.
+/// True as root with every program on PATH; otherwise reports what is missing.
 fn have(programs: &[&str]) -> bool {
-    if !is_root() {
-        missing("root (network namespaces and packet capture)");
-        return false;
-    }
-    for program in programs {
-        let found = std::env::var_os("PATH").is_some_and(|paths| {
-            std::env::split_paths(&paths).any(|dir| dir.join(program).is_file())
-        });
-        if !found {
-            missing(&format!(
-                "{program} (packages bind9, dnsutils, curl, prometheus, tcpreplay, iproute2)"
-            ));
-            return false;
-        }
-    }
-    true
+    root_and_programs(
+        programs,
+        "bind9, dnsutils, curl, prometheus, tcpreplay, iproute2",
+    )
 }
 
 /// Polls `check` every 50 ms until it returns Some or `seconds` of wall-clock time pass.
@@ -57,15 +37,22 @@ fn poll<T>(seconds: u64, what: &str, mut check: impl FnMut() -> Option<T>) -> T 
     }
 }
 
+/// The path of the samples' expectations (samples/contoso.toml), as an argument.
+fn contoso_expectations() -> String {
+    sample("contoso.toml").display().to_string()
+}
+
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
 
-/// A private network namespace with a work directory; everything is removed on drop.
+/// A private network namespace with a work directory; everything is removed on drop. A lab
+/// holds [`heavy`] from its start until it is gone (fields drop after `Drop::drop`, in order).
 struct Lab {
     ns: String,
     dir: tempfile::TempDir,
     children: Vec<Child>,
+    _heavy: std::sync::MutexGuard<'static, ()>,
 }
 
 impl Lab {
@@ -84,6 +71,7 @@ impl Lab {
             ns,
             dir: tempfile::tempdir().expect("temp dir"),
             children: Vec::new(),
+            _heavy: heavy(),
         };
         run(Command::new("ip").args(["netns", "add", &lab.ns]));
         lab.sh("ip link set lo up");
@@ -162,6 +150,13 @@ impl Lab {
         poll(20, "named to start", || {
             read(&log).contains("running").then_some(())
         });
+    }
+
+    /// Stops the monitor `pid` with `signal`; it must exit 0 (its standard error otherwise).
+    fn stop_monitor(&mut self, pid: u32, signal: i32) {
+        self.signal(pid, signal);
+        let status = self.wait(pid, 20);
+        assert_eq!(status.code(), Some(0), "{}", read(&self.path("pcdns.err")));
     }
 
     /// Starts `pcdns monitor` with `args`; returns its PID once it captures.
@@ -269,7 +264,7 @@ fn wrong_address_shows_as_event_report_metric_and_in_prometheus() {
     lab.start_named();
     let events = lab.path("events.ndjson");
     let evidence = lab.path("evidence");
-    let expect = sample("contoso.toml").display().to_string();
+    let expect = contoso_expectations();
     let pcdns = lab.start_monitor(&[
         "monitor",
         "-i",
@@ -388,9 +383,7 @@ fn wrong_address_shows_as_event_report_metric_and_in_prometheus() {
     poll(10, "a periodic report", || {
         (!json_lines(&read(&out)).is_empty()).then_some(())
     });
-    lab.signal(pcdns, libc::SIGINT);
-    let status = lab.wait(pcdns, 20);
-    assert_eq!(status.code(), Some(0), "{}", read(&lab.path("pcdns.err")));
+    lab.stop_monitor(pcdns, libc::SIGINT);
     let reports = json_lines(&read(&out));
     let last = reports.last().expect("final report");
     assert_eq!(last["schema"], "pcdns.report/1");
@@ -415,7 +408,7 @@ fn an_unanswered_query_is_an_event_on_a_quiet_link_and_sighup_reloads() {
         return;
     };
     lab.sh("ip addr add 127.0.0.55/8 dev lo && ip addr add 127.0.0.11/8 dev lo");
-    let expect = sample("contoso.toml").display().to_string();
+    let expect = contoso_expectations();
     let events = lab.path("events.ndjson");
     let pcdns = lab.start_monitor(&[
         "monitor",
@@ -456,8 +449,7 @@ fn an_unanswered_query_is_an_event_on_a_quiet_link_and_sighup_reloads() {
         "the same pseudonym after a reload"
     );
     assert_eq!(json_lines(&read(&rotated)).len(), 1);
-    lab.signal(pcdns, libc::SIGTERM);
-    assert_eq!(lab.wait(pcdns, 20).code(), Some(0));
+    lab.stop_monitor(pcdns, libc::SIGTERM);
     // Two text reports: the one before the reload and the final one.
     let out = lab.path("pcdns.out");
     assert_eq!(read(&out).matches("pcdns expectations report").count(), 2);
@@ -469,7 +461,7 @@ fn without_events_file_events_go_to_stderr_and_stdout_has_only_reports() {
         return;
     };
     lab.sh("ip addr add 127.0.0.55/8 dev lo && ip addr add 127.0.0.11/8 dev lo");
-    let expect = sample("contoso.toml").display().to_string();
+    let expect = contoso_expectations();
     let pcdns = lab.start_monitor(&[
         "monitor",
         "-i",
@@ -490,8 +482,7 @@ fn without_events_file_events_go_to_stderr_and_stdout_has_only_reports() {
         event_of(&json_lines(&read(&err)), "unanswered").cloned()
     });
     assert_eq!(event["subject"], "127.0.0.55");
-    lab.signal(pcdns, libc::SIGINT);
-    assert_eq!(lab.wait(pcdns, 20).code(), Some(0), "{}", read(&err));
+    lab.stop_monitor(pcdns, libc::SIGINT);
     // Standard output: the final report, one JSON line, and no event.
     let out = read(&lab.path("pcdns.out"));
     let lines: Vec<&str> = out.lines().collect();
@@ -573,15 +564,13 @@ fn vlan_tagged_and_fragmented_responses_pass_the_default_filter() {
             .unwrap();
     }
     writer.finish().unwrap();
-    let expect = sample("contoso.toml").display().to_string();
+    let expect = contoso_expectations();
     let pcdns = lab.start_monitor(&["monitor", "-i", "v1", "-e", &expect, "--format", "json"]);
     lab.sh(&format!("tcpreplay -q -i v0 {}", capture.display()));
-    let err = lab.path("pcdns.err");
     // Both DNS messages must arrive, the tagged one and the reassembled one, although the stop
     // request comes at once: what the kernel holds is drained first.
     let out = lab.path("pcdns.out");
-    lab.signal(pcdns, libc::SIGINT);
-    assert_eq!(lab.wait(pcdns, 20).code(), Some(0), "{}", read(&err));
+    lab.stop_monitor(pcdns, libc::SIGINT);
     let report = json_lines(&read(&out)).pop().expect("final report");
     let summary = &report["summary"];
     assert_eq!(summary["interfaces"][0]["received"], 3, "{summary}");
@@ -656,8 +645,7 @@ fn with_user_the_monitor_drops_root_once_the_capture_is_open() {
         uid_line.split_whitespace().skip(1).all(|id| id != "0"),
         "{uid_line}"
     );
-    lab.signal(pcdns, libc::SIGINT);
-    assert_eq!(lab.wait(pcdns, 20).code(), Some(0));
+    lab.stop_monitor(pcdns, libc::SIGINT);
     assert!(read(&lab.path("pcdns.out")).contains("pcdns discovery report"));
 }
 
@@ -754,6 +742,5 @@ fn metrics_answer_within_a_second_while_clients_trickle_bytes() {
         waited >= Duration::from_millis(1900) && waited < Duration::from_secs(4),
         "closed after {waited:?}"
     );
-    lab.signal(pcdns, libc::SIGINT);
-    assert_eq!(lab.wait(pcdns, 20).code(), Some(0));
+    lab.stop_monitor(pcdns, libc::SIGINT);
 }

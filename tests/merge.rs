@@ -1,7 +1,6 @@
 //! `pcdns merge`: JSON reports combine through the state they carry, exactly.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// Writes `pcdns analyze FILE -e contoso.toml -f json` into `dir` and returns its path.

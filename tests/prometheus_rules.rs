@@ -1,8 +1,7 @@
 //! The Prometheus rules shipped in samples/ are valid (`promtool check rules`, package
 //! prometheus), so the README's fleet examples load as they are.
 
-mod common;
-use common::{missing, sample};
+use crate::common::{missing, sample};
 
 #[test]
 fn the_sample_prometheus_rules_pass_promtool() {

@@ -2,8 +2,7 @@
 //! creates, captured with tcpdump) and checks that the fresh captures give the same findings as
 //! the committed ones. Needs root, bind9, unbound, dnsutils, tcpdump, iproute2 and tshark.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::path::Path;
 
@@ -46,30 +45,12 @@ fn findings_of(capture: &Path, expectations: &str) -> Vec<(String, String, Strin
     findings
 }
 
-fn is_root() -> bool {
-    std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-}
-
-/// True when every tool is on PATH and we are root; otherwise reports what is missing.
+/// True as root with every tool on PATH; otherwise reports what is missing.
 fn have(tools: &[&str]) -> bool {
-    for tool in tools {
-        let found = std::process::Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !found {
-            missing(tool);
-            return false;
-        }
-    }
-    if !is_root() {
-        missing("root (network namespaces and capture)");
-        return false;
-    }
-    true
+    root_and_programs(
+        tools,
+        "bind9, unbound, dnsutils, tcpdump, iproute2, tshark, python3",
+    )
 }
 
 /// Runs `script` with a fresh output directory and returns it.
@@ -86,6 +67,7 @@ fn rerun(script: &str) -> tempfile::TempDir {
 
 #[test]
 fn fresh_samples_from_bind_give_the_committed_findings() {
+    let _heavy = heavy();
     if !have(&["named", "dig", "tcpdump", "ip"]) {
         return;
     }
@@ -110,6 +92,7 @@ fn fresh_samples_from_bind_give_the_committed_findings() {
 
 #[test]
 fn fresh_large_pool_sample_from_unbound_gives_the_committed_findings() {
+    let _heavy = heavy();
     if !have(&["unbound", "dig", "tcpdump", "ip", "tshark"]) {
         return;
     }
@@ -134,6 +117,7 @@ fn fresh_large_pool_sample_from_unbound_gives_the_committed_findings() {
 
 #[test]
 fn fresh_rotation_sample_gives_the_committed_findings() {
+    let _heavy = heavy();
     if !have(&["named", "unbound", "dig", "tcpdump", "ip", "python3"]) {
         return;
     }
@@ -150,6 +134,7 @@ fn fresh_rotation_sample_gives_the_committed_findings() {
 
 #[test]
 fn fresh_evidence_samples_give_the_committed_findings() {
+    let _heavy = heavy();
     if !have(&["named", "dig", "tcpdump", "ip"]) {
         return;
     }

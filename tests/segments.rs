@@ -5,8 +5,7 @@
 //! in a late segment, and (a property) on random records with random segment sizes; and the
 //! threaded reader of other inputs (`--segment-bytes 0` on 2 and 3 threads) as well.
 
-mod common;
-use common::*;
+use crate::common::*;
 use pcdns::capture::{InputPath, MappedPcap};
 use proptest::prelude::*;
 use std::io::Write;

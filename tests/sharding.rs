@@ -4,8 +4,7 @@
 //! analysis) without the transaction log and, with it, for the log itself; and (a property)
 //! for random segment sizes and thread counts.
 
-mod common;
-use common::*;
+use crate::common::*;
 use pcdns::analyze::Watching;
 use pcdns::capture::WriteFormat;
 use pcdns::decode::WatchList;

@@ -6,8 +6,7 @@
 //! and pcdns reads only its DNS ports. Every other difference must have a known cause, listed
 //! below and printed grouped by cause; anything else fails.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -376,6 +375,7 @@ fn captures() -> Option<Vec<std::path::PathBuf>> {
 
 #[test]
 fn every_response_agrees_with_tshark() {
+    let _heavy = heavy();
     if !tool_available("tshark") {
         return missing("tshark");
     }

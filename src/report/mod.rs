@@ -11,7 +11,6 @@ pub mod insight;
 mod insight_text;
 mod log;
 mod metrics;
-mod pretty;
 mod state;
 mod table;
 mod text;
@@ -487,7 +486,7 @@ pub fn render_json(report: &Report) -> String {
 /// thousands of clients is megabytes, and building it in memory first cost a run's last
 /// stretch (one thread) fresh pages and copies.
 pub fn write_json(report: &Report, out: &mut impl std::io::Write) -> std::io::Result<()> {
-    match pretty::to_writer(&mut *out, report) {
+    match serde_json::to_writer_pretty(&mut *out, report) {
         Ok(()) => out.write_all(b"\n"),
         Err(e) if e.is_io() => Err(e.into()),
         // Only a map whose keys are not strings fails, a bug no input can cause: fail loudly

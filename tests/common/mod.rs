@@ -1,6 +1,6 @@
 //! Shared helpers for the integration tests: running the binary, finding the corpus and outside
 //! tools, and skipping (or, under PCDNS_REQUIRE_ALL=1, failing) when they are missing.
-#![allow(dead_code)] // each test binary uses its own subset
+#![allow(dead_code)] // tests/allocations.rs uses a subset
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -29,6 +29,18 @@ pub fn missing(what: &str) {
     eprintln!("skipped: {what} is missing");
 }
 
+/// Held for the whole of a test that starts heavy outside programs (DNS servers and tcpdump in
+/// network namespaces, Chromium, Prometheus, tshark over the corpus), so that such tests run one
+/// at a time: the integration tests share one process and run on parallel threads, and two of
+/// these at once could starve each other past their deadlines. A test that panicked while
+/// holding it does not block the others.
+pub fn heavy() -> std::sync::MutexGuard<'static, ()> {
+    static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    HEAVY
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The shared corpus: PCDNS_CORPUS_DIR, or ../shared/corpus beside the project.
 pub fn corpus_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("PCDNS_CORPUS_DIR")
@@ -45,6 +57,29 @@ pub fn tool_available(program: &str) -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok()
+}
+
+/// True when the tests run as root and every program is on PATH; otherwise reports the first
+/// thing missing (a program with `packages`, the packages that hold the programs).
+pub fn root_and_programs(programs: &[&str], packages: &str) -> bool {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !root {
+        missing("root (network namespaces and packet capture)");
+        return false;
+    }
+    for program in programs {
+        let found = std::env::var_os("PATH").is_some_and(|paths| {
+            std::env::split_paths(&paths).any(|dir| dir.join(program).is_file())
+        });
+        if !found {
+            missing(&format!("{program} (packages {packages})"));
+            return false;
+        }
+    }
+    true
 }
 
 /// Runs pcdns with `args` and no stdin.
