@@ -71,8 +71,7 @@ fn unlogged(config: &RunConfig) -> String {
 
 /// The analysis and the transaction log of a logged run.
 fn logged(config: &RunConfig) -> (String, Vec<String>) {
-    let mut log = Vec::new();
-    let outcome = pipeline::run(config, &mut |t| log.push(format!("{t:?}")));
+    let (outcome, log) = logged_run(config);
     (serde_json::to_string(&outcome.analysis).expect("json"), log)
 }
 

@@ -120,6 +120,33 @@ impl Transaction {
     pub fn take_decoded_parts(&mut self) -> (Option<Box<DnsMessage>>, Option<Arc<str>>) {
         (self.response.take(), self.query_name.take())
     }
+
+    /// An unanswered UDP transaction with DNS id `id` and nothing else (for tests of what
+    /// carries transactions).
+    #[cfg(test)]
+    pub(crate) fn with_id(id: u16) -> Self {
+        let address = SocketAddr::from(([192, 0, 2, 1], 53));
+        Transaction {
+            status: Status::Unanswered,
+            client: address,
+            server: address,
+            transport: Transport::Udp,
+            id,
+            query_name: None,
+            qtype: 1,
+            query: None,
+            query_flags: None,
+            retries: 0,
+            retry_frames: Vec::new(),
+            response: None,
+            rtt_ns: None,
+            answers_differ: false,
+            near_capture_start: false,
+            watched: None,
+            query_edns_udp_size: None,
+            retry_of_truncated: None,
+        }
+    }
 }
 
 /// Pairing settings.
