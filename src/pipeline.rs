@@ -9,9 +9,9 @@
 //! shard order, so a run on N threads produces exactly the analysis of a run on one thread.
 //! Counters commute; each batch carries its own. Live sources add wall-clock ticks to their
 //! batches (as values), so timeouts fire on a quiet link, and an observer sees the analysis
-//! after each batch (every shard then runs on the calling thread, as with the transaction log,
-//! which comes out in the order transactions finish). In the steady state nothing here
-//! allocates per packet.
+//! after each batch (every shard then runs on the calling thread). The transaction log is
+//! rendered by every lane and written by the calling thread in one order ([`log`]). In the
+//! steady state nothing here allocates per packet.
 //!
 //! Mapped legacy pcap files take another road ([`segmented`]): there a single reader could not
 //! keep up, so every thread walks and decodes segments of the file, and the calling thread

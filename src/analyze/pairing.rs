@@ -121,19 +121,17 @@ impl Transaction {
         (self.response.take(), self.query_name.take())
     }
 
-    /// An unanswered UDP transaction with DNS id `id` and nothing else (for tests of what
-    /// carries transactions).
-    #[cfg(test)]
-    pub(crate) fn with_id(id: u16) -> Self {
-        let address = SocketAddr::from(([192, 0, 2, 1], 53));
+    /// A transaction of `fields` with nothing seen yet (no query, no response), `status` for
+    /// now.
+    fn bare(status: Status, fields: &PairingFields<'_>, watched: Option<WatchedName>) -> Self {
         Transaction {
-            status: Status::Unanswered,
-            client: address,
-            server: address,
-            transport: Transport::Udp,
-            id,
+            status,
+            client: fields.client,
+            server: fields.server,
+            transport: fields.transport,
+            id: fields.id,
             query_name: None,
-            qtype: 1,
+            qtype: fields.qtype,
             query: None,
             query_flags: None,
             retries: 0,
@@ -142,10 +140,26 @@ impl Transaction {
             rtt_ns: None,
             answers_differ: false,
             near_capture_start: false,
-            watched: None,
+            watched,
             query_edns_udp_size: None,
             retry_of_truncated: None,
         }
+    }
+
+    /// An unanswered UDP transaction with DNS id `id` and nothing else (for tests of what
+    /// carries transactions).
+    #[cfg(test)]
+    pub(crate) fn with_id(id: u16) -> Self {
+        let address = SocketAddr::from(([192, 0, 2, 1], 53));
+        let fields = PairingFields {
+            client: address,
+            server: address,
+            transport: Transport::Udp,
+            id,
+            qname: "",
+            qtype: 1,
+        };
+        Self::bare(Status::Unanswered, &fields, None)
     }
 }
 
@@ -559,26 +573,7 @@ impl Pairing {
         let ts = message.frame.ts_ns;
         let key = KeyRef::of(&message);
         let fields = key.fields;
-        let mut transaction = Transaction {
-            status: Status::Orphan,
-            client: fields.client,
-            server: fields.server,
-            transport: fields.transport,
-            id: fields.id,
-            query_name: None,
-            qtype: fields.qtype,
-            query: None,
-            query_flags: None,
-            retries: 0,
-            retry_frames: Vec::new(),
-            response: None,
-            rtt_ns: None,
-            answers_differ: false,
-            near_capture_start: false,
-            watched,
-            query_edns_udp_size: None,
-            retry_of_truncated: None,
-        };
+        let mut transaction = Transaction::bare(Status::Orphan, &fields, watched);
         if let Some((stored, pending)) = self.pending.remove_entry(&key) {
             self.held_bytes -= stored.bytes() + pending.bytes() + HASH_SLOT_OVERHEAD;
             transaction.status = Status::Answered;

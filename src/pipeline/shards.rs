@@ -6,7 +6,8 @@
 //! its TCP retry, and the client's connections to pool members meet in one shard. Each shard
 //! has its own reassembly, pairing and analysis, with a static share of the memory budgets,
 //! and sees its items in capture order. A lane is a thread's set of whole shards (shard `s`
-//! belongs to lane `s % lanes`); it applies its part of each batch in batch order.
+//! belongs to lane `s % lanes`); it applies its part of each batch in batch order and, in a
+//! logged run, renders the transactions its shards close into a log chunk ([`super::log`]).
 //!
 //! Time passes on a fixed capture-time grid ([`TICK_NS`]): a tick happens where the running
 //! largest timestamp of the whole capture crosses a grid line, at that frame's place, and
