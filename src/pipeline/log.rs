@@ -9,8 +9,9 @@
 //! items and ticks at the same places whatever the lanes, batches or segments, so every key
 //! is the same on any cut; and a batch's keys all lie between those of the batches before and
 //! after it, so writing batch by batch gives the whole log in key order. A batch is a few
-//! thousand frames: what waits to be written is a few batches' entries however many
-//! transactions one tick of capture time closes.
+//! thousand frames: what waits to be written is the entries of the batches some lane has not
+//! applied yet (as far as a lane's thread lags behind the calling thread, whose parts wait in
+//! its queue meanwhile), never a whole tick of capture time.
 //!
 //! Nothing here knows a format: the renderer's chunk type is erased on its way through the
 //! lanes (one type check per entry) and restored for the writer.
