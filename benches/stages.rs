@@ -189,9 +189,7 @@ fn end_to_end(c: &mut Criterion) {
                 BenchmarkId::new(*label, format!("{threads} threads")),
                 &config,
                 |b, config| {
-                    b.iter(|| {
-                        black_box(pipeline::run(config, &mut |_| {}).analysis.traffic.packets)
-                    })
+                    b.iter(|| black_box(pipeline::run_unlogged(config).analysis.traffic.packets))
                 },
             );
         }

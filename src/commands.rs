@@ -3,7 +3,6 @@
 
 use crate::analyze::derived::DerivedSettings;
 use crate::analyze::empty_evidence::lacks_evidence;
-use crate::analyze::Transaction;
 use crate::analyze::{Severity, Watching};
 use crate::capture::ProgressFn;
 use crate::cli::{
@@ -30,13 +29,13 @@ pub fn run(config: Config) -> Result<Status, CommandError> {
     }
 }
 
-/// Runs the pipeline over `input`, with the transaction log when `sink` is given (see
-/// [`pipeline::run`]).
+/// Runs the pipeline over `input` with `run` ([`pipeline::run_unlogged`], or
+/// [`pipeline::run`] with the transaction log).
 fn run_pipeline(
     input: &InputConfig,
     watching: Watching,
     watch: WatchList,
-    sink: Option<&mut dyn FnMut(&Transaction)>,
+    run: impl FnOnce(&RunConfig) -> RunOutcome,
 ) -> (RunOutcome, Watching) {
     let progress = input.progress && io::stderr().is_terminal();
     if progress {
@@ -46,10 +45,7 @@ fn run_pipeline(
         progress: progress.then_some(crate::progress::report as ProgressFn),
         ..run_config(input, watching, watch)
     };
-    let outcome = match sink {
-        Some(sink) => pipeline::run(&config, sink),
-        None => pipeline::run_unlogged(&config),
-    };
+    let outcome = run(&config);
     crate::progress::finish();
     (outcome, config.watching)
 }
@@ -63,7 +59,12 @@ fn report_read_errors(outcome: &RunOutcome) {
 fn run_analyze(config: &AnalyzeConfig) -> Result<Status, CommandError> {
     let (watching, watch) = watching_of(config.expect.as_deref(), false)?;
     let watch = watch.dropping_answer_records();
-    let (mut outcome, watching) = run_pipeline(&config.input, watching, watch.clone(), None);
+    let (mut outcome, watching) = run_pipeline(
+        &config.input,
+        watching,
+        watch.clone(),
+        pipeline::run_unlogged,
+    );
     look_for_dns_on_other_ports(&mut outcome, &watching, &config.input, watch);
     let report = build_report(
         &outcome,
@@ -155,7 +156,7 @@ fn run_expect(config: &ExpectConfig) -> Result<Status, CommandError> {
         &config.input,
         Watching::Discovery,
         WatchList::everything().dropping_answer_records(),
-        None,
+        pipeline::run_unlogged,
     );
     let report = build_report(
         &outcome,
@@ -185,23 +186,23 @@ fn run_log(config: &LogConfig) -> Result<Status, CommandError> {
         .iter()
         .map(|i| i.display_name())
         .collect();
-    let mut stdout = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
-    let mut write_error: Option<io::Error> = None;
-    let mut write_line = |transaction: &Transaction| {
-        if write_error.is_none() {
-            if let Err(e) = report::write_log_line(&mut stdout, transaction, &file_names) {
-                write_error = Some(e);
-            }
-        }
+    let renderer = report::NdjsonRenderer {
+        file_names: &file_names,
+    };
+    let mut writer = report::NdjsonWriter {
+        out: io::BufWriter::with_capacity(1 << 16, io::stdout().lock()),
+        error: None,
     };
     // The log prints transactions, never per-name facts: discovery keeps no names.
     let input = InputConfig {
         discovered_names: 0,
         ..config.input.clone()
     };
-    let (outcome, _) = run_pipeline(&input, watching, watch, Some(&mut write_line));
-    let flushed = stdout.flush();
-    quiet_on_broken_pipe(write_error.map_or(flushed, Err))?;
+    let (outcome, _) = run_pipeline(&input, watching, watch, |config| {
+        pipeline::run(config, &renderer, &mut writer)
+    });
+    let flushed = writer.out.flush();
+    quiet_on_broken_pipe(writer.error.map_or(flushed, Err))?;
     report_read_errors(&outcome);
     Ok(if outcome.errors.is_empty() {
         Status::Clean

@@ -9,15 +9,15 @@
 //! shard order, so a run on N threads produces exactly the analysis of a run on one thread.
 //! Counters commute; each batch carries its own. Live sources add wall-clock ticks to their
 //! batches (as values), so timeouts fire on a quiet link, and an observer sees the analysis
-//! after each batch (every shard then runs on the calling thread, as with the transaction log,
-//! which comes out in the order transactions finish). In the steady state nothing here
-//! allocates per packet.
+//! after each batch (every shard then runs on the calling thread). The transaction log is
+//! rendered by every lane and written by the calling thread in one order ([`log`]). In the
+//! steady state nothing here allocates per packet.
 //!
 //! Mapped legacy pcap files take another road ([`segmented`]): there a single reader could not
 //! keep up, so every thread walks and decodes segments of the file, and the calling thread
 //! checks where each segment's records start and numbers the frames.
 
-use crate::analyze::{Analysis, FindingKey, Occurrences, PairingSettings, Transaction, Watching};
+use crate::analyze::{Analysis, FindingKey, FrameRef, Occurrences, PairingSettings, Watching};
 use crate::capture::{
     BatchSource, CaptureError, FileSource, FileSummary, FrameBatch, InputPath, InterfaceHealth,
     MappedPcap, ProgressFn, ReadProgress, SourceSummary,
@@ -25,6 +25,7 @@ use crate::capture::{
 use crate::decode::{decode_frame, DecodeConfig, ReassemblyLimits};
 use crate::pseudonym::Pseudonymizer;
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender, TryRecvError};
+use log::{LogChunk, LogMerge};
 use shards::{
     count_or_keep, route, Lane, LaneItems, LanePart, Routed, Routing, ShardSettings,
     TickCandidates, TickClock,
@@ -33,9 +34,11 @@ use smallvec::SmallVec;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+pub mod log;
 mod port_probe;
 mod segmented;
 pub mod shards;
+pub use log::{LogRenderer, LogWriter};
 pub use port_probe::watched_responses_on_other_ports;
 pub use segmented::SEGMENT_BYTES;
 
@@ -100,6 +103,10 @@ struct BatchOutcome {
     sequence: u64,
     /// Capture time of the batch's first frame.
     first_ts_ns: Option<u64>,
+    /// The batch's first frame (its number as the walker counted, in a segment).
+    first_frame: FrameRef,
+    /// Frames in the batch.
+    frames: u32,
     /// Live capture: the wall clock when the batch was handed on (0 for files).
     tick_ns: u64,
     /// Counts that need no order (frames, skips, unwatched DNS); they commute.
@@ -139,6 +146,14 @@ fn decode_batch(
     BatchOutcome {
         sequence: batch.sequence,
         first_ts_ns: batch.frames.first().map(|f| f.ts_ns),
+        first_frame: batch
+            .frames
+            .first()
+            .map_or_else(FrameRef::default, |f| FrameRef {
+                file_index: f.file_index,
+                frame_number: f.frame_number,
+            }),
+        frames: batch.frames.len() as u32,
         tick_ns: batch.tick_ns,
         counters,
         lanes: parts,
@@ -146,24 +161,34 @@ fn decode_batch(
     }
 }
 
-/// A lane run on another thread: the lane, and where its parts come from.
+/// A lane run on another thread: the lane, where its parts come from, and where its log
+/// chunks go.
 struct RemoteLane<'w> {
     lane: Lane<'w>,
     parts: Receiver<LanePart>,
+    chunks: Sender<LogChunk>,
 }
 
 impl<'w> RemoteLane<'w> {
-    /// Applies the parts that arrived (transactions are not logged on remote lanes).
+    /// Applies one part, and hands its log chunk to the aggregator.
+    fn apply(&mut self, mut part: LanePart) {
+        if let Some(chunk) = self.lane.apply(&mut part) {
+            // The aggregator holds the receiver for the whole run.
+            let _ = self.chunks.send(chunk);
+        }
+    }
+
+    /// Applies the parts that arrived.
     fn apply_arrived(&mut self) {
-        while let Ok(mut part) = self.parts.try_recv() {
-            self.lane.apply(&mut part, &mut |_| {});
+        while let Ok(part) = self.parts.try_recv() {
+            self.apply(part);
         }
     }
 
     /// Applies parts until the aggregator is done with the read, and hands the lane back.
     fn finish(mut self) -> Lane<'w> {
-        for mut part in self.parts.iter() {
-            self.lane.apply(&mut part, &mut |_| {});
+        while let Ok(part) = self.parts.recv() {
+            self.apply(part);
         }
         self.lane
     }
@@ -179,12 +204,16 @@ struct Aggregator<'a, 's> {
     lanes: Vec<Lane<'a>>,
     /// Senders of the parts of lanes run on other threads (lane `i + 1`).
     remote: Vec<Sender<LanePart>>,
-    /// Lanes a threaded read may use (1: the transaction log or an observer needs every shard
-    /// on the calling thread).
+    /// Lanes a threaded read may use (1: an observer needs every shard on the calling thread).
     max_lanes: usize,
     counters: Analysis,
     clock: TickClock,
-    sink: &'s mut dyn FnMut(&Transaction),
+    /// The transaction log's writing side, in a logged run.
+    log: Option<LogMerge<'s>>,
+    /// Where remote lanes send their log chunks, and where the aggregator takes them.
+    chunks: (Sender<LogChunk>, Receiver<LogChunk>),
+    /// Batches applied so far in the run (the next one's number).
+    batches: u64,
     observe: &'s mut dyn FnMut(&Progress<'_, '_>),
     /// The first frame of the run, for the orphan rule (every lane is told).
     capture_start_ns: Option<u64>,
@@ -195,12 +224,11 @@ struct Aggregator<'a, 's> {
 }
 
 impl<'a, 's> Aggregator<'a, 's> {
-    /// `logging`: `sink` writes the transaction log (one lane only).
+    /// `log`: the transaction log, rendered by the lanes and written here.
     fn new(
         config: &'a RunConfig,
         max_lanes: usize,
-        logging: bool,
-        sink: &'s mut dyn FnMut(&Transaction),
+        log: Option<(LogMerge<'s>, log::LogTap<'a>)>,
         observe: &'s mut dyn FnMut(&Progress<'_, '_>),
     ) -> Self {
         let settings = ShardSettings {
@@ -211,14 +239,17 @@ impl<'a, 's> Aggregator<'a, 's> {
             tracks_every_query: config.decode.watch.decodes_every_query(),
             pseudonymize: config.pseudonymize,
         };
+        let (log, tap) = log.unzip();
         Aggregator {
-            shards: Lane::all(1, &settings, &config.decode, logging),
+            shards: Lane::all(1, &settings, &config.decode, tap),
             lanes: Vec::new(),
             remote: Vec::new(),
             max_lanes: max_lanes.max(1),
             counters: Analysis::default(),
             clock: TickClock::default(),
-            sink,
+            log,
+            chunks: unbounded(),
+            batches: 0,
             observe,
             capture_start_ns: None,
             next_sequence: 0,
@@ -258,7 +289,12 @@ impl<'a, 's> Aggregator<'a, 's> {
             .map(|lane| {
                 let (parts_tx, parts) = unbounded();
                 self.remote.push(parts_tx);
-                RemoteLane { lane, parts }
+                let chunks = self.chunks.0.clone();
+                RemoteLane {
+                    lane,
+                    parts,
+                    chunks,
+                }
             })
             .collect()
     }
@@ -269,8 +305,11 @@ impl<'a, 's> Aggregator<'a, 's> {
         self.remote.clear();
     }
 
-    /// Takes back the lanes run elsewhere once they applied every part.
+    /// Takes back the lanes run elsewhere once they applied every part (and sent every log
+    /// chunk: the log is written up to the read's end).
     fn end_read(&mut self, returned: Vec<Lane<'a>>) {
+        self.take_arrived_chunks();
+        debug_assert!(self.log.as_ref().is_none_or(LogMerge::is_done));
         let mut lanes = std::mem::take(&mut self.lanes);
         lanes.extend(returned);
         self.shards = Lane::regroup(lanes, 1);
@@ -299,6 +338,8 @@ impl<'a, 's> Aggregator<'a, 's> {
     fn process(&mut self, outcome: BatchOutcome, frame_base: u64) {
         let BatchOutcome {
             first_ts_ns,
+            first_frame,
+            frames,
             tick_ns,
             counters,
             lanes,
@@ -314,8 +355,20 @@ impl<'a, 's> Aggregator<'a, 's> {
         self.counters.merge(counters);
         let ticks = self.clock.confirm(&ticks.candidates);
         let local = self.lanes.len();
+        let batch = self.batches;
+        self.batches += 1;
+        if let Some(log) = &mut self.log {
+            log.expect(batch, lanes.len());
+        }
+        let first_frame = FrameRef {
+            frame_number: first_frame.frame_number + frame_base,
+            ..first_frame
+        };
         for (index, items) in lanes.into_iter().enumerate() {
             let mut part = LanePart {
+                batch,
+                first_frame,
+                frames,
                 items,
                 ticks: ticks.clone(),
                 frame_base,
@@ -323,13 +376,15 @@ impl<'a, 's> Aggregator<'a, 's> {
                 capture_start_ns: self.capture_start_ns,
             };
             if index < local {
-                self.lanes[index].apply(&mut part, self.sink);
+                let chunk = self.lanes[index].apply(&mut part);
+                self.add_chunk(chunk);
                 self.spare.push(part.items);
             } else if let Some(remote) = self.remote.get(index - local) {
                 // The lane's thread holds its receiver until the aggregator lets it go.
                 let _ = remote.send(part);
             }
         }
+        self.take_arrived_chunks();
         self.next_sequence += 1;
         if self.remote.is_empty() {
             (self.observe)(&Progress {
@@ -340,15 +395,33 @@ impl<'a, 's> Aggregator<'a, 's> {
         }
     }
 
+    /// Hands a log chunk to the log (written once its batch is complete).
+    fn add_chunk(&mut self, chunk: Option<LogChunk>) {
+        if let (Some(log), Some(chunk)) = (&mut self.log, chunk) {
+            log.add(chunk);
+        }
+    }
+
+    /// Takes the log chunks remote lanes sent so far.
+    fn take_arrived_chunks(&mut self) {
+        while let Ok(chunk) = self.chunks.1.try_recv() {
+            self.add_chunk(Some(chunk));
+        }
+    }
+
     /// Ends the capture and returns the analysis: the counters, and the shards merged in shard
-    /// order.
+    /// order (in a logged run, what was still pending is written last).
     fn finish(mut self) -> Analysis {
         let end_ns = self.counters.traffic.last_ts_ns.unwrap_or(0);
         let shards = std::mem::take(&mut self.shards);
-        let mut analyses: Vec<(usize, Analysis)> = shards
-            .into_iter()
-            .flat_map(|lane| lane.finish(end_ns, self.sink))
-            .collect();
+        let mut analyses: Vec<(usize, Analysis)> = Vec::new();
+        for lane in shards {
+            let (shards, chunk) = lane.finish(end_ns, self.batches);
+            analyses.extend(shards);
+            if let (Some(log), Some(chunk)) = (&mut self.log, chunk) {
+                log.finish(chunk);
+            }
+        }
         analyses.sort_by_key(|(index, _)| *index);
         let mut analysis = self.counters;
         for (_, shard) in analyses {
@@ -428,20 +501,29 @@ fn read_source(
 }
 
 /// Runs the whole pipeline over `config.inputs`, one after the other, with the transaction
-/// log: finished transactions go to `sink` as they finish, in a deterministic order (every
-/// shard on the calling thread, items in capture order; at a tick, shard by shard).
-pub fn run(config: &RunConfig, sink: &mut dyn FnMut(&Transaction)) -> RunOutcome {
+/// log: every lane renders the transactions its shards close with `renderer`, and `writer`
+/// writes them on the calling thread in the order of [`log::LogKey`] (where each closed,
+/// then shard), the same for any threads and any cut.
+pub fn run<R: LogRenderer>(
+    config: &RunConfig,
+    renderer: &R,
+    writer: &mut dyn LogWriter<R::Chunk>,
+) -> RunOutcome {
     let mut observe = |_: &Progress<'_, '_>| {};
-    run_inputs(config, Aggregator::new(config, 1, true, sink, &mut observe))
+    let log = LogMerge::new(renderer, writer, config.threads.max(1));
+    run_inputs(
+        config,
+        Aggregator::new(config, config.threads, Some(log), &mut observe),
+    )
 }
 
 /// Runs the whole pipeline over `config.inputs` without a transaction log: the shards are
 /// spread over `config.threads` lanes (the report is the same for any number).
 pub fn run_unlogged(config: &RunConfig) -> RunOutcome {
-    let (mut sink, mut observe) = (|_: &Transaction| {}, |_: &Progress<'_, '_>| {});
+    let mut observe = |_: &Progress<'_, '_>| {};
     run_inputs(
         config,
-        Aggregator::new(config, config.threads, false, &mut sink, &mut observe),
+        Aggregator::new(config, config.threads, None, &mut observe),
     )
 }
 
@@ -509,10 +591,9 @@ pub fn run_source(
     config: &RunConfig,
     source: &mut dyn BatchSource,
     observe: &mut dyn FnMut(&Progress<'_, '_>),
-    sink: &mut dyn FnMut(&Transaction),
 ) -> RunOutcome {
     let started = Instant::now();
-    let mut aggregator = Aggregator::new(config, 1, true, sink, observe);
+    let mut aggregator = Aggregator::new(config, 1, None, observe);
     let mut timeline = Timeline::default();
     let summary = read_batches(config, source, &mut aggregator, &mut timeline);
     RunOutcome {
@@ -567,8 +648,8 @@ fn decode_worker<'w>(
         let parts = lane.as_ref().map_or(&no_parts, |lane| &lane.parts);
         let batch = crossbeam_channel::select! {
             recv(parts) -> part => match (part, &mut lane) {
-                (Ok(mut part), Some(lane)) => {
-                    lane.lane.apply(&mut part, &mut |_| {});
+                (Ok(part), Some(lane)) => {
+                    lane.apply(part);
                     continue;
                 }
                 // The aggregator is done: no batch is left to decode either.

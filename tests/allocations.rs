@@ -101,7 +101,7 @@ fn allocations_of_run(file: &tempfile::NamedTempFile, threads: usize) -> u64 {
     };
     COUNTING_ALL_THREADS.store(true, Ordering::Relaxed);
     let before = counter();
-    let outcome = pipeline::run(&config, &mut |_| {});
+    let outcome = pipeline::run_unlogged(&config);
     let after = counter();
     COUNTING_ALL_THREADS.store(false, Ordering::Relaxed);
     assert!(outcome.errors.is_empty());

@@ -32,10 +32,7 @@ fn run(
     watch: WatchList,
     max_pending: usize,
 ) -> RunOutcome {
-    pipeline::run(
-        &run_config(file, watching, watch, 2, max_pending),
-        &mut |_| {},
-    )
+    pipeline::run_unlogged(&run_config(file, watching, watch, 2, max_pending))
 }
 
 #[test]
@@ -70,7 +67,7 @@ fn queries_never_answered_stay_within_the_pairing_byte_cap() {
     );
     let budget = 1 << 20;
     config.pairing.max_bytes = budget;
-    let pairing = pipeline::run(&config, &mut |_| {}).analysis.traffic.pairing;
+    let pairing = pipeline::run_unlogged(&config).analysis.traffic.pairing;
     // The budget is split among the analysis shards, each checks its share before an entry is
     // added: each may pass it by one entry (< 4 kB); the peak is the shards' peaks added up.
     let slack = 4096 * pcdns::pipeline::shards::SHARDS as u64;

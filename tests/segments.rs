@@ -255,8 +255,7 @@ fn files_cut_or_corrupted_in_a_late_segment_fail_as_with_one_reader() {
 fn run_facts(file: &Path, threads: usize, segment_bytes: usize) -> String {
     let mut config = run_config_for(file, threads);
     config.segment_bytes = segment_bytes;
-    let mut transactions = Vec::new();
-    let outcome = pcdns::pipeline::run(&config, &mut |t| transactions.push(format!("{t:?}")));
+    let (outcome, transactions) = logged_run(&config);
     format!(
         "{}\n{:?}\n{}\n{:?}\n{}",
         serde_json::to_string(&outcome.analysis).expect("json"),

@@ -1,8 +1,9 @@
 //! The sharded analysis gives the same bytes whatever the number of threads (lanes) and however
 //! the capture is cut into batches and segments: on a synthetic capture of many batches, with
 //! pairing and reassembly budgets small enough to evict, for the report's state (the whole
-//! analysis) without the transaction log and, with it, for the log itself; and (a property)
-//! for random segment sizes and thread counts.
+//! analysis) without the transaction log and, with it, for the log itself (the lanes' merged
+//! transactions, and the binary's NDJSON bytes); and (a property) for random segment sizes and
+//! thread counts.
 
 use crate::common::*;
 use pcdns::analyze::Watching;
@@ -70,8 +71,7 @@ fn unlogged(config: &RunConfig) -> String {
 
 /// The analysis and the transaction log of a logged run.
 fn logged(config: &RunConfig) -> (String, Vec<String>) {
-    let mut log = Vec::new();
-    let outcome = pipeline::run(config, &mut |t| log.push(format!("{t:?}")));
+    let (outcome, log) = logged_run(config);
     (serde_json::to_string(&outcome.analysis).expect("json"), log)
 }
 
@@ -111,17 +111,89 @@ fn reports_are_the_same_on_any_number_of_threads_and_any_cut() {
                 );
             }
         }
-        // With the transaction log: the same analysis, and the same log in the same order.
-        let (analysis, log) = logged(&config(&file, watching.clone(), 1, 0));
+        // With the transaction log: the same analysis, and the same log in the same order
+        // (expiries, evictions and what is pending at the end included: the capture spans a
+        // third of a second, so with a 50 ms timeout queries expire, and some are evicted).
+        let (analysis, _) = logged(&config(&file, watching.clone(), 1, 0));
         assert!(reference.starts_with(&analysis));
+        let config = |threads, segment_bytes| {
+            let mut config = config(&file, watching.clone(), threads, segment_bytes);
+            config.pairing.query_timeout_ns = 50_000_000;
+            config.pairing.max_pending = 2_000;
+            config
+        };
+        let (analysis, log) = logged(&config(1, 0));
         assert!(log.len() > 1_000, "{} transactions", log.len());
-        for (threads, segment_bytes) in [(3, 0), (4, 65_536)] {
-            let run = logged(&config(&file, watching.clone(), threads, segment_bytes));
+        for status in ["Unanswered", "Evicted", "Pending", "Answered"] {
+            let status = format!("status: {status},");
+            assert!(log.iter().any(|t| t.contains(&status)), "no {status}");
+        }
+        for (threads, segment_bytes) in [
+            (1, 4_096),
+            (2, 0),
+            (2, pipeline::SEGMENT_BYTES),
+            (3, 0),
+            (3, 65_536),
+            (4, 65_536),
+            (16, 0),
+            (16, 4_096),
+        ] {
+            let run = logged(&config(threads, segment_bytes));
             assert!(
                 run == (analysis.clone(), log.clone()),
                 "the log with --threads {threads} --segment-bytes {segment_bytes} differs"
             );
         }
+    }
+}
+
+#[test]
+fn the_ndjson_log_is_the_same_bytes_on_any_threads_and_any_cut() {
+    // Through the binary: lanes render the lines, the calling thread merges them. The capture
+    // spans a second and a half (ticks of the one-second grid); a 100 ms query timeout and a
+    // small pending cap make queries expire and be evicted.
+    let file = synth_capture(mix(150_000, 11), WriteFormat::Pcap);
+    let path = file.path().to_str().expect("utf-8 path");
+    let log = |threads: &str, segment_bytes: &str| {
+        let output = pcdns(&[
+            "log",
+            path,
+            "--threads",
+            threads,
+            "--segment-bytes",
+            segment_bytes,
+            "--max-pending",
+            "5000",
+            "--query-timeout",
+            "100ms",
+            "--no-progress",
+        ]);
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        output.stdout
+    };
+    let reference = log("1", "0");
+    let text = String::from_utf8(reference.clone()).expect("utf-8");
+    assert!(
+        text.lines().count() > 5_000,
+        "{} lines",
+        text.lines().count()
+    );
+    for status in ["unanswered", "evicted", "pending", "answered"] {
+        let field = format!("\"status\":\"{status}\"");
+        assert!(text.contains(&field), "no {status} line");
+    }
+    for (threads, segment_bytes) in [
+        ("1", "4096"),
+        ("2", "0"),
+        ("2", "4194304"),
+        ("3", "65536"),
+        ("16", "0"),
+        ("16", "4096"),
+    ] {
+        assert!(
+            log(threads, segment_bytes) == reference,
+            "pcdns log --threads {threads} --segment-bytes {segment_bytes} differs"
+        );
     }
 }
 

@@ -13,7 +13,7 @@ pub const MAX_NAMED_PEERS: usize = 8;
 
 /// A frame as Wireshark numbers it: input file index and frame number (from 1).
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+    Debug, Default, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
 )]
 pub struct FrameRef {
     /// Index of the input file.

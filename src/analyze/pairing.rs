@@ -10,7 +10,7 @@ mod slots;
 use super::occurrences::FrameRef;
 use super::truncation::{TruncatedAnswer, TruncationTracker};
 use crate::decode::{DnsMessage, Flags};
-use crate::keys::Transport;
+use crate::keys::{PairingFields, Transport};
 use slots::{HeldKey, KeyRef, PendingQuery, RecentAnswer, Slots};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -119,6 +119,47 @@ impl Transaction {
     /// transaction keeps its other fields; [`Self::qname`] then says "").
     pub fn take_decoded_parts(&mut self) -> (Option<Box<DnsMessage>>, Option<Arc<str>>) {
         (self.response.take(), self.query_name.take())
+    }
+
+    /// A transaction of `fields` with nothing seen yet (no query, no response), `status` for
+    /// now.
+    fn bare(status: Status, fields: &PairingFields<'_>, watched: Option<WatchedName>) -> Self {
+        Transaction {
+            status,
+            client: fields.client,
+            server: fields.server,
+            transport: fields.transport,
+            id: fields.id,
+            query_name: None,
+            qtype: fields.qtype,
+            query: None,
+            query_flags: None,
+            retries: 0,
+            retry_frames: Vec::new(),
+            response: None,
+            rtt_ns: None,
+            answers_differ: false,
+            near_capture_start: false,
+            watched,
+            query_edns_udp_size: None,
+            retry_of_truncated: None,
+        }
+    }
+
+    /// An unanswered UDP transaction with DNS id `id` and nothing else (for tests of what
+    /// carries transactions).
+    #[cfg(test)]
+    pub(crate) fn with_id(id: u16) -> Self {
+        let address = SocketAddr::from(([192, 0, 2, 1], 53));
+        let fields = PairingFields {
+            client: address,
+            server: address,
+            transport: Transport::Udp,
+            id,
+            qname: "",
+            qtype: 1,
+        };
+        Self::bare(Status::Unanswered, &fields, None)
     }
 }
 
@@ -451,26 +492,7 @@ impl Pairing {
         let ts = message.frame.ts_ns;
         let key = KeyRef::of(&message);
         let fields = key.fields;
-        let mut transaction = Transaction {
-            status: Status::Orphan,
-            client: fields.client,
-            server: fields.server,
-            transport: fields.transport,
-            id: fields.id,
-            query_name: None,
-            qtype: fields.qtype,
-            query: None,
-            query_flags: None,
-            retries: 0,
-            retry_frames: Vec::new(),
-            response: None,
-            rtt_ns: None,
-            answers_differ: false,
-            near_capture_start: false,
-            watched,
-            query_edns_udp_size: None,
-            retry_of_truncated: None,
-        };
+        let mut transaction = Transaction::bare(Status::Orphan, &fields, watched);
         let found = self.slots.find(&key);
         let answered = found.and_then(|slot| Some((slot, self.slots.take_query(slot)?)));
         if let Some((slot, pending)) = answered {

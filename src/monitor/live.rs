@@ -319,7 +319,7 @@ pub fn run(config: &MonitorConfig) -> Result<Status, CommandError> {
             }
             None => &mut source,
         };
-        let outcome = pipeline::run_source(&run, input, &mut |p| observer.observe(p), &mut |_| {});
+        let outcome = pipeline::run_source(&run, input, &mut |p| observer.observe(p));
         // The run's last word: events for what the final flush found (the rate limit no
         // longer holds anything back), then the report.
         let recorded = Finding::recorded(&outcome.analysis.findings);

@@ -646,7 +646,7 @@ impl<'w> Walker<'_, 'w> {
             crossbeam_channel::select! {
                 recv(self.tickets) -> ticket => return ticket.ok(),
                 recv(lane.parts) -> part => match part {
-                    Ok(mut part) => lane.lane.apply(&mut part, &mut |_| {}),
+                    Ok(part) => lane.apply(part),
                     Err(_) => return self.tickets.recv().ok(),
                 },
             }

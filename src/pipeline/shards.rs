@@ -6,7 +6,8 @@
 //! its TCP retry, and the client's connections to pool members meet in one shard. Each shard
 //! has its own reassembly, pairing and analysis, with a static share of the memory budgets,
 //! and sees its items in capture order. A lane is a thread's set of whole shards (shard `s`
-//! belongs to lane `s % lanes`); it applies its part of each batch in batch order.
+//! belongs to lane `s % lanes`); it applies its part of each batch in batch order and, in a
+//! logged run, renders the transactions its shards close into a log chunk ([`super::log`]).
 //!
 //! Time passes on a fixed capture-time grid ([`TICK_NS`]): a tick happens where the running
 //! largest timestamp of the whole capture crosses a grid line, at that frame's place, and
@@ -15,6 +16,8 @@
 //! message's own time). So nothing depends on how frames were cut into batches or segments,
 //! nor on how many threads ran: shards merge in shard order into one analysis.
 
+use super::log::{Closing, LaneLog, LogChunk, LogTap, Phase};
+use crate::analyze::FrameRef;
 use crate::analyze::{
     Analysis, Analyzer, FindingKey, Occurrences, PairingSettings, Transaction, Watching,
 };
@@ -331,6 +334,14 @@ pub fn count_or_keep(counters: &mut Analysis, result: Result<Decoded, Skip>) -> 
 /// A lane's part of one batch: its shards' items in frame order, and the batch's ticks.
 #[derive(Debug, Default)]
 pub struct LanePart {
+    /// The batch, numbered in the order the aggregator applies batches (the transaction log's
+    /// chunks say which batch they belong to).
+    pub batch: u64,
+    /// The batch's first frame, its number made absolute (a position's frame is this one's
+    /// number plus the position).
+    pub first_frame: FrameRef,
+    /// Frames in the batch.
+    pub frames: u32,
     /// Items of the lane's shards, in frame order.
     pub items: Vec<Routed>,
     /// Grid lines crossed in the batch (every lane gets them all).
@@ -350,40 +361,45 @@ pub struct Lane<'w> {
     shards: Vec<Shard<'w>>,
     lanes: usize,
     pseudonymize: Option<Pseudonymizer>,
-    /// Each item's finished transactions are recorded (and go to the sink) as soon as it is
-    /// fed, not at the part's end: the transaction log follows capture order (one lane holds
-    /// every shard), and discovery's top-k tables see outcomes in an order that does not
-    /// depend on how the capture was cut into parts.
+    /// Each item's finished transactions are recorded (and rendered into the log) as soon as
+    /// it is fed, not at the part's end: the log entry's key is where it closed, and
+    /// discovery's top-k tables see outcomes in an order that does not depend on how the
+    /// capture was cut into parts.
     flush_each_item: bool,
+    /// The transaction log's lane side, in a logged run.
+    log: Option<LaneLog<'w>>,
 }
 
 impl<'w> Lane<'w> {
     /// The lanes of a run: lane `l` holds the shards `s` with `s % lanes == l`.
-    /// `logging`: the transaction log is written (one lane only; see
-    /// [`Lane::flush_each_item`]).
+    /// `log`: the transaction log is written, every lane rendering what its shards close.
     pub fn all(
         lanes: usize,
         settings: &ShardSettings<'w>,
         decode: &DecodeConfig,
-        logging: bool,
+        log: Option<LogTap<'w>>,
     ) -> Vec<Self> {
         let shards = (0..SHARDS).map(|index| Shard::new(index, SHARDS, settings, decode));
-        let flush_each_item = logging || settings.watching.expectations().is_none();
+        let flush_each_item = log.is_some() || settings.watching.expectations().is_none();
         Self::deal(
             shards.collect(),
             lanes,
             settings.pseudonymize,
             flush_each_item,
+            log.as_ref(),
         )
     }
 
-    /// The same shards dealt into `lanes` lanes.
+    /// The same shards dealt into `lanes` lanes (between reads: every log chunk handed over).
     pub fn regroup(all: Vec<Lane<'w>>, lanes: usize) -> Vec<Self> {
         let pseudonymize = all.first().and_then(|lane| lane.pseudonymize);
         let flush_each_item = all.iter().any(|lane| lane.flush_each_item);
+        let log = all
+            .iter()
+            .find_map(|lane| lane.log.as_ref().map(LaneLog::tap));
         let mut shards: Vec<Shard<'w>> = all.into_iter().flat_map(|lane| lane.shards).collect();
         shards.sort_by_key(|shard| shard.index);
-        Self::deal(shards, lanes, pseudonymize, flush_each_item)
+        Self::deal(shards, lanes, pseudonymize, flush_each_item, log.as_ref())
     }
 
     fn deal(
@@ -391,6 +407,7 @@ impl<'w> Lane<'w> {
         lanes: usize,
         pseudonymize: Option<Pseudonymizer>,
         flush_each_item: bool,
+        log: Option<&LogTap<'w>>,
     ) -> Vec<Self> {
         let mut all: Vec<Lane<'w>> = (0..lanes)
             .map(|_| Lane {
@@ -398,6 +415,7 @@ impl<'w> Lane<'w> {
                 lanes,
                 pseudonymize,
                 flush_each_item,
+                log: log.map(LogTap::lane_log),
             })
             .collect();
         for shard in shards {
@@ -411,10 +429,6 @@ impl<'w> Lane<'w> {
         self.shards.first().map_or(1, |shard| shard.count)
     }
 
-    fn shard_mut(&mut self, shard: usize) -> &mut Shard<'w> {
-        &mut self.shards[shard / self.lanes]
-    }
-
     /// Tells every shard when the capture started (its first frame), for the orphan rule.
     pub fn set_capture_start(&mut self, ts_ns: u64) {
         for shard in &mut self.shards {
@@ -423,42 +437,61 @@ impl<'w> Lane<'w> {
     }
 
     /// Applies a lane part: items and ticks in frame order (a tick before the items of its
-    /// frame). Finished transactions go to `sink`, in the order they finish.
-    pub fn apply(&mut self, part: &mut LanePart, sink: &mut dyn FnMut(&Transaction)) {
+    /// frame). In a logged run, returns the log chunk of the transactions that closed.
+    pub fn apply(&mut self, part: &mut LanePart) -> Option<LogChunk> {
         if let Some(start) = part.capture_start_ns {
             self.set_capture_start(start);
         }
         let pseudonyms = self.pseudonymize;
+        let first = part.first_frame;
+        let at = |position: u32, phase: Phase| {
+            let frame_number = first.frame_number + u64::from(position);
+            Closing::At(
+                FrameRef {
+                    frame_number,
+                    ..first
+                },
+                phase,
+            )
+        };
         let mut ticks = part.ticks.iter().peekable();
         let mut items = part.items.drain(..);
         while let Some(mut routed) = items.next() {
             while let Some(tick) = ticks.next_if(|t| t.position <= routed.position) {
-                self.tick(tick.now_ns, sink);
+                self.tick(tick.now_ns, at(tick.position, Phase::Tick));
             }
             if let Some(frame) = routed.item.frame_mut() {
                 frame.frame_number += part.frame_base;
             }
             self.prefetch(items.as_slice(), pseudonyms.is_none());
-            let flush_each_item = self.flush_each_item;
-            let shard = self.shard_mut(usize::from(routed.shard));
+            let closing = at(routed.position, Phase::Message);
+            let (flush_each_item, index) = (self.flush_each_item, usize::from(routed.shard));
+            let shard = &mut self.shards[index / self.lanes];
             shard.feed(routed, pseudonyms.as_ref());
             if flush_each_item {
-                shard.analyzer.flush(sink);
+                shard
+                    .analyzer
+                    .flush(&mut LaneLog::sink(&mut self.log, closing, index));
             }
         }
         drop(items);
         for tick in ticks {
-            self.tick(tick.now_ns, sink);
+            self.tick(tick.now_ns, at(tick.position, Phase::Tick));
         }
+        let last = part.frames.saturating_sub(1);
         if part.live_tick_ns != 0 {
-            self.tick(part.live_tick_ns, sink);
+            self.tick(part.live_tick_ns, at(last, Phase::LiveTick));
         }
         // What finished is recorded and the findings folded at each part's end, so that the
-        // analysis can be read between batches.
+        // analysis can be read between batches (in a logged run nothing is left to record).
         for shard in &mut self.shards {
-            shard.analyzer.flush(sink);
+            let closing = at(last, Phase::LiveTick);
+            shard
+                .analyzer
+                .flush(&mut LaneLog::sink(&mut self.log, closing, shard.index));
             shard.analyzer.drop_retired();
         }
+        self.log.as_mut().map(|log| log.take(part.batch))
     }
 
     /// Messages were decoded on another core: the watched message [`PREFETCH_MESSAGE_AHEAD`]
@@ -478,20 +511,30 @@ impl<'w> Lane<'w> {
         }
     }
 
-    fn tick(&mut self, now_ns: u64, sink: &mut dyn FnMut(&Transaction)) {
+    /// Lets capture time pass to `now_ns` in every shard (`closing`: where, for the log).
+    fn tick(&mut self, now_ns: u64, closing: Closing) {
         let pseudonyms = self.pseudonymize;
         for shard in &mut self.shards {
-            shard.tick(now_ns, pseudonyms.as_ref(), sink);
+            let mut sink = LaneLog::sink(&mut self.log, closing, shard.index);
+            shard.tick(now_ns, pseudonyms.as_ref(), &mut sink);
         }
     }
 
-    /// Ends the capture at `end_ns`: each shard's analysis, with its index.
-    pub fn finish(self, end_ns: u64, sink: &mut dyn FnMut(&Transaction)) -> Vec<(usize, Analysis)> {
+    /// Ends the capture at `end_ns`: each shard's analysis, with its index, and in a logged
+    /// run the log chunk of what was still pending (numbered `batch`).
+    pub fn finish(mut self, end_ns: u64, batch: u64) -> (Vec<(usize, Analysis)>, Option<LogChunk>) {
         let pseudonyms = self.pseudonymize;
-        self.shards
+        let log = &mut self.log;
+        let analyses = self
+            .shards
             .into_iter()
-            .map(|shard| (shard.index, shard.finish(end_ns, pseudonyms.as_ref(), sink)))
-            .collect()
+            .map(|shard| {
+                let mut sink = LaneLog::sink(log, Closing::End, shard.index);
+                let index = shard.index;
+                (index, shard.finish(end_ns, pseudonyms.as_ref(), &mut sink))
+            })
+            .collect();
+        (analyses, log.as_mut().map(|log| log.take(batch)))
     }
 
     /// A copy of what the lane's shards learned so far, merged.

@@ -6,6 +6,7 @@
 use super::rfc3339;
 use crate::analyze::{FrameRef, Transaction};
 use crate::decode::{type_name, Answer, AnswerData, Transport};
+use crate::pipeline::{LogRenderer, LogWriter};
 use serde::{Serialize, Serializer};
 use std::borrow::Cow;
 use std::io::{self, Write};
@@ -253,13 +254,69 @@ pub fn log_line<'a>(transaction: &'a Transaction, file_names: &'a [String]) -> L
     }
 }
 
-/// Writes the log line of `transaction` to `out` as one line of JSON, serialized straight
-/// into the writer.
-pub fn write_log_line(
-    out: &mut impl Write,
-    transaction: &Transaction,
-    file_names: &[String],
-) -> io::Result<()> {
-    serde_json::to_writer(&mut *out, &log_line(transaction, file_names))?;
-    out.write_all(b"\n")
+/// NDJSON lines one lane rendered from one batch: back to back, and where each ends.
+#[derive(Debug, Default)]
+pub struct NdjsonLines {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl NdjsonLines {
+    /// Line `index`, its newline included.
+    fn line(&self, index: usize) -> &[u8] {
+        let start = index.checked_sub(1).map_or(0, |before| self.ends[before]);
+        &self.bytes[start..self.ends[index]]
+    }
+}
+
+/// Renders log lines on the lanes' threads, each serialized straight into its chunk's bytes.
+#[derive(Debug)]
+pub struct NdjsonRenderer<'n> {
+    /// Input names by file index.
+    pub file_names: &'n [String],
+}
+
+impl LogRenderer for NdjsonRenderer<'_> {
+    type Chunk = NdjsonLines;
+
+    fn render(&self, transaction: &Transaction, chunk: &mut NdjsonLines) {
+        let start = chunk.bytes.len();
+        // Into memory this fails only if a field's Serialize does, and none of these does;
+        // were one to, its line would be left out rather than written half.
+        if serde_json::to_writer(&mut chunk.bytes, &log_line(transaction, self.file_names)).is_ok()
+        {
+            chunk.bytes.push(b'\n');
+        } else {
+            chunk.bytes.truncate(start);
+        }
+        chunk.ends.push(chunk.bytes.len());
+    }
+
+    fn clear(&self, chunk: &mut NdjsonLines) {
+        chunk.bytes.clear();
+        chunk.ends.clear();
+    }
+}
+
+/// Writes rendered lines to `out` in the log's order; keeps the first write error (and writes
+/// nothing after it) for the caller to report.
+#[derive(Debug)]
+pub struct NdjsonWriter<W: Write> {
+    /// Where the lines go.
+    pub out: W,
+    /// The first write error.
+    pub error: Option<io::Error>,
+}
+
+impl<W: Write> LogWriter<NdjsonLines> for NdjsonWriter<W> {
+    fn write(&mut self, chunks: &[&NdjsonLines], order: &[(usize, usize)]) {
+        for &(chunk, line) in order {
+            if self.error.is_some() {
+                return;
+            }
+            if let Err(e) = self.out.write_all(chunks[chunk].line(line)) {
+                self.error = Some(e);
+            }
+        }
+    }
 }

@@ -20,7 +20,9 @@ pub use build::{build, build_judged, ReportOptions};
 pub use event::{render_event, EventFacts};
 pub use expectations::{expectations_toml, failed_lookups_warning};
 pub use html::render_html;
-pub use log::{log_line, rcode_name, write_log_line, AnswerRecord, LogLine};
+pub use log::{
+    log_line, rcode_name, AnswerRecord, LogLine, NdjsonLines, NdjsonRenderer, NdjsonWriter,
+};
 pub use metrics::{render_metrics, MonitorCounters};
 pub use state::{read_report, SavedReport, SavedRun};
 pub use text::{render_text, TextStyle};

@@ -268,3 +268,38 @@ pub fn run_config(
         pseudonymize: None,
     }
 }
+
+/// Renders each transaction of the log as its `Debug` text (every field, not only the line's).
+pub struct DebugLog;
+
+impl pcdns::pipeline::LogRenderer for DebugLog {
+    type Chunk = Vec<String>;
+    fn render(&self, transaction: &pcdns::analyze::Transaction, chunk: &mut Vec<String>) {
+        chunk.push(format!("{transaction:?}"));
+    }
+    fn clear(&self, chunk: &mut Vec<String>) {
+        chunk.clear();
+    }
+}
+
+/// Collects the `Debug` texts of the log in order.
+pub struct Collected(pub Vec<String>);
+
+impl pcdns::pipeline::LogWriter<Vec<String>> for Collected {
+    fn write(&mut self, chunks: &[&Vec<String>], order: &[(usize, usize)]) {
+        self.0.extend(
+            order
+                .iter()
+                .map(|&(chunk, entry)| chunks[chunk][entry].clone()),
+        );
+    }
+}
+
+/// A run with the transaction log: its outcome and the log's transactions (`Debug` texts).
+pub fn logged_run(
+    config: &pcdns::pipeline::RunConfig,
+) -> (pcdns::pipeline::RunOutcome, Vec<String>) {
+    let mut log = Collected(Vec::new());
+    let outcome = pcdns::pipeline::run(config, &DebugLog, &mut log);
+    (outcome, log.0)
+}
