@@ -368,8 +368,30 @@ struct LogArgs {
     /// Log every name, not only the watched ones.
     #[arg(long)]
     all: bool,
+    /// Output format: NDJSON lines on standard output, or Parquet files under --output (needs
+    /// a build with `--features parquet`).
+    #[arg(long, value_enum, default_value = "ndjson")]
+    format: LogFormatArg,
+    /// Folder of the Parquet files (`date=YYYY-MM-DD/hour=HH/*.parquet`, by capture time).
+    #[arg(
+        long,
+        short = 'o',
+        value_name = "DIR",
+        required_if_eq("format", "parquet")
+    )]
+    output: Option<PathBuf>,
+    /// The sensor's name in the Parquet log's `sensor` column and file names [default: the
+    /// host name].
+    #[arg(long, value_name = "NAME", requires = "output")]
+    sensor: Option<String>,
     #[command(flatten)]
     input: InputArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormatArg {
+    Ndjson,
+    Parquet,
 }
 
 /// Pool insight settings, shared by the commands that build reports.
@@ -518,6 +540,22 @@ pub struct LogConfig {
     pub expect: Option<PathBuf>,
     /// Log every name even with expectations.
     pub all: bool,
+    /// Where the log goes.
+    pub output: LogOutput,
+}
+
+/// Where `pcdns log` writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogOutput {
+    /// NDJSON on standard output.
+    Ndjson,
+    /// Parquet files under a folder.
+    Parquet {
+        /// The folder.
+        dir: PathBuf,
+        /// The sensor's name (None: the host name).
+        sensor: Option<String>,
+    },
 }
 
 /// `pcdns analyze`.
@@ -719,6 +757,20 @@ impl Cli {
                 input: args.input.into_config(args.files),
                 expect: args.expect,
                 all: args.all,
+                output: match (args.format, args.output) {
+                    (LogFormatArg::Parquet, Some(dir)) => LogOutput::Parquet {
+                        dir,
+                        sensor: args.sensor,
+                    },
+                    (LogFormatArg::Ndjson, None) => LogOutput::Ndjson,
+                    // clap's checks (`required_if_eq`) leave only this one.
+                    (_, Some(_)) | (LogFormatArg::Parquet, None) => <Cli as clap::CommandFactory>::command()
+                        .error(
+                            clap::error::ErrorKind::ArgumentConflict,
+                            "--output and --sensor go with --format parquet (NDJSON goes to standard output)",
+                        )
+                        .exit(),
+                },
             }),
             Command::Monitor(args) => Config::Monitor(Box::new(MonitorConfig {
                 input: args.input.into_config(Vec::new()),

@@ -7,7 +7,8 @@ use crate::analyze::Transaction;
 use crate::analyze::{Severity, Watching};
 use crate::capture::ProgressFn;
 use crate::cli::{
-    AnalyzeConfig, ColourChoice, Config, ExpectConfig, Format, InputConfig, LogConfig, MergeConfig,
+    AnalyzeConfig, ColourChoice, Config, ExpectConfig, Format, InputConfig, LogConfig, LogOutput,
+    MergeConfig,
 };
 use crate::decode::{DecodeConfig, WatchList};
 use crate::job::{
@@ -185,29 +186,92 @@ fn run_log(config: &LogConfig) -> Result<Status, CommandError> {
         .iter()
         .map(|i| i.display_name())
         .collect();
-    let mut stdout = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
-    let mut write_error: Option<io::Error> = None;
-    let mut write_line = |transaction: &Transaction| {
-        if write_error.is_none() {
-            if let Err(e) = report::write_log_line(&mut stdout, transaction, &file_names) {
-                write_error = Some(e);
-            }
-        }
-    };
     // The log prints transactions, never per-name facts: discovery keeps no names.
     let input = InputConfig {
         discovered_names: 0,
         ..config.input.clone()
     };
-    let (outcome, _) = run_pipeline(&input, watching, watch, Some(&mut write_line));
-    let flushed = stdout.flush();
-    quiet_on_broken_pipe(write_error.map_or(flushed, Err))?;
+    let outcome = match &config.output {
+        LogOutput::Ndjson => log_ndjson(&input, watching, watch, &file_names)?,
+        LogOutput::Parquet { dir, sensor } => {
+            let sensor = sensor.clone().unwrap_or_else(crate::job::host_name);
+            log_parquet(&input, watching, watch, &file_names, dir, sensor)?
+        }
+    };
     report_read_errors(&outcome);
     Ok(if outcome.errors.is_empty() {
         Status::Clean
     } else {
         Status::InputError
     })
+}
+
+/// Writes the log as NDJSON to standard output.
+fn log_ndjson(
+    input: &InputConfig,
+    watching: Watching,
+    watch: WatchList,
+    file_names: &[String],
+) -> Result<RunOutcome, CommandError> {
+    let mut stdout = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
+    let mut write_error: Option<io::Error> = None;
+    let mut write_line = |transaction: &Transaction| {
+        if write_error.is_none() {
+            if let Err(e) = report::write_log_line(&mut stdout, transaction, file_names) {
+                write_error = Some(e);
+            }
+        }
+    };
+    let (outcome, _) = run_pipeline(input, watching, watch, Some(&mut write_line));
+    let flushed = stdout.flush();
+    quiet_on_broken_pipe(write_error.map_or(flushed, Err))?;
+    Ok(outcome)
+}
+
+/// Writes the log as Parquet files under `dir` (see [`report::parquet`]).
+#[cfg(feature = "parquet")]
+fn log_parquet(
+    input: &InputConfig,
+    watching: Watching,
+    watch: WatchList,
+    file_names: &[String],
+    dir: &std::path::Path,
+    sensor: String,
+) -> Result<RunOutcome, CommandError> {
+    use report::parquet::{ParquetLog, ParquetSettings};
+    let expectations = watching.expectations().cloned();
+    let settings = ParquetSettings::new(dir.to_path_buf(), sensor, expectations);
+    let mut log =
+        ParquetLog::create(settings, crate::job::wall_clock_ns()).map_err(parquet_error)?;
+    let mut failure = None;
+    let mut append = |transaction: &Transaction| {
+        if failure.is_none() {
+            failure = log.append(transaction, file_names).err();
+        }
+    };
+    let (outcome, _) = run_pipeline(input, watching, watch, Some(&mut append));
+    match failure {
+        Some(error) => Err(parquet_error(error)),
+        None => log.close().map(|_| outcome).map_err(parquet_error),
+    }
+}
+
+#[cfg(feature = "parquet")]
+fn parquet_error(error: report::parquet::ParquetLogError) -> CommandError {
+    CommandError::File(error.path, io::Error::other(error.message))
+}
+
+/// Without the `parquet` feature: an error.
+#[cfg(not(feature = "parquet"))]
+fn log_parquet(
+    _: &InputConfig,
+    _: Watching,
+    _: WatchList,
+    _: &[String],
+    _: &std::path::Path,
+    _: String,
+) -> Result<RunOutcome, CommandError> {
+    Err(CommandError::ParquetNotBuilt)
 }
 
 fn run_synth(command: &crate::cli::SynthCommand) -> Result<Status, CommandError> {

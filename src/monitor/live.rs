@@ -18,13 +18,15 @@ use crate::capture::{
     BatchSource, EvidenceWriter, FrameRing, FrameTap, InterfaceHealth, LiveOptions, LiveSource,
 };
 use crate::cli::{Format, MonitorConfig};
-use crate::job::{report_options, run_config, watching_of, write_stdout, CommandError, Status};
+use crate::job::{
+    report_options, run_config, wall_clock_ns, watching_of, write_stdout, CommandError, Status,
+};
 use crate::pipeline::{self, Progress, RunOutcome};
 use crate::pseudonym::Pseudonymizer;
 use crate::report::{self, MonitorCounters, Report};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 /// How often the metrics text is rebuilt.
 const METRICS_EVERY: Duration = Duration::from_secs(1);
@@ -38,12 +40,6 @@ const EVIDENCE_FILE_BYTES: u64 = 16 << 20;
 struct Evidence {
     ring: Arc<Mutex<FrameRing>>,
     writer: EvidenceWriter,
-}
-
-fn wall_clock_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 /// Signals, as flags the loop polls.

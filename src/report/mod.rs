@@ -11,6 +11,8 @@ pub mod insight;
 mod insight_text;
 mod log;
 mod metrics;
+#[cfg(feature = "parquet")]
+pub mod parquet;
 mod pretty;
 mod state;
 mod table;
