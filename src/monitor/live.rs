@@ -12,8 +12,9 @@
 use super::events::{FindingTracker, NewFinding};
 use super::http::{Limits, MetricsServer};
 use super::output::EventOutput;
+use super::parquet_log::LiveLog;
 use crate::analyze::derived::{derived_findings, DerivedFinding, Finding};
-use crate::analyze::{Analysis, Watching};
+use crate::analyze::{Analysis, Transaction, Watching};
 use crate::capture::{
     BatchSource, EvidenceWriter, FrameRing, FrameTap, InterfaceHealth, LiveOptions, LiveSource,
 };
@@ -24,6 +25,7 @@ use crate::job::{
 use crate::pipeline::{self, Progress, RunOutcome};
 use crate::pseudonym::Pseudonymizer;
 use crate::report::{self, MonitorCounters, Report};
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -284,9 +286,21 @@ pub fn run(config: &MonitorConfig) -> Result<Status, CommandError> {
     let mut tracker = FindingTracker::new(config.event_interval_ns);
     let mut counters = MonitorCounters::default();
     loop {
-        let decoded = watch.clone().dropping_answer_records();
+        // The transaction log writes the answers; reports need none.
+        let decoded = match config.log_parquet {
+            Some(_) => watch.clone(),
+            None => watch.clone().dropping_answer_records(),
+        };
         let mut run = run_config(&config.input, watching.clone(), decoded);
         run.pseudonymize = config.pseudonymize.as_deref().map(Pseudonymizer::new);
+        let transaction_log = match &config.log_parquet {
+            Some(log) => Some(RefCell::new(LiveLog::open(
+                log,
+                run.watching.expectations().cloned(),
+                config.interfaces.clone(),
+            )?)),
+            None => None,
+        };
         let started = Instant::now();
         let mut observer = Observer {
             config,
@@ -315,7 +329,21 @@ pub fn run(config: &MonitorConfig) -> Result<Status, CommandError> {
             }
             None => &mut source,
         };
-        let outcome = pipeline::run_source(&run, input, &mut |p| observer.observe(p), &mut |_| {});
+        let mut observe = |progress: &Progress<'_, '_>| {
+            observer.observe(progress);
+            let log_healthy = transaction_log
+                .as_ref()
+                .is_none_or(|log| log.borrow_mut().roll_if_due());
+            if !log_healthy {
+                end_run.store(true, Ordering::Relaxed);
+            }
+        };
+        let mut log = |transaction: &Transaction| {
+            if let Some(log) = &transaction_log {
+                log.borrow_mut().append(transaction);
+            }
+        };
+        let outcome = pipeline::run_source(&run, input, &mut observe, &mut log);
         // The run's last word: events for what the final flush found (the rate limit no
         // longer holds anything back), then the report.
         let recorded = Finding::recorded(&outcome.analysis.findings);
@@ -326,6 +354,9 @@ pub fn run(config: &MonitorConfig) -> Result<Status, CommandError> {
         observer.publish_metrics(&report);
         observer.write_report(&report);
         let (reload, failure) = (observer.reload, observer.failure.take());
+        if let Some(log) = transaction_log {
+            log.into_inner().close()?;
+        }
         for error in &outcome.errors {
             eprintln!("pcdns: error: {error}");
         }
