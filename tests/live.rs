@@ -761,38 +761,21 @@ fn metrics_answer_within_a_second_while_clients_trickle_bytes() {
 /// The files under `dir` (any depth), split into visible Parquet files and everything else.
 #[cfg(feature = "parquet")]
 fn parquet_log_files(dir: &Path) -> (Vec<PathBuf>, Vec<PathBuf>) {
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                walk(&path, out);
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    let mut files = Vec::new();
-    walk(dir, &mut files);
-    files.sort();
-    files.into_iter().partition(|f| {
-        let name = f.file_name().unwrap().to_string_lossy();
-        !name.starts_with('_') && name.ends_with(".parquet")
-    })
+    common::files_under(dir)
+        .into_iter()
+        .map(|f| dir.join(f))
+        .partition(|f| {
+            let name = f.file_name().unwrap().to_string_lossy();
+            !name.starts_with('_') && name.ends_with(".parquet")
+        })
 }
 
-/// The rows of a closed Parquet log file (panics when it cannot be read whole), with the
-/// client column.
+/// The client column of a closed Parquet log file (panics when it cannot be read whole).
 #[cfg(feature = "parquet")]
 fn parquet_clients(path: &Path) -> Vec<String> {
     use arrow_array::cast::AsArray;
-    let file = File::open(path).expect("open");
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .build()
-        .expect("reader");
     let mut clients = Vec::new();
-    for batch in reader {
-        let batch = batch.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    for batch in common::parquet_batches(path) {
         let column = batch
             .column_by_name("orig_h")
             .expect("orig_h")

@@ -8,31 +8,12 @@
 
 mod common;
 
-use common::{pcdns, root, sample, stdout};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use common::{files_under, pcdns, root, sample, stdout};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-/// Every file under `dir`, relative to it, sorted.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    fn walk(dir: &Path, base: &Path, out: &mut Vec<PathBuf>) {
-        for entry in std::fs::read_dir(dir).expect("read dir") {
-            let path = entry.expect("entry").path();
-            if path.is_dir() {
-                walk(&path, base, out);
-            } else {
-                out.push(path.strip_prefix(base).expect("under base").to_path_buf());
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out);
-    out.sort();
-    out
-}
 
 /// Runs `pcdns log` over `captures` with the contoso expectations into `dir` as `sensor`.
 fn log_parquet(captures: &[&str], dir: &Path, sensor: &str) {
@@ -56,21 +37,16 @@ fn log_parquet(captures: &[&str], dir: &Path, sensor: &str) {
     assert_eq!(output.status.code(), Some(0), "{}", common::stderr(&output));
 }
 
-/// The rows of a Parquet file as JSON objects (arrow's JSON form of each row).
+/// The rows of a Parquet file as JSON objects: strings as they are, other values in arrow's
+/// debug form.
 fn rows_of(path: &Path) -> Vec<serde_json::Map<String, Value>> {
-    let file = std::fs::File::open(path).expect("open parquet");
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .expect("parquet footer")
-        .build()
-        .expect("reader");
+    use arrow_array::Array;
     let mut rows = Vec::new();
-    for batch in reader {
-        let batch = batch.expect("batch");
+    for batch in common::parquet_batches(path) {
         let schema = batch.schema();
         for row in 0..batch.num_rows() {
             let mut object = serde_json::Map::new();
             for (column, field) in batch.columns().iter().zip(schema.fields()) {
-                use arrow_array::Array;
                 let value = arrow_array::cast::AsArray::as_string_opt::<i32>(column.as_ref())
                     .map(|strings| {
                         if strings.is_null(row) {

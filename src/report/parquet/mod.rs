@@ -137,7 +137,7 @@ impl ParquetLog {
             KeyValue::new(SCHEMA_VERSION_KEY.to_string(), SCHEMA_VERSION.to_string()),
             KeyValue::new("pcdns.sensor".to_string(), settings.sensor.clone()),
         ];
-        let zstd = ZstdLevel::try_new(3).map_err(|e| ParquetLogError::new(&settings.dir, e))?;
+        let zstd = ZstdLevel::try_new(1).map_err(|e| ParquetLogError::new(&settings.dir, e))?;
         let properties = WriterProperties::builder()
             .set_compression(Compression::ZSTD(zstd))
             .set_max_row_group_row_count(Some(settings.row_group_rows.max(1)))
@@ -228,7 +228,7 @@ impl ParquetLog {
             path,
             file,
             writer,
-            rows: RowBuilder::default(),
+            rows: RowBuilder::with_capacity(BATCH_ROWS),
         });
         Ok(self.open.len() - 1)
     }

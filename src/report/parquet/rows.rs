@@ -14,6 +14,7 @@ use arrow_array::{ArrayRef, ListArray, RecordBatch, StructArray};
 use arrow_buffer::{NullBufferBuilder, OffsetBufferBuilder};
 use arrow_schema::{ArrowError, DataType, Field, Fields, SchemaRef};
 use std::fmt::Write;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 /// What a row needs besides its transaction.
@@ -27,17 +28,24 @@ pub struct RowContext<'a> {
     pub expectations: Option<&'a Expectations>,
 }
 
-/// A list of strings whose items are never null.
-fn string_list() -> ListBuilder<StringBuilder> {
-    ListBuilder::new(StringBuilder::new()).with_field(Arc::new(Field::new(
-        "element",
-        DataType::Utf8,
-        false,
-    )))
+/// Bytes per string value that builders make room for.
+const BYTES_PER_STRING: usize = 24;
+/// List items per row that builders make room for (answers, addresses).
+const ITEMS_PER_ROW: usize = 4;
+
+/// A string column with room for `rows` values.
+fn strings(rows: usize) -> StringBuilder {
+    StringBuilder::with_capacity(rows, rows * BYTES_PER_STRING)
 }
 
-fn timestamps() -> TimestampMicrosecondBuilder {
-    TimestampMicrosecondBuilder::new().with_timezone("UTC")
+/// A list of strings whose items are never null, with room for `rows` rows.
+fn string_list(rows: usize) -> ListBuilder<StringBuilder> {
+    ListBuilder::with_capacity(strings(rows * ITEMS_PER_ROW), rows)
+        .with_field(Arc::new(Field::new("element", DataType::Utf8, false)))
+}
+
+fn timestamps(rows: usize) -> TimestampMicrosecondBuilder {
+    TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC")
 }
 
 fn micros(ts_ns: u64) -> i64 {
@@ -49,13 +57,19 @@ fn nanos(ns: u64) -> i64 {
 }
 
 /// Frame references as the columns of a struct.
-#[derive(Default)]
 struct Frames {
     file: StringBuilder,
     frame: UInt64Builder,
 }
 
 impl Frames {
+    fn with_capacity(rows: usize) -> Self {
+        Frames {
+            file: strings(rows),
+            frame: UInt64Builder::with_capacity(rows),
+        }
+    }
+
     fn push(&mut self, file: &str, frame: u64) {
         self.file.append_value(file);
         self.frame.append_value(frame);
@@ -77,16 +91,14 @@ struct OptionalFrames {
     valid: NullBufferBuilder,
 }
 
-impl Default for OptionalFrames {
-    fn default() -> Self {
+impl OptionalFrames {
+    fn with_capacity(rows: usize) -> Self {
         OptionalFrames {
-            frames: Frames::default(),
-            valid: NullBufferBuilder::new(0),
+            frames: Frames::with_capacity(rows),
+            valid: NullBufferBuilder::new(rows),
         }
     }
-}
 
-impl OptionalFrames {
     fn push(&mut self, frame: Option<(&str, u64)>) {
         match frame {
             Some((file, number)) => {
@@ -109,15 +121,13 @@ impl OptionalFrames {
 /// Offsets of a list column whose items are built elsewhere.
 struct Offsets(OffsetBufferBuilder<i32>);
 
-impl Default for Offsets {
-    fn default() -> Self {
-        Offsets(OffsetBufferBuilder::new(0))
-    }
-}
-
 impl Offsets {
-    fn finish(&mut self, items: StructArray, fields: Fields) -> Result<ArrayRef, ArrowError> {
-        let offsets = std::mem::replace(&mut self.0, OffsetBufferBuilder::new(0)).finish();
+    fn with_capacity(rows: usize) -> Self {
+        Offsets(OffsetBufferBuilder::new(rows))
+    }
+
+    fn finish(self, items: StructArray, fields: Fields) -> Result<ArrayRef, ArrowError> {
+        let offsets = self.0.finish();
         let field = Arc::new(Field::new("element", DataType::Struct(fields), false));
         Ok(Arc::new(ListArray::try_new(
             field,
@@ -129,7 +139,6 @@ impl Offsets {
 }
 
 /// Answer records as the columns of a struct.
-#[derive(Default)]
 struct Records {
     name: StringBuilder,
     rtype: UInt16Builder,
@@ -139,6 +148,16 @@ struct Records {
 }
 
 impl Records {
+    fn with_capacity(items: usize) -> Self {
+        Records {
+            name: strings(items),
+            rtype: UInt16Builder::with_capacity(items),
+            type_name: strings(items),
+            ttl: UInt32Builder::with_capacity(items),
+            data: strings(items),
+        }
+    }
+
     fn finish(&mut self) -> Result<StructArray, ArrowError> {
         let columns: Vec<ArrayRef> = vec![
             Arc::new(self.name.finish()),
@@ -154,6 +173,8 @@ impl Records {
 /// The columns of rows appended since the last [`RowBuilder::finish`].
 pub struct RowBuilder {
     schema: SchemaRef,
+    /// Rows the builders have room for (a finished batch leaves a builder of the same size).
+    capacity: usize,
     rows: usize,
     ts: TimestampMicrosecondBuilder,
     ts_ns: Int64Builder,
@@ -200,56 +221,58 @@ pub struct RowBuilder {
     text: String,
 }
 
-impl Default for RowBuilder {
-    fn default() -> Self {
+impl RowBuilder {
+    /// An empty builder with room for `rows` rows.
+    pub fn with_capacity(rows: usize) -> Self {
         RowBuilder {
             schema: Arc::new(schema()),
+            capacity: rows,
             rows: 0,
-            ts: timestamps(),
-            ts_ns: Int64Builder::new(),
-            sensor: StringBuilder::new(),
-            orig_h: StringBuilder::new(),
-            orig_p: UInt16Builder::new(),
-            resp_h: StringBuilder::new(),
-            resp_p: UInt16Builder::new(),
-            proto: StringBuilder::new(),
-            trans_id: UInt16Builder::new(),
-            rtt: Float64Builder::new(),
-            rtt_ns: Int64Builder::new(),
-            query: StringBuilder::new(),
-            qtype: UInt16Builder::new(),
-            qtype_name: StringBuilder::new(),
-            rcode: UInt8Builder::new(),
-            rcode_name: StringBuilder::new(),
-            aa: BooleanBuilder::new(),
-            tc: BooleanBuilder::new(),
-            rd: BooleanBuilder::new(),
-            ra: BooleanBuilder::new(),
-            answers: string_list(),
-            ttls: ListBuilder::new(UInt32Builder::new()).with_field(Arc::new(Field::new(
-                "element",
-                DataType::UInt32,
-                false,
-            ))),
-            status: StringBuilder::new(),
-            retries: UInt32Builder::new(),
-            query_ts: timestamps(),
-            response_ts: timestamps(),
-            query_frame: OptionalFrames::default(),
-            response_frame: OptionalFrames::default(),
-            retry_frames: Frames::default(),
-            retry_offsets: Offsets::default(),
-            records: Records::default(),
-            record_offsets: Offsets::default(),
-            answers_incomplete: BooleanBuilder::new(),
-            answers_differ: BooleanBuilder::new(),
-            near_capture_start: BooleanBuilder::new(),
-            watched: StringBuilder::new(),
-            addresses: string_list(),
-            unexpected: string_list(),
-            query_edns_udp_size: UInt16Builder::new(),
-            response_edns_udp_size: UInt16Builder::new(),
-            retry_of_truncated: OptionalFrames::default(),
+            ts: timestamps(rows),
+            ts_ns: Int64Builder::with_capacity(rows),
+            sensor: strings(rows),
+            orig_h: strings(rows),
+            orig_p: UInt16Builder::with_capacity(rows),
+            resp_h: strings(rows),
+            resp_p: UInt16Builder::with_capacity(rows),
+            proto: strings(rows),
+            trans_id: UInt16Builder::with_capacity(rows),
+            rtt: Float64Builder::with_capacity(rows),
+            rtt_ns: Int64Builder::with_capacity(rows),
+            query: strings(rows),
+            qtype: UInt16Builder::with_capacity(rows),
+            qtype_name: strings(rows),
+            rcode: UInt8Builder::with_capacity(rows),
+            rcode_name: strings(rows),
+            aa: BooleanBuilder::with_capacity(rows),
+            tc: BooleanBuilder::with_capacity(rows),
+            rd: BooleanBuilder::with_capacity(rows),
+            ra: BooleanBuilder::with_capacity(rows),
+            answers: string_list(rows),
+            ttls: ListBuilder::with_capacity(
+                UInt32Builder::with_capacity(rows * ITEMS_PER_ROW),
+                rows,
+            )
+            .with_field(Arc::new(Field::new("element", DataType::UInt32, false))),
+            status: strings(rows),
+            retries: UInt32Builder::with_capacity(rows),
+            query_ts: timestamps(rows),
+            response_ts: timestamps(rows),
+            query_frame: OptionalFrames::with_capacity(rows),
+            response_frame: OptionalFrames::with_capacity(rows),
+            retry_frames: Frames::with_capacity(0),
+            retry_offsets: Offsets::with_capacity(rows),
+            records: Records::with_capacity(rows * ITEMS_PER_ROW),
+            record_offsets: Offsets::with_capacity(rows),
+            answers_incomplete: BooleanBuilder::with_capacity(rows),
+            answers_differ: BooleanBuilder::with_capacity(rows),
+            near_capture_start: BooleanBuilder::with_capacity(rows),
+            watched: strings(rows),
+            addresses: string_list(rows),
+            unexpected: string_list(rows),
+            query_edns_udp_size: UInt16Builder::with_capacity(rows),
+            response_edns_udp_size: UInt16Builder::with_capacity(rows),
+            retry_of_truncated: OptionalFrames::with_capacity(rows),
             text: String::new(),
         }
     }
@@ -292,9 +315,9 @@ impl RowBuilder {
         self.ts.append_value(micros(ts_ns));
         self.ts_ns.append_value(nanos(ts_ns));
         self.sensor.append_value(context.sensor);
-        push_display(&mut self.orig_h, &mut self.text, transaction.client.ip());
+        push_address(&mut self.orig_h, &mut self.text, transaction.client.ip());
         self.orig_p.append_value(transaction.client.port());
-        push_display(&mut self.resp_h, &mut self.text, transaction.server.ip());
+        push_address(&mut self.resp_h, &mut self.text, transaction.server.ip());
         self.resp_p.append_value(transaction.server.port());
         self.proto.append_value(transaction.transport.label());
         self.trans_id.append_value(transaction.id);
@@ -361,7 +384,7 @@ impl RowBuilder {
             .append_option(transaction.watched.as_ref().map(|w| &*w.display));
         let final_addresses = response.map(|r| r.view.addresses()).unwrap_or_default();
         for address in final_addresses {
-            push_display(self.addresses.values(), &mut self.text, address);
+            push_address(self.addresses.values(), &mut self.text, *address);
         }
         self.addresses.append(true);
         self.append_unexpected(transaction, context.expectations);
@@ -396,75 +419,125 @@ impl RowBuilder {
         if let (Some(entry), Some(view)) = (entry, view) {
             if view.rcode == crate::decode::RcodeClass::Noerror {
                 for address in view.addresses().iter().filter(|a| !entry.allows(a)) {
-                    push_display(self.unexpected.values(), &mut self.text, address);
+                    push_address(self.unexpected.values(), &mut self.text, *address);
                 }
             }
         }
         self.unexpected.append(true);
     }
 
-    /// The rows appended so far as one batch; the builder starts empty again.
+    /// The rows appended so far as one batch; the builder starts empty again, with as much
+    /// room.
     pub fn finish(&mut self) -> Result<RecordBatch, ArrowError> {
-        self.rows = 0;
-        let retry_frames = self.retry_frames.finish(None)?;
-        let records = self.records.finish()?;
+        let mut full = std::mem::replace(self, RowBuilder::with_capacity(self.capacity));
+        let retry_frames = full.retry_frames.finish(None)?;
+        let records = full.records.finish()?;
         let columns: Vec<ArrayRef> = vec![
-            Arc::new(self.ts.finish()),
-            Arc::new(self.ts_ns.finish()),
-            Arc::new(self.sensor.finish()),
-            Arc::new(self.orig_h.finish()),
-            Arc::new(self.orig_p.finish()),
-            Arc::new(self.resp_h.finish()),
-            Arc::new(self.resp_p.finish()),
-            Arc::new(self.proto.finish()),
-            Arc::new(self.trans_id.finish()),
-            Arc::new(self.rtt.finish()),
-            Arc::new(self.rtt_ns.finish()),
-            Arc::new(self.query.finish()),
-            Arc::new(self.qtype.finish()),
-            Arc::new(self.qtype_name.finish()),
-            Arc::new(self.rcode.finish()),
-            Arc::new(self.rcode_name.finish()),
-            Arc::new(self.aa.finish()),
-            Arc::new(self.tc.finish()),
-            Arc::new(self.rd.finish()),
-            Arc::new(self.ra.finish()),
-            Arc::new(self.answers.finish()),
-            Arc::new(self.ttls.finish()),
-            Arc::new(self.status.finish()),
-            Arc::new(self.retries.finish()),
-            Arc::new(self.query_ts.finish()),
-            Arc::new(self.response_ts.finish()),
-            self.query_frame.finish()?,
-            self.response_frame.finish()?,
-            self.retry_offsets.finish(retry_frames, frame_fields())?,
-            self.record_offsets.finish(records, record_fields())?,
-            Arc::new(self.answers_incomplete.finish()),
-            Arc::new(self.answers_differ.finish()),
-            Arc::new(self.near_capture_start.finish()),
-            Arc::new(self.watched.finish()),
-            Arc::new(self.addresses.finish()),
-            Arc::new(self.unexpected.finish()),
-            Arc::new(self.query_edns_udp_size.finish()),
-            Arc::new(self.response_edns_udp_size.finish()),
-            self.retry_of_truncated.finish()?,
+            Arc::new(full.ts.finish()),
+            Arc::new(full.ts_ns.finish()),
+            Arc::new(full.sensor.finish()),
+            Arc::new(full.orig_h.finish()),
+            Arc::new(full.orig_p.finish()),
+            Arc::new(full.resp_h.finish()),
+            Arc::new(full.resp_p.finish()),
+            Arc::new(full.proto.finish()),
+            Arc::new(full.trans_id.finish()),
+            Arc::new(full.rtt.finish()),
+            Arc::new(full.rtt_ns.finish()),
+            Arc::new(full.query.finish()),
+            Arc::new(full.qtype.finish()),
+            Arc::new(full.qtype_name.finish()),
+            Arc::new(full.rcode.finish()),
+            Arc::new(full.rcode_name.finish()),
+            Arc::new(full.aa.finish()),
+            Arc::new(full.tc.finish()),
+            Arc::new(full.rd.finish()),
+            Arc::new(full.ra.finish()),
+            Arc::new(full.answers.finish()),
+            Arc::new(full.ttls.finish()),
+            Arc::new(full.status.finish()),
+            Arc::new(full.retries.finish()),
+            Arc::new(full.query_ts.finish()),
+            Arc::new(full.response_ts.finish()),
+            full.query_frame.finish()?,
+            full.response_frame.finish()?,
+            full.retry_offsets.finish(retry_frames, frame_fields())?,
+            full.record_offsets.finish(records, record_fields())?,
+            Arc::new(full.answers_incomplete.finish()),
+            Arc::new(full.answers_differ.finish()),
+            Arc::new(full.near_capture_start.finish()),
+            Arc::new(full.watched.finish()),
+            Arc::new(full.addresses.finish()),
+            Arc::new(full.unexpected.finish()),
+            Arc::new(full.query_edns_udp_size.finish()),
+            Arc::new(full.response_edns_udp_size.finish()),
+            full.retry_of_truncated.finish()?,
         ];
-        RecordBatch::try_new(self.schema.clone(), columns)
+        RecordBatch::try_new(full.schema, columns)
     }
 }
 
-/// Appends `value` as text to `column` (formatted in `text`, reused).
-fn push_display(column: &mut StringBuilder, text: &mut String, value: impl std::fmt::Display) {
+/// Appends `address` as text to `column` (formatted in `text`, reused).
+fn push_address(column: &mut StringBuilder, text: &mut String, address: IpAddr) {
     text.clear();
-    let _ = write!(text, "{value}");
+    write_address(text, address);
     column.append_value(text);
+}
+
+/// Writes `address` in its usual text form; IPv4 without the formatting machinery, which took
+/// a twentieth of the time of writing the log.
+fn write_address(out: &mut String, address: IpAddr) {
+    match address {
+        IpAddr::V4(v4) => write_ipv4(out, v4),
+        IpAddr::V6(v6) => {
+            let _ = write!(out, "{v6}");
+        }
+    }
+}
+
+fn write_ipv4(out: &mut String, address: Ipv4Addr) {
+    for (index, octet) in address.octets().into_iter().enumerate() {
+        if index > 0 {
+            out.push('.');
+        }
+        if octet >= 100 {
+            out.push(char::from(b'0' + octet / 100));
+        }
+        if octet >= 10 {
+            out.push(char::from(b'0' + octet / 10 % 10));
+        }
+        out.push(char::from(b'0' + octet % 10));
+    }
 }
 
 /// RDATA in presentation form, as the NDJSON log writes it.
 fn presentation(data: &AnswerData, out: &mut String) {
-    let _ = match data {
-        AnswerData::A(v4) => write!(out, "{v4}"),
-        AnswerData::Aaaa(v6) => write!(out, "{v6}"),
-        AnswerData::Cname(text) | AnswerData::Other(text) => out.write_str(text),
-    };
+    match data {
+        AnswerData::A(v4) => write_ipv4(out, *v4),
+        AnswerData::Aaaa(v6) => write_address(out, IpAddr::V6(*v6)),
+        AnswerData::Cname(text) | AnswerData::Other(text) => out.push_str(text),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_written_as_display_writes_them() {
+        let addresses = [
+            "0.0.0.0",
+            "10.10.10.1",
+            "192.168.100.255",
+            "1.20.255.9",
+            "2001:db8::53",
+            "::ffff:10.0.0.1",
+        ];
+        for text in addresses {
+            let address: IpAddr = text.parse().unwrap();
+            let mut out = String::new();
+            write_address(&mut out, address);
+            assert_eq!(out, address.to_string());
+        }
+    }
 }
