@@ -220,7 +220,7 @@ fn row_groups_are_bounded_by_rows() {
     assert!(outcome.errors.is_empty());
     let closed = log.close().expect("close");
     let files = files_under(dir.path());
-    assert_eq!(closed.len(), files.len());
+    assert_eq!(closed, files.len() as u64);
     let mut rows = 0u64;
     for file in &files {
         let reader = SerializedFileReader::new(std::fs::File::open(dir.path().join(file)).unwrap())

@@ -23,7 +23,7 @@ pub use build::{build, build_judged, ReportOptions};
 pub use event::{render_event, EventFacts};
 pub use expectations::{expectations_toml, failed_lookups_warning};
 pub use html::render_html;
-pub use log::{log_line, rcode_name, write_log_line, AnswerRecord, LogLine};
+pub use log::{first_ts_ns, log_line, rcode_name, write_log_line, AnswerRecord, LogLine};
 pub use metrics::{render_metrics, MonitorCounters};
 pub use state::{read_report, SavedReport, SavedRun};
 pub use text::{render_text, TextStyle};

@@ -10,7 +10,7 @@
 mod rows;
 mod schema;
 
-pub use rows::{capture_ts_ns, RowContext};
+pub use rows::RowContext;
 pub use schema::{schema, SCHEMA_VERSION, SCHEMA_VERSION_KEY};
 
 use crate::analyze::Transaction;
@@ -106,13 +106,12 @@ impl OpenFile {
     }
 
     /// Writes the rest, the footer, syncs and renames the file to its visible name.
-    fn close(mut self) -> Result<PathBuf, ParquetLogError> {
+    fn close(mut self) -> Result<(), ParquetLogError> {
         self.write_rows()?;
         let fail = |e: &dyn std::fmt::Display| ParquetLogError::new(&self.partial, e);
         self.writer.close().map_err(|e| fail(&e))?;
         self.file.sync_all().map_err(|e| fail(&e))?;
-        fs::rename(&self.partial, &self.path).map_err(|e| fail(&e))?;
-        Ok(self.path)
+        fs::rename(&self.partial, &self.path).map_err(|e| fail(&e))
     }
 }
 
@@ -125,7 +124,8 @@ pub struct ParquetLog {
     run_prefix: String,
     next_sequence: u64,
     open: Vec<OpenFile>,
-    closed: Vec<PathBuf>,
+    /// Files closed so far.
+    closed: u64,
 }
 
 impl ParquetLog {
@@ -158,7 +158,7 @@ impl ParquetLog {
             run_prefix,
             next_sequence: 0,
             open: Vec::new(),
-            closed: Vec::new(),
+            closed: 0,
         })
     }
 
@@ -169,7 +169,7 @@ impl ParquetLog {
         transaction: &Transaction,
         file_names: &[String],
     ) -> Result<(), ParquetLogError> {
-        let hour = capture_ts_ns(transaction) / NS_PER_HOUR;
+        let hour = crate::report::first_ts_ns(transaction) / NS_PER_HOUR;
         let index = match self.open.iter().position(|f| f.hour == hour) {
             Some(index) => index,
             None => self.open_file(hour)?,
@@ -194,8 +194,8 @@ impl ParquetLog {
             let earliest = (0..self.open.len())
                 .min_by_key(|&i| self.open[i].hour)
                 .unwrap_or_default();
-            let file = self.open.swap_remove(earliest);
-            self.closed.push(file.close()?);
+            self.open.swap_remove(earliest).close()?;
+            self.closed += 1;
         }
         let folder = self.settings.dir.join(hour_folder(hour));
         fs::create_dir_all(&folder).map_err(|e| ParquetLogError::new(&folder, e))?;
@@ -237,15 +237,16 @@ impl ParquetLog {
     pub fn roll(&mut self) -> Result<(), ParquetLogError> {
         self.open.sort_by_key(|f| f.hour);
         for file in std::mem::take(&mut self.open) {
-            self.closed.push(file.close()?);
+            file.close()?;
+            self.closed += 1;
         }
         Ok(())
     }
 
-    /// Closes every open file; returns the files written, in the order they were closed.
-    pub fn close(mut self) -> Result<Vec<PathBuf>, ParquetLogError> {
+    /// Closes every open file; returns how many files the log wrote.
+    pub fn close(mut self) -> Result<u64, ParquetLogError> {
         self.roll()?;
-        Ok(std::mem::take(&mut self.closed))
+        Ok(self.closed)
     }
 }
 

@@ -5,7 +5,7 @@ use super::schema::{frame_fields, record_fields, schema};
 use crate::analyze::{FrameRef, Transaction};
 use crate::decode::{type_name, AnswerData};
 use crate::expect::Expectations;
-use crate::report::rcode_name;
+use crate::report::{first_ts_ns, rcode_name};
 use arrow_array::builder::{
     BooleanBuilder, Float64Builder, Int64Builder, ListBuilder, StringBuilder,
     TimestampMicrosecondBuilder, UInt16Builder, UInt32Builder, UInt64Builder, UInt8Builder,
@@ -278,16 +278,6 @@ impl RowBuilder {
     }
 }
 
-/// Capture time of a transaction: the first query, or the response without one (the NDJSON
-/// log's `ts`).
-pub fn capture_ts_ns(transaction: &Transaction) -> u64 {
-    transaction
-        .query
-        .map(|(ts, _)| ts)
-        .or(transaction.response.as_ref().map(|r| r.frame.ts_ns))
-        .unwrap_or_default()
-}
-
 impl RowBuilder {
     /// Rows appended since the last [`Self::finish`].
     pub fn len(&self) -> usize {
@@ -310,7 +300,7 @@ impl RowBuilder {
         let response = transaction.response.as_deref();
         let answers = response.map(|r| r.answers.as_slice()).unwrap_or_default();
         let flags = response.map(|r| r.flags).unwrap_or_default();
-        let ts_ns = capture_ts_ns(transaction);
+        let ts_ns = first_ts_ns(transaction);
         self.rows += 1;
         self.ts.append_value(micros(ts_ns));
         self.ts_ns.append_value(nanos(ts_ns));
