@@ -4,7 +4,8 @@
 #   cat (the I/O floor), tcpdump BPF-only (-w /dev/null: filtering, no text), DPP (when DPP_BIN
 #   names its binary; skipped with a message otherwise), pcdns analyze --expect on 1 and 2
 #   threads, on mixes with 1%, 10% and 80% watched answers; and on the 10% mix pcdns discovery
-#   (no --expect) on 1 and 2 threads and pcdns log (every name) on 2 threads.
+#   (no --expect) on 1 and 2 threads and pcdns log (every name) on 2 threads, as NDJSON to
+#   /dev/null and as Parquet files (zstd) under $DIR/parquet-log.
 #   bash benches/peers.sh                          # 2 M packets, 5 rounds
 #   PACKETS=4000000 RUNS=7 DPP_BIN=/path/to/dpp bash benches/peers.sh
 #   RESULTS=benches/RESULTS.md bash benches/peers.sh   # also writes the table there
@@ -19,8 +20,8 @@ DIR=${DIR:-/tmp/pcdns-bench}
 SEED=${SEED:-7}
 MIXES=${MIXES:-1 10 80}
 mkdir -p "$DIR"
-cargo build --release --quiet
-PCDNS=$PWD/target/release/pcdns
+cargo build --release --quiet --features parquet
+PCDNS=${CARGO_TARGET_DIR:-$PWD/target}/release/pcdns
 source benches/page_cache.sh
 
 mix_args() { # the synth shares of a mix (percent watched)
@@ -48,6 +49,9 @@ commands() {
         printf 'pcdns discovery 1 thread\t%q analyze %q --format json --threads 1\n' "$PCDNS" "$file"
         printf 'pcdns discovery 2 threads\t%q analyze %q --format json --threads 2\n' "$PCDNS" "$file"
         printf 'pcdns log 2 threads\t%q log %q --threads 2\n' "$PCDNS" "$file"
+        # Every run writes new files (names never collide); the folder goes after the mix.
+        printf 'pcdns log Parquet 2 threads\t%q log %q --threads 2 --format parquet --output %q\n' \
+            "$PCDNS" "$file" "$DIR/parquet-log"
     fi
 }
 
@@ -90,6 +94,7 @@ for mix in $MIXES; do
         echo "| $mix% watched | $label | $s | $mb | $rate | $ratio |" >> "$table"
     done
     unset seconds peaks
+    rm -rf "$DIR/parquet-log"
 done
 cat "$table"
 if [ -n "${RESULTS:-}" ]; then

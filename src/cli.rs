@@ -34,7 +34,7 @@ enum Command {
     /// Watch live interfaces: events as findings appear, a report every interval, Prometheus
     /// metrics (needs a build with `--features live` and libpcap).
     #[command(after_help = MONITOR_HELP)]
-    Monitor(MonitorArgs),
+    Monitor(Box<MonitorArgs>),
     /// Combine JSON reports from several sensors or files into one report.
     #[command(after_help = MERGE_HELP)]
     Merge(MergeArgs),
@@ -160,6 +160,16 @@ struct MonitorArgs {
     /// Replace client addresses in events and reports by keyed-hash pseudonyms (fd00::/8).
     #[arg(long, value_name = "KEY")]
     pseudonymize: Option<String>,
+    /// Write the transaction log as Parquet files under DIR, as `pcdns log --format parquet`
+    /// does (needs a build with `--features parquet`).
+    #[arg(long, value_name = "DIR")]
+    log_parquet: Option<PathBuf>,
+    /// Time between closes of the Parquet log's files (and at SIGINT/SIGTERM/SIGHUP).
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = duration, requires = "log_parquet")]
+    log_roll: f64,
+    /// The sensor's name in the Parquet log [default: the host name].
+    #[arg(long, value_name = "NAME", requires = "log_parquet")]
+    sensor: Option<String>,
     /// Discovery: how many names to list.
     #[arg(long, value_name = "N", default_value_t = 20)]
     top: usize,
@@ -368,8 +378,30 @@ struct LogArgs {
     /// Log every name, not only the watched ones.
     #[arg(long)]
     all: bool,
+    /// Output format: NDJSON lines on standard output, or Parquet files under --output (needs
+    /// a build with `--features parquet`).
+    #[arg(long, value_enum, default_value = "ndjson")]
+    format: LogFormatArg,
+    /// Folder of the Parquet files (`date=YYYY-MM-DD/hour=HH/*.parquet`, by capture time).
+    #[arg(
+        long,
+        short = 'o',
+        value_name = "DIR",
+        required_if_eq("format", "parquet")
+    )]
+    output: Option<PathBuf>,
+    /// The sensor's name in the Parquet log's `sensor` column and file names [default: the
+    /// host name].
+    #[arg(long, value_name = "NAME", requires = "output")]
+    sensor: Option<String>,
     #[command(flatten)]
     input: InputArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormatArg {
+    Ndjson,
+    Parquet,
 }
 
 /// Pool insight settings, shared by the commands that build reports.
@@ -518,6 +550,22 @@ pub struct LogConfig {
     pub expect: Option<PathBuf>,
     /// Log every name even with expectations.
     pub all: bool,
+    /// Where the log goes.
+    pub output: LogOutput,
+}
+
+/// Where `pcdns log` writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogOutput {
+    /// NDJSON on standard output.
+    Ndjson,
+    /// Parquet files under a folder.
+    Parquet {
+        /// The folder.
+        dir: PathBuf,
+        /// The sensor's name (None: the host name).
+        sensor: Option<String>,
+    },
 }
 
 /// `pcdns analyze`.
@@ -587,10 +635,23 @@ pub struct MonitorConfig {
     pub user: Option<String>,
     /// Key for client pseudonyms.
     pub pseudonymize: Option<String>,
+    /// The Parquet transaction log, if any.
+    pub log_parquet: Option<LiveParquetLog>,
     /// Discovery: names to list.
     pub top: usize,
     /// Rotation settings and timeline interval.
     pub insight: DerivedSettings,
+}
+
+/// `monitor --log-parquet`: where, how often files are closed, and the sensor's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveParquetLog {
+    /// The folder.
+    pub dir: PathBuf,
+    /// Time between rolls (ns).
+    pub roll_ns: u64,
+    /// The sensor's name (None: the host name).
+    pub sensor: Option<String>,
 }
 
 /// `pcdns merge`.
@@ -680,6 +741,22 @@ impl InputArgs {
     }
 }
 
+/// Where `pcdns log` writes; `--output` without `--format parquet` is a usage error (clap's
+/// own checks rule out the other mismatches).
+fn log_output(format: LogFormatArg, output: Option<PathBuf>, sensor: Option<String>) -> LogOutput {
+    match (format, output) {
+        (LogFormatArg::Parquet, Some(dir)) => LogOutput::Parquet { dir, sensor },
+        (LogFormatArg::Ndjson, None) => LogOutput::Ndjson,
+        (_, Some(_)) | (LogFormatArg::Parquet, None) => {
+            let message =
+                "--output and --sensor go with --format parquet (NDJSON goes to standard output)";
+            <Cli as clap::CommandFactory>::command()
+                .error(clap::error::ErrorKind::ArgumentConflict, message)
+                .exit()
+        }
+    }
+}
+
 fn format_of(format: FormatArg) -> Format {
     match format {
         FormatArg::Text => Format::Text,
@@ -719,27 +796,36 @@ impl Cli {
                 input: args.input.into_config(args.files),
                 expect: args.expect,
                 all: args.all,
+                output: log_output(args.format, args.output, args.sensor),
             }),
-            Command::Monitor(args) => Config::Monitor(Box::new(MonitorConfig {
-                input: args.input.into_config(Vec::new()),
-                expect: args.expect,
-                interfaces: args.interfaces,
-                bpf: args.bpf,
-                snaplen: args.snaplen,
-                buffer_bytes: args.buffer_size << 20,
-                promiscuous: !args.no_promisc,
-                interval_ns: nanoseconds(args.interval),
-                format: format_of(args.format),
-                events: args.events,
-                event_interval_ns: nanoseconds(args.event_interval),
-                evidence: args.evidence,
-                evidence_max_bytes: args.evidence_max_mib << 20,
-                metrics: args.metrics,
-                user: args.user,
-                pseudonymize: args.pseudonymize,
-                top: args.top,
-                insight: args.insight.options(),
-            })),
+            Command::Monitor(args) => {
+                let args = *args;
+                Config::Monitor(Box::new(MonitorConfig {
+                    input: args.input.into_config(Vec::new()),
+                    expect: args.expect,
+                    interfaces: args.interfaces,
+                    bpf: args.bpf,
+                    snaplen: args.snaplen,
+                    buffer_bytes: args.buffer_size << 20,
+                    promiscuous: !args.no_promisc,
+                    interval_ns: nanoseconds(args.interval),
+                    format: format_of(args.format),
+                    events: args.events,
+                    event_interval_ns: nanoseconds(args.event_interval),
+                    evidence: args.evidence,
+                    evidence_max_bytes: args.evidence_max_mib << 20,
+                    metrics: args.metrics,
+                    user: args.user,
+                    pseudonymize: args.pseudonymize,
+                    log_parquet: args.log_parquet.map(|dir| LiveParquetLog {
+                        dir,
+                        roll_ns: nanoseconds(args.log_roll),
+                        sensor: args.sensor,
+                    }),
+                    top: args.top,
+                    insight: args.insight.options(),
+                }))
+            }
             Command::Merge(args) => Config::Merge(MergeConfig {
                 reports: args.reports,
                 expect: args.expect,

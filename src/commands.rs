@@ -6,7 +6,8 @@ use crate::analyze::empty_evidence::lacks_evidence;
 use crate::analyze::{Severity, Watching};
 use crate::capture::ProgressFn;
 use crate::cli::{
-    AnalyzeConfig, ColourChoice, Config, ExpectConfig, Format, InputConfig, LogConfig, MergeConfig,
+    AnalyzeConfig, ColourChoice, Config, ExpectConfig, Format, InputConfig, LogConfig, LogOutput,
+    MergeConfig,
 };
 use crate::decode::{DecodeConfig, WatchList};
 use crate::job::{
@@ -186,29 +187,83 @@ fn run_log(config: &LogConfig) -> Result<Status, CommandError> {
         .iter()
         .map(|i| i.display_name())
         .collect();
-    let renderer = report::NdjsonRenderer {
-        file_names: &file_names,
-    };
-    let mut writer = report::NdjsonWriter {
-        out: io::BufWriter::with_capacity(1 << 16, io::stdout().lock()),
-        error: None,
-    };
     // The log prints transactions, never per-name facts: discovery keeps no names.
     let input = InputConfig {
         discovered_names: 0,
         ..config.input.clone()
     };
-    let (outcome, _) = run_pipeline(&input, watching, watch, |config| {
-        pipeline::run(config, &renderer, &mut writer)
-    });
-    let flushed = writer.out.flush();
-    quiet_on_broken_pipe(writer.error.map_or(flushed, Err))?;
+    let outcome = match &config.output {
+        LogOutput::Ndjson => log_ndjson(&input, watching, watch, &file_names)?,
+        LogOutput::Parquet { dir, sensor } => {
+            let sensor = sensor.clone().unwrap_or_else(crate::job::host_name);
+            log_parquet(&input, watching, watch, &file_names, dir, sensor)?
+        }
+    };
     report_read_errors(&outcome);
     Ok(if outcome.errors.is_empty() {
         Status::Clean
     } else {
         Status::InputError
     })
+}
+
+/// Writes the log as NDJSON to standard output.
+fn log_ndjson(
+    input: &InputConfig,
+    watching: Watching,
+    watch: WatchList,
+    file_names: &[String],
+) -> Result<RunOutcome, CommandError> {
+    let renderer = report::NdjsonRenderer { file_names };
+    let mut writer = report::NdjsonWriter {
+        out: io::BufWriter::with_capacity(1 << 16, io::stdout().lock()),
+        error: None,
+    };
+    let (outcome, _) = run_pipeline(input, watching, watch, |config| {
+        pipeline::run(config, &renderer, &mut writer)
+    });
+    let flushed = writer.out.flush();
+    quiet_on_broken_pipe(writer.error.map_or(flushed, Err))?;
+    Ok(outcome)
+}
+
+/// Writes the log as Parquet files under `dir` (see [`report::parquet`]).
+#[cfg(feature = "parquet")]
+fn log_parquet(
+    input: &InputConfig,
+    watching: Watching,
+    watch: WatchList,
+    file_names: &[String],
+    dir: &std::path::Path,
+    sensor: String,
+) -> Result<RunOutcome, CommandError> {
+    use report::parquet::{ParquetLog, ParquetLogWriter, ParquetSettings};
+    let expectations = watching.expectations().cloned();
+    let settings = ParquetSettings::new(dir.to_path_buf(), sensor, expectations);
+    let log = ParquetLog::create(settings, crate::job::wall_clock_ns()).map_err(parquet_error)?;
+    let mut writer = ParquetLogWriter::new(log, file_names);
+    let (outcome, _) = run_pipeline(input, watching, watch, |config| {
+        pipeline::run(config, &pipeline::CopiedTransactions, &mut writer)
+    });
+    writer.close().map(|_| outcome).map_err(parquet_error)
+}
+
+#[cfg(feature = "parquet")]
+fn parquet_error(error: report::parquet::ParquetLogError) -> CommandError {
+    CommandError::File(error.path, io::Error::other(error.message))
+}
+
+/// Without the `parquet` feature: an error.
+#[cfg(not(feature = "parquet"))]
+fn log_parquet(
+    _: &InputConfig,
+    _: Watching,
+    _: WatchList,
+    _: &[String],
+    _: &std::path::Path,
+    _: String,
+) -> Result<RunOutcome, CommandError> {
+    Err(CommandError::ParquetNotBuilt)
 }
 
 fn run_synth(command: &crate::cli::SynthCommand) -> Result<Status, CommandError> {

@@ -58,6 +58,9 @@ pub enum CommandError {
     /// Built without the `live` feature.
     #[error("this pcdns was built without live capture. Install libpcap (Debian/Ubuntu: apt-get install libpcap-dev; Fedora: dnf install libpcap-devel) and rebuild with: cargo build --release --features live")]
     LiveNotBuilt,
+    /// Built without the `parquet` feature.
+    #[error("this pcdns was built without Parquet output. Rebuild with: cargo build --release --features parquet")]
+    ParquetNotBuilt,
 }
 
 /// The pipeline settings of `input` (no progress bar, no pseudonyms).
@@ -158,4 +161,21 @@ pub fn render_plain(report: &Report, format: Format) -> String {
             },
         ),
     }
+}
+
+/// This machine's host name (the Parquet log's default sensor name), or "unknown".
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|name| name.trim().to_string())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// The wall clock, in nanoseconds since the epoch (0 before it).
+pub fn wall_clock_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
 }

@@ -26,6 +26,16 @@ pub enum Transport {
     Tcp,
 }
 
+impl Transport {
+    /// Name as in the logs: `udp` or `tcp`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+        }
+    }
+}
+
 /// An address as one number, for hashing (an IPv4 address and its IPv4-mapped IPv6 form hash
 /// alike; tables still tell them apart by comparing the addresses).
 fn address_bits(address: &IpAddr) -> u128 {

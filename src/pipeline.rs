@@ -38,7 +38,7 @@ pub mod log;
 mod port_probe;
 mod segmented;
 pub mod shards;
-pub use log::{LogRenderer, LogWriter};
+pub use log::{CopiedTransactions, LogRenderer, LogWriter};
 pub use port_probe::watched_responses_on_other_ports;
 pub use segmented::SEGMENT_BYTES;
 
@@ -592,8 +592,32 @@ pub fn run_source(
     source: &mut dyn BatchSource,
     observe: &mut dyn FnMut(&Progress<'_, '_>),
 ) -> RunOutcome {
+    run_source_with(config, source, Aggregator::new(config, 1, None, observe))
+}
+
+/// [`run_source`] with the transaction log: `writer` writes what `renderer` rendered, in the
+/// log's order, on the calling thread.
+pub fn run_source_logged<R: LogRenderer>(
+    config: &RunConfig,
+    source: &mut dyn BatchSource,
+    observe: &mut dyn FnMut(&Progress<'_, '_>),
+    renderer: &R,
+    writer: &mut dyn LogWriter<R::Chunk>,
+) -> RunOutcome {
+    let log = LogMerge::new(renderer, writer, 1);
+    run_source_with(
+        config,
+        source,
+        Aggregator::new(config, 1, Some(log), observe),
+    )
+}
+
+fn run_source_with(
+    config: &RunConfig,
+    source: &mut dyn BatchSource,
+    mut aggregator: Aggregator<'_, '_>,
+) -> RunOutcome {
     let started = Instant::now();
-    let mut aggregator = Aggregator::new(config, 1, None, observe);
     let mut timeline = Timeline::default();
     let summary = read_batches(config, source, &mut aggregator, &mut timeline);
     RunOutcome {

@@ -785,3 +785,25 @@ fn progress_is_a_spinner_for_a_pipe_and_nothing_for_a_short_run() {
     ));
     assert_eq!(quiet.expect("script was there"), "");
 }
+
+/// A build without the `parquet` feature says how to get Parquet output (exit 2).
+#[cfg(not(feature = "parquet"))]
+#[test]
+fn parquet_log_without_the_feature_is_an_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = pcdns(&[
+        "log",
+        "samples/broken.pcap",
+        "--format",
+        "parquet",
+        "--output",
+        &dir.path().display().to_string(),
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("--features parquet"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none());
+}

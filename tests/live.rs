@@ -744,3 +744,120 @@ fn metrics_answer_within_a_second_while_clients_trickle_bytes() {
     );
     lab.stop_monitor(pcdns, libc::SIGINT);
 }
+
+/// The files under `dir` (any depth), split into visible Parquet files and everything else.
+#[cfg(feature = "parquet")]
+fn parquet_log_files(dir: &Path) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    common::files_under(dir)
+        .into_iter()
+        .map(|f| dir.join(f))
+        .partition(|f| {
+            let name = f.file_name().unwrap().to_string_lossy();
+            !name.starts_with('_') && name.ends_with(".parquet")
+        })
+}
+
+/// The client column of a closed Parquet log file (panics when it cannot be read whole).
+#[cfg(feature = "parquet")]
+fn parquet_clients(path: &Path) -> Vec<String> {
+    use arrow_array::cast::AsArray;
+    let mut clients = Vec::new();
+    for batch in common::parquet_batches(path) {
+        let column = batch
+            .column_by_name("orig_h")
+            .expect("orig_h")
+            .as_string::<i32>();
+        clients.extend(column.iter().flatten().map(String::from));
+    }
+    clients
+}
+
+#[cfg(feature = "parquet")]
+#[test]
+fn parquet_log_rolls_and_a_killed_monitor_leaves_only_whole_files() {
+    let Some(mut lab) = Lab::if_available(&["ip", "named", "dig"]) else {
+        return;
+    };
+    lab.start_named();
+    let logs = lab.path("logs");
+    let expect = sample("contoso.toml").display().to_string();
+    let pcdns = lab.start_monitor(&[
+        "monitor",
+        "-i",
+        "lo",
+        "-e",
+        &expect,
+        "--interval",
+        "3600",
+        "--pseudonymize",
+        "test-key",
+        "--log-parquet",
+        &logs.display().to_string(),
+        "--log-roll",
+        "500ms",
+        "--sensor",
+        "lab",
+    ]);
+    // Lookups until a roll has closed a file.
+    poll(30, "a closed Parquet file", || {
+        lab.dig("127.0.0.53", "PersistentChatPool.contoso.com");
+        let (closed, _) = parquet_log_files(&logs);
+        (!closed.is_empty()).then_some(())
+    });
+    // More lookups until a file is being written, then SIGKILL.
+    poll(30, "a file being written", || {
+        lab.dig("127.0.0.53", "PersistentChatServer01.contoso.com");
+        let (_, partial) = parquet_log_files(&logs);
+        (!partial.is_empty()).then_some(())
+    });
+    lab.signal(pcdns, libc::SIGKILL);
+    assert_eq!(lab.wait(pcdns, 10).code(), None, "killed by a signal");
+    let (closed, others) = parquet_log_files(&logs);
+    assert!(!closed.is_empty());
+    let mut clients = Vec::new();
+    for file in &closed {
+        let relative = file.strip_prefix(&logs).unwrap().display().to_string();
+        assert!(
+            relative.starts_with("date=") && relative.contains("/hour="),
+            "{relative}"
+        );
+        assert!(file
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("lab-"));
+        clients.extend(parquet_clients(file));
+    }
+    assert!(!clients.is_empty());
+    // Clients stay pseudonyms (the client 127.0.0.11 is never written).
+    assert!(clients.iter().all(|c| c.starts_with("fd")), "{clients:?}");
+    // What the kill cut short is hidden from engines: `_…partial` only.
+    for file in &others {
+        let name = file.file_name().unwrap().to_string_lossy();
+        assert!(
+            name.starts_with('_') && name.ends_with(".partial"),
+            "{name}"
+        );
+    }
+    // SIGTERM closes the open file long before the hour's roll.
+    let pcdns = lab.start_monitor(&[
+        "monitor",
+        "-i",
+        "lo",
+        "-e",
+        &expect,
+        "--interval",
+        "3600",
+        "--log-parquet",
+        &logs.display().to_string(),
+    ]);
+    poll(30, "a file being written", || {
+        lab.dig("127.0.0.53", "PersistentChatPool.contoso.com");
+        (parquet_log_files(&logs).1.len() > others.len()).then_some(())
+    });
+    lab.signal(pcdns, libc::SIGTERM);
+    assert_eq!(lab.wait(pcdns, 20).code(), Some(0));
+    let (closed_now, others_now) = parquet_log_files(&logs);
+    assert_eq!(others_now, others);
+    assert_eq!(closed_now.len(), closed.len() + 1);
+}

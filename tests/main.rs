@@ -17,6 +17,7 @@ mod large_pool;
 mod live;
 mod merge;
 mod order_independence;
+mod parquet_log;
 mod prometheus_rules;
 mod properties;
 mod samples_rerun;

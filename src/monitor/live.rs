@@ -12,19 +12,23 @@
 use super::events::{FindingTracker, NewFinding};
 use super::http::{Limits, MetricsServer};
 use super::output::EventOutput;
+use super::parquet_log::{LiveLog, SharedLiveLog};
 use crate::analyze::derived::{derived_findings, DerivedFinding, Finding};
 use crate::analyze::{Analysis, Watching};
 use crate::capture::{
     BatchSource, EvidenceWriter, FrameRing, FrameTap, InterfaceHealth, LiveOptions, LiveSource,
 };
 use crate::cli::{Format, MonitorConfig};
-use crate::job::{report_options, run_config, watching_of, write_stdout, CommandError, Status};
+use crate::job::{
+    report_options, run_config, wall_clock_ns, watching_of, write_stdout, CommandError, Status,
+};
 use crate::pipeline::{self, Progress, RunOutcome};
 use crate::pseudonym::Pseudonymizer;
 use crate::report::{self, MonitorCounters, Report};
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 /// How often the metrics text is rebuilt.
 const METRICS_EVERY: Duration = Duration::from_secs(1);
@@ -38,12 +42,6 @@ const EVIDENCE_FILE_BYTES: u64 = 16 << 20;
 struct Evidence {
     ring: Arc<Mutex<FrameRing>>,
     writer: EvidenceWriter,
-}
-
-fn wall_clock_ns() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 /// Signals, as flags the loop polls.
@@ -288,9 +286,21 @@ pub fn run(config: &MonitorConfig) -> Result<Status, CommandError> {
     let mut tracker = FindingTracker::new(config.event_interval_ns);
     let mut counters = MonitorCounters::default();
     loop {
-        let decoded = watch.clone().dropping_answer_records();
+        // The transaction log writes the answers; reports need none.
+        let decoded = match config.log_parquet {
+            Some(_) => watch.clone(),
+            None => watch.clone().dropping_answer_records(),
+        };
         let mut run = run_config(&config.input, watching.clone(), decoded);
         run.pseudonymize = config.pseudonymize.as_deref().map(Pseudonymizer::new);
+        let transaction_log = match &config.log_parquet {
+            Some(log) => Some(RefCell::new(LiveLog::open(
+                log,
+                run.watching.expectations().cloned(),
+                config.interfaces.clone(),
+            )?)),
+            None => None,
+        };
         let started = Instant::now();
         let mut observer = Observer {
             config,
@@ -319,7 +329,25 @@ pub fn run(config: &MonitorConfig) -> Result<Status, CommandError> {
             }
             None => &mut source,
         };
-        let outcome = pipeline::run_source(&run, input, &mut |p| observer.observe(p));
+        let mut observe = |progress: &Progress<'_, '_>| {
+            observer.observe(progress);
+            let log_healthy = transaction_log
+                .as_ref()
+                .is_none_or(|log| log.borrow_mut().roll_if_due());
+            if !log_healthy {
+                end_run.store(true, Ordering::Relaxed);
+            }
+        };
+        let outcome = match &transaction_log {
+            Some(log) => pipeline::run_source_logged(
+                &run,
+                input,
+                &mut observe,
+                &pipeline::CopiedTransactions,
+                &mut SharedLiveLog(log),
+            ),
+            None => pipeline::run_source(&run, input, &mut observe),
+        };
         // The run's last word: events for what the final flush found (the rate limit no
         // longer holds anything back), then the report.
         let recorded = Finding::recorded(&outcome.analysis.findings);
@@ -330,6 +358,9 @@ pub fn run(config: &MonitorConfig) -> Result<Status, CommandError> {
         observer.publish_metrics(&report);
         observer.write_report(&report);
         let (reload, failure) = (observer.reload, observer.failure.take());
+        if let Some(log) = transaction_log {
+            log.into_inner().close()?;
+        }
         for error in &outcome.errors {
             eprintln!("pcdns: error: {error}");
         }

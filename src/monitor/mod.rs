@@ -12,6 +12,8 @@ mod live;
 #[cfg(feature = "live")]
 mod output;
 #[cfg(feature = "live")]
+mod parquet_log;
+#[cfg(feature = "live")]
 mod privileges;
 
 use crate::cli::MonitorConfig;

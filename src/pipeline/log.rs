@@ -33,6 +33,23 @@ pub trait LogRenderer: Sync {
     fn clear(&self, chunk: &mut Self::Chunk);
 }
 
+/// Renders each transaction as a copy of itself, for writers that take whole transactions in
+/// the log's order (the Parquet log builds its rows on the calling thread).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CopiedTransactions;
+
+impl LogRenderer for CopiedTransactions {
+    type Chunk = Vec<Transaction>;
+
+    fn render(&self, transaction: &Transaction, chunk: &mut Vec<Transaction>) {
+        chunk.push(transaction.clone());
+    }
+
+    fn clear(&self, chunk: &mut Vec<Transaction>) {
+        chunk.clear();
+    }
+}
+
 /// Writes rendered entries in the log's order, on the calling thread.
 pub trait LogWriter<C> {
     /// Writes the entries `order` names, in that order: each is (index in `chunks`, index of

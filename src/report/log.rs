@@ -189,6 +189,16 @@ pub fn rcode_name(rcode: u8) -> Cow<'static, str> {
     Cow::Borrowed(name)
 }
 
+/// A transaction's time in the logs (`ts`): its first query, or its response when there is
+/// no query (ns since the epoch).
+pub fn first_ts_ns(transaction: &Transaction) -> u64 {
+    transaction
+        .query
+        .map(|(ts, _)| ts)
+        .or(transaction.response.as_ref().map(|r| r.frame.ts_ns))
+        .unwrap_or_default()
+}
+
 fn seconds(ns: u64) -> f64 {
     // Six decimals, as Zeek writes them.
     (ns as f64 / 1_000.0).round() / 1_000_000.0
@@ -204,11 +214,7 @@ pub fn log_line<'a>(transaction: &'a Transaction, file_names: &'a [String]) -> L
     };
     let response = transaction.response.as_deref();
     let response_ts = response.map(|r| r.frame.ts_ns);
-    let first_ts = transaction
-        .query
-        .map(|(ts, _)| ts)
-        .or(response_ts)
-        .unwrap_or_default();
+    let first_ts = first_ts_ns(transaction);
     let answers = response.map(|r| r.answers.as_slice()).unwrap_or_default();
     let flags = response.map(|r| r.flags).unwrap_or_default();
     LogLine {

@@ -11,6 +11,8 @@ pub mod insight;
 mod insight_text;
 mod log;
 mod metrics;
+#[cfg(feature = "parquet")]
+pub mod parquet;
 mod state;
 mod table;
 mod text;
@@ -21,7 +23,8 @@ pub use event::{render_event, EventFacts};
 pub use expectations::{expectations_toml, failed_lookups_warning};
 pub use html::render_html;
 pub use log::{
-    log_line, rcode_name, AnswerRecord, LogLine, NdjsonLines, NdjsonRenderer, NdjsonWriter,
+    first_ts_ns, log_line, rcode_name, AnswerRecord, LogLine, NdjsonLines, NdjsonRenderer,
+    NdjsonWriter,
 };
 pub use metrics::{render_metrics, MonitorCounters};
 pub use state::{read_report, SavedReport, SavedRun};

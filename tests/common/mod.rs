@@ -303,3 +303,36 @@ pub fn logged_run(
     let outcome = pcdns::pipeline::run(config, &DebugLog, &mut log);
     (outcome, log.0)
 }
+
+/// Every file under `dir` (any depth), relative to it, sorted.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    fn walk(dir: &Path, base: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, base, out);
+            } else if let Ok(relative) = path.strip_prefix(base) {
+                out.push(relative.to_path_buf());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// The record batches of a Parquet file, read whole (panics naming the file when it cannot be).
+#[cfg(feature = "parquet")]
+pub fn parquet_batches(path: &Path) -> Vec<arrow_array::RecordBatch> {
+    fn fail<T>(path: &Path, error: impl std::fmt::Display) -> T {
+        panic!("{}: {error}", path.display())
+    }
+    let file = std::fs::File::open(path).unwrap_or_else(|e| fail(path, e));
+    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap_or_else(|e| fail(path, e))
+        .build()
+        .unwrap_or_else(|e| fail(path, e))
+        .map(|batch| batch.unwrap_or_else(|e| fail(path, e)))
+        .collect()
+}

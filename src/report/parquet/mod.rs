@@ -1,0 +1,357 @@
+//! The Parquet transaction log: the rows of [`rows`] written to hive-style folders by capture
+//! hour (`date=YYYY-MM-DD/hour=HH/`), each file named so that no run or sensor overwrites
+//! another's, written as `_NAME.partial` in its final folder and renamed to `NAME.parquet` when
+//! closed, so engines (which skip names starting with `_`) never read a half file and a crash
+//! leaves every closed file whole. Memory stays bounded: at most [`MAX_OPEN_FILES`] files are
+//! open, each holding one batch of rows and one row group in progress (bounded by rows and
+//! bytes). The API is "append a transaction" and "close" (or "roll": close every open file),
+//! whatever delivers the transactions.
+
+mod rows;
+mod schema;
+
+pub use rows::RowContext;
+pub use schema::{schema, SCHEMA_VERSION, SCHEMA_VERSION_KEY};
+
+use crate::analyze::Transaction;
+use crate::expect::Expectations;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
+use rows::RowBuilder;
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Files open at once; a row for another hour closes the file of the earliest hour first.
+pub const MAX_OPEN_FILES: usize = 4;
+/// Rows turned into one Arrow batch before the writer encodes them.
+const BATCH_ROWS: usize = 8192;
+const NS_PER_HOUR: u64 = 3_600_000_000_000;
+
+/// Where and how the log is written.
+#[derive(Debug, Clone)]
+pub struct ParquetSettings {
+    /// The folder under which the `date=…/hour=…/` folders go.
+    pub dir: PathBuf,
+    /// The sensor's name: the `sensor` column, and part of every file name.
+    pub sensor: String,
+    /// The expectations, when the log has them (the `unexpected` column).
+    pub expectations: Option<Expectations>,
+    /// Most rows per row group.
+    pub row_group_rows: usize,
+    /// Most bytes (encoded, estimated) per row group.
+    pub row_group_bytes: usize,
+}
+
+impl ParquetSettings {
+    /// Settings with the default row group bounds (128 Ki rows, 64 MiB).
+    pub fn new(dir: PathBuf, sensor: String, expectations: Option<Expectations>) -> Self {
+        ParquetSettings {
+            dir,
+            sensor,
+            expectations,
+            row_group_rows: 128 * 1024,
+            row_group_bytes: 64 << 20,
+        }
+    }
+}
+
+/// Why the log could not be written: the file, and what went wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write {path}: {message}")]
+pub struct ParquetLogError {
+    /// The file or folder.
+    pub path: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl ParquetLogError {
+    fn new(path: &Path, error: impl std::fmt::Display) -> Self {
+        ParquetLogError {
+            path: path.display().to_string(),
+            message: error.to_string(),
+        }
+    }
+}
+
+/// One file being written.
+struct OpenFile {
+    /// Hours since the epoch (capture time) of its rows.
+    hour: u64,
+    partial: PathBuf,
+    path: PathBuf,
+    /// The file itself, to sync before the rename.
+    file: File,
+    writer: ArrowWriter<File>,
+    rows: RowBuilder,
+}
+
+impl OpenFile {
+    /// Encodes the rows built so far.
+    fn write_rows(&mut self) -> Result<(), ParquetLogError> {
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        let batch = self
+            .rows
+            .finish()
+            .map_err(|e| ParquetLogError::new(&self.partial, e))?;
+        self.writer
+            .write(&batch)
+            .map_err(|e| ParquetLogError::new(&self.partial, e))
+    }
+
+    /// Writes the rest, the footer, syncs and renames the file to its visible name.
+    fn close(mut self) -> Result<(), ParquetLogError> {
+        self.write_rows()?;
+        let fail = |e: &dyn std::fmt::Display| ParquetLogError::new(&self.partial, e);
+        self.writer.close().map_err(|e| fail(&e))?;
+        self.file.sync_all().map_err(|e| fail(&e))?;
+        fs::rename(&self.partial, &self.path).map_err(|e| fail(&e))
+    }
+}
+
+/// The Parquet log of one run: transactions in, closed files out.
+pub struct ParquetLog {
+    settings: ParquetSettings,
+    properties: WriterProperties,
+    schema: arrow_schema::SchemaRef,
+    /// What every file name of this run starts with: sensor, start time and process.
+    run_prefix: String,
+    next_sequence: u64,
+    open: Vec<OpenFile>,
+    /// Files closed so far.
+    closed: u64,
+}
+
+impl ParquetLog {
+    /// A log writing under `settings.dir` (created if needed); `started_ns`: the run's start
+    /// (wall clock), part of every file name.
+    pub fn create(settings: ParquetSettings, started_ns: u64) -> Result<Self, ParquetLogError> {
+        fs::create_dir_all(&settings.dir).map_err(|e| ParquetLogError::new(&settings.dir, e))?;
+        let metadata = vec![
+            KeyValue::new(SCHEMA_VERSION_KEY.to_string(), SCHEMA_VERSION.to_string()),
+            KeyValue::new("pcdns.sensor".to_string(), settings.sensor.clone()),
+        ];
+        let zstd = ZstdLevel::try_new(1).map_err(|e| ParquetLogError::new(&settings.dir, e))?;
+        let properties = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(zstd))
+            .set_max_row_group_row_count(Some(settings.row_group_rows.max(1)))
+            .set_max_row_group_bytes(Some(settings.row_group_bytes.max(1)))
+            .set_created_by(format!("pcdns {}", env!("CARGO_PKG_VERSION")))
+            .set_key_value_metadata(Some(metadata))
+            .build();
+        let run_prefix = format!(
+            "{}-{}-{}",
+            file_name_part(&settings.sensor),
+            compact_time(started_ns),
+            std::process::id()
+        );
+        Ok(ParquetLog {
+            settings,
+            properties,
+            schema: Arc::new(schema()),
+            run_prefix,
+            next_sequence: 0,
+            open: Vec::new(),
+            closed: 0,
+        })
+    }
+
+    /// Appends the row of `transaction`; `file_names` names the inputs by index (as for the
+    /// NDJSON log).
+    pub fn append(
+        &mut self,
+        transaction: &Transaction,
+        file_names: &[String],
+    ) -> Result<(), ParquetLogError> {
+        let hour = crate::report::first_ts_ns(transaction) / NS_PER_HOUR;
+        let index = match self.open.iter().position(|f| f.hour == hour) {
+            Some(index) => index,
+            None => self.open_file(hour)?,
+        };
+        let context = RowContext {
+            sensor: &self.settings.sensor,
+            file_names,
+            expectations: self.settings.expectations.as_ref(),
+        };
+        let file = &mut self.open[index];
+        file.rows.append(transaction, &context);
+        if file.rows.len() >= BATCH_ROWS {
+            file.write_rows()?;
+        }
+        Ok(())
+    }
+
+    /// Opens a file for `hour`, first closing the earliest hour's when too many are open;
+    /// returns its index in `open`.
+    fn open_file(&mut self, hour: u64) -> Result<usize, ParquetLogError> {
+        if self.open.len() >= MAX_OPEN_FILES {
+            let earliest = (0..self.open.len())
+                .min_by_key(|&i| self.open[i].hour)
+                .unwrap_or_default();
+            self.open.swap_remove(earliest).close()?;
+            self.closed += 1;
+        }
+        let folder = self.settings.dir.join(hour_folder(hour));
+        fs::create_dir_all(&folder).map_err(|e| ParquetLogError::new(&folder, e))?;
+        let (partial, path, file) = loop {
+            let name = format!("{}-{:05}", self.run_prefix, self.next_sequence);
+            self.next_sequence += 1;
+            let path = folder.join(format!("{name}.parquet"));
+            let partial = folder.join(format!("_{name}.partial"));
+            if path.exists() {
+                continue;
+            }
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&partial)
+            {
+                Ok(file) => break (partial, path, file),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(ParquetLogError::new(&partial, e)),
+            }
+        };
+        let fail = |e: &dyn std::fmt::Display| ParquetLogError::new(&partial, e);
+        let handle = file.try_clone().map_err(|e| fail(&e))?;
+        let writer =
+            ArrowWriter::try_new(handle, self.schema.clone(), Some(self.properties.clone()))
+                .map_err(|e| fail(&e))?;
+        self.open.push(OpenFile {
+            hour,
+            partial,
+            path,
+            file,
+            writer,
+            rows: RowBuilder::with_capacity(BATCH_ROWS),
+        });
+        Ok(self.open.len() - 1)
+    }
+
+    /// Closes every open file (the next row opens new ones): a roll.
+    pub fn roll(&mut self) -> Result<(), ParquetLogError> {
+        self.open.sort_by_key(|f| f.hour);
+        for file in std::mem::take(&mut self.open) {
+            file.close()?;
+            self.closed += 1;
+        }
+        Ok(())
+    }
+
+    /// Closes every open file; returns how many files the log wrote.
+    pub fn close(mut self) -> Result<u64, ParquetLogError> {
+        self.roll()?;
+        Ok(self.closed)
+    }
+}
+
+/// A [`ParquetLog`] as the pipeline's log writer: transactions in the log's order, the first
+/// failure kept (nothing written after it) and returned by [`ParquetLogWriter::close`].
+pub struct ParquetLogWriter<'n> {
+    log: ParquetLog,
+    file_names: &'n [String],
+    failure: Option<ParquetLogError>,
+}
+
+impl<'n> ParquetLogWriter<'n> {
+    /// Writes into `log`; `file_names` names the inputs by index.
+    pub fn new(log: ParquetLog, file_names: &'n [String]) -> Self {
+        ParquetLogWriter {
+            log,
+            file_names,
+            failure: None,
+        }
+    }
+
+    /// Closes every open file; returns how many files the log wrote, or the first failure.
+    pub fn close(self) -> Result<u64, ParquetLogError> {
+        match self.failure {
+            Some(failure) => Err(failure),
+            None => self.log.close(),
+        }
+    }
+}
+
+impl crate::pipeline::LogWriter<Vec<Transaction>> for ParquetLogWriter<'_> {
+    fn write(&mut self, chunks: &[&Vec<Transaction>], order: &[(usize, usize)]) {
+        for &(chunk, entry) in order {
+            if self.failure.is_some() {
+                return;
+            }
+            self.failure = self
+                .log
+                .append(&chunks[chunk][entry], self.file_names)
+                .err();
+        }
+    }
+}
+
+/// `date=YYYY-MM-DD/hour=HH` of an hour since the epoch.
+fn hour_folder(hour: u64) -> PathBuf {
+    let seconds = i64::try_from(hour.saturating_mul(3600)).unwrap_or(0);
+    let time = time::OffsetDateTime::from_unix_timestamp(seconds)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let date = time::macros::format_description!("[year]-[month]-[day]");
+    PathBuf::from(format!("date={}", time.format(&date).unwrap_or_default()))
+        .join(format!("hour={:02}", time.hour()))
+}
+
+/// A wall-clock time as `YYYYMMDDTHHMMSS.nnnnnnnnnZ`, for file names.
+fn compact_time(ns: u64) -> String {
+    let time = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns))
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let format = time::macros::format_description!(
+        "[year][month][day]T[hour][minute][second].[subsecond digits:9]Z"
+    );
+    time.format(&format).unwrap_or_default()
+}
+
+/// `text` with every character but ASCII letters, digits, `.` and `-` replaced by `_`, and a
+/// leading `_` or `.` too (names starting with them are hidden from engines).
+fn file_name_part(text: &str) -> String {
+    let safe: String = text
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    match safe.strip_prefix(['_', '.']) {
+        Some(rest) => format!("s{rest}"),
+        None if safe.is_empty() => "sensor".to_string(),
+        None => safe,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hour_folders_are_hive_partitions_in_utc() {
+        // 2026-11-25T11:21:27Z
+        let ns = 1_795_605_687_000_000_000u64;
+        assert_eq!(
+            hour_folder(ns / NS_PER_HOUR),
+            PathBuf::from("date=2026-11-25/hour=11")
+        );
+        assert_eq!(hour_folder(0), PathBuf::from("date=1970-01-01/hour=00"));
+    }
+
+    #[test]
+    fn sensor_names_become_safe_file_name_parts() {
+        assert_eq!(file_name_part("site-a.corp"), "site-a.corp");
+        assert_eq!(file_name_part("a/b c"), "a_b_c");
+        assert_eq!(file_name_part("_hidden"), "shidden");
+        assert_eq!(file_name_part(".."), "s.");
+        assert_eq!(file_name_part(""), "sensor");
+    }
+}
