@@ -4,8 +4,8 @@
 #   cat (the I/O floor), tcpdump BPF-only (-w /dev/null: filtering, no text), DPP (when DPP_BIN
 #   names its binary; skipped with a message otherwise), pcdns analyze --expect on 1 and 2
 #   threads, on mixes with 1%, 10% and 80% watched answers; and on the 10% mix pcdns discovery
-#   (no --expect) on 1 and 2 threads and pcdns log (every name) on 2 threads, as NDJSON to
-#   /dev/null and as Parquet files (zstd) under $DIR/parquet-log.
+#   (no --expect) on 1 and 2 threads, and pcdns log (every name) as NDJSON to /dev/null on 1 and
+#   2 threads and as Parquet files (zstd, under $DIR/parquet-log) on 2 threads.
 #   bash benches/peers.sh                          # 2 M packets, 5 rounds
 #   PACKETS=4000000 RUNS=7 DPP_BIN=/path/to/dpp bash benches/peers.sh
 #   RESULTS=benches/RESULTS.md bash benches/peers.sh   # also writes the table there
@@ -48,6 +48,7 @@ commands() {
     if [ "$mix" = 10 ]; then
         printf 'pcdns discovery 1 thread\t%q analyze %q --format json --threads 1\n' "$PCDNS" "$file"
         printf 'pcdns discovery 2 threads\t%q analyze %q --format json --threads 2\n' "$PCDNS" "$file"
+        printf 'pcdns log 1 thread\t%q log %q --threads 1\n' "$PCDNS" "$file"
         printf 'pcdns log 2 threads\t%q log %q --threads 2\n' "$PCDNS" "$file"
         # Every run writes new files (names never collide); the folder goes after the mix.
         printf 'pcdns log Parquet 2 threads\t%q log %q --threads 2 --format parquet --output %q\n' \
