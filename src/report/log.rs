@@ -3,7 +3,7 @@
 //! `query`, `qtype_name`, `rcode_name`, `AA`, `TC`, `RD`, `RA`, `answers`, `TTLs`) plus pcdns's
 //! own (`status`, `retries`, frames, `answer_records`, `watched`).
 
-use super::rfc3339;
+use super::{Ipv4Text, Rfc3339Clock, Rfc3339Text};
 use crate::analyze::{FrameRef, Transaction};
 use crate::decode::{type_name, Answer, AnswerData, Transport};
 use crate::pipeline::{LogRenderer, LogWriter};
@@ -29,9 +29,22 @@ pub struct Presentation<'a>(&'a AnswerData);
 impl Serialize for Presentation<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self.0 {
-            AnswerData::A(v4) => serializer.collect_str(v4),
+            AnswerData::A(v4) => Ipv4Text::new(*v4).serialize(serializer),
             AnswerData::Aaaa(v6) => serializer.collect_str(v6),
             AnswerData::Cname(text) | AnswerData::Other(text) => serializer.serialize_str(text),
+        }
+    }
+}
+
+/// An address in its usual text form, IPv4 written without the formatting machinery.
+#[derive(Debug)]
+pub struct AddressText(IpAddr);
+
+impl Serialize for AddressText {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            IpAddr::V4(v4) => Ipv4Text::new(v4).serialize(serializer),
+            IpAddr::V6(v6) => serializer.collect_str(&v6),
         }
     }
 }
@@ -95,13 +108,13 @@ pub struct LogLine<'a> {
     pub ts: f64,
     /// Client address.
     #[serde(rename = "id.orig_h")]
-    pub orig_h: IpAddr,
+    pub orig_h: AddressText,
     /// Client port.
     #[serde(rename = "id.orig_p")]
     pub orig_p: u16,
     /// DNS server address.
     #[serde(rename = "id.resp_h")]
-    pub resp_h: IpAddr,
+    pub resp_h: AddressText,
     /// DNS server port.
     #[serde(rename = "id.resp_p")]
     pub resp_p: u16,
@@ -143,9 +156,9 @@ pub struct LogLine<'a> {
     /// Query retransmissions.
     pub retries: u32,
     /// The first query (RFC 3339, UTC).
-    pub query_ts: Option<String>,
+    pub query_ts: Option<Rfc3339Text>,
     /// The response (RFC 3339, UTC).
-    pub response_ts: Option<String>,
+    pub response_ts: Option<Rfc3339Text>,
     /// Frame of the first query.
     pub query_frame: Option<LogFrame<'a>>,
     /// Frame of the response.
@@ -204,8 +217,13 @@ fn seconds(ns: u64) -> f64 {
     (ns as f64 / 1_000.0).round() / 1_000_000.0
 }
 
-/// The log line of `transaction`; `file_names` maps file indexes to input names.
-pub fn log_line<'a>(transaction: &'a Transaction, file_names: &'a [String]) -> LogLine<'a> {
+/// The log line of `transaction`; `file_names` maps file indexes to input names, `clock`
+/// writes its times.
+pub fn log_line<'a>(
+    transaction: &'a Transaction,
+    file_names: &'a [String],
+    clock: &mut Rfc3339Clock,
+) -> LogLine<'a> {
     let frame = |f: FrameRef| LogFrame {
         file: file_names
             .get(usize::from(f.file_index))
@@ -219,9 +237,9 @@ pub fn log_line<'a>(transaction: &'a Transaction, file_names: &'a [String]) -> L
     let flags = response.map(|r| r.flags).unwrap_or_default();
     LogLine {
         ts: seconds(first_ts),
-        orig_h: transaction.client.ip(),
+        orig_h: AddressText(transaction.client.ip()),
         orig_p: transaction.client.port(),
-        resp_h: transaction.server.ip(),
+        resp_h: AddressText(transaction.server.ip()),
         resp_p: transaction.server.port(),
         proto: transaction.transport,
         trans_id: transaction.id,
@@ -239,8 +257,8 @@ pub fn log_line<'a>(transaction: &'a Transaction, file_names: &'a [String]) -> L
         ttls: Ttls(answers),
         status: transaction.status.label(),
         retries: transaction.retries,
-        query_ts: transaction.query.map(|(ts, _)| rfc3339(ts)),
-        response_ts: response_ts.map(rfc3339),
+        query_ts: transaction.query.map(|(ts, _)| clock.text(ts)),
+        response_ts: response_ts.map(|ts| clock.text(ts)),
         query_frame: transaction.query.map(|(_, f)| frame(f)),
         response_frame: response.map(|r| {
             frame(FrameRef {
@@ -265,6 +283,8 @@ pub fn log_line<'a>(transaction: &'a Transaction, file_names: &'a [String]) -> L
 pub struct NdjsonLines {
     bytes: Vec<u8>,
     ends: Vec<usize>,
+    /// Writes the lines' times (kept across batches).
+    clock: Rfc3339Clock,
 }
 
 impl NdjsonLines {
@@ -289,8 +309,8 @@ impl LogRenderer for NdjsonRenderer<'_> {
         let start = chunk.bytes.len();
         // Into memory this fails only if a field's Serialize does, and none of these does;
         // were one to, its line would be left out rather than written half.
-        if serde_json::to_writer(&mut chunk.bytes, &log_line(transaction, self.file_names)).is_ok()
-        {
+        let line = log_line(transaction, self.file_names, &mut chunk.clock);
+        if serde_json::to_writer(&mut chunk.bytes, &line).is_ok() {
             chunk.bytes.push(b'\n');
         } else {
             chunk.bytes.truncate(start);
