@@ -102,21 +102,17 @@ impl Serialize for Records<'_> {
 }
 
 /// One log line, borrowing from its transaction.
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct LogLine<'a> {
     /// Time of the first query (or of the response, without a query), seconds since the epoch.
     pub ts: f64,
     /// Client address.
-    #[serde(rename = "id.orig_h")]
     pub orig_h: AddressText,
     /// Client port.
-    #[serde(rename = "id.orig_p")]
     pub orig_p: u16,
     /// DNS server address.
-    #[serde(rename = "id.resp_h")]
     pub resp_h: AddressText,
     /// DNS server port.
-    #[serde(rename = "id.resp_p")]
     pub resp_p: u16,
     /// "udp" or "tcp".
     pub proto: Transport,
@@ -135,21 +131,16 @@ pub struct LogLine<'a> {
     /// RCODE mnemonic.
     pub rcode_name: Option<Cow<'static, str>>,
     /// Authoritative answer.
-    #[serde(rename = "AA")]
     pub aa: bool,
     /// Truncated.
-    #[serde(rename = "TC")]
     pub tc: bool,
     /// Recursion desired (from the query when there is one).
-    #[serde(rename = "RD")]
     pub rd: bool,
     /// Recursion available.
-    #[serde(rename = "RA")]
     pub ra: bool,
     /// Answer section data in order, presentation form.
     pub answers: Answers<'a>,
     /// Answer TTLs in order.
-    #[serde(rename = "TTLs")]
     pub ttls: Ttls<'a>,
     /// answered, unanswered, pending, orphan, duplicate, unpaired or evicted.
     pub status: &'static str,
@@ -181,6 +172,85 @@ pub struct LogLine<'a> {
     pub response_edns_udp_size: Option<u16>,
     /// A TCP query retrying a truncated UDP answer: that answer's frame (its log line has TC).
     pub retry_of_truncated: Option<LogFrame<'a>>,
+}
+
+impl LogLine<'_> {
+    /// Appends the line's JSON object (no newline) to `out`: the keys as literals, each value
+    /// through serde_json. Fails only if a value's `Serialize` does (none of the log's does),
+    /// leaving part of the object written.
+    pub fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        let mut object = JsonObject::open(out);
+        object.field("ts", &self.ts)?;
+        object.field("id.orig_h", &self.orig_h)?;
+        object.field("id.orig_p", &self.orig_p)?;
+        object.field("id.resp_h", &self.resp_h)?;
+        object.field("id.resp_p", &self.resp_p)?;
+        object.field("proto", &self.proto)?;
+        object.field("trans_id", &self.trans_id)?;
+        object.field("rtt", &self.rtt)?;
+        object.field("query", &self.query)?;
+        object.field("qtype", &self.qtype)?;
+        object.field("qtype_name", &self.qtype_name)?;
+        object.field("rcode", &self.rcode)?;
+        object.field("rcode_name", &self.rcode_name)?;
+        object.field("AA", &self.aa)?;
+        object.field("TC", &self.tc)?;
+        object.field("RD", &self.rd)?;
+        object.field("RA", &self.ra)?;
+        object.field("answers", &self.answers)?;
+        object.field("TTLs", &self.ttls)?;
+        object.field("status", &self.status)?;
+        object.field("retries", &self.retries)?;
+        object.field("query_ts", &self.query_ts)?;
+        object.field("response_ts", &self.response_ts)?;
+        object.field("query_frame", &self.query_frame)?;
+        object.field("response_frame", &self.response_frame)?;
+        object.field("retry_frames", &self.retry_frames)?;
+        object.field("answer_records", &self.answer_records)?;
+        object.field("answers_incomplete", &self.answers_incomplete)?;
+        object.field("answers_differ", &self.answers_differ)?;
+        object.field("near_capture_start", &self.near_capture_start)?;
+        object.field("watched", &self.watched)?;
+        object.field("query_edns_udp_size", &self.query_edns_udp_size)?;
+        object.field("response_edns_udp_size", &self.response_edns_udp_size)?;
+        object.field("retry_of_truncated", &self.retry_of_truncated)?;
+        object.close();
+        Ok(())
+    }
+}
+
+/// One JSON object written a field at a time: keys are plain ASCII literals (nothing to
+/// escape), values are serialized by serde_json, so the bytes are those of a derived
+/// `Serialize` with the same fields in the same order.
+struct JsonObject<'o> {
+    out: &'o mut Vec<u8>,
+    empty: bool,
+}
+
+impl<'o> JsonObject<'o> {
+    fn open(out: &'o mut Vec<u8>) -> Self {
+        out.push(b'{');
+        JsonObject { out, empty: true }
+    }
+
+    fn field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> serde_json::Result<()> {
+        if !self.empty {
+            self.out.push(b',');
+        }
+        self.empty = false;
+        self.out.push(b'"');
+        self.out.extend_from_slice(key.as_bytes());
+        self.out.extend_from_slice(b"\":");
+        serde_json::to_writer(&mut *self.out, value)
+    }
+
+    fn close(self) {
+        self.out.push(b'}');
+    }
 }
 
 /// RCODE mnemonic (RFC 6895 §2.3).
@@ -310,7 +380,7 @@ impl LogRenderer for NdjsonRenderer<'_> {
         // Into memory this fails only if a field's Serialize does, and none of these does;
         // were one to, its line would be left out rather than written half.
         let line = log_line(transaction, self.file_names, &mut chunk.clock);
-        if serde_json::to_writer(&mut chunk.bytes, &line).is_ok() {
+        if line.write_json(&mut chunk.bytes).is_ok() {
             chunk.bytes.push(b'\n');
         } else {
             chunk.bytes.truncate(start);
