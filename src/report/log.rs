@@ -3,7 +3,7 @@
 //! `query`, `qtype_name`, `rcode_name`, `AA`, `TC`, `RD`, `RA`, `answers`, `TTLs`) plus pcdns's
 //! own (`status`, `retries`, frames, `answer_records`, `watched`).
 
-use super::rfc3339;
+use super::{Ipv4Text, Rfc3339Clock, Rfc3339Text};
 use crate::analyze::{FrameRef, Transaction};
 use crate::decode::{type_name, Answer, AnswerData, Transport};
 use crate::pipeline::{LogRenderer, LogWriter};
@@ -29,9 +29,22 @@ pub struct Presentation<'a>(&'a AnswerData);
 impl Serialize for Presentation<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self.0 {
-            AnswerData::A(v4) => serializer.collect_str(v4),
+            AnswerData::A(v4) => Ipv4Text::new(*v4).serialize(serializer),
             AnswerData::Aaaa(v6) => serializer.collect_str(v6),
             AnswerData::Cname(text) | AnswerData::Other(text) => serializer.serialize_str(text),
+        }
+    }
+}
+
+/// An address in its usual text form, IPv4 written without the formatting machinery.
+#[derive(Debug)]
+pub struct AddressText(IpAddr);
+
+impl Serialize for AddressText {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            IpAddr::V4(v4) => Ipv4Text::new(v4).serialize(serializer),
+            IpAddr::V6(v6) => serializer.collect_str(&v6),
         }
     }
 }
@@ -89,21 +102,17 @@ impl Serialize for Records<'_> {
 }
 
 /// One log line, borrowing from its transaction.
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct LogLine<'a> {
     /// Time of the first query (or of the response, without a query), seconds since the epoch.
     pub ts: f64,
     /// Client address.
-    #[serde(rename = "id.orig_h")]
-    pub orig_h: IpAddr,
+    pub orig_h: AddressText,
     /// Client port.
-    #[serde(rename = "id.orig_p")]
     pub orig_p: u16,
     /// DNS server address.
-    #[serde(rename = "id.resp_h")]
-    pub resp_h: IpAddr,
+    pub resp_h: AddressText,
     /// DNS server port.
-    #[serde(rename = "id.resp_p")]
     pub resp_p: u16,
     /// "udp" or "tcp".
     pub proto: Transport,
@@ -122,30 +131,25 @@ pub struct LogLine<'a> {
     /// RCODE mnemonic.
     pub rcode_name: Option<Cow<'static, str>>,
     /// Authoritative answer.
-    #[serde(rename = "AA")]
     pub aa: bool,
     /// Truncated.
-    #[serde(rename = "TC")]
     pub tc: bool,
     /// Recursion desired (from the query when there is one).
-    #[serde(rename = "RD")]
     pub rd: bool,
     /// Recursion available.
-    #[serde(rename = "RA")]
     pub ra: bool,
     /// Answer section data in order, presentation form.
     pub answers: Answers<'a>,
     /// Answer TTLs in order.
-    #[serde(rename = "TTLs")]
     pub ttls: Ttls<'a>,
     /// answered, unanswered, pending, orphan, duplicate, unpaired or evicted.
     pub status: &'static str,
     /// Query retransmissions.
     pub retries: u32,
     /// The first query (RFC 3339, UTC).
-    pub query_ts: Option<String>,
+    pub query_ts: Option<Rfc3339Text>,
     /// The response (RFC 3339, UTC).
-    pub response_ts: Option<String>,
+    pub response_ts: Option<Rfc3339Text>,
     /// Frame of the first query.
     pub query_frame: Option<LogFrame<'a>>,
     /// Frame of the response.
@@ -168,6 +172,85 @@ pub struct LogLine<'a> {
     pub response_edns_udp_size: Option<u16>,
     /// A TCP query retrying a truncated UDP answer: that answer's frame (its log line has TC).
     pub retry_of_truncated: Option<LogFrame<'a>>,
+}
+
+impl LogLine<'_> {
+    /// Appends the line's JSON object (no newline) to `out`: the keys as literals, each value
+    /// through serde_json. Fails only if a value's `Serialize` does (none of the log's does),
+    /// leaving part of the object written.
+    pub fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        let mut object = JsonObject::open(out);
+        object.field("ts", &self.ts)?;
+        object.field("id.orig_h", &self.orig_h)?;
+        object.field("id.orig_p", &self.orig_p)?;
+        object.field("id.resp_h", &self.resp_h)?;
+        object.field("id.resp_p", &self.resp_p)?;
+        object.field("proto", &self.proto)?;
+        object.field("trans_id", &self.trans_id)?;
+        object.field("rtt", &self.rtt)?;
+        object.field("query", &self.query)?;
+        object.field("qtype", &self.qtype)?;
+        object.field("qtype_name", &self.qtype_name)?;
+        object.field("rcode", &self.rcode)?;
+        object.field("rcode_name", &self.rcode_name)?;
+        object.field("AA", &self.aa)?;
+        object.field("TC", &self.tc)?;
+        object.field("RD", &self.rd)?;
+        object.field("RA", &self.ra)?;
+        object.field("answers", &self.answers)?;
+        object.field("TTLs", &self.ttls)?;
+        object.field("status", &self.status)?;
+        object.field("retries", &self.retries)?;
+        object.field("query_ts", &self.query_ts)?;
+        object.field("response_ts", &self.response_ts)?;
+        object.field("query_frame", &self.query_frame)?;
+        object.field("response_frame", &self.response_frame)?;
+        object.field("retry_frames", &self.retry_frames)?;
+        object.field("answer_records", &self.answer_records)?;
+        object.field("answers_incomplete", &self.answers_incomplete)?;
+        object.field("answers_differ", &self.answers_differ)?;
+        object.field("near_capture_start", &self.near_capture_start)?;
+        object.field("watched", &self.watched)?;
+        object.field("query_edns_udp_size", &self.query_edns_udp_size)?;
+        object.field("response_edns_udp_size", &self.response_edns_udp_size)?;
+        object.field("retry_of_truncated", &self.retry_of_truncated)?;
+        object.close();
+        Ok(())
+    }
+}
+
+/// One JSON object written a field at a time: keys are plain ASCII literals (nothing to
+/// escape), values are serialized by serde_json, so the bytes are those of a derived
+/// `Serialize` with the same fields in the same order.
+struct JsonObject<'o> {
+    out: &'o mut Vec<u8>,
+    empty: bool,
+}
+
+impl<'o> JsonObject<'o> {
+    fn open(out: &'o mut Vec<u8>) -> Self {
+        out.push(b'{');
+        JsonObject { out, empty: true }
+    }
+
+    fn field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> serde_json::Result<()> {
+        if !self.empty {
+            self.out.push(b',');
+        }
+        self.empty = false;
+        self.out.push(b'"');
+        self.out.extend_from_slice(key.as_bytes());
+        self.out.extend_from_slice(b"\":");
+        serde_json::to_writer(&mut *self.out, value)
+    }
+
+    fn close(self) {
+        self.out.push(b'}');
+    }
 }
 
 /// RCODE mnemonic (RFC 6895 §2.3).
@@ -204,8 +287,13 @@ fn seconds(ns: u64) -> f64 {
     (ns as f64 / 1_000.0).round() / 1_000_000.0
 }
 
-/// The log line of `transaction`; `file_names` maps file indexes to input names.
-pub fn log_line<'a>(transaction: &'a Transaction, file_names: &'a [String]) -> LogLine<'a> {
+/// The log line of `transaction`; `file_names` maps file indexes to input names, `clock`
+/// writes its times.
+pub fn log_line<'a>(
+    transaction: &'a Transaction,
+    file_names: &'a [String],
+    clock: &mut Rfc3339Clock,
+) -> LogLine<'a> {
     let frame = |f: FrameRef| LogFrame {
         file: file_names
             .get(usize::from(f.file_index))
@@ -219,9 +307,9 @@ pub fn log_line<'a>(transaction: &'a Transaction, file_names: &'a [String]) -> L
     let flags = response.map(|r| r.flags).unwrap_or_default();
     LogLine {
         ts: seconds(first_ts),
-        orig_h: transaction.client.ip(),
+        orig_h: AddressText(transaction.client.ip()),
         orig_p: transaction.client.port(),
-        resp_h: transaction.server.ip(),
+        resp_h: AddressText(transaction.server.ip()),
         resp_p: transaction.server.port(),
         proto: transaction.transport,
         trans_id: transaction.id,
@@ -239,8 +327,8 @@ pub fn log_line<'a>(transaction: &'a Transaction, file_names: &'a [String]) -> L
         ttls: Ttls(answers),
         status: transaction.status.label(),
         retries: transaction.retries,
-        query_ts: transaction.query.map(|(ts, _)| rfc3339(ts)),
-        response_ts: response_ts.map(rfc3339),
+        query_ts: transaction.query.map(|(ts, _)| clock.text(ts)),
+        response_ts: response_ts.map(|ts| clock.text(ts)),
         query_frame: transaction.query.map(|(_, f)| frame(f)),
         response_frame: response.map(|r| {
             frame(FrameRef {
@@ -265,6 +353,8 @@ pub fn log_line<'a>(transaction: &'a Transaction, file_names: &'a [String]) -> L
 pub struct NdjsonLines {
     bytes: Vec<u8>,
     ends: Vec<usize>,
+    /// Writes the lines' times (kept across batches).
+    clock: Rfc3339Clock,
 }
 
 impl NdjsonLines {
@@ -289,8 +379,8 @@ impl LogRenderer for NdjsonRenderer<'_> {
         let start = chunk.bytes.len();
         // Into memory this fails only if a field's Serialize does, and none of these does;
         // were one to, its line would be left out rather than written half.
-        if serde_json::to_writer(&mut chunk.bytes, &log_line(transaction, self.file_names)).is_ok()
-        {
+        let line = log_line(transaction, self.file_names, &mut chunk.clock);
+        if line.write_json(&mut chunk.bytes).is_ok() {
             chunk.bytes.push(b'\n');
         } else {
             chunk.bytes.truncate(start);

@@ -16,6 +16,7 @@ pub mod parquet;
 mod state;
 mod table;
 mod text;
+mod text_forms;
 mod words;
 
 pub use build::{build, build_judged, ReportOptions};
@@ -29,6 +30,7 @@ pub use log::{
 pub use metrics::{render_metrics, MonitorCounters};
 pub use state::{read_report, SavedReport, SavedRun};
 pub use text::{render_text, TextStyle};
+pub use text_forms::{Ipv4Text, Rfc3339Clock, Rfc3339Text};
 
 use crate::analyze::{FindingKind, Severity};
 use crate::capture::FileSummary;

@@ -5,7 +5,7 @@ use super::schema::{frame_fields, record_fields, schema};
 use crate::analyze::{FrameRef, Transaction};
 use crate::decode::{type_name, AnswerData};
 use crate::expect::Expectations;
-use crate::report::{first_ts_ns, rcode_name};
+use crate::report::{first_ts_ns, rcode_name, Ipv4Text};
 use arrow_array::builder::{
     BooleanBuilder, Float64Builder, Int64Builder, ListBuilder, StringBuilder,
     TimestampMicrosecondBuilder, UInt16Builder, UInt32Builder, UInt64Builder, UInt8Builder,
@@ -14,7 +14,7 @@ use arrow_array::{ArrayRef, ListArray, RecordBatch, StructArray};
 use arrow_buffer::{NullBufferBuilder, OffsetBufferBuilder};
 use arrow_schema::{ArrowError, DataType, Field, Fields, SchemaRef};
 use std::fmt::Write;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 /// What a row needs besides its transaction.
@@ -478,32 +478,17 @@ fn push_address(column: &mut StringBuilder, text: &mut String, address: IpAddr) 
 /// a twentieth of the time of writing the log.
 fn write_address(out: &mut String, address: IpAddr) {
     match address {
-        IpAddr::V4(v4) => write_ipv4(out, v4),
+        IpAddr::V4(v4) => out.push_str(Ipv4Text::new(v4).as_str()),
         IpAddr::V6(v6) => {
             let _ = write!(out, "{v6}");
         }
     }
 }
 
-fn write_ipv4(out: &mut String, address: Ipv4Addr) {
-    for (index, octet) in address.octets().into_iter().enumerate() {
-        if index > 0 {
-            out.push('.');
-        }
-        if octet >= 100 {
-            out.push(char::from(b'0' + octet / 100));
-        }
-        if octet >= 10 {
-            out.push(char::from(b'0' + octet / 10 % 10));
-        }
-        out.push(char::from(b'0' + octet % 10));
-    }
-}
-
 /// RDATA in presentation form, as the NDJSON log writes it.
 fn presentation(data: &AnswerData, out: &mut String) {
     match data {
-        AnswerData::A(v4) => write_ipv4(out, *v4),
+        AnswerData::A(v4) => out.push_str(Ipv4Text::new(*v4).as_str()),
         AnswerData::Aaaa(v6) => write_address(out, IpAddr::V6(*v6)),
         AnswerData::Cname(text) | AnswerData::Other(text) => out.push_str(text),
     }
