@@ -241,7 +241,7 @@ fn log_parquet(
     let expectations = watching.expectations().cloned();
     let settings = ParquetSettings::new(dir.to_path_buf(), sensor, expectations);
     let log = ParquetLog::create(settings, crate::job::wall_clock_ns()).map_err(parquet_error)?;
-    let mut writer = ParquetLogWriter::new(log, file_names);
+    let mut writer = ParquetLogWriter::new(log, file_names.to_vec());
     let (outcome, _) = run_pipeline(input, watching, watch, |config| {
         pipeline::run(config, &pipeline::CopiedTransactions, &mut writer)
     });

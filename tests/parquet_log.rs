@@ -210,7 +210,7 @@ fn row_groups_are_bounded_by_rows() {
     };
     let log = ParquetLog::create(settings, 0).expect("log");
     let names = vec!["synth.pcap".to_string()];
-    let mut writer = ParquetLogWriter::new(log, &names);
+    let mut writer = ParquetLogWriter::new(log, names);
     let outcome = pcdns::pipeline::run(&run, &pcdns::pipeline::CopiedTransactions, &mut writer);
     assert!(outcome.errors.is_empty());
     let closed = writer.close().expect("close");

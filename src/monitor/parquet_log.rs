@@ -11,65 +11,52 @@ use crate::job::CommandError;
 /// The Parquet log of one monitor run.
 #[cfg(feature = "parquet")]
 pub struct LiveLog {
-    log: crate::report::parquet::ParquetLog,
+    /// Keeps the first failure: the log writes nothing more, and the run ends.
+    writer: crate::report::parquet::ParquetLogWriter,
     roll_every: std::time::Duration,
     next_roll: std::time::Instant,
-    /// The interfaces, as the frame references name them.
-    sources: Vec<String>,
-    /// The first write that failed: the log writes nothing more, and the run ends.
-    failure: Option<String>,
 }
 
 #[cfg(feature = "parquet")]
 impl LiveLog {
-    /// Opens the log of a run that captures on `sources`.
+    /// Opens the log of a run that captures on `sources` (the interfaces, as the frame
+    /// references name them).
     pub fn open(
         config: &LiveParquetLog,
         expectations: Option<Expectations>,
         sources: Vec<String>,
     ) -> Result<Self, CommandError> {
-        use crate::report::parquet::{ParquetLog, ParquetSettings};
+        use crate::report::parquet::{ParquetLog, ParquetLogWriter, ParquetSettings};
         let sensor = config.sensor.clone().unwrap_or_else(crate::job::host_name);
         let settings = ParquetSettings::new(config.dir.clone(), sensor, expectations);
         let log = ParquetLog::create(settings, crate::job::wall_clock_ns())
             .map_err(|e| CommandError::Monitor(e.to_string()))?;
         let roll_every = std::time::Duration::from_nanos(config.roll_ns);
         Ok(LiveLog {
-            log,
+            writer: ParquetLogWriter::new(log, sources),
             roll_every,
             next_roll: std::time::Instant::now() + roll_every,
-            sources,
-            failure: None,
         })
     }
 
-    /// Appends `transaction` (nothing after a failure).
-    pub fn append(&mut self, transaction: &Transaction) {
-        if self.failure.is_none() {
-            if let Err(e) = self.log.append(transaction, &self.sources) {
-                self.failure = Some(e.to_string());
-            }
-        }
+    /// Writes the entries `order` names (nothing after a failure).
+    fn write(&mut self, chunks: &[&Vec<Transaction>], order: &[(usize, usize)]) {
+        crate::pipeline::LogWriter::write(&mut self.writer, chunks, order);
     }
 
     /// Closes the open files when the roll is due; false once a write has failed.
     pub fn roll_if_due(&mut self) -> bool {
         let now = std::time::Instant::now();
-        if self.failure.is_none() && now >= self.next_roll {
+        if now >= self.next_roll {
             self.next_roll = now + self.roll_every;
-            if let Err(e) = self.log.roll() {
-                self.failure = Some(e.to_string());
-            }
+            self.writer.roll();
         }
-        self.failure.is_none()
+        self.writer.failure().is_none()
     }
 
     /// Closes every open file.
     pub fn close(self) -> Result<(), CommandError> {
-        if let Some(failure) = self.failure {
-            return Err(CommandError::Monitor(failure));
-        }
-        self.log
+        self.writer
             .close()
             .map(drop)
             .map_err(|e| CommandError::Monitor(e.to_string()))
@@ -81,10 +68,7 @@ pub struct SharedLiveLog<'a>(pub &'a std::cell::RefCell<LiveLog>);
 
 impl crate::pipeline::LogWriter<Vec<Transaction>> for SharedLiveLog<'_> {
     fn write(&mut self, chunks: &[&Vec<Transaction>], order: &[(usize, usize)]) {
-        let mut log = self.0.borrow_mut();
-        for &(chunk, entry) in order {
-            log.append(&chunks[chunk][entry]);
-        }
+        self.0.borrow_mut().write(chunks, order);
     }
 }
 
@@ -104,7 +88,7 @@ impl LiveLog {
     }
 
     /// Never called: no log exists.
-    pub fn append(&mut self, _: &Transaction) {
+    fn write(&mut self, _: &[&Vec<Transaction>], _: &[(usize, usize)]) {
         match self.0 {}
     }
 

@@ -29,8 +29,8 @@ pub struct Presentation<'a>(&'a AnswerData);
 impl Serialize for Presentation<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self.0 {
-            AnswerData::A(v4) => Ipv4Text::new(*v4).serialize(serializer),
-            AnswerData::Aaaa(v6) => serializer.collect_str(v6),
+            AnswerData::A(v4) => AddressText(IpAddr::V4(*v4)).serialize(serializer),
+            AnswerData::Aaaa(v6) => AddressText(IpAddr::V6(*v6)).serialize(serializer),
             AnswerData::Cname(text) | AnswerData::Other(text) => serializer.serialize_str(text),
         }
     }

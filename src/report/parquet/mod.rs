@@ -251,21 +251,35 @@ impl ParquetLog {
 }
 
 /// A [`ParquetLog`] as the pipeline's log writer: transactions in the log's order, the first
-/// failure kept (nothing written after it) and returned by [`ParquetLogWriter::close`].
-pub struct ParquetLogWriter<'n> {
+/// failure kept (nothing written after it) and returned by [`ParquetLogWriter::close`]. Used by
+/// `pcdns log` and, rolled on the wall clock, by `pcdns monitor --log-parquet`.
+pub struct ParquetLogWriter {
     log: ParquetLog,
-    file_names: &'n [String],
+    /// Input names by file index (files, or the monitor's interfaces).
+    file_names: Vec<String>,
     failure: Option<ParquetLogError>,
 }
 
-impl<'n> ParquetLogWriter<'n> {
+impl ParquetLogWriter {
     /// Writes into `log`; `file_names` names the inputs by index.
-    pub fn new(log: ParquetLog, file_names: &'n [String]) -> Self {
+    pub fn new(log: ParquetLog, file_names: Vec<String>) -> Self {
         ParquetLogWriter {
             log,
             file_names,
             failure: None,
         }
+    }
+
+    /// Closes every open file (see [`ParquetLog::roll`]), unless a write has failed.
+    pub fn roll(&mut self) {
+        if self.failure.is_none() {
+            self.failure = self.log.roll().err();
+        }
+    }
+
+    /// The first failure, if a write or a roll has failed.
+    pub fn failure(&self) -> Option<&ParquetLogError> {
+        self.failure.as_ref()
     }
 
     /// Closes every open file; returns how many files the log wrote, or the first failure.
@@ -277,7 +291,7 @@ impl<'n> ParquetLogWriter<'n> {
     }
 }
 
-impl crate::pipeline::LogWriter<Vec<Transaction>> for ParquetLogWriter<'_> {
+impl crate::pipeline::LogWriter<Vec<Transaction>> for ParquetLogWriter {
     fn write(&mut self, chunks: &[&Vec<Transaction>], order: &[(usize, usize)]) {
         for &(chunk, entry) in order {
             if self.failure.is_some() {
@@ -285,7 +299,7 @@ impl crate::pipeline::LogWriter<Vec<Transaction>> for ParquetLogWriter<'_> {
             }
             self.failure = self
                 .log
-                .append(&chunks[chunk][entry], self.file_names)
+                .append(&chunks[chunk][entry], &self.file_names)
                 .err();
         }
     }

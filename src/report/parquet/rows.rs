@@ -488,7 +488,7 @@ fn write_address(out: &mut String, address: IpAddr) {
 /// RDATA in presentation form, as the NDJSON log writes it.
 fn presentation(data: &AnswerData, out: &mut String) {
     match data {
-        AnswerData::A(v4) => out.push_str(Ipv4Text::new(*v4).as_str()),
+        AnswerData::A(v4) => write_address(out, IpAddr::V4(*v4)),
         AnswerData::Aaaa(v6) => write_address(out, IpAddr::V6(*v6)),
         AnswerData::Cname(text) | AnswerData::Other(text) => out.push_str(text),
     }
