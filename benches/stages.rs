@@ -183,6 +183,7 @@ fn end_to_end(c: &mut Criterion) {
                 reassembly: limits(),
                 discovered_names: pipeline::DISCOVERED_NAMES,
                 pseudonymize: None,
+                keeps_seam: true,
             };
             group.throughput(Throughput::Elements(PACKETS));
             group.bench_with_input(

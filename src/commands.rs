@@ -314,7 +314,7 @@ fn run_merge(config: &MergeConfig) -> Result<Status, CommandError> {
     };
     let (watching, _) = watching_of(expect.as_deref(), false)?;
     let runs = saved.into_iter().map(|s| s.run).collect();
-    let run = report::SavedRun::merge_all(runs)
+    let run = report::SavedRun::merge_all(runs, &watching)
         .ok_or_else(|| CommandError::Merge("no reports to merge".into()))?;
     let options = ReportOptions {
         top_names: config.top,
@@ -322,7 +322,7 @@ fn run_merge(config: &MergeConfig) -> Result<Status, CommandError> {
         reassembly: run.reassembly,
         insight: config.insight,
     };
-    let report = report::build(&run.into_outcome(), &watching, options);
+    let report = report::build(&run.into_outcome(&watching), &watching, options);
     write_stdout(&render_plain(&report, config.format))?;
     Ok(status_of(&report, false, Some(Severity::Error)))
 }

@@ -17,7 +17,9 @@ use std::sync::LazyLock;
 pub type AnswerSet = Vec<IpAddr>;
 
 /// The transport a DNS message arrived on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Transport {
     /// DNS over UDP.

@@ -79,6 +79,9 @@ pub struct RunConfig {
     pub discovered_names: usize,
     /// Replace client addresses by pseudonyms before the analysis sees them.
     pub pseudonymize: Option<Pseudonymizer>,
+    /// Keep what `pcdns merge` needs to join the run's report with the reports of captures
+    /// read before and after it (see [`crate::analyze::seam`]).
+    pub keeps_seam: bool,
 }
 
 /// The result of a run: the analysis of everything read, and what went wrong reading.
@@ -86,6 +89,9 @@ pub struct RunConfig {
 pub struct RunOutcome {
     /// Everything learned.
     pub analysis: Analysis,
+    /// The same with the transactions near the run's edges kept aside, as `pcdns merge`
+    /// needs it (None: nothing was kept aside, `analysis` is it).
+    pub mergeable: Option<Analysis>,
     /// One summary per input that could be opened.
     pub files: Vec<FileSummary>,
     /// Live capture: health of each interface (empty for files).
@@ -238,6 +244,7 @@ impl<'a, 's> Aggregator<'a, 's> {
             discovered_names: config.discovered_names,
             tracks_every_query: config.decode.watch.decodes_every_query(),
             pseudonymize: config.pseudonymize,
+            keeps_seam: config.keeps_seam,
         };
         let (log, tap) = log.unzip();
         Aggregator {
@@ -558,8 +565,10 @@ fn run_inputs(config: &RunConfig, mut aggregator: Aggregator<'_, '_>) -> RunOutc
             meter.done = meter.done.past(input, file);
         }
     }
+    let (analysis, mergeable) = aggregator.finish().into_settled(&config.watching);
     RunOutcome {
-        analysis: aggregator.finish(),
+        analysis,
+        mergeable,
         files: read.files,
         interfaces: read.interfaces,
         timestamps_backwards: timeline.backwards,
@@ -620,8 +629,10 @@ fn run_source_with(
     let started = Instant::now();
     let mut timeline = Timeline::default();
     let summary = read_batches(config, source, &mut aggregator, &mut timeline);
+    let (analysis, mergeable) = aggregator.finish().into_settled(&config.watching);
     RunOutcome {
-        analysis: aggregator.finish(),
+        analysis,
+        mergeable,
         files: summary.files,
         interfaces: summary.interfaces,
         timestamps_backwards: timeline.backwards,

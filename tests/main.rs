@@ -16,6 +16,7 @@ mod insight;
 mod large_pool;
 mod live;
 mod merge;
+mod merge_cut;
 mod order_independence;
 mod parquet_log;
 mod prometheus_rules;

@@ -61,8 +61,9 @@ fn config(
 fn unlogged(config: &RunConfig) -> String {
     let outcome = pipeline::run_unlogged(config);
     format!(
-        "{}\n{:?}\n{}\n{:?}",
+        "{}\n{}\n{:?}\n{}\n{:?}",
         serde_json::to_string(&outcome.analysis).expect("json"),
+        serde_json::to_string(&outcome.mergeable).expect("json"),
         outcome.files,
         outcome.timestamps_backwards,
         outcome.errors

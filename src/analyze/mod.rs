@@ -8,6 +8,7 @@
 mod caps;
 mod client_map;
 mod client_table;
+mod closed;
 mod compact;
 pub mod connections;
 pub mod derived;
@@ -23,6 +24,7 @@ mod pairs;
 mod placements;
 pub mod rotation;
 mod rotation_findings;
+pub mod seam;
 mod set_map;
 mod significance;
 pub mod silent_servers;
@@ -48,7 +50,9 @@ pub use truncation::{TruncatedAnswer, TruncationCounters};
 
 use crate::decode::{ConnectionAttempt, DnsMessage, ReassemblyCounters, Skip, SkipCounts};
 use crate::expect::Expectations;
+use closed::Closed;
 use connections::RecentAnswers;
+use seam::{OpenTransaction, Seam};
 use silent_servers::ServerTallies;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -124,6 +128,10 @@ pub struct Analysis {
     /// Per DNS server: queries answered, timed out and pending at the end.
     #[serde(default)]
     pub servers: ServerTallies,
+    /// Transactions kept aside for `pcdns merge` (recorded by [`Analysis::settle`]) and
+    /// answers remembered at the end: see [`seam`].
+    #[serde(default, skip_serializing_if = "Seam::is_empty")]
+    pub seam: Seam,
 }
 
 impl TrafficCounters {
@@ -258,31 +266,29 @@ impl Analysis {
 
     /// Records what a finished transaction says: latency, unanswered queries, unsolicited and
     /// conflicting answers (findings only for expected names, in `gathered`).
-    pub fn record_transaction(
+    fn record_closed(
         &mut self,
-        transaction: &Transaction,
+        transaction: &Closed<'_>,
         watching: &Watching,
         gathered: &mut AddressFindings,
     ) {
-        let Some(watched) = &transaction.watched else {
+        let Some((key, display)) = transaction.watched else {
             return;
         };
-        let server = transaction.server.ip();
+        let server = transaction.server;
         let Watching::Expectations(_) = watching else {
             match transaction.status {
                 Status::Answered => self.discovered.record_answered(
-                    &watched.key,
+                    key,
                     server,
                     transaction.rtt_ns.unwrap_or_default(),
                 ),
-                Status::Unanswered => self
-                    .discovered
-                    .record_unanswered(&watched.key, &watched.display),
+                Status::Unanswered => self.discovered.record_unanswered(key, display),
                 _ => {}
             }
             return;
         };
-        let facts = facts_of(&mut self.names, watched);
+        let facts = facts_named(&mut self.names, key, display);
         let kind = match transaction.status {
             Status::Answered => {
                 let rtt = transaction.rtt_ns.unwrap_or_default();
@@ -303,31 +309,16 @@ impl Analysis {
             Status::Duplicate if transaction.answers_differ => FindingKind::ConflictingAnswers,
             _ => return,
         };
-        let (ts_ns, frame) = match (&transaction.response, transaction.query) {
-            (Some(response), _) => (
-                response.frame.ts_ns,
-                FrameRef {
-                    file_index: response.frame.file_index,
-                    frame_number: response.frame.frame_number,
-                },
-            ),
-            (None, Some(query)) => query,
-            (None, None) => return,
+        let Some((ts_ns, frame)) = transaction.response.or(transaction.query) else {
+            return;
         };
         let event = Event {
             ts_ns,
             frame,
             server,
-            client: transaction.client.ip(),
+            client: transaction.client,
         };
-        gathered.record(
-            &mut self.findings,
-            kind,
-            &watched.display,
-            server,
-            &event,
-            0,
-        );
+        gathered.record(&mut self.findings, kind, display, server, &event, 0);
     }
 
     /// Records a truncated answer that was never retried over TCP (a finding for an expected
@@ -361,6 +352,7 @@ impl Analysis {
     /// Renumbers the inputs that example frames point into (when analyses of different runs
     /// are merged). `map` must keep the order of indexes, so examples stay sorted.
     pub fn map_file_indexes(&mut self, map: &dyn Fn(u16) -> u16) {
+        self.seam.map_file_indexes(map);
         let discovered_frames = self
             .discovered
             .names
@@ -370,11 +362,16 @@ impl Analysis {
         for frame in discovered_frames {
             frame.file_index = map(frame.file_index);
         }
-        let occurrences = self
-            .names
-            .values_mut()
-            .flat_map(|facts| facts.answer_sets.values_mut())
-            .chain(self.findings.values_mut());
+        // Per name: its answer sets, and the answer sets of its timeline's buckets.
+        let of_names = self.names.values_mut().flat_map(|facts| {
+            let timeline = facts
+                .timeline
+                .buckets
+                .values_mut()
+                .flat_map(|bucket| bucket.sets.values_mut());
+            facts.answer_sets.values_mut().chain(timeline)
+        });
+        let occurrences = of_names.chain(self.findings.values_mut());
         for occurrences in occurrences {
             let frames = occurrences
                 .examples
@@ -394,8 +391,10 @@ impl Analysis {
             discovered,
             findings,
             servers,
+            seam,
         } = other;
         self.traffic.merge(traffic);
+        self.seam.merge(seam);
         self.servers.merge(servers);
         for (key, facts) in names {
             self.names.entry(key).or_default().merge(facts);
@@ -447,13 +446,19 @@ fn facts_of<'a>(
     names: &'a mut BTreeMap<String, NameFacts>,
     watched: &WatchedName,
 ) -> &'a mut NameFacts {
-    if !names.contains_key(&*watched.key) {
-        names.insert(
-            watched.key.to_string(),
-            NameFacts::named(watched.display.to_string()),
-        );
+    facts_named(names, &watched.key, &watched.display)
+}
+
+/// The facts of the watched name `key` (shown as `display`), created on first use.
+fn facts_named<'a>(
+    names: &'a mut BTreeMap<String, NameFacts>,
+    key: &str,
+    display: &str,
+) -> &'a mut NameFacts {
+    if !names.contains_key(key) {
+        names.insert(key.to_string(), NameFacts::named(display.to_string()));
     }
-    names.get_mut(&*watched.key).expect("inserted just above")
+    names.get_mut(key).expect("inserted just above")
 }
 
 fn min_option(a: Option<u64>, b: Option<u64>, pick: fn(u64, u64) -> u64) -> Option<u64> {
@@ -514,6 +519,9 @@ pub struct Analyzer<'w> {
     gathered: AddressFindings,
     /// The capture's end, once it ended (how long queries still pending had waited).
     capture_end_ns: Option<u64>,
+    /// Keeps aside what `pcdns merge` needs to join this run with its neighbours (see
+    /// [`seam`]).
+    keeps_seam: bool,
 }
 
 impl<'w> Analyzer<'w> {
@@ -539,7 +547,15 @@ impl<'w> Analyzer<'w> {
             retired: Retired::default(),
             gathered: AddressFindings::default(),
             capture_end_ns: None,
+            keeps_seam: false,
         }
+    }
+
+    /// Keeps aside, unrecorded, the transactions near the capture's edges and the answers
+    /// remembered at its end, for `pcdns merge` (see [`seam`]; [`Analysis::settle`] records
+    /// them).
+    pub fn keep_seam(&mut self) {
+        self.keeps_seam = true;
     }
 
     /// Adds counters from the decoders (they commute, so they may come at any time).
@@ -662,11 +678,22 @@ impl<'w> Analyzer<'w> {
         let (analysis, watching) = (&mut self.analysis, self.watching);
         let (gathered, retired) = (&mut self.gathered, &mut self.retired);
         let capture_end_ns = self.capture_end_ns;
+        let edges = self.pairing.edges().filter(|_| self.keeps_seam);
+        // The seam holds at most the pairing cap of transactions besides those pending.
+        let room = self.pairing.settings().max_pending.max(1);
         self.pairing.visit_closed(|transaction| {
-            analysis.record_transaction(transaction, watching, gathered);
-            analysis
-                .servers
-                .record_transaction(transaction, capture_end_ns);
+            let seam = &mut analysis.seam;
+            let near_edge = edges.is_some_and(|edges| edges.keeps_transaction(transaction));
+            if near_edge
+                && (transaction.status == Status::Pending || seam.transactions.len() < room)
+            {
+                seam.transactions.push(OpenTransaction::of(transaction));
+            } else {
+                seam.unjoined += u64::from(near_edge);
+                let closed = Closed::of(transaction);
+                analysis.record_closed(&closed, watching, gathered);
+                analysis.servers.record_transaction(&closed, capture_end_ns);
+            }
             sink(transaction);
             // The watched name's reference counts are the analysis's: released here with
             // the rest of what this thread made.
@@ -708,6 +735,10 @@ impl<'w> Analyzer<'w> {
         self.capture_end_ns = Some(end_ns);
         self.pairing.finish(end_ns);
         self.flush(sink);
+        if self.keeps_seam {
+            self.analysis.seam.answers = self.pairing.take_answers_at_end();
+            self.analysis.seam.sort();
+        }
         self.analysis.traffic.pairing = self.pairing.counters;
         self.analysis.traffic.truncation = self.pairing.truncation.counters;
         self.analysis
@@ -727,6 +758,7 @@ impl<'w> Analyzer<'w> {
         analysis.traffic.reassembly = reassembly;
         analysis.traffic.pairing = self.pairing.counters;
         analysis.traffic.truncation = self.pairing.truncation.counters;
+        analysis.settle(self.watching);
         analysis
     }
 

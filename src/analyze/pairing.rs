@@ -8,6 +8,7 @@
 mod slots;
 
 use super::occurrences::FrameRef;
+use super::seam::{Edges, HeldAnswer, SeamKey};
 use super::truncation::{TruncatedAnswer, TruncationTracker};
 use crate::decode::{DnsMessage, Flags};
 use crate::keys::{PairingFields, Transport};
@@ -17,10 +18,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// Retry frames remembered per transaction.
-const MAX_RETRY_FRAMES: usize = 8;
+pub(super) const MAX_RETRY_FRAMES: usize = 8;
 
 /// How a transaction ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Query and response.
@@ -103,6 +106,9 @@ pub struct Transaction {
     pub query_edns_udp_size: Option<u16>,
     /// For a TCP query that retries a truncated UDP answer: that answer's frame.
     pub retry_of_truncated: Option<FrameRef>,
+    /// For a query still pending at the end: when its timeout runs out (one query timeout
+    /// after its last transmission).
+    pub deadline_ns: Option<u64>,
 }
 
 impl Transaction {
@@ -143,6 +149,7 @@ impl Transaction {
             watched,
             query_edns_udp_size: None,
             retry_of_truncated: None,
+            deadline_ns: None,
         }
     }
 
@@ -321,6 +328,8 @@ pub struct Pairing {
     pub truncation: TruncationTracker,
     /// What happened so far.
     pub counters: PairingCounters,
+    /// Answers still remembered when the capture ended (see [`Self::take_answers_at_end`]).
+    answers_at_end: Vec<HeldAnswer>,
 }
 
 fn frame_of(message: &DnsMessage) -> FrameRef {
@@ -345,6 +354,7 @@ impl Pairing {
             held_bytes: 0,
             truncation: TruncationTracker::new(settings.query_timeout_ns, settings.max_pending),
             counters: PairingCounters::default(),
+            answers_at_end: Vec::new(),
         }
     }
 
@@ -356,6 +366,21 @@ impl Pairing {
     /// Tells the pairing when the capture started (its first packet), for the orphan rule.
     pub fn set_capture_start(&mut self, ts_ns: u64) {
         self.capture_start_ns.get_or_insert(ts_ns);
+    }
+
+    /// The capture's start and the query timeout, once the capture started: what a
+    /// transaction must be near to be changed by a capture read before or after this one.
+    pub fn edges(&self) -> Option<Edges> {
+        self.capture_start_ns.map(|start_ns| Edges {
+            start_ns,
+            timeout_ns: self.settings.query_timeout_ns,
+        })
+    }
+
+    /// The answers still remembered when the capture ended (a later copy of one would be a
+    /// duplicate), once [`Self::finish`] ran.
+    pub fn take_answers_at_end(&mut self) -> Vec<HeldAnswer> {
+        std::mem::take(&mut self.answers_at_end)
     }
 
     /// Hands each transaction finished since the last call to `visit`, in the order they
@@ -592,7 +617,7 @@ impl Pairing {
             sequence,
             slot,
             table,
-            ..
+            deadline,
         }) = self.order.pop_front()
         else {
             return;
@@ -603,8 +628,22 @@ impl Pairing {
                 let Some(held) = self.slots.get_mut(slot) else {
                     return;
                 };
-                if held.answer.is_none_or(|answer| answer.sequence != sequence) {
+                let Some(answer) = held.answer.filter(|answer| answer.sequence == sequence) else {
                     return;
+                };
+                if status == Status::Pending {
+                    self.answers_at_end.push(HeldAnswer {
+                        key: SeamKey {
+                            client: held.key.client(),
+                            server: held.key.server(),
+                            transport: held.key.transport(),
+                            id: held.key.id(),
+                            qname: held.key.qname.to_string(),
+                            qtype: held.key.qtype(),
+                        },
+                        signature: answer.signature,
+                        deadline_ns: deadline,
+                    });
                 }
                 held.answer = None;
                 self.answered -= 1;
@@ -648,6 +687,7 @@ impl Pairing {
                     watched: pending.watched,
                     query_edns_udp_size: pending.edns_udp_size,
                     retry_of_truncated: pending.retry_of_truncated,
+                    deadline_ns: (status == Status::Pending).then_some(deadline),
                 });
                 self.release_if_empty(slot);
             }

@@ -5,9 +5,10 @@
 //! on the merged analysis. No I/O, no wording.
 
 use super::caps::{insert_lowest, keep_lowest, keep_lowest_keys, lowest_entry};
+use super::closed::Closed;
 use super::derived::{DerivedFinding, Detail};
 use super::occurrences::MAX_NAMED_PEERS;
-use super::{Analysis, LatencyHistogram, Status, Transaction};
+use super::{Analysis, LatencyHistogram, Status};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
@@ -91,7 +92,7 @@ impl ServerOutcome {
     /// The outcome of `transaction` (None: dropped at the pairing cap, so unknown).
     /// `capture_end_ns`: the capture's end, known once it ended (pending queries are closed
     /// only then).
-    pub fn of(transaction: &Transaction, capture_end_ns: Option<u64>) -> Option<Self> {
+    pub fn of(transaction: &Closed<'_>, capture_end_ns: Option<u64>) -> Option<Self> {
         Some(match transaction.status {
             Status::Answered | Status::Orphan | Status::Duplicate | Status::Unpaired => {
                 ServerOutcome::Responded
@@ -109,9 +110,9 @@ impl ServerOutcome {
 
 impl ServerTallies {
     /// Tallies a finished transaction (see [`ServerOutcome::of`]).
-    pub fn record_transaction(&mut self, transaction: &Transaction, capture_end_ns: Option<u64>) {
+    pub fn record_transaction(&mut self, transaction: &Closed<'_>, capture_end_ns: Option<u64>) {
         if let Some(outcome) = ServerOutcome::of(transaction, capture_end_ns) {
-            let (server, client) = (transaction.server.ip(), transaction.client.ip());
+            let (server, client) = (transaction.server, transaction.client);
             self.record(server, client, outcome);
         }
     }

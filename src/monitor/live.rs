@@ -95,6 +95,7 @@ impl Observer<'_> {
     fn outcome(&self, analysis: Analysis) -> RunOutcome {
         RunOutcome {
             analysis,
+            mergeable: None,
             files: Vec::new(),
             interfaces: self.health.lock().map(|h| h.clone()).unwrap_or_default(),
             timestamps_backwards: 0,
@@ -293,6 +294,8 @@ pub fn run(config: &MonitorConfig) -> Result<Status, CommandError> {
         };
         let mut run = run_config(&config.input, watching.clone(), decoded);
         run.pseudonymize = config.pseudonymize.as_deref().map(Pseudonymizer::new);
+        // Live reports are cumulative and events immediate: nothing is kept aside.
+        run.keeps_seam = false;
         let transaction_log = match &config.log_parquet {
             Some(log) => Some(RefCell::new(LiveLog::open(
                 log,

@@ -217,6 +217,8 @@ pub struct ShardSettings<'w> {
     pub tracks_every_query: bool,
     /// Pseudonyms replace client addresses before the analysis sees them.
     pub pseudonymize: Option<Pseudonymizer>,
+    /// Keep what `pcdns merge` needs (see [`crate::analyze::seam`]).
+    pub keeps_seam: bool,
 }
 
 impl<'w> Shard<'w> {
@@ -226,15 +228,19 @@ impl<'w> Shard<'w> {
         settings: &ShardSettings<'w>,
         decode: &DecodeConfig,
     ) -> Self {
+        let mut analyzer = Analyzer::new(
+            settings.watching,
+            settings.pairing.per_shard(index, count),
+            crate::keys::share_of(settings.discovered_names, index, count),
+            settings.tracks_every_query,
+        );
+        if settings.keeps_seam {
+            analyzer.keep_seam();
+        }
         Shard {
             index,
             count,
-            analyzer: Analyzer::new(
-                settings.watching,
-                settings.pairing.per_shard(index, count),
-                crate::keys::share_of(settings.discovered_names, index, count),
-                settings.tracks_every_query,
-            ),
+            analyzer,
             reassembler: Reassembler::new(decode, settings.reassembly.per_shard(index, count)),
             reassembled: Vec::new(),
             counters: Analysis::default(),

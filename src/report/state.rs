@@ -3,7 +3,7 @@
 //! histogram buckets and the per-name facts, with the inputs and settings they came from.
 
 use super::SCHEMA;
-use crate::analyze::{Analysis, PairingSettings};
+use crate::analyze::{Analysis, PairingSettings, Watching};
 use crate::capture::{FileSummary, InterfaceHealth};
 use crate::decode::ReassemblyLimits;
 use crate::pipeline::RunOutcome;
@@ -58,14 +58,19 @@ impl SavedRun {
             timestamps_backwards: outcome.timestamps_backwards,
             pairing,
             reassembly,
-            analysis: outcome.analysis.clone(),
+            analysis: outcome
+                .mergeable
+                .as_ref()
+                .unwrap_or(&outcome.analysis)
+                .clone(),
         }
     }
 
     /// Merges runs into one: counters add up, inputs are listed one after the other (files
-    /// of every run first, then interfaces) and frame references follow their input.
-    /// Settings are those of the first run.
-    pub fn merge_all(runs: Vec<SavedRun>) -> Option<SavedRun> {
+    /// of every run first, then interfaces) and frame references follow their input; each run
+    /// is read as following the one before (see [`Analysis::append`]). Settings are those of
+    /// the first run.
+    pub fn merge_all(runs: Vec<SavedRun>, watching: &Watching) -> Option<SavedRun> {
         let total_files: usize = runs.iter().map(|r| r.files.len()).sum();
         let mut runs = runs.into_iter();
         let mut merged = runs.next()?;
@@ -85,15 +90,19 @@ impl SavedRun {
             merged.files.append(&mut run.files);
             merged.interfaces.append(&mut run.interfaces);
             merged.timestamps_backwards += run.timestamps_backwards;
-            merged.analysis.merge(run.analysis);
+            let timeout_ns = merged.pairing.query_timeout_ns;
+            merged.analysis.append(run.analysis, timeout_ns, watching);
         }
         Some(merged)
     }
 
-    /// The run as an outcome the report builder takes.
-    pub fn into_outcome(self) -> RunOutcome {
+    /// The run as an outcome the report builder takes (what was kept aside for merging is
+    /// recorded, and kept for the report's state).
+    pub fn into_outcome(self, watching: &Watching) -> RunOutcome {
+        let (analysis, mergeable) = self.analysis.into_settled(watching);
         RunOutcome {
-            analysis: self.analysis,
+            analysis,
+            mergeable,
             files: self.files,
             interfaces: self.interfaces,
             timestamps_backwards: self.timestamps_backwards,

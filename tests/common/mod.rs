@@ -266,6 +266,7 @@ pub fn run_config(
         },
         discovered_names: pcdns::pipeline::DISCOVERED_NAMES,
         pseudonymize: None,
+        keeps_seam: true,
     }
 }
 

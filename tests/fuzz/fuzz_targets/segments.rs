@@ -81,6 +81,7 @@ fn facts(expected: bool, threads: usize, segment_bytes: usize) -> String {
         reassembly: LIMITS,
         discovered_names: pcdns::pipeline::DISCOVERED_NAMES,
         pseudonymize: None,
+        keeps_seam: true,
     };
     let mut transactions = Vec::new();
     let outcome = run(&config, &mut |t| transactions.push(format!("{t:?}")));

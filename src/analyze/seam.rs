@@ -1,0 +1,461 @@
+//! The seam between runs read one after the other (files, or pieces of one capture): what
+//! `pcdns merge` needs so that merging their reports equals analysing them as one capture.
+//!
+//! A run keeps aside, unrecorded, the transactions a neighbouring run could change: queries
+//! still pending at its end (the next run may answer them, or let them time out), queries first
+//! sent within one query timeout of its start (they may retransmit a query pending at the end
+//! of the run before), and responses without their query within two query timeouts of its
+//! start (the run before may hold their query, or their first copy). It also keeps the answers
+//! still remembered at its end (a copy in the next run is a duplicate). The report records
+//! them as they are ([`Analysis::settle`]); `pcdns merge` first pairs them across the cut
+//! ([`Analysis::append`]), as pairing would have, and corrects the pairing counters.
+
+use super::closed::Closed;
+use super::findings::AddressFindings;
+use super::occurrences::FrameRef;
+use super::pairing::{PairingCounters, Status, Transaction, MAX_RETRY_FRAMES};
+use super::{Analysis, Watching};
+use crate::keys::Transport;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+/// A pairing key: what a query and its response share.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SeamKey {
+    /// The client (query source).
+    pub client: SocketAddr,
+    /// The DNS server.
+    pub server: SocketAddr,
+    /// UDP or TCP.
+    pub transport: Transport,
+    /// DNS id.
+    pub id: u16,
+    /// The question name, normalized.
+    pub qname: String,
+    /// The question type.
+    pub qtype: u16,
+}
+
+/// The watched name a kept transaction counts for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeamName {
+    /// Normalized.
+    pub key: String,
+    /// As written in the expectations (or as asked, in discovery).
+    pub display: String,
+}
+
+/// A transaction kept aside: what the analysis records of it, and what joining needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenTransaction {
+    /// Its pairing key.
+    pub key: SeamKey,
+    /// How it ended in its own run.
+    pub status: Status,
+    /// The watched name it counts for.
+    pub watched: Option<SeamName>,
+    /// First query: capture time (ns) and frame.
+    pub query: Option<(u64, FrameRef)>,
+    /// Pending: when its timeout runs out.
+    pub deadline_ns: Option<u64>,
+    /// Retransmissions of the query.
+    pub retries: u32,
+    /// Frames of the retransmissions (the first few).
+    pub retry_frames: Vec<FrameRef>,
+    /// The response: capture time (ns) and frame.
+    pub response: Option<(u64, FrameRef)>,
+    /// The response's answer signature (compared with a first answer's).
+    pub signature: Option<u64>,
+    /// Response time minus first query time.
+    pub rtt_ns: Option<u64>,
+    /// For duplicates: the answers differ from the first response's.
+    pub answers_differ: bool,
+    /// For orphans: within one query timeout of the capture's start.
+    pub near_capture_start: bool,
+}
+
+/// An answer still remembered at the end of a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldAnswer {
+    /// Its pairing key.
+    pub key: SeamKey,
+    /// Its answer signature.
+    pub signature: u64,
+    /// When it is forgotten (one query timeout after it).
+    pub deadline_ns: u64,
+}
+
+/// What a run keeps for its neighbours (see the module header). Bounded: transactions near
+/// the start beyond the pairing cap are recorded at once and counted in `unjoined`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seam {
+    /// Transactions kept aside, by their first message.
+    pub transactions: Vec<OpenTransaction>,
+    /// Answers still remembered at the end, by key.
+    pub answers: Vec<HeldAnswer>,
+    /// Transactions near the start recorded at once (the seam was full): merge cannot join
+    /// them with the run before.
+    pub unjoined: u64,
+}
+
+/// A capture's start and the query timeout: which transactions are near its edges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Edges {
+    /// The capture's first timestamp.
+    pub start_ns: u64,
+    /// The query timeout.
+    pub timeout_ns: u64,
+}
+
+impl Edges {
+    /// Whether a transaction that ended with `status`, first sent at `query_ns` (if a query
+    /// was seen) and answered at `response_ns`, could be changed by a neighbouring run.
+    fn keeps(&self, status: Status, query_ns: Option<u64>, response_ns: Option<u64>) -> bool {
+        let within = |ts: Option<u64>, timeouts: u64| {
+            let window = self.timeout_ns.saturating_mul(timeouts);
+            ts.is_some_and(|ts| ts < self.start_ns.saturating_add(window))
+        };
+        match status {
+            Status::Pending => true,
+            Status::Orphan => within(response_ns, 2),
+            Status::Answered | Status::Unanswered => within(query_ns, 1),
+            Status::Duplicate | Status::Unpaired | Status::Evicted => false,
+        }
+    }
+
+    /// Whether `transaction` could be changed by a neighbouring run.
+    pub fn keeps_transaction(&self, transaction: &Transaction) -> bool {
+        let response_ns = transaction.response.as_ref().map(|r| r.frame.ts_ns);
+        let query_ns = transaction.query.map(|(ts, _)| ts);
+        self.keeps(transaction.status, query_ns, response_ns)
+    }
+
+    fn keeps_open(&self, transaction: &OpenTransaction) -> bool {
+        let ts = |at: Option<(u64, FrameRef)>| at.map(|(ts, _)| ts);
+        let (query, response) = (ts(transaction.query), ts(transaction.response));
+        self.keeps(transaction.status, query, response)
+    }
+}
+
+impl OpenTransaction {
+    /// The kept form of `transaction`.
+    pub fn of(transaction: &Transaction) -> Self {
+        let closed = Closed::of(transaction);
+        OpenTransaction {
+            key: SeamKey {
+                client: transaction.client,
+                server: transaction.server,
+                transport: transaction.transport,
+                id: transaction.id,
+                qname: crate::expect::normalize(transaction.qname()),
+                qtype: transaction.qtype,
+            },
+            status: transaction.status,
+            watched: transaction.watched.as_ref().map(|watched| SeamName {
+                key: watched.key.to_string(),
+                display: watched.display.to_string(),
+            }),
+            query: transaction.query,
+            deadline_ns: transaction.deadline_ns,
+            retries: transaction.retries,
+            retry_frames: transaction.retry_frames.clone(),
+            response: closed.response,
+            signature: transaction.response.as_ref().map(|r| r.view.signature),
+            rtt_ns: transaction.rtt_ns,
+            answers_differ: transaction.answers_differ,
+            near_capture_start: transaction.near_capture_start,
+        }
+    }
+
+    /// What the analysis records of it.
+    fn closed(&self) -> Closed<'_> {
+        Closed {
+            status: self.status,
+            client: self.key.client.ip(),
+            server: self.key.server.ip(),
+            watched: self
+                .watched
+                .as_ref()
+                .map(|name| (name.key.as_str(), name.display.as_str())),
+            rtt_ns: self.rtt_ns,
+            query: self.query,
+            response: self.response,
+            answers_differ: self.answers_differ,
+            near_capture_start: self.near_capture_start,
+        }
+    }
+
+    /// Its first message: capture time and frame.
+    fn origin(&self) -> (u64, FrameRef) {
+        self.query.or(self.response).unwrap_or_default()
+    }
+
+    /// The response's capture time (0 without one).
+    fn response_ns(&self) -> u64 {
+        self.response.map_or(0, |(ts, _)| ts)
+    }
+}
+
+impl Seam {
+    /// True when nothing is kept.
+    pub fn is_empty(&self) -> bool {
+        self.transactions.is_empty() && self.answers.is_empty() && self.unjoined == 0
+    }
+
+    /// Adds `other` (another shard's) into `self` (every field: a field left out fails to
+    /// compile); the order is that of the transactions' first messages, whatever the order of
+    /// merges.
+    pub fn merge(&mut self, other: Seam) {
+        let Seam {
+            transactions,
+            answers,
+            unjoined,
+        } = other;
+        self.transactions.extend(transactions);
+        self.answers.extend(answers);
+        self.unjoined += unjoined;
+        self.sort();
+    }
+
+    /// Puts transactions in the order of their first messages, answers in key order.
+    pub fn sort(&mut self) {
+        self.transactions
+            .sort_by(|a, b| (a.origin(), &a.key).cmp(&(b.origin(), &b.key)));
+        self.answers
+            .sort_by(|a, b| (&a.key, a.deadline_ns).cmp(&(&b.key, b.deadline_ns)));
+    }
+
+    /// Renumbers the inputs its frames point into (see [`Analysis::map_file_indexes`]).
+    pub fn map_file_indexes(&mut self, map: &dyn Fn(u16) -> u16) {
+        for transaction in &mut self.transactions {
+            let ends = transaction
+                .query
+                .iter_mut()
+                .chain(&mut transaction.response);
+            let frames = ends
+                .map(|(_, frame)| frame)
+                .chain(&mut transaction.retry_frames);
+            for frame in frames {
+                frame.file_index = map(frame.file_index);
+            }
+        }
+    }
+}
+
+/// Pairs the seam of a run (`earlier`) with that of the run read right after it (`later`)
+/// as pairing would have, reading both as one capture spanning `edges.start_ns` to `end_ns`;
+/// corrects `counters` (the runs' counters added up). Returns the seam of the joined run and
+/// the transactions no longer near its edges (to record now).
+fn join(
+    earlier: Seam,
+    later: Seam,
+    edges: Edges,
+    end_ns: u64,
+    counters: &mut PairingCounters,
+) -> (Seam, Vec<OpenTransaction>) {
+    let (pending, mut joined): (Vec<_>, Vec<_>) = earlier
+        .transactions
+        .into_iter()
+        .partition(|t| t.status == Status::Pending);
+    let mut cut = Cut {
+        pending: pending.into_iter().map(|t| (t.key.clone(), t)).collect(),
+        answers: earlier
+            .answers
+            .into_iter()
+            .map(|a| (a.key, (a.signature, a.deadline_ns)))
+            .collect(),
+        timeout_ns: edges.timeout_ns,
+        counters,
+    };
+    for transaction in later.transactions {
+        joined.push(match transaction.status {
+            Status::Orphan => cut.response(transaction, edges),
+            _ => cut.query(transaction),
+        });
+    }
+    for (_, mut query) in std::mem::take(&mut cut.pending) {
+        if query.deadline_ns.is_some_and(|deadline| deadline < end_ns) {
+            query.status = Status::Unanswered;
+            query.deadline_ns = None;
+            cut.counters.pending = cut.counters.pending.saturating_sub(1);
+            cut.counters.unanswered += 1;
+        }
+        joined.push(query);
+    }
+    let mut answers = cut.answers;
+    for answer in later.answers {
+        answers.insert(answer.key, (answer.signature, answer.deadline_ns));
+    }
+    let (kept, settled) = joined.into_iter().partition(|t| edges.keeps_open(t));
+    let mut seam = Seam {
+        transactions: kept,
+        answers: answers
+            .into_iter()
+            .filter(|(_, (_, deadline))| *deadline >= end_ns)
+            .map(|(key, (signature, deadline_ns))| HeldAnswer {
+                key,
+                signature,
+                deadline_ns,
+            })
+            .collect(),
+        unjoined: earlier.unjoined + later.unjoined,
+    };
+    seam.sort();
+    (seam, settled)
+}
+
+/// The state pairing had at a cut: queries pending and answers remembered by the run before.
+struct Cut<'c> {
+    pending: BTreeMap<SeamKey, OpenTransaction>,
+    /// Signature and deadline of each remembered answer.
+    answers: BTreeMap<SeamKey, (u64, u64)>,
+    timeout_ns: u64,
+    counters: &'c mut PairingCounters,
+}
+
+impl Cut<'_> {
+    /// The query pending for `key` at `ts_ns`, taken (it expires when its deadline passed).
+    fn take_pending(&mut self, key: &SeamKey, ts_ns: u64) -> Option<OpenTransaction> {
+        let alive = self.pending.get(key)?.deadline_ns? >= ts_ns;
+        alive.then(|| self.pending.remove(key)).flatten()
+    }
+
+    /// A response without its query in the later run: the answer to a query pending before
+    /// the cut, a copy of an answer remembered before it, or still an orphan.
+    fn response(&mut self, orphan: OpenTransaction, edges: Edges) -> OpenTransaction {
+        let ts = orphan.response_ns();
+        if let Some(query) = self.take_pending(&orphan.key, ts) {
+            let sent = query.query.map_or(ts, |(sent, _)| sent);
+            self.counters.pending = self.counters.pending.saturating_sub(1);
+            self.counters.orphans = self.counters.orphans.saturating_sub(1);
+            self.counters.answered += 1;
+            let signature = orphan.signature.unwrap_or_default();
+            let deadline = ts.saturating_add(self.timeout_ns);
+            self.answers
+                .insert(orphan.key.clone(), (signature, deadline));
+            return OpenTransaction {
+                status: Status::Answered,
+                watched: orphan.watched.or(query.watched),
+                deadline_ns: None,
+                response: orphan.response,
+                signature: orphan.signature,
+                rtt_ns: Some(ts.saturating_sub(sent)),
+                near_capture_start: false,
+                ..query
+            };
+        }
+        let remembered = self.answers.get(&orphan.key);
+        if let Some(&(signature, _)) = remembered.filter(|(_, deadline)| *deadline >= ts) {
+            self.counters.orphans = self.counters.orphans.saturating_sub(1);
+            self.counters.duplicates += 1;
+            return OpenTransaction {
+                status: Status::Duplicate,
+                answers_differ: orphan.signature != Some(signature),
+                near_capture_start: false,
+                ..orphan
+            };
+        }
+        let window = edges.start_ns.saturating_add(edges.timeout_ns);
+        OpenTransaction {
+            near_capture_start: ts < window,
+            ..orphan
+        }
+    }
+
+    /// A query first sent in the later run: a retransmission of the same query pending
+    /// before the cut (one transaction from that query on), or a query of its own.
+    fn query(&mut self, later: OpenTransaction) -> OpenTransaction {
+        let Some((sent, frame)) = later.query else {
+            return later;
+        };
+        let Some(first) = self.take_pending(&later.key, sent) else {
+            return later;
+        };
+        let first_sent = first.query.map_or(sent, |(ts, _)| ts);
+        self.counters.pending = self.counters.pending.saturating_sub(1);
+        self.counters.retries += 1;
+        let mut retry_frames = first.retry_frames;
+        retry_frames.push(frame);
+        retry_frames.extend(later.retry_frames);
+        retry_frames.truncate(MAX_RETRY_FRAMES);
+        OpenTransaction {
+            query: first.query,
+            retries: first.retries + 1 + later.retries,
+            retry_frames,
+            rtt_ns: later.response.map(|(ts, _)| ts.saturating_sub(first_sent)),
+            watched: later.watched.or(first.watched),
+            ..later
+        }
+    }
+}
+
+impl Analysis {
+    /// Records the transactions kept aside for `pcdns merge` as they are (queries pending at
+    /// the end waited until the capture's end): the analysis is then the report's.
+    pub fn settle(&mut self, watching: &Watching) {
+        let seam = std::mem::take(&mut self.seam);
+        let end = self.traffic.last_ts_ns;
+        self.record_open(&seam.transactions, watching, end);
+    }
+
+    /// The report's analysis (the kept transactions recorded) and, when some were kept, this
+    /// one: what `pcdns merge` needs.
+    pub fn into_settled(self, watching: &Watching) -> (Analysis, Option<Analysis>) {
+        if self.seam.is_empty() {
+            return (self, None);
+        }
+        let mut settled = self.clone();
+        settled.settle(watching);
+        (settled, Some(self))
+    }
+
+    /// Adds the analysis of the run read right after this one, as if both had been read as one
+    /// capture: when `later` starts no earlier than this run ends, the transactions kept at the
+    /// cut are paired across it first (`timeout_ns`: the query timeout); otherwise (runs at
+    /// the same time, such as two sensors) each run's are recorded as that run left them.
+    pub fn append(&mut self, mut later: Analysis, timeout_ns: u64, watching: &Watching) {
+        let earlier_seam = std::mem::take(&mut self.seam);
+        let later_seam = std::mem::take(&mut later.seam);
+        let (earlier_end, later_end) = (self.traffic.last_ts_ns, later.traffic.last_ts_ns);
+        let consecutive = match (earlier_end, later.traffic.first_ts_ns) {
+            (Some(end), Some(start)) => start >= end,
+            _ => true,
+        };
+        self.merge(later);
+        let (Some(start_ns), Some(end_ns), true) = (
+            self.traffic.first_ts_ns,
+            self.traffic.last_ts_ns,
+            consecutive,
+        ) else {
+            self.record_open(&earlier_seam.transactions, watching, earlier_end);
+            self.record_open(&later_seam.transactions, watching, later_end);
+            self.seam.unjoined = earlier_seam.unjoined + later_seam.unjoined;
+            return;
+        };
+        let edges = Edges {
+            start_ns,
+            timeout_ns,
+        };
+        let counters = &mut self.traffic.pairing;
+        let (seam, settled) = join(earlier_seam, later_seam, edges, end_ns, counters);
+        self.record_open(&settled, watching, Some(end_ns));
+        self.seam = seam;
+    }
+
+    /// Records kept transactions (`capture_end_ns`: how long pending ones waited).
+    fn record_open(
+        &mut self,
+        transactions: &[OpenTransaction],
+        watching: &Watching,
+        capture_end_ns: Option<u64>,
+    ) {
+        let mut gathered = AddressFindings::default();
+        for transaction in transactions {
+            let closed = transaction.closed();
+            self.record_closed(&closed, watching, &mut gathered);
+            self.servers.record_transaction(&closed, capture_end_ns);
+        }
+        gathered.fold_into(&mut self.findings);
+    }
+}
