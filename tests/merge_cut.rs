@@ -303,3 +303,38 @@ fn a_merged_report_merges_again_as_one_analysis() {
     let differences = differences("", &comparable(json(&together)), &comparable(json(&again)));
     assert!(differences.is_empty(), "{}", differences.join("\n"));
 }
+
+#[test]
+fn reports_given_out_of_time_order_pair_nothing_across_them() {
+    // The second report starts before the first ends (as sensors at two sites would): each
+    // keeps its pending queries and early answers as it counted them, so the counters add up.
+    let (_, [cut, _]) = capture();
+    let dir = tempfile::tempdir().unwrap();
+    let files = pieces(dir.path(), &[cut]);
+    let reports = reports(&files, EXPECT);
+    let alone: Vec<Value> = reports
+        .iter()
+        .map(|report| json(&merge(std::slice::from_ref(report), &["-f", "json"])))
+        .collect();
+    let reversed = json(&merge(
+        &[reports[1].clone(), reports[0].clone()],
+        &["-f", "json"],
+    ));
+    let count = |report: &Value, field: &str| {
+        report["summary"]["transactions"][field]
+            .as_u64()
+            .expect(field)
+    };
+    for field in [
+        "answered",
+        "unanswered",
+        "pending_at_end",
+        "orphan_responses",
+        "retries",
+    ] {
+        let sum = count(&alone[0], field) + count(&alone[1], field);
+        assert_eq!(count(&reversed, field), sum, "{field}");
+    }
+    // The answer to client 3 opens the second piece: in reverse order it stays an orphan.
+    assert_eq!(count(&reversed, "orphan_responses"), 3);
+}
