@@ -21,6 +21,96 @@ struct Frame {
     packet: Vec<u8>,
 }
 
+/// A raw IPv4/TCP segment from `source` to `destination`: `flags`, sequence number `seq`,
+/// carrying `payload`.
+fn tcp(
+    source: ([u8; 4], u16),
+    destination: ([u8; 4], u16),
+    flags: u8,
+    seq: u32,
+    payload: &[u8],
+) -> Vec<u8> {
+    let total = 40 + payload.len();
+    let mut packet = vec![
+        0x45,
+        0,
+        (total >> 8) as u8,
+        total as u8,
+        0,
+        1,
+        0,
+        0,
+        64,
+        6,
+        0,
+        0,
+    ];
+    packet.extend_from_slice(&source.0);
+    packet.extend_from_slice(&destination.0);
+    packet.extend_from_slice(&source.1.to_be_bytes());
+    packet.extend_from_slice(&destination.1.to_be_bytes());
+    packet.extend_from_slice(&seq.to_be_bytes());
+    packet.extend_from_slice(&[0, 0, 0, 0, 0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+    packet.extend_from_slice(payload);
+    packet
+}
+
+/// A DNS message over TCP: its length, then the message.
+fn framed(dns: &[u8]) -> Vec<u8> {
+    [&(dns.len() as u16).to_be_bytes()[..], dns].concat()
+}
+
+/// Client 10's lookup: over UDP, answered truncated (TC) at `at_ms`, and, from `retry_ms`
+/// on, again over TCP (handshake, query, answer).
+fn truncated_then_tcp(at_ms: u64, retry_ms: u64) -> (Vec<Frame>, Vec<Frame>) {
+    let (udp_client, tcp_client) = (client(10), ([192, 0, 2, 10], 50_000));
+    let server = (SERVER, 53);
+    let mut truncated = dns(10, true, &[]);
+    truncated[2] |= 0x02;
+    let udp_side = vec![
+        Frame {
+            at_ms: at_ms - 10,
+            packet: udp(udp_client, server, &dns(10, false, &[])),
+        },
+        Frame {
+            at_ms,
+            packet: udp(server, udp_client, &truncated),
+        },
+    ];
+    let (syn, ack, psh) = (0x02, 0x10, 0x08);
+    let tcp_side = vec![
+        Frame {
+            at_ms: retry_ms,
+            packet: tcp(tcp_client, server, syn, 1_000, &[]),
+        },
+        Frame {
+            at_ms: retry_ms + 1,
+            packet: tcp(server, tcp_client, syn | ack, 5_000, &[]),
+        },
+        Frame {
+            at_ms: retry_ms + 10,
+            packet: tcp(
+                tcp_client,
+                server,
+                psh | ack,
+                1_001,
+                &framed(&dns(11, false, &[])),
+            ),
+        },
+        Frame {
+            at_ms: retry_ms + 20,
+            packet: tcp(
+                server,
+                tcp_client,
+                psh | ack,
+                5_001,
+                &framed(&dns(11, true, MEMBERS)),
+            ),
+        },
+    ];
+    (udp_side, tcp_side)
+}
+
 /// A raw IPv4/UDP packet carrying `dns` from `source` to `destination`.
 fn udp(source: ([u8; 4], u16), destination: ([u8; 4], u16), dns: &[u8]) -> Vec<u8> {
     let udp_len = 8 + dns.len();
@@ -94,9 +184,11 @@ const MEMBERS: &[[u8; 4]] = &[[10, 10, 10, 1], [10, 10, 10, 2]];
 /// - client 5's answer comes after the timeout (unanswered; the answer unsolicited);
 /// - client 6 is never answered (pending at the first cut, unanswered in all);
 /// - client 7 is answered before the cut, and a differing copy of the answer follows it;
+/// - client 10 is answered truncated before the cut and retries over TCP after it;
 /// - clients 8 and 9 ask and are answered well after the cuts (9 stays pending at the end).
 fn capture() -> (Vec<Frame>, [usize; 2]) {
-    let frames = vec![
+    let (udp_side, tcp_side) = truncated_then_tcp(3_530, 3_740);
+    let mut frames = vec![
         query(0, 1, 1),
         answer(100, 1, 1, MEMBERS),
         query(500, 2, 2),
@@ -105,19 +197,23 @@ fn capture() -> (Vec<Frame>, [usize; 2]) {
         query(3_400, 5, 5),
         query(3_450, 6, 6),
         query(3_500, 7, 7),
-        answer(3_550, 7, 7, MEMBERS),
-        // First cut.
-        answer(3_700, 3, 3, MEMBERS),
+    ];
+    frames.extend(udp_side);
+    frames.push(answer(3_550, 7, 7, MEMBERS));
+    // First cut (frame 11).
+    frames.push(answer(3_700, 3, 3, MEMBERS));
+    frames.extend(tcp_side);
+    frames.extend([
         query(3_800, 4, 4),
         answer(3_900, 7, 7, &[[10, 10, 10, 9]]),
-        // Second cut.
+        // Second cut (frame 18).
         answer(4_000, 4, 4, MEMBERS),
         answer(6_000, 5, 5, MEMBERS),
         query(8_000, 8, 8),
         answer(8_100, 8, 8, MEMBERS),
         query(9_000, 9, 9),
-    ];
-    (frames, [9, 12])
+    ]);
+    (frames, [11, 18])
 }
 
 /// Writes `frames` as a pcapng file at `path`.
@@ -259,14 +355,19 @@ fn an_answer_a_retry_and_a_copy_straddling_a_cut_merge_as_one_analysis() {
     let (_, [cut, _]) = capture();
     let report = assert_merge_equals_analysis(&[cut], EXPECT);
     let transactions = &report["summary"]["transactions"];
-    // Clients 1, 3, 4, 7 and 8 answered; 2, 5 and 6 unanswered; 9 pending; the late answer
-    // to 5 an orphan; the copy to 7 a duplicate; 4's retransmission one retry.
-    assert_eq!(transactions["answered"], 5, "{transactions}");
+    // Clients 1, 3, 4, 7, 8 and 10 (over UDP, truncated, and TCP) answered; 2, 5 and 6
+    // unanswered; 9 pending; the late answer to 5 an orphan; the copy to 7 a duplicate; 4's
+    // retransmission one retry; 10's truncated answer retried over TCP.
+    assert_eq!(transactions["answered"], 7, "{transactions}");
     assert_eq!(transactions["unanswered"], 3, "{transactions}");
     assert_eq!(transactions["pending_at_end"], 1, "{transactions}");
     assert_eq!(transactions["orphan_responses"], 1, "{transactions}");
     assert_eq!(transactions["duplicate_responses"], 1, "{transactions}");
     assert_eq!(transactions["retries"], 1, "{transactions}");
+    let reassembly = &report["summary"]["reassembly"];
+    assert_eq!(reassembly["tcp_messages"], 2, "{reassembly}");
+    assert_eq!(reassembly["truncated_retried_over_tcp"], 1, "{reassembly}");
+    assert_eq!(reassembly["truncated_pending_at_end"], 0, "{reassembly}");
     let kinds: Vec<&str> = report["findings"]
         .as_array()
         .unwrap()
@@ -281,7 +382,7 @@ fn an_answer_a_retry_and_a_copy_straddling_a_cut_merge_as_one_analysis() {
 fn three_pieces_one_shorter_than_the_timeout_merge_as_one_analysis() {
     let (_, cuts) = capture();
     assert_merge_equals_analysis(&cuts, EXPECT);
-    assert_merge_equals_analysis(&[3, 9, 10, 13], EXPECT);
+    assert_merge_equals_analysis(&[3, 11, 16, 19], EXPECT);
 }
 
 #[test]

@@ -736,8 +736,10 @@ impl<'w> Analyzer<'w> {
         self.pairing.finish(end_ns);
         self.flush(sink);
         if self.keeps_seam {
-            self.analysis.seam.answers = self.pairing.take_answers_at_end();
-            self.analysis.seam.sort();
+            let seam = &mut self.analysis.seam;
+            seam.answers = self.pairing.take_answers_at_end();
+            seam.truncated = self.pairing.truncation.take_waiting_at_end();
+            seam.sort();
         }
         self.analysis.traffic.pairing = self.pairing.counters;
         self.analysis.traffic.truncation = self.pairing.truncation.counters;

@@ -6,15 +6,17 @@
 //! sent within one query timeout of its start (they may retransmit a query pending at the end
 //! of the run before), and responses without their query within two query timeouts of its
 //! start (the run before may hold their query, or their first copy). It also keeps the answers
-//! still remembered at its end (a copy in the next run is a duplicate). The report records
+//! still remembered at its end (a copy in the next run is a duplicate) and the truncated UDP
+//! answers still waiting for their TCP retry (the next run may retry them). The report records
 //! them as they are ([`Analysis::settle`]); `pcdns merge` first pairs them across the cut
 //! ([`Analysis::append`]), as pairing would have, and corrects the pairing counters.
 
 use super::closed::Closed;
 use super::findings::AddressFindings;
 use super::occurrences::FrameRef;
-use super::pairing::{PairingCounters, Status, Transaction, MAX_RETRY_FRAMES};
-use super::{Analysis, Watching};
+use super::pairing::{PairingCounters, Status, Transaction, WatchedName, MAX_RETRY_FRAMES};
+use super::truncation::{TruncatedAnswer, TruncationCounters};
+use super::{Analysis, TrafficCounters, Watching};
 use crate::keys::Transport;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -73,6 +75,8 @@ pub struct OpenTransaction {
     pub answers_differ: bool,
     /// For orphans: within one query timeout of the capture's start.
     pub near_capture_start: bool,
+    /// A TCP query that retried a truncated UDP answer.
+    pub retries_truncated: bool,
 }
 
 /// An answer still remembered at the end of a run.
@@ -86,6 +90,75 @@ pub struct HeldAnswer {
     pub deadline_ns: u64,
 }
 
+/// A truncated UDP answer still waiting for its TCP retry at the end of a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldTruncated {
+    /// The client it went to.
+    pub client: SocketAddr,
+    /// The server that sent it.
+    pub server: SocketAddr,
+    /// The question name, normalized.
+    pub qname: String,
+    /// The question type.
+    pub qtype: u16,
+    /// When it was captured.
+    pub ts_ns: u64,
+    /// Its frame.
+    pub frame: FrameRef,
+    /// The watched name it counts for.
+    pub watched: Option<SeamName>,
+    /// When its retry is no longer awaited (one query timeout after it).
+    pub deadline_ns: u64,
+}
+
+impl HeldTruncated {
+    /// `answer` to `qname`/`qtype`, awaited for `timeout_ns`.
+    pub fn new(answer: &TruncatedAnswer, qname: String, qtype: u16, timeout_ns: u64) -> Self {
+        HeldTruncated {
+            client: answer.client,
+            server: answer.server,
+            qname,
+            qtype,
+            ts_ns: answer.ts_ns,
+            frame: answer.frame,
+            watched: answer.watched.as_ref().map(SeamName::of),
+            deadline_ns: answer.ts_ns.saturating_add(timeout_ns),
+        }
+    }
+
+    /// Whether a TCP query with `key` sent at `ts_ns` retries it.
+    fn retried_by(&self, key: &SeamKey, ts_ns: u64) -> bool {
+        self.client.ip() == key.client.ip()
+            && self.server.ip() == key.server.ip()
+            && self.qname == key.qname
+            && self.qtype == key.qtype
+            && self.deadline_ns >= ts_ns
+    }
+
+    /// The truncated answer it holds.
+    fn answer(&self) -> TruncatedAnswer {
+        TruncatedAnswer {
+            ts_ns: self.ts_ns,
+            frame: self.frame,
+            client: self.client,
+            server: self.server,
+            watched: self.watched.as_ref().map(|name| WatchedName {
+                key: name.key.as_str().into(),
+                display: name.display.as_str().into(),
+            }),
+        }
+    }
+}
+
+impl SeamName {
+    fn of(watched: &WatchedName) -> Self {
+        SeamName {
+            key: watched.key.to_string(),
+            display: watched.display.to_string(),
+        }
+    }
+}
+
 /// What a run keeps for its neighbours (see the module header). Bounded: transactions near
 /// the start beyond the pairing cap are recorded at once and counted in `unjoined`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,6 +167,8 @@ pub struct Seam {
     pub transactions: Vec<OpenTransaction>,
     /// Answers still remembered at the end, by key.
     pub answers: Vec<HeldAnswer>,
+    /// Truncated UDP answers still waiting for their TCP retry at the end, by time.
+    pub truncated: Vec<HeldTruncated>,
     /// Transactions near the start recorded at once (the seam was full): merge cannot join
     /// them with the run before.
     pub unjoined: u64,
@@ -152,10 +227,7 @@ impl OpenTransaction {
                 qtype: transaction.qtype,
             },
             status: transaction.status,
-            watched: transaction.watched.as_ref().map(|watched| SeamName {
-                key: watched.key.to_string(),
-                display: watched.display.to_string(),
-            }),
+            watched: transaction.watched.as_ref().map(SeamName::of),
             query: transaction.query,
             deadline_ns: transaction.deadline_ns,
             retries: transaction.retries,
@@ -165,6 +237,7 @@ impl OpenTransaction {
             rtt_ns: transaction.rtt_ns,
             answers_differ: transaction.answers_differ,
             near_capture_start: transaction.near_capture_start,
+            retries_truncated: transaction.retry_of_truncated.is_some(),
         }
     }
 
@@ -200,7 +273,10 @@ impl OpenTransaction {
 impl Seam {
     /// True when nothing is kept.
     pub fn is_empty(&self) -> bool {
-        self.transactions.is_empty() && self.answers.is_empty() && self.unjoined == 0
+        self.transactions.is_empty()
+            && self.answers.is_empty()
+            && self.truncated.is_empty()
+            && self.unjoined == 0
     }
 
     /// Adds `other` (another shard's) into `self` (every field: a field left out fails to
@@ -210,10 +286,12 @@ impl Seam {
         let Seam {
             transactions,
             answers,
+            truncated,
             unjoined,
         } = other;
         self.transactions.extend(transactions);
         self.answers.extend(answers);
+        self.truncated.extend(truncated);
         self.unjoined += unjoined;
         self.sort();
     }
@@ -224,6 +302,8 @@ impl Seam {
             .sort_by(|a, b| (a.origin(), &a.key).cmp(&(b.origin(), &b.key)));
         self.answers
             .sort_by(|a, b| (&a.key, a.deadline_ns).cmp(&(&b.key, b.deadline_ns)));
+        self.truncated
+            .sort_by_key(|answer| (answer.ts_ns, answer.frame));
     }
 
     /// Renumbers the inputs its frames point into (see [`Analysis::map_file_indexes`]).
@@ -240,20 +320,31 @@ impl Seam {
                 frame.file_index = map(frame.file_index);
             }
         }
+        for answer in &mut self.truncated {
+            answer.frame.file_index = map(answer.frame.file_index);
+        }
     }
+}
+
+/// What joining two seams gives: the joined run's seam, and what is no longer near its edges.
+struct Joined {
+    seam: Seam,
+    /// Transactions to record now.
+    settled: Vec<OpenTransaction>,
+    /// Truncated answers whose retry is no longer awaited (never retried).
+    not_retried: Vec<HeldTruncated>,
 }
 
 /// Pairs the seam of a run (`earlier`) with that of the run read right after it (`later`)
 /// as pairing would have, reading both as one capture spanning `edges.start_ns` to `end_ns`;
-/// corrects `counters` (the runs' counters added up). Returns the seam of the joined run and
-/// the transactions no longer near its edges (to record now).
+/// corrects `traffic` (the runs' counters added up).
 fn join(
     earlier: Seam,
     later: Seam,
     edges: Edges,
     end_ns: u64,
-    counters: &mut PairingCounters,
-) -> (Seam, Vec<OpenTransaction>) {
+    traffic: &mut TrafficCounters,
+) -> Joined {
     let (pending, mut joined): (Vec<_>, Vec<_>) = earlier
         .transactions
         .into_iter()
@@ -265,8 +356,10 @@ fn join(
             .into_iter()
             .map(|a| (a.key, (a.signature, a.deadline_ns)))
             .collect(),
+        truncated: earlier.truncated,
         timeout_ns: edges.timeout_ns,
-        counters,
+        counters: &mut traffic.pairing,
+        truncation: &mut traffic.truncation,
     };
     for transaction in later.transactions {
         joined.push(match transaction.status {
@@ -283,6 +376,13 @@ fn join(
         }
         joined.push(query);
     }
+    let (mut truncated, not_retried): (Vec<_>, Vec<_>) = std::mem::take(&mut cut.truncated)
+        .into_iter()
+        .partition(|answer| answer.deadline_ns >= end_ns);
+    let pending_at_end = &mut cut.truncation.pending_at_end;
+    *pending_at_end = pending_at_end.saturating_sub(not_retried.len() as u64);
+    cut.truncation.not_retried += not_retried.len() as u64;
+    truncated.extend(later.truncated);
     let mut answers = cut.answers;
     for answer in later.answers {
         answers.insert(answer.key, (answer.signature, answer.deadline_ns));
@@ -299,19 +399,27 @@ fn join(
                 deadline_ns,
             })
             .collect(),
+        truncated,
         unjoined: earlier.unjoined + later.unjoined,
     };
     seam.sort();
-    (seam, settled)
+    Joined {
+        seam,
+        settled,
+        not_retried,
+    }
 }
 
-/// The state pairing had at a cut: queries pending and answers remembered by the run before.
+/// The state pairing had at a cut: queries pending, answers remembered and truncated answers
+/// awaiting their retry in the run before.
 struct Cut<'c> {
     pending: BTreeMap<SeamKey, OpenTransaction>,
     /// Signature and deadline of each remembered answer.
     answers: BTreeMap<SeamKey, (u64, u64)>,
+    truncated: Vec<HeldTruncated>,
     timeout_ns: u64,
     counters: &'c mut PairingCounters,
+    truncation: &'c mut TruncationCounters,
 }
 
 impl Cut<'_> {
@@ -370,7 +478,7 @@ impl Cut<'_> {
             return later;
         };
         let Some(first) = self.take_pending(&later.key, sent) else {
-            return later;
+            return self.retry_over_tcp(later, sent);
         };
         let first_sent = first.query.map_or(sent, |(ts, _)| ts);
         self.counters.pending = self.counters.pending.saturating_sub(1);
@@ -387,6 +495,27 @@ impl Cut<'_> {
             watched: later.watched.or(first.watched),
             ..later
         }
+    }
+}
+
+impl Cut<'_> {
+    /// A query over TCP sent at `sent` that retries a truncated UDP answer awaiting its retry
+    /// before the cut, linked to it (other queries come back as they are).
+    fn retry_over_tcp(&mut self, mut query: OpenTransaction, sent: u64) -> OpenTransaction {
+        if query.key.transport != Transport::Tcp || query.retries_truncated {
+            return query;
+        }
+        let found = self
+            .truncated
+            .iter()
+            .position(|answer| answer.retried_by(&query.key, sent));
+        if let Some(index) = found {
+            self.truncated.remove(index);
+            self.truncation.retried += 1;
+            self.truncation.pending_at_end = self.truncation.pending_at_end.saturating_sub(1);
+            query.retries_truncated = true;
+        }
+        query
     }
 }
 
@@ -437,10 +566,14 @@ impl Analysis {
             start_ns,
             timeout_ns,
         };
-        let counters = &mut self.traffic.pairing;
-        let (seam, settled) = join(earlier_seam, later_seam, edges, end_ns, counters);
-        self.record_open(&settled, watching, Some(end_ns));
-        self.seam = seam;
+        let joined = join(earlier_seam, later_seam, edges, end_ns, &mut self.traffic);
+        self.record_open(&joined.settled, watching, Some(end_ns));
+        let mut gathered = AddressFindings::default();
+        for answer in &joined.not_retried {
+            self.record_not_retried(&answer.answer(), watching, &mut gathered);
+        }
+        gathered.fold_into(&mut self.findings);
+        self.seam = joined.seam;
     }
 
     /// Records kept transactions (`capture_end_ns`: how long pending ones waited).

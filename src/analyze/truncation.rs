@@ -5,6 +5,7 @@
 
 use super::occurrences::FrameRef;
 use super::pairing::WatchedName;
+use super::seam::HeldTruncated;
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -70,6 +71,8 @@ pub struct TruncationTracker {
     order: VecDeque<(u64, u64, Key)>,
     next_sequence: u64,
     not_retried: Vec<TruncatedAnswer>,
+    /// What still waited when the capture ended (see [`Self::take_waiting_at_end`]).
+    waiting_at_end: Vec<HeldTruncated>,
     /// What happened so far.
     pub counters: TruncationCounters,
 }
@@ -84,6 +87,7 @@ impl TruncationTracker {
             order: VecDeque::new(),
             next_sequence: 0,
             not_retried: Vec::new(),
+            waiting_at_end: Vec::new(),
             counters: TruncationCounters::default(),
         }
     }
@@ -143,8 +147,21 @@ impl TruncationTracker {
     pub fn finish(&mut self, end_ns: u64) {
         self.advance(end_ns);
         self.counters.pending_at_end += self.waiting.len() as u64;
-        self.waiting.clear();
+        let timeout_ns = self.timeout_ns;
+        let waiting = self
+            .waiting
+            .drain()
+            .map(|((_, _, qname, qtype), (_, answer))| {
+                HeldTruncated::new(&answer, qname.to_string(), qtype, timeout_ns)
+            });
+        self.waiting_at_end.extend(waiting);
         self.order.clear();
+    }
+
+    /// The truncated answers still waiting for their retry when the capture ended, once
+    /// [`Self::finish`] ran.
+    pub fn take_waiting_at_end(&mut self) -> Vec<HeldTruncated> {
+        std::mem::take(&mut self.waiting_at_end)
     }
 
     /// Truncated answers found never retried since the last call.
