@@ -7,33 +7,7 @@ use pcdns::decode::{decode_frame, AnswerData, DecodeConfig, Decoded, Layer, Skip
 
 /// A raw-IPv4 frame (link type 101) from 192.0.2.53:53 to 192.0.2.10:40000 carrying `dns`.
 fn frame(dns: &[u8]) -> Vec<u8> {
-    let udp_len = 8 + dns.len();
-    let total = 20 + udp_len;
-    let mut packet = vec![
-        0x45,
-        0,
-        (total >> 8) as u8,
-        total as u8,
-        0,
-        1,
-        0,
-        0,
-        64,
-        17,
-        0,
-        0,
-        192,
-        0,
-        2,
-        53,
-        192,
-        0,
-        2,
-        10,
-    ];
-    packet.extend_from_slice(&[0, 53, 0x9c, 0x40, (udp_len >> 8) as u8, udp_len as u8, 0, 0]);
-    packet.extend_from_slice(dns);
-    packet
+    crate::common::udp_packet(([192, 0, 2, 53], 53), ([192, 0, 2, 10], 40_000), dns)
 }
 
 fn decode(dns: &[u8]) -> Result<Decoded, Skip> {

@@ -30,29 +30,12 @@ fn tcp(
     seq: u32,
     payload: &[u8],
 ) -> Vec<u8> {
-    let total = 40 + payload.len();
-    let mut packet = vec![
-        0x45,
-        0,
-        (total >> 8) as u8,
-        total as u8,
-        0,
-        1,
-        0,
-        0,
-        64,
-        6,
-        0,
-        0,
-    ];
-    packet.extend_from_slice(&source.0);
-    packet.extend_from_slice(&destination.0);
-    packet.extend_from_slice(&source.1.to_be_bytes());
-    packet.extend_from_slice(&destination.1.to_be_bytes());
-    packet.extend_from_slice(&seq.to_be_bytes());
-    packet.extend_from_slice(&[0, 0, 0, 0, 0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
-    packet.extend_from_slice(payload);
-    packet
+    let mut segment = source.1.to_be_bytes().to_vec();
+    segment.extend_from_slice(&destination.1.to_be_bytes());
+    segment.extend_from_slice(&seq.to_be_bytes());
+    segment.extend_from_slice(&[0, 0, 0, 0, 0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+    segment.extend_from_slice(payload);
+    ipv4_packet(6, source.0, destination.0, &segment)
 }
 
 /// A DNS message over TCP: its length, then the message.
@@ -70,11 +53,11 @@ fn truncated_then_tcp(at_ms: u64, retry_ms: u64) -> (Vec<Frame>, Vec<Frame>) {
     let udp_side = vec![
         Frame {
             at_ms: at_ms - 10,
-            packet: udp(udp_client, server, &dns(10, false, &[])),
+            packet: udp_packet(udp_client, server, &dns(10, false, &[])),
         },
         Frame {
             at_ms,
-            packet: udp(server, udp_client, &truncated),
+            packet: udp_packet(server, udp_client, &truncated),
         },
     ];
     let (syn, ack, psh) = (0x02, 0x10, 0x08);
@@ -111,33 +94,6 @@ fn truncated_then_tcp(at_ms: u64, retry_ms: u64) -> (Vec<Frame>, Vec<Frame>) {
     (udp_side, tcp_side)
 }
 
-/// A raw IPv4/UDP packet carrying `dns` from `source` to `destination`.
-fn udp(source: ([u8; 4], u16), destination: ([u8; 4], u16), dns: &[u8]) -> Vec<u8> {
-    let udp_len = 8 + dns.len();
-    let total = 20 + udp_len;
-    let mut packet = vec![
-        0x45,
-        0,
-        (total >> 8) as u8,
-        total as u8,
-        0,
-        1,
-        0,
-        0,
-        64,
-        17,
-        0,
-        0,
-    ];
-    packet.extend_from_slice(&source.0);
-    packet.extend_from_slice(&destination.0);
-    packet.extend_from_slice(&source.1.to_be_bytes());
-    packet.extend_from_slice(&destination.1.to_be_bytes());
-    packet.extend_from_slice(&[(udp_len >> 8) as u8, udp_len as u8, 0, 0]);
-    packet.extend_from_slice(dns);
-    packet
-}
-
 /// A DNS message for the pool (A record): a query, or a response with `answers`.
 fn dns(id: u16, response: bool, answers: &[[u8; 4]]) -> Vec<u8> {
     let flags: [u8; 2] = if response { [0x81, 0x80] } else { [0x01, 0x00] };
@@ -164,12 +120,12 @@ fn client(n: u8) -> ([u8; 4], u16) {
 }
 
 fn query(at_ms: u64, n: u8, id: u16) -> Frame {
-    let packet = udp(client(n), (SERVER, 53), &dns(id, false, &[]));
+    let packet = udp_packet(client(n), (SERVER, 53), &dns(id, false, &[]));
     Frame { at_ms, packet }
 }
 
 fn answer(at_ms: u64, n: u8, id: u16, members: &[[u8; 4]]) -> Frame {
-    let packet = udp((SERVER, 53), client(n), &dns(id, true, members));
+    let packet = udp_packet((SERVER, 53), client(n), &dns(id, true, members));
     Frame { at_ms, packet }
 }
 

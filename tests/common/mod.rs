@@ -211,6 +211,41 @@ pub fn manifest(dir: &Path) -> Vec<(String, std::collections::HashMap<String, St
         .collect()
 }
 
+/// A raw IPv4 packet (no options, checksum left 0) from `source` to `destination` carrying
+/// `payload` of `protocol` (17 UDP, 6 TCP).
+pub fn ipv4_packet(protocol: u8, source: [u8; 4], destination: [u8; 4], payload: &[u8]) -> Vec<u8> {
+    let total = 20 + payload.len();
+    let mut packet = vec![
+        0x45,
+        0,
+        (total >> 8) as u8,
+        total as u8,
+        0,
+        1,
+        0,
+        0,
+        64,
+        protocol,
+        0,
+        0,
+    ];
+    packet.extend_from_slice(&source);
+    packet.extend_from_slice(&destination);
+    packet.extend_from_slice(payload);
+    packet
+}
+
+/// A raw IPv4/UDP packet (checksum 0) carrying `payload` between (address, port) endpoints.
+pub fn udp_packet(source: ([u8; 4], u16), destination: ([u8; 4], u16), payload: &[u8]) -> Vec<u8> {
+    let length = (8 + payload.len()) as u16;
+    let mut datagram = source.1.to_be_bytes().to_vec();
+    datagram.extend_from_slice(&destination.1.to_be_bytes());
+    datagram.extend_from_slice(&length.to_be_bytes());
+    datagram.extend_from_slice(&[0, 0]);
+    datagram.extend_from_slice(payload);
+    ipv4_packet(17, source.0, destination.0, &datagram)
+}
+
 /// Writes the synthetic capture of `config` to a temporary file.
 pub fn synth_capture(
     config: pcdns::synth::SynthConfig,
