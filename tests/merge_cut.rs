@@ -361,22 +361,9 @@ fn a_merged_report_merges_again_as_one_analysis() {
     assert!(differences.is_empty(), "{}", differences.join("\n"));
 }
 
-#[test]
-fn reports_given_out_of_time_order_pair_nothing_across_them() {
-    // The second report starts before the first ends (as sensors at two sites would): each
-    // keeps its pending queries and early answers as it counted them, so the counters add up.
-    let (_, [cut, _]) = capture();
-    let dir = tempfile::tempdir().unwrap();
-    let files = pieces(dir.path(), &[cut]);
-    let reports = reports(&files, EXPECT);
-    let alone: Vec<Value> = reports
-        .iter()
-        .map(|report| json(&merge(std::slice::from_ref(report), &["-f", "json"])))
-        .collect();
-    let reversed = json(&merge(
-        &[reports[1].clone(), reports[0].clone()],
-        &["-f", "json"],
-    ));
+/// Asserts that the pairing counters of `merged` are those of `alone` added up (nothing was
+/// paired across the reports).
+fn assert_counters_add_up(merged: &Value, alone: &[Value]) {
     let count = |report: &Value, field: &str| {
         report["summary"]["transactions"][field]
             .as_u64()
@@ -389,9 +376,49 @@ fn reports_given_out_of_time_order_pair_nothing_across_them() {
         "orphan_responses",
         "retries",
     ] {
-        let sum = count(&alone[0], field) + count(&alone[1], field);
-        assert_eq!(count(&reversed, field), sum, "{field}");
+        let sum: u64 = alone.iter().map(|report| count(report, field)).sum();
+        assert_eq!(count(merged, field), sum, "{field}");
     }
+}
+
+/// The capture cut at its first cut: the two pieces' report files, and each report alone.
+fn two_reports(dir: &Path) -> (Vec<String>, Vec<Value>) {
+    let (_, [cut, _]) = capture();
+    let files = pieces(dir, &[cut]);
+    let reports = reports(&files, EXPECT);
+    let alone = reports
+        .iter()
+        .map(|report| json(&merge(std::slice::from_ref(report), &["-f", "json"])))
+        .collect();
+    (reports, alone)
+}
+
+#[test]
+fn reports_given_out_of_time_order_pair_nothing_across_them() {
+    // The second report starts before the first ends (as sensors at two sites would): each
+    // keeps its pending queries and early answers as it counted them.
+    let dir = tempfile::tempdir().unwrap();
+    let (reports, alone) = two_reports(dir.path());
+    let reversed = json(&merge(
+        &[reports[1].clone(), reports[0].clone()],
+        &["-f", "json"],
+    ));
+    assert_counters_add_up(&reversed, &alone);
     // The answer to client 3 opens the second piece: in reverse order it stays an orphan.
-    assert_eq!(count(&reversed, "orphan_responses"), 3);
+    assert_eq!(reversed["summary"]["transactions"]["orphan_responses"], 3);
+}
+
+#[test]
+fn a_report_without_a_seam_merges_as_it_is() {
+    // A report of an older pcdns (or of `monitor`) carries no seam: nothing is paired with it.
+    // One is made by removing the seam from a report (its pairing counters stay whole).
+    let dir = tempfile::tempdir().unwrap();
+    let (reports, alone) = two_reports(dir.path());
+    let mut old: Value =
+        serde_json::from_str(&std::fs::read_to_string(&reports[1]).unwrap()).unwrap();
+    let analysis = old["state"]["analysis"].as_object_mut().unwrap();
+    analysis.remove("seam").expect("a seam");
+    std::fs::write(&reports[1], serde_json::to_string(&old).unwrap()).unwrap();
+    let merged = json(&merge(&reports, &["-f", "json"]));
+    assert_counters_add_up(&merged, &alone);
 }

@@ -739,6 +739,7 @@ impl<'w> Analyzer<'w> {
             let seam = &mut self.analysis.seam;
             seam.answers = self.pairing.take_answers_at_end();
             seam.truncated = self.pairing.truncation.take_waiting_at_end();
+            seam.kept = true;
             seam.sort();
         }
         self.analysis.traffic.pairing = self.pairing.counters;

@@ -172,6 +172,9 @@ pub struct Seam {
     /// Transactions near the start recorded at once (the seam was full): merge cannot join
     /// them with the run before.
     pub unjoined: u64,
+    /// The run kept what joining needs (false in the reports of older versions and of
+    /// `monitor`: they merge as they are).
+    pub kept: bool,
 }
 
 /// A capture's start and the query timeout: which transactions are near its edges.
@@ -277,6 +280,7 @@ impl Seam {
             && self.answers.is_empty()
             && self.truncated.is_empty()
             && self.unjoined == 0
+            && !self.kept
     }
 
     /// Adds `other` (another shard's) into `self` (every field: a field left out fails to
@@ -288,11 +292,13 @@ impl Seam {
             answers,
             truncated,
             unjoined,
+            kept,
         } = other;
         self.transactions.extend(transactions);
         self.answers.extend(answers);
         self.truncated.extend(truncated);
         self.unjoined += unjoined;
+        self.kept |= kept;
         self.sort();
     }
 
@@ -401,6 +407,7 @@ fn join(
             .collect(),
         truncated,
         unjoined: earlier.unjoined + later.unjoined,
+        kept: true,
     };
     seam.sort();
     Joined {
@@ -531,7 +538,7 @@ impl Analysis {
     /// The report's analysis (the kept transactions recorded) and, when some were kept, this
     /// one: what `pcdns merge` needs.
     pub fn into_settled(self, watching: &Watching) -> (Analysis, Option<Analysis>) {
-        if self.seam.is_empty() {
+        if self.seam.transactions.is_empty() {
             return (self, None);
         }
         let mut settled = self.clone();
@@ -540,23 +547,23 @@ impl Analysis {
     }
 
     /// Adds the analysis of the run read right after this one, as if both had been read as one
-    /// capture: when `later` starts no earlier than this run ends, the transactions kept at the
-    /// cut are paired across it first (`timeout_ns`: the query timeout); otherwise (runs at
-    /// the same time, such as two sensors) each run's are recorded as that run left them.
+    /// capture: when `later` starts no earlier than this run ends and both kept their seams,
+    /// the transactions kept at the cut are paired across it first (`timeout_ns`: the query
+    /// timeout); otherwise (runs at the same time, such as two sensors, or a report without
+    /// a seam) each run's are recorded as that run left them.
     pub fn append(&mut self, mut later: Analysis, timeout_ns: u64, watching: &Watching) {
         let earlier_seam = std::mem::take(&mut self.seam);
         let later_seam = std::mem::take(&mut later.seam);
         let (earlier_end, later_end) = (self.traffic.last_ts_ns, later.traffic.last_ts_ns);
-        let consecutive = match (earlier_end, later.traffic.first_ts_ns) {
+        let in_time_order = match (earlier_end, later.traffic.first_ts_ns) {
             (Some(end), Some(start)) => start >= end,
             _ => true,
         };
+        let joins = in_time_order && earlier_seam.kept && later_seam.kept;
         self.merge(later);
-        let (Some(start_ns), Some(end_ns), true) = (
-            self.traffic.first_ts_ns,
-            self.traffic.last_ts_ns,
-            consecutive,
-        ) else {
+        let (Some(start_ns), Some(end_ns), true) =
+            (self.traffic.first_ts_ns, self.traffic.last_ts_ns, joins)
+        else {
             self.record_open(&earlier_seam.transactions, watching, earlier_end);
             self.record_open(&later_seam.transactions, watching, later_end);
             self.seam.unjoined = earlier_seam.unjoined + later_seam.unjoined;
