@@ -599,3 +599,151 @@ impl Analysis {
         gathered.fold_into(&mut self.findings);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECOND: u64 = 1_000_000_000;
+
+    fn key() -> SeamKey {
+        SeamKey {
+            client: "192.0.2.10:40000".parse().unwrap(),
+            server: "192.0.2.53:53".parse().unwrap(),
+            transport: Transport::Udp,
+            id: 7,
+            qname: "pool.contoso.com".into(),
+            qtype: 1,
+        }
+    }
+
+    fn frame(file_index: u16, frame_number: u64) -> FrameRef {
+        FrameRef {
+            file_index,
+            frame_number,
+        }
+    }
+
+    /// A query sent at `sent_s` (file 0), still pending at the end of its run.
+    fn pending(sent_s: u64) -> OpenTransaction {
+        OpenTransaction {
+            key: key(),
+            status: Status::Pending,
+            watched: None,
+            query: Some((sent_s * SECOND, frame(0, 1))),
+            deadline_ns: Some((sent_s + 5) * SECOND),
+            retries: 0,
+            retry_frames: Vec::new(),
+            response: None,
+            signature: None,
+            rtt_ns: None,
+            answers_differ: false,
+            near_capture_start: false,
+            retries_truncated: false,
+        }
+    }
+
+    /// A response at `at_s` (file 1) whose query its run did not see.
+    fn orphan(at_s: u64) -> OpenTransaction {
+        OpenTransaction {
+            status: Status::Orphan,
+            query: None,
+            deadline_ns: None,
+            response: Some((at_s * SECOND, frame(1, 1))),
+            signature: Some(42),
+            near_capture_start: true,
+            ..pending(0)
+        }
+    }
+
+    fn seam(transactions: Vec<OpenTransaction>) -> Seam {
+        Seam {
+            transactions,
+            kept: true,
+            ..Seam::default()
+        }
+    }
+
+    /// Joins a run from 0 s holding `earlier` with one ending at `end_s` holding `later`.
+    fn join_runs(
+        earlier: Vec<OpenTransaction>,
+        later: Vec<OpenTransaction>,
+        end_s: u64,
+    ) -> (Joined, PairingCounters) {
+        let mut traffic = TrafficCounters::default();
+        traffic.pairing.pending = earlier.len() as u64;
+        traffic.pairing.orphans = later.len() as u64;
+        let edges = Edges {
+            start_ns: 0,
+            timeout_ns: 5 * SECOND,
+        };
+        let joined = join(
+            seam(earlier),
+            seam(later),
+            edges,
+            end_s * SECOND,
+            &mut traffic,
+        );
+        (joined, traffic.pairing)
+    }
+
+    #[test]
+    fn an_answer_after_the_cut_answers_the_query_pending_before_it() {
+        let (joined, counters) = join_runs(vec![pending(10)], vec![orphan(12)], 30);
+        let answered = &joined.settled[0];
+        assert_eq!(answered.status, Status::Answered);
+        assert_eq!(answered.rtt_ns, Some(2 * SECOND));
+        assert_eq!(
+            (answered.query, answered.response),
+            (
+                Some((10 * SECOND, frame(0, 1))),
+                Some((12 * SECOND, frame(1, 1)))
+            )
+        );
+        assert_eq!(
+            (counters.answered, counters.pending, counters.orphans),
+            (1, 0, 0)
+        );
+        // A second copy within the timeout is a duplicate; its answers are the same.
+        let (joined, counters) = join_runs(vec![pending(10)], vec![orphan(12), orphan(13)], 30);
+        assert_eq!(joined.settled[1].status, Status::Duplicate);
+        assert!(!joined.settled[1].answers_differ);
+        assert_eq!(
+            (counters.answered, counters.duplicates, counters.orphans),
+            (1, 1, 0)
+        );
+    }
+
+    #[test]
+    fn a_pending_query_times_out_after_the_cut_and_a_late_answer_stays_an_orphan() {
+        let (joined, counters) = join_runs(vec![pending(10)], vec![orphan(16)], 30);
+        let statuses: Vec<Status> = joined.settled.iter().map(|t| t.status).collect();
+        assert_eq!(statuses, [Status::Orphan, Status::Unanswered]);
+        // Not near the start of the joined capture any more: unsolicited.
+        assert!(!joined.settled[0].near_capture_start);
+        assert_eq!(
+            (counters.unanswered, counters.pending, counters.orphans),
+            (1, 0, 1)
+        );
+    }
+
+    #[test]
+    fn a_query_sent_again_after_the_cut_is_a_retransmission() {
+        let mut again = pending(11);
+        again.query = Some((11 * SECOND, frame(1, 3)));
+        again.status = Status::Answered;
+        again.response = Some((12 * SECOND, frame(1, 4)));
+        again.rtt_ns = Some(SECOND);
+        let (joined, counters) = join_runs(vec![pending(10)], vec![again], 30);
+        let one = &joined.settled[0];
+        assert_eq!(
+            (one.retries, one.retry_frames.clone()),
+            (1, vec![frame(1, 3)])
+        );
+        assert_eq!(one.rtt_ns, Some(2 * SECOND));
+        assert_eq!((counters.retries, counters.pending), (1, 0));
+        // Still waiting at the joined run's end: kept for the next join.
+        let (joined, _) = join_runs(vec![pending(10)], Vec::new(), 12);
+        assert_eq!(joined.seam.transactions[0].status, Status::Pending);
+    }
+}
