@@ -500,6 +500,7 @@ impl Cut<'_> {
             retry_frames,
             rtt_ns: later.response.map(|(ts, _)| ts.saturating_sub(first_sent)),
             watched: later.watched.or(first.watched),
+            retries_truncated: first.retries_truncated,
             ..later
         }
     }
