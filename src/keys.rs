@@ -1,7 +1,7 @@
 //! Keys and hashes that decode works out for analyze: a client address with its hash, an answer
 //! set with its hash, the fields and hash of a pairing key, and the analysis shard of a client
-//! (with a shard's share of a budget). Decode hashes each message once, on the decode workers,
-//! so the analysis's table lookups only compare. A leaf: it imports nothing of the crate, so
+//! (with a shard's share of a budget). Decode hashes each message once, so the
+//! analysis's table lookups only compare. A leaf: it imports nothing of the crate, so
 //! `decode`, `analyze` and `pipeline` all use it without importing each other.
 //!
 //! Every table hasher here is seeded at random once per process: keys come from the network,
@@ -166,14 +166,14 @@ pub struct PairingFields<'a> {
 }
 
 impl PairingFields<'_> {
-    /// The hash of the key (worked out on the decode workers; the tables then only compare).
+    /// The hash of the key (worked out when a message is decoded; the tables then only compare).
     pub fn hash_key(&self) -> u64 {
         PAIRING_HASHER.hash_one(self)
     }
 }
 
 /// The fixed-size fields packed into four words before the name (a derived hash would feed the
-/// hasher a round per field and per address part: twice the cost, on the decode workers).
+/// hasher a round per field and per address part: twice the cost).
 impl Hash for PairingFields<'_> {
     fn hash<H: Hasher>(&self, state: &mut H) {
         state.write_u128(address_bits(&self.client.ip()));

@@ -1,11 +1,13 @@
 //! The pipeline: the only place that knows about threads. A reader thread fills frame batches
 //! from a capture source (files, or live interfaces) in order; decode workers (the reader too,
 //! whenever work piles up, and the calling thread while it waits) turn each batch into counters
-//! and the few items that need capture order (watched DNS messages, TCP segments, IP
-//! fragments, connection attempts), routed to the analysis shard of their client
-//! ([`shards`]). The calling thread takes batches in order, confirms the batch's ticks against
+//! and the few items that need capture order (watched DNS messages, found by the prefilter and
+//! left undecoded, their payloads copied; TCP segments, IP fragments, connection attempts),
+//! routed to the analysis shard of their client ([`shards`]). The calling thread takes batches in order, confirms the batch's ticks against
 //! the capture's clock and hands each lane (a thread's set of shards) its part; every thread
-//! runs a lane, applying its parts in batch order between its other work. Shards merge in
+//! runs a lane, applying its parts in batch order between its other work: it decodes its
+//! watched messages in full there, so a message is allocated, analysed and freed on one
+//! thread, and hands the emptied parts to its own decoding for reuse. Shards merge in
 //! shard order, so a run on N threads produces exactly the analysis of a run on one thread.
 //! Counters commute; each batch carries its own. Live sources add wall-clock ticks to their
 //! batches (as values), so timeouts fire on a quiet link, and an observer sees the analysis
@@ -22,12 +24,12 @@ use crate::capture::{
     BatchSource, CaptureError, FileSource, FileSummary, FrameBatch, InputPath, InterfaceHealth,
     MappedPcap, ProgressFn, ReadProgress, SourceSummary,
 };
-use crate::decode::{decode_frame, DecodeConfig, ReassemblyLimits};
+use crate::decode::{find_frame, DecodeConfig, Found, ReassemblyLimits};
 use crate::pseudonym::Pseudonymizer;
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender, TryRecvError};
 use log::{LogChunk, LogMerge};
 use shards::{
-    count_or_keep, route, Lane, LaneItems, LanePart, Routed, Routing, ShardSettings,
+    count_or_keep, route, Lane, LaneItems, LanePart, PartItems, Routed, Routing, ShardSettings,
     TickCandidates, TickClock,
 };
 use smallvec::SmallVec;
@@ -51,6 +53,9 @@ pub const BATCH_FRAMES: usize = 2048;
 pub const BATCH_BYTES: usize = 2 * 1024 * 1024;
 /// Batches queued per worker before the reader decodes one itself.
 const QUEUE_PER_WORKER: usize = 2;
+/// Emptied lane parts a thread keeps for its decoding (beyond, they are freed): enough for the
+/// parts of the batches in flight.
+const MAX_SPARE_PARTS: usize = 8;
 
 /// What to run over which inputs.
 #[derive(Debug, Clone)]
@@ -130,7 +135,7 @@ fn decode_batch(
     batch: &FrameBatch,
     config: &DecodeConfig,
     routing: Routing,
-    spare: &mut Vec<Vec<Routed>>,
+    spare: &mut Vec<PartItems>,
 ) -> BatchOutcome {
     let mut counters = Analysis::default();
     let mut parts: LaneItems = (0..routing.lanes)
@@ -139,13 +144,25 @@ fn decode_batch(
     let mut ticks = TickCandidates::default();
     let mut routed: SmallVec<[Routed; 2]> = SmallVec::new();
     for (position, frame) in batch.frames.iter().enumerate() {
-        let outcome = decode_frame(frame, batch.frame_bytes(frame), config);
+        let bytes = batch.frame_bytes(frame);
+        let outcome = find_frame(frame, bytes, config);
         counters.count_frame(frame.ts_ns, outcome.snaplen_truncated);
         ticks.frame(position, frame.ts_ns);
-        if let Some(item) = count_or_keep(&mut counters, outcome.result) {
+        let found = match outcome.result {
+            Ok(Found::Datagram(datagram)) => {
+                let shard = routing.shard_of(datagram.client().ip());
+                parts[routing.lane_of(shard)].push_datagram(datagram, position, shard, bytes);
+                continue;
+            }
+            Ok(Found::Item(item)) => Ok(item),
+            Err(why) => Err(why),
+        };
+        if let Some(item) = count_or_keep(&mut counters, found) {
             route(item, position, &config.dns_ports, routing, &mut routed);
             for item in routed.drain(..) {
-                parts[routing.lane_of(usize::from(item.shard))].push(item);
+                parts[routing.lane_of(usize::from(item.shard))]
+                    .items
+                    .push(item);
             }
         }
     }
@@ -173,6 +190,9 @@ struct RemoteLane<'w> {
     lane: Lane<'w>,
     parts: Receiver<LanePart>,
     chunks: Sender<LogChunk>,
+    /// The applied parts' vectors, emptied, for this thread's decoding to reuse (so a part's
+    /// room is never freed on another thread than the one that grew it).
+    emptied: Vec<PartItems>,
 }
 
 impl<'w> RemoteLane<'w> {
@@ -182,6 +202,15 @@ impl<'w> RemoteLane<'w> {
             // The aggregator holds the receiver for the whole run.
             let _ = self.chunks.send(chunk);
         }
+        if self.emptied.len() < MAX_SPARE_PARTS {
+            self.emptied.push(part.items);
+        }
+    }
+
+    /// Moves the emptied parts into `spare`, up to [`MAX_SPARE_PARTS`].
+    fn hand_emptied(&mut self, spare: &mut Vec<PartItems>) {
+        let room = MAX_SPARE_PARTS.saturating_sub(spare.len());
+        spare.extend(self.emptied.drain(..).take(room));
     }
 
     /// Applies the parts that arrived.
@@ -226,7 +255,7 @@ struct Aggregator<'a, 's> {
     next_sequence: u64,
     waiting: BTreeMap<u64, BatchOutcome>,
     /// Emptied part vectors handed back to the decoder so batches reuse them.
-    spare: Vec<Vec<Routed>>,
+    spare: Vec<PartItems>,
 }
 
 impl<'a, 's> Aggregator<'a, 's> {
@@ -301,6 +330,7 @@ impl<'a, 's> Aggregator<'a, 's> {
                     lane,
                     parts,
                     chunks,
+                    emptied: Vec::new(),
                 }
             })
             .collect()
@@ -385,7 +415,9 @@ impl<'a, 's> Aggregator<'a, 's> {
             if index < local {
                 let chunk = self.lanes[index].apply(&mut part);
                 self.add_chunk(chunk);
-                self.spare.push(part.items);
+                if self.spare.len() < MAX_SPARE_PARTS {
+                    self.spare.push(part.items);
+                }
             } else if let Some(remote) = self.remote.get(index - local) {
                 // The lane's thread holds its receiver until the aggregator lets it go.
                 let _ = remote.send(part);
@@ -679,6 +711,7 @@ fn decode_worker<'w>(
     loop {
         if let Some(lane) = &mut lane {
             lane.apply_arrived();
+            lane.hand_emptied(&mut spare);
         }
         let parts = lane.as_ref().map_or(&no_parts, |lane| &lane.parts);
         let batch = crossbeam_channel::select! {
@@ -747,6 +780,7 @@ fn run_threaded(
             let summary = read_source(source, timeline, |batch| {
                 if let Some(lane) = &mut reader_lane {
                     lane.apply_arrived();
+                    lane.hand_emptied(&mut spare);
                 }
                 // The calling thread holds a receiver until the end, so sending cannot fail.
                 let _ = work_tx.send(batch);

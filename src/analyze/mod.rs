@@ -55,7 +55,6 @@ use connections::RecentAnswers;
 use seam::{OpenTransaction, Seam};
 use silent_servers::ServerTallies;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 /// What the analysis measures against.
 #[derive(Debug, Clone)]
@@ -471,38 +470,6 @@ fn min_option(a: Option<u64>, b: Option<u64>, pick: fn(u64, u64) -> u64) -> Opti
 /// Names whose client tables are prefetched for each watched response (beyond, none are).
 const PREFETCHED_NAMES: usize = 4;
 
-/// What the analysis is done with that a decode worker allocated: responses and queries
-/// (already paired and recorded), and queries' names (see [`Analyzer::swap_retired`]). Only
-/// these go back: a finished transaction itself was made on the analysing thread, and a decode
-/// worker reading it just to drop it would fetch its lines from the other core.
-#[derive(Debug, Default)]
-pub struct Retired {
-    /// Messages, recorded and paired.
-    pub messages: Vec<Box<DnsMessage>>,
-    /// Question names of finished transactions' queries (shared with the queries' messages).
-    pub names: Vec<Arc<str>>,
-}
-
-impl Retired {
-    /// True when there is nothing to drop.
-    pub fn is_empty(&self) -> bool {
-        self.messages.is_empty() && self.names.is_empty()
-    }
-
-    /// Drops what it holds, keeping the vectors' room for the next batch.
-    pub fn clear(&mut self) {
-        self.messages.clear();
-        self.names.clear();
-    }
-
-    /// Takes the parts of a finished transaction a decode worker allocated.
-    fn keep_decoded_parts(&mut self, transaction: &mut Transaction) {
-        let (response, query_name) = transaction.take_decoded_parts();
-        self.messages.extend(response);
-        self.names.extend(query_name);
-    }
-}
-
 /// The sequential front of the analysis: feeds messages in capture order through pairing and
 /// into the mergeable [`Analysis`]. Finished transactions go to a sink (the transaction log).
 #[derive(Debug)]
@@ -512,9 +479,6 @@ pub struct Analyzer<'w> {
     watching: &'w Watching,
     tracks_every_query: bool,
     recent_answers: RecentAnswers,
-    /// What the analysis is done with, waiting to be dropped where dropping costs the
-    /// sequential analysis nothing (see [`Self::swap_retired`]).
-    retired: Retired,
     /// Findings about an address since the last batch's end, folded into the analysis then.
     gathered: AddressFindings,
     /// The capture's end, once it ended (how long queries still pending had waited).
@@ -544,7 +508,6 @@ impl<'w> Analyzer<'w> {
             watching,
             tracks_every_query,
             recent_answers: RecentAnswers::default(),
-            retired: Retired::default(),
             gathered: AddressFindings::default(),
             capture_end_ns: None,
             keeps_seam: false,
@@ -584,9 +547,7 @@ impl<'w> Analyzer<'w> {
                 watched.as_ref().is_some_and(|w| *w.key == **question)
                     || e.find_normalized(question).is_some()
             });
-        if let Some(query) = self.pairing.observe(message, watched, tracked) {
-            self.retired.messages.push(query);
-        }
+        self.pairing.observe(message, watched, tracked);
     }
 
     /// Starts loading what ingesting `message` will read: what its view keeps on the heap, and
@@ -610,8 +571,7 @@ impl<'w> Analyzer<'w> {
 
     /// Remembers the addresses a client received for a pool name (expectations only), so its
     /// later connection attempts can be matched with the answer: those at the end of the
-    /// answer's CNAME chain, in answer order, with the chain's largest TTL (read from the view:
-    /// the answer records themselves stay on the decode worker's side).
+    /// answer's CNAME chain, in answer order, with the chain's largest TTL (read from the view).
     fn remember_answer(&mut self, message: &DnsMessage, watched: &WatchedName) {
         let view = &message.view;
         if self.watching.expectations().is_none() || view.addresses().is_empty() {
@@ -676,7 +636,7 @@ impl<'w> Analyzer<'w> {
                 .record_not_retried(answer, self.watching, &mut self.gathered);
         }
         let (analysis, watching) = (&mut self.analysis, self.watching);
-        let (gathered, retired) = (&mut self.gathered, &mut self.retired);
+        let gathered = &mut self.gathered;
         let capture_end_ns = self.capture_end_ns;
         let edges = self.pairing.edges().filter(|_| self.keeps_seam);
         // The seam holds at most the pairing cap of transactions besides those pending.
@@ -695,32 +655,8 @@ impl<'w> Analyzer<'w> {
                 analysis.servers.record_transaction(&closed, capture_end_ns);
             }
             sink(transaction);
-            // The watched name's reference counts are the analysis's: released here with
-            // the rest of what this thread made.
-            retired.keep_decoded_parts(transaction);
         });
         self.gathered.fold_into(&mut self.analysis.findings);
-    }
-
-    /// What the analysis finished with since the last call: the messages of transactions already
-    /// recorded and logged, and queries already paired; `spare` (emptied) collects from now on. Decode
-    /// workers allocated them; the pipeline hands them back to a worker to drop (a free on
-    /// another thread than the allocating one is costly, and the sequential analysis is the
-    /// bottleneck), and the worker hands the emptied vectors back for reuse (growing new ones
-    /// for every batch took fresh pages from the kernel, zeroed, on the analysing thread).
-    pub fn swap_retired(&mut self, spare: Retired) -> Retired {
-        debug_assert!(spare.is_empty());
-        std::mem::replace(&mut self.retired, spare)
-    }
-
-    /// True when the analysis finished with something since the last swap.
-    pub fn has_retired(&self) -> bool {
-        !self.retired.is_empty()
-    }
-
-    /// Drops what the analysis finished with, here (one thread).
-    pub fn drop_retired(&mut self) {
-        self.retired.clear();
     }
 
     /// Ends the capture at `end_ns` (its last frame's time) and returns the analysis, with

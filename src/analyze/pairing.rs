@@ -121,12 +121,6 @@ impl Transaction {
         }
     }
 
-    /// Takes the parts a decode worker allocated: the response, and the query's name (the
-    /// transaction keeps its other fields; [`Self::qname`] then says "").
-    pub fn take_decoded_parts(&mut self) -> (Option<Box<DnsMessage>>, Option<Arc<str>>) {
-        (self.response.take(), self.query_name.take())
-    }
-
     /// A transaction of `fields` with nothing seen yet (no query, no response), `status` for
     /// now.
     fn bare(status: Status, fields: &PairingFields<'_>, watched: Option<WatchedName>) -> Self {
@@ -384,11 +378,10 @@ impl Pairing {
     }
 
     /// Hands each transaction finished since the last call to `visit`, in the order they
-    /// finished (it may take parts of them: [`Transaction::take_decoded_parts`]), then drops
-    /// them. They are visited where they lie: moving each out (~200 bytes) cost more than
-    /// reading it.
-    pub fn visit_closed(&mut self, mut visit: impl FnMut(&mut Transaction)) {
-        self.closed.iter_mut().for_each(&mut visit);
+    /// finished, then drops them. They are visited where they lie: moving each out (~200
+    /// bytes) cost more than reading it.
+    pub fn visit_closed(&mut self, mut visit: impl FnMut(&Transaction)) {
+        self.closed.iter().for_each(&mut visit);
         self.closed.clear();
     }
 
@@ -405,20 +398,18 @@ impl Pairing {
 
     /// Records a query or response. `tracked` says whether queries for this question name are
     /// decoded at all (if not, a response without a query is `Unpaired`, not an orphan).
-    /// Hands the message back when it is not kept (queries: what pairing needs is copied).
+    /// A response is kept in its transaction; of a query, what pairing needs is copied.
     pub fn observe(
         &mut self,
         message: Box<DnsMessage>,
         watched: Option<WatchedName>,
         tracked: bool,
-    ) -> Option<Box<DnsMessage>> {
+    ) {
         self.advance(message.frame.ts_ns);
         if message.flags.response {
             self.observe_response(message, watched, tracked);
-            None
         } else {
             self.observe_query(&message, watched);
-            Some(message)
         }
     }
 

@@ -81,8 +81,7 @@ impl WatchList {
 
     /// The same list, but decoded messages keep no answer records ([`DnsMessage::answers`]
     /// stays empty) once their view is worked out: only the transaction log prints them, and
-    /// the analysis reads the view. Each message then holds one allocation less, from its
-    /// decoding until the decode worker frees it after the analysis.
+    /// the analysis reads the view. Each message then holds one allocation less.
     pub fn dropping_answer_records(self) -> Self {
         WatchList {
             drops_answer_records: true,
@@ -273,21 +272,14 @@ pub struct Answer {
     pub data: AnswerData,
 }
 
-/// A DNS message about a watched name, decoded in full (question and answer section).
-///
-/// Laid out in this order (`repr(C)`) for the two threads of a run: a decode worker allocates
-/// the message and later frees it, reading only its heap handles (answers, view, question) to
-/// do so; the analysing thread reads it all but writes only `frame` (its frame number, once the
-/// frames before its segment are counted). The handles come first and `frame` after them,
-/// on a later 64-byte line (`align(64)`: a message starts on a line and fills six), so
-/// freeing a message never reads a line the other core wrote.
+/// A DNS message about a watched name, decoded in full (question and answer section). Made,
+/// analysed and freed on the thread of its client's lane (see [`super::WatchedDatagram`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[repr(C, align(64))]
 pub struct DnsMessage {
     /// The answer section, in order (as far as it could be decoded); empty when the watch list
     /// drops answer records ([`WatchList::dropping_answer_records`]).
     pub answers: Vec<Answer>,
-    /// The message reduced to what the analysis reads (worked out here, on the decode workers).
+    /// The message reduced to what the analysis reads (worked out once, when it is decoded).
     pub view: ResponseView,
     /// The first question.
     pub question: Question,
@@ -298,7 +290,7 @@ pub struct DnsMessage {
     /// Where and when it was captured.
     pub frame: FrameContext,
     /// The hash of its pairing key ([`PairingFields::hash_key`]), worked out
-    /// here on the decode workers; kept current by [`Self::set_client_ip`] and
+    /// here when it is decoded; kept current by [`Self::set_client_ip`] and
     /// [`Self::update_hashes`].
     pub pairing_hash: u64,
     /// The hash of its client's address ([`HashedClient::hash_of`]), likewise.
@@ -376,6 +368,7 @@ impl DnsMessage {
 }
 
 /// Header fields the prefilter reads.
+#[derive(Debug, Clone, Copy)]
 struct Header {
     id: u16,
     flags: Flags,
@@ -506,22 +499,57 @@ pub fn decode_message(
     truncated: bool,
     watch: &WatchList,
     frame: FrameContext,
-    (source, destination): (SocketAddr, SocketAddr),
+    endpoints: (SocketAddr, SocketAddr),
     transport: Transport,
 ) -> Result<super::Decoded, Skip> {
+    Ok(match prefilter(message, truncated, watch)? {
+        Prefiltered::Counted(counted) => counted,
+        Prefiltered::Watched(found) => decode_watched(
+            message, truncated, watch, found, frame, endpoints, transport,
+        ),
+    })
+}
+
+/// What the header and question say about a DNS message before it is decoded in full.
+#[derive(Debug)]
+pub enum Prefiltered {
+    /// Only counted: a message about another name, not a standard query, or undecodable.
+    Counted(super::Decoded),
+    /// A message for the analysis, to decode in full with [`decode_watched`].
+    Watched(FoundMessage),
+}
+
+/// A message the prefilter found for the analysis: its header, and where its question stands
+/// in the watch list.
+#[derive(Debug, Clone, Copy)]
+pub struct FoundMessage {
+    header: Header,
+    watched_question: Option<usize>,
+}
+
+impl FoundMessage {
+    /// QR bit: true for a response.
+    pub fn is_response(&self) -> bool {
+        self.header.flags.response
+    }
+}
+
+/// Reads the header and matches the question (and a response's CNAMEs, and a failed lookup's
+/// near misses) against the watch list: no allocation.
+pub fn prefilter(message: &[u8], truncated: bool, watch: &WatchList) -> Result<Prefiltered, Skip> {
     let header = match read_header(message, truncated) {
         Ok(header) => header,
         // A header cut after its flags still says whether this was a response (tshark counts it too).
         Err(why) if message.len() >= 4 => {
-            return Ok(super::Decoded::Undecodable {
+            return Ok(Prefiltered::Counted(super::Decoded::Undecodable {
                 is_response: message[2] & 0x80 != 0,
                 why,
-            })
+            }))
         }
         Err(why) => return Err(why),
     };
     let is_response = header.flags.response;
-    let unwatched = super::Decoded::Unwatched { is_response };
+    let unwatched = Prefiltered::Counted(super::Decoded::Unwatched { is_response });
     // Only standard queries are analysed (RFC 1035 §4.1.1); NOTIFY, UPDATE and the like are counted.
     if header.flags.opcode != OPCODE_QUERY || header.question_count == 0 {
         return Ok(unwatched);
@@ -541,6 +569,27 @@ pub fn decode_message(
     if !watched {
         return Ok(unwatched);
     }
+    Ok(Prefiltered::Watched(FoundMessage {
+        header,
+        watched_question,
+    }))
+}
+
+/// Decodes in full a message the prefilter `found` for the analysis (`message`: the same bytes).
+pub fn decode_watched(
+    message: &[u8],
+    truncated: bool,
+    watch: &WatchList,
+    found: FoundMessage,
+    frame: FrameContext,
+    (source, destination): (SocketAddr, SocketAddr),
+    transport: Transport,
+) -> super::Decoded {
+    let FoundMessage {
+        header,
+        watched_question,
+    } = found;
+    let is_response = header.flags.response;
     let sections = decode_sections(message, &header, ANSWER_SCRATCH.take());
     let Some(question) = sections.question else {
         let why = if truncated {
@@ -548,7 +597,7 @@ pub fn decode_message(
         } else {
             Skip::Malformed(Layer::Dns)
         };
-        return Ok(super::Decoded::Undecodable { is_response, why });
+        return super::Decoded::Undecodable { is_response, why };
     };
     let view = ResponseView::of(&header.flags, &question, &sections.answers);
     let answers = match watch.drops_answer_records {
@@ -580,7 +629,7 @@ pub fn decode_message(
         client_hash: 0,
     });
     message.update_hashes();
-    Ok(super::Decoded::Watched(message))
+    super::Decoded::Watched(message)
 }
 
 /// What could be decoded of the question and answer sections.
@@ -878,17 +927,6 @@ pub fn type_name(rtype: u16) -> std::borrow::Cow<'static, str> {
 pub(crate) mod tests {
     use super::*;
     use crate::decode::Decoded;
-
-    #[test]
-    fn a_message_is_freed_without_reading_the_line_the_analysis_writes() {
-        use std::mem::{offset_of, size_of};
-        let line = |offset: usize| offset / 64;
-        let handles_end = offset_of!(DnsMessage, question) + size_of::<Question>() - 1;
-        assert!(line(offset_of!(DnsMessage, frame)) > line(handles_end));
-        // Six lines, starting on a line.
-        assert_eq!(std::mem::align_of::<DnsMessage>(), 64);
-        assert!(size_of::<DnsMessage>() <= 384);
-    }
 
     /// Wire bytes of `name` in its original case.
     fn wire(name: &str) -> Vec<u8> {

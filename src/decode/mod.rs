@@ -11,7 +11,9 @@ mod reassembly;
 mod tcp;
 mod view;
 
-pub use dns::{type_name, Answer, AnswerData, DnsMessage, Flags, Question, WatchList};
+pub use dns::{
+    type_name, Answer, AnswerData, DnsMessage, Flags, FoundMessage, Question, WatchList,
+};
 pub use fragments::{FragmentCounters, FragmentLimits, FragmentTable, PIECE_OVERHEAD_BYTES};
 pub use ip::Transport;
 pub use reassembly::{Reassembler, ReassemblyCounters, ReassemblyLimits};
@@ -20,6 +22,7 @@ pub use view::{RcodeClass, ResponseView};
 
 use crate::capture::FrameMeta;
 use std::net::{IpAddr, SocketAddr};
+use std::ops::Range;
 
 /// A protocol layer, for skip reasons.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -255,11 +258,72 @@ pub struct OwnedFragment {
     pub payload: Vec<u8>,
 }
 
+/// A UDP datagram whose DNS message the prefilter found for the analysis, not yet decoded in
+/// full ([`find_frame`]): the pipeline moves it (its payload copied) into the part of the lane
+/// of its client's shard, which decodes it there, so that a message is made, analysed and
+/// freed on one thread.
+#[derive(Debug, Clone)]
+pub struct WatchedDatagram {
+    /// The frame it came in.
+    pub frame: FrameContext,
+    /// Sender.
+    pub source: SocketAddr,
+    /// Receiver.
+    pub destination: SocketAddr,
+    /// What the prefilter read.
+    pub found: FoundMessage,
+    /// The capture cut the payload short.
+    pub truncated: bool,
+    /// Where the DNS payload lies: in the frame's bytes as found, in the lane part's payloads
+    /// once moved there ([`Self::move_payload`]).
+    pub payload: Range<u32>,
+}
+
+impl WatchedDatagram {
+    /// The client: the receiver of a response, the sender of a query.
+    pub fn client(&self) -> SocketAddr {
+        match self.found.is_response() {
+            true => self.destination,
+            false => self.source,
+        }
+    }
+
+    /// Its payload in `bytes` (the frame's, or the payloads it was moved to).
+    pub fn payload_in<'b>(&self, bytes: &'b [u8]) -> &'b [u8] {
+        let Range { start, end } = self.payload.clone();
+        bytes.get(start as usize..end as usize).unwrap_or_default()
+    }
+
+    /// Copies its payload from its frame's `frame_bytes` to the end of `payloads`, and points
+    /// there.
+    pub fn move_payload(&mut self, frame_bytes: &[u8], payloads: &mut Vec<u8>) {
+        let start = payloads.len();
+        payloads.extend_from_slice(self.payload_in(frame_bytes));
+        self.payload = start as u32..payloads.len() as u32;
+    }
+
+    /// Decodes the message in full from `payloads` (where its payload lies).
+    pub fn decode(&self, payloads: &[u8], watch: &WatchList) -> Decoded {
+        dns::decode_watched(
+            self.payload_in(payloads),
+            self.truncated,
+            watch,
+            self.found,
+            self.frame,
+            (self.source, self.destination),
+            Transport::Udp,
+        )
+    }
+}
+
 /// What one frame turned out to be.
 #[derive(Debug)]
 pub enum Decoded {
     /// A DNS message about a watched name, decoded in full.
     Watched(Box<DnsMessage>),
+    /// A UDP DNS message about a watched name, found but not yet decoded: the `n`th
+    /// [`WatchedDatagram`] of the lane part it was routed to.
+    Datagram(u32),
     /// A DNS message about some other name (only the header was read), or not a standard query.
     Unwatched {
         /// QR bit: true for a response.
@@ -288,7 +352,7 @@ impl Decoded {
             Decoded::Segment(segment) => Some(&mut segment.frame),
             Decoded::Fragment(fragment) => Some(&mut fragment.frame),
             Decoded::Connection(attempt) => Some(&mut attempt.frame),
-            Decoded::Unwatched { .. } | Decoded::Undecodable { .. } => None,
+            Decoded::Datagram(_) | Decoded::Unwatched { .. } | Decoded::Undecodable { .. } => None,
         }
     }
 }
@@ -307,12 +371,44 @@ pub struct FrameContext {
 /// Decodes one frame: link → IP → UDP/TCP/fragment → DNS prefilter → full DNS decode for watched
 /// names (UDP; TCP segments and fragments are handed on for reassembly).
 pub fn decode_frame(meta: &FrameMeta, bytes: &[u8], config: &DecodeConfig) -> FrameOutcome {
+    let found = find_frame(meta, bytes, config);
+    FrameOutcome {
+        result: found.result.map(|found| match found {
+            Found::Item(item) => item,
+            Found::Datagram(datagram) => datagram.decode(bytes, &config.watch),
+        }),
+        snaplen_truncated: found.snaplen_truncated,
+    }
+}
+
+/// [`decode_frame`] up to the DNS prefilter: a UDP message for the analysis comes out as a
+/// [`WatchedDatagram`] pointing into `bytes`, to be decoded in full where it is analysed.
+pub fn find_frame(meta: &FrameMeta, bytes: &[u8], config: &DecodeConfig) -> FoundFrame {
     let truncated = meta.wire_len > meta.caplen;
     let result = decode_layers(meta, bytes, config, truncated);
-    FrameOutcome {
+    FoundFrame {
         result,
         snaplen_truncated: truncated,
     }
+}
+
+/// What [`find_frame`] makes of a frame.
+#[derive(Debug)]
+pub enum Found {
+    /// What [`decode_frame`] makes of it too.
+    Item(Decoded),
+    /// A UDP DNS message for the analysis, left undecoded.
+    Datagram(WatchedDatagram),
+}
+
+/// The outcome of [`find_frame`]: what was found, or why nothing was, plus whether the capture
+/// cut the frame short.
+#[derive(Debug)]
+pub struct FoundFrame {
+    /// What was found.
+    pub result: Result<Found, Skip>,
+    /// The frame was shorter on capture than on the wire (snaplen).
+    pub snaplen_truncated: bool,
 }
 
 impl FrameContext {
@@ -340,7 +436,7 @@ fn decode_layers(
     bytes: &[u8],
     config: &DecodeConfig,
     truncated: bool,
-) -> Result<Decoded, Skip> {
+) -> Result<Found, Skip> {
     let ip_bytes = link::ip_packet(meta.link_type, bytes)?;
     let frame = FrameContext::of(meta);
     match ip::carried(
@@ -349,8 +445,8 @@ fn decode_layers(
         &config.connection_targets,
         truncated,
     )? {
-        ip::Carried::Udp(datagram) => decode_datagram(&datagram, config, frame),
-        ip::Carried::Tcp(segment) => Ok(Decoded::Segment(Box::new(OwnedSegment {
+        ip::Carried::Udp(datagram) => find_datagram(&datagram, bytes, config, frame),
+        ip::Carried::Tcp(segment) => Ok(Found::Item(Decoded::Segment(Box::new(OwnedSegment {
             frame,
             source: segment.source,
             destination: segment.destination,
@@ -359,23 +455,25 @@ fn decode_layers(
             fin: segment.fin,
             rst: segment.rst,
             payload: segment.payload.to_vec(),
-        }))),
-        ip::Carried::Fragment(fragment) => Ok(Decoded::Fragment(Box::new(OwnedFragment {
-            frame,
-            source: fragment.source,
-            destination: fragment.destination,
-            identification: fragment.identification,
-            offset: fragment.offset,
-            more: fragment.more,
-            payload: fragment.payload.to_vec(),
-        }))),
-        ip::Carried::Connect { client, target } => {
-            Ok(Decoded::Connection(Box::new(ConnectionAttempt {
+        })))),
+        ip::Carried::Fragment(fragment) => {
+            Ok(Found::Item(Decoded::Fragment(Box::new(OwnedFragment {
+                frame,
+                source: fragment.source,
+                destination: fragment.destination,
+                identification: fragment.identification,
+                offset: fragment.offset,
+                more: fragment.more,
+                payload: fragment.payload.to_vec(),
+            }))))
+        }
+        ip::Carried::Connect { client, target } => Ok(Found::Item(Decoded::Connection(Box::new(
+            ConnectionAttempt {
                 frame,
                 client,
                 target,
-            })))
-        }
+            },
+        )))),
     }
 }
 
@@ -392,6 +490,36 @@ fn decode_datagram(
         frame,
         (datagram.source, datagram.destination),
         Transport::Udp,
+    )
+}
+
+/// The DNS message a UDP datagram (inside a frame's `bytes`) carries: counted, or found for the
+/// analysis and left undecoded.
+fn find_datagram(
+    datagram: &ip::Datagram<'_>,
+    bytes: &[u8],
+    config: &DecodeConfig,
+    frame: FrameContext,
+) -> Result<Found, Skip> {
+    let truncated = datagram.payload_truncated;
+    Ok(
+        match dns::prefilter(datagram.payload, truncated, &config.watch)? {
+            dns::Prefiltered::Counted(counted) => Found::Item(counted),
+            dns::Prefiltered::Watched(found) => {
+                // The payload is a part of `bytes`: its place there, from the two addresses.
+                let start =
+                    (datagram.payload.as_ptr() as usize).saturating_sub(bytes.as_ptr() as usize);
+                let end = start + datagram.payload.len();
+                Found::Datagram(WatchedDatagram {
+                    frame,
+                    source: datagram.source,
+                    destination: datagram.destination,
+                    found,
+                    truncated,
+                    payload: start as u32..end as u32,
+                })
+            }
+        },
     )
 }
 

@@ -1,8 +1,8 @@
 //! A decoded message reduced to what the analysis reads: the CNAME chain from the question
 //! (normalized names), the addresses at its end in answer order and as a sorted set, the
 //! largest TTL on the chain, the rcode class, and a digest of the answers for duplicate
-//! detection. The decoder works it out once per watched message, on the decode workers, so
-//! the sequential analysis only reads it. Pure: no I/O, no state.
+//! detection. The decoder works it out once per watched message, so the analysis only reads
+//! it. Pure: no I/O, no state.
 
 use super::dns::{Answer, AnswerData, Flags, Question};
 use crate::expect::normalize;
@@ -76,10 +76,8 @@ impl RcodeClass {
 
 /// A message reduced to what the analysis needs.
 ///
-/// Held inline where a response usually fits (one name, a pool's addresses): the decode worker
-/// allocates and frees every message while the analysing thread on another core reads it, so
-/// each separate allocation is one more allocation and free there and one more cache line to
-/// cross between the cores.
+/// Held inline where a response usually fits (one name, a pool's addresses): each separate
+/// allocation would be one more allocation and free per message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResponseView {
     /// Normalized names (lowercase, no trailing dot): the question name, then each CNAME

@@ -17,7 +17,7 @@
 //! segments are cut does not matter to the analysis (its ticks follow capture time), so
 //! nothing of the serial reader's batching is replayed. Every walker runs a lane of shards.
 
-use super::shards::{Lane, Routed, Routing};
+use super::shards::{Lane, PartItems, Routing};
 use super::{decode_batch, join, Aggregator, BatchOutcome, ProgressMeter, RemoteLane};
 use super::{RunConfig, Timeline};
 use super::{BATCH_BYTES, BATCH_FRAMES};
@@ -136,7 +136,7 @@ impl WalkedFrames {
 struct Decoding<'d> {
     decode: &'d DecodeConfig,
     routing: Routing,
-    spare: Vec<Vec<Routed>>,
+    spare: Vec<PartItems>,
 }
 
 /// Walks and decodes the next batch of `walk` in `batch` (empty), moving its frames to
@@ -175,7 +175,7 @@ fn walk_and_decode(
     end: usize,
     batch: &mut FrameBatch,
     walked: &mut WalkedFrames,
-    mut deliver: impl FnMut(BatchOutcome, WalkedFrames, &mut Vec<Vec<Routed>>) -> Option<WalkedFrames>,
+    mut deliver: impl FnMut(BatchOutcome, WalkedFrames, &mut Vec<PartItems>) -> Option<WalkedFrames>,
 ) -> Option<WalkEnd> {
     let mut walk = pcap.walk(start, end);
     loop {
@@ -238,8 +238,8 @@ struct Replay<'p> {
     walk_batch: FrameBatch,
     walk_frames: WalkedFrames,
     /// Emptied vectors for the spare parts during a walk on this thread.
-    returned_spare: Vec<Vec<Routed>>,
-    idle_spare: Vec<Vec<Routed>>,
+    returned_spare: Vec<PartItems>,
+    idle_spare: Vec<PartItems>,
 }
 
 impl<'p> Replay<'p> {
@@ -423,7 +423,8 @@ fn read_in_parallel(
         'segments: while replay.more() {
             let current = replay.next_segment;
             loop {
-                let Some(message) = held.next(current, &walked_rx, &mut idle, replay) else {
+                let spare = &mut aggregator.spare;
+                let Some(message) = held.next(current, &walked_rx, &mut idle, replay, spare) else {
                     // Walkers only leave early when told to stop.
                     break 'segments;
                 };
@@ -485,13 +486,15 @@ impl Held {
     }
 
     /// The next message of `segment`: one held, one received, or one walked on this thread
-    /// while nothing was received. `None` when none can come any more.
+    /// while nothing was received (with the emptied lane parts of `spare`). `None` when none
+    /// can come any more.
     fn next(
         &mut self,
         segment: usize,
         walked: &Receiver<Walked>,
         idle: &mut IdleWalks<'_>,
         replay: &Replay<'_>,
+        spare: &mut Vec<PartItems>,
     ) -> Option<Walked> {
         loop {
             if let Some(message) = self.0.get_mut(&segment).and_then(VecDeque::pop_front) {
@@ -499,7 +502,7 @@ impl Held {
             }
             match walked.try_recv() {
                 Ok(message) => self.push(message),
-                Err(_) if idle.step(replay, self) => {}
+                Err(_) if idle.step(replay, self, spare) => {}
                 Err(TryRecvError::Disconnected) => return None,
                 Err(TryRecvError::Empty) => self.push(walked.recv().ok()?),
             }
@@ -530,8 +533,9 @@ struct IdleWalks<'p> {
 
 impl IdleWalks<'_> {
     /// One step of work, its messages put in `held`: starts the next ticket's segment, or walks
-    /// a batch of the segment in hand. Returns false when no work is left.
-    fn step(&mut self, replay: &Replay<'_>, held: &mut Held) -> bool {
+    /// a batch of the segment in hand (into the emptied lane parts of `spare`). Returns false
+    /// when no work is left.
+    fn step(&mut self, replay: &Replay<'_>, held: &mut Held, spare: &mut Vec<PartItems>) -> bool {
         let Some((segment, walk)) = &mut self.walking else {
             let Ok(segment) = self.tickets.try_recv() else {
                 return false;
@@ -550,6 +554,7 @@ impl IdleWalks<'_> {
             return true;
         };
         let segment = *segment;
+        self.decoding.spare.append(spare);
         let mut frames = self.recycle.try_recv().unwrap_or_default();
         let (outcome, ended) = walk_batch(walk, &mut self.decoding, &mut self.batch, &mut frames);
         if let Some(outcome) = outcome {
@@ -614,9 +619,10 @@ impl<'w> Walker<'_, 'w> {
                 last_byte,
                 &mut batch,
                 &mut walked,
-                |outcome, frames, _| {
+                |outcome, frames, spare| {
                     if let Some(lane) = lane.as_mut() {
                         lane.apply_arrived();
+                        lane.hand_emptied(spare);
                     }
                     send(Walked::Batch {
                         segment,

@@ -21,7 +21,9 @@ use crate::analyze::FrameRef;
 use crate::analyze::{
     Analysis, Analyzer, FindingKey, Occurrences, PairingSettings, Transaction, Watching,
 };
-use crate::decode::{DecodeConfig, Decoded, Reassembler, ReassemblyLimits, Skip};
+use crate::decode::{
+    DecodeConfig, Decoded, Reassembler, ReassemblyLimits, Skip, WatchList, WatchedDatagram,
+};
 use crate::pseudonym::Pseudonymizer;
 use smallvec::SmallVec;
 use std::collections::BTreeMap;
@@ -55,11 +57,10 @@ impl Routing {
 /// The capture-time grid of ticks.
 pub const TICK_NS: u64 = 1_000_000_000;
 
-/// How many items ahead of the one analysed a watched message's parts and per-client state
-/// are prefetched: enough for the loads to arrive, few enough that they are still cached.
-const PREFETCH_AHEAD: usize = 4;
-/// How many items ahead a watched message itself is prefetched (before its parts are).
-const PREFETCH_MESSAGE_AHEAD: usize = 8;
+/// How many items ahead of the one analysed a found datagram is decoded, and the message's
+/// parts and per-client state prefetched: enough for the loads to arrive, few enough that
+/// they are still cached.
+const DECODE_AHEAD: usize = 4;
 
 /// An item on its way to a shard: its place in the batch (frames before it), and which shard.
 #[derive(Debug)]
@@ -97,8 +98,69 @@ pub struct TickCandidates {
 /// Ticks of a batch: held inline (a batch spans a few grid lines at most, usually none).
 pub type Ticks = SmallVec<[Tick; 4]>;
 
+/// A lane's items of one batch, with the datagrams found for it ([`Decoded::Datagram`]: decoded
+/// in full on the lane) and their payloads.
+#[derive(Debug, Default)]
+pub struct PartItems {
+    /// Items of the lane's shards, in frame order.
+    pub items: Vec<Routed>,
+    /// The datagrams the items point at.
+    pub datagrams: Vec<WatchedDatagram>,
+    /// The DNS payloads the datagrams point into.
+    pub payloads: Vec<u8>,
+}
+
+impl Routed {
+    /// Takes the item out, leaving a counted placeholder.
+    fn take(&mut self) -> Routed {
+        let placeholder = Decoded::Unwatched { is_response: false };
+        Routed {
+            item: std::mem::replace(&mut self.item, placeholder),
+            ..*self
+        }
+    }
+}
+
+impl PartItems {
+    /// Adds a found datagram for `shard` at `position`, its payload copied here from its
+    /// frame's `frame_bytes`.
+    pub fn push_datagram(
+        &mut self,
+        mut datagram: WatchedDatagram,
+        position: usize,
+        shard: usize,
+        frame_bytes: &[u8],
+    ) {
+        datagram.move_payload(frame_bytes, &mut self.payloads);
+        let index = self.datagrams.len() as u32;
+        self.datagrams.push(datagram);
+        self.items.push(Routed {
+            position: position as u32,
+            shard: shard as u16,
+            primary: true,
+            item: Decoded::Datagram(index),
+        });
+    }
+
+    /// Decodes the datagram of the `index`th item in full, in place (anything else stays).
+    fn decode_datagram(&mut self, index: usize, watch: &WatchList) {
+        if let Some(routed) = self.items.get_mut(index) {
+            if let Decoded::Datagram(n) = routed.item {
+                routed.item = self.datagrams[n as usize].decode(&self.payloads, watch);
+            }
+        }
+    }
+
+    /// Empties it, keeping the room.
+    pub fn clear(&mut self) {
+        self.items.clear();
+        self.datagrams.clear();
+        self.payloads.clear();
+    }
+}
+
 /// The lanes' parts of a batch, held inline for a few lanes.
-pub type LaneItems = SmallVec<[Vec<Routed>; 4]>;
+pub type LaneItems = SmallVec<[PartItems; 4]>;
 
 impl TickCandidates {
     /// Notes the frame at `position` with timestamp `ts_ns` (a comparison, but for the few
@@ -183,7 +245,7 @@ pub fn route(
             }
             from
         }
-        Decoded::Unwatched { .. } | Decoded::Undecodable { .. } => 0,
+        Decoded::Datagram(_) | Decoded::Unwatched { .. } | Decoded::Undecodable { .. } => 0,
     };
     // An item goes once to its own shard (a fragment's copy there is the primary one).
     out.extend([routed(shard, true, item)]);
@@ -253,8 +315,9 @@ impl<'w> Shard<'w> {
         move |client| crate::keys::shard_of(client, count) == index
     }
 
-    /// Takes one routed item.
+    /// Takes one routed item (a found datagram decoded).
     fn feed(&mut self, routed: Routed, pseudonyms: Option<&Pseudonymizer>) {
+        debug_assert!(!matches!(routed.item, Decoded::Datagram(_)));
         let keep = self.keeps();
         self.reassembler
             .accept(routed.item, routed.primary, &keep, &mut self.reassembled);
@@ -348,8 +411,8 @@ pub struct LanePart {
     pub first_frame: FrameRef,
     /// Frames in the batch.
     pub frames: u32,
-    /// Items of the lane's shards, in frame order.
-    pub items: Vec<Routed>,
+    /// Items of the lane's shards, in frame order, with their payloads.
+    pub items: PartItems,
     /// Grid lines crossed in the batch (every lane gets them all).
     pub ticks: Ticks,
     /// Frames of the file before the batch's segment: added to the items' frame numbers
@@ -374,6 +437,8 @@ pub struct Lane<'w> {
     flush_each_item: bool,
     /// The transaction log's lane side, in a logged run.
     log: Option<LaneLog<'w>>,
+    /// The names whose found datagrams are decoded here.
+    watch: WatchList,
 }
 
 impl<'w> Lane<'w> {
@@ -393,19 +458,31 @@ impl<'w> Lane<'w> {
             settings.pseudonymize,
             flush_each_item,
             log.as_ref(),
+            &decode.watch,
         )
     }
 
     /// The same shards dealt into `lanes` lanes (between reads: every log chunk handed over).
     pub fn regroup(all: Vec<Lane<'w>>, lanes: usize) -> Vec<Self> {
         let pseudonymize = all.first().and_then(|lane| lane.pseudonymize);
+        let watch = all
+            .first()
+            .map(|lane| lane.watch.clone())
+            .unwrap_or_default();
         let flush_each_item = all.iter().any(|lane| lane.flush_each_item);
         let log = all
             .iter()
             .find_map(|lane| lane.log.as_ref().map(LaneLog::tap));
         let mut shards: Vec<Shard<'w>> = all.into_iter().flat_map(|lane| lane.shards).collect();
         shards.sort_by_key(|shard| shard.index);
-        Self::deal(shards, lanes, pseudonymize, flush_each_item, log.as_ref())
+        Self::deal(
+            shards,
+            lanes,
+            pseudonymize,
+            flush_each_item,
+            log.as_ref(),
+            &watch,
+        )
     }
 
     fn deal(
@@ -414,6 +491,7 @@ impl<'w> Lane<'w> {
         pseudonymize: Option<Pseudonymizer>,
         flush_each_item: bool,
         log: Option<&LogTap<'w>>,
+        watch: &WatchList,
     ) -> Vec<Self> {
         let mut all: Vec<Lane<'w>> = (0..lanes)
             .map(|_| Lane {
@@ -422,6 +500,7 @@ impl<'w> Lane<'w> {
                 pseudonymize,
                 flush_each_item,
                 log: log.map(LogTap::lane_log),
+                watch: watch.clone(),
             })
             .collect();
         for shard in shards {
@@ -461,15 +540,22 @@ impl<'w> Lane<'w> {
             )
         };
         let mut ticks = part.ticks.iter().peekable();
-        let mut items = part.items.drain(..);
-        while let Some(mut routed) = items.next() {
+        let items = &mut part.items;
+        for ahead in 0..DECODE_AHEAD {
+            items.decode_datagram(ahead, &self.watch);
+        }
+        for index in 0..items.items.len() {
+            items.decode_datagram(index + DECODE_AHEAD, &self.watch);
+            if let Some(ahead) = items.items.get(index + DECODE_AHEAD) {
+                self.prefetch(ahead, pseudonyms.is_none());
+            }
+            let mut routed = items.items[index].take();
             while let Some(tick) = ticks.next_if(|t| t.position <= routed.position) {
                 self.tick(tick.now_ns, at(tick.position, Phase::Tick));
             }
             if let Some(frame) = routed.item.frame_mut() {
                 frame.frame_number += part.frame_base;
             }
-            self.prefetch(items.as_slice(), pseudonyms.is_none());
             let closing = at(routed.position, Phase::Message);
             let (flush_each_item, index) = (self.flush_each_item, usize::from(routed.shard));
             let shard = &mut self.shards[index / self.lanes];
@@ -480,7 +566,7 @@ impl<'w> Lane<'w> {
                     .flush(&mut LaneLog::sink(&mut self.log, closing, index));
             }
         }
-        drop(items);
+        items.clear();
         for tick in ticks {
             self.tick(tick.now_ns, at(tick.position, Phase::Tick));
         }
@@ -495,25 +581,17 @@ impl<'w> Lane<'w> {
             shard
                 .analyzer
                 .flush(&mut LaneLog::sink(&mut self.log, closing, shard.index));
-            shard.analyzer.drop_retired();
         }
         self.log.as_mut().map(|log| log.take(part.batch))
     }
 
-    /// Messages were decoded on another core: the watched message [`PREFETCH_MESSAGE_AHEAD`]
-    /// places on is prefetched (reading it first would wait for the other core's cache), and
-    /// the one [`PREFETCH_AHEAD`] places on, cached by then, has its parts and per-client state
-    /// prefetched (not with pseudonyms: clients are keyed by their pseudonym, known only when
+    /// Starts loading a watched message's parts and per-client state, a few items before it is
+    /// analysed (not with pseudonyms: clients are keyed by their pseudonym, known only when
     /// fed).
-    fn prefetch(&self, rest: &[Routed], clients: bool) {
-        if let Some(Decoded::Watched(far)) = rest.get(PREFETCH_MESSAGE_AHEAD - 1).map(|r| &r.item) {
-            crate::prefetch::prefetch_value(&**far);
-        }
-        if let Some(near) = rest.get(PREFETCH_AHEAD - 1) {
-            if let Decoded::Watched(message) = &near.item {
-                let shard = &self.shards[usize::from(near.shard) / self.lanes];
-                shard.analyzer.prefetch(message, clients);
-            }
+    fn prefetch(&self, routed: &Routed, clients: bool) {
+        if let Decoded::Watched(message) = &routed.item {
+            let shard = &self.shards[usize::from(routed.shard) / self.lanes];
+            shard.analyzer.prefetch(message, clients);
         }
     }
 

@@ -15,9 +15,7 @@ use std::sync::Arc;
 use super::WatchedName;
 
 /// A message's key as looked up: its fields borrowed, and the hash the decoder worked out. A
-/// lookup touches nothing of the message: its name was allocated on a decode worker, which
-/// frees it later, and a reference count written here would send the name's cache line back
-/// and forth between the two threads for every response.
+/// lookup takes no reference to the message's name (a count written for every response).
 #[derive(Clone, Copy)]
 pub(super) struct KeyRef<'a> {
     pub fields: PairingFields<'a>,
