@@ -461,6 +461,12 @@ struct AnalyzeArgs {
     /// Also write a self-contained HTML report (charts included) to FILE.
     #[arg(long, value_name = "FILE")]
     html: Option<PathBuf>,
+    /// With `--format json`: also keep in the report what `pcdns merge` needs to pair
+    /// transactions across the cut between this capture and the next or previous one (the
+    /// queries pending at its end, the transactions near its start). The report grows by about
+    /// the transactions of two query timeouts.
+    #[arg(long)]
+    exact_merge: bool,
     #[command(flatten)]
     insight: InsightArgs,
     #[command(flatten)]
@@ -587,6 +593,8 @@ pub struct AnalyzeConfig {
     pub colour: ColourChoice,
     /// Where to write the HTML report, if anywhere.
     pub html: Option<PathBuf>,
+    /// The JSON report keeps what merge needs to pair transactions across file cuts.
+    pub exact_merge: bool,
     /// Rotation settings and timeline interval.
     pub insight: DerivedSettings,
 }
@@ -786,6 +794,7 @@ impl Cli {
                     ColourArg::Never => ColourChoice::Never,
                 },
                 html: args.html,
+                exact_merge: args.exact_merge,
                 insight: args.insight.options(),
             }),
             Command::Expect(args) => Config::Expect(ExpectConfig {

@@ -34,8 +34,8 @@ pub fn run(config: Config) -> Result<Status, CommandError> {
 /// [`pipeline::run`] with the transaction log).
 fn run_pipeline(
     input: &InputConfig,
-    watching: Watching,
-    watch: WatchList,
+    (watching, watch): (Watching, WatchList),
+    keeps_seam: bool,
     run: impl FnOnce(&RunConfig) -> RunOutcome,
 ) -> (RunOutcome, Watching) {
     let progress = input.progress && io::stderr().is_terminal();
@@ -44,6 +44,7 @@ fn run_pipeline(
     }
     let config = RunConfig {
         progress: progress.then_some(crate::progress::report as ProgressFn),
+        keeps_seam,
         ..run_config(input, watching, watch)
     };
     let outcome = run(&config);
@@ -60,10 +61,11 @@ fn report_read_errors(outcome: &RunOutcome) {
 fn run_analyze(config: &AnalyzeConfig) -> Result<Status, CommandError> {
     let (watching, watch) = watching_of(config.expect.as_deref(), false)?;
     let watch = watch.dropping_answer_records();
+    let keeps_seam = config.exact_merge && config.format == Format::Json;
     let (mut outcome, watching) = run_pipeline(
         &config.input,
-        watching,
-        watch.clone(),
+        (watching, watch.clone()),
+        keeps_seam,
         pipeline::run_unlogged,
     );
     look_for_dns_on_other_ports(&mut outcome, &watching, &config.input, watch);
@@ -155,8 +157,11 @@ fn status_of(report: &Report, read_failed: bool, fail_on: Option<Severity>) -> S
 fn run_expect(config: &ExpectConfig) -> Result<Status, CommandError> {
     let (outcome, watching) = run_pipeline(
         &config.input,
-        Watching::Discovery,
-        WatchList::everything().dropping_answer_records(),
+        (
+            Watching::Discovery,
+            WatchList::everything().dropping_answer_records(),
+        ),
+        false,
         pipeline::run_unlogged,
     );
     let report = build_report(
@@ -219,7 +224,7 @@ fn log_ndjson(
         out: io::BufWriter::with_capacity(1 << 16, io::stdout().lock()),
         error: None,
     };
-    let (outcome, _) = run_pipeline(input, watching, watch, |config| {
+    let (outcome, _) = run_pipeline(input, (watching, watch), false, |config| {
         pipeline::run(config, &renderer, &mut writer)
     });
     let flushed = writer.out.flush();
@@ -242,7 +247,7 @@ fn log_parquet(
     let settings = ParquetSettings::new(dir.to_path_buf(), sensor, expectations);
     let log = ParquetLog::create(settings, crate::job::wall_clock_ns()).map_err(parquet_error)?;
     let mut writer = ParquetLogWriter::new(log, file_names.to_vec());
-    let (outcome, _) = run_pipeline(input, watching, watch, |config| {
+    let (outcome, _) = run_pipeline(input, (watching, watch), false, |config| {
         pipeline::run(config, &pipeline::CopiedTransactions, &mut writer)
     });
     writer.close().map(|_| outcome).map_err(parquet_error)

@@ -83,7 +83,7 @@ pub fn run_config(input: &InputConfig, watching: Watching, watch: WatchList) -> 
         reassembly: input.reassembly,
         discovered_names: input.discovered_names,
         pseudonymize: None,
-        keeps_seam: true,
+        keeps_seam: false,
     }
 }
 

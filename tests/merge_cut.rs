@@ -203,7 +203,7 @@ fn pieces(dir: &Path, cuts: &[usize]) -> Vec<String> {
 
 /// `pcdns analyze FILES` with the tests' settings (`extra`: expectations or not, format).
 fn analyze(files: &[String], extra: &[&str]) -> std::process::Output {
-    let mut args = vec!["analyze", "--query-timeout", TIMEOUT];
+    let mut args = vec!["analyze", "--exact-merge", "--query-timeout", TIMEOUT];
     args.extend(files.iter().map(String::as_str));
     args.extend_from_slice(extra);
     pcdns(&args)
