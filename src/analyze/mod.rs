@@ -214,8 +214,8 @@ impl Analysis {
         let view = &message.view;
         let Watching::Expectations(expectations) = watching else {
             let watched = WatchedName {
-                key: (*view.chain[0]).into(),
-                display: (*message.question.name).into(),
+                key: view.chain[0].clone(),
+                display: message.question.name.clone(),
             };
             let traffic = &mut self.traffic;
             self.discovered
