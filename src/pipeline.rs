@@ -452,14 +452,33 @@ impl<'a, 's> Aggregator<'a, 's> {
     /// order (in a logged run, what was still pending is written last).
     fn finish(mut self) -> Analysis {
         let end_ns = self.counters.traffic.last_ts_ns.unwrap_or(0);
-        let shards = std::mem::take(&mut self.shards);
+        let batch = self.batches;
+        // The shards end on as many threads as the run had lanes: ending closes every query
+        // still held, which is a lane's work, not the calling thread's alone.
+        let lanes = self.routing_for(self.max_lanes).lanes;
+        let mut finished = Lane::regroup(std::mem::take(&mut self.shards), lanes);
+        let ended: Vec<_> = match finished.len() {
+            1 => finished
+                .pop()
+                .map(|lane| lane.finish(end_ns, batch))
+                .into_iter()
+                .collect(),
+            _ => std::thread::scope(|scope| {
+                let running: Vec<_> = finished
+                    .into_iter()
+                    .map(|lane| scope.spawn(move || lane.finish(end_ns, batch)))
+                    .collect();
+                running.into_iter().map(join).collect()
+            }),
+        };
         let mut analyses: Vec<(usize, Analysis)> = Vec::new();
-        for lane in shards {
-            let (shards, chunk) = lane.finish(end_ns, self.batches);
+        let mut end_chunks = Vec::new();
+        for (shards, chunk) in ended {
             analyses.extend(shards);
-            if let (Some(log), Some(chunk)) = (&mut self.log, chunk) {
-                log.finish(chunk);
-            }
+            end_chunks.extend(chunk);
+        }
+        if let Some(log) = &mut self.log {
+            log.finish(end_chunks);
         }
         analyses.sort_by_key(|(index, _)| *index);
         let mut analysis = self.counters;

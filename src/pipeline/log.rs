@@ -336,9 +336,10 @@ impl<'s> LogMerge<'s> {
         self.spare_lists.push(chunks);
     }
 
-    /// Writes the chunk of the capture's end (made after every batch).
-    pub fn finish(&mut self, end: LogChunk) {
-        self.write(vec![end]);
+    /// Writes the chunks of the capture's end (made after every batch, one per lane that
+    /// ended shards), merged by key.
+    pub fn finish(&mut self, ends: Vec<LogChunk>) {
+        self.write(ends);
     }
 }
 
@@ -510,7 +511,7 @@ mod tests {
         let mut end = Some(tap.lane_log());
         LaneLog::sink(&mut end, Closing::End, 3)(&transaction(11));
         LaneLog::sink(&mut end, Closing::End, 0)(&transaction(10));
-        merge.finish(end.as_mut().map(|log| log.take(2)).unwrap());
+        merge.finish(end.as_mut().map(|log| log.take(2)).into_iter().collect());
         drop(merge);
         assert_eq!(written, [2, 5, 9, 10, 11]);
     }
