@@ -19,6 +19,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 use rows::RowBuilder;
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -138,13 +139,17 @@ impl ParquetLog {
             KeyValue::new("pcdns.sensor".to_string(), settings.sensor.clone()),
         ];
         let zstd = ZstdLevel::try_new(1).map_err(|e| ParquetLogError::new(&settings.dir, e))?;
-        let properties = WriterProperties::builder()
+        let mut properties = WriterProperties::builder()
             .set_compression(Compression::ZSTD(zstd))
             .set_max_row_group_row_count(Some(settings.row_group_rows.max(1)))
             .set_max_row_group_bytes(Some(settings.row_group_bytes.max(1)))
             .set_created_by(format!("pcdns {}", env!("CARGO_PKG_VERSION")))
-            .set_key_value_metadata(Some(metadata))
-            .build();
+            .set_key_value_metadata(Some(metadata));
+        for path in schema::distinct_value_columns() {
+            let path = ColumnPath::new(path.into_iter().map(String::from).collect());
+            properties = properties.set_column_dictionary_enabled(path, false);
+        }
+        let properties = properties.build();
         let run_prefix = format!(
             "{}-{}-{}",
             file_name_part(&settings.sensor),
@@ -358,6 +363,22 @@ mod tests {
             PathBuf::from("date=2026-11-25/hour=11")
         );
         assert_eq!(hour_folder(0), PathBuf::from("date=1970-01-01/hour=00"));
+    }
+
+    #[test]
+    fn columns_without_dictionary_are_leaves_of_the_schema() {
+        let parquet = parquet::arrow::ArrowSchemaConverter::new()
+            .convert(&schema())
+            .expect("parquet schema");
+        let leaves: Vec<Vec<String>> = parquet
+            .columns()
+            .iter()
+            .map(|c| c.path().parts().to_vec())
+            .collect();
+        for path in schema::distinct_value_columns() {
+            let path: Vec<String> = path.into_iter().map(String::from).collect();
+            assert!(leaves.contains(&path), "{path:?} in {leaves:?}");
+        }
     }
 
     #[test]
