@@ -51,8 +51,8 @@ impl OpenFile {
 
 /// What the encoder does, in the order given.
 enum Job {
-    /// Start writing a file.
-    Open(OpenFile),
+    /// Start writing a file (boxed: a writer is large, the other jobs small).
+    Open(Box<OpenFile>),
     /// Encode rows into the open file of `hour`.
     Write { hour: u64, batch: RecordBatch },
     /// Finish the open file of `hour`.
@@ -93,7 +93,7 @@ impl Encoder {
 
     /// Starts writing `file`.
     pub fn open(&mut self, file: OpenFile) -> Result<(), ParquetLogError> {
-        self.send(Job::Open(file))
+        self.send(Job::Open(Box::new(file)))
     }
 
     /// Encodes `batch` into the open file of `hour`.
@@ -160,7 +160,7 @@ fn encode(queue: &Receiver<Job>, failed: &Sender<ParquetLogError>) {
             }
             _ if failing => Ok(()),
             Job::Open(file) => {
-                open.push(file);
+                open.push(*file);
                 Ok(())
             }
             Job::Write { hour, batch } => match open.iter_mut().find(|f| f.hour == hour) {
