@@ -2,11 +2,14 @@
 //! hour (`date=YYYY-MM-DD/hour=HH/`), each file named so that no run or sensor overwrites
 //! another's, written as `_NAME.partial` in its final folder and renamed to `NAME.parquet` when
 //! closed, so engines (which skip names starting with `_`) never read a half file and a crash
-//! leaves every closed file whole. Memory stays bounded: at most [`MAX_OPEN_FILES`] files are
-//! open, each holding one batch of rows and one row group in progress (bounded by rows and
-//! bytes). The API is "append a transaction" and "close" (or "roll": close every open file),
-//! whatever delivers the transactions.
+//! leaves every closed file whole. Rows are built into Arrow batches on the calling thread and
+//! encoded on the [`encoder`]'s thread. Memory stays bounded: at most [`MAX_OPEN_FILES`] files
+//! are open, each holding one batch of rows being built and one row group in progress (bounded
+//! by rows and bytes), and at most three more batches wait for or are in the encoder. The API
+//! is "append a transaction" and "close" (or "roll": close every open file), whatever delivers
+//! the transactions.
 
+mod encoder;
 mod rows;
 mod schema;
 
@@ -15,12 +18,14 @@ pub use schema::{schema, SCHEMA_VERSION, SCHEMA_VERSION_KEY};
 
 use crate::analyze::Transaction;
 use crate::expect::Expectations;
+use encoder::{Encoder, OpenFile};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 use rows::RowBuilder;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -60,7 +65,7 @@ impl ParquetSettings {
 }
 
 /// Why the log could not be written: the file, and what went wrong.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("cannot write {path}: {message}")]
 pub struct ParquetLogError {
     /// The file or folder.
@@ -78,44 +83,17 @@ impl ParquetLogError {
     }
 }
 
-/// One file being written.
-struct OpenFile {
-    /// Hours since the epoch (capture time) of its rows.
+/// The rows of an open file not yet handed to the encoder.
+struct HourRows {
+    /// Hours since the epoch (capture time) of its rows: the file's key.
     hour: u64,
+    /// The file's name while written, for errors.
     partial: PathBuf,
-    path: PathBuf,
-    /// The file itself, to sync before the rename.
-    file: File,
-    writer: ArrowWriter<File>,
     rows: RowBuilder,
 }
 
-impl OpenFile {
-    /// Encodes the rows built so far.
-    fn write_rows(&mut self) -> Result<(), ParquetLogError> {
-        if self.rows.is_empty() {
-            return Ok(());
-        }
-        let batch = self
-            .rows
-            .finish()
-            .map_err(|e| ParquetLogError::new(&self.partial, e))?;
-        self.writer
-            .write(&batch)
-            .map_err(|e| ParquetLogError::new(&self.partial, e))
-    }
-
-    /// Writes the rest, the footer, syncs and renames the file to its visible name.
-    fn close(mut self) -> Result<(), ParquetLogError> {
-        self.write_rows()?;
-        let fail = |e: &dyn std::fmt::Display| ParquetLogError::new(&self.partial, e);
-        self.writer.close().map_err(|e| fail(&e))?;
-        self.file.sync_all().map_err(|e| fail(&e))?;
-        fs::rename(&self.partial, &self.path).map_err(|e| fail(&e))
-    }
-}
-
-/// The Parquet log of one run: transactions in, closed files out.
+/// The Parquet log of one run: transactions in, closed files out. Rows are built here and
+/// encoded on the [`Encoder`]'s thread.
 pub struct ParquetLog {
     settings: ParquetSettings,
     properties: WriterProperties,
@@ -123,7 +101,8 @@ pub struct ParquetLog {
     /// What every file name of this run starts with: sensor, start time and process.
     run_prefix: String,
     next_sequence: u64,
-    open: Vec<OpenFile>,
+    open: Vec<HourRows>,
+    encoder: Encoder,
     /// Files closed so far.
     closed: u64,
 }
@@ -138,19 +117,24 @@ impl ParquetLog {
             KeyValue::new("pcdns.sensor".to_string(), settings.sensor.clone()),
         ];
         let zstd = ZstdLevel::try_new(1).map_err(|e| ParquetLogError::new(&settings.dir, e))?;
-        let properties = WriterProperties::builder()
+        let mut properties = WriterProperties::builder()
             .set_compression(Compression::ZSTD(zstd))
             .set_max_row_group_row_count(Some(settings.row_group_rows.max(1)))
             .set_max_row_group_bytes(Some(settings.row_group_bytes.max(1)))
             .set_created_by(format!("pcdns {}", env!("CARGO_PKG_VERSION")))
-            .set_key_value_metadata(Some(metadata))
-            .build();
+            .set_key_value_metadata(Some(metadata));
+        for path in schema::distinct_value_columns() {
+            let path = ColumnPath::new(path.into_iter().map(String::from).collect());
+            properties = properties.set_column_dictionary_enabled(path, false);
+        }
+        let properties = properties.build();
         let run_prefix = format!(
             "{}-{}-{}",
             file_name_part(&settings.sensor),
             compact_time(started_ns),
             std::process::id()
         );
+        let encoder = Encoder::start(&settings.dir)?;
         Ok(ParquetLog {
             settings,
             properties,
@@ -158,6 +142,7 @@ impl ParquetLog {
             run_prefix,
             next_sequence: 0,
             open: Vec::new(),
+            encoder,
             closed: 0,
         })
     }
@@ -182,7 +167,8 @@ impl ParquetLog {
         let file = &mut self.open[index];
         file.rows.append(transaction, &context);
         if file.rows.len() >= BATCH_ROWS {
-            file.write_rows()?;
+            let batch = finish_rows(file)?;
+            self.encoder.write(hour, batch)?;
         }
         Ok(())
     }
@@ -194,8 +180,8 @@ impl ParquetLog {
             let earliest = (0..self.open.len())
                 .min_by_key(|&i| self.open[i].hour)
                 .unwrap_or_default();
-            self.open.swap_remove(earliest).close()?;
-            self.closed += 1;
+            let file = self.open.swap_remove(earliest);
+            self.close_file(file)?;
         }
         let folder = self.settings.dir.join(hour_folder(hour));
         fs::create_dir_all(&folder).map_err(|e| ParquetLogError::new(&folder, e))?;
@@ -222,32 +208,55 @@ impl ParquetLog {
         let writer =
             ArrowWriter::try_new(handle, self.schema.clone(), Some(self.properties.clone()))
                 .map_err(|e| fail(&e))?;
-        self.open.push(OpenFile {
+        self.encoder.open(OpenFile {
             hour,
-            partial,
+            partial: partial.clone(),
             path,
             file,
             writer,
+        })?;
+        self.open.push(HourRows {
+            hour,
+            partial,
             rows: RowBuilder::with_capacity(BATCH_ROWS),
         });
         Ok(self.open.len() - 1)
     }
 
-    /// Closes every open file (the next row opens new ones): a roll.
+    /// Hands the rest of `file`'s rows to the encoder, and closes it there.
+    fn close_file(&mut self, mut file: HourRows) -> Result<(), ParquetLogError> {
+        if !file.rows.is_empty() {
+            let batch = finish_rows(&mut file)?;
+            self.encoder.write(file.hour, batch)?;
+        }
+        self.encoder.close(file.hour)?;
+        self.closed += 1;
+        Ok(())
+    }
+
+    /// Closes every open file (the next row opens new ones) and waits until they are
+    /// written: a roll.
     pub fn roll(&mut self) -> Result<(), ParquetLogError> {
         self.open.sort_by_key(|f| f.hour);
         for file in std::mem::take(&mut self.open) {
-            file.close()?;
-            self.closed += 1;
+            self.close_file(file)?;
         }
-        Ok(())
+        self.encoder.sync()
     }
 
     /// Closes every open file; returns how many files the log wrote.
     pub fn close(mut self) -> Result<u64, ParquetLogError> {
         self.roll()?;
+        self.encoder.finish()?;
         Ok(self.closed)
     }
+}
+
+/// The rows of `file` built so far, as one batch (the builder starts again, empty).
+fn finish_rows(file: &mut HourRows) -> Result<arrow_array::RecordBatch, ParquetLogError> {
+    file.rows
+        .finish()
+        .map_err(|e| ParquetLogError::new(&file.partial, e))
 }
 
 /// A [`ParquetLog`] as the pipeline's log writer: transactions in the log's order, the first
@@ -358,6 +367,36 @@ mod tests {
             PathBuf::from("date=2026-11-25/hour=11")
         );
         assert_eq!(hour_folder(0), PathBuf::from("date=1970-01-01/hour=00"));
+    }
+
+    #[test]
+    fn columns_without_dictionary_are_leaves_of_the_schema() {
+        let parquet = parquet::arrow::ArrowSchemaConverter::new()
+            .convert(&schema())
+            .expect("parquet schema");
+        let leaves: Vec<Vec<String>> = parquet
+            .columns()
+            .iter()
+            .map(|c| c.path().parts().to_vec())
+            .collect();
+        for path in schema::distinct_value_columns() {
+            let path: Vec<String> = path.into_iter().map(String::from).collect();
+            assert!(leaves.contains(&path), "{path:?} in {leaves:?}");
+        }
+    }
+
+    #[test]
+    fn a_failure_while_encoding_is_the_failure_of_the_log() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let settings = ParquetSettings::new(dir.path().to_path_buf(), "s".into(), None);
+        let mut log = ParquetLog::create(settings, 0).expect("log");
+        let transaction = Transaction::with_id(1);
+        log.append(&transaction, &[]).expect("append");
+        // The file's folder goes: renaming the closed file fails (on the encoder's thread).
+        let hour = crate::report::first_ts_ns(&transaction) / NS_PER_HOUR;
+        fs::remove_dir_all(dir.path().join(hour_folder(hour))).expect("remove");
+        let error = log.close().expect_err("the rename fails");
+        assert!(error.path.ends_with(".partial"), "{error}");
     }
 
     #[test]

@@ -12,6 +12,28 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// Key of the schema version in the file metadata.
 pub const SCHEMA_VERSION_KEY: &str = "pcdns.schema_version";
 
+/// The leaf columns (as Parquet paths) whose values are nearly all different from row to row:
+/// times, durations, frame numbers, ports and DNS ids. A dictionary of them would cost a hash
+/// per value and hold as many entries as rows (a row group's never outgrows the dictionary
+/// page limit), so they are written plainly.
+pub(super) fn distinct_value_columns() -> Vec<Vec<&'static str>> {
+    let frame = |column: &'static str| vec![column, "frame"];
+    vec![
+        vec!["ts"],
+        vec!["ts_ns"],
+        vec!["orig_p"],
+        vec!["trans_id"],
+        vec!["rtt"],
+        vec!["rtt_ns"],
+        vec!["query_ts"],
+        vec!["response_ts"],
+        frame("query_frame"),
+        frame("response_frame"),
+        vec!["retry_frames", "list", "element", "frame"],
+        frame("retry_of_truncated"),
+    ]
+}
+
 /// A timestamp in microseconds, UTC (Spark reads no finer unit).
 fn timestamp() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
