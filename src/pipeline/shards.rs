@@ -57,10 +57,14 @@ impl Routing {
 /// The capture-time grid of ticks.
 pub const TICK_NS: u64 = 1_000_000_000;
 
-/// How many items ahead of the one analysed a found datagram is decoded, and the message's
-/// parts and per-client state prefetched: enough for the loads to arrive, few enough that
-/// they are still cached.
-const DECODE_AHEAD: usize = 4;
+/// Found datagrams are decoded this many at a time, just before the block is analysed: the
+/// decoder's code and the analysis's each run over a block in turn (one message at a time
+/// they evicted each other's code and branch history), and a block's messages are still
+/// cached when they are analysed.
+const DECODE_BLOCK: usize = 64;
+/// How many items ahead of the one analysed a message's parts and per-client state are
+/// prefetched: enough for the loads to arrive, few enough that they are still cached.
+const PREFETCH_AHEAD: usize = 4;
 
 /// An item on its way to a shard: its place in the batch (frames before it), and which shard.
 #[derive(Debug)]
@@ -541,12 +545,14 @@ impl<'w> Lane<'w> {
         };
         let mut ticks = part.ticks.iter().peekable();
         let items = &mut part.items;
-        for ahead in 0..DECODE_AHEAD {
-            items.decode_datagram(ahead, &self.watch);
-        }
         for index in 0..items.items.len() {
-            items.decode_datagram(index + DECODE_AHEAD, &self.watch);
-            if let Some(ahead) = items.items.get(index + DECODE_AHEAD) {
+            if index % DECODE_BLOCK == 0 {
+                for ahead in index..index + DECODE_BLOCK {
+                    items.decode_datagram(ahead, &self.watch);
+                }
+            }
+            // (An item of the next block is not decoded yet: nothing to prefetch.)
+            if let Some(ahead) = items.items.get(index + PREFETCH_AHEAD) {
                 self.prefetch(ahead, pseudonyms.is_none());
             }
             let mut routed = items.items[index].take();
