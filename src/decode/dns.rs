@@ -339,11 +339,7 @@ impl DnsMessage {
 
     /// The client: the receiver of a response, the sender of a query.
     pub fn client(&self) -> SocketAddr {
-        if self.flags.response {
-            self.destination
-        } else {
-            self.source
-        }
+        super::client_end(self.flags.response, self.source, self.destination)
     }
 
     /// The DNS server: the sender of a response, the receiver of a query.
@@ -357,11 +353,8 @@ impl DnsMessage {
 
     /// Replaces the client's address.
     pub fn set_client_ip(&mut self, ip: IpAddr) {
-        let client = if self.flags.response {
-            &mut self.destination
-        } else {
-            &mut self.source
-        };
+        let client =
+            super::client_end(self.flags.response, &mut self.source, &mut self.destination);
         client.set_ip(ip);
         self.update_hashes();
     }

@@ -258,6 +258,16 @@ pub struct OwnedFragment {
     pub payload: Vec<u8>,
 }
 
+/// The client end of a DNS message from `source` to `destination`: the receiver of a response,
+/// the sender of a query.
+pub fn client_end<T>(is_response: bool, source: T, destination: T) -> T {
+    if is_response {
+        destination
+    } else {
+        source
+    }
+}
+
 /// A UDP datagram whose DNS message the prefilter found for the analysis, not yet decoded in
 /// full ([`find_frame`]): the pipeline moves it (its payload copied) into the part of the lane
 /// of its client's shard, which decodes it there, so that a message is made, analysed and
@@ -282,10 +292,7 @@ pub struct WatchedDatagram {
 impl WatchedDatagram {
     /// The client: the receiver of a response, the sender of a query.
     pub fn client(&self) -> SocketAddr {
-        match self.found.is_response() {
-            true => self.destination,
-            false => self.source,
-        }
+        client_end(self.found.is_response(), self.source, self.destination)
     }
 
     /// Its payload in `bytes` (the frame's, or the payloads it was moved to).

@@ -168,10 +168,7 @@ impl Reassembler {
         let client = match &decoded {
             Ok(Decoded::Watched(message)) => message.client().ip(),
             Ok(Decoded::Unwatched { is_response } | Decoded::Undecodable { is_response, .. }) => {
-                match is_response {
-                    true => datagram.destination,
-                    false => datagram.source,
-                }
+                super::client_end(*is_response, datagram.source, datagram.destination)
             }
             _ => return primary.then_some(decoded),
         };
