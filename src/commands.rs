@@ -219,7 +219,7 @@ fn log_ndjson(
     watch: WatchList,
     file_names: &[String],
 ) -> Result<RunOutcome, CommandError> {
-    let renderer = report::NdjsonRenderer { file_names };
+    let renderer = report::NdjsonRenderer::new(file_names);
     let mut writer = report::NdjsonWriter {
         out: io::BufWriter::with_capacity(1 << 16, io::stdout().lock()),
         error: None,

@@ -268,8 +268,12 @@ pub struct LogMerge<'s> {
     order: Vec<(usize, usize)>,
 }
 
-/// Emptied chunks kept for reuse, per lane.
-const RECYCLED_PER_LANE: usize = 4;
+/// Emptied chunks kept for reuse, per lane. The calling thread's lane runs batches ahead of a
+/// busy remote lane, then a burst of batches completes at once: the pool must hold a burst's
+/// chunks, or each burst frees chunks that the lanes then grow again from nothing (a chunk of
+/// NDJSON lines is about a megabyte of fresh pages). Reuse never keeps more chunks than were
+/// in flight at once.
+const RECYCLED_PER_LANE: usize = 16;
 
 impl<'s> LogMerge<'s> {
     /// The merge writing with `writer`, and what lanes render with.

@@ -9,6 +9,7 @@ mod fix;
 mod html;
 pub mod insight;
 mod insight_text;
+mod json_bytes;
 mod log;
 mod metrics;
 #[cfg(feature = "parquet")]
@@ -23,10 +24,7 @@ pub use build::{build, build_judged, ReportOptions};
 pub use event::{render_event, EventFacts};
 pub use expectations::{expectations_toml, failed_lookups_warning};
 pub use html::render_html;
-pub use log::{
-    first_ts_ns, log_line, rcode_name, AnswerRecord, LogLine, NdjsonLines, NdjsonRenderer,
-    NdjsonWriter,
-};
+pub use log::{first_ts_ns, rcode_name, NdjsonLines, NdjsonRenderer, NdjsonWriter};
 pub use metrics::{render_metrics, MonitorCounters};
 pub use state::{read_report, SavedReport, SavedRun};
 pub use text::{render_text, TextStyle};

@@ -1,5 +1,5 @@
 //! Turns transactions into Arrow columns of the Parquet log's schema, a batch at a time: the
-//! same facts as the NDJSON line ([`crate::report::log_line`]), typed. Pure: no I/O.
+//! same facts as the NDJSON line ([`crate::report::NdjsonRenderer`]), typed. Pure: no I/O.
 
 use super::schema::{frame_fields, record_fields, schema};
 use crate::analyze::{FrameRef, Transaction};
