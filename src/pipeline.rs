@@ -28,8 +28,9 @@ use crate::decode::{find_frame, DecodeConfig, Found, ReassemblyLimits};
 use crate::pseudonym::Pseudonymizer;
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender, TryRecvError};
 use log::{LogChunk, LogMerge};
+use part_pool::PartPool;
 use shards::{
-    count_or_keep, route, Lane, LaneItems, LanePart, PartItems, Routed, Routing, ShardSettings,
+    count_or_keep, route, Lane, LaneItems, LanePart, Routed, Routing, ShardSettings,
     TickCandidates, TickClock,
 };
 use smallvec::SmallVec;
@@ -37,6 +38,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 pub mod log;
+mod part_pool;
 mod port_probe;
 mod segmented;
 pub mod shards;
@@ -53,9 +55,6 @@ pub const BATCH_FRAMES: usize = 2048;
 pub const BATCH_BYTES: usize = 2 * 1024 * 1024;
 /// Batches queued per worker before the reader decodes one itself.
 const QUEUE_PER_WORKER: usize = 2;
-/// Emptied lane parts a thread keeps for its decoding (beyond, they are freed): enough for the
-/// parts of the batches in flight.
-const MAX_SPARE_PARTS: usize = 8;
 
 /// What to run over which inputs.
 #[derive(Debug, Clone)]
@@ -129,18 +128,15 @@ struct BatchOutcome {
     ticks: TickCandidates,
 }
 
-/// Decodes a batch, its items routed by `routing` (`spare`: emptied vectors to reuse for the
-/// lanes' parts).
+/// Decodes a batch, its items routed by `routing` into lane parts taken from `parts`.
 fn decode_batch(
     batch: &FrameBatch,
     config: &DecodeConfig,
     routing: Routing,
-    spare: &mut Vec<PartItems>,
+    parts: &PartPool,
 ) -> BatchOutcome {
     let mut counters = Analysis::default();
-    let mut parts: LaneItems = (0..routing.lanes)
-        .map(|_| spare.pop().unwrap_or_default())
-        .collect();
+    let mut lanes: LaneItems = (0..routing.lanes).map(|_| parts.take()).collect();
     let mut ticks = TickCandidates::default();
     let mut routed: SmallVec<[Routed; 2]> = SmallVec::new();
     for (position, frame) in batch.frames.iter().enumerate() {
@@ -151,7 +147,7 @@ fn decode_batch(
         let found = match outcome.result {
             Ok(Found::Datagram(datagram)) => {
                 let shard = routing.shard_of(datagram.client().ip());
-                parts[routing.lane_of(shard)].push_datagram(datagram, position, shard, bytes);
+                lanes[routing.lane_of(shard)].push_datagram(datagram, position, shard, bytes);
                 continue;
             }
             Ok(Found::Item(item)) => Ok(item),
@@ -160,7 +156,7 @@ fn decode_batch(
         if let Some(item) = count_or_keep(&mut counters, found) {
             route(item, position, &config.dns_ports, routing, &mut routed);
             for item in routed.drain(..) {
-                parts[routing.lane_of(usize::from(item.shard))]
+                lanes[routing.lane_of(usize::from(item.shard))]
                     .items
                     .push(item);
             }
@@ -179,7 +175,7 @@ fn decode_batch(
         frames: batch.frames.len() as u32,
         tick_ns: batch.tick_ns,
         counters,
-        lanes: parts,
+        lanes,
         ticks,
     }
 }
@@ -190,9 +186,8 @@ struct RemoteLane<'w> {
     lane: Lane<'w>,
     parts: Receiver<LanePart>,
     chunks: Sender<LogChunk>,
-    /// The applied parts' vectors, emptied, for this thread's decoding to reuse (so a part's
-    /// room is never freed on another thread than the one that grew it).
-    emptied: Vec<PartItems>,
+    /// Where applied parts go back to, emptied.
+    parts_pool: PartPool,
 }
 
 impl<'w> RemoteLane<'w> {
@@ -202,15 +197,7 @@ impl<'w> RemoteLane<'w> {
             // The aggregator holds the receiver for the whole run.
             let _ = self.chunks.send(chunk);
         }
-        if self.emptied.len() < MAX_SPARE_PARTS {
-            self.emptied.push(part.items);
-        }
-    }
-
-    /// Moves the emptied parts into `spare`, up to [`MAX_SPARE_PARTS`].
-    fn hand_emptied(&mut self, spare: &mut Vec<PartItems>) {
-        let room = MAX_SPARE_PARTS.saturating_sub(spare.len());
-        spare.extend(self.emptied.drain(..).take(room));
+        self.parts_pool.give(part.items);
     }
 
     /// Applies the parts that arrived.
@@ -254,8 +241,8 @@ struct Aggregator<'a, 's> {
     capture_start_ns: Option<u64>,
     next_sequence: u64,
     waiting: BTreeMap<u64, BatchOutcome>,
-    /// Emptied part vectors handed back to the decoder so batches reuse them.
-    spare: Vec<PartItems>,
+    /// Emptied lane parts, for every thread's decoding to reuse.
+    parts_pool: PartPool,
 }
 
 impl<'a, 's> Aggregator<'a, 's> {
@@ -290,7 +277,7 @@ impl<'a, 's> Aggregator<'a, 's> {
             capture_start_ns: None,
             next_sequence: 0,
             waiting: BTreeMap::new(),
-            spare: Vec::new(),
+            parts_pool: PartPool::new(max_lanes),
         }
     }
 
@@ -330,7 +317,7 @@ impl<'a, 's> Aggregator<'a, 's> {
                     lane,
                     parts,
                     chunks,
-                    emptied: Vec::new(),
+                    parts_pool: self.parts_pool.clone(),
                 }
             })
             .collect()
@@ -415,9 +402,7 @@ impl<'a, 's> Aggregator<'a, 's> {
             if index < local {
                 let chunk = self.lanes[index].apply(&mut part);
                 self.add_chunk(chunk);
-                if self.spare.len() < MAX_SPARE_PARTS {
-                    self.spare.push(part.items);
-                }
+                self.parts_pool.give(part.items);
             } else if let Some(remote) = self.remote.get(index - local) {
                 // The lane's thread holds its receiver until the aggregator lets it go.
                 let _ = remote.send(part);
@@ -703,7 +688,7 @@ fn read_batches(
         aggregator.start_read(1);
         let routing = aggregator.routing();
         let summary = read_source(source, timeline, |batch| {
-            let outcome = decode_batch(&batch, &config.decode, routing, &mut aggregator.spare);
+            let outcome = decode_batch(&batch, &config.decode, routing, &aggregator.parts_pool);
             aggregator.accept(outcome);
             batch
         });
@@ -723,14 +708,13 @@ fn decode_worker<'w>(
     work: &Receiver<FrameBatch>,
     recycle: &Sender<FrameBatch>,
     results: Sender<BatchOutcome>,
+    parts_pool: &PartPool,
     mut lane: Option<RemoteLane<'w>>,
 ) -> Option<Lane<'w>> {
-    let mut spare = Vec::new();
     let no_parts = crossbeam_channel::never();
     loop {
         if let Some(lane) = &mut lane {
             lane.apply_arrived();
-            lane.hand_emptied(&mut spare);
         }
         let parts = lane.as_ref().map_or(&no_parts, |lane| &lane.parts);
         let batch = crossbeam_channel::select! {
@@ -747,7 +731,7 @@ fn decode_worker<'w>(
                 Err(_) => break,
             },
         };
-        let outcome = decode_batch(&batch, config, routing, &mut spare);
+        let outcome = decode_batch(&batch, config, routing, parts_pool);
         // The reader may have finished; a full or closed recycle channel only means less reuse.
         let _ = recycle.try_send(batch);
         if results.send(outcome).is_err() {
@@ -775,6 +759,7 @@ fn run_threaded(
     let (work_tx, work_rx): (Sender<FrameBatch>, Receiver<FrameBatch>) = bounded(queued);
     let (recycle_tx, recycle_rx) = bounded::<FrameBatch>(queued + 4);
     let (result_tx, result_rx) = bounded::<BatchOutcome>(workers * 4 + 4);
+    let parts_pool = &aggregator.parts_pool.clone();
     let (summary, returned) = std::thread::scope(|scope| {
         let mut running = Vec::with_capacity(workers + 1);
         for _ in 0..workers {
@@ -788,6 +773,7 @@ fn run_threaded(
                     &work_rx,
                     &recycle_tx,
                     result_tx,
+                    parts_pool,
                     lane,
                 )
             }));
@@ -795,18 +781,16 @@ fn run_threaded(
         let mut reader_lane = remote.next();
         let reader_work = work_rx.clone();
         let reader = scope.spawn(move || {
-            let mut spare = Vec::new();
             let summary = read_source(source, timeline, |batch| {
                 if let Some(lane) = &mut reader_lane {
                     lane.apply_arrived();
-                    lane.hand_emptied(&mut spare);
                 }
                 // The calling thread holds a receiver until the end, so sending cannot fail.
                 let _ = work_tx.send(batch);
                 // When work piles up, the reader is the idle core: it decodes a queued batch too.
                 if reader_work.len() >= queued {
                     if let Ok(queued) = reader_work.try_recv() {
-                        let outcome = decode_batch(&queued, &config.decode, routing, &mut spare);
+                        let outcome = decode_batch(&queued, &config.decode, routing, parts_pool);
                         let _ = result_tx.send(outcome);
                         return queued;
                     }
@@ -849,7 +833,7 @@ fn apply_and_decode(
         let outcome = match next_for_aggregator(results, work) {
             ForAggregator::Outcome(outcome) => outcome,
             ForAggregator::Batch(batch) => {
-                let outcome = decode_batch(&batch, &config.decode, routing, &mut aggregator.spare);
+                let outcome = decode_batch(&batch, &config.decode, routing, &aggregator.parts_pool);
                 let _ = recycle.try_send(batch);
                 outcome
             }

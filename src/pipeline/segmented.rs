@@ -17,7 +17,8 @@
 //! segments are cut does not matter to the analysis (its ticks follow capture time), so
 //! nothing of the serial reader's batching is replayed. Every walker runs a lane of shards.
 
-use super::shards::{Lane, PartItems, Routing};
+use super::part_pool::PartPool;
+use super::shards::{Lane, Routing};
 use super::{decode_batch, join, Aggregator, BatchOutcome, ProgressMeter, RemoteLane};
 use super::{RunConfig, Timeline};
 use super::{BATCH_BYTES, BATCH_FRAMES};
@@ -131,12 +132,12 @@ impl WalkedFrames {
     }
 }
 
-/// How a walk decodes its batches: the decode settings, how items are routed, and emptied
-/// part vectors to reuse.
+/// How a walk decodes its batches: the decode settings, how items are routed, and where
+/// lane parts come from.
 struct Decoding<'d> {
     decode: &'d DecodeConfig,
     routing: Routing,
-    spare: Vec<PartItems>,
+    parts_pool: PartPool,
 }
 
 /// Walks and decodes the next batch of `walk` in `batch` (empty), moving its frames to
@@ -155,7 +156,7 @@ fn walk_batch(
             batch,
             decoding.decode,
             decoding.routing,
-            &mut decoding.spare,
+            &decoding.parts_pool,
         );
         walked.take(batch);
         outcome
@@ -166,8 +167,8 @@ fn walk_batch(
 
 /// Walks the records of `start..end` and decodes them batch by batch in `batch`, handing the
 /// frames on in `walked` (both empty, reused from walk to walk, so that a file costs no
-/// allocations per segment); `deliver` takes each batch's outcome and frames (and the spare
-/// part vectors, to refill) and hands back frames to reuse, or `None` to stop. Returns how the walk ended (`None`: stopped).
+/// allocations per segment); `deliver` takes each batch's outcome and frames and hands back
+/// frames to reuse, or `None` to stop. Returns how the walk ended (`None`: stopped).
 fn walk_and_decode(
     pcap: &MappedPcap,
     decoding: &mut Decoding<'_>,
@@ -175,13 +176,13 @@ fn walk_and_decode(
     end: usize,
     batch: &mut FrameBatch,
     walked: &mut WalkedFrames,
-    mut deliver: impl FnMut(BatchOutcome, WalkedFrames, &mut Vec<PartItems>) -> Option<WalkedFrames>,
+    mut deliver: impl FnMut(BatchOutcome, WalkedFrames) -> Option<WalkedFrames>,
 ) -> Option<WalkEnd> {
     let mut walk = pcap.walk(start, end);
     loop {
         let (outcome, ended) = walk_batch(&mut walk, decoding, batch, walked);
         if let Some(outcome) = outcome {
-            *walked = deliver(outcome, std::mem::take(walked), &mut decoding.spare)?;
+            *walked = deliver(outcome, std::mem::take(walked))?;
         }
         if ended.is_some() {
             return ended;
@@ -237,9 +238,6 @@ struct Replay<'p> {
     /// The batch and frames of the walks on this thread.
     walk_batch: FrameBatch,
     walk_frames: WalkedFrames,
-    /// Emptied vectors for the spare parts during a walk on this thread.
-    returned_spare: Vec<PartItems>,
-    idle_spare: Vec<PartItems>,
 }
 
 impl<'p> Replay<'p> {
@@ -258,8 +256,6 @@ impl<'p> Replay<'p> {
             error: None,
             walk_batch: FrameBatch::default(),
             walk_frames: WalkedFrames::default(),
-            returned_spare: Vec::new(),
-            idle_spare: Vec::new(),
         }
     }
 
@@ -310,15 +306,11 @@ impl<'p> Replay<'p> {
         aggregator: &mut Aggregator<'_, '_>,
         timeline: &mut Timeline,
     ) -> bool {
-        // The spare part vectors go round three vectors that keep their room: the aggregator's
-        // (filled as parts are applied), the walk's (emptied as batches are decoded) and one
-        // to swap with.
         let mut decoding = Decoding {
             decode,
             routing: aggregator.routing(),
-            spare: std::mem::replace(&mut aggregator.spare, std::mem::take(&mut self.idle_spare)),
+            parts_pool: aggregator.parts_pool.clone(),
         };
-        let mut returned = std::mem::take(&mut self.returned_spare);
         if !self.more() {
             return false;
         }
@@ -333,17 +325,11 @@ impl<'p> Replay<'p> {
             end,
             &mut batch,
             &mut walked,
-            |outcome, walked, spare| {
+            |outcome, walked| {
                 self.apply(aggregator, timeline, outcome, &walked);
-                // The parts applied here come back emptied, for the next batches.
-                std::mem::swap(&mut returned, &mut aggregator.spare);
-                spare.append(&mut returned);
                 Some(walked)
             },
         );
-        aggregator.spare.append(&mut decoding.spare);
-        self.idle_spare = decoding.spare;
-        self.returned_spare = returned;
         self.walk_batch = batch;
         self.walk_frames = walked;
         // Nothing stops a walk on the calling thread.
@@ -388,7 +374,7 @@ fn read_in_parallel(
         decoding: Decoding {
             decode: &config.decode,
             routing,
-            spare: Vec::new(),
+            parts_pool: aggregator.parts_pool.clone(),
         },
         segment_bytes: config.segment_bytes,
         tickets: ticket_rx.clone(),
@@ -405,7 +391,7 @@ fn read_in_parallel(
                 decoding: Decoding {
                     decode: &config.decode,
                     routing,
-                    spare: Vec::new(),
+                    parts_pool: aggregator.parts_pool.clone(),
                 },
                 segment_bytes: config.segment_bytes,
                 tickets: ticket_rx.clone(),
@@ -423,8 +409,7 @@ fn read_in_parallel(
         'segments: while replay.more() {
             let current = replay.next_segment;
             loop {
-                let spare = &mut aggregator.spare;
-                let Some(message) = held.next(current, &walked_rx, &mut idle, replay, spare) else {
+                let Some(message) = held.next(current, &walked_rx, &mut idle, replay) else {
                     // Walkers only leave early when told to stop.
                     break 'segments;
                 };
@@ -486,15 +471,13 @@ impl Held {
     }
 
     /// The next message of `segment`: one held, one received, or one walked on this thread
-    /// while nothing was received (with the emptied lane parts of `spare`). `None` when none
-    /// can come any more.
+    /// while nothing was received. `None` when none can come any more.
     fn next(
         &mut self,
         segment: usize,
         walked: &Receiver<Walked>,
         idle: &mut IdleWalks<'_>,
         replay: &Replay<'_>,
-        spare: &mut Vec<PartItems>,
     ) -> Option<Walked> {
         loop {
             if let Some(message) = self.0.get_mut(&segment).and_then(VecDeque::pop_front) {
@@ -502,7 +485,7 @@ impl Held {
             }
             match walked.try_recv() {
                 Ok(message) => self.push(message),
-                Err(_) if idle.step(replay, self, spare) => {}
+                Err(_) if idle.step(replay, self) => {}
                 Err(TryRecvError::Disconnected) => return None,
                 Err(TryRecvError::Empty) => self.push(walked.recv().ok()?),
             }
@@ -533,9 +516,8 @@ struct IdleWalks<'p> {
 
 impl IdleWalks<'_> {
     /// One step of work, its messages put in `held`: starts the next ticket's segment, or walks
-    /// a batch of the segment in hand (into the emptied lane parts of `spare`). Returns false
-    /// when no work is left.
-    fn step(&mut self, replay: &Replay<'_>, held: &mut Held, spare: &mut Vec<PartItems>) -> bool {
+    /// a batch of the segment in hand. Returns false when no work is left.
+    fn step(&mut self, replay: &Replay<'_>, held: &mut Held) -> bool {
         let Some((segment, walk)) = &mut self.walking else {
             let Ok(segment) = self.tickets.try_recv() else {
                 return false;
@@ -554,7 +536,6 @@ impl IdleWalks<'_> {
             return true;
         };
         let segment = *segment;
-        self.decoding.spare.append(spare);
         let mut frames = self.recycle.try_recv().unwrap_or_default();
         let (outcome, ended) = walk_batch(walk, &mut self.decoding, &mut self.batch, &mut frames);
         if let Some(outcome) = outcome {
@@ -619,10 +600,9 @@ impl<'w> Walker<'_, 'w> {
                 last_byte,
                 &mut batch,
                 &mut walked,
-                |outcome, frames, spare| {
+                |outcome, frames| {
                     if let Some(lane) = lane.as_mut() {
                         lane.apply_arrived();
-                        lane.hand_emptied(spare);
                     }
                     send(Walked::Batch {
                         segment,
