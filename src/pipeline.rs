@@ -7,7 +7,8 @@
 //! the capture's clock and hands each lane (a thread's set of shards) its part; every thread
 //! runs a lane, applying its parts in batch order between its other work: it decodes its
 //! watched messages in full there, so a message is allocated, analysed and freed on one
-//! thread, and hands the emptied parts to its own decoding for reuse. Shards merge in
+//! thread, and gives the emptied parts back to a pool every thread's decoding takes from
+//! ([`part_pool`]). Shards merge in
 //! shard order, so a run on N threads produces exactly the analysis of a run on one thread.
 //! Counters commute; each batch carries its own. Live sources add wall-clock ticks to their
 //! batches (as values), so timeouts fire on a quiet link, and an observer sees the analysis
