@@ -7,6 +7,14 @@ use super::Ipv4Text;
 use std::io::Write;
 use std::net::IpAddr;
 
+/// A field's key as a literal, `"name":` (the name plain ASCII: nothing to escape).
+macro_rules! key {
+    ($name:literal) => {
+        concat!("\"", $name, "\":")
+    };
+}
+pub(crate) use key;
+
 /// A JSON object being written, a field at a time.
 pub struct JsonObject<'o> {
     out: &'o mut Vec<u8>,
@@ -20,16 +28,15 @@ impl<'o> JsonObject<'o> {
         JsonObject { out, empty: true }
     }
 
-    /// Starts the field `key` (plain ASCII, nothing to escape): the buffer to write its value
-    /// into.
-    pub fn key(&mut self, key: &str) -> &mut Vec<u8> {
+    /// Starts a field with `key`, its name written by [`key!`] (a literal: one copy of known
+    /// length): the buffer to write its value into.
+    #[inline(always)]
+    pub fn key(&mut self, key: &'static str) -> &mut Vec<u8> {
         if !self.empty {
             self.out.push(b',');
         }
         self.empty = false;
-        self.out.push(b'"');
         self.out.extend_from_slice(key.as_bytes());
-        self.out.extend_from_slice(b"\":");
         self.out
     }
 
@@ -172,13 +179,13 @@ mod tests {
     fn values_compose_as_serde_json_writes_them() {
         let text = written(|out| {
             let mut object = JsonObject::open(out);
-            address(object.key("v4"), "10.10.10.1".parse().unwrap());
-            address(object.key("v6"), "2001:db8::53".parse().unwrap());
-            boolean(object.key("yes"), true);
-            option(object.key("none"), None::<u8>, integer);
-            option(object.key("some"), Some(7u8), integer);
-            array(object.key("list"), [1u32, 2, 3], integer);
-            array(object.key("empty"), Vec::<u32>::new(), integer);
+            address(object.key(key!("v4")), "10.10.10.1".parse().unwrap());
+            address(object.key(key!("v6")), "2001:db8::53".parse().unwrap());
+            boolean(object.key(key!("yes")), true);
+            option(object.key(key!("none")), None::<u8>, integer);
+            option(object.key(key!("some")), Some(7u8), integer);
+            array(object.key(key!("list")), [1u32, 2, 3], integer);
+            array(object.key(key!("empty")), Vec::<u32>::new(), integer);
             object.close();
         });
         let expected = serde_json::json!({

@@ -101,80 +101,103 @@ impl NdjsonRenderer {
         let answers = response.map(|r| r.answers.as_slice()).unwrap_or_default();
         let flags = response.map(|r| r.flags).unwrap_or_default();
         let mut line = JsonObject::open(out);
-        json::float(line.key("ts"), seconds(first_ts_ns(transaction)));
-        json::address(line.key("id.orig_h"), transaction.client.ip());
-        json::integer(line.key("id.orig_p"), transaction.client.port());
-        json::address(line.key("id.resp_h"), transaction.server.ip());
-        json::integer(line.key("id.resp_p"), transaction.server.port());
-        json::string(line.key("proto"), transaction.transport.label());
-        json::integer(line.key("trans_id"), transaction.id);
+        json::float(
+            line.key(json::key!("ts")),
+            seconds(first_ts_ns(transaction)),
+        );
+        json::address(line.key(json::key!("id.orig_h")), transaction.client.ip());
+        json::integer(line.key(json::key!("id.orig_p")), transaction.client.port());
+        json::address(line.key(json::key!("id.resp_h")), transaction.server.ip());
+        json::integer(line.key(json::key!("id.resp_p")), transaction.server.port());
+        json::string(line.key(json::key!("proto")), transaction.transport.label());
+        json::integer(line.key(json::key!("trans_id")), transaction.id);
         let rtt = transaction.rtt_ns.map(seconds);
-        json::option(line.key("rtt"), rtt, json::float);
-        json::string(line.key("query"), transaction.qname());
-        json::integer(line.key("qtype"), transaction.qtype);
-        json::string(line.key("qtype_name"), &type_name(transaction.qtype));
+        json::option(line.key(json::key!("rtt")), rtt, json::float);
+        json::string(line.key(json::key!("query")), transaction.qname());
+        json::integer(line.key(json::key!("qtype")), transaction.qtype);
+        json::string(
+            line.key(json::key!("qtype_name")),
+            &type_name(transaction.qtype),
+        );
         let rcode = response.map(|r| r.flags.rcode);
-        json::option(line.key("rcode"), rcode, json::integer);
-        json::option(line.key("rcode_name"), rcode, |out, rcode| {
+        json::option(line.key(json::key!("rcode")), rcode, json::integer);
+        json::option(line.key(json::key!("rcode_name")), rcode, |out, rcode| {
             json::string(out, &rcode_name(rcode))
         });
-        json::boolean(line.key("AA"), flags.authoritative);
-        json::boolean(line.key("TC"), flags.truncated);
+        json::boolean(line.key(json::key!("AA")), flags.authoritative);
+        json::boolean(line.key(json::key!("TC")), flags.truncated);
         let rd = transaction.query_flags.unwrap_or(flags).recursion_desired;
-        json::boolean(line.key("RD"), rd);
-        json::boolean(line.key("RA"), flags.recursion_available);
-        json::array(line.key("answers"), answers, |out, a| {
+        json::boolean(line.key(json::key!("RD")), rd);
+        json::boolean(line.key(json::key!("RA")), flags.recursion_available);
+        json::array(line.key(json::key!("answers")), answers, |out, a| {
             presentation(out, &a.data)
         });
-        json::array(line.key("TTLs"), answers, |out, a| {
+        json::array(line.key(json::key!("TTLs")), answers, |out, a| {
             json::integer(out, a.ttl)
         });
-        json::string(line.key("status"), transaction.status.label());
-        json::integer(line.key("retries"), transaction.retries);
+        json::string(line.key(json::key!("status")), transaction.status.label());
+        json::integer(line.key(json::key!("retries")), transaction.retries);
         let query_ts = transaction.query.map(|(ts, _)| ts);
-        json::option(line.key("query_ts"), query_ts, |out, ts| {
+        json::option(line.key(json::key!("query_ts")), query_ts, |out, ts| {
             json::string(out, clock.text(ts).as_str())
         });
         let response_ts = response.map(|r| r.frame.ts_ns);
-        json::option(line.key("response_ts"), response_ts, |out, ts| {
-            json::string(out, clock.text(ts).as_str())
-        });
+        json::option(
+            line.key(json::key!("response_ts")),
+            response_ts,
+            |out, ts| json::string(out, clock.text(ts).as_str()),
+        );
         let query_frame = transaction.query.map(|(_, frame)| frame);
-        json::option(line.key("query_frame"), query_frame, |out, f| {
-            self.frame(out, f)
-        });
+        json::option(
+            line.key(json::key!("query_frame")),
+            query_frame,
+            |out, f| self.frame(out, f),
+        );
         let response_frame = response.map(|r| FrameRef {
             file_index: r.frame.file_index,
             frame_number: r.frame.frame_number,
         });
-        json::option(line.key("response_frame"), response_frame, |out, f| {
-            self.frame(out, f)
-        });
+        json::option(
+            line.key(json::key!("response_frame")),
+            response_frame,
+            |out, f| self.frame(out, f),
+        );
         json::array(
-            line.key("retry_frames"),
+            line.key(json::key!("retry_frames")),
             &transaction.retry_frames,
             |out, f| self.frame(out, *f),
         );
-        json::array(line.key("answer_records"), answers, answer_record);
+        json::array(
+            line.key(json::key!("answer_records")),
+            answers,
+            answer_record,
+        );
         let incomplete = response.is_some_and(|r| !r.answers_complete);
-        json::boolean(line.key("answers_incomplete"), incomplete);
-        json::boolean(line.key("answers_differ"), transaction.answers_differ);
+        json::boolean(line.key(json::key!("answers_incomplete")), incomplete);
         json::boolean(
-            line.key("near_capture_start"),
+            line.key(json::key!("answers_differ")),
+            transaction.answers_differ,
+        );
+        json::boolean(
+            line.key(json::key!("near_capture_start")),
             transaction.near_capture_start,
         );
         let watched = transaction.watched.as_ref().map(|w| &*w.display);
-        json::option(line.key("watched"), watched, json::string);
+        json::option(line.key(json::key!("watched")), watched, json::string);
         let query_edns = transaction.query_edns_udp_size;
-        json::option(line.key("query_edns_udp_size"), query_edns, json::integer);
+        json::option(
+            line.key(json::key!("query_edns_udp_size")),
+            query_edns,
+            json::integer,
+        );
         let response_edns = response.and_then(|r| r.edns_udp_size);
         json::option(
-            line.key("response_edns_udp_size"),
+            line.key(json::key!("response_edns_udp_size")),
             response_edns,
             json::integer,
         );
         json::option(
-            line.key("retry_of_truncated"),
+            line.key(json::key!("retry_of_truncated")),
             transaction.retry_of_truncated,
             |out, f| self.frame(out, f),
         );
@@ -194,11 +217,14 @@ fn presentation(out: &mut Vec<u8>, data: &AnswerData) {
 /// One answer record with its owner name and type.
 fn answer_record(out: &mut Vec<u8>, answer: &Answer) {
     let mut record = JsonObject::open(out);
-    json::string(record.key("name"), &answer.name);
-    json::integer(record.key("type"), answer.rtype);
-    json::string(record.key("type_name"), &type_name(answer.rtype));
-    json::integer(record.key("ttl"), answer.ttl);
-    presentation(record.key("data"), &answer.data);
+    json::string(record.key(json::key!("name")), &answer.name);
+    json::integer(record.key(json::key!("type")), answer.rtype);
+    json::string(
+        record.key(json::key!("type_name")),
+        &type_name(answer.rtype),
+    );
+    json::integer(record.key(json::key!("ttl")), answer.ttl);
+    presentation(record.key(json::key!("data")), &answer.data);
     record.close();
 }
 
