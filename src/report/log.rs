@@ -309,3 +309,88 @@ impl<W: Write> NdjsonWriter<W> {
         slices.clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Takes at most `step` bytes per call, vectored or not; fails once `fail_after` bytes
+    /// were taken, if set.
+    struct Trickle {
+        taken: Vec<u8>,
+        step: usize,
+        fail_after: Option<usize>,
+    }
+
+    impl Write for Trickle {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            if self
+                .fail_after
+                .is_some_and(|limit| self.taken.len() >= limit)
+            {
+                return Err(io::ErrorKind::BrokenPipe.into());
+            }
+            let n = bytes.len().min(self.step);
+            self.taken.extend_from_slice(&bytes[..n]);
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Two lanes' chunks of lines, and an order taking lines from both, some adjacent.
+    fn chunks() -> (Vec<NdjsonLines>, Vec<(usize, usize)>) {
+        let renderer = NdjsonRenderer::new(&["a.pcap".to_string()]);
+        let mut chunks: Vec<NdjsonLines> = (0..2).map(|_| NdjsonLines::default()).collect();
+        for id in 0..6 {
+            renderer.render(&Transaction::with_id(id), &mut chunks[usize::from(id) % 2]);
+        }
+        let order = vec![(0, 0), (1, 0), (1, 1), (1, 2), (0, 1), (0, 2)];
+        (chunks, order)
+    }
+
+    fn written(step: usize, fail_after: Option<usize>) -> (Vec<u8>, bool) {
+        let (chunks, order) = chunks();
+        let mut writer = NdjsonWriter {
+            out: Trickle {
+                taken: Vec::new(),
+                step,
+                fail_after,
+            },
+            error: None,
+        };
+        let refs: Vec<&NdjsonLines> = chunks.iter().collect();
+        writer.write(&refs, &order);
+        writer.write(&refs, &order);
+        (writer.out.taken, writer.error.is_some())
+    }
+
+    #[test]
+    fn lines_are_written_whole_in_order_through_short_writes() {
+        let (chunks, order) = chunks();
+        let expected: Vec<u8> = [&order, &order]
+            .into_iter()
+            .flatten()
+            .flat_map(|&(chunk, line)| chunks[chunk].bytes[chunks[chunk].range(line)].to_vec())
+            .collect();
+        let text = String::from_utf8(expected.clone()).unwrap();
+        assert_eq!(text.lines().count(), 12);
+        assert!(text.lines().all(|line| line.contains("\"trans_id\":")));
+        for step in [1, 7, 100, usize::MAX] {
+            assert_eq!(
+                written(step, None),
+                (expected.clone(), false),
+                "step {step}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_failed_write_is_kept_and_nothing_is_written_after_it() {
+        let (taken, failed) = written(5, Some(12));
+        assert!(failed);
+        assert_eq!(taken.len(), 15);
+    }
+}
