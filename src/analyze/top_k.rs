@@ -48,8 +48,9 @@ pub struct TopK<K, V> {
     /// The largest estimate evicted (or inherited through a merge): what a newcomer starts at.
     floor: u64,
     entries: Vec<(K, Counted<V>)>,
-    /// Positions in `entries` by key's hash, while the table is longer than [`INDEXED_FROM`].
-    index: Option<HashTable<usize>>,
+    /// Each key's hash and position in `entries`, while the table is longer than
+    /// [`INDEXED_FROM`] (the hash kept, so that growing or rebuilding hashes no key again).
+    index: Option<HashTable<(u64, usize)>>,
     /// The admission filter's counters (tables whose capacity exceeds [`INDEXED_FROM`]; empty
     /// after a merge or a read, which admit freely). Part of the stream's state, not of the
     /// summary: neither saved nor compared.
@@ -82,13 +83,13 @@ fn hash_of<Q: Hash + ?Sized>(key: &Q) -> u64 {
     FixedState::default().hash_one(key)
 }
 
-/// The filter counter of `key` (None without a filter).
-fn filter_bucket<'f, Q: Hash + ?Sized>(filter: &'f mut [u64], key: &Q) -> Option<&'f mut u64> {
+/// The filter counter of the key whose hash is `hash` (None without a filter).
+fn filter_bucket(filter: &mut [u64], hash: u64) -> Option<&mut u64> {
     if filter.is_empty() {
         return None;
     }
     // The high bits: the index's table uses the low ones.
-    let at = ((u128::from(hash_of(key).rotate_left(32)) * filter.len() as u128) >> 64) as usize;
+    let at = ((u128::from(hash.rotate_left(32)) * filter.len() as u128) >> 64) as usize;
     filter.get_mut(at)
 }
 
@@ -136,15 +137,26 @@ impl<K, V> TopK<K, V> {
 }
 
 impl<K: Hash + Ord, V> TopK<K, V> {
-    /// The position of `key` in `entries`.
-    fn position<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> Option<usize>
+    /// The hash of `key` where the table uses one (an index or a filter: a capacity above
+    /// [`INDEXED_FROM`]), so that a lookup and an admission hash the key once.
+    fn hash_for<Q: Hash + ?Sized>(&self, key: &Q) -> Option<u64> {
+        (self.capacity > INDEXED_FROM).then(|| hash_of(key))
+    }
+
+    /// The position of `key` (whose hash is `hash`, from [`Self::hash_for`]) in `entries`.
+    fn position<Q: Hash + Eq + ?Sized>(&self, key: &Q, hash: Option<u64>) -> Option<usize>
     where
         K: Borrow<Q>,
     {
         match &self.index {
-            Some(index) => index
-                .find(hash_of(key), |&at| self.entries[at].0.borrow() == key)
-                .copied(),
+            Some(index) => {
+                let hash = hash.unwrap_or_else(|| hash_of(key));
+                index
+                    .find(hash, |&(held, at)| {
+                        held == hash && self.entries[at].0.borrow() == key
+                    })
+                    .map(|&(_, at)| at)
+            }
             None => self
                 .entries
                 .iter()
@@ -152,15 +164,16 @@ impl<K: Hash + Ord, V> TopK<K, V> {
         }
     }
 
-    /// Adds an entry at the end (and to the index).
-    fn push(&mut self, key: K, entry: Counted<V>) {
+    /// Adds an entry at the end (and to the index; `hash`: the key's, from
+    /// [`Self::hash_for`]).
+    fn push(&mut self, key: K, entry: Counted<V>, hash: Option<u64>) {
         if self.entries.len() < INDEXED_FROM && self.entries.len() == self.entries.capacity() {
             self.entries.reserve_exact(1);
         }
         let at = self.entries.len();
         if let Some(index) = &mut self.index {
-            let entries = &self.entries;
-            index.insert_unique(hash_of(&key), at, |&i| hash_of(&entries[i].0));
+            let hash = hash.unwrap_or_else(|| hash_of(&key));
+            index.insert_unique(hash, (hash, at), |&(hash, _)| hash);
         }
         self.entries.push((key, entry));
         if self.index.is_none() && self.entries.len() > INDEXED_FROM {
@@ -168,11 +181,13 @@ impl<K: Hash + Ord, V> TopK<K, V> {
         }
     }
 
+    /// Builds the index of a table longer than [`INDEXED_FROM`] (drops it otherwise).
     fn reindex(&mut self) {
         self.index = (self.entries.len() > INDEXED_FROM).then(|| {
             let mut index = HashTable::with_capacity(self.entries.len());
             for (at, (key, _)) in self.entries.iter().enumerate() {
-                index.insert_unique(hash_of(key), at, |&i| hash_of(&self.entries[i].0));
+                let hash = hash_of(key);
+                index.insert_unique(hash, (hash, at), |&(hash, _)| hash);
             }
             index
         });
@@ -183,7 +198,7 @@ impl<K: Hash + Ord, V> TopK<K, V> {
     where
         K: Borrow<Q>,
     {
-        let at = self.position(key)?;
+        let at = self.position(key, self.hash_for(key))?;
         Some(&mut self.entries[at].1)
     }
 
@@ -210,24 +225,34 @@ impl<K: Hash + Ord, V> TopK<K, V> {
             let (a, b) = (&entries[a], &entries[b]);
             b.1.count.cmp(&a.1.count).then_with(|| a.0.cmp(&b.0))
         });
-        let mut kept = vec![false; self.entries.len()];
+        // Where each entry kept moves to (the others: `GONE`).
+        const GONE: usize = usize::MAX;
+        let mut moved_to = vec![GONE; self.entries.len()];
         for &at in &order[..keep] {
-            kept[at] = true;
+            moved_to[at] = 0;
+        }
+        for (to, moved) in moved_to.iter_mut().filter(|at| **at != GONE).enumerate() {
+            *moved = to;
         }
         // In place: the table keeps its room for the keys admitted next.
-        let mut kept = kept.into_iter();
-        let gone = self
-            .entries
-            .extract_if(.., |_| !kept.next().unwrap_or(true));
+        let mut moves = moved_to.iter();
+        let gone = self.entries.extract_if(.., |_| moves.next() == Some(&GONE));
         for (key, entry) in gone {
             self.floor = self.floor.max(entry.count);
             // The bucket keeps bounding the key's occurrences should it come back.
-            if let Some(bucket) = filter_bucket(&mut self.filter, &key) {
+            if let Some(bucket) = filter_bucket(&mut self.filter, hash_of(&key)) {
                 *bucket = (*bucket).max(entry.count);
             }
             evicted(entry);
         }
-        self.reindex();
+        match &mut self.index {
+            // The index keeps its room and its hashes; only positions change.
+            Some(index) if self.entries.len() > INDEXED_FROM => index.retain(|(_, at)| {
+                *at = moved_to[*at];
+                *at != GONE
+            }),
+            _ => self.reindex(),
+        }
     }
 }
 
@@ -248,12 +273,14 @@ impl<K: Hash + Ord, V: Default> TopK<K, V> {
         if self.capacity == 0 {
             return None;
         }
-        let at = match self.position(key) {
+        let hash = self.hash_for(key);
+        let at = match self.position(key, hash) {
             Some(at) => at,
             None => {
+                let filter = &mut self.filter;
                 // Once keys have been evicted, a key lighter than the floor stays out even
                 // where there is room: it would be the next to go.
-                if let Some(bucket) = filter_bucket(&mut self.filter, key) {
+                if let Some(bucket) = hash.and_then(|hash| filter_bucket(filter, hash)) {
                     if *bucket < self.floor {
                         // Counted in its bucket only.
                         *bucket += 1;
@@ -264,14 +291,16 @@ impl<K: Hash + Ord, V: Default> TopK<K, V> {
                     self.keep_heaviest(self.capacity / 2, evicted);
                 }
                 // Both bound what the key had before: its bucket, and the floor.
-                let past = filter_bucket(&mut self.filter, key)
+                let filter = &mut self.filter;
+                let past = hash
+                    .and_then(|hash| filter_bucket(filter, hash))
                     .map_or(self.floor, |bucket| (*bucket).min(self.floor));
                 let entry = Counted {
                     count: past,
                     error: past,
                     value: V::default(),
                 };
-                self.push(key.to_owned(), entry);
+                self.push(key.to_owned(), entry, hash);
                 self.entries.len() - 1
             }
         };
@@ -299,7 +328,8 @@ impl<K: Hash + Ord, V: Default> TopK<K, V> {
         let mine = self.entries.len();
         let mut matched = vec![false; mine];
         for (key, mut theirs) in entries {
-            match self.position(&key) {
+            let hash = self.hash_for(&key);
+            match self.position(&key, hash) {
                 Some(at) => {
                     let entry = &mut self.entries[at].1;
                     entry.count += theirs.count;
@@ -310,7 +340,7 @@ impl<K: Hash + Ord, V: Default> TopK<K, V> {
                 None => {
                     theirs.count += self.floor;
                     theirs.error += self.floor;
-                    self.push(key, theirs);
+                    self.push(key, theirs, hash);
                 }
             }
         }
