@@ -2,6 +2,8 @@
 //! traffic add up exactly (a merge is a bucket-wise sum). Quantiles are reported as the upper
 //! bound of their bucket: at most 19% above the true value (four buckets per doubling).
 
+use std::sync::LazyLock;
+
 /// Buckets per doubling of latency.
 const BUCKETS_PER_DOUBLING: u32 = 4;
 /// The first bucket ends at 1 µs; the last starts near 2^30 µs (about 18 minutes).
@@ -71,20 +73,16 @@ pub fn bucket_upper_ns(index: usize) -> u64 {
     (1_000.0 * exponent.exp2()).round() as u64
 }
 
+/// Every bucket's upper bound, computed once: a sample's bucket is then a binary search, not a
+/// logarithm and a few exponentials per sample (two samples per answered response).
+static UPPER_BOUNDS_NS: LazyLock<[u64; BUCKET_COUNT]> =
+    LazyLock::new(|| std::array::from_fn(bucket_upper_ns));
+
+/// The first bucket whose (inclusive) upper bound holds `latency_ns`; the last is open-ended.
 fn bucket_of(latency_ns: u64) -> usize {
-    if latency_ns <= 1_000 {
-        return 0;
-    }
-    let exponent = (latency_ns as f64 / 1_000.0).log2() * f64::from(BUCKETS_PER_DOUBLING);
-    let mut index = (exponent.ceil() as usize).min(BUCKET_COUNT - 1);
-    // Guard the float rounding at bucket edges so that upper bounds stay inclusive.
-    while index > 0 && bucket_upper_ns(index - 1) >= latency_ns {
-        index -= 1;
-    }
-    while index < BUCKET_COUNT - 1 && bucket_upper_ns(index) < latency_ns {
-        index += 1;
-    }
-    index
+    UPPER_BOUNDS_NS
+        .partition_point(|&upper_ns| upper_ns < latency_ns)
+        .min(BUCKET_COUNT - 1)
 }
 
 impl LatencyHistogram {
@@ -178,6 +176,18 @@ mod tests {
                 "{latency}"
             );
         }
+    }
+
+    #[test]
+    fn each_bucket_holds_its_upper_bound_and_the_next_the_nanosecond_after() {
+        for index in 0..BUCKET_COUNT - 1 {
+            let upper_ns = bucket_upper_ns(index);
+            assert!(upper_ns < bucket_upper_ns(index + 1), "{index}");
+            assert_eq!(bucket_of(upper_ns), index);
+            assert_eq!(bucket_of(upper_ns + 1), index + 1);
+        }
+        assert_eq!(bucket_of(0), 0);
+        assert_eq!(bucket_of(u64::MAX), BUCKET_COUNT - 1);
     }
 
     #[test]
