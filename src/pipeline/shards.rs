@@ -1,7 +1,7 @@
 //! Logical analysis shards and the lanes that run them. Every item that needs capture order
 //! (watched DNS messages, TCP segments, IP fragments, connection attempts) goes to the shard
-//! of its client ([`SHARDS`] of them against expectations, one in discovery: see
-//! [`shard_count`]; fixed whatever `--threads` says, and the routing hash has a fixed seed, see
+//! of its client ([`SHARDS`] of them in every mode, discovery and the log included; fixed
+//! whatever `--threads` says, and the routing hash has a fixed seed, see
 //! [`crate::keys::shard_of`]), so a query and its response, retries, a truncated answer and
 //! its TCP retry, and the client's connections to pool members meet in one shard. Each shard
 //! has its own reassembly, pairing and analysis, with a static share of the memory budgets,
@@ -277,7 +277,8 @@ pub struct ShardSettings<'w> {
     pub pairing: PairingSettings,
     /// Reassembly limits for the whole run (each shard takes its share).
     pub reassembly: ReassemblyLimits,
-    /// Most names discovery holds in the whole run (each shard takes its share).
+    /// Most names discovery holds in the whole run (each shard takes its share, at least one;
+    /// 0: none at all, as in the log, which prints no per-name facts).
     pub discovered_names: usize,
     /// Queries are decoded for every name.
     pub tracks_every_query: bool,
@@ -285,6 +286,16 @@ pub struct ShardSettings<'w> {
     pub pseudonymize: Option<Pseudonymizer>,
     /// Keep what `pcdns merge` needs (see [`crate::analyze::seam`]).
     pub keeps_seam: bool,
+}
+
+/// Shard `index`'s share of the `total` names discovery holds: at least one, but none at all
+/// where the run holds none (the log: a shard holding one name would evict and rebuild a
+/// summary for each new name it sees).
+fn names_share(total: usize, index: usize, count: usize) -> usize {
+    match total {
+        0 => 0,
+        total => crate::keys::share_of(total, index, count),
+    }
 }
 
 impl<'w> Shard<'w> {
@@ -297,7 +308,7 @@ impl<'w> Shard<'w> {
         let mut analyzer = Analyzer::new(
             settings.watching,
             settings.pairing.per_shard(index, count),
-            crate::keys::share_of(settings.discovered_names, index, count),
+            names_share(settings.discovered_names, index, count),
             settings.tracks_every_query,
         );
         if settings.keeps_seam {
@@ -674,6 +685,14 @@ mod tests {
             start = end;
         }
         ticks
+    }
+
+    #[test]
+    fn a_run_that_holds_no_names_gives_no_shard_any() {
+        assert!((0..SHARDS).all(|index| names_share(0, index, SHARDS) == 0));
+        assert!((0..SHARDS).all(|index| names_share(5, index, SHARDS) == 1));
+        let shares: Vec<usize> = (0..SHARDS).map(|i| names_share(1000, i, SHARDS)).collect();
+        assert_eq!(shares.iter().sum::<usize>(), 1000);
     }
 
     proptest! {
