@@ -27,8 +27,11 @@ use std::hash::{BuildHasher, Hash};
 /// Tables longer than this keep an index of their keys (and filter admissions); shorter ones
 /// (a name's answer sets) are scanned, and cost no more than their entries.
 const INDEXED_FROM: usize = 8;
-/// Filter buckets per key of capacity.
-const FILTER_BUCKETS_PER_KEY: usize = 4;
+/// Filter buckets per key of capacity (8 bytes each). The fewer keys share a bucket, the
+/// fewer rare keys pass for heavy ones because their bucket's other keys were counted: with a
+/// long tail of names many times the capacity, every admission is a summary built and soon
+/// evicted.
+const FILTER_BUCKETS_PER_KEY: usize = 16;
 
 /// A key held with its estimate, error bound and value.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
