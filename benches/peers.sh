@@ -62,7 +62,7 @@ median() { sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v
 command -v tcpdump > /dev/null || echo "tcpdump skipped: not installed" >&2
 table=$(mktemp)
 {
-    echo "$(date -u +%Y-%m-%d), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $PACKETS packets of \`pcdns synth --seed $SEED\`, medians of $RUNS paired rounds"
+    echo "$(date -u +%Y-%m-%d), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')), $PACKETS packets of \`pcdns synth --seed $SEED\`, medians of $RUNS paired rounds, captures in $DIR"
     echo
     echo "| mix | command | median s | peak MB | packets/s | vs pcdns 2 threads |"
     echo "|---|---|---|---|---|---|"
