@@ -215,8 +215,26 @@ fn fixed_hash(address: &IpAddr, seed: u64) -> u64 {
 
 /// Shard `index`'s share of a budget of `total` among `shards`: equal parts, the remainder to
 /// the first shards, at least 1 (so the shares add up to `total` when it is at least
-/// `shards`).
+/// `shards`); a budget of nothing stays nothing (the log asks discovery for no names: one
+/// name per shard would rebuild a summary for every new name it sees).
 pub fn share_of(total: usize, index: usize, shards: usize) -> usize {
+    if total == 0 {
+        return 0;
+    }
     let remainder = usize::from(index < total % shards);
     (total / shards + remainder).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_add_up_hold_at_least_one_and_nothing_stays_nothing() {
+        let shares = |total: usize| (0..32).map(move |index| share_of(total, index, 32));
+        assert!(shares(0).all(|share| share == 0));
+        assert!(shares(5).all(|share| share == 1));
+        assert_eq!(shares(1000).sum::<usize>(), 1000);
+        assert!(shares(1000).all(|share| share == 31 || share == 32));
+    }
 }

@@ -288,16 +288,6 @@ pub struct ShardSettings<'w> {
     pub keeps_seam: bool,
 }
 
-/// Shard `index`'s share of the `total` names discovery holds: at least one, but none at all
-/// where the run holds none (the log: a shard holding one name would evict and rebuild a
-/// summary for each new name it sees).
-fn names_share(total: usize, index: usize, count: usize) -> usize {
-    match total {
-        0 => 0,
-        total => crate::keys::share_of(total, index, count),
-    }
-}
-
 impl<'w> Shard<'w> {
     fn new(
         index: usize,
@@ -308,7 +298,7 @@ impl<'w> Shard<'w> {
         let mut analyzer = Analyzer::new(
             settings.watching,
             settings.pairing.per_shard(index, count),
-            names_share(settings.discovered_names, index, count),
+            crate::keys::share_of(settings.discovered_names, index, count),
             settings.tracks_every_query,
         );
         if settings.keeps_seam {
@@ -685,14 +675,6 @@ mod tests {
             start = end;
         }
         ticks
-    }
-
-    #[test]
-    fn a_run_that_holds_no_names_gives_no_shard_any() {
-        assert!((0..SHARDS).all(|index| names_share(0, index, SHARDS) == 0));
-        assert!((0..SHARDS).all(|index| names_share(5, index, SHARDS) == 1));
-        let shares: Vec<usize> = (0..SHARDS).map(|i| names_share(1000, i, SHARDS)).collect();
-        assert_eq!(shares.iter().sum::<usize>(), 1000);
     }
 
     proptest! {
