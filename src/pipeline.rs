@@ -3,13 +3,13 @@
 //! whenever work piles up, and the calling thread while it waits) turn each batch into counters
 //! and the few items that need capture order (watched DNS messages, found by the prefilter and
 //! left undecoded, their payloads copied; TCP segments, IP fragments, connection attempts),
-//! routed to the analysis shard of their client ([`shards`]). The calling thread takes batches in order, confirms the batch's ticks against
-//! the capture's clock and hands each lane (a thread's set of shards) its part; every thread
-//! runs a lane, applying its parts in batch order between its other work: it decodes its
-//! watched messages in full there, so a message is allocated, analysed and freed on one
-//! thread, and gives the emptied parts back to a pool every thread's decoding takes from
-//! ([`part_pool`]). Shards merge in
-//! shard order, so a run on N threads produces exactly the analysis of a run on one thread.
+//! routed to the analysis shard of their client ([`shards`]). The calling thread takes
+//! batches in order, confirms the batch's ticks against the capture's clock and hands each
+//! lane (a thread's set of shards) its part; every thread runs a lane, applying its parts in
+//! batch order between its other work: it decodes its watched messages in full there, so a
+//! message is allocated, analysed and freed on one thread, and gives the emptied parts back to
+//! a pool every thread's decoding takes from ([`part_pool`]). Shards merge in shard order, so
+//! a run on N threads produces exactly the analysis of a run on one thread.
 //! Counters commute; each batch carries its own. Live sources add wall-clock ticks to their
 //! batches (as values), so timeouts fire on a quiet link, and an observer sees the analysis
 //! after each batch (every shard then runs on the calling thread). The transaction log is

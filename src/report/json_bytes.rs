@@ -3,8 +3,7 @@
 //! a string that needs no escape (nearly every one in a DNS log) is copied in one go rather
 //! than passed through a serializer byte by byte, and keys are literals.
 
-use super::Ipv4Text;
-use std::io::Write;
+use super::AddressText;
 use std::net::IpAddr;
 
 /// A field's key as a literal, `"name":` (the name plain ASCII: nothing to escape).
@@ -114,13 +113,7 @@ pub fn array<T>(
 /// An address in its usual text form, as a string.
 pub fn address(out: &mut Vec<u8>, address: IpAddr) {
     out.push(b'"');
-    match address {
-        IpAddr::V4(v4) => out.extend_from_slice(Ipv4Text::new(v4).as_str().as_bytes()),
-        // Into memory, formatting an address cannot fail.
-        IpAddr::V6(v6) => {
-            let _ = write!(out, "{v6}");
-        }
-    }
+    out.extend_from_slice(AddressText::new(address).as_str().as_bytes());
     out.push(b'"');
 }
 

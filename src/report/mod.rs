@@ -28,7 +28,7 @@ pub use log::{first_ts_ns, rcode_name, NdjsonLines, NdjsonRenderer, NdjsonWriter
 pub use metrics::{render_metrics, MonitorCounters};
 pub use state::{read_report, SavedReport, SavedRun};
 pub use text::{render_text, TextStyle};
-pub use text_forms::{Ipv4Text, Rfc3339Clock, Rfc3339Text};
+pub use text_forms::{AddressText, Rfc3339Clock, Rfc3339Text};
 
 use crate::analyze::{FindingKind, Severity};
 use crate::capture::FileSummary;

@@ -1,37 +1,55 @@
 //! Text forms the logs write for every transaction, made without the formatting machinery:
-//! IPv4 addresses, and RFC 3339 times that reuse the date and time of the last second.
+//! addresses, and RFC 3339 times that reuse the date and time of the last second.
 
 use super::rfc3339;
 use serde::{Serialize, Serializer};
-use std::net::Ipv4Addr;
+use std::io::{self, Write};
+use std::net::{IpAddr, Ipv4Addr};
 
-/// An IPv4 address in dotted-decimal form, as `Display` writes it, held on the stack.
+/// The longest text `Display` writes for an IPv6 address (eight groups of four hex digits).
+const ADDRESS_TEXT_MAX: usize = 39;
+
+/// An address in its usual text form, as `Display` writes it, held on the stack: IPv4 in
+/// dotted decimal without the formatting machinery (addresses are written several times per
+/// line of the logs), IPv6 through `Display`.
 #[derive(Debug, Clone, Copy)]
-pub struct Ipv4Text {
-    bytes: [u8; 15],
+pub struct AddressText {
+    bytes: [u8; ADDRESS_TEXT_MAX],
     len: usize,
 }
 
-impl Ipv4Text {
+impl AddressText {
     /// The text of `address`.
-    pub fn new(address: Ipv4Addr) -> Self {
-        let mut text = Ipv4Text {
-            bytes: [0; 15],
+    pub fn new(address: IpAddr) -> Self {
+        let mut text = AddressText {
+            bytes: [0; ADDRESS_TEXT_MAX],
             len: 0,
         };
-        for (index, octet) in address.octets().into_iter().enumerate() {
-            if index > 0 {
-                text.push(b'.');
+        match address {
+            IpAddr::V4(v4) => text.push_ipv4(v4),
+            IpAddr::V6(v6) => {
+                let mut cursor = io::Cursor::new(&mut text.bytes[..]);
+                // The buffer holds the longest form, so the write cannot run out of room.
+                let _ = write!(cursor, "{v6}");
+                text.len = cursor.position() as usize;
             }
-            if octet >= 100 {
-                text.push(b'0' + octet / 100);
-            }
-            if octet >= 10 {
-                text.push(b'0' + octet / 10 % 10);
-            }
-            text.push(b'0' + octet % 10);
         }
         text
+    }
+
+    fn push_ipv4(&mut self, address: Ipv4Addr) {
+        for (index, octet) in address.octets().into_iter().enumerate() {
+            if index > 0 {
+                self.push(b'.');
+            }
+            if octet >= 100 {
+                self.push(b'0' + octet / 100);
+            }
+            if octet >= 10 {
+                self.push(b'0' + octet / 10 % 10);
+            }
+            self.push(b'0' + octet % 10);
+        }
     }
 
     fn push(&mut self, byte: u8) {
@@ -41,12 +59,12 @@ impl Ipv4Text {
 
     /// The text.
     pub fn as_str(&self) -> &str {
-        // Only ASCII digits and dots are ever written.
+        // Only ASCII digits, hex digits, dots and colons are ever written.
         std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
     }
 }
 
-impl Serialize for Ipv4Text {
+impl Serialize for AddressText {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.as_str())
     }
@@ -124,9 +142,17 @@ mod tests {
             "192.168.100.255",
             "1.20.255.9",
             "255.255.255.255",
+            "::",
+            "::1",
+            "2001:db8::53",
+            "::ffff:10.10.10.1",
+            "::ffff:10.0.0.1",
+            "fe80::1:2:3:4",
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
         ] {
-            let address: Ipv4Addr = text.parse().unwrap();
-            assert_eq!(Ipv4Text::new(address).as_str(), address.to_string());
+            let address: IpAddr = text.parse().unwrap();
+            assert_eq!(AddressText::new(address).as_str(), address.to_string());
+            assert_eq!(address.to_string(), text);
         }
     }
 
